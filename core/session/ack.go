@@ -1,0 +1,66 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// ack handles PUBACK, PUBREC and PUBCOMP for messages the server sent, and
+// PUBREL for QoS 2 messages it received (sections 4.3.2 and 4.3.3).
+func (c *call) ack(t packet.Type, frame []byte) error {
+	p := packet.New(t)
+	if err := p.Decode(frame, c.st.Version); err != nil {
+		c.malformed(err)
+		return nil
+	}
+	id := c.st.ClientID
+	store := c.h.store
+	switch p := p.(type) {
+	case *packet.Puback:
+		if err := store.Acknowledge(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return c.dispatch()
+	case *packet.Pubrec:
+		err := store.Release(c.ctx, id, p.PacketID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// [MQTT-4.3.3-?] answer an unknown identifier so the client can
+			// finish the exchange; 5.0 names the cause.
+			c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+			return nil
+		case err != nil:
+			return err
+		case p.ReasonCode.IsError():
+			// A failing PUBREC ends the exchange (section 4.3.3): no PUBREL.
+			if err := store.Complete(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return c.dispatch()
+		}
+		c.send(&packet.Pubrel{PacketID: p.PacketID})
+		return nil
+	case *packet.Pubcomp:
+		if err := store.Complete(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return c.dispatch()
+	case *packet.Pubrel:
+		rc := packet.Success
+		err := store.Forget(c.ctx, id, p.PacketID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rc = packet.PacketIdentifierNotFound
+		case err != nil:
+			return err
+		default:
+			if c.st.Pending > 0 {
+				c.st.Pending--
+				c.stateChanged = true
+			}
+		}
+		c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
+	}
+	return nil
+}

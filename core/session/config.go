@@ -1,0 +1,88 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config holds the broker's protocol limits. The zero value of a field
+// means its default, given in brackets.
+type Config struct {
+	// MaxKeepAlive caps the keep alive, in seconds [65535]. A 5.0 client
+	// asking for more, or for 0, is told the cap as Server Keep Alive; a
+	// 3.1.1 client asking for more is refused with return code 2, as
+	// Mosquitto does.
+	MaxKeepAlive uint16
+	// MaxSessionExpiry caps the Session Expiry Interval in seconds
+	// [NeverExpires]. A persistent 3.1.1 session gets this interval.
+	MaxSessionExpiry uint32
+	// ReceiveMax is the server's Receive Maximum: the QoS 1 and 2
+	// PUBLISH packets a client may have unacknowledged [65535].
+	ReceiveMax uint16
+	// MaxInflight is how many QoS 1 and 2 messages the server has in
+	// flight to a 3.1.1 client, which announces no Receive Maximum [20].
+	MaxInflight uint16
+	// MaxQueued bounds the queued messages of one session, not counting
+	// those in flight [1000]. Messages past it are dropped.
+	MaxQueued int
+	// QueueQoS0 queues QoS 0 messages for offline clients [false].
+	QueueQoS0 bool
+	// MaxPacketSize is the largest packet the server accepts, announced as
+	// Maximum Packet Size [1 MiB].
+	MaxPacketSize uint32
+	// TopicAliasMax is the server's Topic Alias Maximum: the aliases a
+	// client may set [10].
+	TopicAliasMax uint16
+	// MaxClientIDLen bounds client identifiers, in bytes [65535].
+	MaxClientIDLen int
+}
+
+// Defaults.
+const (
+	DefaultMaxInflight   = 20
+	DefaultMaxQueued     = 1000
+	DefaultMaxPacketSize = 1 << 20
+	DefaultTopicAliasMax = 10
+)
+
+// ErrConfig is a configuration value out of range; the message names it.
+var ErrConfig = errors.New("session: invalid configuration")
+
+// withDefaults returns c with zero fields set to their defaults, or an
+// error wrapping ErrConfig that names the first bad setting.
+func (c Config) withDefaults() (Config, error) {
+	if c.MaxKeepAlive == 0 {
+		c.MaxKeepAlive = 65535
+	}
+	if c.MaxSessionExpiry == 0 {
+		c.MaxSessionExpiry = NeverExpires
+	}
+	if c.ReceiveMax == 0 {
+		c.ReceiveMax = 65535
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = DefaultMaxQueued
+	}
+	if c.MaxQueued < 0 {
+		return c, fmt.Errorf("%w: MaxQueued %d is negative", ErrConfig, c.MaxQueued)
+	}
+	if c.MaxPacketSize == 0 {
+		c.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if c.MaxPacketSize < 64 || c.MaxPacketSize > 268_435_460 {
+		return c, fmt.Errorf("%w: MaxPacketSize %d is outside 64 to 268435460", ErrConfig, c.MaxPacketSize)
+	}
+	if c.TopicAliasMax == 0 {
+		c.TopicAliasMax = DefaultTopicAliasMax
+	}
+	if c.MaxClientIDLen == 0 {
+		c.MaxClientIDLen = 65535
+	}
+	if c.MaxClientIDLen < 23 || c.MaxClientIDLen > 65535 {
+		return c, fmt.Errorf("%w: MaxClientIDLen %d is outside 23 to 65535", ErrConfig, c.MaxClientIDLen)
+	}
+	return c, nil
+}

@@ -1,0 +1,231 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// connect handles the CONNECT that opens a connection (section 3.1.4).
+func (c *call) connect(frame []byte) error {
+	var p packet.Connect
+	if err := p.Decode(frame, 0); err != nil {
+		c.refuseDecode(&p, err)
+		return nil
+	}
+	cfg := &c.h.cfg
+	st := &ConnState{Version: p.Version, KeepAlive: p.KeepAlive, ProblemInfo: true, ReceiveMax: 65535}
+	c.st = st
+	ack := &packet.Connack{}
+	props := &ack.Properties
+	v5 := p.Version == packet.V5
+
+	// The client identifier (section 3.1.3.1).
+	clientID := p.ClientID
+	switch {
+	case len(clientID) > cfg.MaxClientIDLen:
+		return c.refuse(packet.ClientIdentifierNotValid, "client identifier too long")
+	case p.Version == packet.V31 && (len(clientID) == 0 || len(clientID) > 23):
+		return c.refuse(packet.ClientIdentifierNotValid, "3.1 client identifiers have 1 to 23 characters")
+	case clientID == "" && !v5 && !p.CleanStart:
+		// 3.1.1: [MQTT-3.1.3-8] a zero-length id needs Clean Session.
+		return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier without clean session")
+	case clientID == "":
+		clientID = "auto-" + newID(12) // [MQTT-3.1.3-6]
+		if v5 {
+			props.AssignedClientID = clientID // [MQTT-3.2.2-16]
+			props.Set(packet.PropAssignedClientID)
+		}
+	}
+	st.ClientID = clientID
+
+	// Enhanced authentication is not offered: a CONNECT naming a method is
+	// refused [MQTT-4.12.0-1].
+	if v5 && p.Properties.Has(packet.PropAuthMethod) {
+		return c.refuse(packet.BadAuthenticationMethod, "no authentication methods are supported")
+	}
+
+	// Keep alive (section 3.1.2.10).
+	if st.KeepAlive > cfg.MaxKeepAlive || (v5 && st.KeepAlive == 0 && cfg.MaxKeepAlive < 65535) {
+		if !v5 {
+			return c.refuse(packet.ClientIdentifierNotValid, "keep alive above the server maximum")
+		}
+		st.KeepAlive = cfg.MaxKeepAlive
+		props.ServerKeepAlive = cfg.MaxKeepAlive // [MQTT-3.2.2-21]
+		props.Set(packet.PropServerKeepAlive)
+	}
+
+	// Session expiry (section 3.1.2.11.2); 3.1.1 maps Clean Session.
+	expiry := uint32(0)
+	if v5 {
+		expiry = p.Properties.SessionExpiry
+	} else if !p.CleanStart {
+		expiry = NeverExpires
+	}
+	if expiry > cfg.MaxSessionExpiry {
+		expiry = cfg.MaxSessionExpiry
+		if v5 {
+			props.SessionExpiry = expiry // section 3.2.2.3.2: a changed expiry is announced
+			props.Set(packet.PropSessionExpiry)
+		}
+	}
+	st.SessionExpiry = expiry
+
+	if v5 {
+		if p.Properties.Has(packet.PropReceiveMaximum) {
+			st.ReceiveMax = p.Properties.ReceiveMaximum
+		}
+		st.MaxPacketSize = p.Properties.MaximumPacketSize
+		st.TopicAliasMax = p.Properties.TopicAliasMaximum
+		if p.Properties.Has(packet.PropRequestProblemInfo) {
+			st.ProblemInfo = p.Properties.RequestProblemInfo == 1
+		}
+	} else {
+		st.ReceiveMax = cfg.MaxInflight
+	}
+
+	var will *Will
+	if w := p.Will; w != nil {
+		if v5 {
+			if err := packet.CheckPayloadFormat(&w.Properties, w.Payload); err != nil {
+				return c.refuse(packet.PayloadFormatInvalid, "will payload is not UTF-8")
+			}
+		}
+		will = &Will{Message: newMessage(w.Topic, w.Payload, w.QoS, w.Retain, clientID, &w.Properties, c.now)}
+		will.Message.Payload = clone(w.Payload)
+		if v5 {
+			will.Delay = w.Properties.WillDelay
+		}
+	}
+
+	s := &Session{
+		ClientID: clientID, Proxy: c.ev.Proxy, Conn: c.ev.Conn, Version: p.Version,
+		ExpiryInterval: expiry, ReceiveMax: st.ReceiveMax, MaxPacketSize: st.MaxPacketSize, Will: will,
+	}
+	prev, err := c.h.store.Connect(c.ctx, s, p.CleanStart, c.nowMs())
+	if err != nil {
+		c.st = nil
+		return err
+	}
+	if prev != nil {
+		if err := c.takeOver(prev, p.CleanStart); err != nil {
+			return err
+		}
+	}
+
+	ack.SessionPresent = prev != nil && !p.CleanStart // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	if v5 {
+		if cfg.ReceiveMax != 65535 {
+			props.ReceiveMaximum = cfg.ReceiveMax
+			props.Set(packet.PropReceiveMaximum)
+		}
+		props.MaximumPacketSize = cfg.MaxPacketSize
+		props.TopicAliasMaximum = cfg.TopicAliasMax
+		props.Set(packet.PropMaximumPacketSize).Set(packet.PropTopicAliasMaximum)
+	}
+	c.stateChanged = true
+	c.send(ack) // [MQTT-3.2.0-1] CONNACK comes first
+	c.h.log.Debug("connected", "client", clientID, "conn", c.ev.Conn, "version", p.Version.String(),
+		"clean", p.CleanStart, "present", ack.SessionPresent)
+
+	if ack.SessionPresent {
+		return c.resume()
+	}
+	return nil
+}
+
+// takeOver deals with the session a CONNECT replaced: it closes the
+// connection that owned it [MQTT-3.1.4-3] and publishes its will when that
+// is due now. A will waits for its delay unless the session ends, and a new
+// connection to a continuing session cancels it [MQTT-3.1.3-9].
+func (c *call) takeOver(prev *Session, clean bool) error {
+	if prev.Online() && prev.Conn != c.ev.Conn {
+		var frame []byte
+		if prev.Version == packet.V5 {
+			frame, _ = (&packet.Disconnect{ReasonCode: packet.SessionTakenOver}).Append(nil, packet.V5)
+		}
+		d := c.delivery(prev.Proxy, prev.Conn)
+		if frame != nil {
+			d.Packets = append(d.Packets, frame)
+		}
+		d.Close = true
+	}
+	if prev.Will == nil {
+		return nil
+	}
+	pending := !prev.Online() && prev.WillAt != 0
+	if (prev.Online() && (prev.Will.Delay == 0 || clean)) || (pending && clean) {
+		return c.publishWill(prev.Will)
+	}
+	return nil
+}
+
+// resume resends what was in flight when the session's last connection
+// ended, then sends what was queued [MQTT-4.4.0-1].
+func (c *call) resume() error {
+	inflight, err := c.h.store.Inflight(c.ctx, c.st.ClientID)
+	if err != nil {
+		return err
+	}
+	for _, o := range inflight {
+		if o.State == Released {
+			c.send(&packet.Pubrel{PacketID: o.PacketID})
+			continue
+		}
+		if b := c.encodeOut(o, true, c.st.Version, c.st.MaxPacketSize); b != nil {
+			c.reply.Packets = append(c.reply.Packets, b)
+		}
+	}
+	return c.dispatch()
+}
+
+// dispatch sends queued messages to this connection as its window allows.
+func (c *call) dispatch() error {
+	out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, int(c.st.ReceiveMax))
+	if err != nil {
+		return err
+	}
+	for _, o := range out {
+		if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
+			c.reply.Packets = append(c.reply.Packets, b)
+		}
+	}
+	return nil
+}
+
+// refuse answers a CONNECT with a failing CONNACK and closes the
+// connection [MQTT-3.2.2-6] [MQTT-3.2.2-7].
+func (c *call) refuse(rc packet.ReasonCode, reason string) error {
+	ack := &packet.Connack{ReasonCode: rc}
+	if c.st.Version == packet.V5 && reason != "" {
+		ack.Properties.ReasonString = reason
+		ack.Properties.Set(packet.PropReasonString)
+	}
+	c.send(ack)
+	c.st = nil
+	c.reply.Close = true
+	c.h.log.Debug("connect refused", "conn", c.ev.Conn, "reason", rc.String(), "detail", reason)
+	return nil
+}
+
+// refuseDecode answers a CONNECT that failed to decode: an unsupported
+// protocol level gets return code 1 at 3.1.1 framing [MQTT-3.1.2-2] (0x84 at
+// 5.0), a 5.0 CONNECT gets a CONNACK with the error's reason code, and
+// anything else is closed without a CONNACK (3.1.1 [MQTT-3.1.4-1]).
+func (c *call) refuseDecode(p *packet.Connect, err error) {
+	c.reply.Close = true
+	c.h.log.Debug("bad CONNECT", "conn", c.ev.Conn, "err", err)
+	switch {
+	case errors.Is(err, packet.ErrProtocolName):
+		return // [MQTT-3.1.2-1] the server may close without CONNACK
+	case errors.Is(err, packet.ErrProtocolVersion):
+		b, _ := (&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion}).Append(nil, packet.V311)
+		c.reply.Packets = append(c.reply.Packets, b)
+	case p.Version == packet.V5:
+		b, aerr := (&packet.Connack{ReasonCode: packet.ReasonCodeOf(err)}).Append(nil, packet.V5)
+		if aerr != nil { // a code CONNACK cannot carry
+			b, _ = (&packet.Connack{ReasonCode: packet.MalformedPacket}).Append(nil, packet.V5)
+		}
+		c.reply.Packets = append(c.reply.Packets, b)
+	}
+}

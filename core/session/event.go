@@ -1,0 +1,88 @@
+package session
+
+import "github.com/mqttless/mqttless/core/packet"
+
+// Kind says what an Event reports.
+type Kind string
+
+// Event kinds.
+const (
+	// KindPackets carries frames the client sent, in order. The first frame
+	// of a connection is its CONNECT.
+	KindPackets Kind = "packets"
+	// KindLost reports that a connection ended. The proxy sends it for every
+	// connection whose CONNECT was accepted, whether the client, the network
+	// or the broker ended it; the handler decides what the end means.
+	KindLost Kind = "lost"
+)
+
+// Event is what the proxy sends a handler: the payload of one Lambda
+// invocation. Frames are raw MQTT packets, base64 in JSON.
+type Event struct {
+	Kind Kind `json:"kind"`
+	// Proxy identifies the proxy that holds the connection; deliveries to
+	// the connection are addressed to it.
+	Proxy string `json:"proxy"`
+	// Conn identifies the connection, unique across proxies and time.
+	Conn string `json:"conn"`
+	// Remote is the client's network address, for logs.
+	Remote string `json:"remote,omitempty"`
+	// State is the connection state from the previous Reply, returned
+	// unchanged; empty before CONNECT.
+	State *ConnState `json:"state,omitempty"`
+	// Packets are the frames to handle, in the order they arrived.
+	Packets [][]byte `json:"packets,omitempty"`
+}
+
+// Reply is what a handler returns for an Event.
+type Reply struct {
+	// Packets are frames to write to the event's connection, in order.
+	Packets [][]byte `json:"packets,omitempty"`
+	// Deliveries are frames for other connections.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+	// Close asks the proxy to close the connection after writing Packets.
+	Close bool `json:"close,omitempty"`
+	// State replaces the connection state; nil leaves it unchanged.
+	State *ConnState `json:"state,omitempty"`
+}
+
+// Delivery is frames for one connection held by some proxy, or a request to
+// close it (after its frames) when a session is taken over.
+type Delivery struct {
+	Proxy   string   `json:"proxy"`
+	Conn    string   `json:"conn"`
+	Packets [][]byte `json:"packets,omitempty"`
+	Close   bool     `json:"close,omitempty"`
+}
+
+// ConnState is the state of one connection that handlers need between
+// calls. The proxy keeps it opaque, except for the fields it needs to run
+// the connection: ClientID, Version, KeepAlive and TopicAliasMax.
+type ConnState struct {
+	ClientID string         `json:"clientId"`
+	Version  packet.Version `json:"version"`
+	// KeepAlive is the keep alive in seconds the proxy enforces (the
+	// client's, or the server's when it overrides it); 0 disables it.
+	KeepAlive uint16 `json:"keepAlive"`
+	// TopicAliasMax is the client's Topic Alias Maximum: how many aliases
+	// the proxy may use on PUBLISH frames it sends to the client.
+	TopicAliasMax uint16 `json:"topicAliasMax,omitempty"`
+	// SessionExpiry is the Session Expiry Interval in force, which a
+	// DISCONNECT may change.
+	SessionExpiry uint32 `json:"sessionExpiry"`
+	// ReceiveMax and MaxPacketSize are the client's limits.
+	ReceiveMax    uint16 `json:"receiveMax"`
+	MaxPacketSize uint32 `json:"maxPacket,omitempty"`
+	// ProblemInfo is false when the client asked for no reason strings and
+	// user properties outside PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29].
+	ProblemInfo bool `json:"problemInfo"`
+	// Aliases maps the topic aliases the client set to their topics
+	// (section 3.3.2.3.4); aliases live as long as the connection.
+	Aliases map[uint16]string `json:"aliases,omitempty"`
+	// Pending counts the QoS 2 messages received on this connection whose
+	// PUBREL has not come yet, against the server's Receive Maximum.
+	Pending uint16 `json:"pending,omitempty"`
+	// Disconnected is set once the client sent DISCONNECT, so that the
+	// following KindLost event does not publish the will.
+	Disconnected bool `json:"disconnected,omitempty"`
+}

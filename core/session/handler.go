@@ -1,0 +1,220 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// Handler applies the MQTT rules to events from the proxy. It keeps nothing
+// between calls: all state is in its Store and in the connection state the
+// proxy carries. A Handler is safe for concurrent use.
+type Handler struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// Option adjusts a Handler.
+type Option func(*Handler)
+
+// WithClock makes the handler read the time from now, for tests.
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// New returns a Handler over store. It fails with an error wrapping
+// ErrConfig when cfg holds a bad value.
+func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now}
+	for _, o := range opts {
+		o(h)
+	}
+	return h, nil
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (h *Handler) Config() Config { return h.cfg }
+
+// Handle processes one event. It returns the reply even when it also
+// returns an error: the reply then holds what was done before the failure
+// (frames to write, deliveries to make), and the error, always from the
+// Store or the context, means the connection should be closed with
+// DISCONNECT 0x80 at 5.0.
+func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
+	c := &call{h: h, ctx: ctx, ev: ev, now: h.now(), reply: &Reply{}}
+	if ev.State != nil {
+		st := *ev.State
+		c.st = &st
+	}
+	var err error
+	switch ev.Kind {
+	case KindLost:
+		err = c.lost()
+	case KindPackets:
+		for _, frame := range ev.Packets {
+			if err = c.frame(frame); err != nil || c.reply.Close {
+				break
+			}
+		}
+	default:
+		err = fmt.Errorf("session: unknown event kind %q", ev.Kind)
+	}
+	if c.stateChanged {
+		c.reply.State = c.st
+	}
+	return c.reply, err
+}
+
+// call is the working state of one Handle call.
+type call struct {
+	h            *Handler
+	ctx          context.Context
+	ev           *Event
+	now          time.Time
+	st           *ConnState // nil before CONNECT
+	stateChanged bool
+	reply        *Reply
+	delivIdx     map[string]int // "proxy\x00conn" -> index in reply.Deliveries
+}
+
+func (c *call) version() packet.Version {
+	if c.st == nil {
+		return packet.V311
+	}
+	return c.st.Version
+}
+
+// send encodes p for this connection and queues it in the reply.
+func (c *call) send(p packet.Packet) {
+	b, err := p.Append(nil, c.version())
+	if err != nil {
+		// Only a bug can get here: every packet the core builds is valid.
+		c.h.log.Error("encode failed", "type", p.Type(), "err", err)
+		return
+	}
+	c.reply.Packets = append(c.reply.Packets, b)
+}
+
+// deliver queues a frame for another connection, or for this one.
+func (c *call) deliver(proxy, conn string, frame []byte) {
+	if conn == c.ev.Conn {
+		c.reply.Packets = append(c.reply.Packets, frame)
+		return
+	}
+	d := c.delivery(proxy, conn)
+	d.Packets = append(d.Packets, frame)
+}
+
+func (c *call) delivery(proxy, conn string) *Delivery {
+	key := proxy + "\x00" + conn
+	if i, ok := c.delivIdx[key]; ok {
+		return &c.reply.Deliveries[i]
+	}
+	if c.delivIdx == nil {
+		c.delivIdx = make(map[string]int)
+	}
+	c.delivIdx[key] = len(c.reply.Deliveries)
+	c.reply.Deliveries = append(c.reply.Deliveries, Delivery{Proxy: proxy, Conn: conn})
+	return &c.reply.Deliveries[len(c.reply.Deliveries)-1]
+}
+
+// disconnect ends the connection for a protocol violation or server
+// decision: at 5.0 with a DISCONNECT carrying rc [MQTT-4.13.1-1], before
+// that by closing alone.
+func (c *call) disconnect(rc packet.ReasonCode, reason string) {
+	if c.version() == packet.V5 {
+		d := &packet.Disconnect{ReasonCode: rc}
+		if reason != "" {
+			d.Properties.ReasonString = reason
+			d.Properties.Set(packet.PropReasonString)
+		}
+		c.send(d)
+	}
+	c.reply.Close = true
+	c.h.log.Debug("closing connection", "conn", c.ev.Conn, "reason", rc.String(), "detail", reason)
+}
+
+// frame handles one frame from the client.
+func (c *call) frame(frame []byte) error {
+	if len(frame) == 0 {
+		c.reply.Close = true
+		return nil
+	}
+	t := packet.Type(frame[0] >> 4)
+	if c.st == nil {
+		if t != packet.CONNECT {
+			c.reply.Close = true // [MQTT-3.1.0-1] the first packet must be CONNECT
+			return nil
+		}
+		return c.connect(frame)
+	}
+	switch t {
+	case packet.CONNECT:
+		c.disconnect(packet.ProtocolError, "second CONNECT") // [MQTT-3.1.0-2]
+		return nil
+	case packet.PUBLISH:
+		return c.publish(frame)
+	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
+		return c.ack(t, frame)
+	case packet.SUBSCRIBE:
+		return c.subscribe(frame)
+	case packet.UNSUBSCRIBE:
+		return c.unsubscribe(frame)
+	case packet.PINGREQ:
+		// The proxy answers PINGREQ itself; this path serves proxies that
+		// forward it anyway [MQTT-3.12.4-1].
+		if err := new(packet.Pingreq).Decode(frame, c.version()); err != nil {
+			c.malformed(err)
+			return nil
+		}
+		c.send(&packet.Pingresp{})
+		return nil
+	case packet.DISCONNECT:
+		return c.clientDisconnect(frame)
+	case packet.AUTH:
+		return c.auth(frame)
+	default:
+		// A server never receives CONNACK, SUBACK, UNSUBACK or PINGRESP,
+		// and types 0 and 15 (before 5.0) are reserved.
+		c.disconnect(packet.ProtocolError, "unexpected "+t.String())
+		return nil
+	}
+}
+
+// malformed closes the connection for a packet that failed to decode, with
+// the reason code the error carries.
+func (c *call) malformed(err error) {
+	c.disconnect(packet.ReasonCodeOf(err), err.Error())
+}
+
+// storeErr turns ErrFenced, which means this connection was taken over,
+// into a plain close, and passes other errors up.
+func (c *call) storeErr(err error) error {
+	if errors.Is(err, ErrFenced) {
+		c.reply.Close = true
+		return nil
+	}
+	return err
+}
+
+func (c *call) nowMs() int64 { return c.now.UnixMilli() }
+
+// newID returns a random identifier of n bytes, hex encoded.
+func newID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}

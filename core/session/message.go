@@ -1,0 +1,96 @@
+package session
+
+import (
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// newMessage builds a Message from a received PUBLISH or will. The payload
+// and byte properties still alias the frame: callers that keep the message
+// past the call must clone them (route does, through the Store's copy).
+func newMessage(topic string, payload []byte, qos byte, retain bool, publisher string, p *packet.Properties, now time.Time) Message {
+	m := Message{Topic: topic, Payload: payload, QoS: qos, Retain: retain, Publisher: publisher}
+	if p.Has(packet.PropMessageExpiry) {
+		m.ExpiresAt = now.UnixMilli() + int64(p.MessageExpiry)*1000 // section 3.3.2.3.3
+	}
+	pr := &m.Props
+	if p.Has(packet.PropPayloadFormat) {
+		pr.PayloadFormat, pr.Has = p.PayloadFormat, pr.Has|hasPayloadFormat
+	}
+	if p.Has(packet.PropContentType) {
+		pr.ContentType, pr.Has = p.ContentType, pr.Has|hasContentType
+	}
+	if p.Has(packet.PropResponseTopic) {
+		pr.ResponseTopic, pr.Has = p.ResponseTopic, pr.Has|hasResponseTopic
+	}
+	if p.Has(packet.PropCorrelationData) {
+		pr.CorrelationData, pr.Has = clone(p.CorrelationData), pr.Has|hasCorrelationData
+	}
+	pr.User = p.User
+	return m
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// publishPacket builds the PUBLISH that delivers m at version v. The
+// Message Expiry Interval is the time left [MQTT-3.3.2-6]; the other
+// properties go through unaltered, user properties in order [MQTT-3.3.2-18].
+func (m *Message) publishPacket(qos byte, retain bool, subIDs []uint32, v packet.Version, now time.Time) *packet.Publish {
+	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: retain}
+	if v < packet.V5 {
+		return p
+	}
+	props := &p.Properties
+	if m.ExpiresAt != 0 {
+		left := (m.ExpiresAt - now.UnixMilli() + 999) / 1000
+		props.MessageExpiry = uint32(max(left, 1))
+		props.Set(packet.PropMessageExpiry)
+	}
+	pr := &m.Props
+	if pr.Has&hasPayloadFormat != 0 {
+		props.PayloadFormat = pr.PayloadFormat
+		props.Set(packet.PropPayloadFormat)
+	}
+	if pr.Has&hasContentType != 0 {
+		props.ContentType = pr.ContentType
+		props.Set(packet.PropContentType)
+	}
+	if pr.Has&hasResponseTopic != 0 {
+		props.ResponseTopic = pr.ResponseTopic
+		props.Set(packet.PropResponseTopic)
+	}
+	if pr.Has&hasCorrelationData != 0 {
+		props.CorrelationData = pr.CorrelationData
+		props.Set(packet.PropCorrelationData)
+	}
+	props.User = pr.User
+	props.SubscriptionIDs = subIDs // [MQTT-3.3.4-3]
+	return p
+}
+
+// encodeOut encodes an outbound message for a connection at version v with
+// maximum packet size maxSize (0: none). It returns nil when the packet is
+// larger than the client accepts: the server then acts as if it had sent it
+// [MQTT-3.1.2-25].
+func (c *call) encodeOut(o *Outbound, dup bool, v packet.Version, maxSize uint32) []byte {
+	p := o.Message.publishPacket(o.QoS, o.Retain, o.SubIDs, v, c.now)
+	p.PacketID = o.PacketID
+	p.Dup = dup && o.QoS > 0 // [MQTT-3.3.1-1] DUP on redelivery only
+	b, err := p.Append(nil, v)
+	if err != nil {
+		c.h.log.Error("encode outbound message", "topic", o.Message.Topic, "err", err)
+		return nil
+	}
+	if maxSize != 0 && uint32(len(b)) > maxSize {
+		c.h.log.Debug("message larger than the client's maximum packet size dropped",
+			"topic", o.Message.Topic, "size", len(b), "max", maxSize) // [MQTT-3.1.2-24]
+		return nil
+	}
+	return b
+}

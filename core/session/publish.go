@@ -1,0 +1,131 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// publish handles a PUBLISH from the client (sections 3.3.4 and 4.3).
+func (c *call) publish(frame []byte) error {
+	var p packet.Publish
+	if err := p.Decode(frame, c.st.Version); err != nil {
+		c.malformed(err)
+		return nil
+	}
+	v5 := c.st.Version == packet.V5
+	if v5 {
+		if err := p.CheckFromClient(); err != nil {
+			if errors.Is(err, packet.ErrPayloadFormat) && p.QoS > 0 {
+				c.ackPublish(&p, packet.PayloadFormatInvalid) // section 3.3.2.3.2
+				return nil
+			}
+			c.malformed(err) // [MQTT-3.3.4-6]; 0x99 for a QoS 0 message
+			return nil
+		}
+		if !c.resolveAlias(&p) {
+			return nil
+		}
+	}
+	if p.QoS == 2 && c.st.Pending >= c.h.cfg.ReceiveMax {
+		c.disconnect(packet.ReceiveMaximumExceeded, "") // [MQTT-3.3.4-7]
+		return nil
+	}
+	m := newMessage(p.Topic, clone(p.Payload), p.QoS, p.Retain, c.st.ClientID, &p.Properties, c.now)
+	if p.Retain {
+		// [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] [MQTT-3.3.1-7] an empty
+		// payload removes the retained message of the topic.
+		if err := c.h.store.SetRetained(c.ctx, &m); err != nil {
+			return err
+		}
+	}
+	switch p.QoS {
+	case 0:
+		_, err := c.route(&m)
+		return err
+	case 1:
+		n, err := c.route(&m)
+		if err != nil {
+			return err
+		}
+		c.ackPublish(&p, matchedCode(n))
+		return nil
+	}
+	// QoS 2: deliver once, however often the client resends before PUBREL
+	// (section 4.3.3). The receive record is written before routing, with
+	// Routed false, so a retry after a failure routes again.
+	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, &Inbound{PacketID: p.PacketID, Message: m})
+	if err != nil {
+		return err
+	}
+	n := 1
+	switch {
+	case existing == nil:
+		c.st.Pending++
+		c.stateChanged = true
+		if n, err = c.route(&m); err != nil {
+			return err
+		}
+		if err := c.h.store.MarkRouted(c.ctx, c.st.ClientID, p.PacketID); err != nil {
+			return err
+		}
+	case !existing.Routed:
+		if n, err = c.route(&existing.Message); err != nil {
+			return err
+		}
+		if err := c.h.store.MarkRouted(c.ctx, c.st.ClientID, p.PacketID); err != nil {
+			return err
+		}
+	}
+	c.ackPublish(&p, matchedCode(n))
+	return nil
+}
+
+// matchedCode is the PUBACK or PUBREC reason code for a message that went
+// to n sessions.
+func matchedCode(n int) packet.ReasonCode {
+	if n == 0 {
+		return packet.NoMatchingSubscribers
+	}
+	return packet.Success
+}
+
+// ackPublish answers a QoS 1 PUBLISH with PUBACK or a QoS 2 one with
+// PUBREC (sections 4.3.2 and 4.3.3).
+func (c *call) ackPublish(p *packet.Publish, rc packet.ReasonCode) {
+	switch p.QoS {
+	case 1:
+		c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc})
+	case 2:
+		c.send(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc})
+	}
+}
+
+// resolveAlias applies a Topic Alias (section 3.3.2.3.4): an alias with a
+// topic sets the mapping, an alias alone uses it. It closes the connection
+// and returns false for an alias out of range or unknown.
+func (c *call) resolveAlias(p *packet.Publish) bool {
+	if !p.Properties.Has(packet.PropTopicAlias) {
+		return true
+	}
+	alias := p.Properties.TopicAlias
+	if alias > c.h.cfg.TopicAliasMax {
+		c.disconnect(packet.TopicAliasInvalid, "topic alias above the maximum") // [MQTT-3.3.2-9] [MQTT-3.3.2-10]
+		return false
+	}
+	if p.Topic != "" {
+		if c.st.Aliases == nil {
+			c.st.Aliases = map[uint16]string{}
+		}
+		c.st.Aliases[alias] = p.Topic
+		c.stateChanged = true
+		return true
+	}
+	t, ok := c.st.Aliases[alias]
+	if !ok {
+		c.disconnect(packet.ProtocolError, "unknown topic alias") // section 3.3.2.3.4
+		return false
+	}
+	p.Topic = t
+	return true
+}

@@ -1,0 +1,183 @@
+package session
+
+import (
+	"math/rand/v2"
+	"slices"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/topic"
+)
+
+// target is one session a message goes to, with the options of the
+// subscriptions that matched.
+type target struct {
+	clientID string
+	qos      byte
+	rap      bool // Retain As Published
+	subIDs   []uint32
+}
+
+// route delivers m to every matching subscription and reports how many
+// sessions it went to. Overlapping subscriptions of one client give one
+// delivery at the highest QoS they grant, carrying every matching
+// subscription identifier ([MQTT-3.3.4-2] at 3.1.1 too, [MQTT-3.3.4-3],
+// [MQTT-3.3.4-5]). Each shared subscription group gets one delivery, to a
+// member chosen at random, online members first (section 4.8.2).
+func (c *call) route(m *Message) (int, error) {
+	subs, err := c.h.store.Match(c.ctx, m.Topic)
+	if err != nil {
+		return 0, err
+	}
+	if len(subs) == 0 {
+		return 0, nil
+	}
+	var targets []target
+	byClient := map[string]int{}
+	var shared map[string][]*Subscription // group\x00filter -> members
+	for i := range subs {
+		s := &subs[i]
+		if group, inner, ok, _ := topic.ParseShared(s.Filter); ok {
+			if shared == nil {
+				shared = map[string][]*Subscription{}
+			}
+			key := group + "\x00" + inner
+			shared[key] = append(shared[key], s)
+			continue
+		}
+		if s.NoLocal && s.ClientID == m.Publisher {
+			continue // [MQTT-3.8.3-3]
+		}
+		targets = addTarget(targets, byClient, s)
+	}
+	ids := make([]string, 0, len(targets)+len(shared))
+	for _, t := range targets {
+		ids = append(ids, t.clientID)
+	}
+	for _, members := range shared {
+		for _, s := range members {
+			ids = append(ids, s.ClientID)
+		}
+	}
+	sessions, err := c.h.store.Sessions(c.ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	// A shared group delivers to one member [MQTT-4.8.2-4]; fairness is by
+	// uniform random choice among the members online, or among all of them
+	// when none is.
+	for _, members := range shared {
+		var online []*Subscription
+		for _, s := range members {
+			if ss := sessions[s.ClientID]; ss != nil && ss.Online() {
+				online = append(online, s)
+			}
+		}
+		pool := online
+		if len(pool) == 0 {
+			pool = members
+		}
+		pick := pool[rand.IntN(len(pool))]
+		targets = append(targets, target{clientID: pick.ClientID, qos: pick.QoS, rap: pick.RetainAsPublished,
+			subIDs: subIDList(pick.SubID)})
+	}
+	n := 0
+	for i := range targets {
+		s := sessions[targets[i].clientID]
+		if s == nil {
+			continue // a subscription outliving its session; it is removed with the session
+		}
+		delivered, err := c.deliverTo(s, &targets[i], m)
+		if err != nil {
+			return n, err
+		}
+		if delivered {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func subIDList(id uint32) []uint32 {
+	if id == 0 {
+		return nil
+	}
+	return []uint32{id}
+}
+
+// addTarget merges subscription s into the target of its client.
+func addTarget(targets []target, byClient map[string]int, s *Subscription) []target {
+	i, ok := byClient[s.ClientID]
+	if !ok {
+		byClient[s.ClientID] = len(targets)
+		return append(targets, target{clientID: s.ClientID, qos: s.QoS, rap: s.RetainAsPublished,
+			subIDs: subIDList(s.SubID)})
+	}
+	t := &targets[i]
+	t.qos = max(t.qos, s.QoS)
+	t.rap = t.rap || s.RetainAsPublished
+	if s.SubID != 0 && !slices.Contains(t.subIDs, s.SubID) {
+		t.subIDs = append(t.subIDs, s.SubID)
+	}
+	return targets
+}
+
+// deliverTo sends or queues m for session s. The delivered QoS is the lower
+// of the message's and the subscription's [MQTT-3.8.4-8]; the retain flag
+// is kept only under Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
+func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
+	qos := min(m.QoS, t.qos)
+	o := &Outbound{QoS: qos, Retain: m.Retain && t.rap, SubIDs: t.subIDs, Message: *m}
+	if s.Version < packet.V5 {
+		o.SubIDs = nil
+	}
+	if s.MaxPacketSize != 0 {
+		if b := c.encodeOut(o, false, s.Version, s.MaxPacketSize); b == nil {
+			return false, nil // too large for the client: dropped as if sent [MQTT-3.1.2-25]
+		}
+	}
+	if qos == 0 {
+		if s.Online() {
+			if b := c.encodeOut(o, false, s.Version, 0); b != nil {
+				c.deliver(s.Proxy, s.Conn, b)
+			}
+			return true, nil
+		}
+		if !c.h.cfg.QueueQoS0 || s.ExpiryInterval == 0 {
+			return false, nil
+		}
+	}
+	window := 0
+	if s.Online() {
+		window = int(s.ReceiveMax)
+	}
+	accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, []*Outbound{o}, c.h.cfg.MaxQueued, window)
+	if err != nil {
+		return false, err
+	}
+	if accepted == 0 {
+		c.h.log.Warn("session queue full, message dropped", "client", s.ClientID, "topic", m.Topic)
+		return false, nil
+	}
+	for _, d := range out {
+		if b := c.encodeOut(d, false, s.Version, 0); b != nil {
+			c.deliver(s.Proxy, s.Conn, b)
+		}
+	}
+	return true, nil
+}
+
+// publishWill publishes a will message: retained if it asks to be, then to
+// every matching subscription (section 3.1.2.5).
+func (c *call) publishWill(w *Will) error {
+	m := w.Message
+	if m.Expired(c.now) {
+		return nil
+	}
+	if m.Retain {
+		if err := c.h.store.SetRetained(c.ctx, &m); err != nil {
+			return err
+		}
+	}
+	_, err := c.route(&m)
+	return err
+}

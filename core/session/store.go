@@ -1,0 +1,114 @@
+package session
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors a Store returns. Adapters wrap them with context; match them with
+// errors.Is.
+var (
+	// ErrNotFound is a session, message or identifier that does not exist.
+	ErrNotFound = errors.New("session: not found")
+	// ErrFenced is a write by a connection that no longer owns the session:
+	// another connection took it over.
+	ErrFenced = errors.New("session: connection no longer owns the session")
+)
+
+// Offline describes a session as its connection ends.
+type Offline struct {
+	// ExpiresAt is when the session expires (Unix ms), 0 for never.
+	ExpiresAt int64
+	// ExpiryInterval replaces the session's Session Expiry Interval.
+	ExpiryInterval uint32
+	// Will is the will still to publish after its delay, or nil.
+	Will *Will
+	// WillAt is when that will is due (Unix ms).
+	WillAt int64
+}
+
+// Store holds every fact that outlives one handler call: sessions,
+// subscriptions, retained messages, outbound messages (queued and in
+// flight) and the QoS 2 receive state. Each method is atomic on its own, and
+// safe for concurrent use by calls on any number of machines. A method
+// fenced on conn returns ErrFenced when conn no longer owns the session.
+// Times are Unix milliseconds.
+type Store interface {
+	// Connect makes s (whose Conn and Proxy name the new connection) the
+	// owner of the session s.ClientID and returns the session it replaced,
+	// or nil when there was none or it had expired by now. With clean set,
+	// the old session's subscriptions, outbound messages and receive state
+	// are deleted in the same step; without it they are kept. Either way the
+	// session's will (and any pending will) becomes s.Will.
+	Connect(ctx context.Context, s *Session, clean bool, now int64) (prev *Session, err error)
+	// Session returns the session of clientID, or ErrNotFound.
+	Session(ctx context.Context, clientID string) (*Session, error)
+	// Sessions returns the sessions of the given client ids that exist.
+	Sessions(ctx context.Context, clientIDs []string) (map[string]*Session, error)
+	// SetOffline marks the session of clientID offline as described by o,
+	// fenced on conn.
+	SetOffline(ctx context.Context, clientID, conn string, o Offline) error
+	// DeleteSession removes a session with everything it holds. With conn
+	// set it is fenced on conn; with conn empty it removes the session only
+	// if it is offline.
+	DeleteSession(ctx context.Context, clientID, conn string) error
+	// Due returns up to limit offline sessions whose pending will is due or
+	// that have expired by now.
+	Due(ctx context.Context, now int64, limit int) ([]*Session, error)
+	// ClearWill drops the pending will of an offline session, provided it
+	// is still the one due at willAt; it returns ErrNotFound otherwise.
+	ClearWill(ctx context.Context, clientID string, willAt int64) error
+
+	// Subscribe adds or replaces subscriptions of one client, fenced on
+	// conn, and reports for each whether it replaced an existing one.
+	Subscribe(ctx context.Context, clientID, conn string, subs []Subscription) (existed []bool, err error)
+	// Unsubscribe removes subscriptions by filter, fenced on conn, and
+	// reports for each whether it existed.
+	Unsubscribe(ctx context.Context, clientID, conn string, filters []string) (existed []bool, err error)
+	// Subscriptions returns every subscription of clientID.
+	Subscriptions(ctx context.Context, clientID string) ([]Subscription, error)
+	// Match returns every subscription whose filter matches topic name
+	// topic, shared ones included.
+	Match(ctx context.Context, topic string) ([]Subscription, error)
+
+	// SetRetained stores m as the retained message of its topic, or removes
+	// the topic's retained message when m has an empty payload.
+	SetRetained(ctx context.Context, m *Message) error
+	// Retained returns the retained messages whose topics match filter.
+	Retained(ctx context.Context, filter string) ([]*Message, error)
+
+	// Enqueue appends messages to the outbound queue of clientID, keeping at
+	// most maxQueued queued (not in flight) messages; it reports how many
+	// were accepted, dropping the rest. When window > 0 it then dispatches
+	// as Dispatch does and returns the messages it put in flight.
+	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, maxQueued, window int) (accepted int, dispatched []*Outbound, err error)
+	// Dispatch moves queued messages, oldest first, to in flight while
+	// fewer than window QoS 1 and 2 messages are in flight, assigning each a
+	// packet identifier no in-flight message uses; queued QoS 0 messages are
+	// handed out and removed without counting against the window. It
+	// returns the messages to send, in order.
+	Dispatch(ctx context.Context, clientID string, window int) ([]*Outbound, error)
+	// Inflight returns the messages in flight (Sent or Released) in order,
+	// for resending when the client reconnects.
+	Inflight(ctx context.Context, clientID string) ([]*Outbound, error)
+	// Acknowledge ends the QoS 1 exchange of packetID (PUBACK). It returns
+	// ErrNotFound when no QoS 1 message is in flight under that identifier.
+	Acknowledge(ctx context.Context, clientID string, packetID uint16) error
+	// Release records the PUBREC of a QoS 2 message (Sent to Released). It
+	// returns ErrNotFound when no QoS 2 message uses packetID.
+	Release(ctx context.Context, clientID string, packetID uint16) error
+	// Complete ends the QoS 2 exchange of packetID (PUBCOMP). It returns
+	// ErrNotFound when no released message uses packetID.
+	Complete(ctx context.Context, clientID string, packetID uint16) error
+
+	// Receive records a QoS 2 message received under packetID, unless one
+	// is already recorded; it returns the existing record, or nil when
+	// in was stored.
+	Receive(ctx context.Context, clientID string, in *Inbound) (existing *Inbound, err error)
+	// MarkRouted records that the message received under packetID reached
+	// its subscribers.
+	MarkRouted(ctx context.Context, clientID string, packetID uint16) error
+	// Forget removes the receive state of packetID (PUBREL), returning
+	// ErrNotFound when there was none.
+	Forget(ctx context.Context, clientID string, packetID uint16) error
+}

@@ -1,0 +1,119 @@
+package session
+
+import (
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/topic"
+)
+
+// subscribe handles SUBSCRIBE (section 3.8.4): it stores the valid
+// subscriptions, answers with a SUBACK holding one code per filter, then
+// sends the matching retained messages as Retain Handling asks.
+func (c *call) subscribe(frame []byte) error {
+	var p packet.Subscribe
+	if err := p.Decode(frame, c.st.Version); err != nil {
+		c.malformed(err)
+		return nil
+	}
+	v5 := c.st.Version == packet.V5
+	var subID uint32
+	if len(p.Properties.SubscriptionIDs) > 0 {
+		subID = p.Properties.SubscriptionIDs[0]
+	}
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	subs := make([]Subscription, 0, len(p.Subscriptions))
+	idx := make([]int, 0, len(p.Subscriptions)) // subs[i] answers codes[idx[i]]
+	for i, s := range p.Subscriptions {
+		if err := topic.ValidateFilter(s.Filter); err != nil {
+			codes[i] = packet.TopicFilterInvalid // 0x80 at 3.1.1 [MQTT-3.8.4-?]
+			continue
+		}
+		codes[i] = packet.ReasonCode(s.QoS) // granted QoS: we support all three [MQTT-3.9.3-?]
+		subs = append(subs, Subscription{
+			ClientID: c.st.ClientID, Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal,
+			RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID,
+		})
+		idx = append(idx, i)
+	}
+	var existed []bool
+	if len(subs) > 0 {
+		var err error
+		existed, err = c.h.store.Subscribe(c.ctx, c.st.ClientID, c.ev.Conn, subs)
+		if err != nil {
+			return c.storeErr(err)
+		}
+	}
+	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
+	c.send(ack) // [MQTT-3.8.4-1] [MQTT-3.8.4-2]
+
+	// Retained messages, sent after the SUBACK: Retain Handling 0 sends
+	// them on every subscribe, 1 only for a new subscription, 2 never
+	// [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. Shared subscriptions
+	// get none [MQTT-3.8.4-?].
+	var out []*Outbound
+	for i := range subs {
+		s := &subs[i]
+		if s.RetainHandling == 2 || (s.RetainHandling == 1 && existed[i]) {
+			continue
+		}
+		if _, _, shared, _ := topic.ParseShared(s.Filter); shared {
+			continue
+		}
+		msgs, err := c.h.store.Retained(c.ctx, s.Filter)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Expired(c.now) {
+				continue
+			}
+			o := &Outbound{QoS: min(m.QoS, s.QoS), Retain: true, Message: *m} // [MQTT-3.3.1-8]
+			if v5 && s.SubID != 0 {
+				o.SubIDs = []uint32{s.SubID}
+			}
+			if o.QoS == 0 {
+				if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
+					c.reply.Packets = append(c.reply.Packets, b)
+				}
+				continue
+			}
+			out = append(out, o)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, sent, err := c.h.store.Enqueue(c.ctx, c.st.ClientID, out, c.h.cfg.MaxQueued, int(c.st.ReceiveMax))
+	if err != nil {
+		return err
+	}
+	for _, o := range sent {
+		if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
+			c.reply.Packets = append(c.reply.Packets, b)
+		}
+	}
+	return nil
+}
+
+// unsubscribe handles UNSUBSCRIBE (section 3.10.4).
+func (c *call) unsubscribe(frame []byte) error {
+	var p packet.Unsubscribe
+	if err := p.Decode(frame, c.st.Version); err != nil {
+		c.malformed(err)
+		return nil
+	}
+	existed, err := c.h.store.Unsubscribe(c.ctx, c.st.ClientID, c.ev.Conn, p.Filters)
+	if err != nil {
+		return c.storeErr(err)
+	}
+	ack := &packet.Unsuback{PacketID: p.PacketID}
+	if c.st.Version == packet.V5 {
+		ack.ReasonCodes = make([]packet.ReasonCode, len(p.Filters))
+		for i, ok := range existed {
+			if !ok {
+				ack.ReasonCodes[i] = packet.NoSubscriptionExisted
+			}
+		}
+	}
+	c.send(ack) // [MQTT-3.10.4-4] [MQTT-3.10.4-5]
+	return nil
+}
