@@ -1,0 +1,489 @@
+// Package memstore is an in-memory session.Store for tests and for brokers
+// that need no persistence. Everything is lost when the process ends.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/core/topic"
+)
+
+var _ session.Store = (*Store)(nil)
+
+// Store is an in-memory session.Store. mu guards every field; each method
+// holds it for its whole run, which makes each method atomic.
+type Store struct {
+	mu       sync.Mutex
+	sessions map[string]*record
+	subs     *topic.Index[session.Subscription] // keyed by client id
+	retained map[string]*session.Message
+}
+
+// record is one session with everything it holds.
+type record struct {
+	s       session.Session
+	subs    map[string]session.Subscription // by filter
+	out     []*session.Outbound             // queued and in flight, by Seq
+	nextSeq uint64
+	nextPID uint16
+	inbound map[uint16]*session.Inbound
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		sessions: map[string]*record{},
+		subs:     topic.NewIndex[session.Subscription](),
+		retained: map[string]*session.Message{},
+	}
+}
+
+func expired(s *session.Session, now int64) bool {
+	return !s.Online() && s.ExpiresAt != 0 && s.ExpiresAt <= now
+}
+
+// Connect implements session.Store.
+func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[s.ClientID]
+	var prev *session.Session
+	if rec != nil {
+		if expired(&rec.s, now) {
+			st.drop(rec)
+			rec = nil
+		} else {
+			p := rec.s
+			prev = &p
+		}
+	}
+	if rec == nil {
+		rec = &record{subs: map[string]session.Subscription{}, inbound: map[uint16]*session.Inbound{}}
+		st.sessions[s.ClientID] = rec
+	} else if clean {
+		st.clear(rec)
+	}
+	rec.s = *s
+	rec.s.ExpiresAt, rec.s.WillAt = 0, 0
+	return prev, nil
+}
+
+// clear removes what a session holds, keeping the record.
+func (st *Store) clear(rec *record) {
+	for f := range rec.subs {
+		st.subs.Remove(f, rec.s.ClientID)
+	}
+	rec.subs = map[string]session.Subscription{}
+	rec.out = nil
+	rec.inbound = map[uint16]*session.Inbound{}
+}
+
+func (st *Store) drop(rec *record) {
+	st.clear(rec)
+	delete(st.sessions, rec.s.ClientID)
+}
+
+// Session implements session.Store.
+func (st *Store) Session(_ context.Context, clientID string) (*session.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	s := rec.s
+	return &s, nil
+}
+
+// Sessions implements session.Store.
+func (st *Store) Sessions(_ context.Context, ids []string) (map[string]*session.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make(map[string]*session.Session, len(ids))
+	for _, id := range ids {
+		if rec := st.sessions[id]; rec != nil {
+			s := rec.s
+			out[id] = &s
+		}
+	}
+	return out, nil
+}
+
+// owned returns the record of clientID if conn owns it.
+func (st *Store) owned(clientID, conn string) (*record, error) {
+	rec := st.sessions[clientID]
+	if rec == nil || rec.s.Conn != conn {
+		return nil, fmt.Errorf("memstore: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return rec, nil
+}
+
+// SetOffline implements session.Store.
+func (st *Store) SetOffline(_ context.Context, clientID, conn string, o session.Offline) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec, err := st.owned(clientID, conn)
+	if err != nil {
+		return err
+	}
+	rec.s.Proxy, rec.s.Conn = "", ""
+	rec.s.ExpiresAt, rec.s.ExpiryInterval = o.ExpiresAt, o.ExpiryInterval
+	rec.s.Will, rec.s.WillAt = o.Will, o.WillAt
+	return nil
+}
+
+// DeleteSession implements session.Store.
+func (st *Store) DeleteSession(_ context.Context, clientID, conn string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if rec.s.Conn != conn {
+		return fmt.Errorf("memstore: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	st.drop(rec)
+	return nil
+}
+
+// Due implements session.Store.
+func (st *Store) Due(_ context.Context, now int64, limit int) ([]*session.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []*session.Session
+	for _, rec := range st.sessions {
+		if len(out) >= limit {
+			break
+		}
+		s := rec.s
+		if s.Online() {
+			continue
+		}
+		if (s.WillAt != 0 && s.WillAt <= now) || (s.ExpiresAt != 0 && s.ExpiresAt <= now) {
+			out = append(out, &s)
+		}
+	}
+	return out, nil
+}
+
+// ClearWill implements session.Store.
+func (st *Store) ClearWill(_ context.Context, clientID string, willAt int64) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil || rec.s.Online() || rec.s.Will == nil || rec.s.WillAt != willAt {
+		return fmt.Errorf("memstore: pending will of %q: %w", clientID, session.ErrNotFound)
+	}
+	rec.s.Will, rec.s.WillAt = nil, 0
+	return nil
+}
+
+// Subscribe implements session.Store.
+func (st *Store) Subscribe(_ context.Context, clientID, conn string, subs []session.Subscription) ([]bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec, err := st.owned(clientID, conn)
+	if err != nil {
+		return nil, err
+	}
+	existed := make([]bool, len(subs))
+	for i, s := range subs {
+		_, existed[i] = rec.subs[s.Filter]
+		rec.subs[s.Filter] = s
+		st.subs.Add(s.Filter, clientID, s)
+	}
+	return existed, nil
+}
+
+// Unsubscribe implements session.Store.
+func (st *Store) Unsubscribe(_ context.Context, clientID, conn string, filters []string) ([]bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec, err := st.owned(clientID, conn)
+	if err != nil {
+		return nil, err
+	}
+	existed := make([]bool, len(filters))
+	for i, f := range filters {
+		if _, existed[i] = rec.subs[f]; existed[i] {
+			delete(rec.subs, f)
+			st.subs.Remove(f, clientID)
+		}
+	}
+	return existed, nil
+}
+
+// Subscriptions implements session.Store.
+func (st *Store) Subscriptions(_ context.Context, clientID string) ([]session.Subscription, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return nil, nil
+	}
+	out := make([]session.Subscription, 0, len(rec.subs))
+	for _, s := range rec.subs {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b session.Subscription) int { return compare(a.Filter, b.Filter) })
+	return out, nil
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Match implements session.Store.
+func (st *Store) Match(_ context.Context, name string) ([]session.Subscription, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []session.Subscription
+	st.subs.Match(name, func(e *topic.Entry[session.Subscription]) bool {
+		out = append(out, e.Value)
+		return true
+	})
+	return out, nil
+}
+
+// SetRetained implements session.Store.
+func (st *Store) SetRetained(_ context.Context, m *session.Message) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(m.Payload) == 0 {
+		delete(st.retained, m.Topic)
+		return nil
+	}
+	c := *m
+	st.retained[m.Topic] = &c
+	return nil
+}
+
+// Retained implements session.Store. It scans every retained message.
+func (st *Store) Retained(_ context.Context, filter string) ([]*session.Message, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []*session.Message
+	for name, m := range st.retained {
+		if topic.Match(filter, name) {
+			c := *m
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *session.Message) int { return compare(a.Topic, b.Topic) })
+	return out, nil
+}
+
+// Enqueue implements session.Store.
+func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return 0, nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	queued := 0
+	for _, o := range rec.out {
+		if o.State == session.Queued {
+			queued++
+		}
+	}
+	accepted := 0
+	for _, m := range msgs {
+		if queued >= maxQueued {
+			break
+		}
+		o := *m
+		rec.nextSeq++
+		o.Seq, o.State, o.PacketID = rec.nextSeq, session.Queued, 0
+		rec.out = append(rec.out, &o)
+		queued++
+		accepted++
+	}
+	if window <= 0 {
+		return accepted, nil, nil
+	}
+	return accepted, rec.dispatch(window), nil
+}
+
+// Dispatch implements session.Store.
+func (st *Store) Dispatch(_ context.Context, clientID string, window int) ([]*session.Outbound, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return nil, nil
+	}
+	return rec.dispatch(window), nil
+}
+
+func (rec *record) dispatch(window int) []*session.Outbound {
+	inflight := 0
+	used := map[uint16]bool{}
+	for _, o := range rec.out {
+		if o.State != session.Queued {
+			inflight++
+			used[o.PacketID] = true
+		}
+	}
+	var sent []*session.Outbound
+	kept := rec.out[:0]
+	stopped := false
+	for _, o := range rec.out {
+		switch {
+		case o.State != session.Queued || stopped:
+			kept = append(kept, o)
+		case o.QoS == 0:
+			c := *o
+			sent = append(sent, &c) // QoS 0 leaves the queue when sent
+		case inflight < window:
+			o.PacketID = rec.allocPID(used)
+			o.State = session.Sent
+			inflight++
+			c := *o
+			sent = append(sent, &c)
+			kept = append(kept, o)
+		default:
+			stopped = true // keep order: nothing overtakes a waiting message
+			kept = append(kept, o)
+		}
+	}
+	clear(rec.out[len(kept):])
+	rec.out = kept
+	return sent
+}
+
+// allocPID returns the next packet identifier not in used and marks it.
+func (rec *record) allocPID(used map[uint16]bool) uint16 {
+	for {
+		rec.nextPID++
+		if rec.nextPID == 0 {
+			rec.nextPID = 1
+		}
+		if !used[rec.nextPID] {
+			used[rec.nextPID] = true
+			return rec.nextPID
+		}
+	}
+}
+
+// Inflight implements session.Store.
+func (st *Store) Inflight(_ context.Context, clientID string) ([]*session.Outbound, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return nil, nil
+	}
+	var out []*session.Outbound
+	for _, o := range rec.out {
+		if o.State != session.Queued {
+			c := *o
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+// find returns the index of the in-flight message with packetID at qos in
+// one of the given states, or -1.
+func (rec *record) find(packetID uint16, qos byte, states ...session.OutState) int {
+	for i, o := range rec.out {
+		if o.State != session.Queued && o.PacketID == packetID && o.QoS == qos && slices.Contains(states, o.State) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Acknowledge implements session.Store.
+func (st *Store) Acknowledge(_ context.Context, clientID string, packetID uint16) error {
+	return st.remove(clientID, packetID, 1, session.Sent)
+}
+
+// Complete implements session.Store.
+func (st *Store) Complete(_ context.Context, clientID string, packetID uint16) error {
+	return st.remove(clientID, packetID, 2, session.Released)
+}
+
+func (st *Store) remove(clientID string, packetID uint16, qos byte, state session.OutState) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	i := -1
+	if rec != nil {
+		i = rec.find(packetID, qos, state)
+	}
+	if i < 0 {
+		return fmt.Errorf("memstore: %q packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	rec.out = slices.Delete(rec.out, i, i+1)
+	return nil
+}
+
+// Release implements session.Store.
+func (st *Store) Release(_ context.Context, clientID string, packetID uint16) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	i := -1
+	if rec != nil {
+		i = rec.find(packetID, 2, session.Sent, session.Released)
+	}
+	if i < 0 {
+		return fmt.Errorf("memstore: %q packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	rec.out[i].State = session.Released
+	return nil
+}
+
+// Receive implements session.Store.
+func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil {
+		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if old := rec.inbound[in.PacketID]; old != nil {
+		c := *old
+		return &c, nil
+	}
+	c := *in
+	rec.inbound[in.PacketID] = &c
+	return nil, nil
+}
+
+// MarkRouted implements session.Store.
+func (st *Store) MarkRouted(_ context.Context, clientID string, packetID uint16) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil || rec.inbound[packetID] == nil {
+		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	rec.inbound[packetID].Routed = true
+	return nil
+}
+
+// Forget implements session.Store.
+func (st *Store) Forget(_ context.Context, clientID string, packetID uint16) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	rec := st.sessions[clientID]
+	if rec == nil || rec.inbound[packetID] == nil {
+		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	delete(rec.inbound, packetID)
+	return nil
+}
