@@ -1,0 +1,105 @@
+package allinone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/proxy"
+)
+
+// ProxyID is the id of the all-in-one broker's proxy. It is fixed so that
+// sessions a previous run left owned by it can be recognised.
+const ProxyID = "local"
+
+// Broker is a running all-in-one broker.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	store   session.Store
+	closeSt func() error
+	handler *session.Handler
+	proxy   *proxy.Server
+	ln      net.Listener
+}
+
+// Start opens the store, binds the listener and starts serving. Errors name
+// what failed: the store, the address, or a setting.
+func Start(cfg Config, log *slog.Logger) (*Broker, error) {
+	st, closeSt, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := session.New(st, cfg.Session, log)
+	if err != nil {
+		closeSt()
+		return nil, err
+	}
+	srv, err := proxy.New(proxy.Config{
+		ID: ProxyID, MaxPacketSize: int(h.Config().MaxPacketSize),
+		MaxSendQueue: cfg.MaxSendQueue, ConnectTimeout: cfg.ConnectTimeout,
+	}, proxy.Local{Handler: h}, log)
+	if err != nil {
+		closeSt()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		closeSt()
+		return nil, fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
+	}
+	b := &Broker{cfg: cfg, log: log, store: st, closeSt: closeSt, handler: h, proxy: srv, ln: ln}
+	return b, nil
+}
+
+// Addr returns the address the broker listens on.
+func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// Run serves until ctx ends, then shuts down: connections are closed (with
+// DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store is
+// closed.
+func (b *Broker) Run(ctx context.Context) error {
+	b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- b.proxy.Serve(b.ln) }()
+	ticker := time.NewTicker(b.cfg.Tick)
+	defer ticker.Stop()
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err = <-serveErr:
+			break loop
+		case <-ticker.C:
+			b.tick(ctx)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = errors.Join(err, b.proxy.Shutdown(sctx), b.closeSt())
+	b.log.Info("mqttless stopped")
+	return err
+}
+
+// tick publishes due wills and removes expired sessions.
+func (b *Broker) tick(ctx context.Context) {
+	for {
+		reply, n, err := b.handler.Tick(ctx, 1000)
+		if len(reply.Deliveries) > 0 {
+			b.proxy.Deliver(ctx, reply.Deliveries)
+		}
+		if err != nil {
+			b.log.Error("tick failed", "err", err)
+			return
+		}
+		if n < 1000 {
+			return
+		}
+	}
+}

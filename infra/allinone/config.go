@@ -1,0 +1,147 @@
+// Package allinone wires the broker for one machine: the proxy, the
+// handlers in-process, and the embedded store.
+package allinone
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Config is the all-in-one broker's configuration.
+type Config struct {
+	Addr      string        // MQTT listen address
+	DataDir   string        // where the embedded store keeps its file
+	Store     string        // "bolt" or "memory"
+	LogLevel  slog.Level    // debug, info, warn or error
+	LogFormat string        // "text" or "json"
+	Tick      time.Duration // how often wills and expiries are processed
+	Session   session.Config
+	// MaxSendQueue and ConnectTimeout configure the proxy.
+	MaxSendQueue   int
+	ConnectTimeout time.Duration
+}
+
+// ErrUsage is returned for -h; the usage has been printed.
+var ErrUsage = errors.New("allinone: usage requested")
+
+// ParseConfig reads the configuration from command-line args, with each
+// flag also settable through an environment variable MQTTLESS_<NAME> (the
+// flag wins). A bad value fails with an error that names its setting.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("mqttless", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	str := func(p *string, name, def, help string) { fs.StringVar(p, name, def, help+" (env "+envName(name)+")") }
+	var level, keepAlive, sessionExpiry, receiveMax, inflight, maxQueued, maxPacket, aliasMax, clientIDLen, sendQueue string
+	var tick, connectTimeout, queueQoS0 string
+	str(&c.Addr, "addr", "127.0.0.1:1883", "MQTT listen address")
+	str(&c.DataDir, "data-dir", "data", "directory for the embedded store")
+	str(&c.Store, "store", "bolt", "store: bolt (on disk) or memory")
+	str(&level, "log-level", "info", "log level: debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "text", "log format: text or json")
+	str(&tick, "tick", "1s", "how often due wills and expired sessions are processed")
+	str(&keepAlive, "max-keepalive", "65535", "largest keep alive in seconds")
+	str(&sessionExpiry, "max-session-expiry", "4294967295", "largest session expiry interval in seconds")
+	str(&receiveMax, "receive-max", "65535", "QoS 1 and 2 messages a client may have unacknowledged")
+	str(&inflight, "max-inflight", "20", "QoS 1 and 2 messages in flight to a 3.1.1 client")
+	str(&maxQueued, "max-queued", "1000", "queued messages per session")
+	str(&queueQoS0, "queue-qos0", "false", "queue QoS 0 messages for offline clients")
+	str(&maxPacket, "max-packet-size", "1048576", "largest packet accepted, in bytes")
+	str(&aliasMax, "topic-alias-max", "10", "topic aliases a client may set")
+	str(&clientIDLen, "max-client-id", "65535", "longest client identifier, in bytes")
+	str(&sendQueue, "max-send-queue", "1000", "frames waiting to be written to one connection")
+	str(&connectTimeout, "connect-timeout", "10s", "time allowed between accept and CONNECT")
+	for _, name := range []string{"addr", "data-dir", "store", "log-level", "log-format", "tick", "max-keepalive",
+		"max-session-expiry", "receive-max", "max-inflight", "max-queued", "queue-qos0", "max-packet-size",
+		"topic-alias-max", "max-client-id", "max-send-queue", "connect-timeout"} {
+		if v := getenv(envName(name)); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return c, fmt.Errorf("setting %s: %w", envName(name), err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, ErrUsage
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	p := parser{}
+	c.Session = session.Config{
+		MaxKeepAlive:     uint16(p.uint("max-keepalive", keepAlive, 1, 65535)),
+		MaxSessionExpiry: uint32(p.uint("max-session-expiry", sessionExpiry, 0, 4294967295)),
+		ReceiveMax:       uint16(p.uint("receive-max", receiveMax, 1, 65535)),
+		MaxInflight:      uint16(p.uint("max-inflight", inflight, 1, 65535)),
+		MaxQueued:        int(p.uint("max-queued", maxQueued, 1, 1<<31-1)),
+		QueueQoS0:        p.bool("queue-qos0", queueQoS0),
+		MaxPacketSize:    uint32(p.uint("max-packet-size", maxPacket, 64, 268_435_460)),
+		TopicAliasMax:    uint16(p.uint("topic-alias-max", aliasMax, 1, 65535)),
+		MaxClientIDLen:   int(p.uint("max-client-id", clientIDLen, 23, 65535)),
+	}
+	c.MaxSendQueue = int(p.uint("max-send-queue", sendQueue, 1, 1<<31-1))
+	c.Tick = p.duration("tick", tick)
+	c.ConnectTimeout = p.duration("connect-timeout", connectTimeout)
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		p.fail("log-level", level, "want debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		p.fail("log-format", c.LogFormat, "want text or json")
+	}
+	if c.Store != "bolt" && c.Store != "memory" {
+		p.fail("store", c.Store, "want bolt or memory")
+	}
+	if c.Addr == "" {
+		p.fail("addr", c.Addr, "must not be empty")
+	}
+	return c, p.err
+}
+
+func envName(flagName string) string {
+	return "MQTTLESS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parser collects the first bad setting.
+type parser struct{ err error }
+
+func (p *parser) fail(name, value, why string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("invalid value %q for -%s (%s): %s", value, name, envName(name), why)
+	}
+}
+
+func (p *parser) uint(name, s string, lo, hi uint64) uint64 {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v < lo || v > hi {
+		p.fail(name, s, fmt.Sprintf("want a whole number from %d to %d", lo, hi))
+		return lo
+	}
+	return v
+}
+
+func (p *parser) bool(name, s string) bool {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		p.fail(name, s, "want true or false")
+	}
+	return v
+}
+
+func (p *parser) duration(name, s string) time.Duration {
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		p.fail(name, s, "want a positive duration such as 500ms or 10s")
+		return time.Second
+	}
+	return v
+}

@@ -1,0 +1,337 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// pingresp is the whole PINGRESP frame [MQTT-3.12.4-1].
+var pingresp = []byte{byte(packet.PINGRESP) << 4, 0}
+
+// conn is one client connection. Its reader goroutine reads frames, calls
+// the handlers one event at a time (so packets are handled in order) and
+// sends KindLost when the connection ends. A writer goroutine runs only
+// while frames wait to be written.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	id  string
+	rd  connReader
+	fr  packet.FrameReader
+
+	// state is owned by the reader goroutine, except Version which push
+	// reads through mu.
+	state *session.ConnState
+
+	mu          sync.Mutex // guards the fields below
+	version     packet.Version
+	queue       [][]byte // frames waiting to be written
+	spare       [][]byte
+	writing     bool // a writer goroutine is running
+	established bool // CONNACK is queued; frames before it wait
+	closeAfter  bool // close once the queue is written
+	closed      bool
+}
+
+// serve runs the reader loop until the connection ends.
+func (c *conn) serve() {
+	defer c.srv.remove(c)
+	defer c.finish()
+	c.fr = *packet.NewFrameReader(&c.rd, c.srv.cfg.MaxPacketSize)
+	deadline := c.srv.cfg.ConnectTimeout // until CONNECT, then keep alive
+	for {
+		if deadline > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(deadline))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		frames, bp, err := c.readBatch()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.rd.buffered() == 0 {
+			c.rd.release()
+		}
+		if c.state == nil && packet.Type(frames[0][0]>>4) != packet.CONNECT {
+			batchBufs.Put(bp)
+			return // [MQTT-3.1.0-1] the first packet must be CONNECT
+		}
+		if c.state != nil {
+			frames = c.answerPings(frames)
+		}
+		open := len(frames) == 0 || c.invoke(&session.Event{Kind: session.KindPackets, Packets: frames})
+		batchBufs.Put(bp)
+		if !open || c.state == nil {
+			return // closed, or CONNECT refused
+		}
+		// [MQTT-3.1.2-22] close after one and a half keep alive periods
+		// without a packet from the client.
+		deadline = time.Duration(c.state.KeepAlive) * 1500 * time.Millisecond
+	}
+}
+
+// batchBufs holds the buffers events are built in. A connection borrows
+// one only once bytes have arrived, so idle connections hold none.
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readBatch waits for data, then reads one frame and any further whole
+// frames already buffered, up to MaxBatch, into a borrowed buffer that the
+// caller returns to batchBufs once the frames are handled. Frames too big
+// for the buffer get arrays of their own.
+func (c *conn) readBatch() ([][]byte, *[]byte, error) {
+	if c.rd.buffered() == 0 {
+		if err := c.rd.fill(); err != nil {
+			return nil, nil, err
+		}
+	}
+	bp := batchBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var frames [][]byte
+	for {
+		start := len(buf)
+		f, err := c.fr.ReadFrame(buf[start:])
+		if err != nil {
+			batchBufs.Put(bp)
+			return nil, nil, err
+		}
+		if cap(buf)-start >= len(f) {
+			buf = buf[:start+len(f)]
+			f = buf[start:len(buf):len(buf)]
+		}
+		frames = append(frames, f)
+		if len(frames) >= c.srv.cfg.MaxBatch || c.rd.buffered() == 0 {
+			break
+		}
+		if _, _, err := packet.Split(c.rd.buf[c.rd.r:c.rd.w], c.srv.cfg.MaxPacketSize); err != nil {
+			break // incomplete or bad: the next blocking read deals with it
+		}
+	}
+	return frames, bp, nil
+}
+
+// answerPings answers PINGREQ frames and returns the others.
+func (c *conn) answerPings(frames [][]byte) [][]byte {
+	kept := frames[:0]
+	for _, f := range frames {
+		if len(f) == 2 && f[0] == byte(packet.PINGREQ)<<4 && f[1] == 0 {
+			c.push([][]byte{pingresp}, false)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept
+}
+
+// readFailed ends the connection after a read error, telling a 5.0 client
+// why when the cause is its own packet.
+func (c *conn) readFailed(err error) {
+	var rc packet.ReasonCode
+	var ne net.Error
+	switch {
+	case errors.Is(err, packet.ErrPacketTooLarge):
+		rc = packet.PacketTooLarge // section 3.1.2.11.4
+	case errors.Is(err, packet.ErrVarInt):
+		rc = packet.MalformedPacket
+	case errors.As(err, &ne) && ne.Timeout() && c.state != nil:
+		rc = packet.KeepAliveTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		c.close()
+		return
+	}
+	c.srv.log.Debug("connection read ended", "conn", c.id, "err", err)
+	c.disconnect(rc)
+}
+
+// disconnect sends DISCONNECT with rc to a 5.0 client, then closes.
+func (c *conn) disconnect(rc packet.ReasonCode) {
+	if c.state != nil && c.state.Version == packet.V5 && rc != 0 {
+		if b, err := (&packet.Disconnect{ReasonCode: rc}).Append(nil, packet.V5); err == nil {
+			c.push([][]byte{b}, true)
+			return
+		}
+	}
+	c.close()
+}
+
+// invoke calls the handlers and applies the reply. It reports whether the
+// connection is still open.
+func (c *conn) invoke(ev *session.Event) bool {
+	ev.Proxy, ev.Conn, ev.Remote, ev.State = c.srv.cfg.ID, c.id, c.nc.RemoteAddr().String(), c.state
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.InvokeTimeout)
+	defer cancel()
+	reply, err := c.srv.inv.Invoke(ctx, ev)
+	if reply != nil {
+		c.apply(ctx, reply)
+	}
+	if err != nil {
+		c.srv.log.Error("handler failed", "conn", c.id, "kind", ev.Kind, "err", err)
+		c.disconnect(packet.UnspecifiedError)
+		return false
+	}
+	return reply == nil || !reply.Close
+}
+
+// apply writes a reply: its frames to this connection, its deliveries to
+// theirs, and the close it asks for.
+func (c *conn) apply(ctx context.Context, r *session.Reply) {
+	if r.State != nil {
+		c.state = r.State
+		c.mu.Lock()
+		c.version = r.State.Version
+		c.mu.Unlock()
+	}
+	if !c.isEstablished() {
+		c.establish(r.Packets, r.Close)
+	} else if len(r.Packets) > 0 || r.Close {
+		c.push(r.Packets, r.Close)
+	}
+	if len(r.Deliveries) > 0 {
+		c.srv.Deliver(ctx, r.Deliveries)
+	}
+}
+
+func (c *conn) isEstablished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.established
+}
+
+// establish queues the CONNACK (and what follows it in the reply) ahead of
+// any delivery that arrived before it [MQTT-3.2.0-1], then lets the writer
+// run.
+func (c *conn) establish(frames [][]byte, closeAfter bool) {
+	c.mu.Lock()
+	c.queue = append(append([][]byte(nil), frames...), c.queue...)
+	c.established = true
+	c.closeAfter = c.closeAfter || closeAfter
+	c.kick()
+	c.mu.Unlock()
+}
+
+// push queues frames for writing, and closes after them when closeAfter is
+// set. It reports false when the connection is closed. A full queue drops
+// QoS 0 PUBLISH frames and closes the connection on anything else.
+func (c *conn) push(frames [][]byte, closeAfter bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	for _, f := range frames {
+		if len(c.queue) >= c.srv.cfg.MaxSendQueue {
+			if isQoS0Publish(f) {
+				c.srv.Dropped.Add(1)
+				continue
+			}
+			c.srv.log.Warn("send queue full, closing slow consumer", "conn", c.id)
+			c.closeLocked()
+			return false
+		}
+		c.queue = append(c.queue, f)
+	}
+	c.closeAfter = c.closeAfter || closeAfter
+	c.kick()
+	return true
+}
+
+// kick starts the writer if there is work and none runs. mu must be held.
+func (c *conn) kick() {
+	if c.writing || !c.established || c.closed {
+		return
+	}
+	if len(c.queue) == 0 {
+		if c.closeAfter {
+			c.closeLocked()
+		}
+		return
+	}
+	c.writing = true
+	go c.write()
+}
+
+// write drains the queue with vectored writes, then exits.
+func (c *conn) write() {
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			if !c.closed && c.closeAfter {
+				c.closeLocked()
+			}
+			c.mu.Unlock()
+			return
+		}
+		out := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+
+		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		bufs := net.Buffers(out)
+		_, err := bufs.WriteTo(c.nc)
+		clear(out)
+		c.mu.Lock()
+		if cap(out) <= 64 {
+			c.spare = out[:0]
+		}
+		if err != nil {
+			c.closeLocked()
+		}
+		c.mu.Unlock()
+	}
+}
+
+func isQoS0Publish(f []byte) bool {
+	return len(f) > 0 && f[0]>>4 == byte(packet.PUBLISH) && f[0]&0x06 == 0
+}
+
+// close closes the network connection at once.
+func (c *conn) close() {
+	c.mu.Lock()
+	c.closeLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) closeLocked() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.queue = nil
+	c.nc.Close()
+}
+
+// shutdown closes the connection for a server shutdown, with DISCONNECT
+// 0x8B at 5.0.
+func (c *conn) shutdown() {
+	c.mu.Lock()
+	v5 := c.version == packet.V5 && c.established
+	c.mu.Unlock()
+	if v5 {
+		b, _ := (&packet.Disconnect{ReasonCode: packet.ServerShuttingDown}).Append(nil, packet.V5)
+		c.push([][]byte{b}, true)
+		return
+	}
+	c.close()
+}
+
+// finish runs when the reader stops: it closes the connection and, for one
+// whose CONNECT was accepted, tells the handlers it was lost.
+func (c *conn) finish() {
+	c.mu.Lock()
+	if !c.closeAfter || !c.writing {
+		c.closeLocked()
+	}
+	c.mu.Unlock()
+	c.rd.release()
+	if c.state != nil {
+		c.invoke(&session.Event{Kind: session.KindLost})
+	}
+}

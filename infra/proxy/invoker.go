@@ -1,0 +1,26 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Invoker hands an event to the handlers and returns their reply. An error
+// means the handlers failed: the proxy closes that connection alone, at
+// 5.0 with DISCONNECT 0x80, after writing whatever reply came with it.
+type Invoker interface {
+	Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error)
+}
+
+// Local is the in-process Invoker: it calls a session.Handler directly.
+type Local struct {
+	Handler *session.Handler
+}
+
+var _ Invoker = Local{}
+
+// Invoke implements Invoker.
+func (l Local) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	return l.Handler.Handle(ctx, ev)
+}

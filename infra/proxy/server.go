@@ -1,0 +1,258 @@
+// Package proxy is the connection proxy: it terminates MQTT connections,
+// frames packets, answers PINGREQ, enforces keep alive and hands every
+// other packet to the handlers through an Invoker. It holds no session
+// state; the connection state the handlers return rides along opaquely.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Config holds the proxy's settings. Zero fields take the defaults in
+// brackets.
+type Config struct {
+	// ID names this proxy; deliveries are addressed to it [random].
+	ID string
+	// MaxPacketSize is the largest frame accepted from a client, fixed
+	// header included [1 MiB]. It should match the handlers' setting.
+	MaxPacketSize int
+	// ConnectTimeout is how long a new connection may take to send its
+	// CONNECT [10s].
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds one write to a client [30s]; a client that reads
+	// slower than that is disconnected.
+	WriteTimeout time.Duration
+	// InvokeTimeout bounds one call to the handlers [30s].
+	InvokeTimeout time.Duration
+	// MaxSendQueue bounds the frames waiting to be written to one
+	// connection [1000]. When it is full, QoS 0 PUBLISH frames are dropped
+	// and counted; any other frame closes the connection as a slow
+	// consumer. QoS 1 and 2 messages are safe in the store and are sent
+	// again when the client reconnects.
+	MaxSendQueue int
+	// MaxBatch bounds the frames of one connection handed to the handlers
+	// in one call [64].
+	MaxBatch int
+	// Forward delivers to connections held by other proxies; nil means
+	// there are none.
+	Forward Forwarder
+}
+
+// Forwarder sends deliveries to another proxy and reports the connections
+// it no longer holds.
+type Forwarder interface {
+	Forward(ctx context.Context, proxy string, ds []session.Delivery) (gone []string, err error)
+}
+
+// ErrConfig is a proxy setting out of range; the message names it.
+var ErrConfig = errors.New("proxy: invalid configuration")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.ID == "" {
+		c.ID = "proxy-" + randomHex(6)
+	}
+	def := func(d *time.Duration, v time.Duration, name string) error {
+		if *d < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrConfig, name, *d)
+		}
+		if *d == 0 {
+			*d = v
+		}
+		return nil
+	}
+	if err := errors.Join(def(&c.ConnectTimeout, 10*time.Second, "ConnectTimeout"),
+		def(&c.WriteTimeout, 30*time.Second, "WriteTimeout"),
+		def(&c.InvokeTimeout, 30*time.Second, "InvokeTimeout")); err != nil {
+		return c, err
+	}
+	if c.MaxPacketSize == 0 {
+		c.MaxPacketSize = 1 << 20
+	}
+	if c.MaxPacketSize < 64 {
+		return c, fmt.Errorf("%w: MaxPacketSize %d is below 64", ErrConfig, c.MaxPacketSize)
+	}
+	if c.MaxSendQueue == 0 {
+		c.MaxSendQueue = 1000
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 64
+	}
+	if c.MaxSendQueue < 0 || c.MaxBatch < 0 {
+		return c, fmt.Errorf("%w: MaxSendQueue and MaxBatch must be positive", ErrConfig)
+	}
+	return c, nil
+}
+
+// Server is one proxy. mu guards conns and ln; each connection guards its
+// own state.
+type Server struct {
+	cfg    Config
+	inv    Invoker
+	log    *slog.Logger
+	prefix string // connection id prefix, random per process
+	seq    atomic.Uint64
+
+	mu    sync.RWMutex
+	conns map[string]*conn
+	ln    net.Listener
+	done  bool
+	wg    sync.WaitGroup // one per connection
+
+	// Dropped counts QoS 0 frames dropped on full send queues.
+	Dropped atomic.Uint64
+}
+
+// New returns a proxy that hands packets to inv. It fails with an error
+// wrapping ErrConfig that names a bad setting.
+func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, inv: inv, log: log, prefix: randomHex(6), conns: map[string]*conn{}}, nil
+}
+
+// ID returns the proxy's id.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// Serve accepts connections on ln until ln is closed or Shutdown is
+// called. It returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.RLock()
+			done := s.done
+			s.mu.RUnlock()
+			if done {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("proxy: accept: %w", err)
+		}
+		c := s.newConn(nc)
+		if c == nil {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	id := s.prefix + "-" + fmt.Sprintf("%x", s.seq.Add(1))
+	c := &conn{srv: s, nc: nc, id: id}
+	c.rd.src = nc
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	s.conns[id] = c
+	s.wg.Add(1)
+	return c
+}
+
+func (s *Server) remove(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.id)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Connections returns how many connections are open.
+func (s *Server) Connections() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.conns)
+}
+
+// Deliver writes deliveries to the connections this proxy holds and
+// forwards the others. It returns the ids of connections that are gone.
+func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []string) {
+	var remote map[string][]session.Delivery
+	for _, d := range ds {
+		if d.Proxy != s.cfg.ID {
+			if remote == nil {
+				remote = map[string][]session.Delivery{}
+			}
+			remote[d.Proxy] = append(remote[d.Proxy], d)
+			continue
+		}
+		s.mu.RLock()
+		c := s.conns[d.Conn]
+		s.mu.RUnlock()
+		if c == nil || !c.push(d.Packets, d.Close) {
+			gone = append(gone, d.Conn)
+		}
+	}
+	for proxy, ds := range remote {
+		if s.cfg.Forward == nil {
+			s.log.Warn("delivery to an unknown proxy dropped", "proxy", proxy, "deliveries", len(ds))
+			continue
+		}
+		g, err := s.cfg.Forward.Forward(ctx, proxy, ds)
+		if err != nil {
+			s.log.Warn("forwarding deliveries failed", "proxy", proxy, "err", err)
+		}
+		gone = append(gone, g...)
+	}
+	return gone
+}
+
+// Shutdown stops accepting, closes every connection (with DISCONNECT 0x8B
+// at 5.0), and waits until the handlers have been told of each, or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.done = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("proxy: shutdown: %w", ctx.Err())
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
