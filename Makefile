@@ -5,15 +5,34 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 PKGS := ./...
 
-.PHONY: all build test test-unit vet fmt-check fuzz bench bench-codec clean
+DATA_DIR ?= data
+ARGS ?=
+# apt-get runs as root, or through sudo when there is one.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
+
+.PHONY: all build run test test-unit vet fmt-check deps fuzz bench bench-codec clean
 
 all: build
 
 build:
 	$(GO) build $(PKGS)
+	$(GO) build -o bin/mqttless ./cmd/mqttless
+
+## run: builds and starts the all-in-one broker on 127.0.0.1:1883 with its
+## data in $(DATA_DIR). Pass flags with ARGS="-log-level debug".
+run:
+	$(GO) build -o bin/mqttless ./cmd/mqttless
+	./bin/mqttless -data-dir $(DATA_DIR) $(ARGS)
+
+## deps: installs what the tests need: Debian's mosquitto clients for the
+## smoke test.
+deps:
+	@command -v mosquitto_pub >/dev/null && command -v mosquitto_sub >/dev/null || { \
+	  echo "installing mosquitto-clients"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto-clients >/dev/null; }
 
 ## test: everything CI runs: formatting, vet, and all tests with the race detector.
-test: fmt-check vet test-unit
+test: deps fmt-check vet test-unit
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -32,6 +32,8 @@ type conn struct {
 
 	mu          sync.Mutex // guards the fields below
 	version     packet.Version
+	aliasMax    uint16            // the client's Topic Alias Maximum
+	aliases     map[string]uint16 // topic aliases assigned to outgoing PUBLISH
 	queue       [][]byte // frames waiting to be written
 	spare       [][]byte
 	writing     bool // a writer goroutine is running
@@ -186,6 +188,9 @@ func (c *conn) apply(ctx context.Context, r *session.Reply) {
 		c.state = r.State
 		c.mu.Lock()
 		c.version = r.State.Version
+		if c.version == packet.V5 {
+			c.aliasMax = r.State.TopicAliasMax
+		}
 		c.mu.Unlock()
 	}
 	if !c.isEstablished() {
@@ -209,7 +214,11 @@ func (c *conn) isEstablished() bool {
 // run.
 func (c *conn) establish(frames [][]byte, closeAfter bool) {
 	c.mu.Lock()
-	c.queue = append(append([][]byte(nil), frames...), c.queue...)
+	early := c.queue
+	c.queue = make([][]byte, 0, len(frames)+len(early))
+	for _, f := range append(frames, early...) {
+		c.queue = append(c.queue, c.aliasLocked(f))
+	}
 	c.established = true
 	c.closeAfter = c.closeAfter || closeAfter
 	c.kick()
@@ -235,7 +244,7 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 			c.closeLocked()
 			return false
 		}
-		c.queue = append(c.queue, f)
+		c.queue = append(c.queue, c.aliasLocked(f))
 	}
 	c.closeAfter = c.closeAfter || closeAfter
 	c.kick()
