@@ -65,7 +65,8 @@ func (d *decoder) u32(field string) uint32 {
 	return v
 }
 
-// varint reads a Variable Byte Integer (section 1.5.5).
+// varint reads a Variable Byte Integer (section 1.5.5), which must be in its
+// shortest form [MQTT-1.5.5-1].
 func (d *decoder) varint(field string) uint32 {
 	if d.err != nil {
 		return 0
@@ -73,6 +74,10 @@ func (d *decoder) varint(field string) uint32 {
 	v, n, err := readVarInt(d.b[d.off:])
 	if err != nil {
 		d.fail(wrap(err.(*Error), "%s", field))
+		return 0
+	}
+	if n != varIntLen(int(v)) {
+		d.fail(wrap(ErrVarInt, "%s %d in %d bytes, not the shortest form", field, v, n)) // [MQTT-1.5.5-1]
 		return 0
 	}
 	d.off += n
@@ -166,7 +171,7 @@ func readVarInt(b []byte) (v uint32, n int, err error) {
 		}
 		shift += 7
 	}
-	return 0, 0, ErrVarInt // [MQTT-1.5.5-1] at most four bytes
+	return 0, 0, ErrVarInt // section 1.5.5: at most four bytes
 }
 
 // varIntLen returns the number of bytes of v as a Variable Byte Integer.

@@ -41,8 +41,9 @@ var (
 	ErrInvalidQoS = newError(MalformedPacket, "invalid QoS")
 	// ErrDupWithQoS0 is a PUBLISH at QoS 0 with the DUP flag set (0x81).
 	ErrDupWithQoS0 = newError(MalformedPacket, "DUP flag set on a QoS 0 PUBLISH")
-	// ErrVarInt is a Variable Byte Integer longer than 4 bytes (0x81).
-	ErrVarInt = newError(MalformedPacket, "variable byte integer longer than 4 bytes")
+	// ErrVarInt is a Variable Byte Integer longer than 4 bytes or, in a
+	// packet being decoded, not in its shortest form [MQTT-1.5.5-1] (0x81).
+	ErrVarInt = newError(MalformedPacket, "invalid variable byte integer")
 	// ErrInvalidUTF8 is a UTF-8 string that is not well-formed or contains
 	// U+0000 (0x81).
 	ErrInvalidUTF8 = newError(MalformedPacket, "invalid UTF-8 string")

@@ -77,6 +77,11 @@ func body(frame []byte, t Type, v Version) (FixedHeader, []byte, error) {
 	if err := h.check(v); err != nil {
 		return h, nil, err
 	}
+	if n != 1+varIntLen(h.Remaining) {
+		// Framing (Split, FrameReader) accepts the longer forms; decoding does not.
+		return h, nil, wrap(ErrVarInt, "%s remaining length %d in %d bytes, not the shortest form",
+			t, h.Remaining, n-1) // [MQTT-1.5.5-1]
+	}
 	switch have := len(frame) - n; {
 	case have < h.Remaining:
 		return h, nil, wrap(ErrTruncated, "%s of %d bytes holds %d", t, h.Remaining, have)

@@ -44,13 +44,13 @@ type PropType byte
 
 // Property data types.
 const (
-	TypeByte         PropType = iota + 1 // Byte
-	TypeTwoByteInt                       // Two Byte Integer
-	TypeFourByteInt                      // Four Byte Integer
-	TypeVarInt                           // Variable Byte Integer
-	TypeString                           // UTF-8 Encoded String
-	TypeBinary                           // Binary Data
-	TypeStringPair                       // UTF-8 String Pair
+	TypeByte        PropType = iota + 1 // Byte
+	TypeTwoByteInt                      // Two Byte Integer
+	TypeFourByteInt                     // Four Byte Integer
+	TypeVarInt                          // Variable Byte Integer
+	TypeString                          // UTF-8 Encoded String
+	TypeBinary                          // Binary Data
+	TypeStringPair                      // UTF-8 String Pair
 )
 
 // willProps is the pseudo packet type used for the will properties of a

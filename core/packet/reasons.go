@@ -72,9 +72,9 @@ var reasonNames = map[ReasonCode]string{
 	RetainNotSupported: "retain not supported", QoSNotSupported: "QoS not supported",
 	UseAnotherServer: "use another server", ServerMoved: "server moved",
 	SharedSubscriptionsNotSupported: "shared subscriptions not supported",
-	ConnectionRateExceeded: "connection rate exceeded", MaximumConnectTime: "maximum connect time",
+	ConnectionRateExceeded:          "connection rate exceeded", MaximumConnectTime: "maximum connect time",
 	SubscriptionIdentifiersNotSupported: "subscription identifiers not supported",
-	WildcardSubscriptionsNotSupported: "wildcard subscriptions not supported",
+	WildcardSubscriptionsNotSupported:   "wildcard subscriptions not supported",
 }
 
 // String returns the reason code's name from the specification.

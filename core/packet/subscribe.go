@@ -50,10 +50,10 @@ func (p *Subscribe) Decode(frame []byte, v Version) error {
 		s.QoS = opts & 3
 		if v < V5 {
 			if s.QoS == 3 {
-				return wrap(ErrInvalidQoS, "subscription QoS 3 for %q", s.Filter) // 3.1.1: [MQTT-3-8.3-4]
+				return wrap(ErrInvalidQoS, "subscription QoS 3 for %q", s.Filter) // 3.1.1: [MQTT-3.8.3-4]
 			}
 			if opts&^3 != 0 {
-				return wrap(ErrSubscriptionOptions, "0x%02X for %q", opts, s.Filter) // 3.1.1: [MQTT-3-8.3-4]
+				return wrap(ErrSubscriptionOptions, "0x%02X for %q", opts, s.Filter) // 3.1.1: [MQTT-3.8.3-4]
 			}
 		} else {
 			if opts&0xC0 != 0 {
