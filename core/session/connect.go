@@ -93,8 +93,10 @@ func (c *call) connect(frame []byte) error {
 		}
 		will = &Will{Message: newMessage(w.Topic, w.Payload, w.QoS, w.Retain, clientID, &w.Properties, c.now)}
 		will.Message.Payload = clone(w.Payload)
+		will.Message.ExpiresAt = 0 // set on publication (section 3.1.3.2.4)
 		if v5 {
 			will.Delay = w.Properties.WillDelay
+			will.Expiry = w.Properties.MessageExpiry
 		}
 	}
 
@@ -107,13 +109,23 @@ func (c *call) connect(frame []byte) error {
 		c.st = nil
 		return err
 	}
-	if prev != nil {
-		if err := c.takeOver(prev, p.CleanStart); err != nil {
+	clean := p.CleanStart
+	if !clean && prev != nil && prev.Online() && prev.ExpiryInterval == 0 {
+		// The session taken over ends with its connection (expiry 0), which
+		// is closed before Clean Start is processed [MQTT-3.1.4-3]
+		// [MQTT-3.1.4-4]: there is nothing to resume [MQTT-3.1.2-6], so
+		// its state goes now, and its will with it.
+		if _, err := c.h.store.Connect(c.ctx, s, true, c.nowMs()); err != nil {
+			c.st = nil
 			return err
 		}
+		clean = true
 	}
 
-	ack.SessionPresent = prev != nil && !p.CleanStart // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	present := prev != nil && !clean // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
+	// MQTT 3.1 has no Session Present flag: the byte is reserved (3.1
+	// section 3.2), though the session is resumed all the same.
+	ack.SessionPresent = present && p.Version != packet.V31
 	if v5 {
 		if cfg.ReceiveMax != 65535 {
 			props.ReceiveMaximum = cfg.ReceiveMax
@@ -126,10 +138,18 @@ func (c *call) connect(frame []byte) error {
 	c.stateChanged = true
 	c.send(ack) // [MQTT-3.2.0-1] CONNACK comes first
 	c.h.log.Debug("connected", "client", clientID, "conn", c.ev.Conn, "version", p.Version.String(),
-		"clean", p.CleanStart, "present", ack.SessionPresent)
+		"clean", p.CleanStart, "present", present)
 
-	if ack.SessionPresent {
-		return c.resume()
+	if present {
+		if err := c.resume(); err != nil {
+			return err
+		}
+	}
+	if prev != nil {
+		// Only now, after the CONNACK [MQTT-3.2.0-1] and the resent
+		// messages: the old connection's will may match a subscription of
+		// this session, and must reach it once, as a new message.
+		return c.takeOver(prev, clean)
 	}
 	return nil
 }
@@ -181,16 +201,52 @@ func (c *call) resume() error {
 
 // dispatch sends queued messages to this connection as its window allows.
 func (c *call) dispatch() error {
-	out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, int(c.st.ReceiveMax))
-	if err != nil {
-		return err
-	}
-	for _, o := range out {
-		if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
-			c.reply.Packets = append(c.reply.Packets, b)
+	for {
+		out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, int(c.st.ReceiveMax))
+		if err != nil {
+			return err
+		}
+		freed := false // an expired message left the window: dispatch again
+		for _, o := range out {
+			expired, err := c.dropExpired(c.st.ClientID, o)
+			if err != nil {
+				return err
+			}
+			if expired {
+				freed = freed || o.QoS > 0
+				continue
+			}
+			if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
+				c.reply.Packets = append(c.reply.Packets, b)
+			}
+		}
+		if !freed {
+			return nil
 		}
 	}
-	return nil
+}
+
+// dropExpired reports whether o, just taken from the queue of clientID,
+// expired while it waited. Such a message is not sent [MQTT-3.3.2-5]; one
+// the store put in flight is ended there, which frees its place in the
+// window.
+func (c *call) dropExpired(clientID string, o *Outbound) (bool, error) {
+	if !o.Message.Expired(c.now) {
+		return false, nil
+	}
+	var err error
+	switch o.QoS {
+	case 1:
+		err = c.h.store.Acknowledge(c.ctx, clientID, o.PacketID)
+	case 2:
+		if err = c.h.store.Release(c.ctx, clientID, o.PacketID); err == nil {
+			err = c.h.store.Complete(c.ctx, clientID, o.PacketID)
+		}
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return true, err
+	}
+	return true, nil
 }
 
 // refuse answers a CONNECT with a failing CONNACK and closes the

@@ -9,8 +9,9 @@ import (
 )
 
 // clientDisconnect handles a DISCONNECT from the client (section 3.14.4):
-// the will is discarded [MQTT-3.1.2-10], unless a 5.0 client asks for it
-// with reason 0x04, and the session goes offline or ends.
+// reason 0x00 discards the will [MQTT-3.1.2-10] [MQTT-3.14.4-3]; any other
+// (0x04, or an error a 5.0 client reports) leaves it to be published
+// [MQTT-3.1.2-8], and the session goes offline or ends.
 func (c *call) clientDisconnect(frame []byte) error {
 	var p packet.Disconnect
 	if err := p.Decode(frame, c.st.Version); err != nil {
@@ -19,7 +20,7 @@ func (c *call) clientDisconnect(frame []byte) error {
 	}
 	if p.Properties.Has(packet.PropSessionExpiry) {
 		if c.st.SessionExpiry == 0 && p.Properties.SessionExpiry != 0 {
-			c.disconnect(packet.ProtocolError, "session expiry set on DISCONNECT after 0 on CONNECT") // [MQTT-3.14.2-2]
+			c.disconnect(packet.ProtocolError, "session expiry set on DISCONNECT after 0 on CONNECT") // section 3.14.2.2.2 ([MQTT-3.14.2-2] is the server's side)
 			return c.goOffline(true)
 		}
 		c.st.SessionExpiry = min(p.Properties.SessionExpiry, c.h.cfg.MaxSessionExpiry)
@@ -27,7 +28,7 @@ func (c *call) clientDisconnect(frame []byte) error {
 	c.st.Disconnected = true
 	c.stateChanged = true
 	c.reply.Close = true // [MQTT-3.14.4-1] [MQTT-3.14.4-2]
-	return c.goOffline(p.ReasonCode == packet.DisconnectWithWill)
+	return c.goOffline(p.ReasonCode != packet.Success)
 }
 
 // lost handles the end of a connection. A connection that sent DISCONNECT
@@ -77,15 +78,18 @@ func (c *call) goOffline(withWill bool) error {
 	return c.storeErr(c.h.store.SetOffline(c.ctx, c.st.ClientID, c.ev.Conn, o))
 }
 
-// auth answers AUTH: no enhanced authentication method is offered, so the
-// connection is closed with 0x8C (section 4.12).
+// auth answers AUTH: no enhanced authentication method is offered, so a
+// CONNECT that named one was refused and an AUTH can only come from a
+// client that named none, which is a Protocol Error [MQTT-4.12.0-7]. 0x8C
+// (Bad authentication method) is not a DISCONNECT reason code
+// [MQTT-3.14.2-1], so the connection is closed with 0x82 (section 4.13).
 func (c *call) auth(frame []byte) error {
 	var p packet.Auth
 	if err := p.Decode(frame, c.st.Version); err != nil {
 		c.malformed(err)
 		return nil
 	}
-	c.disconnect(packet.BadAuthenticationMethod, "no authentication methods are supported")
+	c.disconnect(packet.ProtocolError, "AUTH without an authentication method; none is supported")
 	return nil
 }
 

@@ -187,8 +187,13 @@ func (c *call) frame(frame []byte) error {
 	case packet.AUTH:
 		return c.auth(frame)
 	default:
-		// A server never receives CONNACK, SUBACK, UNSUBACK or PINGRESP,
-		// and types 0 and 15 (before 5.0) are reserved.
+		// A server never receives CONNACK, SUBACK, UNSUBACK or PINGRESP:
+		// one that parses is a Protocol Error. Type 0 is reserved and does
+		// not parse: a Malformed Packet (0x81) [MQTT-2.1.3-1] [MQTT-4.13.1-1].
+		if _, err := packet.Decode(frame, c.version()); err != nil {
+			c.malformed(err)
+			return nil
+		}
 		c.disconnect(packet.ProtocolError, "unexpected "+t.String())
 		return nil
 	}

@@ -74,6 +74,19 @@ func (m *Message) publishPacket(qos byte, retain bool, subIDs []uint32, v packet
 	return p
 }
 
+// fits reports whether o, which may have no packet identifier yet, encodes
+// at version v within maxSize bytes (0: no limit) [MQTT-3.1.2-24].
+func (c *call) fits(o *Outbound, v packet.Version, maxSize uint32) bool {
+	if maxSize == 0 {
+		return true
+	}
+	probe := *o
+	if probe.QoS > 0 && probe.PacketID == 0 {
+		probe.PacketID = 1 // any identifier gives the size; 0 does not encode
+	}
+	return c.encodeOut(&probe, false, v, maxSize) != nil
+}
+
 // encodeOut encodes an outbound message for a connection at version v with
 // maximum packet size maxSize (0: none). It returns nil when the packet is
 // larger than the client accepts: the server then acts as if it had sent it

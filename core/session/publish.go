@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"maps"
 
 	"github.com/mqttless/mqttless/core/packet"
 )
@@ -114,11 +115,17 @@ func (c *call) resolveAlias(p *packet.Publish) bool {
 		return false
 	}
 	if p.Topic != "" {
-		if c.st.Aliases == nil {
-			c.st.Aliases = map[uint16]string{}
+		if t, ok := c.st.Aliases[alias]; !ok || t != p.Topic {
+			// A new map: c.st is a shallow copy of the event's state, which
+			// must stay as it came.
+			aliases := maps.Clone(c.st.Aliases)
+			if aliases == nil {
+				aliases = map[uint16]string{}
+			}
+			aliases[alias] = p.Topic
+			c.st.Aliases = aliases
+			c.stateChanged = true
 		}
-		c.st.Aliases[alias] = p.Topic
-		c.stateChanged = true
 		return true
 	}
 	t, ok := c.st.Aliases[alias]

@@ -130,10 +130,8 @@ func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
 	if s.Version < packet.V5 {
 		o.SubIDs = nil
 	}
-	if s.MaxPacketSize != 0 {
-		if b := c.encodeOut(o, false, s.Version, s.MaxPacketSize); b == nil {
-			return false, nil // too large for the client: dropped as if sent [MQTT-3.1.2-25]
-		}
+	if !c.fits(o, s.Version, s.MaxPacketSize) {
+		return false, nil // too large for the client: dropped as if sent [MQTT-3.1.2-25]
 	}
 	if qos == 0 {
 		if s.Online() {
@@ -159,6 +157,12 @@ func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
 		return false, nil
 	}
 	for _, d := range out {
+		if expired, err := c.dropExpired(s.ClientID, d); err != nil || expired {
+			if err != nil {
+				return true, err
+			}
+			continue // an older message that expired in the queue [MQTT-3.3.2-5]
+		}
 		if b := c.encodeOut(d, false, s.Version, 0); b != nil {
 			c.deliver(s.Proxy, s.Conn, b)
 		}
@@ -170,6 +174,10 @@ func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
 // every matching subscription (section 3.1.2.5).
 func (c *call) publishWill(w *Will) error {
 	m := w.Message
+	if w.Expiry != 0 {
+		// The Message Expiry Interval counts from publication (section 3.1.3.2.4).
+		m.ExpiresAt = c.nowMs() + int64(w.Expiry)*1000
+	}
 	if m.Expired(c.now) {
 		return nil
 	}

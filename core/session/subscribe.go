@@ -76,6 +76,9 @@ func (c *call) subscribe(frame []byte) error {
 				}
 				continue
 			}
+			if !c.fits(o, c.st.Version, c.st.MaxPacketSize) {
+				continue // dropped as if sent, before it takes a place in the window [MQTT-3.1.2-25]
+			}
 			out = append(out, o)
 		}
 	}
@@ -87,6 +90,12 @@ func (c *call) subscribe(frame []byte) error {
 		return err
 	}
 	for _, o := range sent {
+		if expired, err := c.dropExpired(c.st.ClientID, o); err != nil || expired {
+			if err != nil {
+				return err
+			}
+			continue // an older message that expired in the queue [MQTT-3.3.2-5]
+		}
 		if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
 			c.reply.Packets = append(c.reply.Packets, b)
 		}

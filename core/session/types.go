@@ -63,6 +63,10 @@ type Subscription struct {
 type Will struct {
 	Message Message `json:"message"`
 	Delay   uint32  `json:"delay,omitempty"` // Will Delay Interval in seconds
+	// Expiry is the will's Message Expiry Interval in seconds, 0 for none.
+	// The will's lifetime starts when it is published (section 3.1.3.2.4),
+	// so Message.ExpiresAt stays 0 until then.
+	Expiry uint32 `json:"expiry,omitempty"`
 }
 
 // NeverExpires is the Session Expiry Interval 0xFFFFFFFF, meaning that
