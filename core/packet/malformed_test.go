@@ -508,6 +508,14 @@ var malformedCases = []malformedCase{
 			0x00, 0x01, 'w', // will topic "w"
 			0x00, 0x00, // will payload
 		}, packet.ErrPropertyValue, mfProtocol},
+	{"Authentication Data without Authentication Method", "3.1.2.11.10", packet.V5,
+		[]byte{
+			0x10, 0x12, // CONNECT
+			0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c, // MQTT 5, clean
+			0x04,                  // property length 4
+			0x16, 0x00, 0x01, 'd', // authentication data "d", no method
+			0x00, 0x01, 'c', // client identifier "c"
+		}, packet.ErrPropertyValue, mfProtocol},
 	{"Request Problem Information 2", "3.1.2.11.7", packet.V5,
 		[]byte{
 			0x10, 0x10, // CONNECT

@@ -361,6 +361,11 @@ func (g *pxGen) props(t packet.Type, v packet.Version) packet.Properties {
 		}
 		p.Set(id)
 	}
+	if p.Has(packet.PropAuthData) && !p.Has(packet.PropAuthMethod) {
+		// Authentication Data needs a method (section 3.1.2.11.10).
+		p.AuthMethod = "m"
+		p.Set(packet.PropAuthMethod)
+	}
 	return p
 }
 

@@ -233,6 +233,11 @@ func (d *decoder) properties(p *Properties, t Type) {
 	}
 	d.off = end
 	d.fail(pd.err)
+	if d.err == nil && p.Has(PropAuthData) && !p.Has(PropAuthMethod) {
+		// Authentication Data without a method is a Protocol Error
+		// (sections 3.1.2.11.10, 3.2.2.3.18 and 3.15.2.2.3).
+		d.fail(wrap(ErrPropertyValue, "%s without %s", PropAuthData, PropAuthMethod))
+	}
 }
 
 func (d *decoder) property(p *Properties, t Type) {

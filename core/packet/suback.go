@@ -64,6 +64,9 @@ func (p *Suback) Append(dst []byte, v Version) ([]byte, error) {
 	if err := checkVersion(v); err != nil {
 		return dst, err
 	}
+	if len(p.ReasonCodes) == 0 {
+		return dst, wrap(ErrMalformed, "SUBACK without reason codes") // [MQTT-3.9.3-1] one per filter
+	}
 	if err := checkProps(&p.Properties, SUBACK, v); err != nil {
 		return dst, err
 	}

@@ -38,6 +38,9 @@ func (p *Unsuback) Append(dst []byte, v Version) ([]byte, error) {
 		dst, err := appendHeader(dst, UNSUBACK, 0, 2)
 		return appendU16(dst, p.PacketID), err
 	}
+	if len(p.ReasonCodes) == 0 {
+		return dst, wrap(ErrMalformed, "UNSUBACK without reason codes") // [MQTT-3.11.3-1] one per filter
+	}
 	if err := p.Properties.check(UNSUBACK); err != nil {
 		return dst, err
 	}

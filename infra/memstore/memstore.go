@@ -15,7 +15,8 @@ import (
 var _ session.Store = (*Store)(nil)
 
 // Store is an in-memory session.Store. mu guards every field; each method
-// holds it for its whole run, which makes each method atomic.
+// holds it for its whole run, which makes each method atomic. Values go in
+// and come out as deep copies, so neither side can change the other's.
 type Store struct {
 	mu       sync.Mutex
 	sessions map[string]*record
@@ -57,8 +58,7 @@ func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now 
 			st.drop(rec)
 			rec = nil
 		} else {
-			p := rec.s
-			prev = &p
+			prev = cloneSession(rec.s)
 		}
 	}
 	if rec == nil {
@@ -67,7 +67,7 @@ func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now 
 	} else if clean {
 		st.clear(rec)
 	}
-	rec.s = *s
+	rec.s = *cloneSession(*s)
 	rec.s.ExpiresAt, rec.s.WillAt = 0, 0
 	return prev, nil
 }
@@ -95,8 +95,7 @@ func (st *Store) Session(_ context.Context, clientID string) (*session.Session, 
 	if rec == nil {
 		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
 	}
-	s := rec.s
-	return &s, nil
+	return cloneSession(rec.s), nil
 }
 
 // Sessions implements session.Store.
@@ -106,17 +105,17 @@ func (st *Store) Sessions(_ context.Context, ids []string) (map[string]*session.
 	out := make(map[string]*session.Session, len(ids))
 	for _, id := range ids {
 		if rec := st.sessions[id]; rec != nil {
-			s := rec.s
-			out[id] = &s
+			out[id] = cloneSession(rec.s)
 		}
 	}
 	return out, nil
 }
 
-// owned returns the record of clientID if conn owns it.
+// owned returns the record of clientID if conn owns it. The empty conn
+// owns no session: an offline session has no owner.
 func (st *Store) owned(clientID, conn string) (*record, error) {
 	rec := st.sessions[clientID]
-	if rec == nil || rec.s.Conn != conn {
+	if rec == nil || conn == "" || rec.s.Conn != conn {
 		return nil, fmt.Errorf("memstore: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
 	}
 	return rec, nil
@@ -132,7 +131,7 @@ func (st *Store) SetOffline(_ context.Context, clientID, conn string, o session.
 	}
 	rec.s.Proxy, rec.s.Conn = "", ""
 	rec.s.ExpiresAt, rec.s.ExpiryInterval = o.ExpiresAt, o.ExpiryInterval
-	rec.s.Will, rec.s.WillAt = o.Will, o.WillAt
+	rec.s.Will, rec.s.WillAt = cloneWill(o.Will), o.WillAt
 	return nil
 }
 
@@ -160,12 +159,12 @@ func (st *Store) Due(_ context.Context, now int64, limit int) ([]*session.Sessio
 		if len(out) >= limit {
 			break
 		}
-		s := rec.s
+		s := &rec.s
 		if s.Online() {
 			continue
 		}
 		if (s.WillAt != 0 && s.WillAt <= now) || (s.ExpiresAt != 0 && s.ExpiresAt <= now) {
-			out = append(out, &s)
+			out = append(out, cloneSession(*s))
 		}
 	}
 	return out, nil
@@ -264,7 +263,7 @@ func (st *Store) SetRetained(_ context.Context, m *session.Message) error {
 		delete(st.retained, m.Topic)
 		return nil
 	}
-	c := *m
+	c := cloneMessage(*m)
 	st.retained[m.Topic] = &c
 	return nil
 }
@@ -276,7 +275,7 @@ func (st *Store) Retained(_ context.Context, filter string) ([]*session.Message,
 	var out []*session.Message
 	for name, m := range st.retained {
 		if topic.Match(filter, name) {
-			c := *m
+			c := cloneMessage(*m)
 			out = append(out, &c)
 		}
 	}
@@ -303,10 +302,10 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 		if queued >= maxQueued {
 			break
 		}
-		o := *m
+		o := cloneOutbound(m)
 		rec.nextSeq++
 		o.Seq, o.State, o.PacketID = rec.nextSeq, session.Queued, 0
-		rec.out = append(rec.out, &o)
+		rec.out = append(rec.out, o)
 		queued++
 		accepted++
 	}
@@ -328,6 +327,9 @@ func (st *Store) Dispatch(_ context.Context, clientID string, window int) ([]*se
 }
 
 func (rec *record) dispatch(window int) []*session.Outbound {
+	// There are only 65535 packet identifiers: allocPID would never return
+	// with all of them in flight.
+	window = min(window, 65535)
 	inflight := 0
 	used := map[uint16]bool{}
 	for _, o := range rec.out {
@@ -344,14 +346,12 @@ func (rec *record) dispatch(window int) []*session.Outbound {
 		case o.State != session.Queued || stopped:
 			kept = append(kept, o)
 		case o.QoS == 0:
-			c := *o
-			sent = append(sent, &c) // QoS 0 leaves the queue when sent
+			sent = append(sent, o) // QoS 0 leaves the queue when sent
 		case inflight < window:
 			o.PacketID = rec.allocPID(used)
 			o.State = session.Sent
 			inflight++
-			c := *o
-			sent = append(sent, &c)
+			sent = append(sent, cloneOutbound(o))
 			kept = append(kept, o)
 		default:
 			stopped = true // keep order: nothing overtakes a waiting message
@@ -388,8 +388,7 @@ func (st *Store) Inflight(_ context.Context, clientID string) ([]*session.Outbou
 	var out []*session.Outbound
 	for _, o := range rec.out {
 		if o.State != session.Queued {
-			c := *o
-			out = append(out, &c)
+			out = append(out, cloneOutbound(o))
 		}
 	}
 	return out, nil
@@ -456,11 +455,9 @@ func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound
 		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
 	}
 	if old := rec.inbound[in.PacketID]; old != nil {
-		c := *old
-		return &c, nil
+		return cloneInbound(old), nil
 	}
-	c := *in
-	rec.inbound[in.PacketID] = &c
+	rec.inbound[in.PacketID] = cloneInbound(in)
 	return nil, nil
 }
 
@@ -486,4 +483,43 @@ func (st *Store) Forget(_ context.Context, clientID string, packetID uint16) err
 	}
 	delete(rec.inbound, packetID)
 	return nil
+}
+
+// cloneMessage returns a copy of m that shares no memory with it.
+func cloneMessage(m session.Message) session.Message {
+	m.Payload = slices.Clone(m.Payload)
+	m.Props.CorrelationData = slices.Clone(m.Props.CorrelationData)
+	m.Props.User = slices.Clone(m.Props.User)
+	return m
+}
+
+// cloneWill returns a copy of w that shares no memory with it, or nil.
+func cloneWill(w *session.Will) *session.Will {
+	if w == nil {
+		return nil
+	}
+	c := *w
+	c.Message = cloneMessage(c.Message)
+	return &c
+}
+
+// cloneSession returns a copy of s that shares no memory with it.
+func cloneSession(s session.Session) *session.Session {
+	s.Will = cloneWill(s.Will)
+	return &s
+}
+
+// cloneOutbound returns a copy of o that shares no memory with it.
+func cloneOutbound(o *session.Outbound) *session.Outbound {
+	c := *o
+	c.SubIDs = slices.Clone(c.SubIDs)
+	c.Message = cloneMessage(c.Message)
+	return &c
+}
+
+// cloneInbound returns a copy of in that shares no memory with it.
+func cloneInbound(in *session.Inbound) *session.Inbound {
+	c := *in
+	c.Message = cloneMessage(c.Message)
+	return &c
 }
