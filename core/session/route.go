@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"math/rand/v2"
 	"slices"
 
@@ -149,6 +150,12 @@ func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
 		window = int(s.ReceiveMax)
 	}
 	accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, []*Outbound{o}, c.h.cfg.MaxQueued, window)
+	if errors.Is(err, ErrNotFound) {
+		// The session ended (its client disconnected, or it expired)
+		// since route read it: it no longer subscribes, and its end must
+		// not fail the publisher's call.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

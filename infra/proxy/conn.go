@@ -34,7 +34,7 @@ type conn struct {
 	version     packet.Version
 	aliasMax    uint16            // the client's Topic Alias Maximum
 	aliases     map[string]uint16 // topic aliases assigned to outgoing PUBLISH
-	queue       [][]byte // frames waiting to be written
+	queue       [][]byte          // frames waiting to be written
 	spare       [][]byte
 	writing     bool // a writer goroutine is running
 	established bool // CONNACK is queued; frames before it wait
