@@ -36,6 +36,9 @@ func TestRetained(t *testing.T) {
 		pub.pub(root+"/a", 1, false, "not retained") // leaves "second" in place
 		expectMsg(t, s1, root+"/a", "not retained")
 		pub.pub(root+"/b", 0, true, "b at QoS 0") // a QoS 0 retained message is kept too
+		// A QoS 0 PUBLISH has no acknowledgement; a QoS 1 one on the same
+		// connection is handled after it, so its PUBACK means "b" is stored.
+		pub.pub(root+"/sync", 1, false, "sync")
 
 		s2 := connectAs(t, level, b.addr, uniq("rsub"), true)
 		s2.sub(root+"/#", 2)
