@@ -10,6 +10,35 @@
 // by that prefix, Due tests use timestamps in 2001 so that the realistic
 // timestamps of the other tests never fall due, and the sessions and
 // retained messages a test created are deleted when it ends.
+//
+// # Readings of the contract
+//
+// Where the Store documentation leaves room, the suite holds stores to
+// these readings:
+//
+//   - The empty connection owns no session: Subscribe, Unsubscribe and
+//     SetOffline with conn "" are ErrFenced, offline session or not.
+//   - A fenced write (DeleteSession included) to a session that does not
+//     exist may return ErrFenced or ErrNotFound, and creates nothing.
+//   - Enqueue and Receive on a session that does not exist are ErrNotFound
+//     and create nothing; Acknowledge, Release, Complete, MarkRouted and
+//     Forget are ErrNotFound; Subscriptions finds nothing; Dispatch and
+//     Inflight find nothing (nil or ErrNotFound).
+//   - An offline session has expired when ExpiresAt != 0 && ExpiresAt <=
+//     now; a pending will is due when WillAt <= now.
+//   - Connect stores s as given except that ExpiresAt and WillAt are 0: an
+//     online session neither expires nor has a pending will.
+//   - Release of a message already Released succeeds and changes nothing (a
+//     repeated PUBREC).
+//   - Queued QoS 0 messages count towards maxQueued, and do not overtake a
+//     QoS 1 or 2 message waiting for room in the window.
+//   - The store assigns Seq, State and PacketID, ignoring the caller's.
+//   - Values are copied deeply both ways: changing a Session, Will,
+//     Outbound, Message or Inbound passed in or returned, down to payload
+//     bytes, subscription identifiers and properties, never changes what
+//     the store holds.
+//   - The order of Subscriptions, Retained and Due results is not part of
+//     the contract.
 package storetest
 
 import (

@@ -1,0 +1,1101 @@
+// Package boltstore is a session.Store kept in one file on local disk, on
+// bbolt, for a broker that runs on one machine and must not lose its
+// sessions when it restarts.
+//
+// # Atomicity and durability
+//
+// Every Store method runs in one bbolt transaction, so each is atomic, and
+// a fenced write checks the owning connection inside the read-write
+// transaction that makes it. bbolt syncs the file to disk before a
+// read-write transaction returns, so nothing a method reported done is lost
+// in a crash (WithNoSync trades that away, for tests). Read-write
+// transactions are serialised by bbolt; reads run concurrently with them
+// and with each other. WithBatch lets concurrent outbound writes share a
+// transaction and its fsync; their transaction functions reset their
+// results when they start, so bbolt may rerun them, and each call's
+// changes still commit all together or not at all.
+//
+// # Layout
+//
+// The file holds these buckets:
+//
+//	meta                       "format" → "1"
+//	sessions                   one nested bucket per client id:
+//	  <client id>
+//	    "s"                    the session (JSON)
+//	    "n"                    counters, 18 bytes big-endian: last Seq (8),
+//	                           last packet id (2), queued (4), in flight (4)
+//	    q/ <Seq, 8 bytes BE>   queued outbound messages (JSON)
+//	    f/ <Seq, 8 bytes BE>   in-flight outbound messages (JSON)
+//	    p/ <packet id, 2 BE>   Seq of the in-flight message using it
+//	    i/ <packet id, 2 BE>   QoS 2 receive state (JSON)
+//	    u/ <filter>            subscriptions (JSON)
+//	retained  <topic>          retained messages (JSON)
+//	due       <time, 8 BE><client id>
+//	                           offline sessions by pending will (WillAt)
+//	                           and expiry (ExpiresAt), for Due
+//
+// Values are the session types' JSON encodings. Seq keys keep each
+// session's messages in order; since Dispatch moves the oldest queued
+// messages first, every in-flight message is older than every queued one.
+// Deleting a session deletes its bucket with everything in it.
+//
+// # Indexes in memory
+//
+// Match answers from a topic.Index of every subscription, built from the
+// subscription buckets at Open. The writes that change subscriptions
+// (Connect, DeleteSession, Subscribe, Unsubscribe) hold a store mutex across
+// their transaction and the index update that follows its commit, so the
+// index changes in commit order. A Match that runs during such a write may
+// miss the write that has committed but not reached the index yet.
+// Retained scans the retained bucket from the filter's literal prefix on
+// (see scanRetained).
+//
+// # Limits
+//
+// bbolt keys are at most 32768 bytes: client ids, topics and filters
+// longer than that are refused with bbolt's error.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/core/topic"
+)
+
+var _ session.Store = (*Store)(nil)
+
+// Bucket names and keys.
+var (
+	bMeta     = []byte("meta")
+	bSessions = []byte("sessions")
+	bRetained = []byte("retained")
+	bDue      = []byte("due")
+
+	kFormat   = []byte("format")
+	kSession  = []byte("s")
+	kCounters = []byte("n")
+	bQueued   = []byte("q")
+	bInflight = []byte("f")
+	bPIDs     = []byte("p")
+	bInbound  = []byte("i")
+	bSubs     = []byte("u")
+)
+
+// format is the layout version written to meta.
+const format = "1"
+
+// Store is a session.Store in a bbolt file. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db *bolt.DB
+	// subs indexes every subscription by filter for Match; it has its own
+	// lock. Writes to it happen only while holding subsMu.
+	subs *topic.Index[session.Subscription]
+	// subsMu serialises the writes that change subscriptions, from the
+	// start of their transaction to the end of their index update.
+	subsMu sync.Mutex
+	batch  bool
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	lockTimeout time.Duration
+	noSync      bool
+	batch       bool
+	batchDelay  time.Duration
+	mode        os.FileMode
+}
+
+// WithLockTimeout sets how long Open waits for the file lock another
+// process (or another open Store) holds; 0 waits forever. The default is 5
+// seconds.
+func WithLockTimeout(d time.Duration) Option { return func(o *options) { o.lockTimeout = d } }
+
+// WithNoSync skips the fsync after each commit. A crash of the machine (not
+// just of the process) may then lose or corrupt what was written: use it
+// for tests and benchmarks only.
+func WithNoSync() Option { return func(o *options) { o.noSync = true } }
+
+// WithBatch makes the outbound and inbound writes (Enqueue, Dispatch,
+// Acknowledge, Release, Complete, Receive, MarkRouted, Forget and
+// SetRetained) share transactions and fsyncs with concurrent ones, through
+// bbolt's DB.Batch. That raises throughput with many busy clients, at the
+// price of up to maxDelay of latency on each of those calls and of
+// rerunning a whole batch whenever one of its calls fails (ErrNotFound
+// included). 0 keeps bbolt's default delay (10ms).
+func WithBatch(maxDelay time.Duration) Option {
+	return func(o *options) { o.batch, o.batchDelay = true, maxDelay }
+}
+
+// WithFileMode sets the permissions of a new file; the default is 0600.
+func WithFileMode(m os.FileMode) Option { return func(o *options) { o.mode = m } }
+
+// Open opens the store in the file at path, creating it if need be, and
+// loads the subscription index.
+func Open(path string, opts ...Option) (*Store, error) {
+	o := options{lockTimeout: 5 * time.Second, mode: 0o600}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	db, err := bolt.Open(path, o.mode, &bolt.Options{Timeout: o.lockTimeout, NoSync: o.noSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	if o.batchDelay > 0 {
+		db.MaxBatchDelay = o.batchDelay
+	}
+	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch}
+	if err := st.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// init creates the buckets, checks the layout version and loads the
+// subscription index.
+func (st *Store) init() error {
+	err := st.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		switch v := meta.Get(kFormat); {
+		case v == nil:
+			return meta.Put(kFormat, []byte(format))
+		case string(v) != format:
+			return fmt.Errorf("layout version %q, want %q", v, format)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return st.db.View(func(tx *bolt.Tx) error {
+		sessions := tx.Bucket(bSessions)
+		return sessions.ForEachBucket(func(id []byte) error {
+			u := sessions.Bucket(id).Bucket(bSubs)
+			if u == nil {
+				return nil
+			}
+			clientID := string(id)
+			return u.ForEach(func(k, v []byte) error {
+				var s session.Subscription
+				if err := json.Unmarshal(v, &s); err != nil {
+					return fmt.Errorf("subscription %q of %q: %w", k, clientID, err)
+				}
+				st.subs.Add(string(k), clientID, s)
+				return nil
+			})
+		})
+	})
+}
+
+// Close closes the file. The Store is unusable afterwards.
+func (st *Store) Close() error {
+	if err := st.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close: %w", err)
+	}
+	return nil
+}
+
+// update runs fn in a read-write transaction. Calls that may be batched set
+// batch; their fn must be safe to run more than once, resetting its results
+// at its start.
+func (st *Store) update(ctx context.Context, batch bool, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if batch && st.batch {
+		return st.db.Batch(fn)
+	}
+	return st.db.Update(fn)
+}
+
+// view runs fn in a read-only transaction.
+func (st *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return st.db.View(fn)
+}
+
+// wrap adds context to an error from a transaction.
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("boltstore: "+format+": %w", append(args, err)...)
+}
+
+// errNoSession is the error for a session that does not exist.
+func errNoSession(clientID string) error {
+	return fmt.Errorf("session %q: %w", clientID, session.ErrNotFound)
+}
+
+// errFenced is the error for a write by a connection not owning the session.
+func errFenced(clientID, conn string) error {
+	return fmt.Errorf("session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+}
+
+// putJSON stores v encoded as JSON under k.
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, data)
+}
+
+// seqKey is the key of Seq seq.
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// pidKey is the key of packet id id.
+func pidKey(id uint16) []byte { return binary.BigEndian.AppendUint16(make([]byte, 0, 2), id) }
+
+// dueKey is the due-bucket key of clientID at time t (Unix ms).
+func dueKey(t int64, clientID string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(clientID)), uint64(max(t, 0)))
+	return append(k, clientID...)
+}
+
+// dueTimes returns the times at which s falls due: its pending will and
+// its expiry, while it is offline.
+func dueTimes(s *session.Session) []int64 {
+	if s == nil || s.Online() {
+		return nil
+	}
+	var t []int64
+	if s.Will != nil && s.WillAt != 0 {
+		t = append(t, s.WillAt)
+	}
+	if s.ExpiresAt != 0 {
+		t = append(t, s.ExpiresAt)
+	}
+	return t
+}
+
+// isDue reports whether s is due at now.
+func isDue(s *session.Session, now int64) bool {
+	for _, t := range dueTimes(s) {
+		if t <= now {
+			return true
+		}
+	}
+	return false
+}
+
+// expired reports whether s is an offline session expired at now.
+func expired(s *session.Session, now int64) bool {
+	return !s.Online() && s.ExpiresAt != 0 && s.ExpiresAt <= now
+}
+
+// getSession decodes the session in the session bucket cb.
+func getSession(cb *bolt.Bucket) (*session.Session, error) {
+	v := cb.Get(kSession)
+	if v == nil {
+		return nil, errors.New("session bucket without a session")
+	}
+	s := new(session.Session)
+	if err := json.Unmarshal(v, s); err != nil {
+		return nil, fmt.Errorf("decode session: %w", err)
+	}
+	return s, nil
+}
+
+// putSession stores s, which replaces old (nil for none), in the session
+// bucket cb and moves its entries in the due bucket.
+func putSession(tx *bolt.Tx, cb *bolt.Bucket, old, s *session.Session) error {
+	due := tx.Bucket(bDue)
+	for _, t := range dueTimes(old) {
+		if err := due.Delete(dueKey(t, old.ClientID)); err != nil {
+			return err
+		}
+	}
+	for _, t := range dueTimes(s) {
+		if err := due.Put(dueKey(t, s.ClientID), []byte{}); err != nil {
+			return err
+		}
+	}
+	return putJSON(cb, kSession, s)
+}
+
+// deleteSession removes the session old with everything it holds.
+func deleteSession(tx *bolt.Tx, old *session.Session) error {
+	due := tx.Bucket(bDue)
+	for _, t := range dueTimes(old) {
+		if err := due.Delete(dueKey(t, old.ClientID)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bSessions).DeleteBucket([]byte(old.ClientID))
+}
+
+// subFilters returns the filters subscribed in the session bucket cb.
+func subFilters(cb *bolt.Bucket) []string {
+	u := cb.Bucket(bSubs)
+	if u == nil {
+		return nil
+	}
+	var out []string
+	_ = u.ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out
+}
+
+// clearSession deletes what the session bucket cb holds, keeping the
+// session and its Seq and packet id counters.
+func clearSession(cb *bolt.Bucket) error {
+	for _, name := range [][]byte{bQueued, bInflight, bPIDs, bInbound, bSubs} {
+		if cb.Bucket(name) != nil {
+			if err := cb.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+	}
+	n := getCounters(cb)
+	n.queued, n.inflight = 0, 0
+	return putCounters(cb, n)
+}
+
+// counters are a session's outbound bookkeeping.
+type counters struct {
+	seq      uint64 // the last Seq assigned
+	pid      uint16 // the last packet id assigned
+	queued   uint32 // messages in bucket q
+	inflight uint32 // messages in bucket f
+}
+
+// getCounters reads the counters of the session bucket cb.
+func getCounters(cb *bolt.Bucket) counters {
+	v := cb.Get(kCounters)
+	if len(v) != 18 {
+		return counters{}
+	}
+	return counters{
+		seq:      binary.BigEndian.Uint64(v),
+		pid:      binary.BigEndian.Uint16(v[8:]),
+		queued:   binary.BigEndian.Uint32(v[10:]),
+		inflight: binary.BigEndian.Uint32(v[14:]),
+	}
+}
+
+// putCounters writes n to the session bucket cb.
+func putCounters(cb *bolt.Bucket, n counters) error {
+	v := make([]byte, 0, 18)
+	v = binary.BigEndian.AppendUint64(v, n.seq)
+	v = binary.BigEndian.AppendUint16(v, n.pid)
+	v = binary.BigEndian.AppendUint32(v, n.queued)
+	v = binary.BigEndian.AppendUint32(v, n.inflight)
+	return cb.Put(kCounters, v)
+}
+
+// Connect implements session.Store.
+func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
+	st.subsMu.Lock()
+	defer st.subsMu.Unlock()
+	var (
+		prev    *session.Session
+		removed []string // subscriptions deleted
+	)
+	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+		prev, removed = nil, nil
+		sessions := tx.Bucket(bSessions)
+		key := []byte(s.ClientID)
+		cb := sessions.Bucket(key)
+		if cb != nil {
+			old, err := getSession(cb)
+			if err != nil {
+				return err
+			}
+			switch {
+			case expired(old, now):
+				removed = subFilters(cb)
+				if err := deleteSession(tx, old); err != nil {
+					return err
+				}
+				cb = nil
+			case clean:
+				prev, removed = old, subFilters(cb)
+				if err := clearSession(cb); err != nil {
+					return err
+				}
+			default:
+				prev = old
+			}
+		}
+		if cb == nil {
+			var err error
+			if cb, err = sessions.CreateBucket(key); err != nil {
+				return err
+			}
+		}
+		ns := *s
+		ns.ExpiresAt, ns.WillAt = 0, 0
+		return putSession(tx, cb, prev, &ns)
+	})
+	if err != nil {
+		return nil, wrap(err, "connect %q", s.ClientID)
+	}
+	for _, f := range removed {
+		st.subs.Remove(f, s.ClientID)
+	}
+	return prev, nil
+}
+
+// Session implements session.Store.
+func (st *Store) Session(ctx context.Context, clientID string) (*session.Session, error) {
+	var s *session.Session
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return errNoSession(clientID)
+		}
+		var err error
+		s, err = getSession(cb)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "session %q", clientID)
+	}
+	return s, nil
+}
+
+// Sessions implements session.Store.
+func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*session.Session, error) {
+	out := make(map[string]*session.Session, len(clientIDs))
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		sessions := tx.Bucket(bSessions)
+		for _, id := range clientIDs {
+			cb := sessions.Bucket([]byte(id))
+			if cb == nil {
+				continue
+			}
+			s, err := getSession(cb)
+			if err != nil {
+				return fmt.Errorf("session %q: %w", id, err)
+			}
+			out[id] = s
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "sessions")
+	}
+	return out, nil
+}
+
+// owned returns the session bucket of clientID and its session, provided
+// conn owns it. The empty conn owns no session.
+func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, error) {
+	cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+	if cb == nil || conn == "" {
+		return nil, nil, errFenced(clientID, conn)
+	}
+	s, err := getSession(cb)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Conn != conn {
+		return nil, nil, errFenced(clientID, conn)
+	}
+	return cb, s, nil
+}
+
+// SetOffline implements session.Store.
+func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o session.Offline) error {
+	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+		cb, old, err := owned(tx, clientID, conn)
+		if err != nil {
+			return err
+		}
+		s := *old
+		s.Proxy, s.Conn = "", ""
+		s.ExpiresAt, s.ExpiryInterval = o.ExpiresAt, o.ExpiryInterval
+		s.Will, s.WillAt = o.Will, o.WillAt
+		return putSession(tx, cb, old, &s)
+	})
+	return wrap(err, "set %q offline", clientID)
+}
+
+// DeleteSession implements session.Store.
+func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error {
+	st.subsMu.Lock()
+	defer st.subsMu.Unlock()
+	var removed []string
+	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+		removed = nil
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return errNoSession(clientID)
+		}
+		old, err := getSession(cb)
+		if err != nil {
+			return err
+		}
+		if old.Conn != conn {
+			return errFenced(clientID, conn)
+		}
+		removed = subFilters(cb)
+		return deleteSession(tx, old)
+	})
+	if err != nil {
+		return wrap(err, "delete session %q", clientID)
+	}
+	for _, f := range removed {
+		st.subs.Remove(f, clientID)
+	}
+	return nil
+}
+
+// Due implements session.Store. It reads the due bucket in time order.
+func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Session, error) {
+	var out []*session.Session
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		sessions := tx.Bucket(bSessions)
+		seen := map[string]bool{}
+		c := tx.Bucket(bDue).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			if len(k) < 8 || int64(binary.BigEndian.Uint64(k)) > now {
+				break
+			}
+			id := string(k[8:])
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			cb := sessions.Bucket(k[8:])
+			if cb == nil {
+				continue
+			}
+			s, err := getSession(cb)
+			if err != nil {
+				return fmt.Errorf("session %q: %w", id, err)
+			}
+			if isDue(s, now) {
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "due sessions")
+	}
+	return out, nil
+}
+
+// ClearWill implements session.Store.
+func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
+	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return fmt.Errorf("pending will of %q: %w", clientID, session.ErrNotFound)
+		}
+		old, err := getSession(cb)
+		if err != nil {
+			return err
+		}
+		if old.Online() || old.Will == nil || old.WillAt != willAt {
+			return fmt.Errorf("pending will of %q at %d: %w", clientID, willAt, session.ErrNotFound)
+		}
+		s := *old
+		s.Will, s.WillAt = nil, 0
+		return putSession(tx, cb, old, &s)
+	})
+	return wrap(err, "clear will")
+}
+
+// Subscribe implements session.Store. The subscriptions are stored with
+// ClientID set to clientID.
+func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []session.Subscription) ([]bool, error) {
+	st.subsMu.Lock()
+	defer st.subsMu.Unlock()
+	existed := make([]bool, len(subs))
+	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+		clear(existed)
+		cb, _, err := owned(tx, clientID, conn)
+		if err != nil {
+			return err
+		}
+		u, err := cb.CreateBucketIfNotExists(bSubs)
+		if err != nil {
+			return err
+		}
+		for i, s := range subs {
+			k := []byte(s.Filter)
+			existed[i] = u.Get(k) != nil
+			s.ClientID = clientID
+			if err := putJSON(u, k, s); err != nil {
+				return fmt.Errorf("filter %q: %w", s.Filter, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "subscribe %q", clientID)
+	}
+	for _, s := range subs {
+		s.ClientID = clientID
+		st.subs.Add(s.Filter, clientID, s)
+	}
+	return existed, nil
+}
+
+// Unsubscribe implements session.Store.
+func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters []string) ([]bool, error) {
+	st.subsMu.Lock()
+	defer st.subsMu.Unlock()
+	existed := make([]bool, len(filters))
+	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+		clear(existed)
+		cb, _, err := owned(tx, clientID, conn)
+		if err != nil {
+			return err
+		}
+		u := cb.Bucket(bSubs)
+		if u == nil {
+			return nil
+		}
+		for i, f := range filters {
+			k := []byte(f)
+			if len(k) == 0 || u.Get(k) == nil {
+				continue
+			}
+			existed[i] = true
+			if err := u.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "unsubscribe %q", clientID)
+	}
+	for i, f := range filters {
+		if existed[i] {
+			st.subs.Remove(f, clientID)
+		}
+	}
+	return existed, nil
+}
+
+// Subscriptions implements session.Store. They come in filter order.
+func (st *Store) Subscriptions(ctx context.Context, clientID string) ([]session.Subscription, error) {
+	var out []session.Subscription
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return nil
+		}
+		u := cb.Bucket(bSubs)
+		if u == nil {
+			return nil
+		}
+		return u.ForEach(func(k, v []byte) error {
+			var s session.Subscription
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("subscription %q: %w", k, err)
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, wrap(err, "subscriptions of %q", clientID)
+	}
+	return out, nil
+}
+
+// Match implements session.Store, from the in-memory index.
+func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "match %q", name)
+	}
+	var out []session.Subscription
+	st.subs.Match(name, func(e *topic.Entry[session.Subscription]) bool {
+		out = append(out, e.Value)
+		return true
+	})
+	return out, nil
+}
+
+// SetRetained implements session.Store.
+func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
+	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRetained)
+		if len(m.Payload) == 0 {
+			if m.Topic == "" {
+				return nil
+			}
+			return b.Delete([]byte(m.Topic))
+		}
+		return putJSON(b, []byte(m.Topic), m)
+	})
+	return wrap(err, "set retained %q", m.Topic)
+}
+
+// Retained implements session.Store. The messages come in topic order.
+func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Message, error) {
+	var out []*session.Message
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		return scanRetained(tx.Bucket(bRetained), filter, func(name, v []byte) error {
+			m := new(session.Message)
+			if err := json.Unmarshal(v, m); err != nil {
+				return fmt.Errorf("retained %q: %w", name, err)
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, wrap(err, "retained %q", filter)
+	}
+	return out, nil
+}
+
+// scanRetained calls fn, in topic order, for each retained message in b
+// whose topic matches filter. It seeks to the filter's literal prefix (the
+// levels before its first wildcard) and scans the topics that start with
+// it, so its cost grows with the number of those topics; "#" and
+// "+/..." scan everything. This is the one place to put a topic trie when
+// that gets too slow.
+func scanRetained(b *bolt.Bucket, filter string, fn func(name, v []byte) error) error {
+	if filter == "" {
+		return nil
+	}
+	i := strings.IndexAny(filter, "+#")
+	if i < 0 {
+		if v := b.Get([]byte(filter)); v != nil {
+			return fn([]byte(filter), v)
+		}
+		return nil
+	}
+	// "a/#" also matches "a": drop the '/' before the wildcard level.
+	prefix := []byte(strings.TrimSuffix(filter[:i], "/"))
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if topic.Match(filter, string(k)) {
+			if err := fn(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Enqueue implements session.Store.
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+	var (
+		accepted   int
+		dispatched []*session.Outbound
+	)
+	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+		accepted, dispatched = 0, nil
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return errNoSession(clientID)
+		}
+		n := getCounters(cb)
+		if len(msgs) > 0 && int64(n.queued) < int64(maxQueued) {
+			q, err := cb.CreateBucketIfNotExists(bQueued)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs[:min(len(msgs), maxQueued-int(n.queued))] {
+				o := *m
+				n.seq++
+				o.Seq, o.State, o.PacketID = n.seq, session.Queued, 0
+				if err := putJSON(q, seqKey(o.Seq), &o); err != nil {
+					return err
+				}
+				n.queued++
+				accepted++
+			}
+		}
+		if window > 0 {
+			var err error
+			if dispatched, err = dispatch(cb, &n, window); err != nil {
+				return err
+			}
+		}
+		return putCounters(cb, n)
+	})
+	if err != nil {
+		return 0, nil, wrap(err, "enqueue for %q", clientID)
+	}
+	return accepted, dispatched, nil
+}
+
+// Dispatch implements session.Store.
+func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
+	var dispatched []*session.Outbound
+	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+		dispatched = nil
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return nil
+		}
+		n := getCounters(cb)
+		if n.queued == 0 {
+			return nil
+		}
+		var err error
+		if dispatched, err = dispatch(cb, &n, window); err != nil {
+			return err
+		}
+		return putCounters(cb, n)
+	})
+	if err != nil {
+		return nil, wrap(err, "dispatch for %q", clientID)
+	}
+	return dispatched, nil
+}
+
+// dispatch moves queued messages of the session bucket cb in flight as
+// Dispatch describes, updating n, and returns them.
+func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, error) {
+	q := cb.Bucket(bQueued)
+	if q == nil || n.queued == 0 {
+		return nil, nil
+	}
+	// There are only 65535 packet ids to hand out.
+	window = min(window, 65535)
+	var f, p *bolt.Bucket
+	var out []*session.Outbound
+	c := q.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		o := new(session.Outbound)
+		if err := json.Unmarshal(v, o); err != nil {
+			return nil, fmt.Errorf("decode outbound message %x: %w", k, err)
+		}
+		if o.QoS > 0 && int64(n.inflight) >= int64(window) {
+			break // keep order: nothing overtakes a waiting message
+		}
+		key := bytes.Clone(k)
+		if err := c.Delete(); err != nil {
+			return nil, err
+		}
+		n.queued--
+		out = append(out, o)
+		if o.QoS == 0 {
+			continue // handed out and gone
+		}
+		if f == nil {
+			var err error
+			if f, err = cb.CreateBucketIfNotExists(bInflight); err != nil {
+				return nil, err
+			}
+			if p, err = cb.CreateBucketIfNotExists(bPIDs); err != nil {
+				return nil, err
+			}
+		}
+		pid, err := allocPID(p, n)
+		if err != nil {
+			return nil, err
+		}
+		o.PacketID, o.State = pid, session.Sent
+		if err := putJSON(f, key, o); err != nil {
+			return nil, err
+		}
+		if err := p.Put(pidKey(pid), key); err != nil {
+			return nil, err
+		}
+		n.inflight++
+	}
+	return out, nil
+}
+
+// allocPID returns the packet id after n.pid (wrapping past 65535, never
+// 0) that no message in flight uses, per the packet id bucket p.
+func allocPID(p *bolt.Bucket, n *counters) (uint16, error) {
+	for range 65535 {
+		n.pid++
+		if n.pid == 0 {
+			n.pid = 1
+		}
+		if p.Get(pidKey(n.pid)) == nil {
+			return n.pid, nil
+		}
+	}
+	return 0, errors.New("every packet id is in flight")
+}
+
+// Inflight implements session.Store.
+func (st *Store) Inflight(ctx context.Context, clientID string) ([]*session.Outbound, error) {
+	var out []*session.Outbound
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return nil
+		}
+		f := cb.Bucket(bInflight)
+		if f == nil {
+			return nil
+		}
+		return f.ForEach(func(k, v []byte) error {
+			o := new(session.Outbound)
+			if err := json.Unmarshal(v, o); err != nil {
+				return fmt.Errorf("decode outbound message %x: %w", k, err)
+			}
+			out = append(out, o)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, wrap(err, "in flight for %q", clientID)
+	}
+	return out, nil
+}
+
+// Acknowledge implements session.Store.
+func (st *Store) Acknowledge(ctx context.Context, clientID string, packetID uint16) error {
+	return st.ack(ctx, clientID, packetID, 1, session.Sent, false)
+}
+
+// Release implements session.Store.
+func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) error {
+	return st.ack(ctx, clientID, packetID, 2, session.Sent, true)
+}
+
+// Complete implements session.Store.
+func (st *Store) Complete(ctx context.Context, clientID string, packetID uint16) error {
+	return st.ack(ctx, clientID, packetID, 2, session.Released, false)
+}
+
+// ack applies an acknowledgement to the in-flight message under packetID,
+// which must have QoS qos and be in state from (or already Released, when
+// release): release makes it Released, otherwise it is removed.
+func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos byte, from session.OutState, release bool) error {
+	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+		notFound := fmt.Errorf("packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return notFound
+		}
+		p, f := cb.Bucket(bPIDs), cb.Bucket(bInflight)
+		if p == nil || f == nil {
+			return notFound
+		}
+		pk := pidKey(packetID)
+		key := p.Get(pk)
+		if key == nil {
+			return notFound
+		}
+		key = bytes.Clone(key)
+		var o session.Outbound
+		if err := json.Unmarshal(f.Get(key), &o); err != nil {
+			return fmt.Errorf("decode outbound message %x: %w", key, err)
+		}
+		if o.QoS != qos || o.State != from && !(release && o.State == session.Released) {
+			return notFound
+		}
+		if release {
+			if o.State == session.Released {
+				return nil
+			}
+			o.State = session.Released
+			return putJSON(f, key, &o)
+		}
+		if err := f.Delete(key); err != nil {
+			return err
+		}
+		if err := p.Delete(pk); err != nil {
+			return err
+		}
+		n := getCounters(cb)
+		n.inflight--
+		return putCounters(cb, n)
+	})
+	return wrap(err, "acknowledge")
+}
+
+// Receive implements session.Store.
+func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+	var existing *session.Inbound
+	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+		existing = nil
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return errNoSession(clientID)
+		}
+		b, err := cb.CreateBucketIfNotExists(bInbound)
+		if err != nil {
+			return err
+		}
+		k := pidKey(in.PacketID)
+		if v := b.Get(k); v != nil {
+			existing = new(session.Inbound)
+			return json.Unmarshal(v, existing)
+		}
+		return putJSON(b, k, in)
+	})
+	if err != nil {
+		return nil, wrap(err, "receive packet id %d", in.PacketID)
+	}
+	return existing, nil
+}
+
+// inbound runs fn on the receive state of packetID of clientID.
+func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
+	return st.update(ctx, true, func(tx *bolt.Tx) error {
+		notFound := fmt.Errorf("receive state of packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return notFound
+		}
+		b := cb.Bucket(bInbound)
+		if b == nil {
+			return notFound
+		}
+		k := pidKey(packetID)
+		v := b.Get(k)
+		if v == nil {
+			return notFound
+		}
+		return fn(b, k, v)
+	})
+}
+
+// MarkRouted implements session.Store.
+func (st *Store) MarkRouted(ctx context.Context, clientID string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, v []byte) error {
+		var in session.Inbound
+		if err := json.Unmarshal(v, &in); err != nil {
+			return err
+		}
+		if in.Routed {
+			return nil
+		}
+		in.Routed = true
+		return putJSON(b, k, &in)
+	})
+	return wrap(err, "mark routed")
+}
+
+// Forget implements session.Store.
+func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, _ []byte) error {
+		return b.Delete(k)
+	})
+	return wrap(err, "forget")
+}
