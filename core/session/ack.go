@@ -26,7 +26,7 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 		err := store.Release(c.ctx, id, p.PacketID)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			// [MQTT-4.3.3-?] answer an unknown identifier so the client can
+			// Section 4.3.3: answer an unknown identifier so the client can
 			// finish the exchange; 5.0 names the cause.
 			c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
 			return nil

@@ -109,19 +109,11 @@ func (c *call) connect(frame []byte) error {
 		c.st = nil
 		return err
 	}
-	clean := p.CleanStart
-	if !clean && prev != nil && prev.Online() && prev.ExpiryInterval == 0 {
-		// The session taken over ends with its connection (expiry 0), which
-		// is closed before Clean Start is processed [MQTT-3.1.4-3]
-		// [MQTT-3.1.4-4]: there is nothing to resume [MQTT-3.1.2-6], so
-		// its state goes now, and its will with it.
-		if _, err := c.h.store.Connect(c.ctx, s, true, c.nowMs()); err != nil {
-			c.st = nil
-			return err
-		}
-		clean = true
-	}
-
+	// A session that has ended (expired while offline, or online with
+	// Session Expiry Interval 0, which ends as its connection is taken over
+	// [MQTT-3.1.4-3]) cannot be resumed [MQTT-3.1.2-6]; the store has
+	// already cleared it.
+	clean := p.CleanStart || (prev != nil && prev.Ended(c.nowMs()))
 	present := prev != nil && !clean // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 	// MQTT 3.1 has no Session Present flag: the byte is reserved (3.1
 	// section 3.2), though the session is resumed all the same.

@@ -217,6 +217,27 @@ func TestWillDelayReconnect(t *testing.T) {
 	}
 }
 
+// A client that returns after its session expired, before Tick ran, gets a
+// new session, and the expired session's pending will is published then,
+// once: the session ended before the will's delay passed (section
+// 3.1.3.2.2), and Tick later finds nothing to publish.
+func TestReturnAfterExpiryPublishesPendingWill(t *testing.T) {
+	e := newEnv(t, session.Config{})
+	watcher, _, _ := e.connectOn("proxy-W", v5, "watcher")
+	watcher.sub(sub("will/#", 0))
+	c, _, _ := e.connect(v5, "a", expiry(5), will("will/a", "w", 0, false, 30))
+	c.sub(sub("x/#", 1))
+	c.lost()
+	e.clock.Advance(secs(10)) // expired at 5 s; the will was due at 5 s too
+	c = e.open(v5)
+	r := c.send(connect(v5, "a", resume(), expiry(60)))
+	if ack := one[*packet.Connack](t, c.out(r)); ack.SessionPresent {
+		t.Fatal("an expired session was resumed [MQTT-3.1.2-5]")
+	}
+	wantPayloads(t, watcher.recv(r), "w")
+	wantPayloads(t, watcher.recv(e.tick()))
+}
+
 // Session expiry (section 3.1.2.11.2) and the DISCONNECT that changes it
 // (section 3.14.2.2.2).
 func TestSessionExpiry(t *testing.T) {

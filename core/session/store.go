@@ -36,10 +36,11 @@ type Offline struct {
 type Store interface {
 	// Connect makes s (whose Conn and Proxy name the new connection) the
 	// owner of the session s.ClientID and returns the session it replaced,
-	// or nil when there was none or it had expired by now. With clean set,
-	// the old session's subscriptions, outbound messages and receive state
-	// are deleted in the same step; without it they are kept. Either way the
-	// session's will (and any pending will) becomes s.Will.
+	// or nil when there was none. When clean is set, or the old session has
+	// Ended by now, its subscriptions, outbound messages and receive state
+	// are deleted in the same step; otherwise they are kept. Either way the
+	// session's will (and any pending will) becomes s.Will: the caller
+	// publishes a will the old session still owed.
 	Connect(ctx context.Context, s *Session, clean bool, now int64) (prev *Session, err error)
 	// Session returns the session of clientID, or ErrNotFound.
 	Session(ctx context.Context, clientID string) (*Session, error)

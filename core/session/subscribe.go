@@ -24,10 +24,10 @@ func (c *call) subscribe(frame []byte) error {
 	idx := make([]int, 0, len(p.Subscriptions)) // subs[i] answers codes[idx[i]]
 	for i, s := range p.Subscriptions {
 		if err := topic.ValidateFilter(s.Filter); err != nil {
-			codes[i] = packet.TopicFilterInvalid // 0x80 at 3.1.1 [MQTT-3.8.4-?]
+			codes[i] = packet.TopicFilterInvalid // 0x80 at 3.1.1 (section 3.9.3)
 			continue
 		}
-		codes[i] = packet.ReasonCode(s.QoS) // granted QoS: we support all three [MQTT-3.9.3-?]
+		codes[i] = packet.ReasonCode(s.QoS) // granted QoS: all three are supported (section 3.9.3)
 		subs = append(subs, Subscription{
 			ClientID: c.st.ClientID, Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal,
 			RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID,
@@ -48,7 +48,7 @@ func (c *call) subscribe(frame []byte) error {
 	// Retained messages, sent after the SUBACK: Retain Handling 0 sends
 	// them on every subscribe, 1 only for a new subscription, 2 never
 	// [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. Shared subscriptions
-	// get none [MQTT-3.8.4-?].
+	// get none (section 4.8.2).
 	var out []*Outbound
 	for i := range subs {
 		s := &subs[i]

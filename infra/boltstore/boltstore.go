@@ -302,11 +302,6 @@ func isDue(s *session.Session, now int64) bool {
 	return false
 }
 
-// expired reports whether s is an offline session expired at now.
-func expired(s *session.Session, now int64) bool {
-	return !s.Online() && s.ExpiresAt != 0 && s.ExpiresAt <= now
-}
-
 // getSession decodes the session in the session bucket cb.
 func getSession(cb *bolt.Bucket) (*session.Session, error) {
 	v := cb.Get(kSession)
@@ -427,20 +422,12 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 			if err != nil {
 				return err
 			}
-			switch {
-			case expired(old, now):
+			prev = old
+			if clean || old.Ended(now) {
 				removed = subFilters(cb)
-				if err := deleteSession(tx, old); err != nil {
-					return err
-				}
-				cb = nil
-			case clean:
-				prev, removed = old, subFilters(cb)
 				if err := clearSession(cb); err != nil {
 					return err
 				}
-			default:
-				prev = old
 			}
 		}
 		if cb == nil {

@@ -43,10 +43,6 @@ func New() *Store {
 	}
 }
 
-func expired(s *session.Session, now int64) bool {
-	return !s.Online() && s.ExpiresAt != 0 && s.ExpiresAt <= now
-}
-
 // Connect implements session.Store.
 func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
 	st.mu.Lock()
@@ -54,18 +50,13 @@ func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now 
 	rec := st.sessions[s.ClientID]
 	var prev *session.Session
 	if rec != nil {
-		if expired(&rec.s, now) {
-			st.drop(rec)
-			rec = nil
-		} else {
-			prev = cloneSession(rec.s)
+		prev = cloneSession(rec.s)
+		if clean || rec.s.Ended(now) {
+			st.clear(rec)
 		}
-	}
-	if rec == nil {
+	} else {
 		rec = &record{subs: map[string]session.Subscription{}, inbound: map[uint16]*session.Inbound{}}
 		st.sessions[s.ClientID] = rec
-	} else if clean {
-		st.clear(rec)
 	}
 	rec.s = *cloneSession(*s)
 	rec.s.ExpiresAt, rec.s.WillAt = 0, 0

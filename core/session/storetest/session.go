@@ -17,6 +17,7 @@ var connectTests = []test{
 	{"KeepOrClean", testConnectKeepOrClean},
 	{"Will", testConnectWill},
 	{"Expired", testConnectExpired},
+	{"TakeoverOfEndingSession", testConnectTakeoverExpiryZero},
 	{"SessionNotFound", testSessionNotFound},
 	{"Sessions", testSessions},
 }
@@ -130,8 +131,8 @@ func testConnectWill(e *env) {
 }
 
 // testConnectExpired: an offline session whose ExpiresAt is not after now
-// counts as no session, and its contents are gone; one that expires later,
-// or never, is resumed.
+// has ended: Connect returns it (so its pending will can be published) but
+// its contents are gone; one that expires later, or never, is resumed.
 func testConnectExpired(e *env) {
 	for _, tc := range []struct {
 		name      string
@@ -154,8 +155,8 @@ func testConnectExpired(e *env) {
 			e.offline(c, "conn1", o)
 			prev := e.connect(c, "conn2", false)
 			if tc.expired {
-				if prev != nil {
-					e.Fatalf("Connect after expiry: prev = %s, want nil", show(prev))
+				if prev == nil || prev.ExpiresAt != o.ExpiresAt || !prev.Ended(e.now) {
+					e.Fatalf("Connect after expiry: prev = %s, want the ended session", show(prev))
 				}
 				e.checkContents(c, cleared, pid)
 				return
@@ -164,6 +165,35 @@ func testConnectExpired(e *env) {
 				e.Fatalf("prev = %s, want the offline session expiring at %d", show(prev), o.ExpiresAt)
 			}
 			e.checkContents(c, kept, pid)
+		})
+	}
+}
+
+// testConnectTakeoverExpiryZero: an online session with Session Expiry
+// Interval 0 ends when a new connection takes it over, so Connect returns
+// it but clears its contents even without clean; with a non-zero interval
+// the contents are kept.
+func testConnectTakeoverExpiryZero(e *env) {
+	for _, tc := range []struct {
+		name   string
+		expiry uint32
+		ended  bool
+	}{{"Zero", 0, true}, {"NonZero", 60, false}} {
+		e.run(tc.name, func(e *env) {
+			c := e.client("c")
+			s := newSession(c, "conn1")
+			s.ExpiryInterval = tc.expiry
+			e.connectSession(s, false)
+			pid := e.populate(c, "conn1")
+			prev := e.connect(c, "conn2", false)
+			if prev == nil || prev.Conn != "conn1" || prev.Ended(e.now) != tc.ended {
+				e.Fatalf("prev = %s, want the online session of conn1 (ended %v)", show(prev), tc.ended)
+			}
+			if tc.ended {
+				e.checkContents(c, cleared, pid)
+			} else {
+				e.checkContents(c, kept, pid)
+			}
 		})
 	}
 }
