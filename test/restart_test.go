@@ -232,3 +232,28 @@ func TestKill9KeepsAcknowledgedQoS1(t *testing.T) {
 		}
 	})
 }
+
+// TestKill9PublishesWills: connections a killed broker held are ended when
+// it starts again, so their wills go out ([MQTT-3.1.2-8]: the network
+// connection closed without DISCONNECT) instead of leaving their sessions
+// online for ever.
+func TestKill9PublishesWills(t *testing.T) {
+	t.Parallel()
+	forRaw(t, func(t *testing.T, v packet.Version) {
+		b := startBolt(t)
+		root := topicRoot("k9will")
+		watcherID := uniq("k9-watch")
+		watcher, _ := rawConnect(t, b.addr, v, watcherID, false)
+		watcher.subscribe(1, packet.Subscription{Filter: root + "/#", QoS: 1})
+		dying := dialRaw(t, b.addr, v)
+		p := connectPacket(v, uniq("k9-dying"), true)
+		p.Will = &packet.Will{Topic: root + "/status", Payload: []byte("offline"), QoS: 1}
+		dying.mustConnect(p)
+
+		b.kill9()
+		b = b.restart(t)
+		watcher = reconnectAfterRestart(t, b, v, watcherID)
+		m := watcher.expectPublish(root+"/status", "offline")
+		watcher.ack(m)
+	})
+}

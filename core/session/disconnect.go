@@ -128,3 +128,38 @@ func (h *Handler) Tick(ctx context.Context, limit int) (*Reply, int, error) {
 	}
 	return c.reply, len(due), nil
 }
+
+// Recover ends the connections that proxy held when it stopped without
+// telling the handlers, as a proxy restarted after a crash does at start:
+// each session it owned is handled as a lost connection (its will is
+// published or scheduled, and it goes offline or ends). It returns the
+// deliveries the wills make and how many sessions it recovered.
+func (h *Handler) Recover(ctx context.Context, proxy string) (*Reply, int, error) {
+	reply := &Reply{}
+	n := 0
+	seen := map[string]bool{}
+	for {
+		owned, err := h.store.Owned(ctx, proxy, 1000)
+		if err != nil {
+			return reply, n, err
+		}
+		progress := false
+		for _, s := range owned {
+			if seen[s.ClientID+"\x00"+s.Conn] {
+				continue
+			}
+			seen[s.ClientID+"\x00"+s.Conn] = true
+			progress = true
+			c := &call{h: h, ctx: ctx, now: h.now(), reply: reply,
+				ev: &Event{Kind: KindLost, Proxy: s.Proxy, Conn: s.Conn},
+				st: &ConnState{ClientID: s.ClientID, Version: s.Version, SessionExpiry: s.ExpiryInterval}}
+			if err := c.goOffline(true); err != nil {
+				return reply, n, fmt.Errorf("session: recover %q: %w", s.ClientID, err)
+			}
+			n++
+		}
+		if !progress {
+			return reply, n, nil
+		}
+	}
+}

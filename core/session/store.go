@@ -56,6 +56,10 @@ type Store interface {
 	// Due returns up to limit offline sessions whose pending will is due or
 	// that have expired by now.
 	Due(ctx context.Context, now int64, limit int) ([]*Session, error)
+	// Owned returns up to limit sessions whose owning connection is held by
+	// proxy, so that a proxy restarted after a crash can end the
+	// connections it lost.
+	Owned(ctx context.Context, proxy string, limit int) ([]*Session, error)
 	// ClearWill drops the pending will of an offline session, provided it
 	// is still the one due at willAt; it returns ErrNotFound otherwise.
 	ClearWill(ctx context.Context, clientID string, willAt int64) error

@@ -53,6 +53,18 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		return nil, fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
 	}
 	b := &Broker{cfg: cfg, log: log, store: st, closeSt: closeSt, handler: h, proxy: srv, ln: ln}
+	// Connections a crashed previous run held are gone: end them, so that
+	// their wills go out and their sessions can expire.
+	reply, n, err := h.Recover(context.Background(), ProxyID)
+	if err != nil {
+		ln.Close()
+		closeSt()
+		return nil, fmt.Errorf("recover the sessions of the previous run: %w", err)
+	}
+	if n > 0 {
+		log.Info("ended connections left open by the previous run", "sessions", n)
+		srv.Deliver(context.Background(), reply.Deliveries)
+	}
 	return b, nil
 }
 

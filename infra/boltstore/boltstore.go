@@ -554,6 +554,33 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 	return nil
 }
 
+// Owned implements session.Store.
+func (st *Store) Owned(ctx context.Context, proxy string, limit int) ([]*session.Session, error) {
+	var out []*session.Session
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		// A scan: Owned runs once, when a proxy starts.
+		c := tx.Bucket(bSessions).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			cb := tx.Bucket(bSessions).Bucket(k)
+			if v != nil || cb == nil {
+				continue
+			}
+			s, err := getSession(cb)
+			if err != nil {
+				return fmt.Errorf("session %q: %w", k, err)
+			}
+			if s.Online() && s.Proxy == proxy {
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "sessions owned by %q", proxy)
+	}
+	return out, nil
+}
+
 // Due implements session.Store. It reads the due bucket in time order.
 func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Session, error) {
 	var out []*session.Session

@@ -161,6 +161,22 @@ func (st *Store) Due(_ context.Context, now int64, limit int) ([]*session.Sessio
 	return out, nil
 }
 
+// Owned implements session.Store.
+func (st *Store) Owned(_ context.Context, proxy string, limit int) ([]*session.Session, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []*session.Session
+	for _, rec := range st.sessions {
+		if len(out) >= limit {
+			break
+		}
+		if rec.s.Online() && rec.s.Proxy == proxy {
+			out = append(out, cloneSession(rec.s))
+		}
+	}
+	return out, nil
+}
+
 // ClearWill implements session.Store.
 func (st *Store) ClearWill(_ context.Context, clientID string, willAt int64) error {
 	st.mu.Lock()

@@ -18,6 +18,7 @@ var connectTests = []test{
 	{"Will", testConnectWill},
 	{"Expired", testConnectExpired},
 	{"TakeoverOfEndingSession", testConnectTakeoverExpiryZero},
+	{"Owned", testOwned},
 	{"SessionNotFound", testSessionNotFound},
 	{"Sessions", testSessions},
 }
@@ -195,6 +196,25 @@ func testConnectTakeoverExpiryZero(e *env) {
 				e.checkContents(c, kept, pid)
 			}
 		})
+	}
+}
+
+// testOwned: Owned returns the online sessions held by one proxy, and
+// neither offline ones nor those of other proxies.
+func testOwned(e *env) {
+	a, b, off := e.client("a"), e.client("b"), e.client("off")
+	proxy := "proxy-" + e.client("p") // unique, so a shared store's other sessions don't count
+	for _, id := range []string{a, off} {
+		s := newSession(id, "conn-"+id)
+		s.Proxy = proxy
+		e.connectSession(s, false)
+	}
+	e.connect(b, "conn-b", false) // another proxy
+	e.offline(off, "conn-"+off, session.Offline{ExpiryInterval: session.NeverExpires})
+	got, err := e.st.Owned(e.ctx, proxy, 10)
+	e.must(err, "Owned")
+	if len(got) != 1 || got[0].ClientID != a || got[0].Conn != "conn-"+a {
+		e.Fatalf("Owned = %v, want only the session of %s", got, a)
 	}
 }
 
