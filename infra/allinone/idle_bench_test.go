@@ -1,0 +1,71 @@
+package allinone_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/infra/allinone"
+)
+
+// BenchmarkIdleConnections reports the broker's memory (Go heap and
+// goroutine stacks in use) per idle connection: 2,000 clients connect,
+// subscribe to a topic of their own and stay idle. The clients' own sockets
+// live in the same process and are counted too, so the figure overstates
+// the broker's.
+func BenchmarkIdleConnections(b *testing.B) {
+	const n = 2000
+	cfg, err := allinone.ParseConfig([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	brk, err := allinone.Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- brk.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	addr := brk.Addr().String()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		conns := make([]net.Conn, 0, n)
+		for j := 0; j < n; j++ {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			id := fmt.Sprintf("idle-%d-%d", i, j)
+			c, _ := (&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 600}).Append(nil, packet.V311)
+			s, _ := (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "idle/" + id, QoS: 1}}}).Append(nil, packet.V311)
+			nc.Write(append(c, s...))
+			fr := packet.NewFrameReader(nc, 1024)
+			for k := 0; k < 2; k++ { // CONNACK, SUBACK
+				nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := fr.ReadFrame(nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			conns = append(conns, nc)
+		}
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		used := func(m *runtime.MemStats) float64 { return float64(m.HeapInuse + m.StackInuse) }
+		b.ReportMetric((used(&after)-used(&before))/n, "B/conn")
+		b.ReportMetric(float64(after.StackInuse-before.StackInuse)/n, "stack-B/conn")
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "heap-B/conn")
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+}
