@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
@@ -25,6 +27,7 @@ type Broker struct {
 	handler *session.Handler
 	proxy   *proxy.Server
 	ln      net.Listener
+	pprofLn net.Listener // nil unless -pprof is set
 }
 
 // Start opens the store, binds the listener and starts serving. Errors name
@@ -53,11 +56,18 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		return nil, fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
 	}
 	b := &Broker{cfg: cfg, log: log, store: st, closeSt: closeSt, handler: h, proxy: srv, ln: ln}
+	if cfg.Pprof != "" {
+		if b.pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
+			ln.Close()
+			closeSt()
+			return nil, fmt.Errorf("listen on -pprof %s: %w", cfg.Pprof, err)
+		}
+	}
 	// Connections a crashed previous run held are gone: end them, so that
 	// their wills go out and their sessions can expire.
 	reply, n, err := h.Recover(context.Background(), ProxyID)
 	if err != nil {
-		ln.Close()
+		b.closeListeners()
 		closeSt()
 		return nil, fmt.Errorf("recover the sessions of the previous run: %w", err)
 	}
@@ -66,6 +76,38 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		srv.Deliver(context.Background(), reply.Deliveries)
 	}
 	return b, nil
+}
+
+func (b *Broker) closeListeners() {
+	b.ln.Close()
+	if b.pprofLn != nil {
+		b.pprofLn.Close()
+	}
+}
+
+// PprofAddr returns the address net/http/pprof is served on, or nil when
+// -pprof is not set.
+func (b *Broker) PprofAddr() net.Addr {
+	if b.pprofLn == nil {
+		return nil
+	}
+	return b.pprofLn.Addr()
+}
+
+// servePprof serves the net/http/pprof handlers on their own mux (not
+// http.DefaultServeMux) until the listener is closed.
+func (b *Broker) servePprof() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	b.log.Info("pprof listening", "addr", b.pprofLn.Addr().String())
+	if err := srv.Serve(b.pprofLn); err != nil && !errors.Is(err, net.ErrClosed) {
+		b.log.Error("pprof server failed", "err", err)
+	}
 }
 
 // Addr returns the address the broker listens on.
@@ -78,6 +120,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
+	if b.pprofLn != nil {
+		go b.servePprof()
+		defer b.pprofLn.Close()
+	}
 	ticker := time.NewTicker(b.cfg.Tick)
 	defer ticker.Stop()
 	var err error

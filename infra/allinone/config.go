@@ -27,6 +27,8 @@ type Config struct {
 	// MaxSendQueue and ConnectTimeout configure the proxy.
 	MaxSendQueue   int
 	ConnectTimeout time.Duration
+	// Pprof is the address net/http/pprof is served on; empty: off.
+	Pprof string
 }
 
 // ErrUsage is returned for -h; the usage has been printed.
@@ -59,9 +61,10 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&clientIDLen, "max-client-id", "65535", "longest client identifier, in bytes")
 	str(&sendQueue, "max-send-queue", "1000", "frames waiting to be written to one connection")
 	str(&connectTimeout, "connect-timeout", "10s", "time allowed between accept and CONNECT")
+	str(&c.Pprof, "pprof", "", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off")
 	for _, name := range []string{"addr", "data-dir", "store", "log-level", "log-format", "tick", "max-keepalive",
 		"max-session-expiry", "receive-max", "max-inflight", "max-queued", "queue-qos0", "max-packet-size",
-		"topic-alias-max", "max-client-id", "max-send-queue", "connect-timeout"} {
+		"topic-alias-max", "max-client-id", "max-send-queue", "connect-timeout", "pprof"} {
 		if v := getenv(envName(name)); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("setting %s: %w", envName(name), err)
