@@ -41,7 +41,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	var c Config
 	fs := flag.NewFlagSet("mqttless", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	str := func(p *string, name, def, help string) { fs.StringVar(p, name, def, help+" (env "+envName(name)+")") }
+	var names []string
+	str := func(p *string, name, def, help string) {
+		fs.StringVar(p, name, def, help+" (env "+envName(name)+")")
+		names = append(names, name)
+	}
 	var level, keepAlive, sessionExpiry, receiveMax, inflight, maxQueued, maxPacket, aliasMax, clientIDLen, sendQueue string
 	var tick, connectTimeout, queueQoS0 string
 	str(&c.Addr, "addr", "127.0.0.1:1883", "MQTT listen address")
@@ -62,9 +66,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&sendQueue, "max-send-queue", "1000", "frames waiting to be written to one connection")
 	str(&connectTimeout, "connect-timeout", "10s", "time allowed between accept and CONNECT")
 	str(&c.Pprof, "pprof", "", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off")
-	for _, name := range []string{"addr", "data-dir", "store", "log-level", "log-format", "tick", "max-keepalive",
-		"max-session-expiry", "receive-max", "max-inflight", "max-queued", "queue-qos0", "max-packet-size",
-		"topic-alias-max", "max-client-id", "max-send-queue", "connect-timeout", "pprof"} {
+	for _, name := range names {
 		if v := getenv(envName(name)); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("setting %s: %w", envName(name), err)
