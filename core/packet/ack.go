@@ -25,7 +25,7 @@ func (a ack) decode(frame []byte, v Version, id *uint16, rc *ReasonCode, props *
 	d := decoder{b: b}
 	*id = d.u16(a.t.String() + " packet identifier")
 	if d.err == nil && *id == 0 {
-		return wrap(ErrPacketIDZero, "%s", a.t) // [MQTT-2.2.1-3]
+		return wrap(ErrPacketIDZero, "%s", a.t) // [MQTT-2.2.1-5]: a PUBLISH's id, never 0
 	}
 	if v == V5 && d.remaining() > 0 {
 		// The reason code and property length may be left out: a Remaining
@@ -46,7 +46,7 @@ func (a ack) append(dst []byte, v Version, id uint16, rc ReasonCode, props *Prop
 		return dst, err
 	}
 	if id == 0 {
-		return dst, wrap(ErrPacketIDZero, "%s", a.t) // [MQTT-2.2.1-3]
+		return dst, wrap(ErrPacketIDZero, "%s", a.t) // [MQTT-2.2.1-5]: a PUBLISH's id, never 0
 	}
 	flags := requiredFlags[a.t] // [MQTT-3.6.1-1] for PUBREL
 	if v < V5 {

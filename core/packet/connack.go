@@ -65,7 +65,7 @@ func (p *Connack) Append(dst []byte, v Version) ([]byte, error) {
 		return dst, err
 	}
 	var flags byte
-	// [MQTT-3.2.2-4] (3.1.1) session present is 0 on a refused connection.
+	// [MQTT-3.2.2-6] (3.1.1: [MQTT-3.2.2-4]) session present is 0 on a refused connection.
 	if p.SessionPresent && p.ReasonCode == Success {
 		flags = 1
 	}

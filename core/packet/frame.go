@@ -36,7 +36,7 @@ func ParseFixedHeader(b []byte) (FixedHeader, int, error) {
 func (h FixedHeader) check(v Version) error {
 	switch {
 	case h.Type == 0:
-		return wrap(ErrInvalidType, "type 0 is reserved") // [MQTT-2.1.2] reserved type
+		return wrap(ErrInvalidType, "type 0 is reserved") // section 2.1.2: reserved type
 	case h.Type == AUTH && v != V5:
 		return wrap(ErrInvalidType, "AUTH before MQTT 5.0") // 3.1.1 type 15 is reserved
 	case h.Type == PUBLISH:
@@ -113,7 +113,7 @@ func (fr *FrameReader) readByte() (byte, error) {
 // a frame over the limit returns ErrPacketTooLarge with its body unread, and
 // the stream can no longer be framed. It returns io.EOF when the stream ends
 // cleanly between frames, io.ErrUnexpectedEOF when it ends inside one, and
-// ErrVarInt for a remaining length longer than 4 bytes [MQTT-1.5.5-1].
+// ErrVarInt for a remaining length longer than 4 bytes (section 1.5.5).
 func (fr *FrameReader) ReadFrame(dst []byte) ([]byte, error) {
 	first, err := fr.readByte()
 	if err != nil {
@@ -125,7 +125,7 @@ func (fr *FrameReader) ReadFrame(dst []byte) ([]byte, error) {
 	rem := 0
 	for shift := 0; ; shift += 7 {
 		if n == 5 {
-			return dst[:0], ErrVarInt // [MQTT-1.5.5-1]
+			return dst[:0], ErrVarInt // section 1.5.5: at most four bytes
 		}
 		c, err := fr.readByte()
 		if err != nil {

@@ -55,7 +55,7 @@ func Decode(frame []byte, v Version) (Packet, error) {
 	t := Type(frame[0] >> 4)
 	p := New(t)
 	if p == nil {
-		return nil, wrap(ErrInvalidType, "type %d", t) // [MQTT-2.1.2] reserved
+		return nil, wrap(ErrInvalidType, "type %d", t) // section 2.1.2: reserved
 	}
 	return p, p.Decode(frame, v)
 }

@@ -64,7 +64,7 @@ type propInfo struct {
 }
 
 // propTable is MQTT 5.0 table 2-4: each property's type and the packets
-// that may carry it [MQTT-2.2.2-2].
+// that may carry it (section 2.2.2.2).
 var propTable = map[PropertyID]propInfo{
 	PropPayloadFormat:        {"Payload Format Indicator", TypeByte, []Type{PUBLISH, willProps}},
 	PropMessageExpiry:        {"Message Expiry Interval", TypeFourByteInt, []Type{PUBLISH, willProps}},
@@ -214,7 +214,7 @@ func (p *Properties) mask() uint64 {
 }
 
 // decodeProperties reads a property length and the properties that follow,
-// for packet type t. It enforces the allowed-in table [MQTT-2.2.2-2], the
+// for packet type t. It enforces the allowed-in table (section 2.2.2.2), the
 // at-most-once rule, and each property's value range.
 func (d *decoder) properties(p *Properties, t Type) {
 	*p = Properties{}
@@ -251,7 +251,7 @@ func (d *decoder) property(p *Properties, t Type) {
 		if t == willProps {
 			where = "will properties"
 		}
-		d.fail(wrap(ErrPropertyNotAllowed, "%s in %s", id, where)) // [MQTT-2.2.2-2]
+		d.fail(wrap(ErrPropertyNotAllowed, "%s in %s", id, where)) // section 2.2.2.2
 		return
 	}
 	if id != PropUser && !(id == PropSubscriptionID && t == PUBLISH) {

@@ -71,7 +71,7 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 		return dst, ErrDupWithQoS0 // [MQTT-3.3.1-2]
 	}
 	if p.QoS > 0 && p.PacketID == 0 {
-		return dst, wrap(ErrPacketIDZero, "PUBLISH at QoS %d", p.QoS) // [MQTT-2.2.1-3]
+		return dst, wrap(ErrPacketIDZero, "PUBLISH at QoS %d", p.QoS) // [MQTT-2.2.1-3] [MQTT-2.2.1-4]
 	}
 	if err := checkLen16("PUBLISH topic name", len(p.Topic)); err != nil {
 		return dst, err
@@ -116,8 +116,8 @@ func (p *Publish) CheckFromClient() error {
 }
 
 // CheckPayloadFormat returns ErrPayloadFormat when props say the payload is
-// UTF-8 (Payload Format Indicator 1) and it is not ([MQTT-3.3.2-4], section
-// 3.1.3.2.3 for will payloads).
+// UTF-8 (Payload Format Indicator 1) and it is not (section 3.3.2.3.2,
+// section 3.1.3.2.3 for will payloads).
 func CheckPayloadFormat(props *Properties, payload []byte) error {
 	if props.Has(PropPayloadFormat) && props.PayloadFormat == 1 && !utf8.Valid(payload) {
 		return ErrPayloadFormat

@@ -65,7 +65,7 @@ func (p *Suback) Append(dst []byte, v Version) ([]byte, error) {
 		return dst, err
 	}
 	if len(p.ReasonCodes) == 0 {
-		return dst, wrap(ErrMalformed, "SUBACK without reason codes") // [MQTT-3.9.3-1] one per filter
+		return dst, wrap(ErrMalformed, "SUBACK without reason codes") // [MQTT-3.8.4-6] one per filter
 	}
 	if err := checkProps(&p.Properties, SUBACK, v); err != nil {
 		return dst, err

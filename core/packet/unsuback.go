@@ -39,7 +39,7 @@ func (p *Unsuback) Append(dst []byte, v Version) ([]byte, error) {
 		return appendU16(dst, p.PacketID), err
 	}
 	if len(p.ReasonCodes) == 0 {
-		return dst, wrap(ErrMalformed, "UNSUBACK without reason codes") // [MQTT-3.11.3-1] one per filter
+		return dst, wrap(ErrMalformed, "UNSUBACK without reason codes") // [MQTT-3.11.3-2] one per filter
 	}
 	if err := p.Properties.check(UNSUBACK); err != nil {
 		return dst, err

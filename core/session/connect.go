@@ -33,7 +33,7 @@ func (c *call) connect(frame []byte) error {
 	case clientID == "":
 		clientID = "auto-" + newID(12) // [MQTT-3.1.3-6]
 		if v5 {
-			props.AssignedClientID = clientID // [MQTT-3.2.2-16]
+			props.AssignedClientID = clientID // [MQTT-3.1.3-7] [MQTT-3.2.2-16]
 			props.Set(packet.PropAssignedClientID)
 		}
 	}
@@ -259,7 +259,7 @@ func (c *call) refuse(rc packet.ReasonCode, reason string) error {
 // refuseDecode answers a CONNECT that failed to decode: an unsupported
 // protocol level gets return code 1 at 3.1.1 framing [MQTT-3.1.2-2] (0x84 at
 // 5.0), a 5.0 CONNECT gets a CONNACK with the error's reason code, and
-// anything else is closed without a CONNACK (3.1.1 [MQTT-3.1.4-1]).
+// anything else is closed without a CONNACK (3.1.1: [MQTT-3.1.4-1]).
 func (c *call) refuseDecode(p *packet.Connect, err error) {
 	c.reply.Close = true
 	c.h.log.Debug("bad CONNECT", "conn", c.ev.Conn, "err", err)

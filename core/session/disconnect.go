@@ -27,7 +27,7 @@ func (c *call) clientDisconnect(frame []byte) error {
 	}
 	c.st.Disconnected = true
 	c.stateChanged = true
-	c.reply.Close = true // [MQTT-3.14.4-1] [MQTT-3.14.4-2]
+	c.reply.Close = true // section 3.14.4: the receiver SHOULD close
 	return c.goOffline(p.ReasonCode != packet.Success)
 }
 

@@ -77,7 +77,8 @@ type ConnState struct {
 	// user properties outside PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29].
 	ProblemInfo bool `json:"problemInfo"`
 	// Aliases maps the topic aliases the client set to their topics
-	// (section 3.3.2.3.4); aliases live as long as the connection.
+	// (section 3.3.2.3.4); aliases live as long as the connection
+	// [MQTT-3.3.2-7].
 	Aliases map[uint16]string `json:"aliases,omitempty"`
 	// Pending counts the QoS 2 messages received on this connection whose
 	// PUBREL has not come yet, against the server's Receive Maximum.

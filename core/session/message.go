@@ -94,7 +94,7 @@ func (c *call) fits(o *Outbound, v packet.Version, maxSize uint32) bool {
 func (c *call) encodeOut(o *Outbound, dup bool, v packet.Version, maxSize uint32) []byte {
 	p := o.Message.publishPacket(o.QoS, o.Retain, o.SubIDs, v, c.now)
 	p.PacketID = o.PacketID
-	p.Dup = dup && o.QoS > 0 // [MQTT-3.3.1-1] DUP on redelivery only
+	p.Dup = dup && o.QoS > 0 // [MQTT-3.3.1-1] DUP on redelivery only, [MQTT-3.3.1-2] never at QoS 0
 	b, err := p.Append(nil, v)
 	if err != nil {
 		c.h.log.Error("encode outbound message", "topic", o.Message.Topic, "err", err)

@@ -111,7 +111,7 @@ func (c *call) resolveAlias(p *packet.Publish) bool {
 	}
 	alias := p.Properties.TopicAlias
 	if alias > c.h.cfg.TopicAliasMax {
-		c.disconnect(packet.TopicAliasInvalid, "topic alias above the maximum") // [MQTT-3.3.2-9] [MQTT-3.3.2-10]
+		c.disconnect(packet.TopicAliasInvalid, "topic alias above the maximum") // [MQTT-3.3.2-9] [MQTT-3.3.2-12]
 		return false
 	}
 	if p.Topic != "" {

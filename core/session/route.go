@@ -21,8 +21,8 @@ type target struct {
 // route delivers m to every matching subscription and reports how many
 // sessions it went to. Overlapping subscriptions of one client give one
 // delivery at the highest QoS they grant, carrying every matching
-// subscription identifier ([MQTT-3.3.4-2] at 3.1.1 too, [MQTT-3.3.4-3],
-// [MQTT-3.3.4-5]). Each shared subscription group gets one delivery, to a
+// subscription identifier ([MQTT-3.3.4-2] (3.1.1: [MQTT-3.3.5-1]),
+// [MQTT-3.3.4-3], [MQTT-3.3.4-4]). Each shared subscription group gets one delivery, to a
 // member chosen at random, online members first (section 4.8.2).
 func (c *call) route(m *Message) (int, error) {
 	subs, err := c.h.store.Match(c.ctx, m.Topic)
@@ -63,7 +63,7 @@ func (c *call) route(m *Message) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// A shared group delivers to one member [MQTT-4.8.2-4]; fairness is by
+	// A shared group delivers to one member (section 4.8.2); fairness is by
 	// uniform random choice among the members online, or among all of them
 	// when none is.
 	for _, members := range shared {
@@ -177,8 +177,9 @@ func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
 	return true, nil
 }
 
-// publishWill publishes a will message: retained if it asks to be, then to
-// every matching subscription (section 3.1.2.5).
+// publishWill publishes a will message: retained if it asks to be
+// [MQTT-3.1.2-14] [MQTT-3.1.2-15] (3.1.1: [MQTT-3.1.2-16] [MQTT-3.1.2-17]),
+// then to every matching subscription (section 3.1.2.5).
 func (c *call) publishWill(w *Will) error {
 	m := w.Message
 	if w.Expiry != 0 {

@@ -109,7 +109,7 @@ func (s *Session) Online() bool { return s.Conn != "" }
 // Ended reports whether the session has ended by now (Unix ms), so that a
 // new connection cannot resume it: an offline session past its ExpiresAt,
 // or an online one with Session Expiry Interval 0, which ends when its
-// connection is taken over [MQTT-3.1.2-23] [MQTT-3.1.4-3].
+// connection is taken over (section 3.1.2.11.2) [MQTT-3.1.4-3].
 func (s *Session) Ended(now int64) bool {
 	if s.Online() {
 		return s.ExpiryInterval == 0

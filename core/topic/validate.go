@@ -99,8 +99,8 @@ func (l Limits) checkString(s string) error {
 	}
 	// utf8.ValidString rejects encoded surrogates, overlong forms and code
 	// points above U+10FFFF [MQTT-1.5.4-1] (3.1.1: [MQTT-1.5.3-1]). A BOM
-	// (U+FEFF) is valid and kept as it is [MQTT-1.5.4-3]; nothing is
-	// normalized [MQTT-4.7.3-4].
+	// (U+FEFF) is valid and kept as it is [MQTT-1.5.4-3] (3.1.1:
+	// [MQTT-1.5.3-3]); nothing is normalized [MQTT-4.7.3-4].
 	if !utf8.ValidString(s) {
 		return errNotWellFormed
 	}

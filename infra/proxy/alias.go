@@ -7,6 +7,8 @@ import "github.com/mqttless/mqttless/core/packet"
 // on the connection get aliases 1, 2, ... for its lifetime: the first
 // PUBLISH of such a topic carries the topic and its alias, later ones the
 // alias alone. Other topics go out unchanged; aliases are never remapped.
+// No alias exceeds the client's Topic Alias Maximum, and none is sent when
+// it is 0 [MQTT-3.1.2-26] [MQTT-3.1.2-27].
 // mu must be held, so that aliases are assigned in the order frames are
 // queued, which is the order they are written.
 func (c *conn) aliasLocked(f []byte) []byte {
@@ -33,7 +35,12 @@ func (c *conn) aliasLocked(f []byte) []byte {
 	p.Properties.TopicAlias = a
 	p.Properties.Set(packet.PropTopicAlias)
 	b, err := p.Append(make([]byte, 0, len(f)+3), packet.V5)
-	if err != nil {
+	if err != nil || (c.maxPacket != 0 && uint32(len(b)) > c.maxPacket) {
+		// The alias property must not push the packet past the client's
+		// Maximum Packet Size [MQTT-3.1.2-24]; send it as it was.
+		if !known {
+			delete(c.aliases, p.Topic)
+		}
 		return f
 	}
 	return b

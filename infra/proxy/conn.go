@@ -33,6 +33,7 @@ type conn struct {
 	mu          sync.Mutex // guards the fields below
 	version     packet.Version
 	aliasMax    uint16            // the client's Topic Alias Maximum
+	maxPacket   uint32            // the client's Maximum Packet Size, 0 for none
 	aliases     map[string]uint16 // topic aliases assigned to outgoing PUBLISH
 	queue       [][]byte          // frames waiting to be written
 	spare       [][]byte
@@ -74,7 +75,7 @@ func (c *conn) serve() {
 		if !open || c.state == nil {
 			return // closed, or CONNECT refused
 		}
-		// [MQTT-3.1.2-22] close after one and a half keep alive periods
+		// [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) close after one and a half keep alive periods
 		// without a packet from the client.
 		deadline = time.Duration(c.state.KeepAlive) * 1500 * time.Millisecond
 	}
@@ -139,7 +140,7 @@ func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, packet.ErrPacketTooLarge):
-		rc = packet.PacketTooLarge // section 3.1.2.11.4
+		rc = packet.PacketTooLarge // [MQTT-3.2.2-15] (section 3.2.2.3.6)
 	case errors.Is(err, packet.ErrVarInt):
 		rc = packet.MalformedPacket
 	case errors.As(err, &ne) && ne.Timeout() && c.state != nil:
@@ -189,7 +190,7 @@ func (c *conn) apply(ctx context.Context, r *session.Reply) {
 		c.mu.Lock()
 		c.version = r.State.Version
 		if c.version == packet.V5 {
-			c.aliasMax = r.State.TopicAliasMax
+			c.aliasMax, c.maxPacket = r.State.TopicAliasMax, r.State.MaxPacketSize
 		}
 		c.mu.Unlock()
 	}

@@ -471,3 +471,33 @@ func eventually2(cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The alias property never pushes a PUBLISH past the client's Maximum
+// Packet Size [MQTT-3.1.2-24]: such a frame goes out as it was.
+func TestOutboundTopicAliasRespectsMaxPacketSize(t *testing.T) {
+	frame, _ := (&packet.Publish{Topic: "a/b", Payload: []byte("x")}).Append(nil, packet.V5)
+	var mu sync.Mutex
+	var id string
+	inv := &fakeInvoker{reply: func(ev *session.Event) (*session.Reply, error) {
+		mu.Lock()
+		id = ev.Conn
+		mu.Unlock()
+		if ev.State != nil {
+			return &session.Reply{}, nil
+		}
+		ack, _ := (&packet.Connack{}).Append(nil, packet.V5)
+		return &session.Reply{Packets: [][]byte{ack}, State: &session.ConnState{ClientID: "c", Version: packet.V5,
+			TopicAliasMax: 5, MaxPacketSize: uint32(len(frame))}}, nil
+	}}
+	srv, addr := start(t, inv, proxy.Config{})
+	c := dial(t, addr, packet.V5)
+	c.send(&packet.Connect{ClientID: "c"})
+	c.expect(packet.CONNACK)
+	mu.Lock()
+	conn := id
+	mu.Unlock()
+	srv.Deliver(context.Background(), []session.Delivery{{Proxy: "p1", Conn: conn, Packets: [][]byte{frame}}})
+	if p := c.expect(packet.PUBLISH).(*packet.Publish); p.Topic != "a/b" || p.Properties.Has(packet.PropTopicAlias) {
+		t.Fatalf("topic %q alias %d: the alias made the packet too large", p.Topic, p.Properties.TopicAlias)
+	}
+}
