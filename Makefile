@@ -7,10 +7,12 @@ PKGS := ./...
 
 DATA_DIR ?= data
 ARGS ?=
+BENCH_ARGS ?=
+PROFILE ?=
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run test test-unit vet fmt-check deps fuzz bench bench-codec clean
+.PHONY: all build run test test-unit vet fmt-check deps bench-deps fuzz bench bench-codec clean
 
 all: build
 
@@ -57,7 +59,21 @@ fuzz:
 bench-codec:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./core/packet/ ./core/topic/
 
-bench: bench-codec
+## bench-deps: installs Debian's mosquitto broker for the load benchmark.
+bench-deps:
+	@test -x /usr/sbin/mosquitto || { \
+	  echo "installing mosquitto"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto >/dev/null; }
+
+## bench: the load benchmark: scenarios S1-S5 against the all-in-one broker
+## (-store bolt) and Mosquitto, 3 rounds alternating, medians and ratios
+## (README "Load benchmark"). A quick run: BENCH_ARGS="-duration 2s -rounds 1".
+## PROFILE=1 also saves CPU and heap profiles of mqttless in bench-profiles/.
+bench: bench-deps
+	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -o bin/mqttbench ./cmd/mqttbench
+	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true; \
+	./bin/mqttbench -mqttless bin/mqttless $(if $(PROFILE),-profile-dir bench-profiles) $(BENCH_ARGS)
 
 clean:
 	rm -rf bin

@@ -94,9 +94,9 @@ func (b *Broker) PprofAddr() net.Addr {
 	return b.pprofLn.Addr()
 }
 
-// servePprof serves the net/http/pprof handlers on their own mux (not
-// http.DefaultServeMux) until the listener is closed.
-func (b *Broker) servePprof() {
+// servePprof serves the net/http/pprof handlers, on their own mux rather
+// than http.DefaultServeMux, until the returned server is closed.
+func (b *Broker) servePprof() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -105,9 +105,12 @@ func (b *Broker) servePprof() {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.log.Info("pprof listening", "addr", b.pprofLn.Addr().String())
-	if err := srv.Serve(b.pprofLn); err != nil && !errors.Is(err, net.ErrClosed) {
-		b.log.Error("pprof server failed", "err", err)
-	}
+	go func() {
+		if err := srv.Serve(b.pprofLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("pprof server failed", "err", err)
+		}
+	}()
+	return srv
 }
 
 // Addr returns the address the broker listens on.
@@ -121,8 +124,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	if b.pprofLn != nil {
-		go b.servePprof()
-		defer b.pprofLn.Close()
+		defer b.servePprof().Close()
 	}
 	ticker := time.NewTicker(b.cfg.Tick)
 	defer ticker.Stop()
