@@ -44,7 +44,7 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 	}
 	srv, err := proxy.New(proxy.Config{
 		ID: ProxyID, MaxPacketSize: int(h.Config().MaxPacketSize),
-		MaxSendQueue: cfg.MaxSendQueue, ConnectTimeout: cfg.ConnectTimeout,
+		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
 	}, proxy.Local{Handler: h}, log)
 	if err != nil {
 		closeSt()

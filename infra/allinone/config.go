@@ -24,8 +24,8 @@ type Config struct {
 	LogFormat string        // "text" or "json"
 	Tick      time.Duration // how often wills and expiries are processed
 	Session   session.Config
-	// MaxSendQueue and ConnectTimeout configure the proxy.
-	MaxSendQueue   int
+	// MaxSendBytes and ConnectTimeout configure the proxy.
+	MaxSendBytes   int
 	ConnectTimeout time.Duration
 	// Pprof is the address net/http/pprof is served on; empty: off.
 	Pprof string
@@ -63,7 +63,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&maxPacket, "max-packet-size", "1048576", "largest packet accepted, in bytes")
 	str(&aliasMax, "topic-alias-max", "10", "topic aliases a client may set")
 	str(&clientIDLen, "max-client-id", "65535", "longest client identifier, in bytes")
-	str(&sendQueue, "max-send-queue", "1000", "frames waiting to be written to one connection")
+	str(&sendQueue, "max-send-bytes", "4194304", "bytes waiting to be written to one connection")
 	str(&connectTimeout, "connect-timeout", "10s", "time allowed between accept and CONNECT")
 	str(&c.Pprof, "pprof", "", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off")
 	for _, name := range names {
@@ -94,7 +94,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		TopicAliasMax:    uint16(p.uint("topic-alias-max", aliasMax, 1, 65535)),
 		MaxClientIDLen:   int(p.uint("max-client-id", clientIDLen, 23, 65535)),
 	}
-	c.MaxSendQueue = int(p.uint("max-send-queue", sendQueue, 1, 1<<31-1))
+	c.MaxSendBytes = int(p.uint("max-send-bytes", sendQueue, 1024, 1<<31-1))
 	c.Tick = p.duration("tick", tick)
 	c.ConnectTimeout = p.duration("connect-timeout", connectTimeout)
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {

@@ -36,6 +36,7 @@ type conn struct {
 	maxPacket   uint32            // the client's Maximum Packet Size, 0 for none
 	aliases     map[string]uint16 // topic aliases assigned to outgoing PUBLISH
 	queue       [][]byte          // frames waiting to be written
+	queued      int               // bytes in queue
 	spare       [][]byte
 	writing     bool // a writer goroutine is running
 	established bool // CONNACK is queued; frames before it wait
@@ -216,9 +217,11 @@ func (c *conn) isEstablished() bool {
 func (c *conn) establish(frames [][]byte, closeAfter bool) {
 	c.mu.Lock()
 	early := c.queue
-	c.queue = make([][]byte, 0, len(frames)+len(early))
+	c.queue, c.queued = make([][]byte, 0, len(frames)+len(early)), 0
 	for _, f := range append(frames, early...) {
-		c.queue = append(c.queue, c.aliasLocked(f))
+		f = c.aliasLocked(f)
+		c.queue = append(c.queue, f)
+		c.queued += len(f)
 	}
 	c.established = true
 	c.closeAfter = c.closeAfter || closeAfter
@@ -236,7 +239,7 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 		return false
 	}
 	for _, f := range frames {
-		if len(c.queue) >= c.srv.cfg.MaxSendQueue {
+		if len(c.queue) > 0 && c.queued+len(f) > c.srv.cfg.MaxSendBytes {
 			if isQoS0Publish(f) {
 				c.srv.Dropped.Add(1)
 				continue
@@ -245,7 +248,9 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 			c.closeLocked()
 			return false
 		}
-		c.queue = append(c.queue, c.aliasLocked(f))
+		f = c.aliasLocked(f)
+		c.queue = append(c.queue, f)
+		c.queued += len(f)
 	}
 	c.closeAfter = c.closeAfter || closeAfter
 	c.kick()
@@ -280,7 +285,7 @@ func (c *conn) write() {
 			return
 		}
 		out := c.queue
-		c.queue, c.spare = c.spare[:0], nil
+		c.queue, c.spare, c.queued = c.spare[:0], nil, 0
 		c.mu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
@@ -314,7 +319,7 @@ func (c *conn) closeLocked() {
 		return
 	}
 	c.closed = true
-	c.queue = nil
+	c.queue, c.queued = nil, 0
 	c.nc.Close()
 }
 

@@ -395,7 +395,7 @@ func TestSendQueueDropsQoS0(t *testing.T) {
 		mu.Unlock()
 		return connect(ev)
 	}}
-	srv, addr := start(t, inv, proxy.Config{MaxSendQueue: 4})
+	srv, addr := start(t, inv, proxy.Config{MaxSendBytes: 256 << 10})
 	c := dial(t, addr, packet.V311)
 	c.send(&packet.Connect{ClientID: "c"})
 	c.expect(packet.CONNACK)

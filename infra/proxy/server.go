@@ -35,12 +35,13 @@ type Config struct {
 	WriteTimeout time.Duration
 	// InvokeTimeout bounds one call to the handlers [30s].
 	InvokeTimeout time.Duration
-	// MaxSendQueue bounds the frames waiting to be written to one
-	// connection [1000]. When it is full, QoS 0 PUBLISH frames are dropped
-	// and counted; any other frame closes the connection as a slow
-	// consumer. QoS 1 and 2 messages are safe in the store and are sent
-	// again when the client reconnects.
-	MaxSendQueue int
+	// MaxSendBytes bounds the bytes waiting to be written to one
+	// connection [4 MiB]. A frame that would pass it is dropped and counted
+	// when it is a QoS 0 PUBLISH; any other frame closes the connection as a
+	// slow consumer. QoS 1 and 2 messages are safe in the store and are sent
+	// again when the client reconnects. One frame is always accepted into an
+	// empty queue, however large.
+	MaxSendBytes int
 	// MaxBatch bounds the frames of one connection handed to the handlers
 	// in one call [64].
 	MaxBatch int
@@ -82,14 +83,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxPacketSize < 64 {
 		return c, fmt.Errorf("%w: MaxPacketSize %d is below 64", ErrConfig, c.MaxPacketSize)
 	}
-	if c.MaxSendQueue == 0 {
-		c.MaxSendQueue = 1000
+	if c.MaxSendBytes == 0 {
+		c.MaxSendBytes = 4 << 20
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 64
 	}
-	if c.MaxSendQueue < 0 || c.MaxBatch < 0 {
-		return c, fmt.Errorf("%w: MaxSendQueue and MaxBatch must be positive", ErrConfig)
+	if c.MaxSendBytes < 0 || c.MaxBatch < 0 {
+		return c, fmt.Errorf("%w: MaxSendBytes and MaxBatch must be positive", ErrConfig)
 	}
 	return c, nil
 }
