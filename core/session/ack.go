@@ -18,10 +18,11 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 	store := c.h.store
 	switch p := p.(type) {
 	case *packet.Puback:
-		if err := store.Acknowledge(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		return c.dispatch()
+		// Applied with the rest of the run of acknowledgements, before the
+		// next frame is handled (endExchanges).
+		c.ends = append(c.ends, ended{qos: 1, packetID: p.PacketID})
+		c.needDispatch = true
+		return nil
 	case *packet.Pubrec:
 		err := store.Release(c.ctx, id, p.PacketID)
 		switch {
@@ -37,15 +38,15 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 			if err := store.Complete(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
-			return c.dispatch()
+			c.needDispatch = true
+			return nil
 		}
 		c.send(&packet.Pubrel{PacketID: p.PacketID})
 		return nil
 	case *packet.Pubcomp:
-		if err := store.Complete(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		return c.dispatch()
+		c.ends = append(c.ends, ended{qos: 2, packetID: p.PacketID})
+		c.needDispatch = true
+		return nil
 	case *packet.Pubrel:
 		rc := packet.Success
 		err := store.Forget(c.ctx, id, p.PacketID)

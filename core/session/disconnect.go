@@ -119,6 +119,9 @@ func (h *Handler) Tick(ctx context.Context, limit int) (*Reply, int, error) {
 			if err := c.publishWill(s.Will); err != nil {
 				return c.reply, 0, fmt.Errorf("session: publish will of %q: %w", s.ClientID, err)
 			}
+			if err := c.flush(); err != nil {
+				return c.reply, 0, fmt.Errorf("session: publish will of %q: %w", s.ClientID, err)
+			}
 		}
 		if s.ExpiresAt != 0 && s.ExpiresAt <= now.UnixMilli() {
 			if err := h.store.DeleteSession(ctx, s.ClientID, ""); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFenced) {
@@ -153,7 +156,11 @@ func (h *Handler) Recover(ctx context.Context, proxy string) (*Reply, int, error
 			c := &call{h: h, ctx: ctx, now: h.now(), reply: reply,
 				ev: &Event{Kind: KindLost, Proxy: s.Proxy, Conn: s.Conn},
 				st: &ConnState{ClientID: s.ClientID, Version: s.Version, SessionExpiry: s.ExpiryInterval}}
-			if err := c.goOffline(true); err != nil {
+			err := c.goOffline(true)
+			if ferr := c.flush(); err == nil {
+				err = ferr
+			}
+			if err != nil {
 				return reply, n, fmt.Errorf("session: recover %q: %w", s.ClientID, err)
 			}
 			n++

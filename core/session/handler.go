@@ -72,6 +72,9 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	default:
 		err = fmt.Errorf("session: unknown event kind %q", ev.Kind)
 	}
+	if ferr := c.finish(); err == nil {
+		err = ferr
+	}
 	if c.stateChanged {
 		c.reply.State = c.st
 	}
@@ -88,6 +91,15 @@ type call struct {
 	stateChanged bool
 	reply        *Reply
 	delivIdx     map[string]int // "proxy\x00conn" -> index in reply.Deliveries
+
+	// Store work deferred to the flush (flush.go).
+	pending      []*pendingOut          // per subscriber, in routing order
+	pendingBy    map[string]*pendingOut // by client id
+	acks         []pendingAck
+	marks        []uint16        // QoS 2 packet ids to mark routed
+	marked       map[uint16]bool // the same, as a set
+	ends         []ended         // PUBACK and PUBCOMP of the current run
+	needDispatch bool            // acknowledgements freed room in the window
 }
 
 func (c *call) version() packet.Version {
@@ -161,6 +173,17 @@ func (c *call) frame(frame []byte) error {
 		}
 		return c.connect(frame)
 	}
+	if t != packet.PUBACK && t != packet.PUBCOMP {
+		// A run of acknowledgements ends: dispatch once for all of them.
+		if err := c.flushDispatch(); err != nil {
+			return err
+		}
+	}
+	if needsFlush(t) {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
 	switch t {
 	case packet.CONNECT:
 		c.disconnect(packet.ProtocolError, "second CONNECT") // [MQTT-3.1.0-2]
@@ -197,6 +220,19 @@ func (c *call) frame(frame []byte) error {
 		c.disconnect(packet.ProtocolError, "unexpected "+t.String())
 		return nil
 	}
+}
+
+// needsFlush reports whether the deferred store work must be done before a
+// frame of type t: all but PUBLISH, the acknowledgements of outbound
+// messages and PINGREQ may observe it (PUBREL forgets a QoS 2 message still
+// to be marked routed, SUBSCRIBE enqueues retained messages, DISCONNECT
+// ends the session).
+func needsFlush(t packet.Type) bool {
+	switch t {
+	case packet.PUBLISH, packet.PUBACK, packet.PUBREC, packet.PUBCOMP, packet.PINGREQ:
+		return false
+	}
+	return true
 }
 
 // malformed closes the connection for a packet that failed to decode, with

@@ -45,40 +45,38 @@ func (c *call) publish(frame []byte) error {
 		_, err := c.route(&m)
 		return err
 	case 1:
-		n, err := c.route(&m)
+		f, err := c.route(&m)
 		if err != nil {
 			return err
 		}
-		c.ackPublish(&p, matchedCode(n))
+		c.ackLater(&p, f)
 		return nil
 	}
 	// QoS 2: deliver once, however often the client resends before PUBREL
 	// (section 4.3.3). The receive record is written before routing, with
-	// Routed false, so a retry after a failure routes again.
+	// Routed false, so a retry after a failure routes again; Routed is set
+	// when the call flushes the deliveries, before the PUBREC goes out. A
+	// resend within the same call finds it marked there.
 	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, &Inbound{PacketID: p.PacketID, Message: m})
 	if err != nil {
 		return err
 	}
-	n := 1
+	f := &fanout{n: 1}
 	switch {
 	case existing == nil:
 		c.st.Pending++
 		c.stateChanged = true
-		if n, err = c.route(&m); err != nil {
+		if f, err = c.route(&m); err != nil {
 			return err
 		}
-		if err := c.h.store.MarkRouted(c.ctx, c.st.ClientID, p.PacketID); err != nil {
+		c.markRouted(p.PacketID)
+	case !existing.Routed && !c.marked[p.PacketID]:
+		if f, err = c.route(&existing.Message); err != nil {
 			return err
 		}
-	case !existing.Routed:
-		if n, err = c.route(&existing.Message); err != nil {
-			return err
-		}
-		if err := c.h.store.MarkRouted(c.ctx, c.st.ClientID, p.PacketID); err != nil {
-			return err
-		}
+		c.markRouted(p.PacketID)
 	}
-	c.ackPublish(&p, matchedCode(n))
+	c.ackLater(&p, f)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"math/rand/v2"
 	"slices"
 
@@ -18,19 +17,21 @@ type target struct {
 	subIDs   []uint32
 }
 
-// route delivers m to every matching subscription and reports how many
-// sessions it went to. Overlapping subscriptions of one client give one
+// route delivers m to every matching subscription and returns the count of
+// the sessions it went to, which is final once the call has flushed the
+// enqueues route defers (see flush.go). Overlapping subscriptions of one client give one
 // delivery at the highest QoS they grant, carrying every matching
 // subscription identifier ([MQTT-3.3.4-2] (3.1.1: [MQTT-3.3.5-1]),
 // [MQTT-3.3.4-3], [MQTT-3.3.4-4]). Each shared subscription group gets one delivery, to a
 // member chosen at random, online members first (section 4.8.2).
-func (c *call) route(m *Message) (int, error) {
+func (c *call) route(m *Message) (*fanout, error) {
+	f := &fanout{}
 	subs, err := c.h.store.Match(c.ctx, m.Topic)
 	if err != nil {
-		return 0, err
+		return f, err
 	}
 	if len(subs) == 0 {
-		return 0, nil
+		return f, nil
 	}
 	var targets []target
 	byClient := map[string]int{}
@@ -61,7 +62,7 @@ func (c *call) route(m *Message) (int, error) {
 	}
 	sessions, err := c.h.store.Sessions(c.ctx, ids)
 	if err != nil {
-		return 0, err
+		return f, err
 	}
 	// A shared group delivers to one member (section 4.8.2); fairness is by
 	// uniform random choice among the members online, or among all of them
@@ -81,21 +82,14 @@ func (c *call) route(m *Message) (int, error) {
 		targets = append(targets, target{clientID: pick.ClientID, qos: pick.QoS, rap: pick.RetainAsPublished,
 			subIDs: subIDList(pick.SubID)})
 	}
-	n := 0
 	for i := range targets {
 		s := sessions[targets[i].clientID]
 		if s == nil {
 			continue // a subscription outliving its session; it is removed with the session
 		}
-		delivered, err := c.deliverTo(s, &targets[i], m)
-		if err != nil {
-			return n, err
-		}
-		if delivered {
-			n++
-		}
+		c.deliverTo(s, &targets[i], m, f)
 	}
-	return n, nil
+	return f, nil
 }
 
 func subIDList(id uint32) []uint32 {
@@ -122,59 +116,37 @@ func addTarget(targets []target, byClient map[string]int, s *Subscription) []tar
 	return targets
 }
 
-// deliverTo sends or queues m for session s. The delivered QoS is the lower
+// deliverTo sends m to session s, or defers its enqueue to the flush,
+// counting it in f once it is sent or queued. The delivered QoS is the lower
 // of the message's and the subscription's [MQTT-3.8.4-8]; the retain flag
 // is kept only under Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
-func (c *call) deliverTo(s *Session, t *target, m *Message) (bool, error) {
+func (c *call) deliverTo(s *Session, t *target, m *Message, f *fanout) {
 	qos := min(m.QoS, t.qos)
 	o := &Outbound{QoS: qos, Retain: m.Retain && t.rap, SubIDs: t.subIDs, Message: *m}
 	if s.Version < packet.V5 {
 		o.SubIDs = nil
 	}
 	if !c.fits(o, s.Version, s.MaxPacketSize) {
-		return false, nil // too large for the client: dropped as if sent [MQTT-3.1.2-25]
+		return // too large for the client: dropped as if sent [MQTT-3.1.2-25]
 	}
 	if qos == 0 {
 		if s.Online() {
 			if b := c.encodeOut(o, false, s.Version, 0); b != nil {
-				c.deliver(s.Proxy, s.Conn, b)
+				if p := c.pendingBy[s.ClientID]; p != nil {
+					// Behind a message of this call still to be enqueued.
+					p.items = append(p.items, pendingItem{frame: b})
+				} else {
+					c.deliver(s.Proxy, s.Conn, b)
+				}
 			}
-			return true, nil
+			f.n++
+			return
 		}
 		if !c.h.cfg.QueueQoS0 || s.ExpiryInterval == 0 {
-			return false, nil
+			return
 		}
 	}
-	window := 0
-	if s.Online() {
-		window = int(s.ReceiveMax)
-	}
-	accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, []*Outbound{o}, c.h.cfg.MaxQueued, window)
-	if errors.Is(err, ErrNotFound) {
-		// The session ended (its client disconnected, or it expired)
-		// since route read it: it no longer subscribes, and its end must
-		// not fail the publisher's call.
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if accepted == 0 {
-		c.h.log.Warn("session queue full, message dropped", "client", s.ClientID, "topic", m.Topic)
-		return false, nil
-	}
-	for _, d := range out {
-		if expired, err := c.dropExpired(s.ClientID, d); err != nil || expired {
-			if err != nil {
-				return true, err
-			}
-			continue // an older message that expired in the queue [MQTT-3.3.2-5]
-		}
-		if b := c.encodeOut(d, false, s.Version, 0); b != nil {
-			c.deliver(s.Proxy, s.Conn, b)
-		}
-	}
-	return true, nil
+	c.queueOut(s, o, f)
 }
 
 // publishWill publishes a will message: retained if it asks to be

@@ -21,7 +21,7 @@ func openStore(cfg Config) (session.Store, func() error, error) {
 		return nil, nil, fmt.Errorf("-data-dir %s: %w", cfg.DataDir, err)
 	}
 	path := filepath.Join(cfg.DataDir, "mqttless.db")
-	st, err := boltstore.Open(path, boltstore.WithLockTimeout(2*time.Second), boltstore.WithBatch(2*time.Millisecond))
+	st, err := boltstore.Open(path, boltstore.WithLockTimeout(2*time.Second), boltstore.WithGroupCommit())
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the store in -data-dir %s (is another broker using it?): %w", cfg.DataDir, err)
 	}

@@ -19,6 +19,7 @@ var benchConfigs = []struct {
 	{"sync", nil},
 	{"nosync", []boltstore.Option{boltstore.WithNoSync()}},
 	{"sync-batch1ms", []boltstore.Option{boltstore.WithBatch(time.Millisecond)}},
+	{"sync-group", []boltstore.Option{boltstore.WithGroupCommit()}},
 }
 
 // benchMessage is a typical small outbound message.

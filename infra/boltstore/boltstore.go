@@ -45,9 +45,16 @@
 // Match answers from a topic.Index of every subscription, built from the
 // subscription buckets at Open. The writes that change subscriptions
 // (Connect, DeleteSession, Subscribe, Unsubscribe) hold a store mutex across
-// their transaction and the index update that follows its commit, so the
-// index changes in commit order. A Match that runs during such a write may
+// their transaction and the index update that follows its commit (with
+// WithGroupCommit, the goroutine that commits a group holds it and applies
+// the updates of the group's calls in order), so the index changes in
+// commit order. A Match that runs during such a write may
 // miss the write that has committed but not reached the index yet.
+// Session and Sessions answer from a cache of every decoded session, loaded
+// at Open and updated the same way by the writes that change session records
+// (Connect, SetOffline, DeleteSession, ClearWill), so routing a message does
+// not read and decode its subscribers' sessions from the file; they return
+// copies.
 // Retained scans the retained bucket from the filter's literal prefix on
 // (see scanRetained).
 //
@@ -65,6 +72,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -104,10 +112,21 @@ type Store struct {
 	// subs indexes every subscription by filter for Match; it has its own
 	// lock. Writes to it happen only while holding subsMu.
 	subs *topic.Index[session.Subscription]
-	// subsMu serialises the writes that change subscriptions, from the
-	// start of their transaction to the end of their index update.
+	// subsMu serialises the writes that change subscriptions or session
+	// records, from the start of their transaction to the end of their
+	// index and cache updates.
 	subsMu sync.Mutex
 	batch  bool
+	group  *group // set by WithGroupCommit
+	// sessions caches every session, decoded, for Session and Sessions. It
+	// is loaded at Open and, since the store is the file's only user,
+	// stays equal to the committed session records: every write that
+	// changes a session record (Connect, SetOffline, DeleteSession,
+	// ClearWill) holds subsMu from the start of its transaction to the end
+	// of its cache update, so the cache changes in commit order. Entries
+	// are never modified in place, only replaced; readers get copies.
+	sessMu   sync.RWMutex
+	sessions map[string]*session.Session
 }
 
 // Option configures Open.
@@ -118,6 +137,7 @@ type options struct {
 	noSync      bool
 	batch       bool
 	batchDelay  time.Duration
+	group       bool
 	mode        os.FileMode
 }
 
@@ -142,6 +162,18 @@ func WithBatch(maxDelay time.Duration) Option {
 	return func(o *options) { o.batch, o.batchDelay = true, maxDelay }
 }
 
+// WithGroupCommit makes the same writes as WithBatch, and those that change
+// sessions and subscriptions (Connect, SetOffline, DeleteSession,
+// ClearWill, Subscribe, Unsubscribe), share transactions and fsyncs with
+// concurrent ones, without a delay: a write that finds no
+// commit in progress starts one at once, and the writes that arrive while
+// a commit is in progress all go into the next one. A lone write thus costs
+// one commit, as without batching, while concurrent ones share commits as
+// with WithBatch. As with WithBatch, a failing call (ErrNotFound included)
+// makes its group run again without it. It takes precedence over
+// WithBatch.
+func WithGroupCommit() Option { return func(o *options) { o.group = true } }
+
 // WithFileMode sets the permissions of a new file; the default is 0600.
 func WithFileMode(m os.FileMode) Option { return func(o *options) { o.mode = m } }
 
@@ -159,7 +191,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if o.batchDelay > 0 {
 		db.MaxBatchDelay = o.batchDelay
 	}
-	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch}
+	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch,
+		sessions: map[string]*session.Session{}}
+	if o.group {
+		st.group = &group{db: db, writeMu: &st.subsMu}
+	}
 	if err := st.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
@@ -168,7 +204,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 }
 
 // init creates the buckets, checks the layout version and loads the
-// subscription index.
+// subscription index and the session cache.
 func (st *Store) init() error {
 	err := st.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue} {
@@ -191,11 +227,17 @@ func (st *Store) init() error {
 	return st.db.View(func(tx *bolt.Tx) error {
 		sessions := tx.Bucket(bSessions)
 		return sessions.ForEachBucket(func(id []byte) error {
-			u := sessions.Bucket(id).Bucket(bSubs)
+			cb := sessions.Bucket(id)
+			clientID := string(id)
+			s, err := getSession(cb)
+			if err != nil {
+				return fmt.Errorf("session %q: %w", clientID, err)
+			}
+			st.sessions[clientID] = s
+			u := cb.Bucket(bSubs)
 			if u == nil {
 				return nil
 			}
-			clientID := string(id)
 			return u.ForEach(func(k, v []byte) error {
 				var s session.Subscription
 				if err := json.Unmarshal(v, &s); err != nil {
@@ -216,6 +258,43 @@ func (st *Store) Close() error {
 	return nil
 }
 
+// cached returns a copy of the cached session of clientID, or nil.
+func (st *Store) cached(clientID string) *session.Session {
+	st.sessMu.RLock()
+	s := st.sessions[clientID]
+	st.sessMu.RUnlock()
+	if s == nil {
+		return nil
+	}
+	return cloneSession(s)
+}
+
+// setCached replaces the cached session of clientID with s (nil removes
+// it). The caller holds subsMu and has committed the change; s must not be
+// modified afterwards.
+func (st *Store) setCached(clientID string, s *session.Session) {
+	st.sessMu.Lock()
+	if s == nil {
+		delete(st.sessions, clientID)
+	} else {
+		st.sessions[clientID] = s
+	}
+	st.sessMu.Unlock()
+}
+
+// cloneSession returns a copy of s that shares no memory with it.
+func cloneSession(s *session.Session) *session.Session {
+	c := *s
+	if s.Will != nil {
+		w := *s.Will
+		w.Message.Payload = bytes.Clone(w.Message.Payload)
+		w.Message.Props.CorrelationData = bytes.Clone(w.Message.Props.CorrelationData)
+		w.Message.Props.User = slices.Clone(w.Message.Props.User)
+		c.Will = &w
+	}
+	return &c
+}
+
 // update runs fn in a read-write transaction. Calls that may be batched set
 // batch; their fn must be safe to run more than once, resetting its results
 // at its start.
@@ -223,10 +302,147 @@ func (st *Store) update(ctx context.Context, batch bool, fn func(tx *bolt.Tx) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if batch && st.batch {
+	switch {
+	case batch && st.group != nil:
+		return st.group.update(fn, nil)
+	case batch && st.batch:
 		return st.db.Batch(fn)
 	}
 	return st.db.Update(fn)
+}
+
+// write runs fn, which changes subscriptions or session records, in a
+// read-write transaction and then, once it has committed, after, which
+// applies the change to the subscription index and the session cache.
+// subsMu is held across both, so that the index and the cache change in
+// commit order. With WithGroupCommit the transaction is shared with
+// concurrent writes (fn must then be safe to run more than once, resetting
+// its results at its start).
+func (st *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st.group != nil {
+		return st.group.update(fn, after)
+	}
+	st.subsMu.Lock()
+	defer st.subsMu.Unlock()
+	if err := st.db.Update(fn); err != nil {
+		return err
+	}
+	after()
+	return nil
+}
+
+// maxGroup bounds the calls of one group commit.
+const maxGroup = 1000
+
+// group runs concurrent read-write transaction functions in shared
+// transactions (WithGroupCommit). At most one goroutine runs groups at a
+// time; calls queue while it commits and make up its next group. It holds
+// writeMu (the store's subsMu) across each commit and the after functions
+// of its calls, which it runs in order once the commit is done.
+type group struct {
+	db      *bolt.DB
+	writeMu *sync.Mutex
+	mu      sync.Mutex
+	queue   []groupCall
+	running bool
+}
+
+type groupCall struct {
+	fn    func(*bolt.Tx) error
+	after func() // or nil
+	err   chan error
+}
+
+// errSolo tells a caller to run its function in a transaction of its own.
+var errSolo = errors.New("boltstore: run solo")
+
+// update runs fn in a transaction shared with concurrent calls and
+// returns once that transaction has committed (or fn failed).
+func (g *group) update(fn func(*bolt.Tx) error, after func()) error {
+	c := groupCall{fn: fn, after: after, err: make(chan error, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	if !g.running {
+		g.running = true
+		go g.run()
+	}
+	g.mu.Unlock()
+	err := <-c.err
+	if errors.Is(err, errSolo) {
+		g.writeMu.Lock()
+		defer g.writeMu.Unlock()
+		if err = g.db.Update(fn); err == nil && after != nil {
+			after()
+		}
+	}
+	return err
+}
+
+// run commits groups until the queue is empty.
+func (g *group) run() {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGroup)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		calls := slices.Clone(g.queue[:n])
+		g.queue = slices.Delete(g.queue, 0, n)
+		g.mu.Unlock()
+		g.commit(calls)
+	}
+}
+
+// commit runs calls in one transaction. A function that fails is taken out
+// and told to run solo, so that its error is its own, and the rest run
+// again, as bbolt's DB.Batch does.
+func (g *group) commit(calls []groupCall) {
+	g.writeMu.Lock()
+	defer g.writeMu.Unlock()
+	for len(calls) > 0 {
+		failed := -1
+		err := g.db.Update(func(tx *bolt.Tx) error {
+			for i, c := range calls {
+				if err := safeCall(c.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			calls[failed].err <- errSolo
+			calls = slices.Delete(calls, failed, failed+1)
+			continue
+		}
+		if err == nil {
+			for _, c := range calls {
+				if c.after != nil {
+					c.after()
+				}
+			}
+		}
+		for _, c := range calls {
+			c.err <- err
+		}
+		return
+	}
+}
+
+// safeCall runs fn, turning a panic into an error so that one call cannot
+// take the group down.
+func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return fn(tx)
 }
 
 // view runs fn in a read-only transaction.
@@ -406,14 +622,13 @@ func putCounters(cb *bolt.Bucket, n counters) error {
 
 // Connect implements session.Store.
 func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
-	st.subsMu.Lock()
-	defer st.subsMu.Unlock()
 	var (
 		prev    *session.Session
 		removed []string // subscriptions deleted
+		stored  *session.Session
 	)
-	err := st.update(ctx, false, func(tx *bolt.Tx) error {
-		prev, removed = nil, nil
+	err := st.write(ctx, func(tx *bolt.Tx) error {
+		prev, removed, stored = nil, nil, nil
 		sessions := tx.Bucket(bSessions)
 		key := []byte(s.ClientID)
 		cb := sessions.Bucket(key)
@@ -436,57 +651,49 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 				return err
 			}
 		}
-		ns := *s
+		ns := cloneSession(s)
 		ns.ExpiresAt, ns.WillAt = 0, 0
-		return putSession(tx, cb, prev, &ns)
+		stored = ns
+		return putSession(tx, cb, prev, ns)
+	}, func() {
+		st.setCached(s.ClientID, stored)
+		for _, f := range removed {
+			st.subs.Remove(f, s.ClientID)
+		}
 	})
 	if err != nil {
 		return nil, wrap(err, "connect %q", s.ClientID)
-	}
-	for _, f := range removed {
-		st.subs.Remove(f, s.ClientID)
 	}
 	return prev, nil
 }
 
 // Session implements session.Store.
 func (st *Store) Session(ctx context.Context, clientID string) (*session.Session, error) {
-	var s *session.Session
-	err := st.view(ctx, func(tx *bolt.Tx) error {
-		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
-		if cb == nil {
-			return errNoSession(clientID)
-		}
-		var err error
-		s, err = getSession(cb)
-		return err
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "session %q", clientID)
+	}
+	s := st.cached(clientID)
+	if s == nil {
+		return nil, wrap(errNoSession(clientID), "session %q", clientID)
 	}
 	return s, nil
 }
 
 // Sessions implements session.Store.
 func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*session.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "sessions")
+	}
 	out := make(map[string]*session.Session, len(clientIDs))
-	err := st.view(ctx, func(tx *bolt.Tx) error {
-		sessions := tx.Bucket(bSessions)
-		for _, id := range clientIDs {
-			cb := sessions.Bucket([]byte(id))
-			if cb == nil {
-				continue
-			}
-			s, err := getSession(cb)
-			if err != nil {
-				return fmt.Errorf("session %q: %w", id, err)
-			}
+	st.sessMu.RLock()
+	for _, id := range clientIDs {
+		if s := st.sessions[id]; s != nil {
 			out[id] = s
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrap(err, "sessions")
+	}
+	st.sessMu.RUnlock()
+	for id, s := range out {
+		out[id] = cloneSession(s)
 	}
 	return out, nil
 }
@@ -510,7 +717,9 @@ func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, 
 
 // SetOffline implements session.Store.
 func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o session.Offline) error {
-	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+	var stored *session.Session
+	err := st.write(ctx, func(tx *bolt.Tx) error {
+		stored = nil
 		cb, old, err := owned(tx, clientID, conn)
 		if err != nil {
 			return err
@@ -519,17 +728,16 @@ func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o sessio
 		s.Proxy, s.Conn = "", ""
 		s.ExpiresAt, s.ExpiryInterval = o.ExpiresAt, o.ExpiryInterval
 		s.Will, s.WillAt = o.Will, o.WillAt
+		stored = cloneSession(&s)
 		return putSession(tx, cb, old, &s)
-	})
+	}, func() { st.setCached(clientID, stored) })
 	return wrap(err, "set %q offline", clientID)
 }
 
 // DeleteSession implements session.Store.
 func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error {
-	st.subsMu.Lock()
-	defer st.subsMu.Unlock()
 	var removed []string
-	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+	err := st.write(ctx, func(tx *bolt.Tx) error {
 		removed = nil
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
@@ -544,14 +752,13 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 		}
 		removed = subFilters(cb)
 		return deleteSession(tx, old)
+	}, func() {
+		st.setCached(clientID, nil)
+		for _, f := range removed {
+			st.subs.Remove(f, clientID)
+		}
 	})
-	if err != nil {
-		return wrap(err, "delete session %q", clientID)
-	}
-	for _, f := range removed {
-		st.subs.Remove(f, clientID)
-	}
-	return nil
+	return wrap(err, "delete session %q", clientID)
 }
 
 // Owned implements session.Store.
@@ -619,7 +826,9 @@ func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Sess
 
 // ClearWill implements session.Store.
 func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
-	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+	var stored *session.Session
+	err := st.write(ctx, func(tx *bolt.Tx) error {
+		stored = nil
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return fmt.Errorf("pending will of %q: %w", clientID, session.ErrNotFound)
@@ -633,18 +842,17 @@ func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) e
 		}
 		s := *old
 		s.Will, s.WillAt = nil, 0
+		stored = cloneSession(&s)
 		return putSession(tx, cb, old, &s)
-	})
+	}, func() { st.setCached(clientID, stored) })
 	return wrap(err, "clear will")
 }
 
 // Subscribe implements session.Store. The subscriptions are stored with
 // ClientID set to clientID.
 func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []session.Subscription) ([]bool, error) {
-	st.subsMu.Lock()
-	defer st.subsMu.Unlock()
 	existed := make([]bool, len(subs))
-	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+	err := st.write(ctx, func(tx *bolt.Tx) error {
 		clear(existed)
 		cb, _, err := owned(tx, clientID, conn)
 		if err != nil {
@@ -663,23 +871,22 @@ func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []se
 			}
 		}
 		return nil
+	}, func() {
+		for _, s := range subs {
+			s.ClientID = clientID
+			st.subs.Add(s.Filter, clientID, s)
+		}
 	})
 	if err != nil {
 		return nil, wrap(err, "subscribe %q", clientID)
-	}
-	for _, s := range subs {
-		s.ClientID = clientID
-		st.subs.Add(s.Filter, clientID, s)
 	}
 	return existed, nil
 }
 
 // Unsubscribe implements session.Store.
 func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters []string) ([]bool, error) {
-	st.subsMu.Lock()
-	defer st.subsMu.Unlock()
 	existed := make([]bool, len(filters))
-	err := st.update(ctx, false, func(tx *bolt.Tx) error {
+	err := st.write(ctx, func(tx *bolt.Tx) error {
 		clear(existed)
 		cb, _, err := owned(tx, clientID, conn)
 		if err != nil {
@@ -700,14 +907,15 @@ func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters
 			}
 		}
 		return nil
+	}, func() {
+		for i, f := range filters {
+			if existed[i] {
+				st.subs.Remove(f, clientID)
+			}
+		}
 	})
 	if err != nil {
 		return nil, wrap(err, "unsubscribe %q", clientID)
-	}
-	for i, f := range filters {
-		if existed[i] {
-			st.subs.Remove(f, clientID)
-		}
 	}
 	return existed, nil
 }

@@ -45,3 +45,15 @@ func TestStoreBatch(t *testing.T) {
 		return open(t, boltstore.WithNoSync(), boltstore.WithBatch(time.Microsecond))
 	})
 }
+
+// TestStoreGroupCommit runs the contract suite with group commits, whose
+// transaction functions may run more than once. It is skipped with -short.
+func TestStoreGroupCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the contract suite already ran with plain transactions")
+	}
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) session.Store {
+		return open(t, boltstore.WithNoSync(), boltstore.WithGroupCommit())
+	})
+}

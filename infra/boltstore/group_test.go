@@ -1,0 +1,108 @@
+package boltstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/boltstore"
+)
+
+// TestGroupCommitCaches runs session and subscription writes on a few
+// client ids from many goroutines at once, with group commits, and checks
+// that the session cache and the subscription index then agree with the
+// file: a store reopened from it answers Session and Match the same.
+func TestGroupCommitCaches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	st, err := boltstore.Open(path, boltstore.WithNoSync(), boltstore.WithGroupCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := []string{"a", "b", "c", "d"}
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 40 {
+				id := ids[(g+i)%len(ids)]
+				conn := fmt.Sprintf("c-%d-%d", g, i)
+				s := &session.Session{ClientID: id, Proxy: "p", Conn: conn, Version: packet.V5, ExpiryInterval: uint32(i % 3), ReceiveMax: 10}
+				if _, err := st.Connect(ctx, s, i%2 == 0, int64(i)); err != nil {
+					errc <- err
+					return
+				}
+				var err error
+				switch i % 4 {
+				case 0:
+					_, err = st.Subscribe(ctx, id, conn, []session.Subscription{{Filter: fmt.Sprintf("t/%d", g), QoS: 1}})
+				case 1:
+					_, err = st.Unsubscribe(ctx, id, conn, []string{fmt.Sprintf("t/%d", (g+1)%16)})
+				case 2:
+					err = st.SetOffline(ctx, id, conn, session.Offline{ExpiresAt: 1000 + int64(i), ExpiryInterval: 60})
+				case 3:
+					err = st.DeleteSession(ctx, id, conn)
+				}
+				if err != nil && !errors.Is(err, session.ErrFenced) && !errors.Is(err, session.ErrNotFound) {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	before := snapshot(t, st, ids)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = boltstore.Open(path, boltstore.WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if after := snapshot(t, st, ids); !reflect.DeepEqual(before, after) {
+		t.Fatalf("in memory:\n%v\nfrom the file:\n%v", before, after)
+	}
+}
+
+// snapshot is what Session and Match report for ids and topics t/0..t/15.
+func snapshot(t *testing.T, st *boltstore.Store, ids []string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	for _, id := range ids {
+		s, err := st.Session(ctx, id)
+		switch {
+		case errors.Is(err, session.ErrNotFound):
+			out = append(out, id+": none")
+		case err != nil:
+			t.Fatal(err)
+		default:
+			out = append(out, fmt.Sprintf("%s: %+v", id, *s))
+		}
+	}
+	for g := range 16 {
+		subs, err := st.Match(ctx, fmt.Sprintf("t/%d", g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m []string
+		for _, s := range subs {
+			m = append(m, s.ClientID+" "+s.Filter)
+		}
+		slices.Sort(m)
+		out = append(out, fmt.Sprintf("t/%d: %v", g, m))
+	}
+	return out
+}
