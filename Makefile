@@ -7,12 +7,16 @@ PKGS := ./...
 
 DATA_DIR ?= data
 ARGS ?=
+# STORE picks the all-in-one broker's store for make run: bolt, memory or dynamo.
+STORE ?=
+# MOTO_PORT is where make moto and localstack/with-moto.sh serve moto.
+MOTO_PORT ?= 4566
 BENCH_ARGS ?=
 PROFILE ?=
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run test test-unit vet fmt-check deps bench-deps fuzz bench bench-codec clean
+.PHONY: all build run moto moto-deps test test-unit test-e2e-dynamo vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo clean
 
 all: build
 
@@ -22,9 +26,28 @@ build:
 
 ## run: builds and starts the all-in-one broker on 127.0.0.1:1883 with its
 ## data in $(DATA_DIR). Pass flags with ARGS="-log-level debug".
+## STORE=dynamo runs it on DynamoDB, creating the table when missing: on
+## AWS_ENDPOINT_URL when set, else on the moto that `make moto` serves
+## (with dummy credentials).
 run:
 	$(GO) build -o bin/mqttless ./cmd/mqttless
-	./bin/mqttless -data-dir $(DATA_DIR) $(ARGS)
+ifeq ($(STORE),dynamo)
+	$(if $(AWS_ENDPOINT_URL),,AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1) \
+	./bin/mqttless -store dynamo -create-table true $(ARGS)
+else
+	./bin/mqttless -data-dir $(DATA_DIR) $(if $(STORE),-store $(STORE)) $(ARGS)
+endif
+
+## moto: serves moto's DynamoDB emulator on 127.0.0.1:$(MOTO_PORT) in the
+## foreground, for make run STORE=dynamo.
+moto: moto-deps
+	.venv/bin/python localstack/moto_server.py 127.0.0.1 $(MOTO_PORT)
+
+## moto-deps: installs moto (server mode) from PyPI into .venv.
+moto-deps: .venv/bin/moto_server
+
+.venv/bin/moto_server:
+	python3 -m venv .venv && .venv/bin/pip install -q 'moto[server]'
 
 ## deps: installs what the tests need: Debian's mosquitto clients for the
 ## smoke test.
@@ -33,8 +56,10 @@ deps:
 	  echo "installing mosquitto-clients"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto-clients >/dev/null; }
 
-## test: everything CI runs: formatting, vet, and all tests with the race detector.
-test: deps fmt-check vet test-unit
+## test: everything CI runs: formatting, vet, and all tests with the race
+## detector, with moto serving DynamoDB for infra/dynamo (or the endpoint
+## AWS_ENDPOINT_URL names); then the e2e suite once more on -store dynamo.
+test: deps moto-deps fmt-check vet test-unit test-e2e-dynamo
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -43,8 +68,16 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# The DynamoDB contract suite runs without the race detector: against moto
+# it is request-bound, and -race doubles its time without finding more.
 test-unit:
-	$(GO) test -race -count=1 $(PKGS)
+	MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh sh -c '\
+	  $(GO) test -race -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v "/infra/dynamo$$") && \
+	  $(GO) test -count=1 -timeout 30m ./infra/dynamo/'
+
+## test-e2e-dynamo: the e2e suite with every broker on -store dynamo (moto).
+test-e2e-dynamo: moto-deps
+	MQTTLESS_E2E_STORE=dynamo MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
 
 ## fuzz: runs every fuzz target under core/ for FUZZTIME each (default 30s).
 fuzz:
@@ -74,6 +107,14 @@ bench: bench-deps
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true; \
 	./bin/mqttbench -mqttless bin/mqttless $(if $(PROFILE),-profile-dir bench-profiles) $(BENCH_ARGS)
+
+## bench-dynamo: the capacity each MQTT operation consumes on the DynamoDB
+## store, through the real handler, on moto (or AWS_ENDPOINT_URL; with
+## MQTTLESS_DYNAMO_TEST=1 and no endpoint, on AWS itself). COST_SUBS sets
+## the size of the subscription table of the last rows (default 100000).
+bench-dynamo: moto-deps
+	MQTTLESS_DYNAMO_COST=1 MQTTLESS_DYNAMO_COST_SUBS=$(or $(COST_SUBS),100000) MOTO_PORT=$(MOTO_PORT) \
+	  localstack/with-moto.sh $(GO) test -run '^TestCost$$' -count=1 -timeout 60m ./infra/dynamo/
 
 clean:
 	rm -rf bin

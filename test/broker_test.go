@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"os/exec"
@@ -221,6 +222,7 @@ func spawn(flags []string, dataDir, addr string) (*broker, error) {
 
 func spawnAt(flags []string, dataDir, addr string) (*broker, error) {
 	args := append([]string{"-addr", addr, "-data-dir", dataDir, "-log-level", "debug"}, flags...)
+	args = append(args, storeFlags(dataDir)...)
 	cmd := exec.Command(brokerBin, args...)
 	if os.Getenv("GORACE") == "" {
 		// The race detector sleeps a second at exit by default; a race
@@ -255,6 +257,25 @@ func spawnAt(flags []string, dataDir, addr string) (*broker, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// e2eStore is MQTTLESS_E2E_STORE: "dynamo" runs every spawned broker on
+// DynamoDB (the endpoint of AWS_ENDPOINT_URL, which make test-e2e-dynamo
+// points at moto), whatever -store its test asks for.
+var e2eStore = os.Getenv("MQTTLESS_E2E_STORE")
+
+// storeFlags returns the flags that put a broker on the store e2eStore
+// names, after the test's own. A data directory gets a table of its own,
+// so a broker restarted on its directory finds its sessions again.
+func storeFlags(dataDir string) []string {
+	if e2eStore != "dynamo" {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(dataDir))
+	tmpl, _ := filepath.Abs("../template.yaml") // the test runs in test/
+	return []string{"-store", "dynamo", "-create-table", "true", "-template", tmpl,
+		"-table", fmt.Sprintf("mqttless-e2e-%016x", h.Sum64())}
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.

@@ -33,7 +33,7 @@ type Broker struct {
 // Start opens the store, binds the listener and starts serving. Errors name
 // what failed: the store, the address, or a setting.
 func Start(cfg Config, log *slog.Logger) (*Broker, error) {
-	st, closeSt, err := openStore(cfg)
+	st, closeSt, err := openStore(cfg, log)
 	if err != nil {
 		return nil, err
 	}

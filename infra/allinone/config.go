@@ -13,17 +13,24 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
 // Config is the all-in-one broker's configuration.
 type Config struct {
 	Addr      string        // MQTT listen address
 	DataDir   string        // where the embedded store keeps its file
-	Store     string        // "bolt" or "memory"
+	Store     string        // "bolt", "memory" or "dynamo"
 	LogLevel  slog.Level    // debug, info, warn or error
 	LogFormat string        // "text" or "json"
 	Tick      time.Duration // how often wills and expiries are processed
 	Session   session.Config
+	// Table is the DynamoDB table of -store dynamo; CreateTable creates it
+	// from template.yaml when it is missing.
+	Table       string
+	CreateTable bool
+	// Template is the SAM template -create-table reads the table from.
+	Template string
 	// MaxSendBytes and ConnectTimeout configure the proxy.
 	MaxSendBytes   int
 	ConnectTimeout time.Duration
@@ -50,7 +57,11 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	var tick, connectTimeout, queueQoS0 string
 	str(&c.Addr, "addr", "127.0.0.1:1883", "MQTT listen address")
 	str(&c.DataDir, "data-dir", "data", "directory for the embedded store")
-	str(&c.Store, "store", "bolt", "store: bolt (on disk) or memory")
+	str(&c.Store, "store", "bolt", "store: bolt (on disk), memory, or dynamo (DynamoDB; endpoint from AWS_ENDPOINT_URL)")
+	str(&c.Table, "table", dynamo.DefaultTable, "DynamoDB table of -store dynamo")
+	var createTable string
+	str(&createTable, "create-table", "false", "with -store dynamo, create the table from -template when it is missing")
+	str(&c.Template, "template", "template.yaml", "the SAM template that defines the DynamoDB table")
 	str(&level, "log-level", "info", "log level: debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "log format: text or json")
 	str(&tick, "tick", "1s", "how often due wills and expired sessions are processed")
@@ -103,8 +114,23 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		p.fail("log-format", c.LogFormat, "want text or json")
 	}
-	if c.Store != "bolt" && c.Store != "memory" {
-		p.fail("store", c.Store, "want bolt or memory")
+	c.CreateTable = p.bool("create-table", createTable)
+	switch c.Store {
+	case "bolt", "memory":
+	case "dynamo":
+		// Every message must fit in one DynamoDB item.
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "max-packet-size" })
+		if !set {
+			c.Session.MaxPacketSize = dynamo.MaxPacketSize
+		} else if c.Session.MaxPacketSize > dynamo.MaxPacketSize {
+			p.fail("max-packet-size", maxPacket, fmt.Sprintf("-store dynamo holds each message in one 400 KB item: want at most %d", dynamo.MaxPacketSize))
+		}
+		if c.Table == "" {
+			p.fail("table", c.Table, "must not be empty")
+		}
+	default:
+		p.fail("store", c.Store, "want bolt, memory or dynamo")
 	}
 	if c.Addr == "" {
 		p.fail("addr", c.Addr, "must not be empty")

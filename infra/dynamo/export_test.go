@@ -1,0 +1,68 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// SeedSubscriptions writes n subscriptions, of clients prefix-<i> to
+// prefix/<i>/status, straight into the table with BatchWriteItem: their
+// routing items and trie nodes, as Subscribe leaves them (without the
+// sessions, which routing reads only for matching subscriptions). It is
+// for the cost benchmark, which needs a table holding many subscriptions.
+func (st *Store) SeedSubscriptions(ctx context.Context, prefix string, n int) error {
+	var reqs []types.WriteRequest
+	flush := func(force bool) error {
+		for len(reqs) >= 25 || force && len(reqs) > 0 {
+			k := min(len(reqs), 25)
+			req := map[string][]types.WriteRequest{st.table: reqs[:k]}
+			for len(req) > 0 {
+				out, err := st.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
+				if err != nil {
+					return err
+				}
+				req = out.UnprocessedItems
+			}
+			reqs = reqs[k:]
+		}
+		return nil
+	}
+	put := func(v any) error {
+		av, err := attributevalue.MarshalMap(v)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+		return flush(false)
+	}
+	for i := range n {
+		client, filter := fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s/%d/status", prefix, i)
+		r := toSubItem(&session.Subscription{ClientID: client, Filter: filter, QoS: 1}, 1)
+		r.PK, r.SK = nodePK(filter), routeSK(filter, 1, client)
+		if err := put(r); err != nil {
+			return err
+		}
+		if err := put(nodeItem{PK: nodePK(fmt.Sprintf("%s/%d", prefix, i)), SK: nodeSK, N: 1}); err != nil {
+			return err
+		}
+		if err := put(nodeItem{PK: nodePK(filter), SK: nodeSK, N: 1, H: 1}); err != nil {
+			return err
+		}
+	}
+	if err := flush(true); err != nil {
+		return err
+	}
+	_, err := st.update(ctx, &dynamodb.UpdateItemInput{
+		Key: key(nodePK(prefix), nodeSK), UpdateExpression: strp("ADD #n :n"),
+		ExpressionAttributeNames: map[string]string{"#n": "n"}, ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n))},
+	})
+	return err
+}
+
+func strp(s string) *string { return &s }

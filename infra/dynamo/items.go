@@ -1,0 +1,351 @@
+package dynamo
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// This file is the one place where core types become items and back, and
+// where keys are built.
+
+// Keys and limits of the table; see docs/architecture.md.
+const (
+	attrPK     = "pk"
+	attrSK     = "sk"
+	sessionSK  = "#"
+	nodeSK     = "#"
+	dueShards  = 8
+	indexOwner = "owner"
+	indexDue   = "due"
+	// MaxItemSize is DynamoDB's limit on the size of one item.
+	MaxItemSize = 400 * 1024
+)
+
+// sessionPK is the partition of a session and everything it holds.
+func sessionPK(clientID string) string { return "S#" + clientID }
+
+// genPrefix starts the sort key of every item of generation gen of a
+// session; items of other generations are invisible.
+func genPrefix(gen int64) string { return fmt.Sprintf("G%020d#", gen) }
+
+// genBound sorts after every item of generations below gen and before the
+// items of gen.
+func genBound(gen int64) string { return fmt.Sprintf("G%020d", gen) }
+
+func subSK(gen int64, filter string) string  { return genPrefix(gen) + "U#" + filter }
+func outSK(gen int64, seq uint64) string     { return genPrefix(gen) + fmt.Sprintf("O#%020d", seq) }
+func flightSK(gen int64, pid uint16) string  { return genPrefix(gen) + fmt.Sprintf("F#%05d", pid) }
+func inboundSK(gen int64, pid uint16) string { return genPrefix(gen) + fmt.Sprintf("I#%05d", pid) }
+
+// nodePK is the subscription trie node of a filter (without $share).
+func nodePK(filter string) string { return "T#" + filter }
+
+// routeSK is the sort key of the routing-side item of a subscription under
+// its node: the full filter, generation and client id.
+func routeSK(full string, gen int64, clientID string) string {
+	return fmt.Sprintf("C#%s#%020d#%s", full, gen, clientID)
+}
+
+// retainedPK is the retained trie node of a topic prefix (given as its
+// levels); the root is "R".
+func retainedPK(levels []string) string {
+	if len(levels) == 0 {
+		return "R"
+	}
+	return "R#" + strings.Join(levels, "/")
+}
+
+// Sort keys under a retained trie node: "N<level>" counts the retained
+// messages below prefix/level, "M<level>" holds the message of
+// prefix/level.
+func retainedCountSK(level string) string { return "N" + level }
+func retainedMsgSK(level string) string   { return "M" + level }
+
+// packetID derives the packet identifier of an outbound message from its
+// Seq: (seq-1) mod 65535 + 1.
+func packetID(seq uint64) uint16 { return uint16((seq-1)%65535 + 1) }
+
+// dueShard spreads the due index over dueShards partitions.
+func dueShard(clientID string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(clientID))
+	return strconv.Itoa(int(h.Sum32() % dueShards))
+}
+
+// msgItem is a session.Message as an attribute.
+type msgItem struct {
+	Topic     string     `dynamodbav:"t"`
+	Payload   []byte     `dynamodbav:"p,omitempty"`
+	QoS       byte       `dynamodbav:"q,omitempty"`
+	Retain    bool       `dynamodbav:"r,omitempty"`
+	Publisher string     `dynamodbav:"pub,omitempty"`
+	ExpiresAt int64      `dynamodbav:"x,omitempty"`
+	PFI       byte       `dynamodbav:"pfi,omitempty"`
+	CT        string     `dynamodbav:"ct,omitempty"`
+	RT        string     `dynamodbav:"rt,omitempty"`
+	CD        []byte     `dynamodbav:"cd,omitempty"`
+	User      []userItem `dynamodbav:"up,omitempty"`
+	Has       uint8      `dynamodbav:"has,omitempty"`
+}
+
+type userItem struct {
+	K string `dynamodbav:"k,omitempty"`
+	V string `dynamodbav:"v,omitempty"`
+}
+
+func toMsgItem(m *session.Message) msgItem {
+	it := msgItem{
+		Topic: m.Topic, Payload: clone(m.Payload), QoS: m.QoS, Retain: m.Retain, Publisher: m.Publisher,
+		ExpiresAt: m.ExpiresAt, PFI: m.Props.PayloadFormat, CT: m.Props.ContentType,
+		RT: m.Props.ResponseTopic, CD: clone(m.Props.CorrelationData), Has: m.Props.Has,
+	}
+	for _, u := range m.Props.User {
+		it.User = append(it.User, userItem{K: u.Key, V: u.Value})
+	}
+	return it
+}
+
+func (it *msgItem) message() session.Message {
+	m := session.Message{
+		Topic: it.Topic, Payload: it.Payload, QoS: it.QoS, Retain: it.Retain, Publisher: it.Publisher,
+		ExpiresAt: it.ExpiresAt, Props: session.Props{
+			PayloadFormat: it.PFI, ContentType: it.CT, ResponseTopic: it.RT,
+			CorrelationData: it.CD, Has: it.Has,
+		},
+	}
+	for _, u := range it.User {
+		m.Props.User = append(m.Props.User, packet.UserProperty{Key: u.K, Value: u.V})
+	}
+	return m
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// willItem is a session.Will as an attribute.
+type willItem struct {
+	Msg    msgItem `dynamodbav:"m"`
+	Delay  uint32  `dynamodbav:"d,omitempty"`
+	Expiry uint32  `dynamodbav:"e,omitempty"`
+}
+
+func toWillItem(w *session.Will) *willItem {
+	if w == nil {
+		return nil
+	}
+	return &willItem{Msg: toMsgItem(&w.Message), Delay: w.Delay, Expiry: w.Expiry}
+}
+
+func (w *willItem) will() *session.Will {
+	if w == nil {
+		return nil
+	}
+	return &session.Will{Message: w.Msg.message(), Delay: w.Delay, Expiry: w.Expiry}
+}
+
+// sessionItem is the session item. Rev changes with every write to the
+// ownership attributes (all but Gen, Seq, NQ and NF), so a read-modify-write
+// of them is conditioned on it.
+type sessionItem struct {
+	PK     string    `dynamodbav:"pk"`
+	SK     string    `dynamodbav:"sk"`
+	Gen    int64     `dynamodbav:"gen"`
+	Rev    int64     `dynamodbav:"rev"`
+	Conn   string    `dynamodbav:"conn,omitempty"`
+	Proxy  string    `dynamodbav:"proxy,omitempty"`
+	Owner  string    `dynamodbav:"owner,omitempty"`
+	Ver    byte      `dynamodbav:"ver"`
+	Exp    uint32    `dynamodbav:"exp"`
+	ExpAt  int64     `dynamodbav:"expAt,omitempty"`
+	RMax   uint16    `dynamodbav:"rmax"`
+	MPS    uint32    `dynamodbav:"mps,omitempty"`
+	Will   *willItem `dynamodbav:"will,omitempty"`
+	WillAt int64     `dynamodbav:"willAt,omitempty"`
+	DueP   string    `dynamodbav:"dueP,omitempty"`
+	DueAt  int64     `dynamodbav:"dueAt,omitempty"`
+	TTL    int64     `dynamodbav:"ttl,omitempty"`
+	Seq    uint64    `dynamodbav:"seq"`
+	NQ     int       `dynamodbav:"nq"`
+	NF     int       `dynamodbav:"nf"`
+}
+
+// ownership are the attributes of a session item that Connect, SetOffline
+// and ClearWill rewrite.
+var ownership = []string{"conn", "proxy", "owner", "ver", "exp", "expAt", "rmax", "mps", "will", "willAt", "dueP", "dueAt", "ttl"}
+
+// setOwnership fills the ownership attributes from s, deriving the index
+// and TTL attributes.
+func (it *sessionItem) setOwnership(s *session.Session) {
+	it.PK, it.SK = sessionPK(s.ClientID), sessionSK
+	it.Conn, it.Proxy, it.Owner = s.Conn, s.Proxy, ""
+	if s.Conn != "" {
+		it.Owner = ownerKey(s.Proxy)
+	}
+	it.Ver, it.Exp, it.ExpAt, it.RMax, it.MPS = byte(s.Version), s.ExpiryInterval, s.ExpiresAt, s.ReceiveMax, s.MaxPacketSize
+	it.Will, it.WillAt = toWillItem(s.Will), s.WillAt
+	it.DueP, it.DueAt, it.TTL = "", 0, 0
+	if s.Conn == "" {
+		due := s.ExpiresAt
+		if s.Will != nil && s.WillAt != 0 && (due == 0 || s.WillAt < due) {
+			due = s.WillAt
+		}
+		if due != 0 {
+			it.DueP, it.DueAt = dueShard(s.ClientID), due
+		}
+		if s.ExpiresAt != 0 {
+			// DynamoDB deletes late and only this item; Due and DeleteSession
+			// remove the rest. A day's grace keeps it for Due to find.
+			it.TTL = s.ExpiresAt/1000 + 86400
+		}
+	}
+}
+
+// ownerKey is the owner index key of a proxy: index keys cannot be empty.
+func ownerKey(proxy string) string { return "P#" + proxy }
+
+func (it *sessionItem) session() *session.Session {
+	return &session.Session{
+		ClientID: strings.TrimPrefix(it.PK, "S#"), Proxy: it.Proxy, Conn: it.Conn,
+		Version: packet.Version(it.Ver), ExpiryInterval: it.Exp, ExpiresAt: it.ExpAt,
+		ReceiveMax: it.RMax, MaxPacketSize: it.MPS, Will: it.Will.will(), WillAt: it.WillAt,
+	}
+}
+
+// subItem is a subscription, on the session side (under the session) and
+// on the routing side (under its trie node).
+type subItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	Gen    int64  `dynamodbav:"gen"`
+	Client string `dynamodbav:"c"`
+	Filter string `dynamodbav:"f"`
+	QoS    byte   `dynamodbav:"q,omitempty"`
+	NL     bool   `dynamodbav:"nl,omitempty"`
+	RAP    bool   `dynamodbav:"rap,omitempty"`
+	RH     byte   `dynamodbav:"rh,omitempty"`
+	SID    uint32 `dynamodbav:"sid,omitempty"`
+}
+
+func toSubItem(s *session.Subscription, gen int64) subItem {
+	return subItem{
+		Gen: gen, Client: s.ClientID, Filter: s.Filter, QoS: s.QoS, NL: s.NoLocal,
+		RAP: s.RetainAsPublished, RH: s.RetainHandling, SID: s.SubID,
+	}
+}
+
+func (it *subItem) subscription() session.Subscription {
+	return session.Subscription{
+		ClientID: it.Client, Filter: it.Filter, QoS: it.QoS, NoLocal: it.NL,
+		RetainAsPublished: it.RAP, RetainHandling: it.RH, SubID: it.SID,
+	}
+}
+
+// nodeItem is a subscription trie node: N counts the subscriptions whose
+// filter is the node's or below it, H those whose filter is the node's.
+type nodeItem struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk,omitempty"`
+	N  int64  `dynamodbav:"n"`
+	H  int64  `dynamodbav:"h"`
+}
+
+// outItem is an outbound message: queued under O#<seq>, in flight under
+// F#<pid>.
+type outItem struct {
+	PK   string   `dynamodbav:"pk"`
+	SK   string   `dynamodbav:"sk"`
+	Seq  uint64   `dynamodbav:"seq"`
+	PID  uint16   `dynamodbav:"pid,omitempty"`
+	St   uint8    `dynamodbav:"st"`
+	QoS  byte     `dynamodbav:"qos"`
+	Ret  bool     `dynamodbav:"ret,omitempty"`
+	SIDs []uint32 `dynamodbav:"sids,omitempty"`
+	Msg  msgItem  `dynamodbav:"msg"`
+}
+
+func toOutItem(o *session.Outbound) outItem {
+	it := outItem{Seq: o.Seq, PID: o.PacketID, St: uint8(o.State), QoS: o.QoS, Ret: o.Retain, Msg: toMsgItem(&o.Message)}
+	if len(o.SubIDs) > 0 {
+		it.SIDs = append([]uint32(nil), o.SubIDs...)
+	}
+	return it
+}
+
+func (it *outItem) outbound() *session.Outbound {
+	return &session.Outbound{
+		Seq: it.Seq, PacketID: it.PID, State: session.OutState(it.St), QoS: it.QoS,
+		Retain: it.Ret, SubIDs: it.SIDs, Message: it.Msg.message(),
+	}
+}
+
+// inItem is the QoS 2 receive state of one packet identifier.
+type inItem struct {
+	PK     string  `dynamodbav:"pk"`
+	SK     string  `dynamodbav:"sk"`
+	PID    uint16  `dynamodbav:"pid"`
+	Routed bool    `dynamodbav:"routed,omitempty"`
+	Msg    msgItem `dynamodbav:"msg"`
+}
+
+func toInItem(in *session.Inbound) inItem {
+	return inItem{PID: in.PacketID, Routed: in.Routed, Msg: toMsgItem(&in.Message)}
+}
+
+func (it *inItem) inbound() *session.Inbound {
+	return &session.Inbound{PacketID: it.PID, Routed: it.Routed, Message: it.Msg.message()}
+}
+
+// retainedItem is a retained message under its parent's node.
+type retainedItem struct {
+	PK  string  `dynamodbav:"pk"`
+	SK  string  `dynamodbav:"sk"`
+	Msg msgItem `dynamodbav:"msg"`
+	N   int64   `dynamodbav:"n,omitempty"` // set on count items ("N<level>")
+}
+
+// itemSize estimates the size DynamoDB bills and limits an item by: the
+// lengths of attribute names and values, plus a little per nested value.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(v.Value)/2 + 2
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + valueSize(e)
+		}
+		return n
+	}
+	return 0
+}

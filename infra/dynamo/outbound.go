@@ -1,0 +1,440 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Limits of one TransactWriteItems call, with room to spare.
+const (
+	maxTxItems = 100
+	maxTxBytes = 3 << 20
+)
+
+// Enqueue implements session.Store: one transaction per chunk of messages
+// puts their items and advances the session's seq and nq, conditioned on
+// the seq read and on room in the queue; a lost race is retried.
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+	items := make([]map[string]types.AttributeValue, len(msgs))
+	for i, o := range msgs {
+		it := toOutItem(o)
+		it.PK = sessionPK(clientID)
+		av, err := attributevalue.MarshalMap(it)
+		if err != nil {
+			return 0, nil, fmt.Errorf("dynamo: encode outbound message: %w", err)
+		}
+		if itemSize(av)+64 > MaxItemSize {
+			return 0, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, ErrItemTooLarge)
+		}
+		items[i] = av
+	}
+	accepted := 0
+	done := false
+	var last *sessionItem // the session as the last transaction left it
+	for try := 0; try < maxTries; {
+		cur, err := st.readSession(ctx, clientID)
+		if err != nil {
+			return accepted, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, err)
+		}
+		if cur == nil {
+			return accepted, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, session.ErrNotFound)
+		}
+		n := min(len(msgs)-accepted, maxQueued-cur.NQ, maxTxItems-1)
+		if n <= 0 {
+			done = true
+			break
+		}
+		ops := []types.TransactWriteItem{{}}
+		size := 0
+		for i := 0; i < n; i++ {
+			av := items[accepted+i]
+			seq := cur.Seq + uint64(i) + 1
+			av[attrSK] = str(outSK(cur.Gen, seq))
+			av["seq"] = num(int64(seq))
+			av["st"] = num(int64(session.Queued))
+			delete(av, "pid")
+			if size += itemSize(av); size > maxTxBytes && i > 0 {
+				n = i
+				break
+			}
+			ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: av}})
+		}
+		e := newExpr()
+		e.set("seq", num(int64(cur.Seq)+int64(n)))
+		e.setExpr(e.n("nq") + " = " + e.n("nq") + " + " + e.v(num(int64(n))))
+		cond := fmt.Sprintf("%s = %s AND %s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)),
+			e.n("seq"), e.v(num(int64(cur.Seq))), e.n("nq"), e.v(num(int64(maxQueued-n))))
+		ops[0] = types.TransactWriteItem{Update: &types.Update{
+			TableName: &st.table, Key: key(sessionPK(clientID), sessionSK), UpdateExpression: e.update(),
+			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		}}
+		err = st.transact(ctx, ops[:n+1])
+		if canceled(err) != nil {
+			if err := backoff(ctx, try); err != nil {
+				return accepted, nil, err
+			}
+			try++
+			continue
+		}
+		if err != nil {
+			return accepted, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, err)
+		}
+		accepted += n
+		cur.Seq += uint64(n)
+		cur.NQ += n
+		last = cur
+	}
+	if !done {
+		return accepted, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, errContended)
+	}
+	if window <= 0 {
+		return accepted, nil, nil
+	}
+	d, err := st.dispatch(ctx, clientID, window, last)
+	return accepted, d, err
+}
+
+// Dispatch implements session.Store. Each round reads the session and the
+// oldest queued messages, and moves those that fit the window in flight in
+// one transaction: the queued item is deleted, the in-flight item put under
+// its packet identifier (derived from its Seq) on the condition that no
+// in-flight message holds it, and the session's nq and nf change on the
+// condition that the window still has room. A round that loses a race is
+// retried. A message's packet identifier is derived from its Seq, (seq-1)
+// mod 65535 + 1; when an older in-flight message still holds it (the Seqs
+// in flight span more than 65,535), the put's condition fails and the next
+// free identifier is tried.
+func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
+	return st.dispatch(ctx, clientID, window, nil)
+}
+
+// dispatch is Dispatch, whose first round uses cur (when not nil) instead
+// of reading the session: the transaction's conditions check it all the
+// same.
+func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
+	window = min(window, 65535)
+	var sent []*session.Outbound
+	held := map[uint16]bool{} // packet ids found in flight by a failed put
+	for try := 0; try < maxTries; {
+		if cur == nil || try > 0 || len(sent) > 0 {
+			var err error
+			if cur, err = st.readSession(ctx, clientID); err != nil {
+				return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
+			}
+		}
+		if cur == nil || cur.NQ <= 0 {
+			return sent, nil
+		}
+		pk := sessionPK(clientID)
+		items, err := st.query(ctx, &dynamodb.QueryInput{
+			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":p": str(genPrefix(cur.Gen) + "O#")},
+		}, 48)
+		if err != nil {
+			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
+		}
+		ops := []types.TransactWriteItem{{}}
+		var take []*session.Outbound
+		var putAt []int // index in ops of each in-flight put, by take index; -1 for QoS 0
+		nf, qos12 := cur.NF, 0
+		full := false
+		planned := map[uint16]bool{}
+		for _, item := range items {
+			var it outItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return sent, fmt.Errorf("dynamo: decode outbound message: %w", err)
+			}
+			if len(ops)+2 > maxTxItems {
+				break
+			}
+			del := types.TransactWriteItem{Delete: &types.Delete{TableName: &st.table, Key: key(pk, outSK(cur.Gen, it.Seq)),
+				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}}
+			if it.QoS == 0 {
+				ops = append(ops, del)
+				take = append(take, it.outbound())
+				putAt = append(putAt, -1)
+				continue
+			}
+			if nf >= window {
+				full = true
+				break
+			}
+			pid := packetID(it.Seq)
+			for held[pid] || planned[pid] {
+				pid = pid%65535 + 1
+			}
+			planned[pid] = true
+			it.PID, it.St = pid, uint8(session.Sent)
+			it.SK = flightSK(cur.Gen, it.PID)
+			av, err := attributevalue.MarshalMap(it)
+			if err != nil {
+				return sent, fmt.Errorf("dynamo: encode outbound message: %w", err)
+			}
+			ops = append(ops, del, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: av,
+				ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}})
+			take = append(take, it.outbound())
+			putAt = append(putAt, len(ops)-1)
+			nf++
+			qos12++
+		}
+		if len(take) == 0 {
+			return sent, nil
+		}
+		e := newExpr()
+		e.setExpr(e.n("nq") + " = " + e.n("nq") + " - " + e.v(num(int64(len(take)))))
+		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
+		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
+		ops[0] = types.TransactWriteItem{Update: &types.Update{
+			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
+			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		}}
+		err = st.transact(ctx, ops)
+		if reasons := canceled(err); reasons != nil {
+			for i, at := range putAt {
+				if at >= 0 && failedAt(reasons, at) {
+					held[take[i].PacketID] = true // still in flight
+				}
+			}
+			if err := backoff(ctx, try); err != nil {
+				return sent, err
+			}
+			try++
+			continue
+		}
+		if err != nil {
+			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
+		}
+		sent = append(sent, take...)
+		if full || cur.NQ <= len(take) {
+			return sent, nil
+		}
+	}
+	if len(sent) > 0 {
+		return sent, nil
+	}
+	return nil, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, errContended)
+}
+
+// Inflight implements session.Store.
+func (st *Store) Inflight(ctx context.Context, clientID string) ([]*session.Outbound, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":p": str(genPrefix(cur.Gen) + "F#")},
+	}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: in flight for %q: %w", clientID, err)
+	}
+	var out []*session.Outbound
+	for _, item := range items {
+		var it outItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("dynamo: decode outbound message: %w", err)
+		}
+		out = append(out, it.outbound())
+	}
+	slices.SortFunc(out, func(a, b *session.Outbound) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// Acknowledge implements session.Store.
+func (st *Store) Acknowledge(ctx context.Context, clientID string, packetID uint16) error {
+	return st.finish(ctx, clientID, packetID, 1, session.Sent)
+}
+
+// Complete implements session.Store.
+func (st *Store) Complete(ctx context.Context, clientID string, packetID uint16) error {
+	return st.finish(ctx, clientID, packetID, 2, session.Released)
+}
+
+// finish deletes the in-flight message of packetID at qos in state, and
+// counts it out of the session's nf, in one transaction.
+func (st *Store) finish(ctx context.Context, clientID string, packetID uint16, qos byte, state session.OutState) error {
+	gen, cached := st.gens.get(clientID)
+	for try := 0; try < maxTries; try++ {
+		if !cached {
+			cur, err := st.readSession(ctx, clientID)
+			if err != nil {
+				return fmt.Errorf("dynamo: acknowledge %q packet %d: %w", clientID, packetID, err)
+			}
+			if cur == nil {
+				return fmt.Errorf("dynamo: %q packet %d: %w", clientID, packetID, session.ErrNotFound)
+			}
+			gen = cur.Gen
+		}
+		pk := sessionPK(clientID)
+		err := st.transact(ctx, []types.TransactWriteItem{
+			{Delete: &types.Delete{TableName: &st.table, Key: key(pk, flightSK(gen, packetID)),
+				ConditionExpression:       aws.String("#qos = :qos AND #st = :st"),
+				ExpressionAttributeNames:  map[string]string{"#qos": "qos", "#st": "st"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":qos": num(int64(qos)), ":st": num(int64(state))}}},
+			{Update: &types.Update{TableName: &st.table, Key: key(pk, sessionSK),
+				UpdateExpression:          aws.String("SET #nf = #nf - :one"),
+				ConditionExpression:       aws.String("#gen = :gen"),
+				ExpressionAttributeNames:  map[string]string{"#nf": "nf", "#gen": "gen"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":gen": num(gen)}}},
+		})
+		if reasons := canceled(err); reasons != nil {
+			if cached {
+				cached = false // the generation may have changed: read it
+				continue
+			}
+			if failedAt(reasons, 0) {
+				return fmt.Errorf("dynamo: %q packet %d: %w", clientID, packetID, session.ErrNotFound)
+			}
+			if err := backoff(ctx, try); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("dynamo: acknowledge %q packet %d: %w", clientID, packetID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("dynamo: acknowledge %q packet %d: %w", clientID, packetID, errContended)
+}
+
+// gen returns the current generation of clientID's session, or ErrNotFound.
+func (st *Store) gen(ctx context.Context, clientID string) (int64, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, err)
+	}
+	if cur == nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, session.ErrNotFound)
+	}
+	return cur.Gen, nil
+}
+
+// Release implements session.Store: one conditional update.
+func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) error {
+	gen, err := st.gen(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	_, err = st.update(ctx, &dynamodb.UpdateItemInput{
+		Key:                       key(sessionPK(clientID), flightSK(gen, packetID)),
+		UpdateExpression:          aws.String("SET #st = :rel"),
+		ConditionExpression:       aws.String("#qos = :two AND (#st = :sent OR #st = :rel)"),
+		ExpressionAttributeNames:  map[string]string{"#qos": "qos", "#st": "st"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":two": num(2), ":sent": num(int64(session.Sent)), ":rel": num(int64(session.Released))},
+	})
+	if condFailed(err) {
+		return fmt.Errorf("dynamo: %q packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: release %q packet %d: %w", clientID, packetID, err)
+	}
+	return nil
+}
+
+// Receive implements session.Store: a put conditioned on the identifier
+// being free, returning the item that holds it otherwise.
+func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+	gen, err := st.gen(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	it := toInItem(in)
+	it.PK, it.SK = sessionPK(clientID), inboundSK(gen, in.PacketID)
+	av, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: encode inbound message: %w", err)
+	}
+	if itemSize(av) > MaxItemSize {
+		return nil, fmt.Errorf("dynamo: receive for %q: %w", clientID, ErrItemTooLarge)
+	}
+	_, err = st.put(ctx, &dynamodb.PutItemInput{
+		Item: av, ConditionExpression: aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return nil, nil
+	}
+	if !condFailed(err) {
+		return nil, fmt.Errorf("dynamo: receive for %q: %w", clientID, err)
+	}
+	var cf *types.ConditionalCheckFailedException
+	old := map[string]types.AttributeValue(nil)
+	if asCond(err, &cf) {
+		old = cf.Item
+	}
+	if old == nil {
+		if old, err = st.getItem(ctx, it.PK, it.SK); err != nil {
+			return nil, fmt.Errorf("dynamo: receive for %q: %w", clientID, err)
+		}
+		if old == nil {
+			return nil, fmt.Errorf("dynamo: receive for %q: %w", clientID, errContended)
+		}
+	}
+	var prev inItem
+	if err := attributevalue.UnmarshalMap(old, &prev); err != nil {
+		return nil, fmt.Errorf("dynamo: decode inbound message: %w", err)
+	}
+	return prev.inbound(), nil
+}
+
+// MarkRouted implements session.Store.
+func (st *Store) MarkRouted(ctx context.Context, clientID string, packetID uint16) error {
+	gen, err := st.gen(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	_, err = st.update(ctx, &dynamodb.UpdateItemInput{
+		Key:                       key(sessionPK(clientID), inboundSK(gen, packetID)),
+		UpdateExpression:          aws.String("SET #r = :t"),
+		ConditionExpression:       aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames:  map[string]string{"#r": "routed", "#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if condFailed(err) {
+		return fmt.Errorf("dynamo: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: mark %q packet %d routed: %w", clientID, packetID, err)
+	}
+	return nil
+}
+
+// Forget implements session.Store.
+func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
+	gen, err := st.gen(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	err = st.del(ctx, &dynamodb.DeleteItemInput{
+		Key:                      key(sessionPK(clientID), inboundSK(gen, packetID)),
+		ConditionExpression:      aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	if condFailed(err) {
+		return fmt.Errorf("dynamo: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: forget %q packet %d: %w", clientID, packetID, err)
+	}
+	return nil
+}

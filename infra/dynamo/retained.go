@@ -1,0 +1,240 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// countOps returns the updates by delta of the counters of every proper
+// prefix of a topic's levels.
+func (st *Store) countOps(levels []string, delta int64) []types.TransactWriteItem {
+	var ops []types.TransactWriteItem
+	for i := 0; i < len(levels)-1; i++ {
+		e := newExpr()
+		e.add("n", delta)
+		ops = append(ops, types.TransactWriteItem{Update: &types.Update{
+			TableName: &st.table, Key: key(retainedPK(levels[:i]), retainedCountSK(levels[i])),
+			UpdateExpression: e.update(), ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		}})
+	}
+	return ops
+}
+
+// SetRetained implements session.Store. Replacing a message is one
+// conditional put; adding or removing one is a transaction with the
+// counters of the topic's ancestors.
+func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
+	levels := strings.Split(m.Topic, "/")
+	if len(levels) > maxFilterLevels {
+		return fmt.Errorf("dynamo: retained topic %.40q... has more than %d levels", m.Topic, maxFilterLevels)
+	}
+	pk, sk := retainedPK(levels[:len(levels)-1]), retainedMsgSK(levels[len(levels)-1])
+	it := retainedItem{PK: pk, SK: sk, Msg: toMsgItem(m)}
+	av, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("dynamo: encode retained message: %w", err)
+	}
+	if itemSize(av) > MaxItemSize {
+		return fmt.Errorf("dynamo: retained message on %.40q: %w", m.Topic, ErrItemTooLarge)
+	}
+	names := map[string]string{"#pk": attrPK}
+	for try := 0; try < maxTries; try++ {
+		old, err := st.getItem(ctx, pk, sk)
+		if err != nil {
+			return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, err)
+		}
+		var ops []types.TransactWriteItem
+		switch {
+		case len(m.Payload) == 0 && old == nil:
+			return nil
+		case len(m.Payload) == 0:
+			ops = append([]types.TransactWriteItem{{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk),
+				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names}}},
+				st.countOps(levels, -1)...)
+		case old != nil:
+			ops = []types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: av,
+				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names}}}
+		default:
+			ops = append([]types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: av,
+				ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: names}}},
+				st.countOps(levels, 1)...)
+		}
+		if len(ops) == 1 {
+			err = st.single(ctx, ops[0])
+		} else {
+			err = st.transact(ctx, ops)
+		}
+		if condFailed(err) || canceled(err) != nil {
+			if err := backoff(ctx, try); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, errContended)
+}
+
+// single runs one put or delete of a transaction on its own: a plain
+// conditional write costs half a transactional one.
+func (st *Store) single(ctx context.Context, op types.TransactWriteItem) error {
+	if p := op.Put; p != nil {
+		_, err := st.put(ctx, &dynamodb.PutItemInput{Item: p.Item, ConditionExpression: p.ConditionExpression,
+			ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues})
+		return err
+	}
+	d := op.Delete
+	return st.del(ctx, &dynamodb.DeleteItemInput{Key: d.Key, ConditionExpression: d.ConditionExpression,
+		ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues})
+}
+
+// Retained implements session.Store: a walk of the retained trie along
+// filter. A literal level reads the items it names (BatchGetItem), a '+'
+// queries the children of each node, a '#' the subtree below each node,
+// descending only where a counter says there are messages below.
+func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Message, error) {
+	fl := strings.Split(filter, "/")
+	var out []*session.Message
+	add := func(item map[string]types.AttributeValue) error {
+		var it retainedItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("dynamo: decode retained message: %w", err)
+		}
+		m := it.Msg.message()
+		out = append(out, &m)
+		return nil
+	}
+	frontier := [][]string{{}} // prefixes (levels) matched so far
+	for i, f := range fl {
+		wantMsg := i == len(fl)-1 || fl[i+1] == "#"
+		// [MQTT-4.7.2-1]: wildcards at the first level skip $ topics.
+		skip := func(level string) bool { return i == 0 && strings.HasPrefix(level, "$") }
+		var next [][]string
+		switch f {
+		case "#":
+			for _, p := range frontier {
+				if err := st.subtree(ctx, p, skip, add); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		case "+":
+			for _, p := range frontier {
+				items, err := st.children(ctx, p)
+				if err != nil {
+					return nil, err
+				}
+				for _, item := range items {
+					sk := item[attrSK].(*types.AttributeValueMemberS).Value
+					level := sk[1:]
+					if skip(level) {
+						continue
+					}
+					if sk[0] == 'M' && wantMsg {
+						if err := add(item); err != nil {
+							return nil, err
+						}
+					} else if sk[0] == 'N' && count(item) > 0 {
+						next = append(next, append(p[:len(p):len(p)], level))
+					}
+				}
+			}
+		default:
+			var keys []map[string]types.AttributeValue
+			for _, p := range frontier {
+				keys = append(keys, key(retainedPK(p), retainedCountSK(f)))
+				if wantMsg {
+					keys = append(keys, key(retainedPK(p), retainedMsgSK(f)))
+				}
+			}
+			items, err := st.batchGet(ctx, keys, "")
+			if err != nil {
+				return nil, fmt.Errorf("dynamo: retained messages of %q: %w", filter, err)
+			}
+			for _, item := range items {
+				sk := item[attrSK].(*types.AttributeValueMemberS).Value
+				if sk[0] == 'M' {
+					if err := add(item); err != nil {
+						return nil, err
+					}
+				} else if count(item) > 0 {
+					pk := item[attrPK].(*types.AttributeValueMemberS).Value
+					next = append(next, append(levelsOf(pk), f))
+				}
+			}
+		}
+		frontier = next
+		if len(frontier) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// levelsOf returns the levels of a retained trie node's key.
+func levelsOf(pk string) []string {
+	if pk == "R" {
+		return nil
+	}
+	return strings.Split(strings.TrimPrefix(pk, "R#"), "/")
+}
+
+// count returns the counter n of an item, 0 when it has none.
+func count(item map[string]types.AttributeValue) int64 {
+	var it struct {
+		N int64 `dynamodbav:"n"`
+	}
+	_ = attributevalue.UnmarshalMap(item, &it)
+	return it.N
+}
+
+// children returns every item under the retained trie node of prefix p.
+func (st *Store) children(ctx context.Context, p []string) ([]map[string]types.AttributeValue, error) {
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(retainedPK(p))},
+	}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: retained trie: %w", err)
+	}
+	return items, nil
+}
+
+// subtree passes every retained message below prefix p to add, skipping
+// the first levels skip names.
+func (st *Store) subtree(ctx context.Context, p []string, skip func(string) bool, add func(map[string]types.AttributeValue) error) error {
+	items, err := st.children(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, item := range items {
+		sk := item[attrSK].(*types.AttributeValueMemberS).Value
+		level := sk[1:]
+		if skip(level) {
+			continue
+		}
+		if sk[0] == 'M' {
+			if err := add(item); err != nil {
+				return err
+			}
+		} else if count(item) > 0 {
+			child := append(p[:len(p):len(p)], level)
+			if err := st.subtree(ctx, child, func(string) bool { return false }, add); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

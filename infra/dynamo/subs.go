@@ -1,0 +1,422 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/core/topic"
+)
+
+// maxFilterLevels bounds the levels of a filter or topic the tries hold:
+// a subscription's transaction writes one trie node per level, and a
+// transaction holds at most 100 items.
+const maxFilterLevels = 96
+
+// innerFilter returns the filter a subscription is routed by: without its
+// $share/{group}/ prefix.
+func innerFilter(filter string) string {
+	if _, inner, ok, _ := topic.ParseShared(filter); ok {
+		return inner
+	}
+	return filter
+}
+
+// nodeOps returns the updates of the trie nodes of every prefix of filter
+// (the filter routed by) by delta: n on all, h on the filter's own node.
+func (st *Store) nodeOps(filter string, delta int64) []types.TransactWriteItem {
+	levels := strings.Split(filter, "/")
+	ops := make([]types.TransactWriteItem, 0, len(levels))
+	for i := range levels {
+		e := newExpr()
+		e.add("n", delta)
+		if i == len(levels)-1 {
+			e.add("h", delta)
+		}
+		ops = append(ops, types.TransactWriteItem{Update: &types.Update{
+			TableName: &st.table, Key: key(nodePK(strings.Join(levels[:i+1], "/")), nodeSK),
+			UpdateExpression: e.update(), ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		}})
+	}
+	return ops
+}
+
+// fence is the ConditionCheck that conn owns clientID's session at
+// generation gen.
+func (st *Store) fence(clientID, conn string, gen int64) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: &st.table, Key: key(sessionPK(clientID), sessionSK),
+		ConditionExpression:       aws.String("#conn = :conn AND #gen = :gen"),
+		ExpressionAttributeNames:  map[string]string{"#conn": "conn", "#gen": "gen"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":conn": str(conn), ":gen": num(gen)},
+	}}
+}
+
+// owned returns the session item of clientID when conn owns it, or
+// ErrFenced.
+func (st *Store) owned(ctx context.Context, clientID, conn string) (*sessionItem, error) {
+	if conn == "" {
+		return nil, fmt.Errorf("dynamo: session %q, no connection: %w", clientID, session.ErrFenced)
+	}
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: session %q: %w", clientID, err)
+	}
+	if cur == nil || cur.Conn != conn {
+		return nil, fmt.Errorf("dynamo: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return cur, nil
+}
+
+// checkFilter refuses filters the tries cannot hold.
+func checkFilter(filter string) error {
+	if strings.Count(filter, "/") >= maxFilterLevels {
+		return fmt.Errorf("dynamo: filter %.40q... has more than %d levels", filter, maxFilterLevels)
+	}
+	if len(filter) > 900 {
+		return fmt.Errorf("dynamo: filter %.40q... is longer than 900 bytes, the most a key holds", filter)
+	}
+	return nil
+}
+
+// Subscribe implements session.Store: per filter, one transaction of the
+// fence, both sides of the subscription and, when it is new, the trie
+// counters.
+func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []session.Subscription) ([]bool, error) {
+	cur, err := st.owned(ctx, clientID, conn)
+	if err != nil {
+		return nil, err
+	}
+	for i := range subs {
+		if err := checkFilter(subs[i].Filter); err != nil {
+			return nil, err
+		}
+	}
+	existed := make([]bool, len(subs))
+	for i := range subs {
+		s := subs[i]
+		s.ClientID = clientID
+		if existed[i], err = st.subscribe(ctx, cur.Gen, conn, &s); err != nil {
+			return nil, err
+		}
+	}
+	return existed, nil
+}
+
+func (st *Store) subscribe(ctx context.Context, gen int64, conn string, s *session.Subscription) (bool, error) {
+	inner := innerFilter(s.Filter)
+	side := toSubItem(s, gen)
+	side.PK, side.SK = sessionPK(s.ClientID), subSK(gen, s.Filter)
+	route := side
+	route.PK, route.SK = nodePK(inner), routeSK(s.Filter, gen, s.ClientID)
+	sideAV, err := attributevalue.MarshalMap(side)
+	if err != nil {
+		return false, fmt.Errorf("dynamo: encode subscription: %w", err)
+	}
+	routeAV, err := attributevalue.MarshalMap(route)
+	if err != nil {
+		return false, fmt.Errorf("dynamo: encode subscription: %w", err)
+	}
+	for try := 0; try < maxTries; try++ {
+		old, err := st.getItem(ctx, side.PK, side.SK)
+		if err != nil {
+			return false, fmt.Errorf("dynamo: subscribe %q: %w", s.ClientID, err)
+		}
+		existed := old != nil
+		cond := "attribute_not_exists(#pk)"
+		if existed {
+			cond = "attribute_exists(#pk)"
+		}
+		ops := []types.TransactWriteItem{
+			st.fence(s.ClientID, conn, gen),
+			{Put: &types.Put{TableName: &st.table, Item: sideAV, ConditionExpression: &cond,
+				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
+			{Put: &types.Put{TableName: &st.table, Item: routeAV}},
+		}
+		if !existed {
+			ops = append(ops, st.nodeOps(inner, 1)...)
+		}
+		err = st.transact(ctx, ops)
+		if reasons := canceled(err); reasons != nil {
+			if failedAt(reasons, 0) {
+				return false, fmt.Errorf("dynamo: subscribe %q from %q: %w", s.ClientID, conn, session.ErrFenced)
+			}
+			if err := backoff(ctx, try); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("dynamo: subscribe %q: %w", s.ClientID, err)
+		}
+		return existed, nil
+	}
+	return false, fmt.Errorf("dynamo: subscribe %q: %w", s.ClientID, errContended)
+}
+
+// Unsubscribe implements session.Store: per filter that exists, one
+// transaction of the fence, both sides of the subscription and the trie
+// counters.
+func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters []string) ([]bool, error) {
+	cur, err := st.owned(ctx, clientID, conn)
+	if err != nil {
+		return nil, err
+	}
+	existed := make([]bool, len(filters))
+	for i, f := range filters {
+		if existed[i], err = st.unsubscribe(ctx, clientID, conn, cur.Gen, f); err != nil {
+			return nil, err
+		}
+	}
+	return existed, nil
+}
+
+func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int64, filter string) (bool, error) {
+	pk, sk := sessionPK(clientID), subSK(gen, filter)
+	for try := 0; try < maxTries; try++ {
+		old, err := st.getItem(ctx, pk, sk)
+		if err != nil {
+			return false, fmt.Errorf("dynamo: unsubscribe %q: %w", clientID, err)
+		}
+		if old == nil {
+			return false, nil
+		}
+		inner := innerFilter(filter)
+		ops := []types.TransactWriteItem{
+			st.fence(clientID, conn, gen),
+			{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk), ConditionExpression: aws.String("attribute_exists(#pk)"),
+				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
+			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), routeSK(filter, gen, clientID))}},
+		}
+		ops = append(ops, st.nodeOps(inner, -1)...)
+		err = st.transact(ctx, ops)
+		if reasons := canceled(err); reasons != nil {
+			if failedAt(reasons, 0) {
+				return false, fmt.Errorf("dynamo: unsubscribe %q from %q: %w", clientID, conn, session.ErrFenced)
+			}
+			if err := backoff(ctx, try); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("dynamo: unsubscribe %q: %w", clientID, err)
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("dynamo: unsubscribe %q: %w", clientID, errContended)
+}
+
+// unroute removes the routing side of a subscription of a generation being
+// purged, with its trie counters; the session side goes with the purge.
+func (st *Store) unroute(ctx context.Context, sub *subItem) error {
+	inner := innerFilter(sub.Filter)
+	for try := 0; try < maxTries; try++ {
+		ops := []types.TransactWriteItem{
+			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), routeSK(sub.Filter, sub.Gen, sub.Client)),
+				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
+		}
+		ops = append(ops, st.nodeOps(inner, -1)...)
+		err := st.transact(ctx, ops)
+		if reasons := canceled(err); reasons != nil {
+			if failedAt(reasons, 0) {
+				return nil // removed already
+			}
+			if err := backoff(ctx, try); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("dynamo: remove the routing of %q %q: %w", sub.Client, sub.Filter, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("dynamo: remove the routing of %q: %w", sub.Client, errContended)
+}
+
+// Subscriptions implements session.Store.
+func (st *Store) Subscriptions(ctx context.Context, clientID string) ([]session.Subscription, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":p": str(genPrefix(cur.Gen) + "U#")},
+	}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: subscriptions of %q: %w", clientID, err)
+	}
+	out := make([]session.Subscription, 0, len(items))
+	for _, item := range items {
+		var it subItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("dynamo: decode subscription: %w", err)
+		}
+		out = append(out, it.subscription())
+	}
+	return out, nil
+}
+
+// Match implements session.Store: it walks the subscription trie level by
+// level, one BatchGetItem per level, queries the routing items of the
+// nodes that match the whole topic, and keeps those of each client's
+// current generation.
+func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription, error) {
+	levels := strings.Split(name, "/")
+	if len(levels) > maxFilterLevels+1 {
+		return nil, nil // no filter has that many levels
+	}
+	dollar := strings.HasPrefix(name, "$")
+	var matched []string         // filters of nodes with subscriptions matching name
+	frontier := []string{""}     // filters of the nodes matching the levels so far
+	var last map[string]nodeItem // the nodes read for the last level
+	for i, lv := range levels {
+		join := func(p, l string) string {
+			if i == 0 {
+				return l
+			}
+			return p + "/" + l
+		}
+		var cands []string
+		for _, p := range frontier {
+			cands = append(cands, join(p, lv))
+			if !(i == 0 && dollar) { // [MQTT-4.7.2-1]
+				cands = append(cands, join(p, "+"), join(p, "#"))
+			}
+		}
+		nodes, err := st.readNodes(ctx, cands)
+		if err != nil {
+			return nil, err
+		}
+		frontier = frontier[:0:0]
+		for _, c := range cands {
+			n, ok := nodes[c]
+			if !ok || n.N <= 0 {
+				continue
+			}
+			if strings.HasSuffix(c, "#") && (c == "#" || strings.HasSuffix(c, "/#")) {
+				if n.H > 0 {
+					matched = append(matched, c) // "#" matches the rest
+				}
+				continue
+			}
+			frontier = append(frontier, c)
+		}
+		last = nodes
+		if len(frontier) == 0 {
+			break
+		}
+	}
+	if len(frontier) > 0 {
+		// Filters ending at the topic's last level, and "prefix/#", which
+		// matches its parent level too [MQTT-4.7.1-2].
+		var hashes []string
+		for _, f := range frontier {
+			if last[f].H > 0 {
+				matched = append(matched, f)
+			}
+			hashes = append(hashes, f+"/#")
+		}
+		nodes, err := st.readNodes(ctx, hashes)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hashes {
+			if nodes[h].H > 0 {
+				matched = append(matched, h)
+			}
+		}
+	}
+	var routes []subItem
+	for _, f := range matched {
+		items, err := st.query(ctx, &dynamodb.QueryInput{
+			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(nodePK(f)), ":p": str("C#")},
+		}, 0)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: match %q: %w", name, err)
+		}
+		for _, item := range items {
+			var it subItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, fmt.Errorf("dynamo: decode subscription: %w", err)
+			}
+			routes = append(routes, it)
+		}
+	}
+	if len(routes) == 0 {
+		return nil, nil
+	}
+	gens, err := st.generations(ctx, routes)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: match %q: %w", name, err)
+	}
+	var out []session.Subscription
+	for _, r := range routes {
+		if g, ok := gens[r.Client]; ok && g == r.Gen {
+			out = append(out, r.subscription())
+		}
+	}
+	return out, nil
+}
+
+// readNodes reads the subscription trie nodes of filters.
+func (st *Store) readNodes(ctx context.Context, filters []string) (map[string]nodeItem, error) {
+	keys := make([]map[string]types.AttributeValue, 0, len(filters))
+	seen := map[string]bool{}
+	for _, f := range filters {
+		if !seen[f] {
+			seen[f] = true
+			keys = append(keys, key(nodePK(f), nodeSK))
+		}
+	}
+	items, err := st.batchGet(ctx, keys, "")
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: read subscription trie: %w", err)
+	}
+	out := make(map[string]nodeItem, len(items))
+	for _, item := range items {
+		var n nodeItem
+		if err := attributevalue.UnmarshalMap(item, &n); err != nil {
+			return nil, fmt.Errorf("dynamo: decode trie node: %w", err)
+		}
+		out[strings.TrimPrefix(n.PK, "T#")] = n
+	}
+	return out, nil
+}
+
+// generations returns the current generation of the sessions of the
+// clients of routes; a client without a session is left out.
+func (st *Store) generations(ctx context.Context, routes []subItem) (map[string]int64, error) {
+	var keys []map[string]types.AttributeValue
+	seen := map[string]bool{}
+	for _, r := range routes {
+		if !seen[r.Client] {
+			seen[r.Client] = true
+			keys = append(keys, key(sessionPK(r.Client), sessionSK))
+		}
+	}
+	items, err := st.batchGet(ctx, keys, "pk, gen")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(items))
+	for _, item := range items {
+		var it sessionItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("dynamo: decode session item: %w", err)
+		}
+		out[strings.TrimPrefix(it.PK, "S#")] = it.Gen
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+"""moto_server.py serves moto's DynamoDB emulator like moto_server does, with
+two fixes for the way mqttless uses it.
+
+- It handles one request at a time. moto's backends take no locks, so
+  concurrent requests can interleave a conditional write's check and its
+  write, breaking the atomicity DynamoDB guarantees (and that the store's
+  contract tests check). A lock around the application keeps HTTP
+  keep-alive and serializes the emulator.
+- TransactWriteItems checks every condition first and writes only when all
+  hold. moto's own version deep-copies the whole table once per item of
+  every transaction to roll back, which makes a transaction cost grow with
+  the table.
+
+Usage: python moto_server.py HOST PORT
+"""
+
+import signal
+import sys
+import threading
+
+from werkzeug.serving import run_simple
+
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+
+def transact_write_items(self, transact_items):
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen = set()
+    ops = []
+    errors = []
+    for item in transact_items:
+        if len(item) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(item.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table_name = op["TableName"]
+        table = self.get_table(table_name)
+        if op_type == "Put":
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+        else:
+            key = op["Key"]
+        unique = (str(table_name), str(dict(sorted(key.items()))))
+        if unique in seen:
+            raise MultipleTransactionsException()
+        seen.add(unique)
+        ops.append((op_type, op, table_name, key))
+        cond = op.get("ConditionExpression")
+        if cond is None:
+            errors.append((None, None, None))
+            continue
+        current = self.get_item(table_name, key)
+        check = get_filter_expression(cond, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"))
+        if check.expr(current):
+            errors.append((None, None, None))
+            continue
+        old = None
+        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+            old = current.to_json()["Attributes"]
+        errors.append(("ConditionalCheckFailed", str(ConditionalCheckFailed().message), old))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+    for op_type, op, table_name, key in ops:
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        if op_type == "Put":
+            self.put_item(table_name, op["Item"], expression_attribute_names=names, expression_attribute_values=values)
+        elif op_type == "Delete":
+            self.delete_item(table_name, key, expression_attribute_names=names, expression_attribute_values=values)
+        elif op_type == "Update":
+            self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                             expression_attribute_names=names, expression_attribute_values=values)
+
+
+_handled_tokens = {}
+_original_transact = DynamoHandler.transact_write_items
+
+
+def idempotent_transact(self):
+    token = self.body.get("ClientRequestToken")
+    if token and token in _handled_tokens:
+        return _handled_tokens[token]
+    result = _original_transact(self)
+    if token:
+        if len(_handled_tokens) > 100_000:
+            _handled_tokens.clear()
+        _handled_tokens[token] = result
+    return result
+
+
+def main() -> None:
+    DynamoDBBackend.transact_write_items = transact_write_items
+    DynamoHandler.transact_write_items = idempotent_transact
+    host, port = sys.argv[1], int(sys.argv[2])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serialized(environ, start_response):
+        with lock:
+            return list(app(environ, start_response))
+
+    run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
