@@ -920,26 +920,32 @@ func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters
 	return existed, nil
 }
 
+// decodeAll decodes, in key order, every value of the nested bucket name
+// of clientID's session bucket; a missing session or bucket holds none.
+func decodeAll[T any](tx *bolt.Tx, clientID string, name []byte) ([]T, error) {
+	cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+	if cb == nil || cb.Bucket(name) == nil {
+		return nil, nil
+	}
+	var out []T
+	err := cb.Bucket(name).ForEach(func(k, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("decode %s %x: %w", name, k, err)
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
 // Subscriptions implements session.Store. They come in filter order.
 func (st *Store) Subscriptions(ctx context.Context, clientID string) ([]session.Subscription, error) {
 	var out []session.Subscription
 	err := st.view(ctx, func(tx *bolt.Tx) error {
-		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
-		if cb == nil {
-			return nil
-		}
-		u := cb.Bucket(bSubs)
-		if u == nil {
-			return nil
-		}
-		return u.ForEach(func(k, v []byte) error {
-			var s session.Subscription
-			if err := json.Unmarshal(v, &s); err != nil {
-				return fmt.Errorf("subscription %q: %w", k, err)
-			}
-			out = append(out, s)
-			return nil
-		})
+		var err error
+		out, err = decodeAll[session.Subscription](tx, clientID, bSubs)
+		return err
 	})
 	if err != nil {
 		return nil, wrap(err, "subscriptions of %q", clientID)
@@ -1166,22 +1172,11 @@ func allocPID(p *bolt.Bucket, n *counters) (uint16, error) {
 func (st *Store) Inflight(ctx context.Context, clientID string) ([]*session.Outbound, error) {
 	var out []*session.Outbound
 	err := st.view(ctx, func(tx *bolt.Tx) error {
-		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
-		if cb == nil {
-			return nil
+		msgs, err := decodeAll[session.Outbound](tx, clientID, bInflight)
+		for i := range msgs {
+			out = append(out, &msgs[i])
 		}
-		f := cb.Bucket(bInflight)
-		if f == nil {
-			return nil
-		}
-		return f.ForEach(func(k, v []byte) error {
-			o := new(session.Outbound)
-			if err := json.Unmarshal(v, o); err != nil {
-				return fmt.Errorf("decode outbound message %x: %w", k, err)
-			}
-			out = append(out, o)
-			return nil
-		})
+		return err
 	})
 	if err != nil {
 		return nil, wrap(err, "in flight for %q", clientID)
