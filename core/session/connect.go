@@ -156,7 +156,7 @@ func (c *call) takeOver(prev *Session, clean bool) error {
 		if prev.Version == packet.V5 {
 			frame, _ = (&packet.Disconnect{ReasonCode: packet.SessionTakenOver}).Append(nil, packet.V5)
 		}
-		d := c.delivery(prev.Proxy, prev.Conn)
+		d := c.delivery(prev)
 		if frame != nil {
 			d.Packets = append(d.Packets, frame)
 		}

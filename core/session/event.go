@@ -14,6 +14,12 @@ const (
 	// connection whose CONNECT was accepted, whether the client, the network
 	// or the broker ended it; the handler decides what the end means.
 	KindLost Kind = "lost"
+	// KindTick asks for the work that waits for time (Handler.Tick): due
+	// wills and expired sessions. Proxy and Conn are unused.
+	KindTick Kind = "tick"
+	// KindRecover reports that the proxy named in Proxy restarted after a
+	// crash: the connections it held are gone (Handler.Recover).
+	KindRecover Kind = "recover"
 )
 
 // Event is what the proxy sends a handler: the payload of one Lambda
@@ -49,8 +55,12 @@ type Reply struct {
 // Delivery is frames for one connection held by some proxy, or a request to
 // close it (after its frames) when a session is taken over.
 type Delivery struct {
-	Proxy   string   `json:"proxy"`
-	Conn    string   `json:"conn"`
+	Proxy string `json:"proxy"`
+	Conn  string `json:"conn"`
+	// Client is the client id of the session the connection holds, so
+	// that a delivery that finds the connection gone can be queued
+	// (Handler.Undelivered).
+	Client  string   `json:"client,omitempty"`
 	Packets [][]byte `json:"packets,omitempty"`
 	Close   bool     `json:"close,omitempty"`
 }

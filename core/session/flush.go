@@ -149,7 +149,7 @@ func (c *call) flushOut(p *pendingOut) error {
 	items := p.items
 	for len(items) > 0 {
 		if items[0].o == nil {
-			c.deliver(s.Proxy, s.Conn, items[0].frame)
+			c.deliver(s, items[0].frame)
 			items = items[1:]
 			continue
 		}
@@ -225,7 +225,7 @@ func (c *call) sendOut(s *Session, out []*Outbound, window int) error {
 				continue
 			}
 			if b := c.encodeOut(d, false, s.Version, 0); b != nil {
-				c.deliver(s.Proxy, s.Conn, b)
+				c.deliver(s, b)
 			}
 		}
 		if !freed || window == 0 {

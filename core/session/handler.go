@@ -48,12 +48,23 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 // Config returns the configuration in force, defaults filled in.
 func (h *Handler) Config() Config { return h.cfg }
 
+// tickBatch is how many sessions one KindTick event handles.
+const tickBatch = 1000
+
 // Handle processes one event. It returns the reply even when it also
 // returns an error: the reply then holds what was done before the failure
 // (frames to write, deliveries to make), and the error, always from the
 // Store or the context, means the connection should be closed with
 // DISCONNECT 0x80 at 5.0.
 func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
+	switch ev.Kind {
+	case KindTick:
+		reply, _, err := h.Tick(ctx, tickBatch)
+		return reply, err
+	case KindRecover:
+		reply, _, err := h.Recover(ctx, ev.Proxy)
+		return reply, err
+	}
 	c := &call{h: h, ctx: ctx, ev: ev, now: h.now(), reply: &Reply{}}
 	if ev.State != nil {
 		st := *ev.State
@@ -120,17 +131,21 @@ func (c *call) send(p packet.Packet) {
 	c.reply.Packets = append(c.reply.Packets, b)
 }
 
-// deliver queues a frame for another connection, or for this one.
-func (c *call) deliver(proxy, conn string, frame []byte) {
-	if conn == c.ev.Conn {
+// deliver queues a frame for the connection that holds session s: this
+// one, or another.
+func (c *call) deliver(s *Session, frame []byte) {
+	if s.Conn == c.ev.Conn {
 		c.reply.Packets = append(c.reply.Packets, frame)
 		return
 	}
-	d := c.delivery(proxy, conn)
+	d := c.delivery(s)
 	d.Packets = append(d.Packets, frame)
 }
 
-func (c *call) delivery(proxy, conn string) *Delivery {
+// delivery returns the reply's delivery to the connection of session s,
+// adding it when there is none yet.
+func (c *call) delivery(s *Session) *Delivery {
+	proxy, conn := s.Proxy, s.Conn
 	key := proxy + "\x00" + conn
 	if i, ok := c.delivIdx[key]; ok {
 		return &c.reply.Deliveries[i]
@@ -139,7 +154,7 @@ func (c *call) delivery(proxy, conn string) *Delivery {
 		c.delivIdx = make(map[string]int)
 	}
 	c.delivIdx[key] = len(c.reply.Deliveries)
-	c.reply.Deliveries = append(c.reply.Deliveries, Delivery{Proxy: proxy, Conn: conn})
+	c.reply.Deliveries = append(c.reply.Deliveries, Delivery{Proxy: proxy, Conn: conn, Client: s.ClientID})
 	return &c.reply.Deliveries[len(c.reply.Deliveries)-1]
 }
 

@@ -136,7 +136,7 @@ func (c *call) deliverTo(s *Session, t *target, m *Message, f *fanout) {
 					// Behind a message of this call still to be enqueued.
 					p.items = append(p.items, pendingItem{frame: b})
 				} else {
-					c.deliver(s.Proxy, s.Conn, b)
+					c.deliver(s, b)
 				}
 			}
 			f.n++

@@ -10,7 +10,13 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/delivery"
+	"github.com/mqttless/mqttless/infra/lambdainvoke"
 	"github.com/mqttless/mqttless/infra/proxy"
 )
 
@@ -18,70 +24,130 @@ import (
 // sessions a previous run left owned by it can be recognised.
 const ProxyID = "local"
 
-// Broker is a running all-in-one broker.
+// Broker is a running broker process: a proxy with the handlers
+// in-process on a store, or (-invoker lambda) a proxy that invokes the
+// handler functions.
 type Broker struct {
 	cfg     Config
 	log     *slog.Logger
-	store   session.Store
+	id      string
 	closeSt func() error
-	handler *session.Handler
+	inv     proxy.Invoker
 	proxy   *proxy.Server
 	ln      net.Listener
 	pprofLn net.Listener // nil unless -pprof is set
+	delivLn net.Listener // nil unless -delivery-addr is set
+	deliv   *http.Server // serves delivLn
 }
 
-// Start opens the store, binds the listener and starts serving. Errors name
-// what failed: the store, the address, or a setting.
+// Start opens the store (or the Lambda client), binds the listeners and
+// starts serving. Errors name what failed: the store, the address, or a
+// setting.
 func Start(cfg Config, log *slog.Logger) (*Broker, error) {
-	st, closeSt, err := openStore(cfg, log)
-	if err != nil {
-		return nil, err
+	b := &Broker{cfg: cfg, log: log, id: ProxyID, closeSt: func() error { return nil }}
+	if cfg.DeliveryAddr != "" {
+		b.id = cfg.DeliveryURL
 	}
-	h, err := session.New(st, cfg.Session, log)
-	if err != nil {
-		closeSt()
-		return nil, err
-	}
-	srv, err := proxy.New(proxy.Config{
-		ID: ProxyID, MaxPacketSize: int(h.Config().MaxPacketSize),
-		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
-	}, proxy.Local{Handler: h}, log)
-	if err != nil {
-		closeSt()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		closeSt()
-		return nil, fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
-	}
-	b := &Broker{cfg: cfg, log: log, store: st, closeSt: closeSt, handler: h, proxy: srv, ln: ln}
-	if cfg.Pprof != "" {
-		if b.pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
-			ln.Close()
-			closeSt()
-			return nil, fmt.Errorf("listen on -pprof %s: %w", cfg.Pprof, err)
-		}
-	}
-	// Connections a crashed previous run held are gone: end them, so that
-	// their wills go out and their sessions can expire.
-	reply, n, err := h.Recover(context.Background(), ProxyID)
-	if err != nil {
+	if err := b.start(); err != nil {
 		b.closeListeners()
-		closeSt()
-		return nil, fmt.Errorf("recover the sessions of the previous run: %w", err)
-	}
-	if n > 0 {
-		log.Info("ended connections left open by the previous run", "sessions", n)
-		srv.Deliver(context.Background(), reply.Deliveries)
+		return nil, errors.Join(err, b.closeSt())
 	}
 	return b, nil
 }
 
+func (b *Broker) start() error {
+	cfg := b.cfg
+	maxPacket := int(cfg.Session.MaxPacketSize)
+	if cfg.Invoker == "lambda" {
+		inv, err := newLambdaInvoker(cfg, b.log)
+		if err != nil {
+			return err
+		}
+		b.inv = inv
+	} else {
+		st, closeSt, err := openStore(cfg, b.log)
+		if err != nil {
+			return err
+		}
+		b.closeSt = closeSt
+		h, err := session.New(st, cfg.Session, b.log)
+		if err != nil {
+			return err
+		}
+		maxPacket = int(h.Config().MaxPacketSize)
+		var eh proxy.EventHandler = h
+		if cfg.DeliveryAddr != "" {
+			client, err := delivery.NewClient(cfg.DeliverySecret, 0)
+			if err != nil {
+				return fmt.Errorf("-delivery-secret: %w", err)
+			}
+			eh = delivery.NewRouter(h, client, b.log)
+		}
+		b.inv = proxy.Local{Handler: eh}
+	}
+	srv, err := proxy.New(proxy.Config{
+		ID: b.id, MaxPacketSize: maxPacket,
+		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
+	}, b.inv, b.log)
+	if err != nil {
+		return err
+	}
+	b.proxy = srv
+	if b.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
+	}
+	if cfg.Pprof != "" {
+		if b.pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
+			return fmt.Errorf("listen on -pprof %s: %w", cfg.Pprof, err)
+		}
+	}
+	if cfg.DeliveryAddr != "" {
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.DeliverySecret}, srv.Deliver, b.log)
+		if err != nil {
+			return fmt.Errorf("-delivery-secret: %w", err)
+		}
+		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second}
+		if b.delivLn, err = net.Listen("tcp", cfg.DeliveryAddr); err != nil {
+			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.DeliveryAddr, err)
+		}
+	}
+	// Connections a crashed previous run held are gone: end them, so that
+	// their wills go out and their sessions can expire.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindRecover, Proxy: b.id})
+	if err != nil {
+		return fmt.Errorf("recover the sessions of the previous run: %w", err)
+	}
+	if len(reply.Deliveries) > 0 {
+		b.log.Info("ended connections left open by the previous run")
+		srv.Deliver(ctx, reply.Deliveries)
+	}
+	return nil
+}
+
+// newLambdaInvoker returns the invoker of -invoker lambda, with the
+// Lambda client from the standard AWS configuration chain
+// (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL for emulators).
+func newLambdaInvoker(cfg Config, log *slog.Logger) (*lambdainvoke.Invoker, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("-invoker lambda: loading the AWS configuration: %w", err)
+	}
+	api := lambda.NewFromConfig(awsCfg)
+	perEndpoint := func(ep string) lambdainvoke.API {
+		return lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(ep) })
+	}
+	return lambdainvoke.New(cfg.Functions, api, perEndpoint, log), nil
+}
+
 func (b *Broker) closeListeners() {
-	b.ln.Close()
-	if b.pprofLn != nil {
-		b.pprofLn.Close()
+	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 }
 
@@ -126,6 +192,15 @@ func (b *Broker) Run(ctx context.Context) error {
 	if b.pprofLn != nil {
 		defer b.servePprof().Close()
 	}
+	if b.delivLn != nil {
+		b.log.Info("delivery endpoint listening", "addr", b.delivLn.Addr().String(), "proxy", b.id)
+		go func() {
+			if err := b.deliv.Serve(b.delivLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.Error("delivery endpoint failed", "err", err)
+			}
+		}()
+		defer b.deliv.Close()
+	}
 	ticker := time.NewTicker(b.cfg.Tick)
 	defer ticker.Stop()
 	var err error
@@ -147,19 +222,14 @@ loop:
 	return err
 }
 
-// tick publishes due wills and removes expired sessions.
+// tick publishes due wills and removes expired sessions (up to 1,000 per
+// tick), through the handlers.
 func (b *Broker) tick(ctx context.Context) {
-	for {
-		reply, n, err := b.handler.Tick(ctx, 1000)
-		if len(reply.Deliveries) > 0 {
-			b.proxy.Deliver(ctx, reply.Deliveries)
-		}
-		if err != nil {
-			b.log.Error("tick failed", "err", err)
-			return
-		}
-		if n < 1000 {
-			return
-		}
+	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindTick, Proxy: b.id})
+	if reply != nil && len(reply.Deliveries) > 0 {
+		b.proxy.Deliver(ctx, reply.Deliveries)
+	}
+	if err != nil {
+		b.log.Error("tick failed", "err", err)
 	}
 }

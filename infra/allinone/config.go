@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
+	"github.com/mqttless/mqttless/infra/lambdainvoke"
 )
 
 // Config is the all-in-one broker's configuration.
@@ -36,6 +39,17 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Pprof is the address net/http/pprof is served on; empty: off.
 	Pprof string
+	// Invoker is "local" (the handlers in-process, on the store) or
+	// "lambda" (the proxy invokes the handler functions and holds no
+	// store); Functions is the function list of -invoker lambda.
+	Invoker   string
+	Functions map[lambdainvoke.Group][]lambdainvoke.Target
+	// DeliveryAddr is where the delivery endpoint listens (empty: off);
+	// DeliveryURL is the URL handlers reach it at, which is also the
+	// proxy's id; DeliverySecret signs delivery requests.
+	DeliveryAddr   string
+	DeliveryURL    string
+	DeliverySecret []byte
 }
 
 // ErrUsage is returned for -h; the usage has been printed.
@@ -77,6 +91,12 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&sendQueue, "max-send-bytes", "4194304", "bytes waiting to be written to one connection")
 	str(&connectTimeout, "connect-timeout", "10s", "time allowed between accept and CONNECT")
 	str(&c.Pprof, "pprof", "", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off")
+	var functions, secret string
+	str(&c.Invoker, "invoker", "local", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)")
+	str(&functions, "lambda-functions", lambdainvoke.DefaultFunctions, "functions of -invoker lambda: group=name[@endpoint],...; a group named twice gets a pool; an entry with an endpoint serves one call at a time")
+	str(&c.DeliveryAddr, "delivery-addr", "", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)")
+	str(&c.DeliveryURL, "delivery-url", "", "URL handlers reach the delivery endpoint at, also the proxy's id [http://<delivery-addr>]")
+	str(&secret, "delivery-secret", "", "shared secret (at least 16 bytes) that signs delivery requests")
 	for _, name := range names {
 		if v := getenv(envName(name)); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -134,6 +154,32 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	}
 	if c.Addr == "" {
 		p.fail("addr", c.Addr, "must not be empty")
+	}
+	c.DeliverySecret = []byte(secret)
+	switch c.Invoker {
+	case "local":
+	case "lambda":
+		fns, err := lambdainvoke.ParseFunctions(functions)
+		if err != nil {
+			p.fail("lambda-functions", functions, err.Error())
+		}
+		c.Functions = fns
+		if c.DeliveryAddr == "" {
+			p.fail("delivery-addr", c.DeliveryAddr, "-invoker lambda needs a delivery endpoint")
+		}
+	default:
+		p.fail("invoker", c.Invoker, "want local or lambda")
+	}
+	if c.DeliveryAddr != "" {
+		if len(c.DeliverySecret) < delivery.MinSecretLen {
+			p.fail("delivery-secret", strings.Repeat("*", len(secret)), fmt.Sprintf("a delivery endpoint needs a secret of at least %d bytes", delivery.MinSecretLen))
+		}
+		if c.DeliveryURL == "" {
+			c.DeliveryURL = "http://" + c.DeliveryAddr
+		}
+		if u, err := url.Parse(c.DeliveryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("delivery-url", c.DeliveryURL, "want an http(s) URL such as http://10.0.1.7:9883")
+		}
 	}
 	return c, p.err
 }

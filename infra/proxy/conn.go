@@ -176,6 +176,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 		c.apply(ctx, reply)
 	}
 	if err != nil {
+		c.srv.HandlerErrors.Add(1)
 		c.srv.log.Error("handler failed", "conn", c.id, "kind", ev.Kind, "err", err)
 		c.disconnect(packet.UnspecifiedError)
 		return false

@@ -13,9 +13,15 @@ type Invoker interface {
 	Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error)
 }
 
-// Local is the in-process Invoker: it calls a session.Handler directly.
+// EventHandler handles events in-process: a *session.Handler, or a
+// delivery.Router over one.
+type EventHandler interface {
+	Handle(ctx context.Context, ev *session.Event) (*session.Reply, error)
+}
+
+// Local is the in-process Invoker: it calls the handlers directly.
 type Local struct {
-	Handler *session.Handler
+	Handler EventHandler
 }
 
 var _ Invoker = Local{}

@@ -112,6 +112,9 @@ type Server struct {
 
 	// Dropped counts QoS 0 frames dropped on full send queues.
 	Dropped atomic.Uint64
+	// HandlerErrors counts calls to the handlers that failed, each of
+	// which closed its connection.
+	HandlerErrors atomic.Uint64
 }
 
 // New returns a proxy that hands packets to inv. It fails with an error

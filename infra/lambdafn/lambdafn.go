@@ -1,0 +1,98 @@
+// Package lambdafn is the composition root of the handler functions: each
+// Lambda main in functions/ calls Start with its group. A function runs the
+// shared core handlers on the DynamoDB store, posts deliveries for other
+// proxies to their delivery endpoints (delivery.Router), and refuses events
+// that belong to another function.
+package lambdafn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/delivery"
+	"github.com/mqttless/mqttless/infra/dynamo"
+	"github.com/mqttless/mqttless/infra/lambdainvoke"
+)
+
+// ErrMisrouted is an event sent to the wrong function.
+var ErrMisrouted = errors.New("lambdafn: event belongs to another function")
+
+// Function is one handler function.
+type Function struct {
+	group  lambdainvoke.Group
+	router *delivery.Router
+	log    *slog.Logger
+}
+
+// New builds the function of group g from the environment: the handler
+// settings as MQTTLESS_<FLAG> variables (the names cmd/mqttless documents
+// for its flags, such as MQTTLESS_MAX_QUEUED), the table as
+// MQTTLESS_TABLE, the delivery secret as MQTTLESS_DELIVERY_SECRET, and
+// DynamoDB through the standard AWS configuration (AWS_ENDPOINT_URL for
+// emulators). A bad setting fails with an error that names it.
+func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
+	env := func(name string) string {
+		if name == "MQTTLESS_STORE" {
+			return "dynamo"
+		}
+		return getenv(name)
+	}
+	cfg, err := allinone.ParseConfig(nil, env, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	db, err := dynamo.NewClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := session.New(dynamo.New(db, cfg.Table, dynamo.WithLogger(log)), cfg.Session, log)
+	if err != nil {
+		return nil, err
+	}
+	client, err := delivery.NewClient(cfg.DeliverySecret, 0)
+	if err != nil {
+		return nil, fmt.Errorf("MQTTLESS_DELIVERY_SECRET: %w", err)
+	}
+	return &Function{group: g, router: delivery.NewRouter(h, client, log), log: log}, nil
+}
+
+// Handle is the Lambda handler: it handles one event from a proxy. An
+// error fails the invocation; the proxy then closes that connection.
+func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	if !f.group.Accepts(ev) {
+		return nil, fmt.Errorf("%w: %s got a %s event of %d frames", ErrMisrouted, f.group, ev.Kind, len(ev.Packets))
+	}
+	reply, err := f.router.Handle(ctx, ev)
+	if err != nil {
+		f.log.Error("handler failed", "conn", ev.Conn, "kind", ev.Kind, "err", err)
+	}
+	return reply, err
+}
+
+// Start builds the function of group g and serves Lambda invocations; it
+// returns only when the configuration is bad.
+func Start(g lambdainvoke.Group) error {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("MQTTLESS_LOG_LEVEL"))}))
+	f, err := New(context.Background(), g, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	lambda.Start(f.Handle)
+	return nil
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if l.UnmarshalText([]byte(s)) != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

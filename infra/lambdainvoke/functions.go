@@ -1,0 +1,115 @@
+// Package lambdainvoke is the proxy's Lambda invoker: it hands each
+// connection's events to the handler functions with the Lambda Invoke API
+// (aws-sdk-go-v2), choosing the function by packet type, so that a PUBLISH
+// never runs in the function that serves CONNECT.
+package lambdainvoke
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Group names one handler function.
+type Group string
+
+// The handler functions. Each packet type goes to one of them (GroupOf).
+const (
+	GroupConnect   Group = "connect"   // CONNECT
+	GroupPublish   Group = "publish"   // PUBLISH
+	GroupSubscribe Group = "subscribe" // SUBSCRIBE
+	// GroupSession serves the rest: UNSUBSCRIBE, the acknowledgements,
+	// DISCONNECT, AUTH, lost connections, ticks and recoveries.
+	GroupSession Group = "session"
+)
+
+// Groups lists every group.
+var Groups = []Group{GroupConnect, GroupPublish, GroupSubscribe, GroupSession}
+
+// DefaultFunctions is the -lambda-functions default: the function names
+// template.yaml gives.
+const DefaultFunctions = "connect=mqttless-connect,publish=mqttless-publish,subscribe=mqttless-subscribe,session=mqttless-session"
+
+// GroupOf returns the group that handles a frame.
+func GroupOf(frame []byte) Group {
+	if len(frame) == 0 {
+		return GroupSession
+	}
+	switch packet.Type(frame[0] >> 4) {
+	case packet.CONNECT:
+		return GroupConnect
+	case packet.PUBLISH:
+		return GroupPublish
+	case packet.SUBSCRIBE:
+		return GroupSubscribe
+	}
+	return GroupSession
+}
+
+// Accepts reports whether group g serves event ev: a packets event whose
+// frames all belong to g, or, for GroupSession, any other kind. A function
+// refuses other events, so that a misrouted packet fails loudly.
+func (g Group) Accepts(ev *session.Event) bool {
+	if ev.Kind != session.KindPackets {
+		return g == GroupSession
+	}
+	for _, f := range ev.Packets {
+		if GroupOf(f) != g {
+			return false
+		}
+	}
+	return true
+}
+
+// Target is one function to invoke: its name, and an endpoint when it is
+// not the SDK's (an emulator such as the Lambda Runtime Interface
+// Emulator, which names every function "function").
+type Target struct {
+	Name     string
+	Endpoint string
+}
+
+// ErrFunctions is a bad -lambda-functions value.
+var ErrFunctions = errors.New("lambdainvoke: bad function list")
+
+// ParseFunctions parses a function list: comma-separated entries
+// group=name or group=name@endpoint. A group named several times gets a
+// pool of targets. Every group must be named.
+func ParseFunctions(spec string) (map[Group][]Target, error) {
+	out := map[Group][]Target{}
+	for _, entry := range strings.Split(spec, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		g, target, ok := strings.Cut(entry, "=")
+		if !ok || target == "" {
+			return nil, fmt.Errorf("%w: entry %q is not group=name[@endpoint]", ErrFunctions, entry)
+		}
+		grp := Group(g)
+		known := false
+		for _, k := range Groups {
+			known = known || k == grp
+		}
+		if !known {
+			return nil, fmt.Errorf("%w: unknown group %q (want connect, publish, subscribe or session)", ErrFunctions, g)
+		}
+		name, ep, _ := strings.Cut(target, "@")
+		if name == "" {
+			return nil, fmt.Errorf("%w: entry %q names no function", ErrFunctions, entry)
+		}
+		if ep != "" && !strings.HasPrefix(ep, "http://") && !strings.HasPrefix(ep, "https://") {
+			return nil, fmt.Errorf("%w: endpoint %q of %q is not an http(s) URL", ErrFunctions, ep, entry)
+		}
+		out[grp] = append(out[grp], Target{Name: name, Endpoint: ep})
+	}
+	for _, g := range Groups {
+		if len(out[g]) == 0 {
+			return nil, fmt.Errorf("%w: no function for group %s", ErrFunctions, g)
+		}
+	}
+	return out, nil
+}
