@@ -111,6 +111,10 @@ type call struct {
 	marked       map[uint16]bool // the same, as a set
 	ends         []ended         // PUBACK and PUBCOMP of the current run
 	needDispatch bool            // acknowledgements freed room in the window
+
+	// What routing read, kept for the rest of the call (route.go).
+	matches  map[string][]Subscription // by topic name
+	sessions map[string]*Session       // by client id; nil: none
 }
 
 func (c *call) version() packet.Version {
@@ -208,8 +212,10 @@ func (c *call) frame(frame []byte) error {
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
 		return c.ack(t, frame)
 	case packet.SUBSCRIBE:
+		c.matches = nil
 		return c.subscribe(frame)
 	case packet.UNSUBSCRIBE:
+		c.matches = nil
 		return c.unsubscribe(frame)
 	case packet.PINGREQ:
 		// The proxy answers PINGREQ itself; this path serves proxies that

@@ -26,7 +26,7 @@ type target struct {
 // member chosen at random, online members first (section 4.8.2).
 func (c *call) route(m *Message) (*fanout, error) {
 	f := &fanout{}
-	subs, err := c.h.store.Match(c.ctx, m.Topic)
+	subs, err := c.match(m.Topic)
 	if err != nil {
 		return f, err
 	}
@@ -60,7 +60,7 @@ func (c *call) route(m *Message) (*fanout, error) {
 			ids = append(ids, s.ClientID)
 		}
 	}
-	sessions, err := c.h.store.Sessions(c.ctx, ids)
+	sessions, err := c.sessionsOf(ids)
 	if err != nil {
 		return f, err
 	}
@@ -90,6 +90,58 @@ func (c *call) route(m *Message) (*fanout, error) {
 		c.deliverTo(s, &targets[i], m, f)
 	}
 	return f, nil
+}
+
+// match returns the subscriptions matching topic name, read from the store
+// once per call: the messages of one event that share a topic (a batch
+// from a busy publisher) are routed with one Store.Match. A SUBSCRIBE or
+// UNSUBSCRIBE in the event drops what was read.
+func (c *call) match(name string) ([]Subscription, error) {
+	if subs, ok := c.matches[name]; ok {
+		return subs, nil
+	}
+	subs, err := c.h.store.Match(c.ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.matches == nil {
+		c.matches = map[string][]Subscription{}
+	}
+	c.matches[name] = subs
+	return subs, nil
+}
+
+// sessionsOf returns the sessions of ids that exist, reading from the
+// store only those the call has not read yet.
+func (c *call) sessionsOf(ids []string) (map[string]*Session, error) {
+	out := make(map[string]*Session, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if s, ok := c.sessions[id]; ok {
+			if s != nil {
+				out[id] = s
+			}
+			continue
+		}
+		missing = append(missing, id)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := c.h.store.Sessions(c.ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	if c.sessions == nil {
+		c.sessions = make(map[string]*Session, len(missing))
+	}
+	for _, id := range missing {
+		c.sessions[id] = got[id] // nil records a session that does not exist
+		if got[id] != nil {
+			out[id] = got[id]
+		}
+	}
+	return out, nil
 }
 
 func subIDList(id uint32) []uint32 {

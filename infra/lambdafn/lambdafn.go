@@ -61,7 +61,16 @@ func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, 
 	if err != nil {
 		return nil, fmt.Errorf("MQTTLESS_DELIVERY_SECRET: %w", err)
 	}
-	return &Function{group: g, router: delivery.NewRouter(h, client, log), log: log}, nil
+	return NewFunction(g, delivery.NewRouter(h, client, log), log), nil
+}
+
+// NewFunction returns the function of group g over router, for callers
+// that compose the handler themselves (tests and benchmarks).
+func NewFunction(g lambdainvoke.Group, router *delivery.Router, log *slog.Logger) *Function {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Function{group: g, router: router, log: log}
 }
 
 // Handle is the Lambda handler: it handles one event from a proxy. An
