@@ -88,6 +88,7 @@ func (b *Broker) start() error {
 	srv, err := proxy.New(proxy.Config{
 		ID: b.id, MaxPacketSize: maxPacket,
 		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
+		InvokeTimeout: cfg.InvokeTimeout,
 	}, b.inv, b.log)
 	if err != nil {
 		return err

@@ -37,6 +37,7 @@ type Config struct {
 	// MaxSendBytes and ConnectTimeout configure the proxy.
 	MaxSendBytes   int
 	ConnectTimeout time.Duration
+	InvokeTimeout  time.Duration
 	// Pprof is the address net/http/pprof is served on; empty: off.
 	Pprof string
 	// Invoker is "local" (the handlers in-process, on the store) or
@@ -68,7 +69,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		names = append(names, name)
 	}
 	var level, keepAlive, sessionExpiry, receiveMax, inflight, maxQueued, maxPacket, aliasMax, clientIDLen, sendQueue string
-	var tick, connectTimeout, queueQoS0 string
+	var tick, connectTimeout, invokeTimeout, queueQoS0 string
 	str(&c.Addr, "addr", "127.0.0.1:1883", "MQTT listen address")
 	str(&c.DataDir, "data-dir", "data", "directory for the embedded store")
 	str(&c.Store, "store", "bolt", "store: bolt (on disk), memory, or dynamo (DynamoDB; endpoint from AWS_ENDPOINT_URL)")
@@ -90,6 +91,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&clientIDLen, "max-client-id", "65535", "longest client identifier, in bytes")
 	str(&sendQueue, "max-send-bytes", "4194304", "bytes waiting to be written to one connection")
 	str(&connectTimeout, "connect-timeout", "10s", "time allowed between accept and CONNECT")
+	str(&invokeTimeout, "invoke-timeout", "30s", "deadline of one call to the handlers (one Lambda invocation with -invoker lambda)")
 	str(&c.Pprof, "pprof", "", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off")
 	var functions, secret string
 	str(&c.Invoker, "invoker", "local", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)")
@@ -128,6 +130,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	c.MaxSendBytes = int(p.uint("max-send-bytes", sendQueue, 1024, 1<<31-1))
 	c.Tick = p.duration("tick", tick)
 	c.ConnectTimeout = p.duration("connect-timeout", connectTimeout)
+	c.InvokeTimeout = p.duration("invoke-timeout", invokeTimeout)
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		p.fail("log-level", level, "want debug, info, warn or error")
 	}

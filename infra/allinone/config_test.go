@@ -32,6 +32,13 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{[]string{"-log-format", "xml"}, nil, "-log-format"},
 		{[]string{"-queue-qos0", "maybe"}, nil, "-queue-qos0"},
 		{nil, map[string]string{"MQTTLESS_TOPIC_ALIAS_MAX": "x"}, "-topic-alias-max (MQTTLESS_TOPIC_ALIAS_MAX)"},
+		{[]string{"-invoke-timeout", "0s"}, nil, "-invoke-timeout"},
+		{[]string{"-invoker", "grpc"}, nil, "-invoker"},
+		{[]string{"-invoker", "lambda"}, nil, "-delivery-addr"},
+		{[]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-lambda-functions", "connect=c"}, nil, "-lambda-functions"},
+		{[]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-lambda-functions", "connect=c,publish=p,subscribe=s,session=x@ftp://h"}, nil, "-lambda-functions"},
+		{[]string{"-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "short"}, nil, "-delivery-secret (MQTTLESS_DELIVERY_SECRET)"},
+		{[]string{"-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-delivery-url", "10.0.0.1:9883"}, nil, "-delivery-url"},
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"extra"}, nil, `"extra"`},
 	} {
@@ -39,6 +46,27 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseConfig(%v, %v) = %v, want an error naming %s", tc.args, tc.env, err, tc.want)
 		}
+	}
+}
+
+// TestParseConfigLambda checks the settings of -invoker lambda: the
+// function list with pools and emulator endpoints, and the delivery URL
+// that is also the proxy's id.
+func TestParseConfigLambda(t *testing.T) {
+	cfg, err := allinone.ParseConfig([]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883",
+		"-lambda-functions", "connect=function@http://127.0.0.1:9001,connect=function@http://127.0.0.1:9002,publish=p,subscribe=s,session=x"},
+		env(map[string]string{"MQTTLESS_DELIVERY_SECRET": "0123456789abcdef"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DeliveryURL != "http://127.0.0.1:9883" || string(cfg.DeliverySecret) != "0123456789abcdef" {
+		t.Errorf("delivery URL %q, secret %q", cfg.DeliveryURL, cfg.DeliverySecret)
+	}
+	if got := cfg.Functions["connect"]; len(got) != 2 || got[1].Endpoint != "http://127.0.0.1:9002" || got[1].Name != "function" {
+		t.Errorf("connect pool = %+v, want two emulator targets", got)
+	}
+	if got := cfg.Functions["session"]; len(got) != 1 || got[0].Name != "x" || got[0].Endpoint != "" {
+		t.Errorf("session = %+v", got)
 	}
 }
 
