@@ -141,6 +141,7 @@ func (h *Handler) Recover(ctx context.Context, proxy string) (*Reply, int, error
 	reply := &Reply{}
 	n := 0
 	seen := map[string]bool{}
+	delivIdx := map[string]int{} // shared, so each connection gets one delivery
 	for {
 		owned, err := h.store.Owned(ctx, proxy, 1000)
 		if err != nil {
@@ -155,7 +156,7 @@ func (h *Handler) Recover(ctx context.Context, proxy string) (*Reply, int, error
 			progress = true
 			c := &call{h: h, ctx: ctx, now: h.now(), reply: reply,
 				ev: &Event{Kind: KindLost, Proxy: s.Proxy, Conn: s.Conn},
-				st: &ConnState{ClientID: s.ClientID, Version: s.Version, SessionExpiry: s.ExpiryInterval}}
+				st: &ConnState{ClientID: s.ClientID, Version: s.Version, SessionExpiry: s.ExpiryInterval}, delivIdx: delivIdx}
 			err := c.goOffline(true)
 			if ferr := c.flush(); err == nil {
 				err = ferr

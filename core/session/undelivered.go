@@ -4,57 +4,95 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mqttless/mqttless/core/packet"
 )
 
 // Undelivered handles deliveries whose connection was gone when a proxy
-// tried to write them, as a proxy's delivery endpoint reports. QoS 1 and 2
-// messages need nothing: they were in flight in the Store before they were
-// sent, and go out again when the client reconnects [MQTT-4.4.0-1]. QoS 0
-// messages are queued for the session as if it had been offline when they
-// were routed: only when QueueQoS0 is set, the session persists (a Session
-// Expiry Interval above 0) and no newer connection owns it. Errors come from
-// the Store.
-func (h *Handler) Undelivered(ctx context.Context, ds []Delivery) error {
-	if !h.cfg.QueueQoS0 {
-		return nil
-	}
-	var ids []string
+// tried to write them, as a proxy's delivery endpoint reports. It reads each
+// session afresh and returns, in Reply.Deliveries, what to deliver again:
+//
+//   - When another connection now holds the session (the client
+//     reconnected, perhaps through another proxy), the QoS 0 messages go to
+//     it, and so do the QoS 1 and 2 messages still in flight under the
+//     packet identifiers the deliveries used, with DUP set: the new
+//     connection may have resumed the session before they were stored
+//     [MQTT-4.4.0-1].
+//   - When the session is offline (or still names the gone connection,
+//     whose lost event is yet to come), QoS 1 and 2 messages need nothing: they
+//     are in flight in the Store and go out when the client reconnects. QoS
+//     0 messages are queued as if the session had been offline when they
+//     were routed: only when QueueQoS0 is set and the session persists.
+//
+// Deliveries that close a connection, and sessions that ended, are
+// dropped. Errors come from the Store; the reply holds what was done.
+func (h *Handler) Undelivered(ctx context.Context, ds []Delivery) (*Reply, error) {
+	c := &call{h: h, ctx: ctx, ev: &Event{}, now: h.now(), reply: &Reply{}}
 	for _, d := range ds {
-		if d.Client != "" && len(d.Packets) > 0 {
-			ids = append(ids, d.Client)
+		if d.Client == "" || len(d.Packets) == 0 {
+			continue
+		}
+		if err := c.undelivered(&d); err != nil {
+			return c.reply, fmt.Errorf("session: undelivered to %q: %w", d.Client, err)
 		}
 	}
-	if len(ids) == 0 {
+	return c.reply, nil
+}
+
+func (c *call) undelivered(d *Delivery) error {
+	s, err := c.h.store.Session(c.ctx, d.Client)
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
-	sessions, err := h.store.Sessions(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("session: undelivered: %w", err)
+		return err
 	}
-	for _, d := range ds {
-		s := sessions[d.Client]
-		if s == nil || s.ExpiryInterval == 0 || (s.Online() && s.Conn != d.Conn) {
+	var qos0 []*Outbound
+	var ids []uint16
+	for _, frame := range d.Packets {
+		if len(frame) == 0 || packet.Type(frame[0]>>4) != packet.PUBLISH {
 			continue
 		}
-		var msgs []*Outbound
-		for _, frame := range d.Packets {
-			if len(frame) == 0 || packet.Type(frame[0]>>4) != packet.PUBLISH {
-				continue
-			}
-			var p packet.Publish
-			if err := p.Decode(frame, s.Version); err != nil || p.QoS != 0 {
-				continue
-			}
-			m := newMessage(p.Topic, clone(p.Payload), 0, p.Retain, "", &p.Properties, h.now())
-			msgs = append(msgs, &Outbound{QoS: 0, Retain: p.Retain, SubIDs: p.Properties.SubscriptionIDs, Message: m})
-		}
-		if len(msgs) == 0 {
+		var p packet.Publish
+		if err := p.Decode(frame, s.Version); err != nil {
 			continue
 		}
-		if _, _, err := h.store.Enqueue(ctx, d.Client, msgs, h.cfg.MaxQueued, 0); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("session: undelivered to %q: %w", d.Client, err)
+		if p.QoS > 0 {
+			ids = append(ids, p.PacketID)
+			continue
+		}
+		m := newMessage(p.Topic, clone(p.Payload), 0, p.Retain, "", &p.Properties, c.now)
+		qos0 = append(qos0, &Outbound{Retain: p.Retain, SubIDs: p.Properties.SubscriptionIDs, Message: m})
+	}
+	if !s.Online() || s.Conn == d.Conn {
+		// Offline, or about to be: the lost event of d.Conn may not have
+		// been handled yet.
+		if len(qos0) == 0 || !c.h.cfg.QueueQoS0 || s.ExpiryInterval == 0 {
+			return nil
+		}
+		_, _, err := c.h.store.Enqueue(c.ctx, d.Client, qos0, c.h.cfg.MaxQueued, 0)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if len(ids) > 0 {
+		inflight, err := c.h.store.Inflight(c.ctx, d.Client)
+		if err != nil {
+			return err
+		}
+		for _, o := range inflight {
+			if o.State == Sent && slices.Contains(ids, o.PacketID) {
+				if b := c.encodeOut(o, true, s.Version, s.MaxPacketSize); b != nil {
+					c.deliver(s, b)
+				}
+			}
+		}
+	}
+	for _, o := range qos0 {
+		if b := c.encodeOut(o, false, s.Version, s.MaxPacketSize); b != nil {
+			c.deliver(s, b)
 		}
 	}
 	return nil

@@ -3,6 +3,8 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,7 +48,9 @@ func (c *Client) Forward(ctx context.Context, proxy string, ds []session.Deliver
 	if proxy == "" {
 		return nil, errNoProxy
 	}
-	body, err := json.Marshal(Request{Deliveries: ds})
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	body, err := json.Marshal(Request{ID: hex.EncodeToString(id[:]), Deliveries: ds})
 	if err != nil {
 		return nil, fmt.Errorf("delivery: encoding the request: %w", err)
 	}

@@ -18,7 +18,7 @@ type Forwarder interface {
 // Handler is what a Router wraps: session.Handler.
 type Handler interface {
 	Handle(ctx context.Context, ev *session.Event) (*session.Reply, error)
-	Undelivered(ctx context.Context, ds []session.Delivery) error
+	Undelivered(ctx context.Context, ds []session.Delivery) (*session.Reply, error)
 }
 
 // MaxReplyBytes bounds the frame bytes a Router leaves in a reply for the
@@ -31,7 +31,8 @@ const MaxReplyBytes = 3 << 20
 // deliveries for the proxy that sent the event, which writes them itself,
 // and posts the others to their proxies, one request per proxy, all at
 // once. Deliveries that find their connection gone go to the handler's
-// Undelivered, which queues what a persistent session must not lose.
+// Undelivered, which sends them to the session's newer connection or
+// queues what a persistent session must not lose.
 type Router struct {
 	h   Handler
 	fwd Forwarder
@@ -73,12 +74,31 @@ func (r *Router) Handle(ctx context.Context, ev *session.Event) (*session.Reply,
 		own = nil
 	}
 	reply.Deliveries = own
-	if gone := r.forward(ctx, remote); len(gone) > 0 {
-		if uerr := r.h.Undelivered(ctx, gone); uerr != nil {
-			r.log.Error("queueing undelivered messages failed", "deliveries", len(gone), "err", uerr)
-		}
-	}
+	r.deliver(ctx, remote, true)
 	return reply, err
+}
+
+// deliver posts deliveries to their proxies and hands those that find
+// their connection gone to the handler's Undelivered; what that returns
+// (messages for the session's newer connection) is posted once more, with
+// no further retry.
+func (r *Router) deliver(ctx context.Context, byProxy map[string][]session.Delivery, retry bool) {
+	gone := r.forward(ctx, byProxy)
+	if len(gone) == 0 {
+		return
+	}
+	again, err := r.h.Undelivered(ctx, gone)
+	if err != nil {
+		r.log.Error("handling undelivered messages failed", "deliveries", len(gone), "err", err)
+	}
+	if !retry || again == nil || len(again.Deliveries) == 0 {
+		return
+	}
+	next := map[string][]session.Delivery{}
+	for _, d := range again.Deliveries {
+		next[d.Proxy] = append(next[d.Proxy], d)
+	}
+	r.deliver(ctx, next, false)
 }
 
 // forward posts each proxy's deliveries concurrently and returns the

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ import (
 // Request is the body of a delivery request: frames for connections the
 // proxy holds, or requests to close them.
 type Request struct {
+	// ID is random per request, so that two requests carrying the same
+	// deliveries in the same millisecond differ, and neither is taken for
+	// a replay of the other.
+	ID         string             `json:"id,omitempty"`
 	Deliveries []session.Delivery `json:"deliveries"`
 }
 
@@ -110,7 +115,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // check verifies the request's signature and freshness, and records the
 // signature so that a replay is refused.
 func (s *Server) check(h http.Header, body []byte) error {
-	tsText, sig := h.Get(HeaderTimestamp), h.Get(HeaderSignature)
+	// Hex is case-insensitive: one signature is one request however it
+	// is spelled.
+	tsText, sig := h.Get(HeaderTimestamp), strings.ToLower(h.Get(HeaderSignature))
 	if tsText == "" || sig == "" {
 		return ErrUnsigned
 	}
