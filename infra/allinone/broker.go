@@ -141,7 +141,8 @@ func newLambdaInvoker(cfg Config, log *slog.Logger) (*lambdainvoke.Invoker, erro
 	perEndpoint := func(ep string) lambdainvoke.API {
 		return lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(ep) })
 	}
-	return lambdainvoke.New(cfg.Functions, api, perEndpoint, log), nil
+	return lambdainvoke.New(cfg.Functions, api, perEndpoint, log,
+		lambdainvoke.WithConcurrency(cfg.LambdaConcurrency), lambdainvoke.WithBatchTimeout(cfg.InvokeTimeout)), nil
 }
 
 func (b *Broker) closeListeners() {

@@ -45,6 +45,9 @@ type Config struct {
 	// store); Functions is the function list of -invoker lambda.
 	Invoker   string
 	Functions map[lambdainvoke.Group][]lambdainvoke.Target
+	// LambdaConcurrency bounds each function's invocations in flight from
+	// this proxy; events that wait are batched.
+	LambdaConcurrency int
 	// DeliveryAddr is where the delivery endpoint listens (empty: off);
 	// DeliveryURL is the URL handlers reach it at, which is also the
 	// proxy's id; DeliverySecret signs delivery requests.
@@ -96,6 +99,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	var functions, secret string
 	str(&c.Invoker, "invoker", "local", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)")
 	str(&functions, "lambda-functions", lambdainvoke.DefaultFunctions, "functions of -invoker lambda: group=name[@endpoint],...; a group named twice gets a pool; an entry with an endpoint serves one call at a time")
+	var lambdaConc string
+	str(&lambdaConc, "lambda-concurrency", "64", "invocations of each function in flight from this proxy; events of other connections that come meanwhile are batched into the next")
 	str(&c.DeliveryAddr, "delivery-addr", "", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)")
 	str(&c.DeliveryURL, "delivery-url", "", "URL handlers reach the delivery endpoint at, also the proxy's id [http://<delivery-addr>]")
 	str(&secret, "delivery-secret", "", "shared secret (at least 16 bytes) that signs delivery requests")
@@ -167,6 +172,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 			p.fail("lambda-functions", functions, err.Error())
 		}
 		c.Functions = fns
+		c.LambdaConcurrency = int(p.uint("lambda-concurrency", lambdaConc, 1, 100000))
 		if c.DeliveryAddr == "" {
 			p.fail("delivery-addr", c.DeliveryAddr, "-invoker lambda needs a delivery endpoint")
 		}

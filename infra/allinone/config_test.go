@@ -34,6 +34,7 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{nil, map[string]string{"MQTTLESS_TOPIC_ALIAS_MAX": "x"}, "-topic-alias-max (MQTTLESS_TOPIC_ALIAS_MAX)"},
 		{[]string{"-invoke-timeout", "0s"}, nil, "-invoke-timeout"},
 		{[]string{"-invoker", "grpc"}, nil, "-invoker"},
+		{[]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-lambda-concurrency", "0"}, nil, "-lambda-concurrency"},
 		{[]string{"-invoker", "lambda"}, nil, "-delivery-addr"},
 		{[]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-lambda-functions", "connect=c"}, nil, "-lambda-functions"},
 		{[]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-lambda-functions", "connect=c,publish=p,subscribe=s,session=x@ftp://h"}, nil, "-lambda-functions"},

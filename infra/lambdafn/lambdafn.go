@@ -7,11 +7,13 @@ package lambdafn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -86,6 +88,48 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 	return reply, err
 }
 
+// maxParallel bounds the events of one batched invocation handled at once.
+const maxParallel = 16
+
+// Invoke is the Lambda handler: it takes a bare session.Event, answered
+// with a session.Reply, or a lambdainvoke.Batch of several connections'
+// events, handled concurrently and answered with a lambdainvoke.BatchReply
+// in which each event's failure is its own. An error fails the whole
+// invocation: a payload that is neither, or a single event's failure.
+func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	var b lambdainvoke.Batch
+	if err := json.Unmarshal(payload, &b); err != nil {
+		return nil, fmt.Errorf("lambdafn: bad payload: %w", err)
+	}
+	if b.Events == nil {
+		var ev session.Event
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("lambdafn: bad payload: %w", err)
+		}
+		return f.Handle(ctx, &ev)
+	}
+	out := lambdainvoke.BatchReply{Replies: make([]lambdainvoke.Result, len(b.Events))}
+	sem := make(chan struct{}, maxParallel)
+	var wg sync.WaitGroup
+	for i, ev := range b.Events {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if ev == nil {
+				out.Replies[i].Error = "lambdafn: null event"
+				return
+			}
+			r, err := f.Handle(ctx, ev)
+			out.Replies[i].Reply = r
+			if err != nil {
+				out.Replies[i].Error = err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	return out, nil
+}
+
 // Start builds the function of group g and serves Lambda invocations; it
 // returns only when the configuration is bad.
 func Start(g lambdainvoke.Group) error {
@@ -94,7 +138,7 @@ func Start(g lambdainvoke.Group) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(f.Handle)
+	lambda.Start(f.Invoke)
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -37,29 +39,57 @@ type target struct {
 // emulator, which serves one invocation at a time), each target serves one
 // invocation at a time and a call takes whichever is free.
 type pool struct {
+	g       Group
 	targets []*target
 	free    chan *target // targets not serving a call; nil when unlimited
+
+	// limit bounds the invocations of the group in flight; 0: no bound.
+	// Events that come while limit invocations are in flight wait in
+	// pending and go together in the next invocation (batch.go). mu
+	// guards inflight and pending.
+	limit    int
+	mu       sync.Mutex
+	inflight int
+	pending  []*request
 }
 
 // Invoker implements the proxy's Invoker on Lambda. It is safe for
 // concurrent use; the proxy calls it for one connection at a time, in
 // order.
 type Invoker struct {
-	pools map[Group]*pool
-	log   *slog.Logger
+	pools       map[Group]*pool
+	log         *slog.Logger
+	concurrency int
+	timeout     time.Duration
 }
+
+// Option adjusts an Invoker.
+type Option func(*Invoker)
+
+// WithConcurrency bounds the invocations of each function in flight from
+// this proxy at n; events of other connections that come meanwhile are
+// batched into the next invocation. Without it calls are not bounded (nor
+// batched across connections), except for targets with an endpoint.
+func WithConcurrency(n int) Option { return func(inv *Invoker) { inv.concurrency = n } }
+
+// WithBatchTimeout sets the deadline of an invocation that carries several
+// connections' events [30s].
+func WithBatchTimeout(d time.Duration) Option { return func(inv *Invoker) { inv.timeout = d } }
 
 // New returns an Invoker over the functions fns (from ParseFunctions).
 // Targets without an endpoint use api; those with one use newAPI(endpoint)
 // and serve one invocation at a time.
-func New(fns map[Group][]Target, api API, newAPI func(endpoint string) API, log *slog.Logger) *Invoker {
+func New(fns map[Group][]Target, api API, newAPI func(endpoint string) API, log *slog.Logger, opts ...Option) *Invoker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	inv := &Invoker{pools: map[Group]*pool{}, log: log}
+	inv := &Invoker{pools: map[Group]*pool{}, log: log, timeout: 30 * time.Second}
+	for _, o := range opts {
+		o(inv)
+	}
 	clients := map[string]API{}
 	for g, ts := range fns {
-		p := &pool{}
+		p := &pool{g: g, limit: inv.concurrency}
 		for _, t := range ts {
 			tg := &target{Target: t, api: api}
 			if t.Endpoint != "" {
@@ -76,6 +106,10 @@ func New(fns map[Group][]Target, api API, newAPI func(endpoint string) API, log 
 		if p.free != nil {
 			for _, t := range p.targets {
 				p.free <- t
+			}
+			// Emulators serve one call each: more in flight would only wait.
+			if p.limit == 0 || p.limit > len(p.targets) {
+				p.limit = len(p.targets)
 			}
 		}
 		inv.pools[g] = p
@@ -121,27 +155,59 @@ func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Rep
 	return merged, nil
 }
 
-// call makes one invocation of group g's function.
+// call hands ev to group g's function: in an invocation of its own, or,
+// when the group has limit invocations in flight, in the next batch.
 func (inv *Invoker) call(ctx context.Context, g Group, ev *session.Event) (*session.Reply, error) {
 	p := inv.pools[g]
 	if p == nil {
 		return nil, fmt.Errorf("lambdainvoke: no function for group %s", g)
 	}
-	var t *target
-	if p.free != nil {
-		select {
-		case t = <-p.free:
-			defer func() { p.free <- t }()
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lambdainvoke: waiting for a free %s function: %w", g, ctx.Err())
-		}
-	} else {
-		t = p.targets[0]
+	if p.limit == 0 {
+		return inv.invokeOne(ctx, p, ev)
 	}
+	return inv.submit(ctx, p, ev)
+}
+
+// take waits for a free target of p (when p has endpoints) and returns it
+// with the function that gives it back.
+func take(ctx context.Context, p *pool) (*target, func(), error) {
+	if p.free == nil {
+		return p.targets[0], func() {}, nil
+	}
+	select {
+	case t := <-p.free:
+		return t, func() { p.free <- t }, nil
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("lambdainvoke: waiting for a free %s function: %w", p.g, ctx.Err())
+	}
+}
+
+// invokeOne makes one invocation of p's function for ev alone.
+func (inv *Invoker) invokeOne(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
+	var t *target
+	t, release, err := take(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("lambdainvoke: encoding the event: %w", err)
 	}
+	out, err := invoke(ctx, t, payload)
+	if err != nil {
+		return nil, err
+	}
+	var r session.Reply
+	if err := json.Unmarshal(out.Payload, &r); err != nil {
+		return nil, fmt.Errorf("%w: %s returned %q: %v", ErrFunction, t.Name, truncate(out.Payload, 128), err)
+	}
+	return &r, nil
+}
+
+// invoke makes one invocation and returns its payload; a function error is
+// ErrFunction.
+func invoke(ctx context.Context, t *target, payload []byte) (*lambda.InvokeOutput, error) {
 	out, err := t.api.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(t.Name), Payload: payload})
 	if err != nil {
 		return nil, fmt.Errorf("lambdainvoke: invoke %s: %w", t.Name, err)
@@ -149,11 +215,7 @@ func (inv *Invoker) call(ctx context.Context, g Group, ev *session.Event) (*sess
 	if out.FunctionError != nil {
 		return nil, fmt.Errorf("%w: %s (%s): %s", ErrFunction, t.Name, aws.ToString(out.FunctionError), truncate(out.Payload, 512))
 	}
-	var r session.Reply
-	if err := json.Unmarshal(out.Payload, &r); err != nil {
-		return nil, fmt.Errorf("%w: %s returned %q: %v", ErrFunction, t.Name, truncate(out.Payload, 128), err)
-	}
-	return &r, nil
+	return out, nil
 }
 
 func truncate(b []byte, n int) string {

@@ -396,7 +396,9 @@ type concurrency struct {
 	max       int
 	perTarget map[string]int
 	maxPer    map[string]int
-	calls     map[string]int
+	calls     map[string]int // events served per target
+
+	invocations int
 }
 
 func newConcurrency(tt *testing.T, sleep time.Duration) *concurrency {
@@ -405,11 +407,16 @@ func newConcurrency(tt *testing.T, sleep time.Duration) *concurrency {
 
 func (e *endpointAPI) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	key := aws.ToString(in.FunctionName) + "@" + e.endpoint
+	var b lambdainvoke.Batch
+	if err := json.Unmarshal(in.Payload, &b); err != nil {
+		return nil, err
+	}
 	r := e.rec
 	r.mu.Lock()
 	r.inflight++
 	r.perTarget[key]++
-	r.calls[key]++
+	r.calls[key] += max(1, len(b.Events)) // events served
+	r.invocations++
 	r.max = max(r.max, r.inflight)
 	r.maxPer[key] = max(r.maxPer[key], r.perTarget[key])
 	r.mu.Unlock()
@@ -418,11 +425,20 @@ func (e *endpointAPI) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...f
 	r.inflight--
 	r.perTarget[key]--
 	r.mu.Unlock()
+	if b.Events != nil {
+		br := lambdainvoke.BatchReply{}
+		for range b.Events {
+			br.Replies = append(br.Replies, lambdainvoke.Result{Reply: &session.Reply{Packets: [][]byte{[]byte(key)}}})
+		}
+		out, err := json.Marshal(br)
+		return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, err
+	}
 	return output(r.tt, &session.Reply{Packets: [][]byte{[]byte(key)}})
 }
 
 // With endpoints (emulators serving one call at a time), a pool of two
-// targets has at most two calls in flight, never two on one target.
+// targets has at most two calls in flight, never two on one target; the
+// events of other connections that wait meanwhile go together in a batch.
 func TestInvokePoolWithEndpoints(tt *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -481,7 +497,10 @@ func TestInvokePoolWithEndpoints(tt *testing.T) {
 				tt.Errorf("targets used: %v, want both connect targets", rec.calls)
 			}
 			if total != callers {
-				tt.Errorf("%d calls made, want %d", total, callers)
+				tt.Errorf("%d events served, want %d", total, callers)
+			}
+			if rec.invocations >= callers {
+				tt.Errorf("%d invocations for %d events: those that waited were not batched", rec.invocations, callers)
 			}
 		})
 	}
@@ -567,4 +586,87 @@ func TestInvokeUnlimitedWithoutEndpoints(tt *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// With WithConcurrency(1), events of other connections that come while an
+// invocation is in flight wait and go together in one Batch, each getting
+// its own Result: a failure in one closes only that connection.
+func TestInvokeBatchesWaitingConnections(tt *testing.T) {
+	fns, err := lambdainvoke.ParseFunctions(lambdainvoke.DefaultFunctions)
+	if err != nil {
+		tt.Fatal(err)
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	api := apiFunc(func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+		var b lambdainvoke.Batch
+		if err := json.Unmarshal(in.Payload, &b); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		sizes = append(sizes, len(b.Events))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			<-release // hold the only slot while the others queue
+			var ev session.Event
+			_ = json.Unmarshal(in.Payload, &ev)
+			return output(tt, &session.Reply{Packets: [][]byte{[]byte(ev.Conn)}})
+		}
+		br := lambdainvoke.BatchReply{}
+		for _, ev := range b.Events {
+			res := lambdainvoke.Result{Reply: &session.Reply{Packets: [][]byte{[]byte(ev.Conn)}}}
+			if ev.Conn == "conn-3" {
+				res.Error = "store down"
+			}
+			br.Replies = append(br.Replies, res)
+		}
+		out, err := json.Marshal(br)
+		return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, err
+	})
+	inv := lambdainvoke.New(fns, api, nil, nil, lambdainvoke.WithConcurrency(1))
+	type res struct {
+		conn string
+		r    *session.Reply
+		err  error
+	}
+	results := make(chan res, 5)
+	call := func(conn string) {
+		r, err := inv.Invoke(context.Background(), &session.Event{Kind: session.KindPackets, Conn: conn, Packets: [][]byte{fPublish1}})
+		results <- res{conn, r, err}
+	}
+	go call("conn-0")
+	for { // wait until the first invocation holds the slot
+		mu.Lock()
+		n := len(sizes)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < 5; i++ {
+		go call(fmt.Sprint("conn-", i))
+	}
+	time.Sleep(50 * time.Millisecond) // let them queue
+	close(release)
+	for range 5 {
+		r := <-results
+		switch {
+		case r.conn == "conn-3":
+			if !errors.Is(r.err, lambdainvoke.ErrFunction) {
+				tt.Errorf("conn-3: err %v, want ErrFunction", r.err)
+			}
+		case r.err != nil:
+			tt.Errorf("%s: %v", r.conn, r.err)
+		case len(r.r.Packets) != 1 || string(r.r.Packets[0]) != r.conn:
+			tt.Errorf("%s got the reply %q, want its own", r.conn, r.r.Packets)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 2 || sizes[0] != 0 || sizes[1] != 4 {
+		tt.Errorf("invocations carried %v events (0: a bare event), want [0 4]", sizes)
+	}
 }

@@ -1,0 +1,178 @@
+package lambdainvoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Batch is the payload of an invocation that carries the events of
+// several connections, at most one per connection, so that each
+// connection's events stay in order. A function answers it with a
+// BatchReply; an invocation with a single event carries the bare
+// session.Event and gets a bare session.Reply.
+type Batch struct {
+	Events []*session.Event `json:"batch"`
+}
+
+// BatchReply answers a Batch: one Result per event, in order.
+type BatchReply struct {
+	Replies []Result `json:"replies"`
+}
+
+// Result is the outcome of one event of a Batch. Error set means the
+// handlers failed for that event (its connection alone is closed); Reply
+// then holds what was done before the failure, if anything.
+type Result struct {
+	Reply *session.Reply `json:"reply,omitempty"`
+	Error string         `json:"error,omitempty"`
+}
+
+// MaxBatch bounds the events of one batched invocation.
+const MaxBatch = 64
+
+// request is an event waiting for an invocation of its group.
+type request struct {
+	ctx  context.Context
+	ev   *session.Event
+	done chan result // buffered: the invoker never blocks on it
+}
+
+type result struct {
+	r   *session.Reply
+	err error
+}
+
+// submit invokes ev alone when p has fewer than limit invocations in
+// flight; otherwise ev waits and goes with the other waiting events in the
+// next invocation that ends frees a slot.
+func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
+	req := &request{ctx: ctx, ev: ev, done: make(chan result, 1)}
+	p.mu.Lock()
+	if p.inflight < p.limit {
+		p.inflight++
+		p.mu.Unlock()
+		inv.run(p, []*request{req})
+	} else {
+		p.pending = append(p.pending, req)
+		p.mu.Unlock()
+	}
+	select {
+	case res := <-req.done:
+		return res.r, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lambdainvoke: waiting for a %s invocation: %w", p.g, ctx.Err())
+	}
+}
+
+// run invokes batch, then keeps the slot busy with what waits: each
+// following batch runs on a goroutine of its own so that the caller of the
+// first gets its reply at once.
+func (inv *Invoker) run(p *pool, batch []*request) {
+	inv.runBatch(p, batch)
+	if next := p.next(); next != nil {
+		go func() {
+			for b := next; b != nil; b = p.next() {
+				inv.runBatch(p, b)
+			}
+		}()
+	}
+}
+
+// next takes the waiting requests for the next invocation (up to MaxBatch
+// events and MaxPayload bytes of frames, dropping those whose callers gave
+// up), or frees the slot and returns nil when none wait.
+func (p *pool) next() []*request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var batch []*request
+	size, i := 0, 0
+	for ; i < len(p.pending) && len(batch) < MaxBatch; i++ {
+		req := p.pending[i]
+		if req.ctx.Err() != nil {
+			continue
+		}
+		n := 0
+		for _, f := range req.ev.Packets {
+			n += len(f)
+		}
+		if len(batch) > 0 && size+n > MaxPayload {
+			break
+		}
+		size += n
+		batch = append(batch, req)
+	}
+	p.pending = p.pending[i:]
+	if len(batch) == 0 {
+		p.inflight--
+		return nil
+	}
+	return batch
+}
+
+// runBatch makes the invocation for batch and answers each request.
+func (inv *Invoker) runBatch(p *pool, batch []*request) {
+	if len(batch) == 1 {
+		r, err := inv.invokeOne(batch[0].ctx, p, batch[0].ev)
+		batch[0].done <- result{r, err}
+		return
+	}
+	// The invocation serves every request: it lasts until the latest
+	// deadline among them, or the batch timeout.
+	deadline := time.Now().Add(inv.timeout)
+	for _, req := range batch {
+		if d, ok := req.ctx.Deadline(); ok && d.After(deadline) {
+			deadline = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	results, err := inv.invokeBatch(ctx, p, batch)
+	for i, req := range batch {
+		if err != nil {
+			req.done <- result{nil, err}
+			continue
+		}
+		res := results[i]
+		var rerr error
+		if res.Error != "" {
+			rerr = fmt.Errorf("%w: %s", ErrFunction, res.Error)
+		}
+		req.done <- result{res.Reply, rerr}
+	}
+}
+
+// errBatchReply is a BatchReply that does not answer its Batch.
+var errBatchReply = errors.New("lambdainvoke: batch reply does not match the batch")
+
+func (inv *Invoker) invokeBatch(ctx context.Context, p *pool, batch []*request) ([]Result, error) {
+	t, release, err := take(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	b := Batch{Events: make([]*session.Event, len(batch))}
+	for i, req := range batch {
+		b.Events[i] = req.ev
+	}
+	payload, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("lambdainvoke: encoding the batch: %w", err)
+	}
+	out, err := invoke(ctx, t, payload)
+	if err != nil {
+		return nil, err
+	}
+	var br BatchReply
+	if err := json.Unmarshal(out.Payload, &br); err != nil {
+		return nil, fmt.Errorf("%w: %s returned %q: %v", ErrFunction, t.Name, truncate(out.Payload, 128), err)
+	}
+	if len(br.Replies) != len(batch) {
+		return nil, fmt.Errorf("%w: %d replies for %d events", errBatchReply, len(br.Replies), len(batch))
+	}
+	return br.Replies, nil
+}
