@@ -66,3 +66,27 @@ func (st *Store) SeedSubscriptions(ctx context.Context, prefix string, n int) er
 }
 
 func strp(s string) *string { return &s }
+
+// Counters returns the nq and nf counters of clientID's session item.
+func (st *Store) Counters(ctx context.Context, clientID string) (nq, nf int, err error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil || cur == nil {
+		return 0, 0, fmt.Errorf("dynamo: counters of %q: %v", clientID, err)
+	}
+	return cur.NQ, cur.NF, nil
+}
+
+// Partition returns every item of clientID's partition but the session
+// item: queued items have "#O#" in their sort keys, in-flight ones "#F#".
+func (st *Store) Partition(ctx context.Context, clientID string) ([]map[string]types.AttributeValue, error) {
+	return st.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    strp("#pk = :pk AND #sk > :s"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":s": str(sessionSK)},
+	}, 0)
+}
+
+// Item returns the item of pk and sk, or nil.
+func (st *Store) Item(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
+	return st.getItem(ctx, pk, sk)
+}

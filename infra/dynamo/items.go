@@ -178,7 +178,31 @@ type sessionItem struct {
 	Seq    uint64    `dynamodbav:"seq"`
 	NQ     int       `dynamodbav:"nq"`
 	NF     int       `dynamodbav:"nf"`
+	// QX is at most the earliest ttl of the queued messages (0 when none
+	// has one): before then DynamoDB cannot have deleted any, so NQ is
+	// exact. It is not raised when messages leave the queue.
+	QX int64 `dynamodbav:"qx,omitempty"`
 }
+
+// ttlMargin is how long after a message expires its item's ttl falls
+// (seconds): the store drops the expired messages it meets itself, so
+// DynamoDB's TTL deletion, which changes no counter, is a backstop for
+// those nobody read in that time (see recount).
+const ttlMargin = 600
+
+// msgTTL returns the ttl attribute (Unix seconds, DynamoDB's TTL format) of
+// a message expiring at expiresAt (Unix ms), or 0 for one that never
+// expires.
+func msgTTL(expiresAt int64) int64 {
+	if expiresAt <= 0 {
+		return 0
+	}
+	return (expiresAt+999)/1000 + ttlMargin
+}
+
+// ttlPassed reports whether DynamoDB may have deleted an item with ttl by
+// now (Unix seconds).
+func ttlPassed(ttl, now int64) bool { return ttl != 0 && ttl <= now }
 
 // ownership are the attributes of a session item that Connect, SetOffline
 // and ClearWill rewrite.
@@ -261,7 +285,8 @@ type nodeItem struct {
 }
 
 // outItem is an outbound message: queued under O#<seq>, in flight under
-// F#<pid>.
+// F#<pid>. A queued message that expires carries a ttl; an in-flight one
+// never does, since a delivery once started must complete.
 type outItem struct {
 	PK   string   `dynamodbav:"pk"`
 	SK   string   `dynamodbav:"sk"`
@@ -272,10 +297,13 @@ type outItem struct {
 	Ret  bool     `dynamodbav:"ret,omitempty"`
 	SIDs []uint32 `dynamodbav:"sids,omitempty"`
 	Msg  msgItem  `dynamodbav:"msg"`
+	TTL  int64    `dynamodbav:"ttl,omitempty"`
 }
 
+// toOutItem returns o as a queued item, with the ttl of its message.
 func toOutItem(o *session.Outbound) outItem {
-	it := outItem{Seq: o.Seq, PID: o.PacketID, St: uint8(o.State), QoS: o.QoS, Ret: o.Retain, Msg: toMsgItem(&o.Message)}
+	it := outItem{Seq: o.Seq, PID: o.PacketID, St: uint8(o.State), QoS: o.QoS, Ret: o.Retain, Msg: toMsgItem(&o.Message),
+		TTL: msgTTL(o.Message.ExpiresAt)}
 	if len(o.SubIDs) > 0 {
 		it.SIDs = append([]uint32(nil), o.SubIDs...)
 	}
@@ -306,12 +334,14 @@ func (it *inItem) inbound() *session.Inbound {
 	return &session.Inbound{PacketID: it.PID, Routed: it.Routed, Message: it.Msg.message()}
 }
 
-// retainedItem is a retained message under its parent's node.
+// retainedItem is a retained message under its parent's node, with the
+// ttl of its message.
 type retainedItem struct {
 	PK  string  `dynamodbav:"pk"`
 	SK  string  `dynamodbav:"sk"`
 	Msg msgItem `dynamodbav:"msg"`
 	N   int64   `dynamodbav:"n,omitempty"` // set on count items ("N<level>")
+	TTL int64   `dynamodbav:"ttl,omitempty"`
 }
 
 // itemSize estimates the size DynamoDB bills and limits an item by: the

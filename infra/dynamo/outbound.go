@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -21,7 +22,9 @@ const (
 
 // Enqueue implements session.Store: one transaction per chunk of messages
 // puts their items and advances the session's seq and nq, conditioned on
-// the seq read and on room in the queue; a lost race is retried.
+// the seq read and on room in the queue; a lost race is retried. When the
+// queue looks full and DynamoDB may have deleted expired messages of it
+// (the session's qx has passed), nq is first counted afresh (recount).
 func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
 	items := make([]map[string]types.AttributeValue, len(msgs))
 	for i, o := range msgs {
@@ -38,6 +41,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 	}
 	accepted := 0
 	done := false
+	recounted := false
 	var last *sessionItem // the session as the last transaction left it
 	for try := 0; try < maxTries; {
 		cur, err := st.readSession(ctx, clientID)
@@ -46,6 +50,13 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 		}
 		if cur == nil {
 			return accepted, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, session.ErrNotFound)
+		}
+		if now := time.Now().Unix(); maxQueued-cur.NQ < len(msgs)-accepted && !recounted && ttlPassed(cur.QX, now) {
+			recounted = true
+			if err := st.recount(ctx, clientID, cur, now); err != nil {
+				return accepted, nil, err
+			}
+			continue
 		}
 		n := min(len(msgs)-accepted, maxQueued-cur.NQ, maxTxItems-1)
 		if n <= 0 {
@@ -67,9 +78,25 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 			}
 			ops = append(ops, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: av}})
 		}
+		// qx stays at most the earliest ttl queued; an empty queue starts
+		// it afresh.
+		qx := cur.QX
+		if cur.NQ <= 0 {
+			qx = 0
+		}
+		for i := 0; i < n; i++ {
+			if t := msgTTL(msgs[accepted+i].Message.ExpiresAt); t != 0 && (qx == 0 || t < qx) {
+				qx = t
+			}
+		}
 		e := newExpr()
 		e.set("seq", num(int64(cur.Seq)+int64(n)))
 		e.setExpr(e.n("nq") + " = " + e.n("nq") + " + " + e.v(num(int64(n))))
+		if qx != 0 {
+			e.set("qx", num(qx))
+		} else if cur.QX != 0 {
+			e.remove("qx")
+		}
 		cond := fmt.Sprintf("%s = %s AND %s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)),
 			e.n("seq"), e.v(num(int64(cur.Seq))), e.n("nq"), e.v(num(int64(maxQueued-n))))
 		ops[0] = types.TransactWriteItem{Update: &types.Update{
@@ -90,6 +117,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 		accepted += n
 		cur.Seq += uint64(n)
 		cur.NQ += n
+		cur.QX = qx
 		last = cur
 	}
 	if !done {
@@ -123,8 +151,10 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 	window = min(window, 65535)
 	var sent []*session.Outbound
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
+	recounted, reread := false, false
 	for try := 0; try < maxTries; {
-		if cur == nil || try > 0 || len(sent) > 0 {
+		if cur == nil || try > 0 || len(sent) > 0 || reread {
+			reread = false
 			var err error
 			if cur, err = st.readSession(ctx, clientID); err != nil {
 				return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
@@ -142,10 +172,21 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		if err != nil {
 			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 		}
+		now := time.Now().Unix()
+		if len(items) < 48 && len(items) < cur.NQ && !recounted {
+			// The whole queue is fewer messages than nq says: DynamoDB
+			// deleted expired ones.
+			recounted, reread = true, true
+			if err := st.recount(ctx, clientID, cur, now); err != nil {
+				return sent, err
+			}
+			continue
+		}
 		ops := []types.TransactWriteItem{{}}
 		var take []*session.Outbound
 		var putAt []int // index in ops of each in-flight put, by take index; -1 for QoS 0
 		nf, qos12 := cur.NF, 0
+		removed := 0 // queued items deleted
 		full := false
 		planned := map[uint16]bool{}
 		for _, item := range items {
@@ -158,7 +199,15 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			}
 			del := types.TransactWriteItem{Delete: &types.Delete{TableName: &st.table, Key: key(pk, outSK(cur.Gen, it.Seq)),
 				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}}
+			if ttlPassed(it.TTL, now) {
+				// Expired a while ago and not sent: deleted, as DynamoDB
+				// would [MQTT-3.3.2-5].
+				ops = append(ops, del)
+				removed++
+				continue
+			}
 			if it.QoS == 0 {
+				removed++
 				ops = append(ops, del)
 				take = append(take, it.outbound())
 				putAt = append(putAt, -1)
@@ -175,6 +224,7 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			planned[pid] = true
 			it.PID, it.St = pid, uint8(session.Sent)
 			it.SK = flightSK(cur.Gen, it.PID)
+			it.TTL = 0 // a delivery once started completes
 			av, err := attributevalue.MarshalMap(it)
 			if err != nil {
 				return sent, fmt.Errorf("dynamo: encode outbound message: %w", err)
@@ -185,12 +235,13 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			putAt = append(putAt, len(ops)-1)
 			nf++
 			qos12++
+			removed++
 		}
-		if len(take) == 0 {
+		if removed == 0 {
 			return sent, nil
 		}
 		e := newExpr()
-		e.setExpr(e.n("nq") + " = " + e.n("nq") + " - " + e.v(num(int64(len(take)))))
+		e.setExpr(e.n("nq") + " = " + e.n("nq") + " - " + e.v(num(int64(removed))))
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
 		ops[0] = types.TransactWriteItem{Update: &types.Update{
@@ -214,14 +265,91 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 		}
 		sent = append(sent, take...)
-		if full || cur.NQ <= len(take) {
+		if full || cur.NQ <= removed {
 			return sent, nil
 		}
+		reread = true
 	}
 	if len(sent) > 0 {
 		return sent, nil
 	}
 	return nil, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, errContended)
+}
+
+// recount sets the session's nq to the queued items that exist, after
+// DynamoDB's TTL deleted some without changing nq, and deletes those whose
+// ttl has passed by now (expired messages whose delivery has not started
+// [MQTT-3.3.2-5]; DynamoDB would delete them anyway): one transaction of
+// the deletes (at most 99) and an update of nq and qx conditioned on the
+// gen, seq and nq read in cur. Every transaction the read of cur saw is
+// visible to the query that follows it, and one after it changes seq (an
+// enqueue) or nq (a dispatch) and fails the condition, so nq never ends
+// below the messages queued. A lost race is left to the caller, which
+// reads the session again.
+func (st *Store) recount(ctx context.Context, clientID string, cur *sessionItem, now int64) error {
+	pk := sessionPK(clientID)
+	items, err := st.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+		ProjectionExpression:      aws.String("#pk, #sk, #ttl"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK, "#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":p": str(genPrefix(cur.Gen) + "O#")},
+	}, 0)
+	if err != nil {
+		return fmt.Errorf("dynamo: count the queue of %q: %w", clientID, err)
+	}
+	ops := []types.TransactWriteItem{{}}
+	live, qx := 0, int64(0)
+	for _, item := range items {
+		var it struct {
+			TTL int64 `dynamodbav:"ttl"`
+		}
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return fmt.Errorf("dynamo: decode outbound message: %w", err)
+		}
+		if ttlPassed(it.TTL, now) && len(ops) < maxTxItems {
+			// No condition: the session's condition keeps every other
+			// writer off the queue, and DynamoDB deleting it first is
+			// the same.
+			ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{TableName: &st.table,
+				Key: map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]}}})
+			continue
+		}
+		live++
+		if it.TTL != 0 && (qx == 0 || it.TTL < qx) {
+			qx = it.TTL
+		}
+	}
+	if live == cur.NQ && len(ops) == 1 && qx == cur.QX {
+		return nil
+	}
+	st.log.Debug("dynamo: recount of a queue", "client", clientID, "nq", cur.NQ, "live", live, "expired", len(ops)-1)
+	e := newExpr()
+	e.set("nq", num(int64(live)))
+	if qx != 0 {
+		e.set("qx", num(qx))
+	} else {
+		e.remove("qx")
+	}
+	cond := fmt.Sprintf("%s = %s AND %s = %s AND %s = %s", e.n("gen"), e.v(num(cur.Gen)),
+		e.n("seq"), e.v(num(int64(cur.Seq))), e.n("nq"), e.v(num(int64(cur.NQ))))
+	ops[0] = types.TransactWriteItem{Update: &types.Update{
+		TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
+		ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+	}}
+	if len(ops) == 1 {
+		_, err = st.update(ctx, &dynamodb.UpdateItemInput{Key: ops[0].Update.Key, UpdateExpression: ops[0].Update.UpdateExpression,
+			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values})
+	} else {
+		err = st.transact(ctx, ops)
+	}
+	if condFailed(err) || canceled(err) != nil {
+		st.log.Debug("dynamo: recount lost a race", "client", clientID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: count the queue of %q: %w", clientID, err)
+	}
+	return nil
 }
 
 // Inflight implements session.Store.

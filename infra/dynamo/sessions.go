@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -155,6 +156,7 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 				e.set("gen", num(gen))
 				e.set("nq", num(0))
 				e.set("nf", num(0))
+				e.remove("qx")
 			}
 		}
 		_, err = st.update(ctx, &dynamodb.UpdateItemInput{
@@ -171,6 +173,7 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: connect %q: %w", s.ClientID, err)
 		}
+		st.recent.forget(s.ClientID)
 		if cur == nil || clear {
 			st.gens.put(s.ClientID, gen)
 		}
@@ -230,16 +233,26 @@ func (st *Store) Session(ctx context.Context, clientID string) (*session.Session
 	return it.session(), nil
 }
 
-// Sessions implements session.Store with BatchGetItem.
+// Sessions implements session.Store with BatchGetItem. A session item that
+// Match read within recentFor is used instead of reading it again, once:
+// routing calls Sessions for the clients Match just returned.
 func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*session.Session, error) {
 	out := make(map[string]*session.Session, len(clientIDs))
 	keys := make([]map[string]types.AttributeValue, 0, len(clientIDs))
 	seen := map[string]bool{}
+	now := time.Now()
 	for _, id := range clientIDs {
 		if !seen[id] {
 			seen[id] = true
+			if it := st.recent.take(id, now); it != nil {
+				out[id] = it.session()
+				continue
+			}
 			keys = append(keys, key(sessionPK(id), sessionSK))
 		}
+	}
+	if len(keys) == 0 {
+		return out, nil
 	}
 	items, err := st.batchGet(ctx, keys, "")
 	if err != nil {
@@ -277,6 +290,7 @@ func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o sessio
 		Key: key(sessionPK(clientID), sessionSK), UpdateExpression: e.update(),
 		ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
 	})
+	st.recent.forget(clientID)
 	if condFailed(err) {
 		return fmt.Errorf("dynamo: set %q offline from %q: %w", clientID, conn, session.ErrFenced)
 	}
@@ -317,6 +331,7 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 			return fmt.Errorf("dynamo: delete session %q: %w", clientID, err)
 		}
 		st.gens.forget(clientID)
+		st.recent.forget(clientID)
 		return st.purge(ctx, clientID, "H")
 	}
 	return fmt.Errorf("dynamo: delete session %q: %w", clientID, errContended)
@@ -413,6 +428,7 @@ func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) e
 		if err != nil {
 			return fmt.Errorf("dynamo: clear will of %q: %w", clientID, err)
 		}
+		st.recent.forget(clientID)
 		return nil
 	}
 	return fmt.Errorf("dynamo: clear will of %q: %w", clientID, errContended)

@@ -52,7 +52,62 @@ type Store struct {
 	mu       sync.Mutex
 	consumed Capacity
 
-	gens genCache
+	gens   genCache
+	recent recentSessions
+}
+
+// recentSessions holds the session items Match read to check generations,
+// for the Sessions call that routing makes right after it for the same
+// clients: an entry serves one Sessions call, within recentFor of its
+// read, and this Store's own writes of the session drop it.
+type recentSessions struct {
+	mu sync.Mutex
+	m  map[string]recentSession
+}
+
+type recentSession struct {
+	it *sessionItem
+	at time.Time
+}
+
+// recentFor is how long a session item Match read may stand in for a read
+// by Sessions. Routing uses what Sessions returns after its own reads and
+// writes anyway (see docs/architecture.md, Match); this only bounds how
+// much older it can be.
+const recentFor = 100 * time.Millisecond
+
+// maxRecent bounds the entries; the map starts over when full.
+const maxRecent = 10_000
+
+func (c *recentSessions) put(clientID string, it *sessionItem, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxRecent {
+		c.m = make(map[string]recentSession)
+	}
+	c.m[clientID] = recentSession{it, at}
+}
+
+// take returns the item of clientID read within recentFor of now, and
+// drops it.
+func (c *recentSessions) take(clientID string, now time.Time) *sessionItem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[clientID]
+	if !ok {
+		return nil
+	}
+	delete(c.m, clientID)
+	if now.Sub(r.at) > recentFor || now.Before(r.at) {
+		return nil
+	}
+	return r.it
+}
+
+func (c *recentSessions) forget(clientID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, clientID)
 }
 
 // genCache remembers the generations of sessions this Store read, so that

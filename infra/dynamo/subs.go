@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -45,6 +46,31 @@ func (st *Store) nodeOps(filter string, delta int64) []types.TransactWriteItem {
 		}})
 	}
 	return ops
+}
+
+// pruneNodes deletes the subscription trie nodes of filter (the filter
+// routed by) whose count fell to 0, from the filter's own node up: one
+// DeleteItem per node, conditioned on n = 0 (a missing node passes), so a
+// Subscribe that counted a node meanwhile keeps it, and one recreates it
+// with its ADD. It stops at the first node still counting subscriptions:
+// its ancestors count them too.
+func (st *Store) pruneNodes(ctx context.Context, filter string) error {
+	levels := strings.Split(filter, "/")
+	for i := len(levels); i > 0; i-- {
+		err := st.del(ctx, &dynamodb.DeleteItemInput{
+			Key:                       key(nodePK(strings.Join(levels[:i], "/")), nodeSK),
+			ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n = :zero"),
+			ExpressionAttributeNames:  map[string]string{"#n": "n"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0)},
+		})
+		if condFailed(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("dynamo: prune the subscription trie at %q: %w", filter, err)
+		}
+	}
+	return nil
 }
 
 // fence is the ConditionCheck that conn owns clientID's session at
@@ -208,6 +234,10 @@ func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int
 		if err != nil {
 			return false, fmt.Errorf("dynamo: unsubscribe %q: %w", clientID, err)
 		}
+		if err := st.pruneNodes(ctx, inner); err != nil {
+			// The subscription is gone; an empty node left is harmless.
+			st.log.Warn("dynamo: pruning the subscription trie failed", "filter", inner, "err", err)
+		}
 		return true, nil
 	}
 	return false, fmt.Errorf("dynamo: unsubscribe %q: %w", clientID, errContended)
@@ -235,6 +265,9 @@ func (st *Store) unroute(ctx context.Context, sub *subItem) error {
 		}
 		if err != nil {
 			return fmt.Errorf("dynamo: remove the routing of %q %q: %w", sub.Client, sub.Filter, err)
+		}
+		if err := st.pruneNodes(ctx, inner); err != nil {
+			st.log.Warn("dynamo: pruning the subscription trie failed", "filter", inner, "err", err)
 		}
 		return nil
 	}
@@ -396,7 +429,10 @@ func (st *Store) readNodes(ctx context.Context, filters []string) (map[string]no
 }
 
 // generations returns the current generation of the sessions of the
-// clients of routes; a client without a session is left out.
+// clients of routes; a client without a session is left out. It reads the
+// whole session items (DynamoDB bills a read by the item's size, however
+// little of it is projected) and keeps them for the Sessions call that
+// follows (recentSessions).
 func (st *Store) generations(ctx context.Context, routes []subItem) (map[string]int64, error) {
 	var keys []map[string]types.AttributeValue
 	seen := map[string]bool{}
@@ -406,17 +442,20 @@ func (st *Store) generations(ctx context.Context, routes []subItem) (map[string]
 			keys = append(keys, key(sessionPK(r.Client), sessionSK))
 		}
 	}
-	items, err := st.batchGet(ctx, keys, "pk, gen")
+	items, err := st.batchGet(ctx, keys, "")
 	if err != nil {
 		return nil, err
 	}
+	at := time.Now()
 	out := make(map[string]int64, len(items))
 	for _, item := range items {
-		var it sessionItem
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return nil, fmt.Errorf("dynamo: decode session item: %w", err)
+		it, err := decodeSession(item)
+		if err != nil {
+			return nil, err
 		}
-		out[strings.TrimPrefix(it.PK, "S#")] = it.Gen
+		id := strings.TrimPrefix(it.PK, "S#")
+		out[id] = it.Gen
+		st.recent.put(id, it, at)
 	}
 	return out, nil
 }
