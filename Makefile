@@ -13,10 +13,14 @@ STORE ?=
 MOTO_PORT ?= 4566
 BENCH_ARGS ?=
 PROFILE ?=
+# RIE_VERSION is the AWS Lambda Runtime Interface Emulator make rie-deps
+# installs; FUNCTIONS the handler functions under functions/.
+RIE_VERSION ?= v0.0.0-20261030222936-bef5c4ba774d
+FUNCTIONS := connect publish subscribe session
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run moto moto-deps test test-unit test-e2e-dynamo vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo clean
+.PHONY: all build run moto moto-deps test test-unit test-e2e-dynamo test-e2e-lambda rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda clean
 
 all: build
 
@@ -58,8 +62,9 @@ deps:
 
 ## test: everything CI runs: formatting, vet, and all tests with the race
 ## detector, with moto serving DynamoDB for infra/dynamo (or the endpoint
-## AWS_ENDPOINT_URL names); then the e2e suite once more on -store dynamo.
-test: deps moto-deps fmt-check vet test-unit test-e2e-dynamo
+## AWS_ENDPOINT_URL names); then the e2e suite once more on -store dynamo,
+## and once more on the local serverless stack (test-e2e-lambda).
+test: deps moto-deps fmt-check vet test-unit test-e2e-dynamo test-e2e-lambda
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -78,6 +83,50 @@ test-unit:
 ## test-e2e-dynamo: the e2e suite with every broker on -store dynamo (moto).
 test-e2e-dynamo: moto-deps
 	MQTTLESS_E2E_STORE=dynamo MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
+
+## test-e2e-lambda: the e2e suite on the local serverless stack: every
+## broker is a proxy with -invoker lambda and its own pool of the handler
+## functions under the Lambda Runtime Interface Emulator, on moto; plus the
+## tests of test/serverless_test.go (two proxies, one set of functions).
+## The suite builds its own copies of the functions, with -race.
+test-e2e-lambda: moto-deps rie-deps functions-local
+	MQTTLESS_E2E_STACK=lambda MQTTLESS_E2E_RIE=$(CURDIR)/bin/aws-lambda-rie MOTO_PORT=$(MOTO_PORT) \
+	  localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
+
+## rie-deps: installs the AWS Lambda Runtime Interface Emulator
+## (RIE_VERSION) into bin/.
+rie-deps:
+	@test -x bin/aws-lambda-rie && [ "$$(cat bin/.aws-lambda-rie.version 2>/dev/null)" = "$(RIE_VERSION)" ] || { \
+	  echo "installing aws-lambda-rie $(RIE_VERSION)"; \
+	  GOBIN=$(CURDIR)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION) && \
+	  echo "$(RIE_VERSION)" > bin/.aws-lambda-rie.version; }
+
+## functions: builds each handler function for AWS Lambda (provided.al2023,
+## arm64) into build/functions/<name>/bootstrap.
+functions:
+	@set -e; for f in $(FUNCTIONS); do \
+	  echo "build/functions/$$f/bootstrap"; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -o build/functions/$$f/bootstrap ./functions/$$f; \
+	done
+
+## functions-local: builds each handler function for this machine into
+## build/local/<name>/bootstrap, for make local and the emulator.
+functions-local:
+	@set -e; for f in $(FUNCTIONS); do \
+	  echo "build/local/$$f/bootstrap"; \
+	  CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o build/local/$$f/bootstrap ./functions/$$f; \
+	done
+
+## local: the local serverless stack in the foreground until Ctrl-C: moto
+## (or AWS_ENDPOINT_URL), the table, each function under the Lambda Runtime
+## Interface Emulator (a pool per proxy), and two proxies, on
+## 127.0.0.1:1883 and 127.0.0.1:1884, with one generated delivery secret.
+## Logs and pids in .local/ (localstack/local-stack.sh). ARGS adds flags
+## to the proxies; MQTTLESS_<FLAG> variables reach functions and proxies.
+local: moto-deps rie-deps functions-local
+	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -o bin/mqttless-admin ./cmd/mqttless-admin
+	MOTO_PORT=$(MOTO_PORT) PROXY_ARGS="$(ARGS)" localstack/local-stack.sh run
 
 ## fuzz: runs every fuzz target under core/ for FUZZTIME each (default 30s).
 fuzz:
@@ -115,6 +164,16 @@ bench: bench-deps
 bench-dynamo: moto-deps
 	MQTTLESS_DYNAMO_COST=1 MQTTLESS_DYNAMO_COST_SUBS=$(or $(COST_SUBS),100000) MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -run '^TestCost$$' -count=1 -timeout 60m ./infra/dynamo/
+
+## bench-lambda: what the serverless path spends per 1,000 messages
+## (Lambda invocations, GB-seconds, DynamoDB request units) and in dollars
+## per million messages beside AWS IoT Core, through the real Lambda
+## invoker and functions on moto (or AWS_ENDPOINT_URL). COST_MESSAGES
+## messages per scenario (default 200; a tenth of that at 100 subscribers),
+## scaled to 1,000.
+bench-lambda: moto-deps
+	MQTTLESS_LAMBDA_COST=1 MQTTLESS_LAMBDA_COST_MESSAGES=$(or $(COST_MESSAGES),200) MOTO_PORT=$(MOTO_PORT) \
+	  localstack/with-moto.sh $(GO) test -run '^TestServerlessCost$$' -count=1 -v -timeout 60m ./infra/lambdafn/
 
 clean:
 	rm -rf bin

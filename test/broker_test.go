@@ -56,6 +56,11 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	if err := setupStack(dir); err != nil { // MQTTLESS_E2E_STACK, stack_test.go
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer stopStack()
 	shared, err = spawn(sharedFlags, filepath.Join(dir, "shared-data"), "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the shared broker:", err)
@@ -186,6 +191,7 @@ func (b *broker) watch(t testing.TB) {
 		if err != nil {
 			t.Errorf("broker %s did not stop cleanly: %v", b.addr, err)
 		}
+		releaseStack(b)
 		if b.log.races() {
 			t.Errorf("broker %s reported a DATA RACE", b.addr)
 		}
@@ -231,6 +237,11 @@ func spawnAt(flags []string, dataDir, addr string) (*broker, error) {
 	}
 	log := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
+	if e2eStack == "lambda" { // a proxy over the functions, stack_test.go
+		if err := lambdaProxy(cmd, flags, dataDir, addr, log); err != nil {
+			return nil, err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", brokerBin, err)
 	}

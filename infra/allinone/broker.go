@@ -139,7 +139,12 @@ func newLambdaInvoker(cfg Config, log *slog.Logger) (*lambdainvoke.Invoker, erro
 	}
 	api := lambda.NewFromConfig(awsCfg)
 	perEndpoint := func(ep string) lambdainvoke.API {
-		return lambda.NewFromConfig(awsCfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(ep) })
+		return lambda.NewFromConfig(awsCfg, func(o *lambda.Options) {
+			o.BaseEndpoint = aws.String(ep)
+			// An emulator answers a function's panic with 502, which the
+			// standard retryer would retry: the event would run again.
+			o.RetryMaxAttempts = 1
+		})
 	}
 	return lambdainvoke.New(cfg.Functions, api, perEndpoint, log,
 		lambdainvoke.WithConcurrency(cfg.LambdaConcurrency), lambdainvoke.WithBatchTimeout(cfg.InvokeTimeout)), nil
@@ -188,7 +193,11 @@ func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
 // DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store is
 // closed.
 func (b *Broker) Run(ctx context.Context) error {
-	b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
+	if b.cfg.Invoker == "lambda" {
+		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
+	} else {
+		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	if b.pprofLn != nil {
@@ -231,7 +240,7 @@ func (b *Broker) tick(ctx context.Context) {
 	if reply != nil && len(reply.Deliveries) > 0 {
 		b.proxy.Deliver(ctx, reply.Deliveries)
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		b.log.Error("tick failed", "err", err)
 	}
 }

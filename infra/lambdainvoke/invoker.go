@@ -215,6 +215,15 @@ func invoke(ctx context.Context, t *target, payload []byte) (*lambda.InvokeOutpu
 	if out.FunctionError != nil {
 		return nil, fmt.Errorf("%w: %s (%s): %s", ErrFunction, t.Name, aws.ToString(out.FunctionError), truncate(out.Payload, 512))
 	}
+	// The Runtime Interface Emulator answers a function's error with 200
+	// and no X-Amz-Function-Error header: recognise the error body itself.
+	var fe struct {
+		Type    string `json:"errorType"`
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal(out.Payload, &fe) == nil && fe.Type != "" {
+		return nil, fmt.Errorf("%w: %s (%s): %s", ErrFunction, t.Name, fe.Type, fe.Message)
+	}
 	return out, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -668,5 +669,18 @@ func TestInvokeBatchesWaitingConnections(tt *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) != 2 || sizes[0] != 0 || sizes[1] != 4 {
 		tt.Errorf("invocations carried %v events (0: a bare event), want [0 4]", sizes)
+	}
+}
+
+// The Lambda Runtime Interface Emulator reports a function's error with
+// status 200, no X-Amz-Function-Error and an error body: it is a failure,
+// not an empty reply.
+func TestInvokeEmulatorErrorBody(tt *testing.T) {
+	api := apiFunc(func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+		return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(`{"errorMessage":"lambdafn: event belongs to another function","errorType":"wrapError"}`)}, nil
+	})
+	_, err := newInvoker(tt, api).Invoke(context.Background(), &session.Event{Kind: session.KindPackets, Conn: "c", Packets: [][]byte{fConnect}})
+	if !errors.Is(err, lambdainvoke.ErrFunction) || !strings.Contains(err.Error(), "another function") {
+		tt.Fatalf("Invoke = %v, want ErrFunction with the message", err)
 	}
 }
