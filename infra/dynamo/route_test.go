@@ -1,9 +1,13 @@
 package dynamo_test
 
 import (
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
 // TestSessionsAfterMatch: Sessions for the clients Match just returned
@@ -45,4 +49,68 @@ func TestSessionsAfterMatch(t *testing.T) {
 	if s := sessions(1)[id]; s == nil || s.Online() {
 		t.Fatalf("Sessions after SetOffline = %+v, want offline", s)
 	}
+}
+
+// TestRouteCache: a second Match for a topic reuses the first one's walk
+// (it reads the topic's two epoch items and the matched session, not the
+// trie), and a change made through another Store (another function
+// instance) is seen by the next Match: a new subscription, an
+// unsubscription, and a clean start that replaces the session.
+func TestRouteCache(t *testing.T) {
+	a, id := connected(t)
+	ctx := t.Context()
+	b := dynamo.New(db, table) // another instance, with its own cache
+	base := uniqueName(t)
+	topic := base + "/dev/1/telemetry"
+	if _, err := a.Subscribe(ctx, id, "c1", []session.Subscription{{Filter: base + "/dev/+/telemetry", QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	match := func(st *dynamo.Store, want ...string) float64 {
+		t.Helper()
+		before := st.Consumed()
+		subs, err := st.Match(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range subs {
+			got = append(got, s.ClientID+" "+s.Filter)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("Match(%q) = %q, want %q", topic, got, want)
+		}
+		return st.Consumed().Sub(before).EstRead
+	}
+	sub1 := id + " " + base + "/dev/+/telemetry"
+	walked := match(a, sub1)
+	if cached := match(a, sub1); cached != 3 || cached >= walked {
+		t.Errorf("cached Match read %v RCU (the walk %v), want 3: two epochs and one session", cached, walked)
+	}
+
+	// Another instance subscribes a second client: the epoch moves.
+	other := id + "-b"
+	if _, err := b.Connect(ctx, &session.Session{ClientID: other, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe(ctx, other, "c2", []session.Subscription{{Filter: "#", QoS: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	sub2 := other + " #"
+	match(a, sub1, sub2)
+	match(a, sub1, sub2) // cached again
+
+	// It unsubscribes: gone at once for a.
+	if _, err := b.Unsubscribe(ctx, other, "c2", []string{"#"}); err != nil {
+		t.Fatal(err)
+	}
+	match(a, sub1)
+
+	// The first client comes back with a clean start through b: its old
+	// subscription no longer matches, though a's cache holds it.
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Conn: "c3", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	match(a)
 }

@@ -54,6 +54,7 @@ type Store struct {
 
 	gens   genCache
 	recent recentSessions
+	routes routeCache
 }
 
 // recentSessions holds the session items Match read to check generations,

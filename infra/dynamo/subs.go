@@ -165,6 +165,7 @@ func (st *Store) subscribe(ctx context.Context, gen int64, conn string, s *sessi
 				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
 			{Put: &types.Put{TableName: &st.table, Item: routeAV}},
 		}
+		ops = append(ops, st.bumpEpoch(inner))
 		if !existed {
 			ops = append(ops, st.nodeOps(inner, 1)...)
 		}
@@ -219,6 +220,7 @@ func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int
 			{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk), ConditionExpression: aws.String("attribute_exists(#pk)"),
 				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
 			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), routeSK(filter, gen, clientID))}},
+			st.bumpEpoch(inner),
 		}
 		ops = append(ops, st.nodeOps(inner, -1)...)
 		err = st.transact(ctx, ops)
@@ -251,6 +253,7 @@ func (st *Store) unroute(ctx context.Context, sub *subItem) error {
 		ops := []types.TransactWriteItem{
 			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), routeSK(sub.Filter, sub.Gen, sub.Client)),
 				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
+			st.bumpEpoch(inner),
 		}
 		ops = append(ops, st.nodeOps(inner, -1)...)
 		err := st.transact(ctx, ops)
@@ -299,15 +302,47 @@ func (st *Store) Subscriptions(ctx context.Context, clientID string) ([]session.
 	return out, nil
 }
 
-// Match implements session.Store: it walks the subscription trie level by
-// level, one BatchGetItem per level, queries the routing items of the
-// nodes that match the whole topic, and keeps those of each client's
-// current generation.
+// Match implements session.Store: it finds the routing items of the
+// filters that match the topic (from the routing cache when the topic's
+// epochs have not moved, see routecache.go, or by walking the trie) and
+// keeps those of each client's current generation, read fresh.
 func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription, error) {
-	levels := strings.Split(name, "/")
-	if len(levels) > maxFilterLevels+1 {
+	if strings.Count(name, "/") > maxFilterLevels {
 		return nil, nil // no filter has that many levels
 	}
+	pks := topicEpochPKs(name)
+	epochs, err := st.readEpochs(ctx, pks)
+	if err != nil {
+		return nil, err
+	}
+	routes, ok := st.routes.get(name, epochs, time.Now())
+	if !ok {
+		if routes, err = st.walk(ctx, name); err != nil {
+			return nil, err
+		}
+		st.routes.put(name, epochs, routes, time.Now())
+	}
+	if len(routes) == 0 {
+		return nil, nil
+	}
+	gens, err := st.generations(ctx, routes)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: match %q: %w", name, err)
+	}
+	var out []session.Subscription
+	for _, r := range routes {
+		if g, ok := gens[r.Client]; ok && g == r.Gen {
+			out = append(out, r.subscription())
+		}
+	}
+	return out, nil
+}
+
+// walk returns the routing items of the filters that match topic name: it
+// walks the subscription trie level by level, one BatchGetItem per level,
+// and queries the routing items of the nodes that match the whole topic.
+func (st *Store) walk(ctx context.Context, name string) ([]subItem, error) {
+	levels := strings.Split(name, "/")
 	dollar := strings.HasPrefix(name, "$")
 	var matched []string         // filters of nodes with subscriptions matching name
 	frontier := []string{""}     // filters of the nodes matching the levels so far
@@ -387,20 +422,7 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 			routes = append(routes, it)
 		}
 	}
-	if len(routes) == 0 {
-		return nil, nil
-	}
-	gens, err := st.generations(ctx, routes)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: match %q: %w", name, err)
-	}
-	var out []session.Subscription
-	for _, r := range routes {
-		if g, ok := gens[r.Client]; ok && g == r.Gen {
-			out = append(out, r.subscription())
-		}
-	}
-	return out, nil
+	return routes, nil
 }
 
 // readNodes reads the subscription trie nodes of filters.

@@ -76,19 +76,24 @@ func TestServerlessCost(t *testing.T) {
 		qos   byte
 		subs  int
 		batch int // PUBLISH frames per invocation, as a busy publisher's proxy batches them
+		// acksTogether: the subscribers acknowledge at once, and the
+		// proxy, at one session invocation in flight, batches their
+		// PUBACKs across connections.
+		acksTogether bool
 	}{
-		{0, 1, 1}, {1, 1, 1}, {0, 100, 1}, {1, 100, 1}, {0, 1, 10}, {1, 1, 10},
+		{0, 1, 1, false}, {1, 1, 1, false}, {0, 100, 1, false}, {1, 100, 1, false}, {1, 100, 1, true},
+		{0, 1, 10, false}, {1, 1, 10, false},
 	} {
 		n := msgs
 		if sc.subs > 1 {
 			n = max(10, msgs/10) // per 1,000 figures are scaled from fewer messages
 		}
-		r := runCost(t, sc.qos, sc.subs, sc.batch, n)
-		rows = append(rows, r.row(sc.qos, sc.subs, sc.batch, n))
+		r := runCost(t, sc.qos, sc.subs, sc.batch, n, sc.acksTogether)
+		rows = append(rows, r.row(sc.qos, sc.subs, sc.batch, n, sc.acksTogether))
 	}
 	fmt.Printf("\nServerless cost per 1,000 published messages (payload 100 B, MQTT 5.0, %d MB arm64 functions; duration modelled as %.0f ms + %.0f ms per DynamoDB call + %.0f ms when posting deliveries):\n\n", functionMemoryMB, baseMs, ddbMs, postMs)
-	fmt.Println("| QoS | subscribers | PUBLISH per invocation | invocations | RRU | WRU | GB-s | $ per million messages | AWS IoT Core $ per million | ratio |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| QoS | subscribers | PUBLISH per invocation | PUBACKs | invocations | RRU | WRU | GB-s | $ per million messages | AWS IoT Core $ per million | ratio |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rows {
 		fmt.Println(r)
 	}
@@ -101,7 +106,7 @@ type costResult struct {
 	gbSeconds   float64
 }
 
-func (r costResult) row(qos byte, subs, batch, n int) string {
+func (r costResult) row(qos byte, subs, batch, n int, acksTogether bool) string {
 	per := 1000.0 / float64(n)
 	usd := (float64(r.invocations)*priceLambdaRequest + r.gbSeconds*priceLambdaGBSecond +
 		r.rru*priceDynamoRead + r.wru*priceDynamoWrite) / float64(n) * 1e6
@@ -110,8 +115,15 @@ func (r costResult) row(qos byte, subs, batch, n int) string {
 		iotMsgs += subs // each subscriber's PUBACK
 	}
 	iot := float64(iotMsgs) * priceIoTMessage * 1e6
-	return fmt.Sprintf("| %d | %d | %d | %.0f | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f |",
-		qos, subs, batch, float64(r.invocations)*per, r.rru*per, r.wru*per, r.gbSeconds*per, usd, iot, usd/iot)
+	pubacks := ""
+	if qos > 0 {
+		pubacks = "one per invocation"
+		if acksTogether {
+			pubacks = "batched across connections"
+		}
+	}
+	return fmt.Sprintf("| %d | %d | %d | %s | %.0f | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f |",
+		qos, subs, batch, pubacks, float64(r.invocations)*per, r.rru*per, r.wru*per, r.gbSeconds*per, usd, iot, usd/iot)
 }
 
 // meter is a fake Lambda API that runs the functions in-process, as Lambda
@@ -122,22 +134,27 @@ type meter struct {
 	fns   map[string]*lambdafn.Function
 	posts *postCounter
 
+	mu  sync.Mutex // one invocation at a time, so that each is metered alone
 	res costResult
 }
 
 func (m *meter) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	var ev session.Event
-	if err := json.Unmarshal(in.Payload, &ev); err != nil {
+	var b lambdainvoke.Batch
+	if err := json.Unmarshal(in.Payload, &b); err != nil {
 		return nil, err
 	}
 	fn := m.fns[aws.ToString(in.FunctionName)]
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	before, postsBefore := m.st.Consumed(), m.posts.n()
-	reply, err := fn.Handle(ctx, &ev)
+	reply, err := fn.Invoke(ctx, in.Payload)
 	if err != nil {
 		return &lambda.InvokeOutput{FunctionError: aws.String("Unhandled"), Payload: []byte(strconv.Quote(err.Error()))}, nil
 	}
 	used := m.st.Consumed().Sub(before)
-	ms := baseMs + ddbMs*float64(used.Calls)
+	// The events of a batch are handled up to 16 at once.
+	parallel := float64(min(max(len(b.Events), 1), 16))
+	ms := baseMs + ddbMs*math.Ceil(float64(used.Calls)/parallel)
 	if m.posts.n() > postsBefore {
 		ms += postMs
 	}
@@ -233,7 +250,22 @@ func (c *simConn) ackEach() {
 	}
 }
 
-func runCost(t *testing.T, qos byte, subs, batch, n int) costResult {
+// ackAll acknowledges every QoS 1 message received, all in one event.
+func (c *simConn) ackAll() {
+	c.mu.Lock()
+	ids := c.acks
+	c.acks = nil
+	c.mu.Unlock()
+	var ps []packet.Packet
+	for _, id := range ids {
+		ps = append(ps, &packet.Puback{PacketID: id})
+	}
+	if len(ps) > 0 {
+		c.send(ps...)
+	}
+}
+
+func runCost(t *testing.T, qos byte, subs, batch, n int, acksTogether bool) costResult {
 	t.Helper()
 	st := dynamo.New(db, table)
 	h, err := session.New(st, session.Config{MaxPacketSize: dynamo.MaxPacketSize}, nil)
@@ -248,7 +280,11 @@ func runCost(t *testing.T, qos byte, subs, batch, n int) costResult {
 		m.fns[string(g)] = lambdafn.NewFunction(g, router, nil)
 		fnList[g] = []lambdainvoke.Target{{Name: string(g)}}
 	}
-	inv := lambdainvoke.New(fnList, m, nil, nil)
+	var opts []lambdainvoke.Option
+	if acksTogether {
+		opts = append(opts, lambdainvoke.WithConcurrency(1))
+	}
+	inv := lambdainvoke.New(fnList, m, nil, nil, opts...)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	run := "cost-" + hex.EncodeToString(b[:])
@@ -286,9 +322,17 @@ func runCost(t *testing.T, qos byte, subs, batch, n int) costResult {
 			ps = append(ps, p)
 		}
 		pub.send(ps...)
-		for _, c := range sc {
-			c.ackEach()
+		if !acksTogether {
+			for _, c := range sc {
+				c.ackEach()
+			}
+			continue
 		}
+		var wg sync.WaitGroup
+		for _, c := range sc {
+			wg.Go(c.ackAll)
+		}
+		wg.Wait()
 	}
 	for _, c := range sc {
 		if c.got != n {
