@@ -163,7 +163,7 @@ bench: bench-deps
 ## the size of the subscription table of the last rows (default 100000).
 bench-dynamo: moto-deps
 	MQTTLESS_DYNAMO_COST=1 MQTTLESS_DYNAMO_COST_SUBS=$(or $(COST_SUBS),100000) MOTO_PORT=$(MOTO_PORT) \
-	  localstack/with-moto.sh $(GO) test -run '^TestCost$$' -count=1 -timeout 60m ./infra/dynamo/
+	  localstack/with-moto.sh $(GO) test -run '^TestCost$$' -count=1 -v -timeout 60m ./infra/dynamo/
 
 ## bench-lambda: what the serverless path spends per 1,000 messages
 ## (Lambda invocations, GB-seconds, DynamoDB request units) and in dollars

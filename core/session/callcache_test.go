@@ -114,3 +114,99 @@ func deliveredPayloads(t *testing.T, r *session.Reply, conn string) string {
 	}
 	return out
 }
+
+// staleRouter is a RouteReader over a memstore that answers with the
+// sessions as they were when it was made, as a store serving QoS 0 routes
+// from copies may.
+type staleRouter struct {
+	session.Store
+	old   map[string]*session.Session
+	calls atomic.Int32
+}
+
+func (s *staleRouter) Route(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
+	s.calls.Add(1)
+	subs, err := s.Store.Match(ctx, name)
+	return subs, s.old, err
+}
+
+// With a RouteReader store the handler routes with the sessions Route
+// returns, asking once per topic and QoS in an event: a copy naming a
+// connection since gone sends the message there, for Undelivered to settle
+// when that connection's proxy reports it gone.
+func TestRouteReaderSessions(t *testing.T) {
+	ms := memstore.New()
+	st := &staleRouter{Store: ms}
+	h, err := session.New(st, session.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	enc := func(p packet.Packet) []byte {
+		b, err := p.Append(nil, packet.V5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	states := map[string]*session.ConnState{}
+	send := func(conn string, ps ...packet.Packet) *session.Reply {
+		t.Helper()
+		var frames [][]byte
+		for _, p := range ps {
+			frames = append(frames, enc(p))
+		}
+		r, err := h.Handle(ctx, &session.Event{Kind: session.KindPackets, Proxy: "p", Conn: conn, State: states[conn], Packets: frames})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State != nil {
+			states[conn] = r.State
+		}
+		return r
+	}
+	send("sub-1", persistentConnect("sub", false))
+	send("sub-1", &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a/+", QoS: 0}}})
+	old, err := ms.Sessions(ctx, []string{"sub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.old = old
+	// The subscriber reconnects on sub-2; the router still says sub-1.
+	h.Handle(ctx, &session.Event{Kind: session.KindLost, Proxy: "p", Conn: "sub-1", State: states["sub-1"]})
+	send("sub-2", persistentConnect("sub", false))
+	send("pub", &packet.Connect{ClientID: "pub", CleanStart: true})
+	st.calls.Store(0)
+	r := send("pub", &packet.Publish{Topic: "a/b", Payload: []byte("1")}, &packet.Publish{Topic: "a/b", Payload: []byte("2")})
+	if n := st.calls.Load(); n != 1 {
+		t.Errorf("%d Route calls for 2 PUBLISH to one topic, want 1", n)
+	}
+	if len(r.Deliveries) != 1 || r.Deliveries[0].Conn != "sub-1" {
+		t.Fatalf("deliveries %+v, want one to the connection the router named", r.Deliveries)
+	}
+	again, err := h.Undelivered(ctx, r.Deliveries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Deliveries) != 1 || again.Deliveries[0].Conn != "sub-2" || len(again.Deliveries[0].Packets) != 2 {
+		t.Fatalf("Undelivered gave %+v, want both messages for sub-2", again.Deliveries)
+	}
+	// After a clean start without the subscription, nothing is resent.
+	send("sub-3", persistentConnect("sub", true))
+	again, err = h.Undelivered(ctx, r.Deliveries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Deliveries) != 0 {
+		t.Fatalf("Undelivered after a clean start gave %+v, want nothing [MQTT-3.1.2-4]", again.Deliveries)
+	}
+}
+
+// persistentConnect is a 5.0 CONNECT with a Session Expiry Interval of
+// 600 s.
+func persistentConnect(id string, clean bool) *packet.Connect {
+	p := &packet.Connect{ClientID: id, CleanStart: clean}
+	p.Properties.SessionExpiry = 600
+	p.Properties.Set(packet.PropSessionExpiry)
+	return p
+}

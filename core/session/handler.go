@@ -115,6 +115,7 @@ type call struct {
 	// What routing read, kept for the rest of the call (route.go).
 	matches  map[string][]Subscription // by topic name
 	sessions map[string]*Session       // by client id; nil: none
+	routes   map[routeKey]routeRead    // from a RouteReader store
 }
 
 func (c *call) version() packet.Version {
@@ -212,10 +213,10 @@ func (c *call) frame(frame []byte) error {
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
 		return c.ack(t, frame)
 	case packet.SUBSCRIBE:
-		c.matches = nil
+		c.matches, c.routes = nil, nil
 		return c.subscribe(frame)
 	case packet.UNSUBSCRIBE:
-		c.matches = nil
+		c.matches, c.routes = nil, nil
 		return c.unsubscribe(frame)
 	case packet.PINGREQ:
 		// The proxy answers PINGREQ itself; this path serves proxies that

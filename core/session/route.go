@@ -26,7 +26,7 @@ type target struct {
 // member chosen at random, online members first (section 4.8.2).
 func (c *call) route(m *Message) (*fanout, error) {
 	f := &fanout{}
-	subs, err := c.match(m.Topic)
+	subs, routed, err := c.readRoute(m)
 	if err != nil {
 		return f, err
 	}
@@ -60,9 +60,11 @@ func (c *call) route(m *Message) (*fanout, error) {
 			ids = append(ids, s.ClientID)
 		}
 	}
-	sessions, err := c.sessionsOf(ids)
-	if err != nil {
-		return f, err
+	sessions := routed
+	if sessions == nil {
+		if sessions, err = c.sessionsOf(ids); err != nil {
+			return f, err
+		}
 	}
 	// A shared group delivers to one member (section 4.8.2); fairness is by
 	// uniform random choice among the members online, or among all of them
@@ -90,6 +92,45 @@ func (c *call) route(m *Message) (*fanout, error) {
 		c.deliverTo(s, &targets[i], m, f)
 	}
 	return f, nil
+}
+
+// readRoute returns the subscriptions matching m's topic and, when the
+// store is a RouteReader, the sessions of their clients (nil otherwise:
+// route reads them with sessionsOf). A RouteReader is asked once per topic
+// and QoS in a call.
+func (c *call) readRoute(m *Message) ([]Subscription, map[string]*Session, error) {
+	rr, ok := c.h.store.(RouteReader)
+	if !ok {
+		subs, err := c.match(m.Topic)
+		return subs, nil, err
+	}
+	key := routeKey{m.Topic, m.QoS}
+	if r, ok := c.routes[key]; ok {
+		return r.subs, r.sessions, nil
+	}
+	subs, sessions, err := rr.Route(c.ctx, m.Topic, m.QoS)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sessions == nil {
+		sessions = map[string]*Session{}
+	}
+	if c.routes == nil {
+		c.routes = map[routeKey]routeRead{}
+	}
+	c.routes[key] = routeRead{subs, sessions}
+	return subs, sessions, nil
+}
+
+// routeKey and routeRead are what a RouteReader returned in this call.
+type routeKey struct {
+	topic string
+	qos   byte
+}
+
+type routeRead struct {
+	subs     []Subscription
+	sessions map[string]*Session
 }
 
 // match returns the subscriptions matching topic name, read from the store

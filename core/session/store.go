@@ -117,3 +117,18 @@ type Store interface {
 	// ErrNotFound when there was none.
 	Forget(ctx context.Context, clientID string, packetID uint16) error
 }
+
+// RouteReader is an optional Store method that reads what routing a
+// message needs in one step, and may read less for it than Match followed
+// by Sessions: the DynamoDB store implements it.
+type RouteReader interface {
+	// Route returns the subscriptions matching topic name, as Match does,
+	// and the sessions of their clients, as Sessions does, for a message
+	// published at qos. The session of a client reached only at QoS 0
+	// (the lower of qos and its subscriptions' QoS), and not through a
+	// shared subscription, may be a copy read earlier, online but with a
+	// connection since gone: a delivery to that connection is then
+	// reported gone by its proxy, and Handler.Undelivered settles it with
+	// fresh reads. Every other session is read fresh.
+	Route(ctx context.Context, name string, qos byte) ([]Subscription, map[string]*Session, error)
+}

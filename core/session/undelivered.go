@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/topic"
 )
 
 // Undelivered handles deliveries whose connection was gone when a proxy
@@ -15,7 +16,8 @@ import (
 //
 //   - When another connection now holds the session (the client
 //     reconnected, perhaps through another proxy), the QoS 0 messages go to
-//     it, and so do the QoS 1 and 2 messages still in flight under the
+//     it if it still subscribes to their topics (a clean start ends the
+//     old subscriptions), and so do the QoS 1 and 2 messages still in flight under the
 //     packet identifiers the deliveries used, with DUP set: the new
 //     connection may have resumed the session before they were stored
 //     [MQTT-4.4.0-1].
@@ -90,10 +92,36 @@ func (c *call) undelivered(d *Delivery) error {
 			}
 		}
 	}
+	if len(qos0) == 0 {
+		return nil
+	}
+	// The new connection may have started a new session [MQTT-3.1.2-4]:
+	// only topics it still subscribes to go to it.
+	subs, err := c.h.store.Subscriptions(c.ctx, d.Client)
+	if err != nil {
+		return err
+	}
 	for _, o := range qos0 {
+		if !subscribed(subs, o.Message.Topic) {
+			continue
+		}
 		if b := c.encodeOut(o, false, s.Version, s.MaxPacketSize); b != nil {
 			c.deliver(s, b)
 		}
 	}
 	return nil
+}
+
+// subscribed reports whether any of subs matches topic name.
+func subscribed(subs []Subscription, name string) bool {
+	for _, sub := range subs {
+		f := sub.Filter
+		if _, inner, ok, _ := topic.ParseShared(f); ok {
+			f = inner
+		}
+		if topic.Match(f, name) {
+			return true
+		}
+	}
+	return false
 }

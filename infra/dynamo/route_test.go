@@ -114,3 +114,57 @@ func TestRouteCache(t *testing.T) {
 	}
 	match(a)
 }
+
+// TestRouteQoS0FromLastSeenLocation: Route serves a client reached at QoS
+// 0 from the session item it last saw online, so a warm QoS 0 route reads
+// only the topic's two epoch items; a client reached at QoS 1 is read
+// fresh, and so is one whose copy is offline. A fresh read (as
+// Handler.Undelivered makes) updates the copy.
+func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
+	a, id := connected(t) // online on c1
+	ctx := t.Context()
+	b := dynamo.New(db, table)
+	topic := uniqueName(t) + "/x"
+	if _, err := a.Subscribe(ctx, id, "c1", []session.Subscription{{Filter: topic, QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	route := func(qos byte, wantConn string, wantRCU float64) {
+		t.Helper()
+		before := a.Consumed()
+		subs, sessions, err := a.Route(ctx, topic, qos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(subs) != 1 || subs[0].ClientID != id {
+			t.Fatalf("Route QoS %d = %+v, want the one subscription", qos, subs)
+		}
+		if s := sessions[id]; s == nil || s.Conn != wantConn {
+			t.Fatalf("Route QoS %d session %+v, want on connection %q", qos, s, wantConn)
+		}
+		if got := a.Consumed().Sub(before).EstRead; wantRCU >= 0 && got != wantRCU {
+			t.Errorf("Route QoS %d read %v RCU, want %v", qos, got, wantRCU)
+		}
+	}
+	route(0, "c1", -1) // walks and reads the session
+	route(0, "c1", 2)  // two epochs, nothing else
+	route(1, "c1", 3)  // two epochs and the session, fresh
+
+	// The client comes back on c2 through another instance: QoS 0 still
+	// goes to c1 (whose proxy will report it gone), QoS 1 to c2.
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, false, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	route(1, "c2", 3)
+	route(0, "c2", 2) // the fresh read of the QoS 1 route updated the copy
+	if err := b.SetOffline(ctx, id, "c2", session.Offline{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Conn: "c3", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, false, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	route(0, "c2", 2) // stale, as documented
+	if _, err := a.Session(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	route(0, "c3", 2) // Undelivered's fresh read corrected it
+}

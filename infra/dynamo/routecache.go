@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/session"
 )
 
 // The routing cache spares a PUBLISH the walk of the subscription trie
@@ -136,4 +138,142 @@ func (c *routeCache) put(name string, epochs []int64, routes []subItem, now time
 		}
 	}
 	c.m[name] = routeEntry{epochs: epochs, routes: routes, at: now}
+}
+
+// routesOf returns the routing items of the filters matching topic name,
+// of every generation: from the routing cache when the topic's epochs
+// have not moved since it was filled, else by walking the trie.
+func (st *Store) routesOf(ctx context.Context, name string) ([]subItem, error) {
+	epochs, err := st.readEpochs(ctx, topicEpochPKs(name))
+	if err != nil {
+		return nil, err
+	}
+	routes, ok := st.routes.get(name, epochs, time.Now())
+	if !ok {
+		if routes, err = st.walk(ctx, name); err != nil {
+			return nil, err
+		}
+		st.routes.put(name, epochs, routes, time.Now())
+	}
+	return routes, nil
+}
+
+// Route implements session.RouteReader: Match and Sessions in one, reading
+// the sessions of clients reached only at QoS 0 (and not through a shared
+// subscription) from the items this Store last saw online, when it has
+// them. A warm QoS 0 PUBLISH to online subscribers thus reads only the
+// topic's two epoch items. A copy whose connection is gone makes that
+// connection's proxy report it gone, and the handler then reads afresh
+// (session.Handler.Undelivered); every other session is read fresh, and
+// routing items of another generation than the session's are dropped.
+func (st *Store) Route(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
+	if strings.Count(name, "/") > maxFilterLevels {
+		return nil, nil, nil
+	}
+	routes, err := st.routesOf(ctx, name)
+	if err != nil || len(routes) == 0 {
+		return nil, nil, err
+	}
+	fresh := map[string]bool{}
+	for _, r := range routes {
+		if min(qos, r.QoS) > 0 || strings.HasPrefix(r.Filter, "$share/") {
+			fresh[r.Client] = true
+		}
+	}
+	now := time.Now()
+	items := map[string]*sessionItem{}
+	var keys []map[string]types.AttributeValue
+	for _, r := range routes {
+		if _, done := items[r.Client]; done {
+			continue
+		}
+		if !fresh[r.Client] {
+			if it := st.located.get(r.Client, now); it != nil {
+				items[r.Client] = it
+				continue
+			}
+		}
+		items[r.Client] = nil // to read
+		keys = append(keys, key(sessionPK(r.Client), sessionSK))
+	}
+	if len(keys) > 0 {
+		got, err := st.batchGet(ctx, keys, "")
+		if err != nil {
+			return nil, nil, fmt.Errorf("dynamo: route %q: %w", name, err)
+		}
+		for _, item := range got {
+			it, err := decodeSession(item)
+			if err != nil {
+				return nil, nil, err
+			}
+			id := strings.TrimPrefix(it.PK, "S#")
+			items[id] = it
+			st.located.put(id, it, now)
+		}
+	}
+	var subs []session.Subscription
+	sessions := map[string]*session.Session{}
+	for _, r := range routes {
+		it := items[r.Client]
+		if it == nil || it.Gen != r.Gen {
+			continue
+		}
+		subs = append(subs, r.subscription())
+		if sessions[r.Client] == nil {
+			sessions[r.Client] = it.session()
+		}
+	}
+	return subs, sessions, nil
+}
+
+var _ session.RouteReader = (*Store)(nil)
+
+// locatedSessions holds the session items Route read of online sessions,
+// by client id, for QoS 0 routing. mu guards m.
+type locatedSessions struct {
+	mu sync.Mutex
+	m  map[string]recentSession
+}
+
+// locatedFor bounds how long a copy serves; a stale one costs a delivery
+// to a gone connection and a fresh read, never a wrong delivery.
+const locatedFor = 5 * time.Minute
+
+// maxLocated bounds the entries; the map starts over when full.
+const maxLocated = 100_000
+
+func (c *locatedSessions) put(clientID string, it *sessionItem, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if it.Conn == "" {
+		delete(c.m, clientID) // offline: read fresh, it may be back
+		return
+	}
+	if c.m == nil || len(c.m) >= maxLocated {
+		c.m = make(map[string]recentSession)
+	}
+	c.m[clientID] = recentSession{it, at}
+}
+
+func (c *locatedSessions) get(clientID string, now time.Time) *sessionItem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[clientID]
+	if !ok || now.Sub(r.at) > locatedFor || now.Before(r.at) {
+		return nil
+	}
+	return r.it
+}
+
+func (c *locatedSessions) forget(clientID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, clientID)
+}
+
+// forgetSession drops what this Store keeps of clientID's session item,
+// after writing it.
+func (st *Store) forgetSession(clientID string) {
+	st.recent.forget(clientID)
+	st.located.forget(clientID)
 }

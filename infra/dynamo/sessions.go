@@ -101,6 +101,7 @@ func (st *Store) readSession(ctx context.Context, clientID string) (*sessionItem
 	it, err := decodeSession(item)
 	if err == nil {
 		st.gens.put(clientID, it.Gen)
+		st.located.put(clientID, it, time.Now())
 	}
 	return it, err
 }
@@ -173,7 +174,7 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: connect %q: %w", s.ClientID, err)
 		}
-		st.recent.forget(s.ClientID)
+		st.forgetSession(s.ClientID)
 		if cur == nil || clear {
 			st.gens.put(s.ClientID, gen)
 		}
@@ -290,7 +291,7 @@ func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o sessio
 		Key: key(sessionPK(clientID), sessionSK), UpdateExpression: e.update(),
 		ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
 	})
-	st.recent.forget(clientID)
+	st.forgetSession(clientID)
 	if condFailed(err) {
 		return fmt.Errorf("dynamo: set %q offline from %q: %w", clientID, conn, session.ErrFenced)
 	}
@@ -331,7 +332,7 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 			return fmt.Errorf("dynamo: delete session %q: %w", clientID, err)
 		}
 		st.gens.forget(clientID)
-		st.recent.forget(clientID)
+		st.forgetSession(clientID)
 		return st.purge(ctx, clientID, "H")
 	}
 	return fmt.Errorf("dynamo: delete session %q: %w", clientID, errContended)
@@ -428,7 +429,7 @@ func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) e
 		if err != nil {
 			return fmt.Errorf("dynamo: clear will of %q: %w", clientID, err)
 		}
-		st.recent.forget(clientID)
+		st.forgetSession(clientID)
 		return nil
 	}
 	return fmt.Errorf("dynamo: clear will of %q: %w", clientID, errContended)

@@ -52,9 +52,10 @@ type Store struct {
 	mu       sync.Mutex
 	consumed Capacity
 
-	gens   genCache
-	recent recentSessions
-	routes routeCache
+	gens    genCache
+	recent  recentSessions
+	routes  routeCache
+	located locatedSessions
 }
 
 // recentSessions holds the session items Match read to check generations,

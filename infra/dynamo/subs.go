@@ -310,20 +310,9 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 	if strings.Count(name, "/") > maxFilterLevels {
 		return nil, nil // no filter has that many levels
 	}
-	pks := topicEpochPKs(name)
-	epochs, err := st.readEpochs(ctx, pks)
-	if err != nil {
+	routes, err := st.routesOf(ctx, name)
+	if err != nil || len(routes) == 0 {
 		return nil, err
-	}
-	routes, ok := st.routes.get(name, epochs, time.Now())
-	if !ok {
-		if routes, err = st.walk(ctx, name); err != nil {
-			return nil, err
-		}
-		st.routes.put(name, epochs, routes, time.Now())
-	}
-	if len(routes) == 0 {
-		return nil, nil
 	}
 	gens, err := st.generations(ctx, routes)
 	if err != nil {
