@@ -180,3 +180,48 @@ func TestServerlessKill9InFlight(t *testing.T) {
 		sub.expectNone(quietTime)
 	})
 }
+
+// TestServerlessQoS0FollowsReconnect: a QoS 0 subscriber on proxy B gets a
+// message published on A (which warms the publish function's copy of its
+// location), then reconnects through A, resuming its session, and, in
+// another round, with a clean start and no subscription. Every QoS 0
+// message published after the reconnect reaches the new connection (the
+// copy named the old one; B answers that it is gone and the message is
+// sent again where the session now is), and after the clean start none
+// does.
+//
+// 3.1.1 [MQTT-3.1.2-4], 5.0 [MQTT-3.1.2-4]: a resumed session keeps its
+// subscriptions, a clean start ends them; 5.0 [MQTT-4.6.0-6]: order.
+func TestServerlessQoS0FollowsReconnect(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	forRaw(t, func(t *testing.T, v packet.Version) {
+		id := uniq("sl-follow")
+		root := topicRoot("sl-follow")
+		pub, _ := rawConnect(t, a.addr, v, uniq("sl-follow-pub"), true)
+		sub, _ := rawConnect(t, b.addr, v, id, false)
+		sub.subscribe(1, packet.Subscription{Filter: root, QoS: 0})
+		pub.publish(&packet.Publish{Topic: root, Payload: []byte("warm")})
+		sub.expectPublish(root, "warm")
+		sub.disconnect(packet.Success)
+
+		again, ack := rawConnect(t, a.addr, v, id, false)
+		if !ack.SessionPresent {
+			t.Fatalf("reconnect through A: Session Present 0")
+		}
+		for i := range 5 {
+			pub.publish(&packet.Publish{Topic: root, Payload: []byte(fmt.Sprint(i))})
+		}
+		for i := range 5 {
+			again.expectPublish(root, fmt.Sprint(i))
+		}
+		again.expectNone(quietTime)
+		again.disconnect(packet.Success)
+
+		clean, _ := rawConnect(t, b.addr, v, id, true)
+		pub.publish(&packet.Publish{Topic: root, Payload: []byte("unsubscribed")})
+		clean.expectNone(quietTime)
+		clean.disconnect(packet.Success)
+		pub.disconnect(packet.Success)
+	})
+}
