@@ -17,10 +17,27 @@ PROFILE ?=
 # installs; FUNCTIONS the handler functions under functions/.
 RIE_VERSION ?= v0.0.0-20261030222936-bef5c4ba774d
 FUNCTIONS := connect publish subscribe session
+# sam build (make sam-check, make deploy) writes into SAM_BUILD_DIR; sam
+# deploy --guided saves its answers in SAM_CONFIG (both under build/, which
+# git ignores). FUNCTION_GOARCH is the functions' architecture for sam
+# build: it matches template.yaml's FunctionArchitecture (arm64, or amd64
+# for x86_64). STACK_NAME and AWS_REGION pick the stack make deploy and
+# make image work on; IMAGE_REPO and IMAGE_TAG the proxy's image in ECR.
+SAM := SAM_CLI_TELEMETRY=0 .venv/bin/sam
+SAM_BUILD_DIR ?= build/sam
+SAM_CONFIG ?= build/samconfig.toml
+FUNCTION_GOARCH ?= arm64
+STACK_NAME ?= mqttless
+IMAGE_REPO ?= mqttless
+IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo latest)
+# LOCALSTACK_PORT is LocalStack's edge port (localstack/docker-compose.yml).
+LOCALSTACK_PORT ?= 4566
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
 .PHONY: all build run moto moto-deps test test-unit test-e2e-dynamo test-e2e-lambda rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda clean
+.PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
+.PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
 
 all: build
 
@@ -64,7 +81,7 @@ deps:
 ## detector, with moto serving DynamoDB for infra/dynamo (or the endpoint
 ## AWS_ENDPOINT_URL names); then the e2e suite once more on -store dynamo,
 ## and once more on the local serverless stack (test-e2e-lambda).
-test: deps moto-deps fmt-check vet test-unit test-e2e-dynamo test-e2e-lambda
+test: deps moto-deps fmt-check vet sam-check deploy-moto test-unit test-e2e-dynamo test-e2e-lambda
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -177,3 +194,100 @@ bench-lambda: moto-deps
 
 clean:
 	rm -rf bin
+
+## sam-deps: installs the AWS SAM CLI and cfn-lint from PyPI into .venv.
+sam-deps: .venv/bin/sam
+
+.venv/bin/sam:
+	[ -x .venv/bin/python ] || python3 -m venv .venv
+	.venv/bin/pip install -q aws-sam-cli cfn-lint
+
+## sam-check: lints template.yaml (cfn-lint, then sam validate --lint) and
+## builds it (sam build, without Docker), failing on any error or warning;
+## checks the four bootstraps are linux/$(FUNCTION_GOARCH) builds.
+sam-check: sam-deps
+	.venv/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template-file template.yaml --region $(or $(AWS_REGION),us-east-1)
+	@mkdir -p build; set -o pipefail; $(SAM) build --build-in-source --template-file template.yaml --build-dir $(SAM_BUILD_DIR) \
+	  --parameter-overrides FunctionArchitecture=$(if $(filter amd64,$(FUNCTION_GOARCH)),x86_64,arm64) 2>&1 | tee build/sam-build.log; \
+	if grep -qiE '^(warning|.*\bwarning:)' build/sam-build.log; then echo "sam-check: sam build warned"; exit 1; fi
+	@for f in ConnectFunction PublishFunction SubscribeFunction SessionFunction; do \
+	  $(GO) version -m $(SAM_BUILD_DIR)/$$f/bootstrap | grep -q "GOARCH=$(FUNCTION_GOARCH)" || { echo "sam-check: $$f/bootstrap is not a $(FUNCTION_GOARCH) build"; exit 1; }; \
+	done; echo "sam-check: template lints clean; $(SAM_BUILD_DIR) holds the four functions (linux/$(FUNCTION_GOARCH))"
+
+# sam build runs these (BuildMethod makefile, CodeUri the repository root)
+# with ARTIFACTS_DIR set: each builds its function for Lambda
+# (provided.al2023, linux/$(FUNCTION_GOARCH)) into $(ARTIFACTS_DIR)/bootstrap.
+build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction:
+	@[ -n "$(ARTIFACTS_DIR)" ] || { echo "$@: run by sam build, which sets ARTIFACTS_DIR"; exit 1; }
+	GOOS=linux GOARCH=$(FUNCTION_GOARCH) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags=-s \
+	  -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $(patsubst build-%Function,%,$@) | tr A-Z a-z)
+
+## deploy: builds and deploys the stack to AWS (STACK_NAME, AWS_REGION or
+## the CLI's region): sam build, then sam deploy, guided the first time
+## (answers saved in $(SAM_CONFIG)). Run make image first: the proxy's image
+## must be in ECR. IMAGE_URI (default: what make image pushed last, from
+## build/image-uri) is passed as ProxyImageUri; PARAMS adds overrides such
+## as "CertificateArn=arn:aws:acm:...".
+deploy: sam-deps
+	$(SAM) build --build-in-source --template-file template.yaml --build-dir $(SAM_BUILD_DIR)
+	@uri="$${IMAGE_URI:-$$(cat build/image-uri 2>/dev/null)}"; \
+	over="$$(echo $$([ -n "$$uri" ] && echo "ProxyImageUri=$$uri") $(PARAMS))"; \
+	mkdir -p build; \
+	if [ -f $(SAM_CONFIG) ]; then \
+	  set -x; $(SAM) deploy --template-file $(SAM_BUILD_DIR)/template.yaml --config-file $(CURDIR)/$(SAM_CONFIG) \
+	    $${over:+--parameter-overrides $$over}; \
+	else \
+	  set -x; $(SAM) deploy --guided --template-file $(SAM_BUILD_DIR)/template.yaml --config-file $(CURDIR)/$(SAM_CONFIG) \
+	    --stack-name $(STACK_NAME) $(if $(AWS_REGION),--region $(AWS_REGION)) --capabilities CAPABILITY_IAM --resolve-s3 \
+	    $${over:+--parameter-overrides $$over}; \
+	fi
+
+## image: builds the proxy's container image (cmd/mqttless/Dockerfile,
+## linux/arm64) and pushes it to the ECR repository IMAGE_REPO (created
+## when missing) as IMAGE_TAG and latest; writes its URI to build/image-uri
+## for make deploy. Needs Docker (buildx) and the AWS CLI.
+image:
+	@set -euo pipefail; \
+	region="$${AWS_REGION:-$$(aws configure get region)}"; \
+	account="$$(aws sts get-caller-identity --query Account --output text)"; \
+	registry="$$account.dkr.ecr.$$region.amazonaws.com"; \
+	aws ecr describe-repositories --region "$$region" --repository-names $(IMAGE_REPO) >/dev/null 2>&1 || \
+	  aws ecr create-repository --region "$$region" --repository-name $(IMAGE_REPO) --image-scanning-configuration scanOnPush=true >/dev/null; \
+	aws ecr get-login-password --region "$$region" | docker login --username AWS --password-stdin "$$registry"; \
+	docker buildx build --platform linux/arm64 -f cmd/mqttless/Dockerfile \
+	  -t "$$registry/$(IMAGE_REPO):$(IMAGE_TAG)" -t "$$registry/$(IMAGE_REPO):latest" --push .; \
+	mkdir -p build; echo "$$registry/$(IMAGE_REPO):$(IMAGE_TAG)" > build/image-uri; \
+	echo "pushed $$registry/$(IMAGE_REPO):$(IMAGE_TAG)"
+
+## deploy-moto: what make test can deploy without Docker: the stack of
+## template.yaml, built by sam build, deployed by localstack/deploy.sh (the
+## script make localstack-deploy uses) to moto on MOTO_PORT, then checked:
+## the table as template.yaml defines it (TTL, point-in-time recovery), the
+## functions, the secret.
+deploy-moto: moto-deps sam-deps
+	MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh localstack/deploy.sh moto
+
+## localstack-up: starts LocalStack (localstack/docker-compose.yml) and
+## waits until it is ready. Needs Docker.
+localstack-up:
+	docker compose -f localstack/docker-compose.yml up -d --wait
+	localstack/deploy.sh wait
+
+## localstack-deploy: deploys the stack to LocalStack with
+## localstack/deploy.sh: sam build (for this machine's architecture), then
+## the template, with Proxy=none (LocalStack's community edition has no ECS
+## nor ELB: the proxy runs on this machine, make localstack-test starts it).
+localstack-deploy: sam-deps
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCALSTACK_PORT) localstack/deploy.sh localstack
+
+## localstack-test: the e2e suite against the stack on LocalStack: starts a
+## proxy (bin/mqttless -invoker lambda) on 127.0.0.1:1883 that invokes the
+## deployed functions, and runs ./test/ with MQTTLESS_E2E_ADDR.
+localstack-test:
+	$(GO) build -o bin/mqttless ./cmd/mqttless
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCALSTACK_PORT) localstack/test.sh
+
+## localstack-down: stops LocalStack and deletes its state.
+localstack-down:
+	docker compose -f localstack/docker-compose.yml down -v

@@ -102,7 +102,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	var lambdaConc string
 	str(&lambdaConc, "lambda-concurrency", "64", "invocations of each function in flight from this proxy; events of other connections that come meanwhile are batched into the next")
 	str(&c.DeliveryAddr, "delivery-addr", "", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)")
-	str(&c.DeliveryURL, "delivery-url", "", "URL handlers reach the delivery endpoint at, also the proxy's id [http://<delivery-addr>]")
+	str(&c.DeliveryURL, "delivery-url", "", "URL handlers reach the delivery endpoint at, also the proxy's id; auto-ecs: the ECS task's IP and the port of -delivery-addr [http://<delivery-addr>]")
 	str(&secret, "delivery-secret", "", "shared secret (at least 16 bytes) that signs delivery requests")
 	for _, name := range names {
 		if v := getenv(envName(name)); v != "" {
@@ -186,7 +186,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		if c.DeliveryURL == "" {
 			c.DeliveryURL = "http://" + c.DeliveryAddr
 		}
-		if u, err := url.Parse(c.DeliveryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, err := url.Parse(c.DeliveryURL); c.DeliveryURL != DeliveryURLAutoECS && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			p.fail("delivery-url", c.DeliveryURL, "want an http(s) URL such as http://10.0.1.7:9883")
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 )
 
 // Main is the composition root of cmd/mqttless: it parses the
@@ -12,6 +13,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	cfg, err := ParseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.DeliveryURL == DeliveryURLAutoECS {
+		if cfg.DeliveryURL, err = ECSDeliveryURL(ctx, http.DefaultClient, getenv("ECS_CONTAINER_METADATA_URI_V4"), cfg.DeliveryAddr); err != nil {
+			return err
+		}
 	}
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)

@@ -15,6 +15,29 @@
 // results when they start, so bbolt may rerun them, and each call's
 // changes still commit all together or not at all.
 //
+// # Durability of ending sessions
+//
+// With WithGroupCommit, some writes return before the commit that makes
+// them durable, once their change is made and visible (in the session
+// cache and the subscription index) to every later call: those of a
+// session that ends with its connection and has no will (Session Expiry
+// Interval 0, no will; see ending), namely Connect creating such a
+// session, Subscribe and Unsubscribe on one, and DeleteSession by its
+// connection, and the outbound writes (Enqueue, Dispatch, Acknowledge,
+// Release, Complete) of such a session: their messages go when it ends.
+// A crash can lose such a write, but the session ends at the
+// crash anyway and owes nothing: a lost Connect leaves no session, which is
+// what its end leaves too; a lost DeleteSession leaves the session online,
+// and Recover at start-up ends it (there is no will to publish); lost
+// subscriptions belong to such a session. The commit still comes in order
+// with every other write, so a write that returned after its commit (every
+// other write) is durable with everything that came before it. Writes
+// that must survive a crash (a session with an expiry or a will and its
+// messages, every QoS 2 receive state, retained messages, anything that
+// clears or changes an existing session on Connect) wait for their
+// commit. A publisher's PUBACK thus waits for the commit of the messages
+// it queued for durable sessions only.
+//
 // # Layout
 //
 // The file holds these buckets:
@@ -171,7 +194,8 @@ func WithBatch(maxDelay time.Duration) Option {
 // one commit, as without batching, while concurrent ones share commits as
 // with WithBatch. As with WithBatch, a failing call (ErrNotFound included)
 // makes its group run again without it. It takes precedence over
-// WithBatch.
+// WithBatch. The writes of sessions that end with their connection return
+// before their commit (see "Durability of ending sessions").
 func WithGroupCommit() Option { return func(o *options) { o.group = true } }
 
 // WithFileMode sets the permissions of a new file; the default is 0600.
@@ -298,13 +322,14 @@ func cloneSession(s *session.Session) *session.Session {
 // update runs fn in a read-write transaction. Calls that may be batched set
 // batch; their fn must be safe to run more than once, resetting its results
 // at its start.
-func (st *Store) update(ctx context.Context, batch bool, fn func(tx *bolt.Tx) error) error {
+// With WithGroupCommit, fn may set *early (early may be nil) as for write.
+func (st *Store) update(ctx context.Context, batch bool, early *bool, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	switch {
 	case batch && st.group != nil:
-		return st.group.update(fn, nil)
+		return st.group.update(fn, nil, early)
 	case batch && st.batch:
 		return st.db.Batch(fn)
 	}
@@ -318,12 +343,16 @@ func (st *Store) update(ctx context.Context, batch bool, fn func(tx *bolt.Tx) er
 // commit order. With WithGroupCommit the transaction is shared with
 // concurrent writes (fn must then be safe to run more than once, resetting
 // its results at its start).
-func (st *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
+//
+// With WithGroupCommit, fn may set *early (early may be nil) to say that
+// its change need not be durable when the call returns (see
+// [group.commit]); fn must then reset it at its start too.
+func (st *Store) write(ctx context.Context, early *bool, fn func(tx *bolt.Tx) error, after func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if st.group != nil {
-		return st.group.update(fn, after)
+		return st.group.update(fn, after, early)
 	}
 	st.subsMu.Lock()
 	defer st.subsMu.Unlock()
@@ -348,21 +377,29 @@ type group struct {
 	mu      sync.Mutex
 	queue   []groupCall
 	running bool
+	// broken is set, under writeMu, when a commit failed after calls of
+	// its group had been told they succeeded; every later call fails with
+	// it, since the caches may then show changes the file lacks.
+	broken error
 }
 
 type groupCall struct {
 	fn    func(*bolt.Tx) error
 	after func() // or nil
+	early *bool  // set by fn when the call may return before the commit; or nil
 	err   chan error
 }
+
+// isEarly reports whether c may return before its group commits.
+func (c *groupCall) isEarly() bool { return c.early != nil && *c.early }
 
 // errSolo tells a caller to run its function in a transaction of its own.
 var errSolo = errors.New("boltstore: run solo")
 
 // update runs fn in a transaction shared with concurrent calls and
 // returns once that transaction has committed (or fn failed).
-func (g *group) update(fn func(*bolt.Tx) error, after func()) error {
-	c := groupCall{fn: fn, after: after, err: make(chan error, 1)}
+func (g *group) update(fn func(*bolt.Tx) error, after func(), early *bool) error {
+	c := groupCall{fn: fn, after: after, early: early, err: make(chan error, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, c)
 	if !g.running {
@@ -374,6 +411,9 @@ func (g *group) update(fn func(*bolt.Tx) error, after func()) error {
 	if errors.Is(err, errSolo) {
 		g.writeMu.Lock()
 		defer g.writeMu.Unlock()
+		if g.broken != nil {
+			return g.broken
+		}
 		if err = g.db.Update(fn); err == nil && after != nil {
 			after()
 		}
@@ -401,26 +441,65 @@ func (g *group) run() {
 // commit runs calls in one transaction. A function that fails is taken out
 // and told to run solo, so that its error is its own, and the rest run
 // again, as bbolt's DB.Batch does.
+//
+// Calls whose function set early (the writes of sessions that end with
+// their connection, see "Durability of ending sessions" in the package
+// documentation) are told they succeeded once every function of the
+// group has run, before the commit and its fsyncs: the after functions of
+// the whole group then run at that point, in order, so that the caches and
+// the index show the group's changes, and the other calls are answered
+// after the commit as usual. The commit still makes the early calls'
+// changes durable, in order with every other write; a crash before it
+// loses them with the rest of the group.
 func (g *group) commit(calls []groupCall) {
 	g.writeMu.Lock()
 	defer g.writeMu.Unlock()
+	if g.broken != nil {
+		for _, c := range calls {
+			c.err <- g.broken
+		}
+		return
+	}
 	for len(calls) > 0 {
-		failed := -1
-		err := g.db.Update(func(tx *bolt.Tx) error {
-			for i, c := range calls {
-				if err := safeCall(c.fn, tx); err != nil {
-					failed = i
-					return err
-				}
+		tx, err := g.db.Begin(true)
+		if err != nil {
+			for _, c := range calls {
+				c.err <- err
 			}
-			return nil
-		})
+			return
+		}
+		failed := -1
+		for i, c := range calls {
+			if err := safeCall(c.fn, tx); err != nil {
+				failed = i
+				break
+			}
+		}
 		if failed >= 0 {
+			_ = tx.Rollback()
 			calls[failed].err <- errSolo
 			calls = slices.Delete(calls, failed, failed+1)
 			continue
 		}
-		if err == nil {
+		early := slices.ContainsFunc(calls, func(c groupCall) bool { return c.isEarly() })
+		if early {
+			for _, c := range calls {
+				if c.after != nil {
+					c.after()
+				}
+			}
+			for _, c := range calls {
+				if c.isEarly() {
+					c.err <- nil
+				}
+			}
+		}
+		err = tx.Commit()
+		if err != nil && early {
+			g.broken = fmt.Errorf("boltstore: a commit failed after its changes were shown: %w", err)
+			err = g.broken
+		}
+		if err == nil && !early {
 			for _, c := range calls {
 				if c.after != nil {
 					c.after()
@@ -428,7 +507,9 @@ func (g *group) commit(calls []groupCall) {
 			}
 		}
 		for _, c := range calls {
-			c.err <- err
+			if !early || !c.isEarly() {
+				c.err <- err
+			}
 		}
 		return
 	}
@@ -626,12 +707,16 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 		prev    *session.Session
 		removed []string // subscriptions deleted
 		stored  *session.Session
+		early   bool
 	)
-	err := st.write(ctx, func(tx *bolt.Tx) error {
+	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
 		prev, removed, stored = nil, nil, nil
 		sessions := tx.Bucket(bSessions)
 		key := []byte(s.ClientID)
 		cb := sessions.Bucket(key)
+		// A new session that ends with its connection and has no will
+		// leaves nothing to do after a crash.
+		early = cb == nil && ending(s)
 		if cb != nil {
 			old, err := getSession(cb)
 			if err != nil {
@@ -698,6 +783,26 @@ func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*
 	return out, nil
 }
 
+// ending reports whether s is a session that ends with its connection
+// (Session Expiry Interval 0: a 3.1.1 clean session, or a 5.0 one with
+// no expiry) and has no will, whose writes may return before they are
+// durable (see "Durability of ending sessions" in the package
+// documentation).
+func ending(s *session.Session) bool {
+	return s.ExpiryInterval == 0 && s.Will == nil && s.WillAt == 0
+}
+
+// endingCached reports whether the session of clientID, as the cache has
+// it, is ending: its outbound messages need not survive a crash, which
+// ends it. A write of the group commit calls it from its transaction
+// function, where the cache shows every write committed before.
+func (st *Store) endingCached(clientID string) bool {
+	st.sessMu.RLock()
+	s := st.sessions[clientID]
+	st.sessMu.RUnlock()
+	return s != nil && ending(s)
+}
+
 // owned returns the session bucket of clientID and its session, provided
 // conn owns it. The empty conn owns no session.
 func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, error) {
@@ -718,7 +823,7 @@ func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, 
 // SetOffline implements session.Store.
 func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o session.Offline) error {
 	var stored *session.Session
-	err := st.write(ctx, func(tx *bolt.Tx) error {
+	err := st.write(ctx, nil, func(tx *bolt.Tx) error {
 		stored = nil
 		cb, old, err := owned(tx, clientID, conn)
 		if err != nil {
@@ -736,9 +841,12 @@ func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o sessio
 
 // DeleteSession implements session.Store.
 func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error {
-	var removed []string
-	err := st.write(ctx, func(tx *bolt.Tx) error {
-		removed = nil
+	var (
+		removed []string
+		early   bool
+	)
+	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
+		removed, early = nil, false
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return errNoSession(clientID)
@@ -750,6 +858,9 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 		if old.Conn != conn {
 			return errFenced(clientID, conn)
 		}
+		// Its connection ending it: were the deletion lost in a crash,
+		// Recover would find the session online and delete it again.
+		early = conn != "" && ending(old)
 		removed = subFilters(cb)
 		return deleteSession(tx, old)
 	}, func() {
@@ -827,7 +938,7 @@ func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Sess
 // ClearWill implements session.Store.
 func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
 	var stored *session.Session
-	err := st.write(ctx, func(tx *bolt.Tx) error {
+	err := st.write(ctx, nil, func(tx *bolt.Tx) error {
 		stored = nil
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
@@ -852,12 +963,15 @@ func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) e
 // ClientID set to clientID.
 func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []session.Subscription) ([]bool, error) {
 	existed := make([]bool, len(subs))
-	err := st.write(ctx, func(tx *bolt.Tx) error {
+	var early bool
+	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
 		clear(existed)
-		cb, _, err := owned(tx, clientID, conn)
+		early = false
+		cb, s, err := owned(tx, clientID, conn)
 		if err != nil {
 			return err
 		}
+		early = ending(s)
 		u, err := cb.CreateBucketIfNotExists(bSubs)
 		if err != nil {
 			return err
@@ -886,12 +1000,15 @@ func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []se
 // Unsubscribe implements session.Store.
 func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters []string) ([]bool, error) {
 	existed := make([]bool, len(filters))
-	err := st.write(ctx, func(tx *bolt.Tx) error {
+	var early bool
+	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
 		clear(existed)
-		cb, _, err := owned(tx, clientID, conn)
+		early = false
+		cb, s, err := owned(tx, clientID, conn)
 		if err != nil {
 			return err
 		}
+		early = ending(s)
 		u := cb.Bucket(bSubs)
 		if u == nil {
 			return nil
@@ -968,7 +1085,7 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 
 // SetRetained implements session.Store.
 func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
-	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bRetained)
 		if len(m.Payload) == 0 {
 			if m.Topic == "" {
@@ -1037,8 +1154,10 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 		accepted   int
 		dispatched []*session.Outbound
 	)
-	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+	var early bool
+	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
 		accepted, dispatched = 0, nil
+		early = st.endingCached(clientID)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return errNoSession(clientID)
@@ -1077,8 +1196,10 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 // Dispatch implements session.Store.
 func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
 	var dispatched []*session.Outbound
-	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+	var early bool
+	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
 		dispatched = nil
+		early = st.endingCached(clientID)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return nil
@@ -1203,7 +1324,9 @@ func (st *Store) Complete(ctx context.Context, clientID string, packetID uint16)
 // which must have QoS qos and be in state from (or already Released, when
 // release): release makes it Released, otherwise it is removed.
 func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos byte, from session.OutState, release bool) error {
-	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+	var early bool
+	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
+		early = st.endingCached(clientID)
 		notFound := fmt.Errorf("packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
@@ -1249,7 +1372,7 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 // Receive implements session.Store.
 func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
 	var existing *session.Inbound
-	err := st.update(ctx, true, func(tx *bolt.Tx) error {
+	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		existing = nil
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
@@ -1274,7 +1397,7 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 
 // inbound runs fn on the receive state of packetID of clientID.
 func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
-	return st.update(ctx, true, func(tx *bolt.Tx) error {
+	return st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		notFound := fmt.Errorf("receive state of packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {

@@ -106,3 +106,76 @@ func snapshot(t *testing.T, st *boltstore.Store, ids []string) []string {
 	}
 	return out
 }
+
+// TestEndingSessionWrites checks the writes of a session that ends with its
+// connection, which return before their commit with WithGroupCommit: their
+// changes show at once, and they reach the file in order with the others.
+func TestEndingSessionWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	st, err := boltstore.Open(path, boltstore.WithGroupCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ending := &session.Session{ClientID: "e", Proxy: "p", Conn: "c1", Version: packet.V311, ReceiveMax: 20}
+	durable := &session.Session{ClientID: "d", Proxy: "p", Conn: "c2", Version: packet.V311, ExpiryInterval: 60, ReceiveMax: 20}
+	for _, s := range []*session.Session{ending, durable} {
+		_, err := st.Connect(ctx, s, true, 1)
+		must(err)
+		_, err = st.Subscribe(ctx, s.ClientID, s.Conn, []session.Subscription{{Filter: "a/#", QoS: 1}})
+		must(err)
+	}
+	if s, err := st.Session(ctx, "e"); err != nil || s.Conn != "c1" {
+		t.Fatalf("Session(e) = %v, %v", s, err)
+	}
+	subs, err := st.Match(ctx, "a/b")
+	must(err)
+	if len(subs) != 2 {
+		t.Fatalf("Match(a/b) = %v, want both sessions", subs)
+	}
+	msg := &session.Outbound{QoS: 1, Message: session.Message{Topic: "a/b", Payload: []byte("x"), QoS: 1}}
+	for _, id := range []string{"e", "d"} {
+		_, sent, err := st.Enqueue(ctx, id, []*session.Outbound{msg}, 10, 5)
+		must(err)
+		if len(sent) != 1 {
+			t.Fatalf("Enqueue for %s dispatched %d", id, len(sent))
+		}
+	}
+	must(st.Acknowledge(ctx, "e", 1))
+	_, err = st.Connect(ctx, &session.Session{ClientID: "e2", Proxy: "p", Conn: "c3", Version: packet.V311}, true, 1)
+	must(err)
+	must(st.DeleteSession(ctx, "e2", "c3"))
+	if _, err := st.Session(ctx, "e2"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Session(e2) after DeleteSession: %v", err)
+	}
+	must(st.Close())
+
+	st, err = boltstore.Open(path)
+	must(err)
+	defer st.Close()
+	for _, id := range []string{"e", "d"} {
+		if _, err := st.Session(ctx, id); err != nil {
+			t.Fatalf("after reopening, Session(%s): %v", id, err)
+		}
+	}
+	if _, err := st.Session(ctx, "e2"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("after reopening, Session(e2): %v", err)
+	}
+	if f, err := st.Inflight(ctx, "e"); err != nil || len(f) != 0 {
+		t.Fatalf("after reopening, in flight for e: %v, %v", f, err)
+	}
+	if f, err := st.Inflight(ctx, "d"); err != nil || len(f) != 1 {
+		t.Fatalf("after reopening, in flight for d: %v, %v", f, err)
+	}
+	subs, err = st.Match(ctx, "a/b")
+	must(err)
+	if len(subs) != 2 {
+		t.Fatalf("after reopening, Match(a/b) = %v", subs)
+	}
+}

@@ -37,10 +37,16 @@ type Function struct {
 // New builds the function of group g from the environment: the handler
 // settings as MQTTLESS_<FLAG> variables (the names cmd/mqttless documents
 // for its flags, such as MQTTLESS_MAX_QUEUED), the table as
-// MQTTLESS_TABLE, the delivery secret as MQTTLESS_DELIVERY_SECRET, and
-// DynamoDB through the standard AWS configuration (AWS_ENDPOINT_URL for
-// emulators). A bad setting fails with an error that names it.
+// MQTTLESS_TABLE, the delivery secret as MQTTLESS_DELIVERY_SECRET or else
+// fetched from AWS Secrets Manager at MQTTLESS_DELIVERY_SECRET_ARN
+// (WithDeliverySecret), and DynamoDB through the standard AWS configuration
+// (AWS_ENDPOINT_URL for emulators). A bad setting fails with an error that
+// names it.
 func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
+	getenv, err := WithDeliverySecret(ctx, getenv, FetchSecret)
+	if err != nil {
+		return nil, err
+	}
 	env := func(name string) string {
 		if name == "MQTTLESS_STORE" {
 			return "dynamo"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
@@ -15,10 +16,14 @@ import (
 // pingresp is the whole PINGRESP frame [MQTT-3.12.4-1].
 var pingresp = []byte{byte(packet.PINGRESP) << 4, 0}
 
-// conn is one client connection. Its reader goroutine reads frames, calls
-// the handlers one event at a time (so packets are handled in order) and
-// sends KindLost when the connection ends. A writer goroutine runs only
-// while frames wait to be written.
+// conn is one client connection. Its reader reads frames, calls the
+// handlers one event at a time (so packets are handled in order) and sends
+// KindLost when the connection ends. A plain TCP connection has a reader
+// goroutine only while bytes are flowing: once none came for parkAfter it
+// parks in the poller (park.go, poll_linux.go) and the goroutine exits; other
+// connections (and every connection where epoll is unavailable) keep one
+// reader goroutine, blocked in a read while idle. A writer goroutine runs
+// only while frames wait to be written.
 type conn struct {
 	srv *Server
 	nc  net.Conn
@@ -26,9 +31,20 @@ type conn struct {
 	rd  connReader
 	fr  packet.FrameReader
 
-	// state is owned by the reader goroutine, except Version which push
-	// reads through mu.
+	// The fields down to mu are owned by the reader (the goroutine running
+	// the connection), except that pstate and parkUntil follow park's
+	// rules.
+
+	// state is owned by the reader, except Version which push reads
+	// through mu.
 	state *session.ConnState
+	// deadline is the read deadline: the connect timeout until CONNECT,
+	// then one and a half keep alive periods; 0 for none.
+	deadline  time.Duration
+	rc        rawConn // the socket, for connections that park; nil otherwise
+	token     uint64  // the poller's name for the connection
+	pstate    atomic.Uint32
+	parkUntil atomic.Int64 // Unix ns the parked connection times out at, 0 for never
 
 	mu          sync.Mutex // guards the fields below
 	version     packet.Version
@@ -44,42 +60,85 @@ type conn struct {
 	closed      bool
 }
 
-// serve runs the reader loop until the connection ends.
+// serve runs the connection's reader until it ends or parks.
 func (c *conn) serve() {
-	defer c.srv.remove(c)
-	defer c.finish()
 	c.fr = *packet.NewFrameReader(&c.rd, c.srv.cfg.MaxPacketSize)
-	deadline := c.srv.cfg.ConnectTimeout // until CONNECT, then keep alive
+	c.deadline = c.srv.cfg.ConnectTimeout // until CONNECT, then keep alive
+	c.rc = c.pollable()
+	c.run()
+}
+
+// run reads and handles batches of frames until the connection ends, or,
+// for a connection that parks, until it has been idle for parkAfter.
+func (c *conn) run() {
 	for {
-		if deadline > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(deadline))
+		if c.rc != nil && c.rd.buffered() == 0 && (c.deadline == 0 || c.deadline > parkAfter) {
+			// Wait a little in this goroutine, so that a busy connection
+			// does not go through the poller for every batch; then park.
+			waitStart := time.Now()
+			c.nc.SetReadDeadline(waitStart.Add(parkAfter))
+			if err := c.rd.fill(); err != nil {
+				if !isTimeout(err) {
+					c.readFailed(err)
+					c.end()
+					return
+				}
+				if c.park(waitStart) {
+					return
+				}
+				continue
+			}
+		}
+		if c.deadline > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.deadline))
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		frames, bp, err := c.readBatch()
-		if err != nil {
-			c.readFailed(err)
+		if !c.step() {
+			c.end()
 			return
 		}
-		if c.rd.buffered() == 0 {
-			c.rd.release()
-		}
-		if c.state == nil && packet.Type(frames[0][0]>>4) != packet.CONNECT {
-			batchBufs.Put(bp)
-			return // [MQTT-3.1.0-1] the first packet must be CONNECT
-		}
-		if c.state != nil {
-			frames = c.answerPings(frames)
-		}
-		open := len(frames) == 0 || c.invoke(&session.Event{Kind: session.KindPackets, Packets: frames})
-		batchBufs.Put(bp)
-		if !open || c.state == nil {
-			return // closed, or CONNECT refused
-		}
-		// [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) close after one and a half keep alive periods
-		// without a packet from the client.
-		deadline = time.Duration(c.state.KeepAlive) * 1500 * time.Millisecond
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// step reads one batch of frames (waiting for them unless the connection
+// parks) and handles it. It reports whether the connection goes on.
+func (c *conn) step() bool {
+	frames, bp, err := c.readBatch()
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	if c.rd.buffered() == 0 {
+		c.rd.release()
+	}
+	if c.state == nil && packet.Type(frames[0][0]>>4) != packet.CONNECT {
+		batchBufs.Put(bp)
+		return false // [MQTT-3.1.0-1] the first packet must be CONNECT
+	}
+	if c.state != nil {
+		frames = c.answerPings(frames)
+	}
+	open := len(frames) == 0 || c.invoke(&session.Event{Kind: session.KindPackets, Packets: frames})
+	batchBufs.Put(bp)
+	if !open || c.state == nil {
+		return false // closed, or CONNECT refused
+	}
+	// [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) close after one and a half keep alive periods
+	// without a packet from the client.
+	c.deadline = time.Duration(c.state.KeepAlive) * 1500 * time.Millisecond
+	return true
+}
+
+// end runs once the reader stops for good.
+func (c *conn) end() {
+	c.finish()
+	c.srv.remove(c)
 }
 
 // batchBufs holds the buffers events are built in. A connection borrows
@@ -279,6 +338,8 @@ func (c *conn) write() {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
+			// An idle connection keeps no queue arrays.
+			c.queue, c.spare = nil, nil
 			if !c.closed && c.closeAfter {
 				c.closeLocked()
 			}
@@ -290,8 +351,15 @@ func (c *conn) write() {
 		c.mu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		bufs := net.Buffers(out)
-		_, err := bufs.WriteTo(c.nc)
+		var err error
+		if len(out) == 1 {
+			// A plain write: a vectored one makes the socket keep an iovec
+			// array for the rest of its life.
+			_, err = c.nc.Write(out[0])
+		} else {
+			bufs := net.Buffers(out)
+			_, err = bufs.WriteTo(c.nc)
+		}
 		clear(out)
 		c.mu.Lock()
 		if cap(out) <= 64 {
@@ -322,6 +390,9 @@ func (c *conn) closeLocked() {
 	c.closed = true
 	c.queue, c.queued = nil, 0
 	c.nc.Close()
+	// A parked connection has no reader to notice: start one, which finds
+	// the socket closed and ends the connection.
+	c.wake()
 }
 
 // shutdown closes the connection for a server shutdown, with DISCONNECT
@@ -347,6 +418,7 @@ func (c *conn) finish() {
 	}
 	c.mu.Unlock()
 	c.rd.release()
+	pollerRemove(c)
 	if c.state != nil {
 		c.invoke(&session.Event{Kind: session.KindLost})
 	}

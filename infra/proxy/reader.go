@@ -29,6 +29,20 @@ func (cr *connReader) buffered() int { return cr.w - cr.r }
 // fill reads more data into an empty buffer. A read that fills the small
 // buffer suggests more is waiting, so the next fill borrows a big buffer.
 func (cr *connReader) fill() error {
+	cr.prepare()
+	n, err := cr.src.Read(cr.buf)
+	cr.w = n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// prepare picks the buffer for the next read and empties it.
+func (cr *connReader) prepare() {
 	busy := cr.buf != nil && cr.w == len(cr.buf)
 	if cr.big != nil && !busy {
 		bigBufs.Put(cr.big)
@@ -42,15 +56,6 @@ func (cr *connReader) fill() error {
 		cr.buf = cr.small[:]
 	}
 	cr.r, cr.w = 0, 0
-	n, err := cr.src.Read(cr.buf)
-	cr.w = n
-	if n > 0 {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
 }
 
 // ReadByte implements io.ByteReader.

@@ -1,0 +1,12 @@
+package proxy
+
+// SetPolling turns parking idle connections in the poller on or off, for
+// the connections accepted from then on, and returns the previous setting.
+func SetPolling(on bool) bool {
+	prev := usePoller
+	usePoller = on
+	return prev
+}
+
+// ParkAfter is parkAfter.
+const ParkAfter = parkAfter
