@@ -289,14 +289,25 @@ func storeFlags(dataDir string) []string {
 		"-table", fmt.Sprintf("mqttless-e2e-%016x", h.Sum64())}
 }
 
-// freeAddr returns a loopback address with a port nobody listens on.
+// handedOut holds every address freeAddr returned. A broker restarted on
+// its address must find it free, so no later caller gets it again, even
+// while the broker is down.
+var handedOut sync.Map
+
+// freeAddr returns a loopback address with a port nobody listens on and
+// that it has not returned before.
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // stop ends the broker with SIGTERM and waits for it to exit, killing it
