@@ -45,15 +45,6 @@ type Config struct {
 	// MaxBatch bounds the frames of one connection handed to the handlers
 	// in one call [64].
 	MaxBatch int
-	// Forward delivers to connections held by other proxies; nil means
-	// there are none.
-	Forward Forwarder
-}
-
-// Forwarder sends deliveries to another proxy and reports the connections
-// it no longer holds.
-type Forwarder interface {
-	Forward(ctx context.Context, proxy string, ds []session.Delivery) (gone []string, err error)
 }
 
 // ErrConfig is a proxy setting out of range; the message names it.
@@ -197,15 +188,13 @@ func (s *Server) Connections() int {
 }
 
 // Deliver writes deliveries to the connections this proxy holds and
-// forwards the others. It returns the ids of connections that are gone.
+// returns the ids of those it no longer holds. Deliveries for other
+// proxies are not this proxy's to make (delivery.Router posts them); they
+// are logged and dropped.
 func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []string) {
-	var remote map[string][]session.Delivery
 	for _, d := range ds {
 		if d.Proxy != s.cfg.ID {
-			if remote == nil {
-				remote = map[string][]session.Delivery{}
-			}
-			remote[d.Proxy] = append(remote[d.Proxy], d)
+			s.log.Warn("delivery for another proxy dropped", "proxy", d.Proxy, "conn", d.Conn)
 			continue
 		}
 		s.mu.RLock()
@@ -214,17 +203,6 @@ func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []str
 		if c == nil || !c.push(d.Packets, d.Close) {
 			gone = append(gone, d.Conn)
 		}
-	}
-	for proxy, ds := range remote {
-		if s.cfg.Forward == nil {
-			s.log.Warn("delivery to an unknown proxy dropped", "proxy", proxy, "deliveries", len(ds))
-			continue
-		}
-		g, err := s.cfg.Forward.Forward(ctx, proxy, ds)
-		if err != nil {
-			s.log.Warn("forwarding deliveries failed", "proxy", proxy, "err", err)
-		}
-		gone = append(gone, g...)
 	}
 	return gone
 }
