@@ -20,6 +20,10 @@ const (
 	// KindRecover reports that the proxy named in Proxy restarted after a
 	// crash: the connections it held are gone (Handler.Recover).
 	KindRecover Kind = "recover"
+	// KindSys asks the handler to publish the broker's statistics in Sys
+	// as retained QoS 0 messages from the broker itself ($SYS topics).
+	// Conn is unused.
+	KindSys Kind = "sys"
 )
 
 // Event is what the proxy sends a handler: the payload of one Lambda
@@ -33,11 +37,24 @@ type Event struct {
 	Conn string `json:"conn"`
 	// Remote is the client's network address, for logs.
 	Remote string `json:"remote,omitempty"`
+	// CertIdentity is the subject common name of the client certificate
+	// the proxy verified on this connection (mutual TLS), or empty. Only
+	// the proxy sets it; the handler may take it as the username.
+	CertIdentity string `json:"certIdentity,omitempty"`
 	// State is the connection state from the previous Reply, returned
 	// unchanged; empty before CONNECT.
 	State *ConnState `json:"state,omitempty"`
 	// Packets are the frames to handle, in the order they arrived.
 	Packets [][]byte `json:"packets,omitempty"`
+	// Sys holds the statistics of a KindSys event.
+	Sys []SysValue `json:"sys,omitempty"`
+}
+
+// SysValue is one broker statistic: its topic, under $SYS/, and its value
+// as text.
+type SysValue struct {
+	Topic string `json:"topic"`
+	Value string `json:"value"`
 }
 
 // Reply is what a handler returns for an Event.
