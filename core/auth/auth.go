@@ -2,6 +2,11 @@
 // (username and password, or a client certificate) and what each client may
 // publish and subscribe to. It has no I/O of its own: users and rules live
 // in a Store, which the embedded store and the DynamoDB store implement.
+//
+// A Checker applies them: Authenticate decides who the client of a CONNECT
+// is (HashPassword makes the hashes it checks), and Allow whether a client
+// may publish to a topic or subscribe to a filter, from the rules it
+// caches for Options.CacheTTL.
 package auth
 
 import (

@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mqttless/mqttless/core/topic"
 )
 
 // Config holds the broker's protocol limits. The zero value of a field
@@ -20,7 +22,10 @@ type Config struct {
 	// PUBLISH packets a client may have unacknowledged [65535].
 	ReceiveMax uint16
 	// MaxInflight is how many QoS 1 and 2 messages the server has in
-	// flight to a 3.1.1 client, which announces no Receive Maximum [20].
+	// flight to one client [20]: the window of a 3.1.1 client, which
+	// announces no Receive Maximum, and the cap on a 5.0 client's Receive
+	// Maximum (the window is the lower of the two), as Mosquitto's
+	// max_inflight_messages.
 	MaxInflight uint16
 	// MaxQueued bounds the queued messages of one session, not counting
 	// those in flight [1000]. Messages past it are dropped.
@@ -35,14 +40,31 @@ type Config struct {
 	TopicAliasMax uint16
 	// MaxClientIDLen bounds client identifiers, in bytes [65535].
 	MaxClientIDLen int
+	// MaxTopicLength bounds topic names and filters, in bytes [65535]. A
+	// longer name in a PUBLISH closes the connection (DISCONNECT 0x90 at
+	// 5.0); a longer filter in a SUBSCRIBE fails alone (0x8F at 5.0, 0x80
+	// at 3.1.1); a longer will topic refuses the CONNECT.
+	MaxTopicLength int
+	// MaxTopicLevels bounds the levels of topic names and filters (of the
+	// filter inside a shared subscription), answered as MaxTopicLength
+	// [64].
+	MaxTopicLevels int
+	// MaxSubscriptions bounds the subscriptions of one session [1000]. The
+	// filters of a SUBSCRIBE that would add past it fail with 0x97 (Quota
+	// exceeded) at 5.0, 0x80 at 3.1.1; replacing a subscription is always
+	// allowed. Checking costs a Store.Subscriptions read for each
+	// SUBSCRIBE with a filter to store.
+	MaxSubscriptions int
 }
 
 // Defaults.
 const (
-	DefaultMaxInflight   = 20
-	DefaultMaxQueued     = 1000
-	DefaultMaxPacketSize = 1 << 20
-	DefaultTopicAliasMax = 10
+	DefaultMaxInflight      = 20
+	DefaultMaxQueued        = 1000
+	DefaultMaxPacketSize    = 1 << 20
+	DefaultTopicAliasMax    = 10
+	DefaultMaxTopicLevels   = 64
+	DefaultMaxSubscriptions = 1000
 )
 
 // ErrConfig is a configuration value out of range; the message names it.
@@ -84,5 +106,28 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxClientIDLen < 23 || c.MaxClientIDLen > 65535 {
 		return c, fmt.Errorf("%w: MaxClientIDLen %d is outside 23 to 65535", ErrConfig, c.MaxClientIDLen)
 	}
+	if c.MaxTopicLength == 0 {
+		c.MaxTopicLength = 65535
+	}
+	if c.MaxTopicLength < 1 || c.MaxTopicLength > 65535 {
+		return c, fmt.Errorf("%w: MaxTopicLength %d is outside 1 to 65535", ErrConfig, c.MaxTopicLength)
+	}
+	if c.MaxTopicLevels == 0 {
+		c.MaxTopicLevels = DefaultMaxTopicLevels
+	}
+	if c.MaxTopicLevels < 1 {
+		return c, fmt.Errorf("%w: MaxTopicLevels %d is negative", ErrConfig, c.MaxTopicLevels)
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if c.MaxSubscriptions < 1 {
+		return c, fmt.Errorf("%w: MaxSubscriptions %d is negative", ErrConfig, c.MaxSubscriptions)
+	}
 	return c, nil
+}
+
+// topicLimits returns the limits on topic names and filters.
+func (c *Config) topicLimits() topic.Limits {
+	return topic.Limits{MaxLength: c.MaxTopicLength, MaxLevels: c.MaxTopicLevels}
 }

@@ -75,6 +75,9 @@ func (c *call) connect(frame []byte) error {
 		if p.Properties.Has(packet.PropReceiveMaximum) {
 			st.ReceiveMax = p.Properties.ReceiveMaximum
 		}
+		// The server sends no more than the client's Receive Maximum
+		// [MQTT-3.3.4-9], nor more than its own MaxInflight.
+		st.ReceiveMax = min(st.ReceiveMax, cfg.MaxInflight)
 		st.MaxPacketSize = p.Properties.MaximumPacketSize
 		st.TopicAliasMax = p.Properties.TopicAliasMaximum
 		if p.Properties.Has(packet.PropRequestProblemInfo) {
@@ -84,8 +87,43 @@ func (c *call) connect(frame []byte) error {
 		st.ReceiveMax = cfg.MaxInflight
 	}
 
+	// Authentication, before anything is written, so that a refused
+	// client costs no store write [MQTT-3.1.4-2].
+	user, rc, err := c.authenticate(&p)
+	if err != nil {
+		c.st = nil
+		return err
+	}
+	if rc != packet.Success {
+		return c.refuse(rc, rc.String())
+	}
+	st.Username = user
+
 	var will *Will
 	if w := p.Will; w != nil {
+		if err := cfg.topicLimits().ValidateName(w.Topic); err != nil {
+			// A will topic past the server's limits is answered as an
+			// invalid one: 0x90 at 5.0, a close without CONNACK at 3.1.1
+			// (3.1.1: [MQTT-3.1.4-1]).
+			if !v5 {
+				c.st = nil
+				c.reply.Close = true
+				c.h.log.Debug("connect refused", "conn", c.ev.Conn, "detail", "will topic: "+err.Error())
+				return nil
+			}
+			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())
+		}
+		// The will is a publication the client would make: refused when
+		// the client may not publish to its topic, as Mosquitto 2 does
+		// [MQTT-3.1.4-2].
+		ok, err := c.mayPublish(w.Topic)
+		if err != nil {
+			c.st = nil
+			return err
+		}
+		if !ok {
+			return c.refuse(packet.NotAuthorized, "will topic not authorized")
+		}
 		if v5 {
 			if err := packet.CheckPayloadFormat(&w.Properties, w.Payload); err != nil {
 				return c.refuse(packet.PayloadFormatInvalid, "will payload is not UTF-8")

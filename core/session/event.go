@@ -88,6 +88,9 @@ type Delivery struct {
 type ConnState struct {
 	ClientID string         `json:"clientId"`
 	Version  packet.Version `json:"version"`
+	// Username is the user the CONNECT authenticated as (see WithAuth),
+	// empty for an anonymous client; access checks use it.
+	Username string `json:"username,omitempty"`
 	// KeepAlive is the keep alive in seconds the proxy enforces (the
 	// client's, or the server's when it overrides it); 0 disables it.
 	KeepAlive uint16 `json:"keepAlive"`
@@ -97,7 +100,8 @@ type ConnState struct {
 	// SessionExpiry is the Session Expiry Interval in force, which a
 	// DISCONNECT may change.
 	SessionExpiry uint32 `json:"sessionExpiry"`
-	// ReceiveMax and MaxPacketSize are the client's limits.
+	// ReceiveMax is the outbound window: the client's Receive Maximum
+	// capped at Config.MaxInflight. MaxPacketSize is the client's limit.
 	ReceiveMax    uint16 `json:"receiveMax"`
 	MaxPacketSize uint32 `json:"maxPacket,omitempty"`
 	// ProblemInfo is false when the client asked for no reason strings and

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
 )
 
@@ -20,6 +21,7 @@ type Handler struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
+	auth  *auth.Checker // nil: everything allowed, every client anonymous
 }
 
 // Option adjusts a Handler.
@@ -27,6 +29,12 @@ type Option func(*Handler)
 
 // WithClock makes the handler read the time from now, for tests.
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// WithAuth makes the handler authenticate each CONNECT and authorize each
+// PUBLISH, SUBSCRIBE and will message with c (see authz.go). Without it
+// every client is anonymous and everything is allowed, except publishing
+// to $SYS topics, which only the broker does.
+func WithAuth(c *auth.Checker) Option { return func(h *Handler) { h.auth = c } }
 
 // New returns a Handler over store. It fails with an error wrapping
 // ErrConfig when cfg holds a bad value.
@@ -64,6 +72,8 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	case KindRecover:
 		reply, _, err := h.Recover(ctx, ev.Proxy)
 		return reply, err
+	case KindSys:
+		return h.PublishSys(ctx, ev.Sys)
 	}
 	c := &call{h: h, ctx: ctx, ev: ev, now: h.now(), reply: &Reply{}}
 	if ev.State != nil {

@@ -55,6 +55,8 @@ type env struct {
 	// round-trips the connection state through JSON as a proxy that keeps
 	// it between Lambda invocations would.
 	fresh bool
+	// opts are handler options added to the clock (WithAuth).
+	opts  []session.Option
 	conns map[string]*conn // by conn id
 	next  int
 }
@@ -68,7 +70,7 @@ func newEnv(t *testing.T, cfg session.Config) *env {
 
 func (e *env) newHandler() *session.Handler {
 	e.t.Helper()
-	h, err := session.New(e.store, e.cfg, nil, session.WithClock(e.clock.Now))
+	h, err := session.New(e.store, e.cfg, nil, append([]session.Option{session.WithClock(e.clock.Now)}, e.opts...)...)
 	if err != nil {
 		e.t.Fatalf("session.New: %v", err)
 	}

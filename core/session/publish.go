@@ -15,6 +15,16 @@ func (c *call) publish(frame []byte) error {
 		return nil
 	}
 	v5 := c.st.Version == packet.V5
+	if p.Topic != "" {
+		// The server's own limits on topic names (Config.MaxTopicLength,
+		// MaxTopicLevels), checked before a Topic Alias maps the name: a
+		// name past them is answered as an invalid one, DISCONNECT 0x90 at
+		// 5.0 (section 3.14.2.1) and a close at 3.1.1 [MQTT-4.13.1-1].
+		if err := c.h.cfg.topicLimits().ValidateName(p.Topic); err != nil {
+			c.disconnect(packet.TopicNameInvalid, err.Error())
+			return nil
+		}
+	}
 	if v5 {
 		if err := p.CheckFromClient(); err != nil {
 			if errors.Is(err, packet.ErrPayloadFormat) && p.QoS > 0 {
@@ -31,6 +41,12 @@ func (c *call) publish(frame []byte) error {
 	if p.QoS == 2 && c.st.Pending >= c.h.cfg.ReceiveMax {
 		c.disconnect(packet.ReceiveMaximumExceeded, "") // [MQTT-3.3.4-7]
 		return nil
+	}
+	if ok, err := c.mayPublish(p.Topic); err != nil || !ok {
+		if err == nil {
+			c.denyPublish(&p)
+		}
+		return err
 	}
 	m := newMessage(p.Topic, clone(p.Payload), p.QoS, p.Retain, c.st.ClientID, &p.Properties, c.now)
 	if p.Retain {

@@ -254,11 +254,19 @@ func (c *call) publishWill(w *Will) error {
 	if m.Expired(c.now) {
 		return nil
 	}
+	return c.publishMessage(&m)
+}
+
+// publishMessage publishes a message no PUBLISH packet carries (a will, or
+// a $SYS value of the broker's): it stores it as the topic's retained
+// message when it has the retain flag, then routes it to every matching
+// subscription.
+func (c *call) publishMessage(m *Message) error {
 	if m.Retain {
-		if err := c.h.store.SetRetained(c.ctx, &m); err != nil {
+		if err := c.h.store.SetRetained(c.ctx, m); err != nil {
 			return err
 		}
 	}
-	_, err := c.route(&m)
+	_, err := c.route(m)
 	return err
 }

@@ -22,9 +22,22 @@ func (c *call) subscribe(frame []byte) error {
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	subs := make([]Subscription, 0, len(p.Subscriptions))
 	idx := make([]int, 0, len(p.Subscriptions)) // subs[i] answers codes[idx[i]]
+	limits := c.h.cfg.topicLimits()
 	for i, s := range p.Subscriptions {
-		if err := topic.ValidateFilter(s.Filter); err != nil {
+		// An invalid filter, or one past the server's length and level
+		// limits, fails alone (section 3.9.3).
+		if err := limits.ValidateFilter(s.Filter); err != nil {
 			codes[i] = packet.TopicFilterInvalid // 0x80 at 3.1.1 (section 3.9.3)
+			continue
+		}
+		ok, err := c.maySubscribe(s.Filter)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// 0x87, 0x80 at 3.1.1 (section 3.9.3); not stored.
+			codes[i] = packet.NotAuthorized
+			c.h.log.Debug("subscribe denied", "client", c.st.ClientID, "user", c.st.Username, "filter", s.Filter)
 			continue
 		}
 		codes[i] = packet.ReasonCode(s.QoS) // granted QoS: all three are supported (section 3.9.3)
@@ -35,6 +48,12 @@ func (c *call) subscribe(frame []byte) error {
 		idx = append(idx, i)
 	}
 	var existed []bool
+	if len(subs) > 0 {
+		var err error
+		if subs, idx, err = c.limitSubscriptions(subs, idx, codes); err != nil {
+			return err
+		}
+	}
 	if len(subs) > 0 {
 		var err error
 		existed, err = c.h.store.Subscribe(c.ctx, c.st.ClientID, c.ev.Conn, subs)
@@ -101,6 +120,37 @@ func (c *call) subscribe(frame []byte) error {
 		}
 	}
 	return nil
+}
+
+// limitSubscriptions keeps the session within Config.MaxSubscriptions:
+// of subs, those that would add a subscription past the limit are dropped
+// and their codes (codes[idx[i]]) set to 0x97 Quota exceeded (0x80 at
+// 3.1.1) (section 3.9.3). A filter the session already has replaces its
+// subscription and always passes. It costs one Store.Subscriptions read.
+func (c *call) limitSubscriptions(subs []Subscription, idx []int, codes []packet.ReasonCode) ([]Subscription, []int, error) {
+	existing, err := c.h.store.Subscriptions(c.ctx, c.st.ClientID)
+	if err != nil {
+		return nil, nil, err
+	}
+	have := make(map[string]bool, len(existing)+len(subs))
+	for _, s := range existing {
+		have[s.Filter] = true
+	}
+	n := len(have)
+	keptSubs, keptIdx := subs[:0], idx[:0]
+	for i, s := range subs {
+		if !have[s.Filter] {
+			if n >= c.h.cfg.MaxSubscriptions {
+				codes[idx[i]] = packet.QuotaExceeded
+				c.h.log.Debug("subscription limit reached", "client", c.st.ClientID, "filter", s.Filter)
+				continue
+			}
+			have[s.Filter] = true
+			n++
+		}
+		keptSubs, keptIdx = append(keptSubs, s), append(keptIdx, idx[i])
+	}
+	return keptSubs, keptIdx, nil
 }
 
 // unsubscribe handles UNSUBSCRIBE (section 3.10.4).

@@ -1,0 +1,57 @@
+package auth
+
+import (
+	"log/slog"
+	"time"
+)
+
+// DefaultCacheTTL is how long a Checker keeps the rules it read, when
+// Options.CacheTTL is zero.
+const DefaultCacheTTL = 10 * time.Second
+
+// Options adjust a Checker.
+type Options struct {
+	// AllowAnonymous lets a client that sends no username connect, as the
+	// anonymous user "".
+	AllowAnonymous bool
+	// CertIdentity makes the identity of a verified client certificate
+	// the username, with no password needed.
+	CertIdentity bool
+	// CacheTTL is how long the rules read from the store are used before
+	// they are read again [DefaultCacheTTL]. A negative value reads them
+	// on every check.
+	CacheTTL time.Duration
+	// Log receives the refusals (at debug level) and the rules that are
+	// invalid (at warn level); nil discards them.
+	Log *slog.Logger
+	// Now is the clock of the rule cache; nil means time.Now.
+	Now func() time.Time
+}
+
+// Checker authenticates clients against the users of a Store and
+// authorizes what they publish and subscribe to against its rules. A
+// Checker is safe for concurrent use; create one per process (or per
+// Lambda instance) so that its rule cache is shared by the calls.
+type Checker struct {
+	store Store
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	rules ruleCache
+}
+
+// NewChecker returns a Checker over store with opts.
+func NewChecker(store Store, opts Options) *Checker {
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Checker{store: store, opts: opts, log: log, now: now, rules: newRuleCache()}
+}

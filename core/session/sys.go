@@ -1,0 +1,36 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// PublishSys publishes the broker's statistics: each value as a retained
+// QoS 0 message on its topic, from the broker itself (no client), routed
+// to the matching subscriptions as any publication is. A topic that does
+// not start with "$SYS/" or is not a valid topic name is skipped. It
+// returns the deliveries in Reply.Deliveries; a KindSys event calls it.
+// Each value costs a Store.SetRetained write and the reads of routing it.
+func (h *Handler) PublishSys(ctx context.Context, values []SysValue) (*Reply, error) {
+	c := &call{h: h, ctx: ctx, ev: &Event{Kind: KindSys}, now: h.now(), reply: &Reply{}}
+	limits := h.cfg.topicLimits()
+	for _, v := range values {
+		if !strings.HasPrefix(v.Topic, "$SYS/") {
+			h.log.Debug("$SYS value skipped: topic outside $SYS/", "topic", v.Topic)
+			continue
+		}
+		if err := limits.ValidateName(v.Topic); err != nil {
+			h.log.Debug("$SYS value skipped", "topic", v.Topic, "err", err)
+			continue
+		}
+		m := Message{Topic: v.Topic, Payload: []byte(v.Value), Retain: true}
+		if err := c.publishMessage(&m); err != nil {
+			return c.reply, fmt.Errorf("session: publish %q: %w", v.Topic, err)
+		}
+	}
+	if err := c.flush(); err != nil {
+		return c.reply, fmt.Errorf("session: publish $SYS values: %w", err)
+	}
+	return c.reply, nil
+}
