@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
 )
@@ -45,6 +47,14 @@ type conn struct {
 	token     uint64  // the poller's name for the connection
 	pstate    atomic.Uint32
 	parkUntil atomic.Int64 // Unix ns the parked connection times out at, 0 for never
+	// certIdentity is the subject common name of the verified client
+	// certificate of a TLS connection, set by the handshake.
+	certIdentity string
+	// pubRate is the MaxPublishRate bucket, nil without a limit; stop is
+	// closed when the connection closes (it exists only with pubRate, to
+	// end a throttling wait).
+	pubRate *rate.Limiter
+	stop    chan struct{}
 
 	mu          sync.Mutex // guards the fields below
 	version     packet.Version
@@ -64,6 +74,10 @@ type conn struct {
 func (c *conn) serve() {
 	c.fr = *packet.NewFrameReader(&c.rd, c.srv.cfg.MaxPacketSize)
 	c.deadline = c.srv.cfg.ConnectTimeout // until CONNECT, then keep alive
+	if !c.handshake() {
+		c.end()
+		return
+	}
 	c.rc = c.pollable()
 	c.run()
 }
@@ -117,17 +131,31 @@ func (c *conn) step() bool {
 	if c.rd.buffered() == 0 {
 		c.rd.release()
 	}
+	var fc frameCounts
+	for _, f := range frames {
+		fc.add(f)
+	}
+	c.srv.received(&fc)
 	if c.state == nil && packet.Type(frames[0][0]>>4) != packet.CONNECT {
 		batchBufs.Put(bp)
+		c.srv.metrics.refuse(RefusedProtocol)
 		return false // [MQTT-3.1.0-1] the first packet must be CONNECT
 	}
 	if c.state != nil {
 		frames = c.answerPings(frames)
 	}
+	if !c.throttle(fc.publish) {
+		batchBufs.Put(bp)
+		return false
+	}
 	open := len(frames) == 0 || c.invoke(&session.Event{Kind: session.KindPackets, Packets: frames})
 	batchBufs.Put(bp)
-	if !open || c.state == nil {
-		return false // closed, or CONNECT refused
+	if c.state == nil {
+		c.srv.metrics.refuse(RefusedConnect)
+		return false
+	}
+	if !open {
+		return false
 	}
 	// [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) close after one and a half keep alive periods
 	// without a packet from the client.
@@ -146,10 +174,12 @@ func (c *conn) end() {
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // readBatch waits for data, then reads one frame and any further whole
-// frames already buffered, up to MaxBatch, into a borrowed buffer that the
-// caller returns to batchBufs once the frames are handled. Frames too big
-// for the buffer get arrays of their own.
+// frames already buffered, up to MaxBatch (and, with MaxPublishRate, up to
+// a burst of PUBLISH frames), into a borrowed buffer that the caller
+// returns to batchBufs once the frames are handled. Frames too big for the
+// buffer get arrays of their own.
 func (c *conn) readBatch() ([][]byte, *[]byte, error) {
+	budget := c.publishBudget()
 	if c.rd.buffered() == 0 {
 		if err := c.rd.fill(); err != nil {
 			return nil, nil, err
@@ -170,7 +200,10 @@ func (c *conn) readBatch() ([][]byte, *[]byte, error) {
 			f = buf[start:len(buf):len(buf)]
 		}
 		frames = append(frames, f)
-		if len(frames) >= c.srv.cfg.MaxBatch || c.rd.buffered() == 0 {
+		if budget > 0 && packet.Type(f[0]>>4) == packet.PUBLISH {
+			budget--
+		}
+		if len(frames) >= c.srv.cfg.MaxBatch || c.rd.buffered() == 0 || budget == 0 && c.nextIsPublish() {
 			break
 		}
 		if _, _, err := packet.Split(c.rd.buf[c.rd.r:c.rd.w], c.srv.cfg.MaxPacketSize); err != nil {
@@ -198,6 +231,14 @@ func (c *conn) answerPings(frames [][]byte) [][]byte {
 func (c *conn) readFailed(err error) {
 	var rc packet.ReasonCode
 	var ne net.Error
+	if c.state == nil {
+		switch {
+		case isTimeout(err):
+			c.srv.metrics.refuse(RefusedConnectTimeout)
+		case errors.Is(err, packet.ErrPacketTooLarge), errors.Is(err, packet.ErrVarInt):
+			c.srv.metrics.refuse(RefusedProtocol)
+		}
+	}
 	switch {
 	case errors.Is(err, packet.ErrPacketTooLarge):
 		rc = packet.PacketTooLarge // [MQTT-3.2.2-15] (section 3.2.2.3.6)
@@ -228,14 +269,14 @@ func (c *conn) disconnect(rc packet.ReasonCode) {
 // connection is still open.
 func (c *conn) invoke(ev *session.Event) bool {
 	ev.Proxy, ev.Conn, ev.Remote, ev.State = c.srv.cfg.ID, c.id, c.nc.RemoteAddr().String(), c.state
+	ev.CertIdentity = c.certIdentity
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.InvokeTimeout)
 	defer cancel()
-	reply, err := c.srv.inv.Invoke(ctx, ev)
+	reply, err := c.srv.invoke(ctx, ev)
 	if reply != nil {
 		c.apply(ctx, reply)
 	}
 	if err != nil {
-		c.srv.HandlerErrors.Add(1)
 		c.srv.log.Error("handler failed", "conn", c.id, "kind", ev.Kind, "err", err)
 		c.disconnect(packet.UnspecifiedError)
 		return false
@@ -276,13 +317,14 @@ func (c *conn) isEstablished() bool {
 // run.
 func (c *conn) establish(frames [][]byte, closeAfter bool) {
 	c.mu.Lock()
-	early := c.queue
+	early, before := c.queue, c.queued
 	c.queue, c.queued = make([][]byte, 0, len(frames)+len(early)), 0
 	for _, f := range append(frames, early...) {
 		f = c.aliasLocked(f)
 		c.queue = append(c.queue, f)
 		c.queued += len(f)
 	}
+	c.queuedChanged(c.queued - before)
 	c.established = true
 	c.closeAfter = c.closeAfter || closeAfter
 	c.kick()
@@ -298,13 +340,18 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 	if c.closed {
 		return false
 	}
+	before := c.queued
 	for _, f := range frames {
 		if len(c.queue) > 0 && c.queued+len(f) > c.srv.cfg.MaxSendBytes {
 			if isQoS0Publish(f) {
 				c.srv.Dropped.Add(1)
+				if m := c.srv.metrics; m != nil {
+					m.dropped.Inc()
+				}
 				continue
 			}
 			c.srv.log.Warn("send queue full, closing slow consumer", "conn", c.id)
+			c.queuedChanged(c.queued - before)
 			c.closeLocked()
 			return false
 		}
@@ -312,6 +359,7 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 		c.queue = append(c.queue, f)
 		c.queued += len(f)
 	}
+	c.queuedChanged(c.queued - before)
 	c.closeAfter = c.closeAfter || closeAfter
 	c.kick()
 	return true
@@ -347,9 +395,15 @@ func (c *conn) write() {
 			return
 		}
 		out := c.queue
+		c.queuedChanged(-c.queued)
 		c.queue, c.spare, c.queued = c.spare[:0], nil, 0
 		c.mu.Unlock()
 
+		// Tally before writing: net.Buffers.WriteTo consumes out.
+		var fc frameCounts
+		for _, f := range out {
+			fc.add(f)
+		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 		var err error
 		if len(out) == 1 {
@@ -360,6 +414,9 @@ func (c *conn) write() {
 			bufs := net.Buffers(out)
 			_, err = bufs.WriteTo(c.nc)
 		}
+		if err == nil {
+			c.srv.sent(&fc)
+		}
 		clear(out)
 		c.mu.Lock()
 		if cap(out) <= 64 {
@@ -369,6 +426,15 @@ func (c *conn) write() {
 			c.closeLocked()
 		}
 		c.mu.Unlock()
+	}
+}
+
+// queuedChanged adds d to the bytes waiting across all connections
+// (mqttless_send_queue_bytes). mu must be held, so that the changes of one
+// connection add up to its queue.
+func (c *conn) queuedChanged(d int) {
+	if m := c.srv.metrics; m != nil && d != 0 {
+		m.sendQueued.Add(int64(d))
 	}
 }
 
@@ -388,7 +454,11 @@ func (c *conn) closeLocked() {
 		return
 	}
 	c.closed = true
+	c.queuedChanged(-c.queued)
 	c.queue, c.queued = nil, 0
+	if c.stop != nil {
+		close(c.stop)
+	}
 	c.nc.Close()
 	// A parked connection has no reader to notice: start one, which finds
 	// the socket closed and ends the connection.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,25 @@ type Config struct {
 	// MaxBatch bounds the frames of one connection handed to the handlers
 	// in one call [64].
 	MaxBatch int
+	// MaxPublishRate bounds the PUBLISH packets per second one connection
+	// may send, with bursts of max(1, MaxPublishRate) packets [0: no
+	// limit]. A client over the limit is throttled, not disconnected: its
+	// reader waits for tokens before handing more PUBLISH packets to the
+	// handlers and reads nothing meanwhile, so the socket's buffers fill
+	// and TCP flow control slows the client down. Nothing is lost, and a
+	// well-behaved client never notices; EMQX and HiveMQ throttle the same
+	// way. The wait also holds while a connection is parked.
+	MaxPublishRate float64
+	// MaxConnRate bounds the new connections per second accepted from one
+	// source IP address, with bursts of max(1, MaxConnRate) [0: no limit].
+	// A connection over the limit is closed right after accept, before
+	// anything is read from it (a WebSocket upgrade is answered 429), and
+	// counted (mqttless_connections_refused_total{reason="rate_limit"}).
+	// The proxy remembers at most 100,000 addresses; idle ones are
+	// forgotten.
+	MaxConnRate float64
+	// Metrics receive the proxy's Prometheus metrics [nil: none].
+	Metrics *Metrics
 }
 
 // ErrConfig is a proxy setting out of range; the message names it.
@@ -83,28 +103,43 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSendBytes < 0 || c.MaxBatch < 0 {
 		return c, fmt.Errorf("%w: MaxSendBytes and MaxBatch must be positive", ErrConfig)
 	}
+	if !(c.MaxPublishRate >= 0) || math.IsInf(c.MaxPublishRate, 0) {
+		return c, fmt.Errorf("%w: MaxPublishRate %v must be a finite number, 0 or above", ErrConfig, c.MaxPublishRate)
+	}
+	if !(c.MaxConnRate >= 0) || math.IsInf(c.MaxConnRate, 0) {
+		return c, fmt.Errorf("%w: MaxConnRate %v must be a finite number, 0 or above", ErrConfig, c.MaxConnRate)
+	}
 	return c, nil
 }
 
-// Server is one proxy. mu guards conns and ln; each connection guards its
-// own state.
+// Server is one proxy. mu guards conns, ln and done; each connection
+// guards its own state; the counters are atomic, and connRate has its own
+// lock.
 type Server struct {
-	cfg    Config
-	inv    Invoker
-	log    *slog.Logger
-	prefix string // connection id prefix, random per process
-	seq    atomic.Uint64
+	cfg      Config
+	inv      Invoker
+	log      *slog.Logger
+	prefix   string // connection id prefix, random per process
+	seq      atomic.Uint64
+	started  time.Time
+	metrics  *Metrics     // cfg.Metrics, nil for none
+	connRate *connLimiter // nil without MaxConnRate
+	stats    stats
 
 	mu    sync.RWMutex
 	conns map[string]*conn
 	ln    net.Listener
 	done  bool
-	wg    sync.WaitGroup // one per connection
+	// maxConns is the most connections open at once.
+	maxConns int
+	wg       sync.WaitGroup // one per connection
 
-	// Dropped counts QoS 0 frames dropped on full send queues.
+	// Dropped counts QoS 0 frames dropped on full send queues
+	// (mqttless_dropped_messages_total counts them too).
 	Dropped atomic.Uint64
-	// HandlerErrors counts calls to the handlers that failed, each of
-	// which closed its connection.
+	// HandlerErrors counts calls to the handlers that failed: each failed
+	// call for a connection closed it; a failed $SYS call is only logged
+	// (mqttless_handler_errors_total counts them too).
 	HandlerErrors atomic.Uint64
 }
 
@@ -118,14 +153,21 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, inv: inv, log: log, prefix: randomHex(6), conns: map[string]*conn{}}, nil
+	s := &Server{cfg: cfg, inv: inv, log: log, prefix: randomHex(6), conns: map[string]*conn{},
+		started: time.Now(), metrics: cfg.Metrics}
+	if cfg.MaxConnRate > 0 {
+		s.connRate = newConnLimiter(cfg.MaxConnRate, maxRateSources)
+	}
+	return s, nil
 }
 
 // ID returns the proxy's id.
 func (s *Server) ID() string { return s.cfg.ID }
 
 // Serve accepts connections on ln until ln is closed or Shutdown is
-// called. It returns nil after Shutdown.
+// called. It returns nil after Shutdown. ln may be a TLS listener
+// (tls.NewListener, or ServeTLS): its connections complete the handshake
+// within ConnectTimeout, and never park.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.done {
@@ -150,8 +192,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("proxy: accept: %w", err)
 		}
+		if !s.allowConn(nc.RemoteAddr()) {
+			nc.Close()
+			continue
+		}
 		c := s.newConn(nc)
 		if c == nil {
+			s.metrics.refuse(RefusedShuttingDown)
 			nc.Close()
 			continue
 		}
@@ -163,13 +210,24 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	id := s.prefix + "-" + fmt.Sprintf("%x", s.seq.Add(1))
 	c := &conn{srv: s, nc: nc, id: id}
 	c.rd.src = nc
+	if s.cfg.MaxPublishRate > 0 {
+		c.pubRate = newPublishLimiter(s.cfg.MaxPublishRate)
+		c.stop = make(chan struct{})
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.done {
+		s.mu.Unlock()
 		return nil
 	}
 	s.conns[id] = c
+	s.maxConns = max(s.maxConns, len(s.conns))
 	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.accepted.Add(1)
+	if m := s.metrics; m != nil {
+		m.connections.Inc()
+		m.connectionsTotal.Inc()
+	}
 	return c
 }
 
@@ -177,7 +235,17 @@ func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
 	s.mu.Unlock()
+	if m := s.metrics; m != nil {
+		m.connections.Dec()
+	}
 	s.wg.Done()
+}
+
+// shuttingDown reports whether Shutdown was called.
+func (s *Server) shuttingDown() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.done
 }
 
 // Connections returns how many connections are open.

@@ -1,0 +1,3 @@
+package proxy
+
+func thePollAvailable() bool { return getPoller() != nil }

@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// invoke calls the handlers, timing the call and counting a failure.
+func (s *Server) invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	m := s.metrics
+	var begin time.Time
+	if m != nil {
+		begin = time.Now()
+	}
+	reply, err := s.inv.Invoke(ctx, ev)
+	if m != nil {
+		m.invokeDuration.Observe(time.Since(begin).Seconds())
+	}
+	if err != nil {
+		s.HandlerErrors.Add(1)
+		if m != nil {
+			m.handlerErrors.Inc()
+		}
+	}
+	return reply, err
+}
+
+// HealthHandler returns the health check for a load balancer: 200 "ok"
+// while the proxy takes connections, 503 once Shutdown was called, so
+// that the load balancer stops sending clients while the proxy drains.
+func (s *Server) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.shuttingDown() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("shutting down\n"))
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+}
+
+// DefaultSysPrefix is the topic prefix of RunSys.
+const DefaultSysPrefix = "$SYS/broker"
+
+// RunSys sends the proxy's statistics to the handlers as a KindSys event
+// at once and then every interval (10 s when interval is not positive),
+// until ctx ends; the handlers publish them as retained messages, and the
+// deliveries of their reply are written as other replies' are. prefix is
+// the topic prefix [DefaultSysPrefix]. A failed call is logged and counted
+// in HandlerErrors; the next one is tried at the next interval.
+//
+// The topics, under prefix, follow Mosquitto's. The figures are this
+// proxy's since it started (with several proxies, give each its own
+// prefix, such as $SYS/broker/proxy/<id>, or each overwrites the
+// others'):
+//
+//	version                        "mqttless <module version>"
+//	uptime                         "<seconds> seconds"
+//	clients/connected              open connections
+//	clients/maximum                most open connections at once
+//	clients/total                  connections accepted
+//	connections/refused            connections refused by MaxConnRate
+//	messages/received, messages/sent                   MQTT packets of every type
+//	publish/messages/received, publish/messages/sent   PUBLISH packets
+//	publish/messages/dropped       QoS 0 messages dropped on full send queues
+//	bytes/received, bytes/sent     bytes of MQTT packets
+//	load/{messages/received,messages/sent,publish/received,publish/sent,
+//	      bytes/received,bytes/sent,connections}/{1min,5min,15min}
+//	                               per-minute rates, moving averages over
+//	                               1, 5 and 15 minutes (as Mosquitto's)
+func (s *Server) RunSys(ctx context.Context, interval time.Duration, prefix string) {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	if prefix == "" {
+		prefix = DefaultSysPrefix
+	}
+	sl := newSysLoad()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.sendSys(ctx, prefix, sl, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) sendSys(ctx context.Context, prefix string, sl *sysLoad, now time.Time) {
+	ictx, cancel := context.WithTimeout(ctx, s.cfg.InvokeTimeout)
+	defer cancel()
+	ev := &session.Event{Kind: session.KindSys, Proxy: s.cfg.ID, Sys: s.sysValues(prefix, sl, now)}
+	reply, err := s.invoke(ictx, ev)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("$SYS statistics not published", "err", err)
+		}
+		return
+	}
+	if reply != nil && len(reply.Deliveries) > 0 {
+		s.Deliver(ictx, reply.Deliveries)
+	}
+}
+
+// sysCounters are the counters that $SYS reports as totals and loads.
+var sysCounters = [...]string{"messages/received", "messages/sent", "publish/received",
+	"publish/sent", "bytes/received", "bytes/sent", "connections"}
+
+// sysLoad holds the moving averages of RunSys; only RunSys's goroutine
+// uses it.
+type sysLoad struct {
+	last  time.Time
+	prev  [len(sysCounters)]uint64
+	loads [len(sysCounters)][3]float64 // per minute, over 1, 5, 15 minutes
+}
+
+var loadWindows = [3]struct {
+	name string
+	d    float64 // seconds
+}{{"1min", 60}, {"5min", 300}, {"15min", 900}}
+
+func newSysLoad() *sysLoad { return &sysLoad{} }
+
+// sysValues builds the statistics at now, updating the loads.
+func (s *Server) sysValues(prefix string, sl *sysLoad, now time.Time) []session.SysValue {
+	s.mu.RLock()
+	connected, maxConns := len(s.conns), s.maxConns
+	s.mu.RUnlock()
+	st := &s.stats
+	cur := [len(sysCounters)]uint64{st.framesIn.Load(), st.framesOut.Load(), st.publishIn.Load(),
+		st.publishOut.Load(), st.bytesIn.Load(), st.bytesOut.Load(), st.accepted.Load()}
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	vals := []session.SysValue{
+		{Topic: "version", Value: "mqttless " + moduleVersion()},
+		{Topic: "uptime", Value: strconv.FormatInt(int64(now.Sub(s.started)/time.Second), 10) + " seconds"},
+		{Topic: "clients/connected", Value: strconv.Itoa(connected)},
+		{Topic: "clients/maximum", Value: strconv.Itoa(maxConns)},
+		{Topic: "clients/total", Value: u(cur[6])},
+		{Topic: "connections/refused", Value: u(st.refused.Load())},
+		{Topic: "messages/received", Value: u(cur[0])},
+		{Topic: "messages/sent", Value: u(cur[1])},
+		{Topic: "publish/messages/received", Value: u(cur[2])},
+		{Topic: "publish/messages/sent", Value: u(cur[3])},
+		{Topic: "publish/messages/dropped", Value: u(s.Dropped.Load())},
+		{Topic: "bytes/received", Value: u(cur[4])},
+		{Topic: "bytes/sent", Value: u(cur[5])},
+	}
+	// Mosquitto's loads: exponentially weighted moving averages of the
+	// per-minute rate since the last update.
+	if !sl.last.IsZero() {
+		if dt := now.Sub(sl.last).Seconds(); dt > 0 {
+			for i := range sysCounters {
+				perMin := float64(cur[i]-sl.prev[i]) * 60 / dt
+				for w, win := range loadWindows {
+					e := math.Exp(-dt / win.d)
+					sl.loads[i][w] = perMin + e*(sl.loads[i][w]-perMin)
+				}
+			}
+		}
+	}
+	sl.last, sl.prev = now, cur
+	for i, name := range sysCounters {
+		for w, win := range loadWindows {
+			vals = append(vals, session.SysValue{Topic: "load/" + name + "/" + win.name,
+				Value: strconv.FormatFloat(sl.loads[i][w], 'f', 2, 64)})
+		}
+	}
+	for i := range vals {
+		vals[i].Topic = prefix + "/" + vals[i].Topic
+	}
+	return vals
+}
+
+// moduleVersion is the version of the module the binary was built from.
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
