@@ -18,8 +18,9 @@
 // # Durability of ending sessions
 //
 // With WithGroupCommit, some writes return before the commit that makes
-// them durable, once their change is made and visible (in the session
-// cache and the subscription index) to every later call: those of a
+// them durable, once their change is made and visible to every later call
+// (in the session cache and the subscription index at once; the reads
+// served by read-only transactions wait for the commit): those of a
 // session that ends with its connection and has no will (Session Expiry
 // Interval 0, no will; see ending), namely Connect creating such a
 // session, Subscribe and Unsubscribe on one, and DeleteSession by its
@@ -98,6 +99,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -381,6 +383,24 @@ type group struct {
 	// its group had been told they succeeded; every later call fails with
 	// it, since the caches may then show changes the file lacks.
 	broken error
+	// unsettled is set while calls answered early wait for their commit:
+	// a channel closed once it is done. Read-only transactions wait for
+	// it, so that a caller reads its own early writes (see view).
+	unsettled atomic.Pointer[chan struct{}]
+}
+
+// settle waits until the changes of calls answered early are committed.
+func (g *group) settle(ctx context.Context) error {
+	ch := g.unsettled.Load()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-*ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type groupCall struct {
@@ -483,6 +503,12 @@ func (g *group) commit(calls []groupCall) {
 		}
 		early := slices.ContainsFunc(calls, func(c groupCall) bool { return c.isEarly() })
 		if early {
+			done := make(chan struct{})
+			g.unsettled.Store(&done)
+			defer func() {
+				g.unsettled.CompareAndSwap(&done, nil)
+				close(done)
+			}()
 			for _, c := range calls {
 				if c.after != nil {
 					c.after()
@@ -527,9 +553,19 @@ func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 }
 
 // view runs fn in a read-only transaction.
+//
+// A read-only transaction sees committed changes only: with
+// WithGroupCommit it first waits for the commit of changes already shown
+// to callers that were answered early, so that every caller reads its own
+// writes.
 func (st *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if st.group != nil {
+		if err := st.group.settle(ctx); err != nil {
+			return err
+		}
 	}
 	return st.db.View(fn)
 }

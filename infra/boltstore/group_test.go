@@ -179,3 +179,42 @@ func TestEndingSessionWrites(t *testing.T) {
 		t.Fatalf("after reopening, Match(a/b) = %v", subs)
 	}
 }
+
+// TestEndingSessionReadsOwnWrites checks that a write answered before its
+// commit (a session that ends with its connection, with WithGroupCommit) is
+// seen by the reads that follow it, those served by read-only transactions
+// (Subscriptions, Inflight) included: the subscription limit counts a
+// client's subscriptions that way, and let one too many through when the
+// last SUBSCRIBE was not yet committed.
+func TestEndingSessionReadsOwnWrites(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.WithGroupCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	s := &session.Session{ClientID: "e", Proxy: "p", Conn: "c1", Version: packet.V311, ReceiveMax: 20}
+	if _, err := st.Connect(ctx, s, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		filter := fmt.Sprintf("f/%d", i)
+		if _, err := st.Subscribe(ctx, "e", "c1", []session.Subscription{{Filter: filter, QoS: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		subs, err := st.Subscriptions(ctx, "e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(subs) != i+1 {
+			t.Fatalf("after subscribing to %s, Subscriptions has %d, want %d", filter, len(subs), i+1)
+		}
+		msg := &session.Outbound{QoS: 1, Message: session.Message{Topic: filter, Payload: []byte("x"), QoS: 1}}
+		if _, _, err := st.Enqueue(ctx, "e", []*session.Outbound{msg}, 100, 100); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := st.Inflight(ctx, "e"); err != nil || len(f) != i+1 {
+			t.Fatalf("after dispatching message %d, in flight: %d, %v", i+1, len(f), err)
+		}
+	}
+}
