@@ -35,7 +35,7 @@ LOCALSTACK_PORT ?= 4566
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run moto moto-deps test test-unit test-e2e-dynamo test-e2e-lambda rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda clean
+.PHONY: all build run moto moto-deps test test-unit test-hostile test-e2e-dynamo test-e2e-lambda rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda clean
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
 .PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
 
@@ -96,6 +96,14 @@ test-unit:
 	MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh sh -c '\
 	  $(GO) test -race -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v "/infra/dynamo$$") && \
 	  $(GO) test -count=1 -timeout 30m ./infra/dynamo/'
+
+## test-hostile: the hostile-input suite of the e2e tests (test/hostile_test.go)
+## on the embedded store, verbose: every malformed frame of the codec's
+## table over TCP, a slow-drip CONNECT, a CONNECT that never comes, 10,000
+## idle connections, oversize length claims and a SUBSCRIBE flood, one line
+## per thing tried and what happened. make test runs it too, quietly.
+test-hostile:
+	$(GO) test -count=1 -v -run Hostile ./test/
 
 ## test-e2e-dynamo: the e2e suite with every broker on -store dynamo (moto).
 test-e2e-dynamo: moto-deps
