@@ -79,7 +79,10 @@ func (l *launcher) start(ctx context.Context, name, profile string) (*target, er
 	t := &target{name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, exited: make(chan struct{}), l: l, profile: profile}
 	switch name {
 	case mqttless:
-		args := []string{"-addr", t.addr, "-store", "bolt", "-data-dir", filepath.Join(dir, "data")}
+		// The rate limits are off: the benchmark measures throughput, not
+		// the limiter (Mosquitto has no such limits by default either).
+		args := []string{"-addr", t.addr, "-store", "bolt", "-data-dir", filepath.Join(dir, "data"),
+			"-max-publish-rate", "0", "-max-conn-rate", "0"}
 		if l.profileDir != "" {
 			pp, err := freePort()
 			if err != nil {

@@ -2,17 +2,22 @@ package allinone
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/delivery"
@@ -38,6 +43,16 @@ type Broker struct {
 	pprofLn net.Listener // nil unless -pprof is set
 	delivLn net.Listener // nil unless -delivery-addr is set
 	deliv   *http.Server // serves delivLn
+	tlsCfg  *tls.Config  // nil unless -tls-addr or -wss-addr is set
+	tlsLn   net.Listener // nil unless -tls-addr is set; TCP, the proxy adds TLS
+	wsLn    net.Listener // nil unless -ws-addr is set
+	wssLn   net.Listener // nil unless -wss-addr is set; TCP, TLS is added in Run
+	metrLn  net.Listener // nil unless -metrics-addr is set
+	metrics *proxy.Metrics
+	reg     *prometheus.Registry // what metrLn serves; nil without -metrics-addr
+	// stopping is set when Run starts to shut down, so that the listeners
+	// it closes are not reported as failures.
+	stopping atomic.Bool
 }
 
 // Start opens the store (or the Lambda client), binds the listeners and
@@ -65,12 +80,12 @@ func (b *Broker) start() error {
 		}
 		b.inv = inv
 	} else {
-		st, closeSt, err := openStore(cfg, b.log)
+		st, closeSt, err := OpenStore(cfg, b.log)
 		if err != nil {
 			return err
 		}
 		b.closeSt = closeSt
-		h, err := session.New(st, cfg.Session, b.log)
+		h, err := NewHandler(st, cfg, b.log)
 		if err != nil {
 			return err
 		}
@@ -85,10 +100,28 @@ func (b *Broker) start() error {
 		}
 		b.inv = proxy.Local{Handler: eh}
 	}
+	if cfg.MetricsAddr != "" {
+		b.reg = prometheus.NewRegistry()
+		b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m, err := proxy.NewMetrics(b.reg)
+		if err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		b.metrics = m
+	}
+	if cfg.TLSAddr != "" || cfg.WSSAddr != "" {
+		tc, err := proxy.TLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, cfg.TLSRequireClientCert)
+		if err != nil {
+			return fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)
+		}
+		b.tlsCfg = tc
+	}
 	srv, err := proxy.New(proxy.Config{
 		ID: b.id, MaxPacketSize: maxPacket,
 		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
-		InvokeTimeout: cfg.InvokeTimeout,
+		InvokeTimeout:  cfg.InvokeTimeout,
+		MaxPublishRate: cfg.MaxPublishRate, MaxConnRate: cfg.MaxConnRate,
+		Metrics: b.metrics,
 	}, b.inv, b.log)
 	if err != nil {
 		return err
@@ -96,6 +129,22 @@ func (b *Broker) start() error {
 	b.proxy = srv
 	if b.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
+	}
+	for _, l := range []struct {
+		ln         *net.Listener
+		name, addr string
+	}{
+		{&b.tlsLn, "tls-addr", cfg.TLSAddr},
+		{&b.wsLn, "ws-addr", cfg.WSAddr},
+		{&b.wssLn, "wss-addr", cfg.WSSAddr},
+		{&b.metrLn, "metrics-addr", cfg.MetricsAddr},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if *l.ln, err = net.Listen("tcp", l.addr); err != nil {
+			return fmt.Errorf("listen on -%s %s: %w", l.name, l.addr, err)
+		}
 	}
 	if cfg.Pprof != "" {
 		if b.pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
@@ -151,7 +200,7 @@ func newLambdaInvoker(cfg Config, log *slog.Logger) (*lambdainvoke.Invoker, erro
 }
 
 func (b *Broker) closeListeners() {
-	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn} {
+	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn, b.tlsLn, b.wsLn, b.wssLn, b.metrLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -189,19 +238,105 @@ func (b *Broker) servePprof() *http.Server {
 // Addr returns the address the broker listens on.
 func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
 
-// Run serves until ctx ends, then shuts down: connections are closed (with
-// DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store is
-// closed.
+// TLSAddr returns the address of the MQTT over TLS listener, or nil when
+// -tls-addr is not set.
+func (b *Broker) TLSAddr() net.Addr { return addrOf(b.tlsLn) }
+
+// WSAddr returns the address MQTT over WebSockets is served on (path
+// /mqtt), or nil when -ws-addr is not set.
+func (b *Broker) WSAddr() net.Addr { return addrOf(b.wsLn) }
+
+// WSSAddr returns the address MQTT over secure WebSockets is served on
+// (path /mqtt), or nil when -wss-addr is not set.
+func (b *Broker) WSSAddr() net.Addr { return addrOf(b.wssLn) }
+
+// MetricsAddr returns the address /metrics and /healthz are served on, or
+// nil when -metrics-addr is not set.
+func (b *Broker) MetricsAddr() net.Addr { return addrOf(b.metrLn) }
+
+func addrOf(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
+// serveHTTP serves h on ln in the background and returns the server; a
+// failure other than a shutdown is logged. A request's headers (and the
+// TLS handshake) must come within 10 seconds, and an idle keep-alive
+// connection is closed after a minute; an upgraded WebSocket connection is
+// the proxy's, with the proxy's limits.
+func (b *Broker) serveHTTP(what string, ln net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !b.stopping.Load() {
+			b.log.Error(what+" server failed", "err", err)
+		}
+	}()
+	return srv
+}
+
+// serveMQTT serves the MQTT listeners besides -addr: TLS and WebSockets,
+// plain and secure. It returns the HTTP servers of the WebSocket listeners.
+func (b *Broker) serveMQTT() []*http.Server {
+	var servers []*http.Server
+	if b.tlsLn != nil {
+		b.log.Info("mqttless listening", "addr", b.tlsLn.Addr().String(), "transport", "tls")
+		go func() {
+			if err := b.proxy.ServeTLS(b.tlsLn, b.tlsCfg); err != nil && !b.stopping.Load() {
+				b.log.Error("TLS listener failed", "err", err)
+			}
+		}()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mqtt", b.proxy.WebSocketHandler())
+	if b.wsLn != nil {
+		b.log.Info("mqttless listening", "addr", b.wsLn.Addr().String(), "transport", "ws", "path", "/mqtt")
+		servers = append(servers, b.serveHTTP("WebSocket", b.wsLn, mux))
+	}
+	if b.wssLn != nil {
+		b.log.Info("mqttless listening", "addr", b.wssLn.Addr().String(), "transport", "wss", "path", "/mqtt")
+		servers = append(servers, b.serveHTTP("secure WebSocket", tls.NewListener(b.wssLn, b.tlsCfg), mux))
+	}
+	return servers
+}
+
+// serveMetrics serves the Prometheus metrics at /metrics and the health
+// check at /healthz.
+func (b *Broker) serveMetrics() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelWarn)}))
+	mux.Handle("/healthz", b.proxy.HealthHandler())
+	b.log.Info("metrics listening", "addr", b.metrLn.Addr().String(), "paths", "/metrics /healthz")
+	return b.serveHTTP("metrics", b.metrLn, mux)
+}
+
+// Run serves until ctx ends, then shuts down. It serves MQTT on every
+// listener (TCP, and TLS, WebSockets and secure WebSockets when set), the
+// metrics and health check, pprof and the delivery endpoint when set, and
+// has the $SYS topics published every -sys-interval. On shutdown the
+// listeners stop taking connections, the open ones are closed (with
+// DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store
+// is closed; /healthz answers 503 meanwhile.
 func (b *Broker) Run(ctx context.Context) error {
 	if b.cfg.Invoker == "lambda" {
 		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
 	} else {
+		// With -invoker lambda, the functions' own setting applies, and they
+		// warn.
+		b.cfg.warnAnonymous(b.log)
 		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
+	wsServers := b.serveMQTT()
 	if b.pprofLn != nil {
 		defer b.servePprof().Close()
+	}
+	if b.metrLn != nil {
+		// Closed last, so that /healthz answers 503 while the proxy drains.
+		defer b.serveMetrics().Close()
 	}
 	if b.delivLn != nil {
 		b.log.Info("delivery endpoint listening", "addr", b.delivLn.Addr().String(), "proxy", b.id)
@@ -212,6 +347,14 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 		defer b.deliv.Close()
 	}
+	sysCtx, stopSys := context.WithCancel(ctx)
+	sysDone := make(chan struct{})
+	go func() {
+		defer close(sysDone)
+		if b.cfg.SysInterval > 0 {
+			b.proxy.RunSys(sysCtx, b.cfg.SysInterval, b.cfg.SysPrefix)
+		}
+	}()
 	ticker := time.NewTicker(b.cfg.Tick)
 	defer ticker.Stop()
 	var err error
@@ -226,9 +369,23 @@ loop:
 			b.tick(ctx)
 		}
 	}
+	stopSys()
+	<-sysDone
+	// Stop taking connections on every listener, then end those open.
+	b.stopping.Store(true)
+	for _, ln := range []net.Listener{b.tlsLn, b.wsLn, b.wssLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	for _, srv := range wsServers {
+		srv.Close()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = errors.Join(err, b.proxy.Shutdown(sctx), b.closeSt())
+	err = errors.Join(err, b.proxy.Shutdown(sctx))
+	b.ln.Close()
+	err = errors.Join(err, b.closeSt())
 	b.log.Info("mqttless stopped")
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,6 +55,36 @@ type Config struct {
 	DeliveryAddr   string
 	DeliveryURL    string
 	DeliverySecret []byte
+	// AllowAnonymous lets clients connect without a username and password;
+	// CertIdentity takes a verified client certificate's Common Name as the
+	// username; AuthCache is how long the handlers cache the access rules.
+	AllowAnonymous bool
+	CertIdentity   bool
+	AuthCache      time.Duration
+	// TLSAddr is the MQTT over TLS listen address (empty: off), served
+	// with TLSCert and TLSKey; TLSClientCA verifies client certificates,
+	// which TLSRequireClientCert makes mandatory.
+	TLSAddr              string
+	TLSCert              string
+	TLSKey               string
+	TLSClientCA          string
+	TLSRequireClientCert bool
+	// WSAddr and WSSAddr are the MQTT over WebSockets listen addresses,
+	// plain and over TLS, serving path /mqtt (empty: off).
+	WSAddr  string
+	WSSAddr string
+	// MetricsAddr serves Prometheus metrics at /metrics and the health
+	// check at /healthz (empty: off).
+	MetricsAddr string
+	// MaxPublishRate bounds the PUBLISH packets per second of one
+	// connection; MaxConnRate the new connections per second from one
+	// source address (0: unlimited).
+	MaxPublishRate float64
+	MaxConnRate    float64
+	// SysInterval is how often the $SYS topics under SysPrefix are
+	// published (0: never).
+	SysInterval time.Duration
+	SysPrefix   string
 }
 
 // ErrUsage is returned for -h; the usage has been printed.
@@ -71,6 +102,15 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		fs.StringVar(p, name, def, help+" (env "+envName(name)+")")
 		names = append(names, name)
 	}
+	// A true-or-false setting is given as -name, -name=false or -name
+	// false; its value is checked with the others, below.
+	boolean := map[string]bool{}
+	boolStr := func(p *string, name, def, help string) {
+		*p = def
+		fs.Var(boolFlag{p}, name, help+" (env "+envName(name)+")")
+		names = append(names, name)
+		boolean[name] = true
+	}
 	var level, keepAlive, sessionExpiry, receiveMax, inflight, maxQueued, maxPacket, aliasMax, clientIDLen, sendQueue string
 	var tick, connectTimeout, invokeTimeout, queueQoS0 string
 	str(&c.Addr, "addr", "127.0.0.1:1883", "MQTT listen address")
@@ -78,7 +118,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.Store, "store", "bolt", "store: bolt (on disk), memory, or dynamo (DynamoDB; endpoint from AWS_ENDPOINT_URL)")
 	str(&c.Table, "table", dynamo.DefaultTable, "DynamoDB table of -store dynamo")
 	var createTable string
-	str(&createTable, "create-table", "false", "with -store dynamo, create the table from -template when it is missing")
+	boolStr(&createTable, "create-table", "false", "with -store dynamo, create the table from -template when it is missing")
 	str(&c.Template, "template", "template.yaml", "the SAM template that defines the DynamoDB table")
 	str(&level, "log-level", "info", "log level: debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -86,9 +126,9 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&keepAlive, "max-keepalive", "65535", "largest keep alive in seconds")
 	str(&sessionExpiry, "max-session-expiry", "4294967295", "largest session expiry interval in seconds")
 	str(&receiveMax, "receive-max", "65535", "QoS 1 and 2 messages a client may have unacknowledged")
-	str(&inflight, "max-inflight", "20", "QoS 1 and 2 messages in flight to a 3.1.1 client")
+	str(&inflight, "max-inflight", "20", "QoS 1 and 2 messages in flight to a client")
 	str(&maxQueued, "max-queued", "1000", "queued messages per session")
-	str(&queueQoS0, "queue-qos0", "false", "queue QoS 0 messages for offline clients")
+	boolStr(&queueQoS0, "queue-qos0", "false", "queue QoS 0 messages for offline clients")
 	str(&maxPacket, "max-packet-size", "1048576", "largest packet accepted, in bytes")
 	str(&aliasMax, "topic-alias-max", "10", "topic aliases a client may set")
 	str(&clientIDLen, "max-client-id", "65535", "longest client identifier, in bytes")
@@ -104,6 +144,26 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&c.DeliveryAddr, "delivery-addr", "", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)")
 	str(&c.DeliveryURL, "delivery-url", "", "URL handlers reach the delivery endpoint at, also the proxy's id; auto-ecs: the ECS task's IP and the port of -delivery-addr [http://<delivery-addr>]")
 	str(&secret, "delivery-secret", "", "shared secret (at least 16 bytes) that signs delivery requests")
+	var anonymous, certIdentity, authCache, requireClientCert string
+	boolStr(&anonymous, "allow-anonymous", "true", "let clients connect without a username and password")
+	boolStr(&certIdentity, "cert-identity", "false", "take a verified client certificate's Common Name as the username")
+	str(&authCache, "auth-cache", "10s", "how long the handlers cache the access rules; 0: read them for every check")
+	str(&c.TLSAddr, "tls-addr", "", "MQTT over TLS listen address, such as :8883; empty: off")
+	str(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file of -tls-addr and -wss-addr")
+	str(&c.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
+	str(&c.TLSClientCA, "tls-client-ca", "", "PEM file of the CAs that verify client certificates; empty: none asked for")
+	boolStr(&requireClientCert, "tls-require-client-cert", "false", "refuse TLS clients without a certificate -tls-client-ca verifies")
+	str(&c.WSAddr, "ws-addr", "", "MQTT over WebSockets listen address (path /mqtt); empty: off")
+	str(&c.WSSAddr, "wss-addr", "", "MQTT over secure WebSockets listen address (path /mqtt, the certificate of -tls-cert); empty: off")
+	str(&c.MetricsAddr, "metrics-addr", "", "address to serve Prometheus metrics (/metrics) and the health check (/healthz) on; empty: off")
+	var topicLen, topicLevels, maxSubs, pubRate, connRate, sysInterval string
+	str(&topicLen, "max-topic-length", "65535", "longest topic name or filter, in bytes")
+	str(&topicLevels, "max-topic-levels", "64", "most levels in a topic name or filter")
+	str(&maxSubs, "max-subscriptions", "1000", "most subscriptions of one client")
+	str(&pubRate, "max-publish-rate", "1000", "PUBLISH packets per second one connection may send; 0: unlimited")
+	str(&connRate, "max-conn-rate", "100", "new connections per second from one source address; 0: unlimited")
+	str(&sysInterval, "sys-interval", "10s", "how often the $SYS topics are published; 0: never")
+	str(&c.SysPrefix, "sys-prefix", "$SYS/broker", "topic prefix of the broker statistics")
 	for _, name := range names {
 		if v := getenv(envName(name)); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -111,7 +171,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 			}
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinBoolValues(args, boolean)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, ErrUsage
 		}
@@ -143,6 +203,20 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		p.fail("log-format", c.LogFormat, "want text or json")
 	}
 	c.CreateTable = p.bool("create-table", createTable)
+	c.AllowAnonymous = p.bool("allow-anonymous", anonymous)
+	c.CertIdentity = p.bool("cert-identity", certIdentity)
+	c.AuthCache = p.durationOrZero("auth-cache", authCache)
+	c.TLSRequireClientCert = p.bool("tls-require-client-cert", requireClientCert)
+	c.Session.MaxTopicLength = int(p.uint("max-topic-length", topicLen, 1, 65535))
+	c.Session.MaxTopicLevels = int(p.uint("max-topic-levels", topicLevels, 1, 65535))
+	c.Session.MaxSubscriptions = int(p.uint("max-subscriptions", maxSubs, 1, 1<<31-1))
+	c.MaxPublishRate = p.rate("max-publish-rate", pubRate)
+	c.MaxConnRate = p.rate("max-conn-rate", connRate)
+	c.SysInterval = p.durationOrZero("sys-interval", sysInterval)
+	if c.SysInterval > 0 && (c.SysPrefix == "" || strings.ContainsAny(c.SysPrefix, "+#")) {
+		p.fail("sys-prefix", c.SysPrefix, "want a topic name such as $SYS/broker")
+	}
+	c.validateTLS(&p)
 	switch c.Store {
 	case "bolt", "memory":
 	case "dynamo":
@@ -193,6 +267,74 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	return c, p.err
 }
 
+// boolFlag is a true-or-false setting kept as given, to be checked with
+// parser.bool; as a boolean flag it may be given without a value.
+type boolFlag struct{ p *string }
+
+func (b boolFlag) String() string {
+	if b.p == nil {
+		return "false" // the zero value, which -h does not show as a default
+	}
+	return *b.p
+}
+
+func (b boolFlag) Set(s string) error { *b.p = s; return nil }
+
+func (b boolFlag) IsBoolFlag() bool { return true }
+
+// joinBoolValues returns args with each "-name VALUE" of a boolean flag
+// name written "-name=VALUE", so that the value may follow the flag as a
+// separate argument, as for the other flags.
+func joinBoolValues(args []string, boolean map[string]bool) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return append(out, args[i+1:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") || i+1 == len(args) {
+			continue
+		}
+		next := args[i+1]
+		switch {
+		case boolean[name] && !strings.HasPrefix(next, "-"):
+			out[len(out)-1] = a + "=" + next
+			i++
+		case !boolean[name]:
+			out = append(out, next) // the flag's value
+			i++
+		}
+	}
+	return out
+}
+
+// validateTLS checks the TLS settings: a listener that needs the
+// certificate names the flag that is missing, and client certificates need
+// a CA to verify them.
+func (c *Config) validateTLS(p *parser) {
+	for _, l := range []struct{ name, addr string }{{"tls-addr", c.TLSAddr}, {"wss-addr", c.WSSAddr}} {
+		if l.addr == "" {
+			continue
+		}
+		if c.TLSCert == "" {
+			p.fail("tls-cert", c.TLSCert, "-"+l.name+" needs a certificate file")
+		}
+		if c.TLSKey == "" {
+			p.fail("tls-key", c.TLSKey, "-"+l.name+" needs a private key file")
+		}
+	}
+	if c.TLSRequireClientCert && c.TLSClientCA == "" {
+		p.fail("tls-client-ca", c.TLSClientCA, "-tls-require-client-cert needs the CAs that verify client certificates")
+	}
+	// The handler functions of -invoker lambda take -cert-identity without
+	// a listener: the proxy verifies the certificates.
+	if c.CertIdentity && c.TLSClientCA == "" && (c.TLSAddr != "" || c.WSSAddr != "") {
+		p.fail("tls-client-ca", c.TLSClientCA, "-cert-identity needs the CAs that verify client certificates")
+	}
+}
+
 func envName(flagName string) string {
 	return "MQTTLESS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -228,6 +370,27 @@ func (p *parser) duration(name, s string) time.Duration {
 	if err != nil || v <= 0 {
 		p.fail(name, s, "want a positive duration such as 500ms or 10s")
 		return time.Second
+	}
+	return v
+}
+
+// durationOrZero is duration that also takes 0, for settings that 0 turns
+// off.
+func (p *parser) durationOrZero(name, s string) time.Duration {
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		p.fail(name, s, "want 0 or a positive duration such as 500ms or 10s")
+		return 0
+	}
+	return v
+}
+
+// rate parses a rate per second: 0 (unlimited) or a positive number.
+func (p *parser) rate(name, s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		p.fail(name, s, "want 0 (unlimited) or a positive number per second")
+		return 0
 	}
 	return v
 }

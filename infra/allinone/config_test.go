@@ -40,6 +40,27 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{[]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-lambda-functions", "connect=c,publish=p,subscribe=s,session=x@ftp://h"}, nil, "-lambda-functions"},
 		{[]string{"-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "short"}, nil, "-delivery-secret (MQTTLESS_DELIVERY_SECRET)"},
 		{[]string{"-delivery-addr", "127.0.0.1:9883", "-delivery-secret", "0123456789abcdef", "-delivery-url", "10.0.0.1:9883"}, nil, "-delivery-url"},
+		{[]string{"-allow-anonymous", "sometimes"}, nil, "-allow-anonymous (MQTTLESS_ALLOW_ANONYMOUS)"},
+		{nil, map[string]string{"MQTTLESS_CERT_IDENTITY": "cn"}, "-cert-identity (MQTTLESS_CERT_IDENTITY)"},
+		{[]string{"-auth-cache", "-1s"}, nil, "-auth-cache"},
+		{[]string{"-auth-cache", "often"}, nil, "-auth-cache"},
+		{[]string{"-tls-addr", ":8883"}, nil, "-tls-cert (MQTTLESS_TLS_CERT)"},
+		{[]string{"-tls-addr", ":8883", "-tls-cert", "c.pem"}, nil, "-tls-key (MQTTLESS_TLS_KEY)"},
+		{[]string{"-wss-addr", ":8443", "-tls-key", "k.pem"}, nil, "-tls-cert"},
+		{[]string{"-tls-require-client-cert", "yes"}, nil, "-tls-require-client-cert"},
+		{[]string{"-tls-addr", ":8883", "-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-require-client-cert", "true"}, nil, "-tls-client-ca"},
+		{[]string{"-tls-addr", ":8883", "-tls-cert", "c.pem", "-tls-key", "k.pem", "-cert-identity", "true"}, nil, "-tls-client-ca"},
+		{[]string{"-max-topic-length", "0"}, nil, "-max-topic-length"},
+		{[]string{"-max-topic-length", "65536"}, nil, "-max-topic-length"},
+		{[]string{"-max-topic-levels", "0"}, nil, "-max-topic-levels"},
+		{nil, map[string]string{"MQTTLESS_MAX_SUBSCRIPTIONS": "-5"}, "-max-subscriptions (MQTTLESS_MAX_SUBSCRIPTIONS)"},
+		{[]string{"-max-publish-rate", "-1"}, nil, "-max-publish-rate"},
+		{[]string{"-max-publish-rate", "NaN"}, nil, "-max-publish-rate"},
+		{[]string{"-max-conn-rate", "fast"}, nil, "-max-conn-rate (MQTTLESS_MAX_CONN_RATE)"},
+		{[]string{"-max-conn-rate", "+Inf"}, nil, "-max-conn-rate"},
+		{[]string{"-sys-interval", "-10s"}, nil, "-sys-interval"},
+		{[]string{"-sys-prefix", "$SYS/#"}, nil, "-sys-prefix"},
+		{[]string{"-sys-prefix", ""}, nil, "-sys-prefix"},
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"extra"}, nil, `"extra"`},
 	} {
@@ -86,5 +107,77 @@ func TestParseConfigSources(t *testing.T) {
 	}
 	if _, err := allinone.ParseConfig([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, allinone.ErrUsage) {
 		t.Fatalf("-h gave %v, want ErrUsage", err)
+	}
+}
+
+// TestParseConfigSecurity checks the defaults and the parsing of the
+// settings of authentication, TLS, WebSockets, metrics and limits.
+func TestParseConfigSecurity(t *testing.T) {
+	c, err := allinone.ParseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.AllowAnonymous || c.CertIdentity || c.AuthCache != 10*time.Second {
+		t.Errorf("auth defaults: anonymous %v, cert identity %v, cache %v", c.AllowAnonymous, c.CertIdentity, c.AuthCache)
+	}
+	if c.TLSAddr != "" || c.WSAddr != "" || c.WSSAddr != "" || c.MetricsAddr != "" || c.TLSRequireClientCert {
+		t.Errorf("listeners are on by default: %q %q %q %q", c.TLSAddr, c.WSAddr, c.WSSAddr, c.MetricsAddr)
+	}
+	if c.Session.MaxTopicLength != 65535 || c.Session.MaxTopicLevels != 64 || c.Session.MaxSubscriptions != 1000 {
+		t.Errorf("topic limits %d, %d, %d", c.Session.MaxTopicLength, c.Session.MaxTopicLevels, c.Session.MaxSubscriptions)
+	}
+	if c.MaxPublishRate != 1000 || c.MaxConnRate != 100 || c.SysInterval != 10*time.Second || c.SysPrefix != "$SYS/broker" {
+		t.Errorf("rates %v, %v; $SYS every %v under %q", c.MaxPublishRate, c.MaxConnRate, c.SysInterval, c.SysPrefix)
+	}
+	c, err = allinone.ParseConfig([]string{"-allow-anonymous=false", "-tls-addr", ":8883", "-wss-addr", ":8443",
+		"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-ca", "ca.pem", "-tls-require-client-cert", "true",
+		"-ws-addr", ":8080", "-metrics-addr", ":9100", "-max-topic-length", "256", "-max-topic-levels", "8",
+		"-max-subscriptions", "10", "-max-publish-rate", "0.5", "-max-conn-rate", "0", "-sys-interval", "0", "-auth-cache", "0"},
+		env(map[string]string{"MQTTLESS_CERT_IDENTITY": "true", "MQTTLESS_SYS_PREFIX": "$SYS/edge"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AllowAnonymous || !c.CertIdentity || c.AuthCache != 0 || c.TLSAddr != ":8883" || c.WSSAddr != ":8443" ||
+		c.TLSCert != "c.pem" || c.TLSKey != "k.pem" || c.TLSClientCA != "ca.pem" || !c.TLSRequireClientCert ||
+		c.WSAddr != ":8080" || c.MetricsAddr != ":9100" {
+		t.Errorf("got %+v", c)
+	}
+	if c.Session.MaxTopicLength != 256 || c.Session.MaxTopicLevels != 8 || c.Session.MaxSubscriptions != 10 ||
+		c.MaxPublishRate != 0.5 || c.MaxConnRate != 0 || c.SysInterval != 0 || c.SysPrefix != "$SYS/edge" {
+		t.Errorf("limits: got %+v", c)
+	}
+	// The handler functions of -invoker lambda take -cert-identity without
+	// a TLS listener of their own.
+	if _, err := allinone.ParseConfig(nil, env(map[string]string{"MQTTLESS_STORE": "dynamo", "MQTTLESS_CERT_IDENTITY": "true"}), io.Discard); err != nil {
+		t.Errorf("-cert-identity without a listener: %v", err)
+	}
+}
+
+// A true-or-false setting may be given bare (true), with =VALUE, or with
+// the value as the next argument; a bad value is still named.
+func TestParseConfigBooleans(t *testing.T) {
+	for _, tc := range []struct {
+		args                        []string
+		anonymous, certID, queueQoS bool
+	}{
+		{[]string{"-cert-identity", "-allow-anonymous=false"}, false, true, false},
+		{[]string{"-cert-identity", "true", "-allow-anonymous", "false", "-queue-qos0"}, false, true, true},
+		{[]string{"-queue-qos0", "-addr", "127.0.0.1:1"}, true, false, true},
+		{[]string{"--allow-anonymous=0", "-queue-qos0", "false"}, false, false, false},
+	} {
+		c, err := allinone.ParseConfig(tc.args, env(nil), io.Discard)
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if c.AllowAnonymous != tc.anonymous || c.CertIdentity != tc.certID || c.Session.QueueQoS0 != tc.queueQoS {
+			t.Errorf("%v: anonymous %v, cert identity %v, queue QoS 0 %v", tc.args, c.AllowAnonymous, c.CertIdentity, c.Session.QueueQoS0)
+		}
+	}
+	if _, err := allinone.ParseConfig([]string{"-cert-identity", "maybe"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "-cert-identity") {
+		t.Errorf("-cert-identity maybe: err = %v, want one naming -cert-identity", err)
+	}
+	if _, err := allinone.ParseConfig([]string{"-create-table", "true", "-store", "dynamo"}, env(nil), io.Discard); err != nil {
+		t.Errorf("-create-table true: %v", err)
 	}
 }

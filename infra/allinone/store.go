@@ -2,11 +2,14 @@ package allinone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
+
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/boltstore"
@@ -14,9 +17,19 @@ import (
 	"github.com/mqttless/mqttless/infra/memstore"
 )
 
-// openStore opens the store the configuration names and returns it with
-// the function that closes it.
-func openStore(cfg Config, log *slog.Logger) (session.Store, func() error, error) {
+// BoltFile is the name of the embedded store's file in -data-dir.
+const BoltFile = "mqttless.db"
+
+// storeLockTimeout is how long OpenStore waits for the file lock of the
+// embedded store, which a running broker holds.
+const storeLockTimeout = 2 * time.Second
+
+// OpenStore opens the store cfg names (cfg.Store, with cfg.DataDir or
+// cfg.Table) and returns it with the function that closes it. Every store
+// also implements auth.Store. The embedded store's file is locked while it
+// is open: when another process (a running broker) holds it, OpenStore
+// fails after a short wait with an error that says so.
+func OpenStore(cfg Config, log *slog.Logger) (session.Store, func() error, error) {
 	switch cfg.Store {
 	case "memory":
 		return memstore.New(), func() error { return nil }, nil
@@ -26,10 +39,13 @@ func openStore(cfg Config, log *slog.Logger) (session.Store, func() error, error
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("-data-dir %s: %w", cfg.DataDir, err)
 	}
-	path := filepath.Join(cfg.DataDir, "mqttless.db")
-	st, err := boltstore.Open(path, boltstore.WithLockTimeout(2*time.Second), boltstore.WithGroupCommit())
+	path := filepath.Join(cfg.DataDir, BoltFile)
+	st, err := boltstore.Open(path, boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit())
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, nil, fmt.Errorf("the store in %s is in use: stop the broker first: %w", cfg.DataDir, err)
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("open the store in -data-dir %s (is another broker using it?): %w", cfg.DataDir, err)
+		return nil, nil, fmt.Errorf("open the store in -data-dir %s: %w", cfg.DataDir, err)
 	}
 	return st, st.Close, nil
 }

@@ -271,7 +271,7 @@ func runScenario(t *testing.T, fns map[lambdainvoke.Group]*lambdafn.Function) {
 	time.Sleep(1100 * time.Millisecond)
 	event(session.KindTick, nil)
 	event(session.KindRecover, nil)
-	//SYS event(session.KindSys, nil)
+	event(session.KindSys, nil)
 }
 
 // templatePolicies returns the DynamoDB actions each function resource of

@@ -36,16 +36,26 @@ type Function struct {
 
 // New builds the function of group g from the environment: the handler
 // settings as MQTTLESS_<FLAG> variables (the names cmd/mqttless documents
-// for its flags, such as MQTTLESS_MAX_QUEUED), the table as
-// MQTTLESS_TABLE, the delivery secret as MQTTLESS_DELIVERY_SECRET or else
-// fetched from AWS Secrets Manager at MQTTLESS_DELIVERY_SECRET_ARN
-// (WithDeliverySecret), and DynamoDB through the standard AWS configuration
-// (AWS_ENDPOINT_URL for emulators). A bad setting fails with an error that
-// names it.
+// for its flags, such as MQTTLESS_MAX_QUEUED and MQTTLESS_ALLOW_ANONYMOUS),
+// the table as MQTTLESS_TABLE, the delivery secret as
+// MQTTLESS_DELIVERY_SECRET or else fetched from AWS Secrets Manager at
+// MQTTLESS_DELIVERY_SECRET_ARN (WithDeliverySecret), and DynamoDB through
+// the standard AWS configuration (AWS_ENDPOINT_URL for emulators). A bad
+// setting fails with an error that names it.
 func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
-	getenv, err := WithDeliverySecret(ctx, getenv, FetchSecret)
+	cfg, err := Config(ctx, getenv)
 	if err != nil {
 		return nil, err
+	}
+	return NewFromConfig(ctx, g, cfg, log)
+}
+
+// Config reads the functions' configuration from getenv, as New does, with
+// the store always DynamoDB.
+func Config(ctx context.Context, getenv func(string) string) (allinone.Config, error) {
+	getenv, err := WithDeliverySecret(ctx, getenv, FetchSecret)
+	if err != nil {
+		return allinone.Config{}, err
 	}
 	env := func(name string) string {
 		if name == "MQTTLESS_STORE" {
@@ -53,15 +63,22 @@ func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, 
 		}
 		return getenv(name)
 	}
-	cfg, err := allinone.ParseConfig(nil, env, io.Discard)
-	if err != nil {
-		return nil, err
+	return allinone.ParseConfig(nil, env, io.Discard)
+}
+
+// NewFromConfig builds the function of group g with cfg: the handlers
+// (allinone.NewHandler: the limits, and the authentication and access rules
+// over the users and rules of the same table) on the DynamoDB table
+// cfg.Table. A nil log discards the logs.
+func NewFromConfig(ctx context.Context, g lambdainvoke.Group, cfg allinone.Config, log *slog.Logger) (*Function, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	db, err := dynamo.NewClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	h, err := session.New(dynamo.New(db, cfg.Table, dynamo.WithLogger(log)), cfg.Session, log)
+	h, err := allinone.NewHandler(dynamo.New(db, cfg.Table, dynamo.WithLogger(log)), cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -137,21 +154,28 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 }
 
 // Start builds the function of group g and serves Lambda invocations; it
-// returns only when the configuration is bad.
+// returns only when the configuration is bad. It logs in JSON, as CloudWatch
+// Logs reads best, whatever MQTTLESS_LOG_FORMAT says, at the level of
+// MQTTLESS_LOG_LEVEL.
 func Start(g lambdainvoke.Group) error {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("MQTTLESS_LOG_LEVEL"))}))
-	f, err := New(context.Background(), g, os.Getenv, log)
+	ctx := context.Background()
+	cfg, err := Config(ctx, os.Getenv)
 	if err != nil {
 		return err
+	}
+	log := NewLogger(os.Stderr, cfg)
+	f, err := NewFromConfig(ctx, g, cfg, log)
+	if err != nil {
+		return err
+	}
+	if cfg.AllowAnonymous {
+		log.Warn("anonymous access is on: any client may connect without a password; set MQTTLESS_ALLOW_ANONYMOUS=false")
 	}
 	lambda.Start(f.Invoke)
 	return nil
 }
 
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if l.UnmarshalText([]byte(s)) != nil {
-		return slog.LevelInfo
-	}
-	return l
+// NewLogger returns the functions' logger: JSON on w, at cfg.LogLevel.
+func NewLogger(w io.Writer, cfg allinone.Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/mqttless/mqttless/core/auth"
+	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/dynamo"
+)
+
+// storeFlags are the flags that choose the store users and acl work on.
+type storeFlags struct {
+	store, dataDir, table string
+}
+
+// register defines the store flags on fs, their defaults from the
+// environment.
+func (s *storeFlags) register(set *flag.FlagSet) {
+	set.StringVar(&s.store, "store", envOr("MQTTLESS_STORE", "bolt"), "store: bolt (the file in -data-dir) or dynamo (the table -table) (env MQTTLESS_STORE)")
+	set.StringVar(&s.dataDir, "data-dir", envOr("MQTTLESS_DATA_DIR", "data"), "directory of the bolt store (env MQTTLESS_DATA_DIR)")
+	set.StringVar(&s.table, "table", dynamo.TableFromEnv(), "DynamoDB table of -store dynamo (env MQTTLESS_TABLE)")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// open opens the chosen store, through the broker's own code, and returns
+// it with the function that closes it. Without create, a bolt store that
+// does not exist yet is an error rather than a new empty file. Warnings of
+// the store go to stderr.
+func (s *storeFlags) open(stderr io.Writer, create bool) (auth.Store, func() error, error) {
+	switch s.store {
+	case "bolt", "dynamo":
+	default:
+		return nil, nil, fmt.Errorf("invalid value %q for -store (MQTTLESS_STORE): want bolt or dynamo", s.store)
+	}
+	if s.store == "dynamo" && s.table == "" {
+		return nil, nil, errors.New("invalid value \"\" for -table (MQTTLESS_TABLE): must not be empty")
+	}
+	if s.store == "bolt" && !create {
+		path := filepath.Join(s.dataDir, allinone.BoltFile)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("no store in %s (-data-dir, MQTTLESS_DATA_DIR): %s does not exist", s.dataDir, path)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, closeSt, err := allinone.OpenStore(allinone.Config{Store: s.store, DataDir: s.dataDir, Table: s.table}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	as, ok := st.(auth.Store)
+	if !ok {
+		return nil, nil, errors.Join(fmt.Errorf("-store %s keeps no users or access rules", s.store), closeSt())
+	}
+	return as, closeSt, nil
+}

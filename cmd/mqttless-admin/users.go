@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mqttless/mqttless/core/auth"
+)
+
+// usersAdd adds a user with a password read from stdin (one line) or given
+// with -password; -replace sets the password of an existing user.
+func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input, one line (the default)")
+	password := fs.String("password", "", "the password (it lands in the shell history: prefer -password-stdin)")
+	replace := fs.Bool("replace", false, "set the password of an existing user")
+	pos, err := parse(fs, args, 1, "one user NAME")
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	if name == "" {
+		return errors.New("users add: the user NAME must not be empty")
+	}
+	pw := *password
+	passwordSet := false
+	fs.Visit(func(f *flag.Flag) { passwordSet = passwordSet || f.Name == "password" })
+	switch {
+	case passwordSet && *fromStdin:
+		return errors.New("users add: give -password or -password-stdin, not both")
+	case passwordSet:
+		fmt.Fprintln(stderr, "mqttless-admin: warning: -password lands in the shell history and the process list; prefer -password-stdin")
+	default:
+		if f, ok := stdin.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				fmt.Fprintf(stderr, "password for %s (shown as typed): ", name)
+			}
+		}
+		if pw, err = readLine(stdin); err != nil {
+			return fmt.Errorf("users add: reading the password from standard input: %w", err)
+		}
+	}
+	if pw == "" {
+		return errors.New("users add: the password must not be empty")
+	}
+	hash, err := auth.HashPassword([]byte(pw))
+	if err != nil {
+		return fmt.Errorf("users add: %w", err)
+	}
+	st, closeSt, err := sf.open(stderr, true)
+	if err != nil {
+		return err
+	}
+	u := &auth.User{Name: name, Hash: hash, Created: time.Now().UnixMilli()}
+	if *replace {
+		if old, err := st.User(ctx, name); err == nil {
+			u.Created = old.Created
+		}
+	}
+	err = st.PutUser(ctx, u, *replace)
+	if errors.Is(err, auth.ErrExists) {
+		err = fmt.Errorf("user %s exists (use -replace to set its password): %w", name, err)
+	}
+	if err = errors.Join(err, closeSt()); err != nil {
+		return err
+	}
+	verb := "added"
+	if *replace {
+		verb = "saved"
+	}
+	fmt.Fprintf(stdout, "%s user %s\n", verb, name)
+	return nil
+}
+
+// readLine reads one line from r, without its line ending.
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", errors.New("no password given")
+		}
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// usersRemove removes the user NAME.
+func usersRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("users remove", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	pos, err := parse(fs, args, 1, "one user NAME")
+	if err != nil {
+		return err
+	}
+	st, closeSt, err := sf.open(stderr, false)
+	if err != nil {
+		return err
+	}
+	err = st.DeleteUser(ctx, pos[0])
+	if errors.Is(err, auth.ErrNotFound) {
+		err = fmt.Errorf("no user %s: %w", pos[0], err)
+	}
+	if err = errors.Join(err, closeSt()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed user %s\n", pos[0])
+	return nil
+}
+
+// usersList lists the users with the time each was added; never a hash.
+func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("users list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	if _, err := parse(fs, args, 0, ""); err != nil {
+		return err
+	}
+	st, closeSt, err := sf.open(stderr, false)
+	if err != nil {
+		return err
+	}
+	users, err := st.Users(ctx)
+	if err = errors.Join(err, closeSt()); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\n", u.Name, time.UnixMilli(u.Created).UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
