@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,7 +227,14 @@ func spawn(flags []string, dataDir, addr string) (*broker, error) {
 	return nil, lastErr
 }
 
+// harnessFlags come before every test's own flags (the last of a flag
+// given twice wins): the tests open connections and publish from one
+// address faster than the per-source and per-connection rate limits'
+// defaults allow, and the tests of those limits set them.
+var harnessFlags = []string{"-max-conn-rate", "0", "-max-publish-rate", "0"}
+
 func spawnAt(flags []string, dataDir, addr string) (*broker, error) {
+	flags = append(slices.Clip(harnessFlags), flags...)
 	args := append([]string{"-addr", addr, "-data-dir", dataDir, "-log-level", "debug"}, flags...)
 	args = append(args, storeFlags(dataDir)...)
 	cmd := exec.Command(brokerBin, args...)

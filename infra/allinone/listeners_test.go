@@ -343,7 +343,7 @@ func TestTLSFilesNamed(t *testing.T) {
 func TestAuthWiring(t *testing.T) {
 	p := newPKI(t)
 	brk, logs := startBroker(t, "-allow-anonymous=false", "-cert-identity", "true", "-tls-addr", "127.0.0.1:0",
-		"-tls-cert", p.certFile, "-tls-key", p.keyFile, "-tls-client-ca", p.caFile)
+		"-wss-addr", "127.0.0.1:0", "-tls-cert", p.certFile, "-tls-key", p.keyFile, "-tls-client-ca", p.caFile)
 	if logs.wait("mqttless listening") && strings.Contains(logs.String(), "anonymous access is on") {
 		t.Errorf("warning about anonymous access with -allow-anonymous=false:\n%s", logs)
 	}
@@ -378,5 +378,24 @@ func TestAuthWiring(t *testing.T) {
 	defer tc2.Close()
 	if rc := connect(t, tc2, "nocert", "", ""); rc != 5 {
 		t.Errorf("TLS without a certificate: CONNACK %d, want 5", rc)
+	}
+	// WebSockets over TLS carry the certificate identity too.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, certs := range [][]tls.Certificate{{p.client}, nil} {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool, Certificates: certs}}}
+		wc, _, err := websocket.Dial(ctx, "wss://"+brk.WSSAddr().String()+"/mqtt", &websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"mqtt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wnc := websocket.NetConn(ctx, wc, websocket.MessageBinary)
+		want := byte(0)
+		if certs == nil {
+			want = 5
+		}
+		if rc := connect(t, wnc, "wss-device", "", ""); rc != want {
+			t.Errorf("WebSockets over TLS with %d certificates: CONNACK %d, want %d", len(certs), rc, want)
+		}
+		wnc.Close()
 	}
 }

@@ -5,6 +5,7 @@ package proxy
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,7 +29,11 @@ type poller struct {
 
 var (
 	pollOnce sync.Once
-	thePoll  *poller // nil when epoll is unavailable
+	// thePoll is the poller, nil until getPoller started it or when epoll
+	// is unavailable. It is atomic because connections that never poll
+	// (TLS, WebSockets) read it as they end, while another connection may
+	// be starting it.
+	thePoll atomic.Pointer[poller]
 )
 
 // getPoller returns the process's poller, starting it on first use, or nil
@@ -39,11 +44,12 @@ func getPoller() *poller {
 		if err != nil {
 			return
 		}
-		thePoll = &poller{epfd: fd, conns: map[uint64]*conn{}}
-		go thePoll.run()
-		go thePoll.sweep()
+		p := &poller{epfd: fd, conns: map[uint64]*conn{}}
+		thePoll.Store(p)
+		go p.run()
+		go p.sweep()
 	})
-	return thePoll
+	return thePoll.Load()
 }
 
 // add gives c a token for its epoll registrations.
@@ -155,7 +161,7 @@ func (c *conn) pollable() rawConn {
 // fails). An error means the socket is closed or cannot be polled.
 func armPoll(rc rawConn, token uint64) error {
 	var aerr error
-	err := rc.Control(func(fd uintptr) { aerr = thePoll.arm(int(fd), token) })
+	err := rc.Control(func(fd uintptr) { aerr = thePoll.Load().arm(int(fd), token) })
 	if err != nil {
 		return err
 	}
@@ -163,7 +169,7 @@ func armPoll(rc rawConn, token uint64) error {
 }
 
 func pollerRemove(c *conn) {
-	if thePoll != nil {
-		thePoll.remove(c)
+	if p := thePoll.Load(); p != nil {
+		p.remove(c)
 	}
 }

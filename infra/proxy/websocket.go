@@ -73,6 +73,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		nc.Close()
 		return
 	}
+	if r.TLS != nil { // WebSockets over TLS: the HTTP server verified the chain
+		c.certIdentity = certIdentity(*r.TLS)
+	}
 	c.serve()
 }
 
