@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -352,7 +354,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() {
 		defer close(sysDone)
 		if b.cfg.SysInterval > 0 {
-			b.proxy.RunSys(sysCtx, b.cfg.SysInterval, b.cfg.SysPrefix)
+			b.proxy.RunSys(sysCtx, b.cfg.SysInterval, sysPrefix(b.cfg, b.id))
 		}
 	}()
 	ticker := time.NewTicker(b.cfg.Tick)
@@ -400,4 +402,22 @@ func (b *Broker) tick(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		b.log.Error("tick failed", "err", err)
 	}
+}
+
+// sysPrefix returns the topic prefix of the $SYS statistics: -sys-prefix
+// when set, else $SYS/broker, or with -invoker lambda, where every proxy
+// counts its own connections and messages, $SYS/broker/proxies/ and the
+// host and port of the proxy's delivery URL (id), with '_' for ':'.
+func sysPrefix(cfg Config, id string) string {
+	if cfg.SysPrefix != "" {
+		return cfg.SysPrefix
+	}
+	if cfg.Invoker != "lambda" {
+		return "$SYS/broker"
+	}
+	host := id
+	if u, err := url.Parse(id); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return "$SYS/broker/proxies/" + strings.NewReplacer(":", "_", "/", "_", "+", "_", "#", "_").Replace(host)
 }

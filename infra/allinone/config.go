@@ -163,7 +163,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&pubRate, "max-publish-rate", "1000", "PUBLISH packets per second one connection may send; 0: unlimited")
 	str(&connRate, "max-conn-rate", "100", "new connections per second from one source address; 0: unlimited")
 	str(&sysInterval, "sys-interval", "10s", "how often the $SYS topics are published; 0: never")
-	str(&c.SysPrefix, "sys-prefix", "$SYS/broker", "topic prefix of the broker statistics")
+	str(&c.SysPrefix, "sys-prefix", "", "topic prefix of the broker statistics [$SYS/broker; with -invoker lambda $SYS/broker/proxies/<delivery host_port>, since each proxy counts its own]")
 	for _, name := range names {
 		if v := getenv(envName(name)); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -213,8 +213,8 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	c.MaxPublishRate = p.rate("max-publish-rate", pubRate)
 	c.MaxConnRate = p.rate("max-conn-rate", connRate)
 	c.SysInterval = p.durationOrZero("sys-interval", sysInterval)
-	if c.SysInterval > 0 && (c.SysPrefix == "" || strings.ContainsAny(c.SysPrefix, "+#")) {
-		p.fail("sys-prefix", c.SysPrefix, "want a topic name such as $SYS/broker")
+	if c.SysInterval > 0 && c.SysPrefix != "" && (!strings.HasPrefix(c.SysPrefix, "$SYS/") || strings.ContainsAny(c.SysPrefix, "+#")) {
+		p.fail("sys-prefix", c.SysPrefix, "want a topic name under $SYS/ such as $SYS/broker")
 	}
 	c.validateTLS(&p)
 	switch c.Store {

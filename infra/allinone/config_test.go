@@ -60,7 +60,7 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{[]string{"-max-conn-rate", "+Inf"}, nil, "-max-conn-rate"},
 		{[]string{"-sys-interval", "-10s"}, nil, "-sys-interval"},
 		{[]string{"-sys-prefix", "$SYS/#"}, nil, "-sys-prefix"},
-		{[]string{"-sys-prefix", ""}, nil, "-sys-prefix"},
+		{[]string{"-sys-prefix", "broker/stats"}, nil, "-sys-prefix"},
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"extra"}, nil, `"extra"`},
 	} {
@@ -126,7 +126,7 @@ func TestParseConfigSecurity(t *testing.T) {
 	if c.Session.MaxTopicLength != 65535 || c.Session.MaxTopicLevels != 64 || c.Session.MaxSubscriptions != 1000 {
 		t.Errorf("topic limits %d, %d, %d", c.Session.MaxTopicLength, c.Session.MaxTopicLevels, c.Session.MaxSubscriptions)
 	}
-	if c.MaxPublishRate != 1000 || c.MaxConnRate != 100 || c.SysInterval != 10*time.Second || c.SysPrefix != "$SYS/broker" {
+	if c.MaxPublishRate != 1000 || c.MaxConnRate != 100 || c.SysInterval != 10*time.Second || c.SysPrefix != "" {
 		t.Errorf("rates %v, %v; $SYS every %v under %q", c.MaxPublishRate, c.MaxConnRate, c.SysInterval, c.SysPrefix)
 	}
 	c, err = allinone.ParseConfig([]string{"-allow-anonymous=false", "-tls-addr", ":8883", "-wss-addr", ":8443",
