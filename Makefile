@@ -9,6 +9,8 @@ DATA_DIR ?= data
 ARGS ?=
 # STORE picks the all-in-one broker's store for make run: bolt, memory or dynamo.
 STORE ?=
+# METRICS_ADDR is where make run serves /metrics and /healthz.
+METRICS_ADDR ?= 127.0.0.1:9090
 # MOTO_PORT is where make moto and localstack/with-moto.sh serve moto.
 MOTO_PORT ?= 4566
 BENCH_ARGS ?=
@@ -52,11 +54,12 @@ build:
 ## (with dummy credentials).
 run:
 	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -o bin/mqttless-admin ./cmd/mqttless-admin
 ifeq ($(STORE),dynamo)
 	$(if $(AWS_ENDPOINT_URL),,AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1) \
-	./bin/mqttless -store dynamo -create-table true $(ARGS)
+	./bin/mqttless -store dynamo -create-table true -metrics-addr $(METRICS_ADDR) $(ARGS)
 else
-	./bin/mqttless -data-dir $(DATA_DIR) $(if $(STORE),-store $(STORE)) $(ARGS)
+	./bin/mqttless -data-dir $(DATA_DIR) $(if $(STORE),-store $(STORE)) -metrics-addr $(METRICS_ADDR) $(ARGS)
 endif
 
 ## moto: serves moto's DynamoDB emulator on 127.0.0.1:$(MOTO_PORT) in the
