@@ -230,8 +230,11 @@ func spawn(flags []string, dataDir, addr string) (*broker, error) {
 // harnessFlags come before every test's own flags (the last of a flag
 // given twice wins): the tests open connections and publish from one
 // address faster than the per-source and per-connection rate limits'
-// defaults allow, and the tests of those limits set them.
-var harnessFlags = []string{"-max-conn-rate", "0", "-max-publish-rate", "0"}
+// defaults allow, and the tests of those limits set them; $SYS
+// statistics, which on the serverless stack cost the session function an
+// invocation at start-up and every interval, are off but in the tests of
+// $SYS.
+var harnessFlags = []string{"-max-conn-rate", "0", "-max-publish-rate", "0", "-sys-interval", "0"}
 
 func spawnAt(flags []string, dataDir, addr string) (*broker, error) {
 	flags = append(slices.Clip(harnessFlags), flags...)

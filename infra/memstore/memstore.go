@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/core/topic"
 )
@@ -22,6 +23,7 @@ type Store struct {
 	sessions map[string]*record
 	subs     *topic.Index[session.Subscription] // keyed by client id
 	retained map[string]*session.Message
+	users    authData // users and access rules (auth.go), under their own lock
 }
 
 // record is one session with everything it holds.
@@ -40,6 +42,7 @@ func New() *Store {
 		sessions: map[string]*record{},
 		subs:     topic.NewIndex[session.Subscription](),
 		retained: map[string]*session.Message{},
+		users:    authData{users: map[string]*auth.User{}, rules: map[string]auth.Rule{}},
 	}
 }
 

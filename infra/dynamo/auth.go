@@ -1,0 +1,373 @@
+package dynamo
+
+// Users and rules (auth.Store) live in the same table as the sessions; see
+// "Users and rules" in docs/architecture.md. A user is two items written
+// together in one TransactWriteItems: the user item (pk U#<name>, sk U),
+// which User reads, and its entry in the user list (pk USERS, sk
+// U#<name>), a copy of it that Users queries, so that listing the users
+// reads one partition instead of scanning the table. Every rule is an item
+// of the partition ACL (sk R#<id>), which Rules queries. DynamoDB orders
+// sort keys by their UTF-8 bytes, which is the order of Users and Rules.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/auth"
+)
+
+var _ auth.Store = (*Store)(nil)
+
+// Keys of users and rules.
+const (
+	userSK  = "U"     // sort key of a user item
+	usersPK = "USERS" // partition of the user list
+	rulesPK = "ACL"   // partition of the rules
+	// maxAuthKey is the longest user name or rule ID (bytes): each is a
+	// sort key after a 2-byte prefix, and DynamoDB's sort keys are at most
+	// 1024 bytes.
+	maxAuthKey = 1024 - 2
+)
+
+// userPK is the partition of the user item of name.
+func userPK(name string) string { return "U#" + name }
+
+// userListSK is the sort key of name's entry in the user list.
+func userListSK(name string) string { return "U#" + name }
+
+// ruleSK is the sort key of the rule with id.
+func ruleSK(id string) string { return "R#" + id }
+
+// authUserItem is an auth.User, as the user item and as its entry in the
+// user list, which differ only in their keys.
+type authUserItem struct {
+	PK      string `dynamodbav:"pk"`
+	SK      string `dynamodbav:"sk"`
+	Name    string `dynamodbav:"name"`
+	Hash    []byte `dynamodbav:"hash,omitempty"`
+	Created int64  `dynamodbav:"created"`
+}
+
+func toAuthUserItem(u *auth.User, pk, sk string) authUserItem {
+	return authUserItem{PK: pk, SK: sk, Name: u.Name, Hash: clone(u.Hash), Created: u.Created}
+}
+
+func (it *authUserItem) user() *auth.User {
+	return &auth.User{Name: it.Name, Hash: it.Hash, Created: it.Created}
+}
+
+// ruleItem is an auth.Rule.
+type ruleItem struct {
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	ID       string `dynamodbav:"id"`
+	User     string `dynamodbav:"user,omitempty"`
+	ClientID string `dynamodbav:"client,omitempty"`
+	Access   string `dynamodbav:"access"`
+	Filter   string `dynamodbav:"filter"`
+	Deny     bool   `dynamodbav:"deny,omitempty"`
+}
+
+func toRuleItem(r *auth.Rule) ruleItem {
+	return ruleItem{
+		PK: rulesPK, SK: ruleSK(r.ID), ID: r.ID, User: r.User, ClientID: r.ClientID,
+		Access: string(r.Access), Filter: r.Filter, Deny: r.Deny,
+	}
+}
+
+func (it *ruleItem) rule() auth.Rule {
+	return auth.Rule{
+		ID: it.ID, User: it.User, ClientID: it.ClientID, Access: auth.Access(it.Access),
+		Filter: it.Filter, Deny: it.Deny,
+	}
+}
+
+// validAuthKey reports whether s can be a user name or rule ID: not empty,
+// UTF-8 (the SDK would change it otherwise), and short enough for a key.
+// No user or rule has a name or ID that is not.
+func validAuthKey(s string) bool {
+	return s != "" && len(s) <= maxAuthKey && utf8.ValidString(s)
+}
+
+// User implements auth.Store: one strongly consistent GetItem.
+func (st *Store) User(ctx context.Context, name string) (*auth.User, error) {
+	if !validAuthKey(name) {
+		return nil, fmt.Errorf("dynamo: user %q: %w", name, auth.ErrNotFound)
+	}
+	item, err := st.getItem(ctx, userPK(name), userSK)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: user %q: %w", name, err)
+	}
+	if item == nil {
+		return nil, fmt.Errorf("dynamo: user %q: %w", name, auth.ErrNotFound)
+	}
+	var it authUserItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return nil, fmt.Errorf("dynamo: decode user %q: %w", name, err)
+	}
+	return it.user(), nil
+}
+
+// PutUser implements auth.Store: one TransactWriteItems of the user item
+// (conditioned on attribute_not_exists without replace) and its list
+// entry. The SDK gives the transaction an idempotency token, so its own
+// retry of a write that succeeded unseen does not fail the condition.
+func (st *Store) PutUser(ctx context.Context, u *auth.User, replace bool) error {
+	if err := checkUser(u); err != nil {
+		return fmt.Errorf("dynamo: put user: %w", err)
+	}
+	userAV, err := attributevalue.MarshalMap(toAuthUserItem(u, userPK(u.Name), userSK))
+	if err != nil {
+		return fmt.Errorf("dynamo: encode user %q: %w", u.Name, err)
+	}
+	listAV, err := attributevalue.MarshalMap(toAuthUserItem(u, usersPK, userListSK(u.Name)))
+	if err != nil {
+		return fmt.Errorf("dynamo: encode user %q: %w", u.Name, err)
+	}
+	put := &types.Put{TableName: &st.table, Item: userAV}
+	if !replace {
+		put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		put.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
+	}
+	ops := []types.TransactWriteItem{{Put: put}, {Put: &types.Put{TableName: &st.table, Item: listAV}}}
+	err = st.transactAuth(ctx, ops)
+	if errors.Is(err, errCondFailed) {
+		return fmt.Errorf("dynamo: put user %q: %w", u.Name, auth.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: put user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// DeleteUser implements auth.Store: one TransactWriteItems deleting the
+// user item (conditioned on attribute_exists) and its list entry.
+func (st *Store) DeleteUser(ctx context.Context, name string) error {
+	if !validAuthKey(name) {
+		return fmt.Errorf("dynamo: delete user %q: %w", name, auth.ErrNotFound)
+	}
+	ops := []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &st.table, Key: key(userPK(name), userSK),
+			ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
+		{Delete: &types.Delete{TableName: &st.table, Key: key(usersPK, userListSK(name))}},
+	}
+	err := st.transactAuth(ctx, ops)
+	if errors.Is(err, errCondFailed) {
+		return fmt.Errorf("dynamo: delete user %q: %w", name, auth.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: delete user %q: %w", name, err)
+	}
+	return nil
+}
+
+// errCondFailed is what transactAuth returns when the condition of the
+// transaction's first item failed.
+var errCondFailed = errors.New("dynamo: condition failed")
+
+// transactAuth runs a transaction of a user's items whose first item may
+// carry a condition, retrying it when it was canceled for another reason
+// (a conflict with a concurrent transaction on the same items). It returns
+// errCondFailed when the condition failed.
+func (st *Store) transactAuth(ctx context.Context, ops []types.TransactWriteItem) error {
+	for try := 0; try < maxTries; try++ {
+		err := st.transact(ctx, ops)
+		reasons := canceled(err)
+		if reasons == nil {
+			return err
+		}
+		if failedAt(reasons, 0) {
+			return errCondFailed
+		}
+		if err := backoff(ctx, try); err != nil {
+			return err
+		}
+	}
+	return errContended
+}
+
+// Users implements auth.Store: one Query of the user list, page by page,
+// strongly consistent.
+func (st *Store) Users(ctx context.Context) ([]*auth.User, error) {
+	items, err := st.queryPartition(ctx, usersPK)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: users: %w", err)
+	}
+	out := make([]*auth.User, 0, len(items))
+	for _, item := range items {
+		var it authUserItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("dynamo: decode user %v: %w", item[attrSK], err)
+		}
+		out = append(out, it.user())
+	}
+	return out, nil
+}
+
+// Rules implements auth.Store: one Query of the ACL partition, page by
+// page, strongly consistent.
+func (st *Store) Rules(ctx context.Context) ([]auth.Rule, error) {
+	items, err := st.queryPartition(ctx, rulesPK)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: rules: %w", err)
+	}
+	out := make([]auth.Rule, 0, len(items))
+	for _, item := range items {
+		var it ruleItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("dynamo: decode rule %v: %w", item[attrSK], err)
+		}
+		out = append(out, it.rule())
+	}
+	return out, nil
+}
+
+// queryPartition returns every item of partition pk, in sort key order.
+func (st *Store) queryPartition(ctx context.Context, pk string) ([]map[string]types.AttributeValue, error) {
+	return st.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
+	}, 0)
+}
+
+// PutRule implements auth.Store: one PutItem, conditioned on
+// attribute_not_exists when it assigns the ID (16 random hex digits), so
+// that it never replaces another rule.
+func (st *Store) PutRule(ctx context.Context, r auth.Rule) (string, error) {
+	if err := checkRule(r); err != nil {
+		return "", fmt.Errorf("dynamo: put rule: %w", err)
+	}
+	if r.ID != "" {
+		if err := st.putRule(ctx, &r, false); err != nil {
+			return "", fmt.Errorf("dynamo: put rule %q: %w", r.ID, err)
+		}
+		return r.ID, nil
+	}
+	for try := 0; try < maxTries; try++ {
+		r.ID = newRuleID()
+		err := st.putRule(ctx, &r, true)
+		if condFailed(err) {
+			// The ID is taken, by another rule (draw another ID) or by
+			// this very rule, when the SDK retried a put whose answer was
+			// lost.
+			mine, err := st.isRule(ctx, r)
+			if err != nil {
+				return "", fmt.Errorf("dynamo: put rule %q: %w", r.ID, err)
+			}
+			if mine {
+				return r.ID, nil
+			}
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("dynamo: put rule %q: %w", r.ID, err)
+		}
+		return r.ID, nil
+	}
+	return "", fmt.Errorf("dynamo: put rule: %w", errContended)
+}
+
+// putRule writes the item of r; with isNew, only if no rule has its ID.
+func (st *Store) putRule(ctx context.Context, r *auth.Rule, isNew bool) error {
+	av, err := attributevalue.MarshalMap(toRuleItem(r))
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	in := &dynamodb.PutItemInput{Item: av}
+	if isNew {
+		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		in.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
+	}
+	_, err = st.put(ctx, in)
+	return err
+}
+
+// isRule reports whether the rule stored under r.ID is r.
+func (st *Store) isRule(ctx context.Context, r auth.Rule) (bool, error) {
+	item, err := st.getItem(ctx, rulesPK, ruleSK(r.ID))
+	if err != nil || item == nil {
+		return false, err
+	}
+	var it ruleItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return false, fmt.Errorf("decode: %w", err)
+	}
+	return it.rule() == r, nil
+}
+
+// DeleteRule implements auth.Store: one DeleteItem conditioned on
+// attribute_exists.
+func (st *Store) DeleteRule(ctx context.Context, id string) error {
+	if !validAuthKey(id) {
+		return fmt.Errorf("dynamo: delete rule %q: %w", id, auth.ErrNotFound)
+	}
+	err := st.del(ctx, &dynamodb.DeleteItemInput{
+		Key: key(rulesPK, ruleSK(id)), ConditionExpression: aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	if condFailed(err) {
+		return fmt.Errorf("dynamo: delete rule %q: %w", id, auth.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: delete rule %q: %w", id, err)
+	}
+	return nil
+}
+
+// newRuleID returns a random rule ID: 16 hex digits.
+func newRuleID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkUser returns an error wrapping auth.ErrInvalid when u cannot be
+// stored: nil, or with a name that is empty, not UTF-8 (the SDK would
+// change it) or longer than maxAuthKey.
+func checkUser(u *auth.User) error {
+	switch {
+	case u == nil:
+		return fmt.Errorf("no user: %w", auth.ErrInvalid)
+	case u.Name == "":
+		return fmt.Errorf("empty user name: %w", auth.ErrInvalid)
+	case !utf8.ValidString(u.Name):
+		return fmt.Errorf("user name %q is not UTF-8: %w", u.Name, auth.ErrInvalid)
+	case len(u.Name) > maxAuthKey:
+		return fmt.Errorf("user name of %d bytes, more than %d: %w", len(u.Name), maxAuthKey, auth.ErrInvalid)
+	}
+	return nil
+}
+
+// checkRule returns an error wrapping auth.ErrInvalid when r cannot be
+// stored: an Access other than Publish, Subscribe and Both, an empty
+// Filter, a string that is not UTF-8 (the SDK would change it), or an ID
+// longer than maxAuthKey.
+func checkRule(r auth.Rule) error {
+	switch r.Access {
+	case auth.Publish, auth.Subscribe, auth.Both:
+	default:
+		return fmt.Errorf("rule %q: access %q: %w", r.ID, r.Access, auth.ErrInvalid)
+	}
+	if r.Filter == "" {
+		return fmt.Errorf("rule %q: empty filter: %w", r.ID, auth.ErrInvalid)
+	}
+	if len(r.ID) > maxAuthKey {
+		return fmt.Errorf("rule ID of %d bytes, more than %d: %w", len(r.ID), maxAuthKey, auth.ErrInvalid)
+	}
+	for _, s := range []string{r.ID, r.User, r.ClientID, r.Filter} {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("rule %q: %q is not UTF-8: %w", r.ID, s, auth.ErrInvalid)
+		}
+	}
+	return nil
+}
