@@ -59,56 +59,36 @@ func validateRule(r auth.Rule) error {
 
 // aclRemove removes the rule ID.
 func aclRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("acl remove", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf storeFlags
-	sf.register(fs)
-	pos, err := parse(fs, args, 1, "one rule ID")
-	if err != nil {
-		return err
-	}
-	st, closeSt, err := sf.open(stderr, false)
-	if err != nil {
-		return err
-	}
-	err = st.DeleteRule(ctx, pos[0])
-	if errors.Is(err, auth.ErrNotFound) {
-		err = fmt.Errorf("no rule %s: %w", pos[0], err)
-	}
-	if err = errors.Join(err, closeSt()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed rule %s\n", pos[0])
-	return nil
+	return onStore("acl remove", args, 1, "one rule ID", stderr, func(st auth.Store, pos []string) error {
+		err := st.DeleteRule(ctx, pos[0])
+		if errors.Is(err, auth.ErrNotFound) {
+			return fmt.Errorf("no rule %s: %w", pos[0], err)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed rule %s\n", pos[0])
+		return nil
+	})
 }
 
 // aclList lists the access rules.
 func aclList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("acl list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf storeFlags
-	sf.register(fs)
-	if _, err := parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	st, closeSt, err := sf.open(stderr, false)
-	if err != nil {
-		return err
-	}
-	rules, err := st.Rules(ctx)
-	if err = errors.Join(err, closeSt()); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tCLIENT\tACCESS\tFILTER\tEFFECT")
-	for _, r := range rules {
-		effect := "allow"
-		if r.Deny {
-			effect = "deny"
+	return onStore("acl list", args, 0, "", stderr, func(st auth.Store, _ []string) error {
+		rules, err := st.Rules(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, anyIfEmpty(r.User), anyIfEmpty(r.ClientID), r.Access, r.Filter, effect)
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tCLIENT\tACCESS\tFILTER\tEFFECT")
+		for _, r := range rules {
+			effect := "allow"
+			if r.Deny {
+				effect = "deny"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, anyIfEmpty(r.User), anyIfEmpty(r.ClientID), r.Access, r.Filter, effect)
+		}
+		return tw.Flush()
+	})
 }
 
 func anyIfEmpty(s string) string {

@@ -65,3 +65,23 @@ func (s *storeFlags) open(stderr io.Writer, create bool) (auth.Store, func() err
 	}
 	return as, closeSt, nil
 }
+
+// onStore runs the subcommand name on an existing store: it parses args
+// (the store flags and want positional arguments, described by what),
+// opens the store, runs fn with it and the positional arguments, and
+// closes the store, returning fn's error joined with the close's.
+func onStore(name string, args []string, want int, what string, stderr io.Writer, fn func(st auth.Store, pos []string) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	pos, err := parse(fs, args, want, what)
+	if err != nil {
+		return err
+	}
+	st, closeSt, err := sf.open(stderr, false)
+	if err != nil {
+		return err
+	}
+	return errors.Join(fn(st, pos), closeSt())
+}

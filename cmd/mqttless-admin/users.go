@@ -97,50 +97,30 @@ func readLine(r io.Reader) (string, error) {
 
 // usersRemove removes the user NAME.
 func usersRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("users remove", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf storeFlags
-	sf.register(fs)
-	pos, err := parse(fs, args, 1, "one user NAME")
-	if err != nil {
-		return err
-	}
-	st, closeSt, err := sf.open(stderr, false)
-	if err != nil {
-		return err
-	}
-	err = st.DeleteUser(ctx, pos[0])
-	if errors.Is(err, auth.ErrNotFound) {
-		err = fmt.Errorf("no user %s: %w", pos[0], err)
-	}
-	if err = errors.Join(err, closeSt()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed user %s\n", pos[0])
-	return nil
+	return onStore("users remove", args, 1, "one user NAME", stderr, func(st auth.Store, pos []string) error {
+		err := st.DeleteUser(ctx, pos[0])
+		if errors.Is(err, auth.ErrNotFound) {
+			return fmt.Errorf("no user %s: %w", pos[0], err)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed user %s\n", pos[0])
+		return nil
+	})
 }
 
 // usersList lists the users with the time each was added; never a hash.
 func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("users list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf storeFlags
-	sf.register(fs)
-	if _, err := parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	st, closeSt, err := sf.open(stderr, false)
-	if err != nil {
-		return err
-	}
-	users, err := st.Users(ctx)
-	if err = errors.Join(err, closeSt()); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\n", u.Name, time.UnixMilli(u.Created).UTC().Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return onStore("users list", args, 0, "", stderr, func(st auth.Store, _ []string) error {
+		users, err := st.Users(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\n", u.Name, time.UnixMilli(u.Created).UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 }

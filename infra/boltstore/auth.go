@@ -15,11 +15,8 @@ package boltstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -54,7 +51,7 @@ func (st *Store) User(ctx context.Context, name string) (*auth.User, error) {
 
 // PutUser implements auth.Store.
 func (st *Store) PutUser(ctx context.Context, u *auth.User, replace bool) error {
-	if err := checkUser(u); err != nil {
+	if err := auth.CheckStorableUser(u, bolt.MaxKeySize); err != nil {
 		return wrap(err, "put user")
 	}
 	err := st.update(ctx, false, nil, func(tx *bolt.Tx) error {
@@ -125,7 +122,7 @@ func (st *Store) Rules(ctx context.Context) ([]auth.Rule, error) {
 
 // PutRule implements auth.Store. An ID it assigns is 16 random hex digits.
 func (st *Store) PutRule(ctx context.Context, r auth.Rule) (string, error) {
-	if err := checkRule(r); err != nil {
+	if err := auth.CheckStorableRule(r, bolt.MaxKeySize); err != nil {
 		return "", wrap(err, "put rule")
 	}
 	id := r.ID
@@ -136,7 +133,7 @@ func (st *Store) PutRule(ctx context.Context, r auth.Rule) (string, error) {
 		}
 		r.ID = id
 		for r.ID == "" {
-			if id := newRuleID(); b.Get([]byte(id)) == nil {
+			if id := auth.NewRuleID(); b.Get([]byte(id)) == nil {
 				r.ID = id
 			}
 		}
@@ -172,52 +169,4 @@ func (st *Store) deleteKey(ctx context.Context, bucket []byte, key string) error
 		}
 		return tx.Bucket(bucket).Delete([]byte(key))
 	})
-}
-
-// newRuleID returns a random rule ID: 16 hex digits.
-func newRuleID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// checkUser returns an error wrapping auth.ErrInvalid when u cannot be
-// stored: nil, without a name, or with a name that is not UTF-8 (JSON
-// would change it) or longer than a bbolt key.
-func checkUser(u *auth.User) error {
-	switch {
-	case u == nil:
-		return fmt.Errorf("no user: %w", auth.ErrInvalid)
-	case u.Name == "":
-		return fmt.Errorf("empty user name: %w", auth.ErrInvalid)
-	case !utf8.ValidString(u.Name):
-		return fmt.Errorf("user name %q is not UTF-8: %w", u.Name, auth.ErrInvalid)
-	case len(u.Name) > bolt.MaxKeySize:
-		return fmt.Errorf("user name of %d bytes, more than %d: %w", len(u.Name), bolt.MaxKeySize, auth.ErrInvalid)
-	}
-	return nil
-}
-
-// checkRule returns an error wrapping auth.ErrInvalid when r cannot be
-// stored: an Access other than Publish, Subscribe and Both, an empty
-// Filter, a string that is not UTF-8 (JSON would change it), or an ID
-// longer than a bbolt key.
-func checkRule(r auth.Rule) error {
-	switch r.Access {
-	case auth.Publish, auth.Subscribe, auth.Both:
-	default:
-		return fmt.Errorf("rule %q: access %q: %w", r.ID, r.Access, auth.ErrInvalid)
-	}
-	if r.Filter == "" {
-		return fmt.Errorf("rule %q: empty filter: %w", r.ID, auth.ErrInvalid)
-	}
-	if len(r.ID) > bolt.MaxKeySize {
-		return fmt.Errorf("rule ID of %d bytes, more than %d: %w", len(r.ID), bolt.MaxKeySize, auth.ErrInvalid)
-	}
-	for _, s := range []string{r.ID, r.User, r.ClientID, r.Filter} {
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("rule %q: %q is not UTF-8: %w", r.ID, s, auth.ErrInvalid)
-		}
-	}
-	return nil
 }

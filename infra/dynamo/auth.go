@@ -11,8 +11,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -122,7 +120,7 @@ func (st *Store) User(ctx context.Context, name string) (*auth.User, error) {
 // entry. The SDK gives the transaction an idempotency token, so its own
 // retry of a write that succeeded unseen does not fail the condition.
 func (st *Store) PutUser(ctx context.Context, u *auth.User, replace bool) error {
-	if err := checkUser(u); err != nil {
+	if err := auth.CheckStorableUser(u, maxAuthKey); err != nil {
 		return fmt.Errorf("dynamo: put user: %w", err)
 	}
 	userAV, err := attributevalue.MarshalMap(toAuthUserItem(u, userPK(u.Name), userSK))
@@ -244,7 +242,7 @@ func (st *Store) queryPartition(ctx context.Context, pk string) ([]map[string]ty
 // attribute_not_exists when it assigns the ID (16 random hex digits), so
 // that it never replaces another rule.
 func (st *Store) PutRule(ctx context.Context, r auth.Rule) (string, error) {
-	if err := checkRule(r); err != nil {
+	if err := auth.CheckStorableRule(r, maxAuthKey); err != nil {
 		return "", fmt.Errorf("dynamo: put rule: %w", err)
 	}
 	if r.ID != "" {
@@ -254,7 +252,7 @@ func (st *Store) PutRule(ctx context.Context, r auth.Rule) (string, error) {
 		return r.ID, nil
 	}
 	for try := 0; try < maxTries; try++ {
-		r.ID = newRuleID()
+		r.ID = auth.NewRuleID()
 		err := st.putRule(ctx, &r, true)
 		if condFailed(err) {
 			// The ID is taken, by another rule (draw another ID) or by
@@ -320,54 +318,6 @@ func (st *Store) DeleteRule(ctx context.Context, id string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("dynamo: delete rule %q: %w", id, err)
-	}
-	return nil
-}
-
-// newRuleID returns a random rule ID: 16 hex digits.
-func newRuleID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// checkUser returns an error wrapping auth.ErrInvalid when u cannot be
-// stored: nil, or with a name that is empty, not UTF-8 (the SDK would
-// change it) or longer than maxAuthKey.
-func checkUser(u *auth.User) error {
-	switch {
-	case u == nil:
-		return fmt.Errorf("no user: %w", auth.ErrInvalid)
-	case u.Name == "":
-		return fmt.Errorf("empty user name: %w", auth.ErrInvalid)
-	case !utf8.ValidString(u.Name):
-		return fmt.Errorf("user name %q is not UTF-8: %w", u.Name, auth.ErrInvalid)
-	case len(u.Name) > maxAuthKey:
-		return fmt.Errorf("user name of %d bytes, more than %d: %w", len(u.Name), maxAuthKey, auth.ErrInvalid)
-	}
-	return nil
-}
-
-// checkRule returns an error wrapping auth.ErrInvalid when r cannot be
-// stored: an Access other than Publish, Subscribe and Both, an empty
-// Filter, a string that is not UTF-8 (the SDK would change it), or an ID
-// longer than maxAuthKey.
-func checkRule(r auth.Rule) error {
-	switch r.Access {
-	case auth.Publish, auth.Subscribe, auth.Both:
-	default:
-		return fmt.Errorf("rule %q: access %q: %w", r.ID, r.Access, auth.ErrInvalid)
-	}
-	if r.Filter == "" {
-		return fmt.Errorf("rule %q: empty filter: %w", r.ID, auth.ErrInvalid)
-	}
-	if len(r.ID) > maxAuthKey {
-		return fmt.Errorf("rule ID of %d bytes, more than %d: %w", len(r.ID), maxAuthKey, auth.ErrInvalid)
-	}
-	for _, s := range []string{r.ID, r.User, r.ClientID, r.Filter} {
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("rule %q: %q is not UTF-8: %w", r.ID, s, auth.ErrInvalid)
-		}
 	}
 	return nil
 }

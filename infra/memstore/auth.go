@@ -3,13 +3,10 @@ package memstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/mqttless/mqttless/core/auth"
 )
@@ -49,7 +46,7 @@ func (st *Store) User(_ context.Context, name string) (*auth.User, error) {
 
 // PutUser implements auth.Store.
 func (st *Store) PutUser(_ context.Context, u *auth.User, replace bool) error {
-	if err := checkUser(u); err != nil {
+	if err := auth.CheckStorableUser(u, 0); err != nil {
 		return fmt.Errorf("memstore: put user: %w", err)
 	}
 	a := st.auth()
@@ -102,14 +99,14 @@ func (st *Store) Rules(_ context.Context) ([]auth.Rule, error) {
 
 // PutRule implements auth.Store. An ID it assigns is 16 random hex digits.
 func (st *Store) PutRule(_ context.Context, r auth.Rule) (string, error) {
-	if err := checkRule(r); err != nil {
+	if err := auth.CheckStorableRule(r, 0); err != nil {
 		return "", fmt.Errorf("memstore: put rule: %w", err)
 	}
 	a := st.auth()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for r.ID == "" {
-		id := newRuleID()
+		id := auth.NewRuleID()
 		if _, taken := a.rules[id]; !taken {
 			r.ID = id
 		}
@@ -127,46 +124,5 @@ func (st *Store) DeleteRule(_ context.Context, id string) error {
 		return fmt.Errorf("memstore: delete rule %q: %w", id, auth.ErrNotFound)
 	}
 	delete(a.rules, id)
-	return nil
-}
-
-// newRuleID returns a random rule ID: 16 hex digits.
-func newRuleID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// checkUser returns an error wrapping auth.ErrInvalid when u cannot be
-// stored: nil, without a name, or with a name that is not UTF-8.
-func checkUser(u *auth.User) error {
-	switch {
-	case u == nil:
-		return fmt.Errorf("no user: %w", auth.ErrInvalid)
-	case u.Name == "":
-		return fmt.Errorf("empty user name: %w", auth.ErrInvalid)
-	case !utf8.ValidString(u.Name):
-		return fmt.Errorf("user name %q is not UTF-8: %w", u.Name, auth.ErrInvalid)
-	}
-	return nil
-}
-
-// checkRule returns an error wrapping auth.ErrInvalid when r cannot be
-// stored: an Access other than Publish, Subscribe and Both, an empty
-// Filter, or a string that is not UTF-8.
-func checkRule(r auth.Rule) error {
-	switch r.Access {
-	case auth.Publish, auth.Subscribe, auth.Both:
-	default:
-		return fmt.Errorf("rule %q: access %q: %w", r.ID, r.Access, auth.ErrInvalid)
-	}
-	if r.Filter == "" {
-		return fmt.Errorf("rule %q: empty filter: %w", r.ID, auth.ErrInvalid)
-	}
-	for _, s := range []string{r.ID, r.User, r.ClientID, r.Filter} {
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("rule %q: %q is not UTF-8: %w", r.ID, s, auth.ErrInvalid)
-		}
-	}
 	return nil
 }
