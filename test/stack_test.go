@@ -185,24 +185,14 @@ func ensureTable(table string) error {
 	if tables.made[table] {
 		return nil
 	}
-	data, err := os.ReadFile("../template.yaml") // the test runs in test/
-	if err != nil {
-		return err
-	}
-	specs, err := dynamo.ParseTemplate(data)
-	if err != nil {
-		return err
-	}
-	if len(specs) != 1 {
-		return fmt.Errorf("template.yaml defines %d tables, want 1", len(specs))
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	db, err := dynamo.NewClient(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := dynamo.CreateTable(ctx, db, specs[0], table); err != nil {
+	// The test runs in test/.
+	if _, _, err := dynamo.CreateTableFromTemplate(ctx, db, "../template.yaml", table); err != nil {
 		return fmt.Errorf("creating table %s: %w", table, err)
 	}
 	if tables.made == nil {

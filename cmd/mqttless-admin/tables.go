@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
@@ -24,27 +23,16 @@ func createTables(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
 	}
-	data, err := os.ReadFile(*tmpl)
-	if err != nil {
-		return fmt.Errorf("-template: %w", err)
-	}
-	specs, err := dynamo.ParseTemplate(data)
-	if err != nil {
-		return err
-	}
-	if len(specs) != 1 {
-		return fmt.Errorf("the template defines %d tables; mqttless uses one", len(specs))
-	}
 	db, err := dynamo.NewClient(ctx)
 	if err != nil {
 		return err
 	}
-	created, err := dynamo.CreateTable(ctx, db, specs[0], *table)
+	spec, created, err := dynamo.CreateTableFromTemplate(ctx, db, *tmpl, *table)
 	if err != nil {
-		return err
+		return fmt.Errorf("create-tables (-template %s, -table %s): %w", *tmpl, *table, err)
 	}
 	if created {
-		fmt.Fprintf(stdout, "created table %s (resource %s)\n", *table, specs[0].LogicalID)
+		fmt.Fprintf(stdout, "created table %s (resource %s)\n", *table, spec.LogicalID)
 	} else {
 		fmt.Fprintf(stdout, "table %s exists\n", *table)
 	}

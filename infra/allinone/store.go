@@ -60,17 +60,9 @@ func openDynamo(cfg Config, log *slog.Logger) (session.Store, func() error, erro
 		return nil, nil, err
 	}
 	if cfg.CreateTable {
-		data, err := os.ReadFile(cfg.Template)
+		_, created, err := dynamo.CreateTableFromTemplate(ctx, db, cfg.Template, cfg.Table)
 		if err != nil {
-			return nil, nil, fmt.Errorf("-template: %w", err)
-		}
-		specs, err := dynamo.ParseTemplate(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		created, err := dynamo.CreateTable(ctx, db, specs[0], cfg.Table)
-		if err != nil {
-			return nil, nil, fmt.Errorf("-create-table: %w", err)
+			return nil, nil, fmt.Errorf("-create-table (from -template %s): %w", cfg.Template, err)
 		}
 		if created {
 			log.Info("created the DynamoDB table", "table", cfg.Table)

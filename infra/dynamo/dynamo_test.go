@@ -34,20 +34,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	data, err := os.ReadFile("../../template.yaml")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	specs, err := dynamo.ParseTemplate(data)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	table = "mqttless-test-" + hex.EncodeToString(b[:])
-	if _, err := dynamo.CreateTable(ctx, db, specs[0], table); err != nil {
+	if _, _, err := dynamo.CreateTableFromTemplate(ctx, db, "../../template.yaml", table); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

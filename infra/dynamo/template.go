@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -167,6 +168,26 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, spec TableSpec, name 
 		}
 	}
 	return true, nil
+}
+
+// CreateTableFromTemplate creates, as CreateTable does, the one table the
+// SAM or CloudFormation template in file path defines, under name. It
+// returns the table's spec; an error names the file when it cannot be
+// read, or when it defines no table or more than one.
+func CreateTableFromTemplate(ctx context.Context, db *dynamodb.Client, path, name string) (spec TableSpec, created bool, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return spec, false, fmt.Errorf("dynamo: read the template: %w", err)
+	}
+	specs, err := ParseTemplate(data)
+	if err != nil {
+		return spec, false, fmt.Errorf("dynamo: template %s: %w", path, err)
+	}
+	if len(specs) != 1 {
+		return spec, false, fmt.Errorf("dynamo: template %s defines %d tables; mqttless uses one", path, len(specs))
+	}
+	created, err = CreateTable(ctx, db, specs[0], name)
+	return specs[0], created, err
 }
 
 // DeleteTable deletes table name.

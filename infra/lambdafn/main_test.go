@@ -34,20 +34,10 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	data, err := os.ReadFile("../../template.yaml")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	specs, err := dynamo.ParseTemplate(data)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	table = "mqttless-fn-" + hex.EncodeToString(b[:])
-	if _, err := dynamo.CreateTable(ctx, db, specs[0], table); err != nil {
+	if _, _, err := dynamo.CreateTableFromTemplate(ctx, db, "../../template.yaml", table); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
