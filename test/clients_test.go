@@ -232,6 +232,13 @@ func tryConnectV5(t testing.TB, addr string, cp *paho.Connect, cfgs ...func(*pah
 	if err != nil {
 		return nil, err
 	}
+	return connectV5Over(t, nc, cp, cfgs...)
+}
+
+// connectV5Over connects a 5.0 Paho client over nc, an open connection
+// (TCP, TLS or WebSockets), and closes nc when the CONNECT fails.
+func connectV5Over(t testing.TB, nc net.Conn, cp *paho.Connect, cfgs ...func(*paho.ClientConfig)) (*v5Client, error) {
+	t.Helper()
 	vc := &v5Client{t: t, msgs: newInbox[*paho.Publish](), disc: make(chan *paho.Disconnect, 1)}
 	cfg := paho.ClientConfig{
 		Conn: nc,
@@ -251,6 +258,7 @@ func tryConnectV5(t testing.TB, addr string, cp *paho.Connect, cfgs ...func(*pah
 		f(&cfg)
 	}
 	vc.c = paho.NewClient(cfg)
+	var err error
 	vc.ack, err = vc.c.Connect(ctx(t, 2*waitTime), cp)
 	if err != nil {
 		nc.Close()

@@ -217,40 +217,6 @@ func refusedCode(v packet.Version, rc packet.ReasonCode) packet.ReasonCode {
 	return packet.UnspecifiedError
 }
 
-// connectV5Over connects a 5.0 Paho client over nc, an open connection.
-func connectV5Over(t testing.TB, nc net.Conn, cp *paho.Connect) (*v5Client, error) {
-	t.Helper()
-	vc := &v5Client{t: t, msgs: newInbox[*paho.Publish](), disc: make(chan *paho.Disconnect, 1)}
-	vc.c = paho.NewClient(paho.ClientConfig{
-		Conn: nc,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) { vc.msgs.put(pr.Packet); return true, nil },
-		},
-		OnServerDisconnect: func(d *paho.Disconnect) {
-			select {
-			case vc.disc <- d:
-			default:
-			}
-		},
-		OnClientError: func(error) {},
-		PacketTimeout: waitTime,
-	})
-	var err error
-	vc.ack, err = vc.c.Connect(ctx(t, 2*waitTime), cp)
-	if err != nil {
-		nc.Close()
-		return vc, err
-	}
-	t.Cleanup(func() {
-		select {
-		case <-vc.c.Done():
-		default:
-			_ = vc.c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-		}
-	})
-	return vc, nil
-}
-
 // ---- a test certificate authority ----
 
 // testCA is a certificate authority made for one test, with its
