@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
@@ -55,7 +56,7 @@ func (s *storeFlags) open(stderr io.Writer, create bool) (auth.Store, func() err
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, closeSt, err := allinone.OpenStore(allinone.Config{Store: s.store, DataDir: s.dataDir, Table: s.table}, log)
+	st, closeSt, err := allinone.OpenStore(config.Store{Kind: s.store, DataDir: s.dataDir, Table: s.table}, log)
 	if err != nil {
 		return nil, nil, err
 	}

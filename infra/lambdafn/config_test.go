@@ -30,8 +30,8 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Store != "dynamo" || cfg.Table != "t1" || cfg.AllowAnonymous || !cfg.CertIdentity || cfg.AuthCache != time.Minute ||
-		cfg.Session.MaxTopicLevels != 5 || cfg.Session.MaxSubscriptions != 7 || cfg.LogLevel != slog.LevelDebug {
+	if cfg.Store.Kind != "dynamo" || cfg.Store.Table != "t1" || cfg.Auth.AllowAnonymous || !cfg.Auth.CertIdentity || cfg.Auth.Cache != time.Minute ||
+		cfg.Session.MaxTopicLevels != 5 || cfg.Session.MaxSubscriptions != 7 || cfg.Log.Level != slog.LevelDebug {
 		t.Errorf("got %+v", cfg)
 	}
 	_, err = lambdafn.Config(context.Background(), env(map[string]string{"MQTTLESS_AUTH_CACHE": "soon"}))

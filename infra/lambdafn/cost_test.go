@@ -273,11 +273,11 @@ func runCost(t *testing.T, qos byte, subs, batch, n int, acksTogether bool) cost
 		t.Fatal(err)
 	}
 	posts := &postCounter{conns: map[string]*simConn{}}
-	router := delivery.NewRouter(h, posts, nil)
+	relay := delivery.NewRelay(h, posts, nil)
 	m := &meter{t: t, st: st, posts: posts, fns: map[string]*lambdafn.Function{}}
 	fnList := map[lambdainvoke.Group][]lambdainvoke.Target{}
 	for _, g := range lambdainvoke.Groups {
-		m.fns[string(g)] = lambdafn.NewFunction(g, router, nil)
+		m.fns[string(g)] = lambdafn.NewFunction(g, relay, nil)
 		fnList[g] = []lambdainvoke.Target{{Name: string(g)}}
 	}
 	var opts []lambdainvoke.Option

@@ -112,7 +112,7 @@ func TestFunctionPolicies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fns[g] = lambdafn.NewFunction(g, delivery.NewRouter(h, nil, nil), nil)
+		fns[g] = lambdafn.NewFunction(g, delivery.NewRelay(h, nil, nil), nil)
 	}
 	runScenario(t, fns)
 	for _, g := range lambdainvoke.Groups {

@@ -21,10 +21,10 @@ func newFunctions(t *testing.T) map[lambdainvoke.Group]*lambdafn.Function {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := delivery.NewRouter(h, nil, nil) // every delivery here is for the calling proxy
+	relay := delivery.NewRelay(h, nil, nil) // every delivery here is for the calling proxy
 	fns := map[lambdainvoke.Group]*lambdafn.Function{}
 	for _, g := range lambdainvoke.Groups {
-		fns[g] = lambdafn.NewFunction(g, router, nil)
+		fns[g] = lambdafn.NewFunction(g, relay, nil)
 	}
 	return fns
 }
