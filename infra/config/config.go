@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // Config is the configuration of a broker process or of a handler
@@ -113,7 +113,7 @@ type Lambda struct {
 	// store); Concurrency bounds each function's invocations in flight
 	// from one proxy, events that wait being batched.
 	Invoker     string
-	Functions   map[lambdainvoke.Group][]lambdainvoke.Target
+	Functions   map[invocation.Group][]invocation.Target
 	Concurrency int
 }
 

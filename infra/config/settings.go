@@ -6,7 +6,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/dynamo"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // Setting is one setting: the flag -Name, the environment variable
@@ -114,7 +114,7 @@ func settings(c *Config) []Setting {
 		{"invoker", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)",
 			oneOf(&c.Lambda.Invoker, "local", "local", "lambda")},
 		{"lambda-functions", "functions of -invoker lambda: group=name[@endpoint], comma-separated; a group named twice is a pool; an entry with an endpoint (an emulator) gets one call at a time",
-			functionsOf(&c.Lambda.Functions, lambdainvoke.DefaultFunctions)},
+			functionsOf(&c.Lambda.Functions, invocation.DefaultFunctions)},
 		{"lambda-concurrency", "invocations of each function in flight from one proxy; events of other connections that come meanwhile are batched into the next",
 			uintOf(&c.Lambda.Concurrency, 64, 1, 100000)},
 		{"invoke-timeout", "deadline of one call to the handlers (one Lambda invocation with -invoker lambda)",

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // value is a setting's type: the name -h shows, the default as the flag
@@ -116,10 +116,10 @@ func levelOf(p *slog.Level, def slog.Level) value {
 }
 
 // functionsOf is a list of handler functions, as
-// lambdainvoke.ParseFunctions reads it.
-func functionsOf(p *map[lambdainvoke.Group][]lambdainvoke.Target, def string) value {
+// invocation.ParseFunctions reads it.
+func functionsOf(p *map[invocation.Group][]invocation.Target, def string) value {
 	return value{"string", def, func(s string) string {
-		fns, err := lambdainvoke.ParseFunctions(s)
+		fns, err := invocation.ParseFunctions(s)
 		if err != nil {
 			return err.Error()
 		}

@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// oneMachine are the packages only the one-machine broker runs: the
-// embedded and memory stores, the proxy and its listeners, metrics and
-// profiling. A handler function that linked one would carry it in every
+// oneMachine are the packages only the one-machine broker or the proxy
+// runs: the embedded and memory stores, the proxy and its listeners,
+// metrics, profiling, and the Lambda client that invokes the functions.
+// A handler function that linked one would carry it in every
 // bootstrap and pay for its init on every cold start.
 var oneMachine = []string{
 	"go.etcd.io/bbolt",
@@ -19,6 +20,8 @@ var oneMachine = []string{
 	"github.com/prometheus/",
 	"github.com/coder/websocket",
 	"net/http/pprof",
+	"github.com/mqttless/mqttless/infra/lambdainvoke",
+	"github.com/aws/aws-sdk-go-v2/service/lambda",
 }
 
 // The handler functions, and the packages they are composed of, link no

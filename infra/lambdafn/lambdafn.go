@@ -21,7 +21,7 @@ import (
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // ErrMisrouted is an event sent to the wrong function.
@@ -29,7 +29,7 @@ var ErrMisrouted = errors.New("lambdafn: event belongs to another function")
 
 // Function is one handler function.
 type Function struct {
-	group lambdainvoke.Group
+	group invocation.Group
 	relay *delivery.Relay
 	log   *slog.Logger
 }
@@ -42,7 +42,7 @@ type Function struct {
 // MQTTLESS_DELIVERY_SECRET_ARN (WithDeliverySecret), and DynamoDB through
 // the standard AWS configuration (AWS_ENDPOINT_URL for emulators). A bad
 // setting fails with an error that names it.
-func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
+func New(ctx context.Context, g invocation.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
 	cfg, err := Config(ctx, getenv)
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func Config(ctx context.Context, getenv func(string) string) (config.Config, err
 // (config.Config.NewHandler: the limits, and the authentication and access rules
 // over the users and rules of the same table) on the DynamoDB table
 // cfg.Store.Table. A nil log discards the logs.
-func NewFromConfig(ctx context.Context, g lambdainvoke.Group, cfg config.Config, log *slog.Logger) (*Function, error) {
+func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, log *slog.Logger) (*Function, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -91,7 +91,7 @@ func NewFromConfig(ctx context.Context, g lambdainvoke.Group, cfg config.Config,
 
 // NewFunction returns the function of group g over relay, for callers
 // that compose the handler themselves (tests and benchmarks).
-func NewFunction(g lambdainvoke.Group, relay *delivery.Relay, log *slog.Logger) *Function {
+func NewFunction(g invocation.Group, relay *delivery.Relay, log *slog.Logger) *Function {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -115,12 +115,12 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 const maxParallel = 16
 
 // Invoke is the Lambda handler: it takes a bare session.Event, answered
-// with a session.Reply, or a lambdainvoke.Batch of several connections'
-// events, handled concurrently and answered with a lambdainvoke.BatchReply
+// with a session.Reply, or a invocation.Batch of several connections'
+// events, handled concurrently and answered with a invocation.BatchReply
 // in which each event's failure is its own. An error fails the whole
 // invocation: a payload that is neither, or a single event's failure.
 func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
-	var b lambdainvoke.Batch
+	var b invocation.Batch
 	if err := json.Unmarshal(payload, &b); err != nil {
 		return nil, fmt.Errorf("lambdafn: bad payload: %w", err)
 	}
@@ -131,7 +131,7 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 		}
 		return f.Handle(ctx, &ev)
 	}
-	out := lambdainvoke.BatchReply{Replies: make([]lambdainvoke.Result, len(b.Events))}
+	out := invocation.BatchReply{Replies: make([]invocation.Result, len(b.Events))}
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
 	for i, ev := range b.Events {
@@ -157,7 +157,7 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 // returns only when the configuration is bad. It logs in JSON, as CloudWatch
 // Logs reads best, whatever MQTTLESS_LOG_FORMAT says, at the level of
 // MQTTLESS_LOG_LEVEL.
-func Start(g lambdainvoke.Group) error {
+func Start(g invocation.Group) error {
 	ctx := context.Background()
 	cfg, err := Config(ctx, os.Getenv)
 	if err != nil {
