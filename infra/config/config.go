@@ -147,7 +147,7 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	raw := make(map[string]*rawValue, len(table))
 	fs := flag.NewFlagSet("mqttless", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	fs.Usage = func() { writeUsage(usage, table) }
+	fs.Usage = func() { writeUsage(fs.Output(), table) }
 	boolean := map[string]bool{}
 	for _, s := range table {
 		v := &rawValue{s: s.Default, boolean: s.typ == "bool"}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
@@ -57,7 +58,7 @@ func settings(c *Config) []Setting {
 			uintOf(&s.MaxQueued, d.MaxQueued, 1, 1<<31-1)},
 		{"queue-qos0", "queue QoS 0 messages for offline clients",
 			boolOf(&s.QueueQoS0, d.QueueQoS0)},
-		{"max-packet-size", "largest packet accepted, in bytes; with -store dynamo the default is 393216, the most it accepts (a message is one 400 KB item)",
+		{"max-packet-size", "largest packet accepted, in bytes; with -store dynamo the default is " + strconv.Itoa(dynamo.MaxPacketSize) + ", the most it accepts (a message is one 400 KB item)",
 			uintOf(&s.MaxPacketSize, d.MaxPacketSize, 64, 268_435_460)},
 		{"topic-alias-max", "topic aliases a client may set",
 			uintOf(&s.TopicAliasMax, d.TopicAliasMax, 1, 65535)},
