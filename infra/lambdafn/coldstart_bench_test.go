@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -62,8 +61,13 @@ func coldStart(b *testing.B, rie, bootstrap string) (initMs, answerMs float64) {
 	cmd.Dir = b.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench",
 		"AWS_LAMBDA_FUNCTION_NAME=mqttless-publish", "MQTTLESS_DELIVERY_SECRET=0123456789abcdef", "MQTTLESS_LOG_LEVEL=error"}
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out, err := os.Create(filepath.Join(cmd.Dir, "rie.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	log := func() string { s, _ := os.ReadFile(out.Name()); return string(s) }
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -77,7 +81,7 @@ func coldStart(b *testing.B, rie, bootstrap string) (initMs, answerMs float64) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("aws-lambda-rie did not listen on %s:\n%s", invokeAddr, out.String())
+			b.Fatalf("aws-lambda-rie did not listen on %s:\n%s", invokeAddr, log())
 		}
 	}
 	start := time.Now()
@@ -89,15 +93,15 @@ func coldStart(b *testing.B, rie, bootstrap string) (initMs, answerMs float64) {
 	resp.Body.Close()
 	answerMs = float64(time.Since(start).Microseconds()) / 1000
 	if !bytes.Contains(body, []byte("belongs to another function")) {
-		b.Fatalf("answer %s, want the refusal of a tick:\n%s", body, out.String())
+		b.Fatalf("answer %s, want the refusal of a tick:\n%s", body, log())
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if m := initReport.FindStringSubmatch(out.String()); m != nil {
+		if m := initReport.FindStringSubmatch(log()); m != nil {
 			initMs, _ = strconv.ParseFloat(m[1], 64)
 			return initMs, answerMs
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("no INIT REPORT in the emulator's log:\n%s", out.String())
+			b.Fatalf("no INIT REPORT in the emulator's log:\n%s", log())
 		}
 	}
 }
@@ -118,23 +122,4 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// syncBuffer is a bytes.Buffer the emulator's output goroutines write to
-// while the benchmark reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
