@@ -105,6 +105,10 @@ func TestParseConfigSources(t *testing.T) {
 	if cfg.Listen.Addr != "127.0.0.1:1883" || cfg.Store.Kind != "bolt" {
 		t.Fatalf("defaults: addr %q store %q", cfg.Listen.Addr, cfg.Store.Kind)
 	}
+	// A flag overrides a bad variable: only the value that counts is checked.
+	if c, err := config.Parse([]string{"-max-queued", "7"}, env(map[string]string{"MQTTLESS_MAX_QUEUED": "many"}), io.Discard); err != nil || c.Session.MaxQueued != 7 {
+		t.Fatalf("-max-queued 7 over MQTTLESS_MAX_QUEUED=many: %d, %v", c.Session.MaxQueued, err)
+	}
 	if _, err := config.Parse([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, config.ErrUsage) {
 		t.Fatalf("-h gave %v, want ErrUsage", err)
 	}

@@ -22,9 +22,6 @@ type Setting struct {
 // Env is the setting's environment variable.
 func (s Setting) Env() string { return EnvName(s.Name) }
 
-// Type is the type -h shows: string, uint, float, duration or bool.
-func (s Setting) Type() string { return s.typ }
-
 // Settings lists every setting, in the order -h and the README show them.
 func Settings() []Setting { return settings(new(Config)) }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestUsageShowsTypes(t *testing.T) {
 
 // With nothing set, the protocol limits are core/session's defaults.
 func TestDefaultsAreTheCores(t *testing.T) {
-	c, err := config.Parse(nil, env(nil), nil)
+	c, err := config.Parse(nil, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
