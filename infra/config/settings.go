@@ -25,6 +25,18 @@ func (s Setting) Env() string { return EnvName(s.Name) }
 // Settings lists every setting, in the order -h and the README show them.
 func Settings() []Setting { return settings(new(Config)) }
 
+// Default returns the default of the setting name, for the other tools
+// that take some of the broker's settings (cmd/mqttless-admin); "" when it
+// has none or there is no such setting.
+func Default(name string) string {
+	for _, s := range Settings() {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
 // settings is the table of settings, each bound to its field of c. The
 // defaults of the protocol limits are those of core/session.
 func settings(c *Config) []Setting {
