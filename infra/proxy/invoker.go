@@ -14,7 +14,7 @@ type Invoker interface {
 }
 
 // EventHandler handles events in-process: a *session.Handler, or a
-// delivery.Router over one.
+// delivery.Relay over one.
 type EventHandler interface {
 	Handle(ctx context.Context, ev *session.Event) (*session.Reply, error)
 }
