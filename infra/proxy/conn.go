@@ -43,7 +43,7 @@ type conn struct {
 	// deadline is the read deadline: the connect timeout until CONNECT,
 	// then one and a half keep alive periods; 0 for none.
 	deadline  time.Duration
-	rc        rawConn // the socket, for connections that park; nil otherwise
+	raw       rawConn // the raw socket, for connections that park; nil otherwise
 	token     uint64  // the poller's name for the connection
 	pstate    atomic.Uint32
 	parkUntil atomic.Int64 // Unix ns the parked connection times out at, 0 for never
@@ -78,7 +78,7 @@ func (c *conn) serve() {
 		c.end()
 		return
 	}
-	c.rc = c.pollable()
+	c.raw = c.pollable()
 	c.run()
 }
 
@@ -86,7 +86,7 @@ func (c *conn) serve() {
 // for a connection that parks, until it has been idle for parkAfter.
 func (c *conn) run() {
 	for {
-		if c.rc != nil && c.rd.buffered() == 0 && (c.deadline == 0 || c.deadline > parkAfter) {
+		if c.raw != nil && c.rd.buffered() == 0 && (c.deadline == 0 || c.deadline > parkAfter) {
 			// Wait a little in this goroutine, so that a busy connection
 			// does not go through the poller for every batch; then park.
 			waitStart := time.Now()
