@@ -131,7 +131,7 @@ func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
 	route := func(qos byte, wantConn string, wantRCU float64) {
 		t.Helper()
 		before := a.Consumed()
-		subs, sessions, err := a.Route(ctx, topic, qos)
+		subs, sessions, err := a.MatchSessions(ctx, topic, qos)
 		if err != nil {
 			t.Fatal(err)
 		}
