@@ -17,13 +17,14 @@ type target struct {
 	subIDs   []uint32
 }
 
-// fanOut delivers m to every matching subscription and returns the count of
-// the sessions it went to, which is final once the call has flushed the
-// enqueues fanOut defers (see flush.go). Overlapping subscriptions of one client give one
-// delivery at the highest QoS they grant, carrying every matching
-// subscription identifier ([MQTT-3.3.4-2] (3.1.1: [MQTT-3.3.5-1]),
-// [MQTT-3.3.4-3], [MQTT-3.3.4-4]). Each shared subscription group gets one delivery, to a
-// member chosen at random, online members first (section 4.8.2).
+// fanOut delivers m to every matching subscription and returns the count
+// of the sessions it went to, which is final once the call has flushed the
+// enqueues fanOut defers (see flush.go). Overlapping subscriptions of one
+// client give one delivery at the highest QoS they grant, carrying every
+// matching subscription identifier ([MQTT-3.3.4-2] (3.1.1:
+// [MQTT-3.3.5-1]), [MQTT-3.3.4-3], [MQTT-3.3.4-4]). Each shared
+// subscription group gets one delivery, to a member chosen at random,
+// online members first (section 4.8.2).
 func (c *call) fanOut(m *Message) (*fanout, error) {
 	f := &fanout{}
 	subs, read, err := c.readMatches(m)

@@ -240,7 +240,7 @@ func (c *call) frame(frame []byte) error {
 	case packet.DISCONNECT:
 		return c.clientDisconnect(frame)
 	case packet.AUTH:
-		return c.auth(frame)
+		return c.enhancedAuth(frame)
 	default:
 		// A server never receives CONNACK, SUBACK, UNSUBACK or PINGRESP:
 		// one that parses is a Protocol Error. Type 0 is reserved and does
