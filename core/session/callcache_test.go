@@ -26,11 +26,11 @@ func (s *matchCounter) Sessions(ctx context.Context, ids []string) (map[string]*
 	return s.Store.Sessions(ctx, ids)
 }
 
-// TestBatchRoutesOnce checks that the PUBLISH frames of one event that
-// share a topic are routed with one Match and one Sessions read, that every
+// TestBatchMatchesOnce checks that the PUBLISH frames of one event that
+// share a topic are fanned out with one Match and one Sessions read, that every
 // one of them is still delivered in order, and that a SUBSCRIBE in the
 // event makes the next PUBLISH see the new subscription.
-func TestBatchRoutesOnce(t *testing.T) {
+func TestBatchMatchesOnce(t *testing.T) {
 	st := &matchCounter{Store: memstore.New()}
 	h, err := session.New(st, session.Config{}, nil)
 	if err != nil {

@@ -163,9 +163,21 @@ func (c *conn) step() bool {
 	return true
 }
 
-// end runs once the reader stops for good.
+// end runs once the reader stops for good: it closes the connection (once
+// a pending close-after write is done), tells the handlers that a
+// connection whose CONNECT was accepted was lost, and removes it from the
+// server.
 func (c *conn) end() {
-	c.finish()
+	c.mu.Lock()
+	if !c.closeAfter || !c.writing {
+		c.closeLocked()
+	}
+	c.mu.Unlock()
+	c.rd.release()
+	pollerRemove(c)
+	if c.state != nil {
+		c.invoke(&session.Event{Kind: session.KindLost})
+	}
 	c.srv.remove(c)
 }
 
@@ -477,19 +489,4 @@ func (c *conn) shutdown() {
 		return
 	}
 	c.close()
-}
-
-// finish runs when the reader stops: it closes the connection and, for one
-// whose CONNECT was accepted, tells the handlers it was lost.
-func (c *conn) finish() {
-	c.mu.Lock()
-	if !c.closeAfter || !c.writing {
-		c.closeLocked()
-	}
-	c.mu.Unlock()
-	c.rd.release()
-	pollerRemove(c)
-	if c.state != nil {
-		c.invoke(&session.Event{Kind: session.KindLost})
-	}
 }
