@@ -25,26 +25,6 @@ import (
 
 var _ auth.Store = (*Store)(nil)
 
-// Keys of users and rules.
-const (
-	userSK  = "U"     // sort key of a user item
-	usersPK = "USERS" // partition of the user list
-	rulesPK = "ACL"   // partition of the rules
-	// maxAuthKey is the longest user name or rule ID (bytes): each is a
-	// sort key after a 2-byte prefix, and DynamoDB's sort keys are at most
-	// 1024 bytes.
-	maxAuthKey = 1024 - 2
-)
-
-// userPK is the partition of the user item of name.
-func userPK(name string) string { return "U#" + name }
-
-// userListSK is the sort key of name's entry in the user list.
-func userListSK(name string) string { return "U#" + name }
-
-// ruleSK is the sort key of the rule with id.
-func ruleSK(id string) string { return "R#" + id }
-
 // authUserItem is an auth.User, as the user item and as its entry in the
 // user list, which differ only in their keys.
 type authUserItem struct {

@@ -54,7 +54,7 @@ type Store struct {
 
 	gens    genCache
 	recent  recentSessions
-	routes  routeCache
+	matches matchCache
 	located locatedSessions
 }
 
@@ -271,11 +271,6 @@ func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
 }
 
 const total = types.ReturnConsumedCapacityTotal
-
-// key returns the key of an item.
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
-}
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
