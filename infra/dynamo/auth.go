@@ -1,7 +1,7 @@
 package dynamo
 
 // Users and rules (auth.Store) live in the same table as the sessions; see
-// "Users and rules" in docs/architecture.md. A user is two items written
+// "Users and rules" in the package documentation. A user is two items written
 // together in one TransactWriteItems: the user item (pk U#<name>, sk U),
 // which User reads, and its entry in the user list (pk USERS, sk
 // U#<name>), a copy of it that Users queries, so that listing the users
