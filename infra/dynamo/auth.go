@@ -1,13 +1,8 @@
 package dynamo
 
-// Users and rules (auth.Store) live in the same table as the sessions; see
-// "Users and rules" in the package documentation. A user is two items written
-// together in one TransactWriteItems: the user item (pk U#<name>, sk U),
-// which User reads, and its entry in the user list (pk USERS, sk
-// U#<name>), a copy of it that Users queries, so that listing the users
-// reads one partition instead of scanning the table. Every rule is an item
-// of the partition ACL (sk R#<id>), which Rules queries. DynamoDB orders
-// sort keys by their UTF-8 bytes, which is the order of Users and Rules.
+// Users and rules (auth.Store) live in the same table as the sessions:
+// the package documentation ("Users and rules") gives their items and the
+// calls each method makes, keys.go their keys.
 
 import (
 	"context"
