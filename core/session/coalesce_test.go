@@ -16,9 +16,9 @@ type countingStore struct {
 	enqueue, dispatch, acknowledge atomic.Int64
 }
 
-func (s *countingStore) Enqueue(ctx context.Context, id string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+func (s *countingStore) Enqueue(ctx context.Context, id string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
 	s.enqueue.Add(1)
-	return s.Store.Enqueue(ctx, id, msgs, maxQueued, window)
+	return s.Store.Enqueue(ctx, id, msgs, limit, window)
 }
 
 func (s *countingStore) Dispatch(ctx context.Context, id string, window int) ([]*session.Outbound, error) {

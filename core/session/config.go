@@ -15,12 +15,38 @@ type Config struct {
 	// 3.1.1 client asking for more is refused with return code 2, as
 	// Mosquitto does.
 	MaxKeepAlive uint16
-	// MaxSessionExpiry caps the Session Expiry Interval in seconds
-	// [NeverExpires]. A persistent 3.1.1 session gets this interval.
+	// MaxSessionExpiry caps the Session Expiry Interval in seconds [3600,
+	// as AWS IoT Core's default]. A 5.0 client asking for more (0xFFFFFFFF,
+	// never, included) is told this value in the CONNACK (section
+	// 3.2.2.3.2), and a persistent 3.1.1 session (Clean Session 0) gets it,
+	// so that no session outlives its client for ever unless the operator
+	// sets NeverExpires.
 	MaxSessionExpiry uint32
 	// ReceiveMax is the server's Receive Maximum: the QoS 1 and 2
-	// PUBLISH packets a client may have unacknowledged [65535].
+	// PUBLISH packets a client may have unacknowledged [100, AWS IoT Core's
+	// limit of unacknowledged messages]. It also bounds the QoS 2 messages
+	// held awaiting their PUBREL: one more is answered with DISCONNECT 0x93
+	// [MQTT-3.3.4-7], or a close at 3.1.1.
 	ReceiveMax uint16
+	// MaxSessions bounds the sessions the store holds [10000]. A CONNECT
+	// that would create one more is refused with 0x97 (Quota exceeded), at
+	// 3.1.1 with return code 3 (Server unavailable); resuming or taking
+	// over an existing session is always allowed. It is checked against
+	// Store.SessionCount (SessionCounter) before the session is written,
+	// so concurrent CONNECTs may pass it by their number; a store without
+	// SessionCounter (DynamoDB) is not bounded.
+	MaxSessions int
+	// MaxWillSize bounds a will message, in bytes: topic, payload and
+	// properties [65536]. A CONNECT with a larger will is refused with 0x97
+	// (Quota exceeded; the packet is within Maximum Packet Size, so 0x95
+	// does not apply), at 3.1.1 with return code 3 (Server unavailable).
+	MaxWillSize int
+	// MaxQueuedBytes bounds the bytes (Message.Size) of the queued
+	// messages of one session, not counting those in flight [4 MiB]. As
+	// with MaxQueued, messages past it are dropped; the message that
+	// crosses it is still taken, so a message as large as MaxPacketSize
+	// can always be queued.
+	MaxQueuedBytes int
 	// MaxInflight is how many QoS 1 and 2 messages the server has in
 	// flight to one client [20]: the window of a 3.1.1 client, which
 	// announces no Receive Maximum, and the cap on a 5.0 client's Receive
@@ -65,6 +91,11 @@ const (
 	DefaultTopicAliasMax    = 10
 	DefaultMaxTopicLevels   = 64
 	DefaultMaxSubscriptions = 1000
+	DefaultMaxSessionExpiry = 3600
+	DefaultReceiveMax       = 100
+	DefaultMaxSessions      = 10000
+	DefaultMaxWillSize      = 64 << 10
+	DefaultMaxQueuedBytes   = 4 << 20
 )
 
 // ErrConfig is a configuration value out of range; the message names it.
@@ -84,10 +115,28 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxKeepAlive = 65535
 	}
 	if c.MaxSessionExpiry == 0 {
-		c.MaxSessionExpiry = NeverExpires
+		c.MaxSessionExpiry = DefaultMaxSessionExpiry
 	}
 	if c.ReceiveMax == 0 {
-		c.ReceiveMax = 65535
+		c.ReceiveMax = DefaultReceiveMax
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxSessions < 0 {
+		return c, fmt.Errorf("%w: MaxSessions %d is negative", ErrConfig, c.MaxSessions)
+	}
+	if c.MaxWillSize == 0 {
+		c.MaxWillSize = DefaultMaxWillSize
+	}
+	if c.MaxWillSize < 0 {
+		return c, fmt.Errorf("%w: MaxWillSize %d is negative", ErrConfig, c.MaxWillSize)
+	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.MaxQueuedBytes < 0 {
+		return c, fmt.Errorf("%w: MaxQueuedBytes %d is negative", ErrConfig, c.MaxQueuedBytes)
 	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
@@ -137,4 +186,9 @@ func (c Config) withDefaults() (Config, error) {
 // topicLimits returns the limits on topic names and filters.
 func (c *Config) topicLimits() topic.Limits {
 	return topic.Limits{MaxLength: c.MaxTopicLength, MaxLevels: c.MaxTopicLevels}
+}
+
+// queueLimit is the bound on one session's queue that Store.Enqueue keeps.
+func (c *Config) queueLimit() QueueLimit {
+	return QueueLimit{Messages: c.MaxQueued, Bytes: c.MaxQueuedBytes}
 }

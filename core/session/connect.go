@@ -130,12 +130,27 @@ func (c *call) connect(frame []byte) error {
 			}
 		}
 		will = &Will{Message: newMessage(w.Topic, w.Payload, w.QoS, w.Retain, clientID, &w.Properties, c.now)}
-		will.Message.Payload = clone(w.Payload)
 		will.Message.ExpiresAt = 0 // set on publication (section 3.1.3.2.4)
+		if will.Message.Size() > cfg.MaxWillSize {
+			// An administrative limit: 0x97 (section 3.2.2.2), return code
+			// 3 at 3.1.1, which has no closer one (3.1.1 section 3.2.2.3).
+			return c.refuse(packet.QuotaExceeded, "will message larger than the server allows")
+		}
+		will.Message.Payload = clone(w.Payload)
 		if v5 {
 			will.Delay = w.Properties.WillDelay
 			will.Expiry = w.Properties.MessageExpiry
 		}
+	}
+
+	if ok, err := c.roomForSession(clientID); err != nil || !ok {
+		if err != nil {
+			c.st = nil
+			return err
+		}
+		// 0x97 Quota exceeded (section 3.2.2.2); return code 3 Server
+		// unavailable at 3.1.1 (3.1.1 section 3.2.2.3).
+		return c.refuse(packet.QuotaExceeded, "too many sessions")
 	}
 
 	s := &Session{
@@ -182,6 +197,29 @@ func (c *call) connect(frame []byte) error {
 		return c.takeOver(prev, clean)
 	}
 	return nil
+}
+
+// roomForSession reports whether a CONNECT of clientID may go on under
+// Config.MaxSessions: the store holds fewer sessions than that, or already
+// holds one of clientID, which the CONNECT resumes or replaces in place. A
+// store that cannot count sessions (no SessionCounter) is not bounded.
+func (c *call) roomForSession(clientID string) (bool, error) {
+	sc, ok := c.h.store.(SessionCounter)
+	if !ok {
+		return true, nil
+	}
+	n, err := sc.SessionCount(c.ctx)
+	if err != nil || n < c.h.cfg.MaxSessions {
+		return err == nil, err
+	}
+	switch _, err := c.h.store.Session(c.ctx, clientID); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 // takeOver deals with the session a CONNECT replaced: it closes the

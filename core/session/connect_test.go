@@ -243,10 +243,17 @@ func TestConnectAccepted(t *testing.T) {
 					t.Errorf("Maximum Packet Size %d, Topic Alias Maximum %d", p.MaximumPacketSize, p.TopicAliasMaximum)
 				}
 			}},
-		{name: "default receive maximum not announced", spec: "3.2.2.3.3", v: v5, frame: connect(v5, "a"),
+		{name: "receive maximum 65535 not announced", spec: "3.2.2.3.3", v: v5, cfg: session.Config{ReceiveMax: 65535},
+			frame: connect(v5, "a"),
 			check: func(t *testing.T, ack *packet.Connack, st *session.ConnState) {
 				if ack.Properties.Has(packet.PropReceiveMaximum) {
 					t.Errorf("Receive Maximum %d announced", ack.Properties.ReceiveMaximum)
+				}
+			}},
+		{name: "default receive maximum announced", spec: "3.2.2.3.3", v: v5, frame: connect(v5, "a"),
+			check: func(t *testing.T, ack *packet.Connack, st *session.ConnState) {
+				if ack.Properties.ReceiveMaximum != session.DefaultReceiveMax {
+					t.Errorf("Receive Maximum %d announced, want %d", ack.Properties.ReceiveMaximum, session.DefaultReceiveMax)
 				}
 			}},
 		// The client's limits go into the connection state.

@@ -176,7 +176,7 @@ func (c *call) enqueue(s *Session, run []pendingItem, window int) error {
 		msgs[i] = run[i].o
 	}
 	for len(run) > 0 {
-		accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, msgs, c.h.cfg.MaxQueued, window)
+		accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, msgs, c.h.cfg.queueLimit(), window)
 		if errors.Is(err, ErrNotFound) {
 			// The session ended (its client disconnected, or it expired)
 			// since fanOut read it: it no longer subscribes, and its end must

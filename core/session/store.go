@@ -27,6 +27,17 @@ type Offline struct {
 	WillAt int64
 }
 
+// QueueLimit bounds the queued (not in flight) messages of one session.
+// Enqueue takes a message while the queue holds fewer than Messages
+// messages and, when Bytes > 0, fewer than Bytes bytes (Message.Size
+// summed), so the message that crosses Bytes is still taken: the queue
+// holds at most Bytes plus one message. The first message refused ends
+// the call: none after it is taken, which keeps the queue in order.
+type QueueLimit struct {
+	Messages int
+	Bytes    int
+}
+
 // Store holds every fact that outlives one handler call: sessions,
 // subscriptions, retained messages, outbound messages (queued and in
 // flight) and the QoS 2 receive state. Each method is atomic on its own, and
@@ -82,11 +93,11 @@ type Store interface {
 	// Retained returns the retained messages whose topics match filter.
 	Retained(ctx context.Context, filter string) ([]*Message, error)
 
-	// Enqueue appends messages to the outbound queue of clientID, keeping at
-	// most maxQueued queued (not in flight) messages; it reports how many
-	// were accepted, dropping the rest. When window > 0 it then dispatches
-	// as Dispatch does and returns the messages it put in flight.
-	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, maxQueued, window int) (accepted int, dispatched []*Outbound, err error)
+	// Enqueue appends messages to the outbound queue of clientID within
+	// limit (see QueueLimit); it reports how many were accepted, in order,
+	// dropping the rest. When window > 0 it then dispatches as Dispatch
+	// does and returns the messages it put in flight.
+	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, limit QueueLimit, window int) (accepted int, dispatched []*Outbound, err error)
 	// Dispatch moves queued messages, oldest first, to in flight while
 	// fewer than window QoS 1 and 2 messages are in flight, assigning each a
 	// packet identifier no in-flight message uses; queued QoS 0 messages are
@@ -131,4 +142,15 @@ type MatchReader interface {
 	// reported gone by its proxy, and Handler.Undelivered settles it with
 	// fresh reads. Every other session is read fresh.
 	MatchSessions(ctx context.Context, name string, qos byte) ([]Subscription, map[string]*Session, error)
+}
+
+// SessionCounter is an optional Store method that counts the sessions the
+// store holds, for Config.MaxSessions. The embedded and in-memory stores
+// implement it from what they keep in memory; the DynamoDB store does not
+// (a count would be a scan of the table), so MaxSessions does not apply to
+// it.
+type SessionCounter interface {
+	// SessionCount returns how many sessions the store holds, online,
+	// offline, or ended but not yet deleted.
+	SessionCount(ctx context.Context) (int, error)
 }

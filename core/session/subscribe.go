@@ -104,7 +104,7 @@ func (c *call) subscribe(frame []byte) error {
 	if len(out) == 0 {
 		return nil
 	}
-	_, sent, err := c.h.store.Enqueue(c.ctx, c.st.ClientID, out, c.h.cfg.MaxQueued, int(c.st.ReceiveMax))
+	_, sent, err := c.h.store.Enqueue(c.ctx, c.st.ClientID, out, c.h.cfg.queueLimit(), int(c.st.ReceiveMax))
 	if err != nil {
 		return err
 	}

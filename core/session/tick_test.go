@@ -31,6 +31,12 @@ func TestSessionExpiry(t *testing.T) {
 			alive: []int{1 << 30}},
 		{name: "3.1.1 persistent", spec: "[MQTT-3.1.2-4] (3.1.1)", v: v311, opts: []connectOpt{resume()}, end: endLost,
 			alive: []int{1 << 30}},
+		// By default no session outlives its client by more than an hour
+		// (Config.MaxSessionExpiry).
+		{name: "default: never is an hour", spec: "3.2.2.3.2", v: v5, opts: []connectOpt{resume(), expiry(session.NeverExpires)},
+			end: endLost, alive: []int{3599}, dead: 3600},
+		{name: "default: 3.1.1 persistent lasts an hour", spec: "[MQTT-3.1.2-4] (3.1.1)", v: v311, opts: []connectOpt{resume()},
+			end: endLost, alive: []int{3599}, dead: 3600},
 		{name: "capped by MaxSessionExpiry", spec: "3.2.2.3.2", v: v5, opts: []connectOpt{resume(), expiry(session.NeverExpires)},
 			end: endLost, alive: []int{99}, dead: 100},
 		{name: "DISCONNECT lowers it to 0", spec: "3.14.2.2.2", v: v5, opts: []connectOpt{persistent()},
@@ -49,8 +55,11 @@ func TestSessionExpiry(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := session.Config{}
-			if tc.name == "capped by MaxSessionExpiry" || tc.name == "DISCONNECT raises it above the cap" {
+			switch tc.name {
+			case "capped by MaxSessionExpiry", "DISCONNECT raises it above the cap":
 				cfg.MaxSessionExpiry = 100
+			case "never expires", "3.1.1 persistent":
+				cfg.MaxSessionExpiry = session.NeverExpires
 			}
 			e := newEnv(t, cfg)
 			c, _, _ := e.connect(tc.v, "a", tc.opts...)

@@ -48,7 +48,8 @@
 //	  <client id>
 //	    "s"                    the session (JSON)
 //	    "n"                    counters, 18 bytes big-endian: last Seq (8),
-//	                           last packet id (2), queued (4), in flight (4)
+//	                           last packet id (2), queued (4), in flight (4),
+//	                           queued bytes (8, Message.Size summed)
 //	    q/ <Seq, 8 bytes BE>   queued outbound messages (JSON)
 //	    f/ <Seq, 8 bytes BE>   in-flight outbound messages (JSON)
 //	    p/ <packet id, 2 BE>   Seq of the in-flight message using it
@@ -701,7 +702,7 @@ func clearSession(cb *bolt.Bucket) error {
 		}
 	}
 	n := getCounters(cb)
-	n.queued, n.inflight = 0, 0
+	n.queued, n.inflight, n.bytes = 0, 0, 0
 	return putCounters(cb, n)
 }
 
@@ -711,29 +712,38 @@ type counters struct {
 	pid      uint16 // the last packet id assigned
 	queued   uint32 // messages in bucket q
 	inflight uint32 // messages in bucket f
+	// bytes is the Message.Size of the messages in bucket q, for
+	// QueueLimit.Bytes. A file written before it was kept has 18-byte
+	// counters and starts it at 0: its old queue is not counted.
+	bytes uint64
 }
 
 // getCounters reads the counters of the session bucket cb.
 func getCounters(cb *bolt.Bucket) counters {
 	v := cb.Get(kCounters)
-	if len(v) != 18 {
+	if len(v) != 18 && len(v) != 26 {
 		return counters{}
 	}
-	return counters{
+	n := counters{
 		seq:      binary.BigEndian.Uint64(v),
 		pid:      binary.BigEndian.Uint16(v[8:]),
 		queued:   binary.BigEndian.Uint32(v[10:]),
 		inflight: binary.BigEndian.Uint32(v[14:]),
 	}
+	if len(v) == 26 {
+		n.bytes = binary.BigEndian.Uint64(v[18:])
+	}
+	return n
 }
 
 // putCounters writes n to the session bucket cb.
 func putCounters(cb *bolt.Bucket, n counters) error {
-	v := make([]byte, 0, 18)
+	v := make([]byte, 0, 26)
 	v = binary.BigEndian.AppendUint64(v, n.seq)
 	v = binary.BigEndian.AppendUint16(v, n.pid)
 	v = binary.BigEndian.AppendUint32(v, n.queued)
 	v = binary.BigEndian.AppendUint32(v, n.inflight)
+	v = binary.BigEndian.AppendUint64(v, n.bytes)
 	return cb.Put(kCounters, v)
 }
 
@@ -786,6 +796,16 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 		return nil, wrap(err, "connect %q", s.ClientID)
 	}
 	return prev, nil
+}
+
+// SessionCount implements session.SessionCounter, from the session cache.
+func (st *Store) SessionCount(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, wrap(err, "count sessions")
+	}
+	st.sessMu.RLock()
+	defer st.sessMu.RUnlock()
+	return len(st.sessions), nil
 }
 
 // Session implements session.Store.
@@ -1185,7 +1205,7 @@ func scanRetained(b *bolt.Bucket, filter string, fn func(name, v []byte) error) 
 }
 
 // Enqueue implements session.Store.
-func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
 	var (
 		accepted   int
 		dispatched []*session.Outbound
@@ -1199,12 +1219,16 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 			return errNoSession(clientID)
 		}
 		n := getCounters(cb)
-		if len(msgs) > 0 && int64(n.queued) < int64(maxQueued) {
+		if len(msgs) > 0 && int64(n.queued) < int64(limit.Messages) {
 			q, err := cb.CreateBucketIfNotExists(bQueued)
 			if err != nil {
 				return err
 			}
-			for _, m := range msgs[:min(len(msgs), maxQueued-int(n.queued))] {
+			for _, m := range msgs[:min(len(msgs), limit.Messages-int(n.queued))] {
+				if limit.Bytes > 0 && n.bytes >= uint64(limit.Bytes) {
+					break
+				}
+				n.bytes += uint64(m.Message.Size())
 				o := *m
 				n.seq++
 				o.Seq, o.State, o.PacketID = n.seq, session.Queued, 0
@@ -1281,6 +1305,7 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 			return nil, err
 		}
 		n.queued--
+		n.bytes -= min(n.bytes, uint64(o.Message.Size()))
 		out = append(out, o)
 		if o.QoS == 0 {
 			continue // handed out and gone

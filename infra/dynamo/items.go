@@ -93,7 +93,7 @@ func (w *willItem) will() *session.Will {
 }
 
 // sessionItem is the session item. Rev changes with every write to the
-// ownership attributes (all but Gen, Seq, NQ and NF), so a read-modify-write
+// ownership attributes (all but Gen, Seq, NQ, NF and NB), so a read-modify-write
 // of them is conditioned on it.
 type sessionItem struct {
 	PK     string    `dynamodbav:"pk"`
@@ -116,6 +116,11 @@ type sessionItem struct {
 	Seq    uint64    `dynamodbav:"seq"`
 	NQ     int       `dynamodbav:"nq"`
 	NF     int       `dynamodbav:"nf"`
+	// NB is the Message.Size of the queued messages summed (each queued
+	// item's sz), for QueueLimit.Bytes; like NQ it can be left above the
+	// items that exist after DynamoDB's TTL deletion, and heals at a
+	// recount.
+	NB int64 `dynamodbav:"nb"`
 	// QX is at most the earliest ttl of the queued messages (0 when none
 	// has one): before then DynamoDB cannot have deleted any, so NQ is
 	// exact. It is not raised when messages leave the queue.
@@ -233,12 +238,15 @@ type outItem struct {
 	SIDs []uint32 `dynamodbav:"sids,omitempty"`
 	Msg  msgItem  `dynamodbav:"msg"`
 	TTL  int64    `dynamodbav:"ttl,omitempty"`
+	// Sz is the message's Message.Size, counted in the session's nb while
+	// it is queued.
+	Sz int `dynamodbav:"sz,omitempty"`
 }
 
 // toOutItem returns o as a queued item, with the ttl of its message.
 func toOutItem(o *session.Outbound) outItem {
 	it := outItem{Seq: o.Seq, PID: o.PacketID, St: uint8(o.State), QoS: o.QoS, Ret: o.Retain, Msg: toMsgItem(&o.Message),
-		TTL: msgTTL(o.Message.ExpiresAt)}
+		TTL: msgTTL(o.Message.ExpiresAt), Sz: o.Message.Size()}
 	if len(o.SubIDs) > 0 {
 		it.SIDs = append([]uint32(nil), o.SubIDs...)
 	}

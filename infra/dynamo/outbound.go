@@ -25,7 +25,8 @@ const (
 // the seq read and on room in the queue; a lost race is retried. When the
 // queue looks full and DynamoDB may have deleted expired messages of it
 // (the session's qx has passed), nq is first counted afresh (recount).
-func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+	maxQueued := limit.Messages
 	items := make([]map[string]types.AttributeValue, len(msgs))
 	for i, o := range msgs {
 		it := toOutItem(o)
@@ -51,7 +52,8 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 		if cur == nil {
 			return accepted, nil, fmt.Errorf("dynamo: enqueue for %q: %w", clientID, session.ErrNotFound)
 		}
-		if now := time.Now().Unix(); maxQueued-cur.NQ < len(msgs)-accepted && !recounted && ttlPassed(cur.QX, now) {
+		full := maxQueued-cur.NQ < len(msgs)-accepted || (limit.Bytes > 0 && cur.NB >= int64(limit.Bytes))
+		if now := time.Now().Unix(); full && !recounted && ttlPassed(cur.QX, now) {
 			recounted = true
 			if err := st.recount(ctx, clientID, cur, now); err != nil {
 				return accepted, nil, err
@@ -59,6 +61,20 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 			continue
 		}
 		n := min(len(msgs)-accepted, maxQueued-cur.NQ, maxTxItems-1)
+		if n <= 0 {
+			done = true
+			break
+		}
+		// The bytes bound: a message is taken while the queue holds fewer
+		// than limit.Bytes.
+		nb := max(cur.NB, 0)
+		for i := 0; i < n; i++ {
+			if limit.Bytes > 0 && nb >= int64(limit.Bytes) {
+				n = i
+				break
+			}
+			nb += int64(msgs[accepted+i].Message.Size())
+		}
 		if n <= 0 {
 			done = true
 			break
@@ -89,9 +105,14 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 				qx = t
 			}
 		}
+		added := int64(0)
+		for i := 0; i < n; i++ {
+			added += int64(msgs[accepted+i].Message.Size())
+		}
 		e := newExpr()
 		e.set("seq", num(int64(cur.Seq)+int64(n)))
 		e.setExpr(e.n("nq") + " = " + e.n("nq") + " + " + e.v(num(int64(n))))
+		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") + " + e.v(num(added)))
 		if qx != 0 {
 			e.set("qx", num(qx))
 		} else if cur.QX != 0 {
@@ -117,6 +138,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 		accepted += n
 		cur.Seq += uint64(n)
 		cur.NQ += n
+		cur.NB += added
 		cur.QX = qx
 		last = cur
 	}
@@ -182,7 +204,8 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		var take []*session.Outbound
 		var putAt []int // index in ops of each in-flight put, by take index; -1 for QoS 0
 		nf, qos12 := cur.NF, 0
-		removed := 0 // queued items deleted
+		removed := 0      // queued items deleted
+		removedBytes := 0 // their sz
 		full := false
 		planned := map[uint16]bool{}
 		for _, item := range items {
@@ -200,10 +223,12 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 				// would [MQTT-3.3.2-5].
 				ops = append(ops, del)
 				removed++
+				removedBytes += it.Sz
 				continue
 			}
 			if it.QoS == 0 {
 				removed++
+				removedBytes += it.Sz
 				ops = append(ops, del)
 				take = append(take, it.outbound())
 				putAt = append(putAt, -1)
@@ -232,6 +257,7 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			nf++
 			qos12++
 			removed++
+			removedBytes += it.Sz
 		}
 		if removed == 0 {
 			return sent, nil
@@ -239,6 +265,7 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		e := newExpr()
 		e.setExpr(e.n("nq") + " = " + e.n("nq") + " - " + e.v(num(int64(removed))))
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
+		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
 		ops[0] = types.TransactWriteItem{Update: &types.Update{
 			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
@@ -284,15 +311,16 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 // reads the session again.
 func (st *Store) recount(ctx context.Context, clientID string, cur *sessionItem, now int64) error {
 	pk := sessionPK(clientID)
-	items, err := st.genItems(ctx, clientID, cur.Gen, kindQueued, 0, attrPK, attrSK, "ttl")
+	items, err := st.genItems(ctx, clientID, cur.Gen, kindQueued, 0, attrPK, attrSK, "ttl", "sz")
 	if err != nil {
 		return fmt.Errorf("dynamo: count the queue of %q: %w", clientID, err)
 	}
 	ops := []types.TransactWriteItem{{}}
-	live, qx := 0, int64(0)
+	live, qx, nb := 0, int64(0), int64(0)
 	for _, item := range items {
 		var it struct {
 			TTL int64 `dynamodbav:"ttl"`
+			Sz  int64 `dynamodbav:"sz"`
 		}
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 			return fmt.Errorf("dynamo: decode outbound message: %w", err)
@@ -306,16 +334,18 @@ func (st *Store) recount(ctx context.Context, clientID string, cur *sessionItem,
 			continue
 		}
 		live++
+		nb += it.Sz
 		if it.TTL != 0 && (qx == 0 || it.TTL < qx) {
 			qx = it.TTL
 		}
 	}
-	if live == cur.NQ && len(ops) == 1 && qx == cur.QX {
+	if live == cur.NQ && nb == cur.NB && len(ops) == 1 && qx == cur.QX {
 		return nil
 	}
 	st.log.Debug("dynamo: recount of a queue", "client", clientID, "nq", cur.NQ, "live", live, "expired", len(ops)-1)
 	e := newExpr()
 	e.set("nq", num(int64(live)))
+	e.set("nb", num(nb))
 	if qx != 0 {
 		e.set("qx", num(qx))
 	} else {

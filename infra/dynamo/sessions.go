@@ -177,7 +177,7 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 			gen = max(now, 1)
 			e.set("gen", num(gen))
 			e.set("rev", num(1))
-			for _, a := range []string{"seq", "nq", "nf"} {
+			for _, a := range []string{"seq", "nq", "nf", "nb"} {
 				e.set(a, num(0))
 			}
 		} else {
@@ -189,6 +189,7 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 				e.set("gen", num(gen))
 				e.set("nq", num(0))
 				e.set("nf", num(0))
+				e.set("nb", num(0))
 				e.remove("qx")
 			}
 		}

@@ -115,7 +115,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 	const maxQueued = 5
 	now := time.Now().UnixMilli()
 	// Expired an hour ago: the ttl (expiry plus a margin) has passed.
-	if n, _, err := st.Enqueue(ctx, id, outbound(0, maxQueued, now-3600_000), maxQueued, 0); err != nil || n != maxQueued {
+	if n, _, err := st.Enqueue(ctx, id, outbound(0, maxQueued, now-3600_000), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != maxQueued {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
 	queued := items(t, st, id, "#O#")
@@ -125,7 +125,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 	sweep(t, queued[:3])
 	wantCounters(t, st, id, maxQueued, 0) // drifted: DynamoDB changed no counter
 
-	n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued+1, now+3600_000), maxQueued, 0)
+	n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued+1, now+3600_000), session.QueueLimit{Messages: maxQueued}, 0)
 	if err != nil || n != maxQueued {
 		t.Fatalf("Enqueue after the TTL deletion = %d, %v; want %d", n, err, maxQueued)
 	}
@@ -144,7 +144,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 			t.Fatalf("in-flight item %v has a ttl", it["sk"])
 		}
 	}
-	if n, _, err := st.Enqueue(ctx, id, outbound(20, maxQueued+1, 0), maxQueued, 0); err != nil || n != maxQueued {
+	if n, _, err := st.Enqueue(ctx, id, outbound(20, maxQueued+1, 0), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != maxQueued {
 		t.Fatalf("Enqueue to an empty queue = %d, %v; want %d", n, err, maxQueued)
 	}
 }
@@ -156,10 +156,10 @@ func TestDispatchAfterTTLDeletion(t *testing.T) {
 	ctx := t.Context()
 	const maxQueued = 5
 	now := time.Now().UnixMilli()
-	if n, _, err := st.Enqueue(ctx, id, outbound(0, 2, now-3600_000), maxQueued, 0); err != nil || n != 2 {
+	if n, _, err := st.Enqueue(ctx, id, outbound(0, 2, now-3600_000), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != 2 {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
-	if n, _, err := st.Enqueue(ctx, id, outbound(2, 3, now+3600_000), maxQueued, 0); err != nil || n != 3 {
+	if n, _, err := st.Enqueue(ctx, id, outbound(2, 3, now+3600_000), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != 3 {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
 	sweep(t, items(t, st, id, "#O#")[:2])
@@ -169,7 +169,7 @@ func TestDispatchAfterTTLDeletion(t *testing.T) {
 	}
 	wantPayloads(t, out, 2, 2)
 	wantCounters(t, st, id, 1, 2)
-	if n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued, 0), maxQueued, 0); err != nil || n != maxQueued-1 {
+	if n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued, 0), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != maxQueued-1 {
 		t.Fatalf("Enqueue = %d, %v; want %d", n, err, maxQueued-1)
 	}
 	wantCounters(t, st, id, maxQueued, 2)

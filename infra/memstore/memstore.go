@@ -293,25 +293,34 @@ func (st *Store) Retained(_ context.Context, filter string) ([]*session.Message,
 	return out, nil
 }
 
+// SessionCount implements session.SessionCounter.
+func (st *Store) SessionCount(context.Context) (int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.sessions), nil
+}
+
 // Enqueue implements session.Store.
-func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, maxQueued, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	if rec == nil {
 		return 0, nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
 	}
-	queued := 0
+	queued, size := 0, 0
 	for _, o := range rec.out {
 		if o.State == session.Queued {
 			queued++
+			size += o.Message.Size()
 		}
 	}
 	accepted := 0
 	for _, m := range msgs {
-		if queued >= maxQueued {
+		if queued >= limit.Messages || (limit.Bytes > 0 && size >= limit.Bytes) {
 			break
 		}
+		size += m.Message.Size()
 		o := cloneOutbound(m)
 		rec.nextSeq++
 		o.Seq, o.State, o.PacketID = rec.nextSeq, session.Queued, 0

@@ -124,7 +124,7 @@ func testEnqueueAssigns(e *env) {
 // creates nothing; Dispatch and Inflight find nothing.
 func testOutboundUnknown(e *env) {
 	c := e.client("nobody")
-	_, _, err := e.st.Enqueue(e.ctx, c, outs(1, "a"), 100, 10)
+	_, _, err := e.st.Enqueue(e.ctx, c, outs(1, "a"), session.QueueLimit{Messages: 100}, 10)
 	e.wantErr(err, session.ErrNotFound, "Enqueue to an unknown session")
 	_, err = e.st.Session(e.ctx, c)
 	e.wantErr(err, session.ErrNotFound, "Session after Enqueue")

@@ -314,7 +314,7 @@ func outs(qos byte, payloads ...string) []*session.Outbound {
 // enqueue enqueues msgs for clientID and returns Enqueue's results.
 func (e *env) enqueue(clientID string, maxQueued, window int, msgs ...*session.Outbound) (int, []*session.Outbound) {
 	e.Helper()
-	n, d, err := e.st.Enqueue(e.ctx, clientID, msgs, maxQueued, window)
+	n, d, err := e.st.Enqueue(e.ctx, clientID, msgs, session.QueueLimit{Messages: maxQueued}, window)
 	e.must(err, "Enqueue "+clientID)
 	e.checkDispatched(d)
 	return n, d
