@@ -186,6 +186,16 @@ func (c *call) connect(frame []byte) error {
 		"clean", p.CleanStart, "present", present)
 
 	if present {
+		// The QoS 2 messages still awaiting their PUBREL count against
+		// the server's Receive Maximum on this connection too, so that
+		// reconnecting does not raise what a session may hold: a
+		// conforming client resends those PUBRELs first [MQTT-4.4.0-1],
+		// which frees them before its new messages [MQTT-3.3.4-7].
+		n, err := c.h.store.Receiving(c.ctx, clientID)
+		if err != nil {
+			return err
+		}
+		st.Pending = uint16(min(n, 65535))
 		if err := c.resume(); err != nil {
 			return err
 		}

@@ -127,6 +127,9 @@ type Store interface {
 	// Forget removes the receive state of packetID (PUBREL), returning
 	// ErrNotFound when there was none.
 	Forget(ctx context.Context, clientID string, packetID uint16) error
+	// Receiving returns how many QoS 2 messages of clientID have receive
+	// state (Receive'd and not yet Forgotten); 0 when there is no session.
+	Receiving(ctx context.Context, clientID string) (int, error)
 }
 
 // MatchReader is an optional Store method that reads what the fan-out of

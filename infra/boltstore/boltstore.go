@@ -1093,8 +1093,9 @@ func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters
 	return existed, nil
 }
 
-// decodeAll decodes, in key order, every value of the nested bucket name
-// of clientID's session bucket; a missing session or bucket holds none.
+// decodeAll decodes, in key order, every value (JSON or a record) of the
+// nested bucket name of clientID's session bucket; a missing session or
+// bucket holds none.
 func decodeAll[T any](tx *bolt.Tx, clientID string, name []byte) ([]T, error) {
 	cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 	if cb == nil || cb.Bucket(name) == nil {
@@ -1103,7 +1104,7 @@ func decodeAll[T any](tx *bolt.Tx, clientID string, name []byte) ([]T, error) {
 	var out []T
 	err := cb.Bucket(name).ForEach(func(k, v []byte) error {
 		var x T
-		if err := json.Unmarshal(v, &x); err != nil {
+		if err := getRecord(v, &x); err != nil {
 			return fmt.Errorf("decode %s %x: %w", name, k, err)
 		}
 		out = append(out, x)
@@ -1232,7 +1233,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 				o := *m
 				n.seq++
 				o.Seq, o.State, o.PacketID = n.seq, session.Queued, 0
-				if err := putJSON(q, seqKey(o.Seq), &o); err != nil {
+				if err := putRecord(q, seqKey(o.Seq), &o); err != nil {
 					return err
 				}
 				n.queued++
@@ -1294,7 +1295,7 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 	c := q.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
 		o := new(session.Outbound)
-		if err := json.Unmarshal(v, o); err != nil {
+		if err := getRecord(v, o); err != nil {
 			return nil, fmt.Errorf("decode outbound message %x: %w", k, err)
 		}
 		if o.QoS > 0 && int64(n.inflight) >= int64(window) {
@@ -1324,7 +1325,7 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 			return nil, err
 		}
 		o.PacketID, o.State = pid, session.Sent
-		if err := putJSON(f, key, o); err != nil {
+		if err := putRecord(f, key, o); err != nil {
 			return nil, err
 		}
 		if err := p.Put(pidKey(pid), key); err != nil {
@@ -1404,7 +1405,7 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 		}
 		key = bytes.Clone(key)
 		var o session.Outbound
-		if err := json.Unmarshal(f.Get(key), &o); err != nil {
+		if err := getRecord(f.Get(key), &o); err != nil {
 			return fmt.Errorf("decode outbound message %x: %w", key, err)
 		}
 		if o.QoS != qos || o.State != from && !(release && o.State == session.Released) {
@@ -1415,7 +1416,7 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 				return nil
 			}
 			o.State = session.Released
-			return putJSON(f, key, &o)
+			return putRecord(f, key, &o)
 		}
 		if err := f.Delete(key); err != nil {
 			return err
@@ -1446,9 +1447,9 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 		k := pidKey(in.PacketID)
 		if v := b.Get(k); v != nil {
 			existing = new(session.Inbound)
-			return json.Unmarshal(v, existing)
+			return getRecord(v, existing)
 		}
-		return putJSON(b, k, in)
+		return putRecord(b, k, in)
 	})
 	if err != nil {
 		return nil, wrap(err, "receive packet id %d", in.PacketID)
@@ -1481,16 +1482,35 @@ func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, 
 func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
 	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, v []byte) error {
 		var in session.Inbound
-		if err := json.Unmarshal(v, &in); err != nil {
+		if err := getRecord(v, &in); err != nil {
 			return err
 		}
 		if in.Routed {
 			return nil
 		}
 		in.Routed = true
-		return putJSON(b, k, &in)
+		return putRecord(b, k, &in)
 	})
 	return wrap(err, "mark fanned out")
+}
+
+// Receiving implements session.Store. It counts the keys of bucket i, at
+// most the server's Receive Maximum of them.
+func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
+	n := 0
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil || cb.Bucket(bInbound) == nil {
+			return nil
+		}
+		c := cb.Bucket(bInbound).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, wrap(err, "receiving of %q", clientID)
 }
 
 // Forget implements session.Store.
