@@ -47,23 +47,28 @@
 //	sessions                   one nested bucket per client id:
 //	  <client id>
 //	    "s"                    the session (JSON)
-//	    "n"                    counters, 18 bytes big-endian: last Seq (8),
+//	    "n"                    counters, 26 bytes big-endian: last Seq (8),
 //	                           last packet id (2), queued (4), in flight (4),
 //	                           queued bytes (8, Message.Size summed)
-//	    q/ <Seq, 8 bytes BE>   queued outbound messages (JSON)
-//	    f/ <Seq, 8 bytes BE>   in-flight outbound messages (JSON)
+//	    q/ <Seq, 8 bytes BE>   queued outbound messages (records)
+//	    f/ <Seq, 8 bytes BE>   in-flight outbound messages (records)
 //	    p/ <packet id, 2 BE>   Seq of the in-flight message using it
-//	    i/ <packet id, 2 BE>   QoS 2 receive state (JSON)
+//	    i/ <packet id, 2 BE>   QoS 2 receive state (records)
 //	    u/ <filter>            subscriptions (JSON)
 //	retained  <topic>          retained messages (JSON)
 //	due       <time, 8 BE><client id>
 //	                           offline sessions by pending will (WillAt)
 //	                           and expiry (ExpiresAt), for Due
+//	wills                      <client id> → the session's will (a record,
+//	                           see records.go), read only when needed
 //
-// Values are the session types' JSON encodings. Seq keys keep each
-// session's messages in order; since Dispatch moves the oldest queued
-// messages first, every in-flight message is older than every queued one.
-// Deleting a session deletes its bucket with everything in it.
+// Values are the session types' JSON encodings, but for those that carry a
+// message (q, f, i, wills), which are records: a JSON header and the raw
+// payload (records.go); a file written before records holds JSON there,
+// which is read as well. Seq keys keep each session's messages in order;
+// since Dispatch moves the oldest queued messages first, every in-flight
+// message is older than every queued one. Deleting a session deletes its
+// bucket with everything in it, and its will.
 //
 // # Indexes in memory
 //
@@ -79,7 +84,8 @@
 // at Open and updated the same way by the writes that change session records
 // (Connect, SetOffline, DeleteSession, ClearWill), so routing a message does
 // not read and decode its subscribers' sessions from the file; they return
-// copies.
+// copies. The cache holds no wills: they live in their own bucket (see
+// wills.go), and Session reads a session that has one from the file.
 // Retained scans the retained bucket from the filter's literal prefix on
 // (see scanRetained).
 //
@@ -144,7 +150,8 @@ type Store struct {
 	subsMu sync.Mutex
 	batch  bool
 	group  *group // set by WithGroupCommit
-	// sessions caches every session, decoded, for Session and Sessions. It
+	// sessions caches every session, decoded and without its will (see
+	// wills.go), for Session and Sessions. It
 	// is loaded at Open and, since the store is the file's only user,
 	// stays equal to the committed session records: every write that
 	// changes a session record (Connect, SetOffline, DeleteSession,
@@ -152,7 +159,7 @@ type Store struct {
 	// of its cache update, so the cache changes in commit order. Entries
 	// are never modified in place, only replaced; readers get copies.
 	sessMu   sync.RWMutex
-	sessions map[string]*session.Session
+	sessions map[string]*cacheEntry
 }
 
 // Option configures Open.
@@ -219,7 +226,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.MaxBatchDelay = o.batchDelay
 	}
 	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch,
-		sessions: map[string]*session.Session{}}
+		sessions: map[string]*cacheEntry{}}
 	if o.group {
 		st.group = &group{db: db, writeMu: &st.subsMu}
 	}
@@ -234,7 +241,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // subscription index and the session cache.
 func (st *Store) init() error {
 	err := st.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue} {
+		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue, bWills} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -256,11 +263,13 @@ func (st *Store) init() error {
 		return sessions.ForEachBucket(func(id []byte) error {
 			cb := sessions.Bucket(id)
 			clientID := string(id)
-			s, err := getSession(cb)
+			s, err := getSessionHead(cb)
 			if err != nil {
 				return fmt.Errorf("session %q: %w", clientID, err)
 			}
-			st.sessions[clientID] = s
+			e := newCacheEntry(s)
+			e.will = e.will || hasWill(tx, id)
+			st.sessions[clientID] = e
 			u := cb.Bucket(bSubs)
 			if u == nil {
 				return nil
@@ -285,15 +294,11 @@ func (st *Store) Close() error {
 	return nil
 }
 
-// cached returns a copy of the cached session of clientID, or nil.
-func (st *Store) cached(clientID string) *session.Session {
+// cached returns the cache entry of clientID, or nil.
+func (st *Store) cached(clientID string) *cacheEntry {
 	st.sessMu.RLock()
-	s := st.sessions[clientID]
-	st.sessMu.RUnlock()
-	if s == nil {
-		return nil
-	}
-	return cloneSession(s)
+	defer st.sessMu.RUnlock()
+	return st.sessions[clientID]
 }
 
 // setCached replaces the cached session of clientID with s (nil removes
@@ -304,7 +309,7 @@ func (st *Store) setCached(clientID string, s *session.Session) {
 	if s == nil {
 		delete(st.sessions, clientID)
 	} else {
-		st.sessions[clientID] = s
+		st.sessions[clientID] = newCacheEntry(s)
 	}
 	st.sessMu.Unlock()
 }
@@ -636,8 +641,21 @@ func isDue(s *session.Session, now int64) bool {
 	return false
 }
 
-// getSession decodes the session in the session bucket cb.
-func getSession(cb *bolt.Bucket) (*session.Session, error) {
+// getSession decodes the session in the session bucket cb of the
+// transaction tx, with its will.
+func getSession(tx *bolt.Tx, cb *bolt.Bucket) (*session.Session, error) {
+	s, err := getSessionHead(cb)
+	if err != nil || s.Will != nil {
+		return s, err
+	}
+	s.Will, err = getWill(tx, []byte(s.ClientID))
+	return s, err
+}
+
+// getSessionHead decodes the session in the session bucket cb without
+// reading its will from the wills bucket: Will is nil unless the record
+// holds it inline (written before wills moved out).
+func getSessionHead(cb *bolt.Bucket) (*session.Session, error) {
 	v := cb.Get(kSession)
 	if v == nil {
 		return nil, errors.New("session bucket without a session")
@@ -663,7 +681,12 @@ func putSession(tx *bolt.Tx, cb *bolt.Bucket, old, s *session.Session) error {
 			return err
 		}
 	}
-	return putJSON(cb, kSession, s)
+	if err := putWill(tx, []byte(s.ClientID), s.Will); err != nil {
+		return err
+	}
+	head := *s
+	head.Will = nil
+	return putJSON(cb, kSession, &head)
 }
 
 // deleteSession removes the session old with everything it holds.
@@ -673,6 +696,9 @@ func deleteSession(tx *bolt.Tx, old *session.Session) error {
 		if err := due.Delete(dueKey(t, old.ClientID)); err != nil {
 			return err
 		}
+	}
+	if err := putWill(tx, []byte(old.ClientID), nil); err != nil {
+		return err
 	}
 	return tx.Bucket(bSessions).DeleteBucket([]byte(old.ClientID))
 }
@@ -764,7 +790,7 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 		// leaves nothing to do after a crash.
 		early = cb == nil && ending(s)
 		if cb != nil {
-			old, err := getSession(cb)
+			old, err := getSession(tx, cb)
 			if err != nil {
 				return err
 			}
@@ -813,9 +839,27 @@ func (st *Store) Session(ctx context.Context, clientID string) (*session.Session
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "session %q", clientID)
 	}
-	s := st.cached(clientID)
-	if s == nil {
+	e := st.cached(clientID)
+	if e == nil {
 		return nil, wrap(errNoSession(clientID), "session %q", clientID)
+	}
+	if !e.will {
+		return cloneSession(e.s), nil
+	}
+	// The will is read on demand, with the session, from the file: the
+	// cache holds none.
+	var s *session.Session
+	err := st.view(ctx, func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return errNoSession(clientID)
+		}
+		var err error
+		s, err = getSession(tx, cb)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "session %q", clientID)
 	}
 	return s, nil
 }
@@ -828,8 +872,8 @@ func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*
 	out := make(map[string]*session.Session, len(clientIDs))
 	st.sessMu.RLock()
 	for _, id := range clientIDs {
-		if s := st.sessions[id]; s != nil {
-			out[id] = s
+		if e := st.sessions[id]; e != nil {
+			out[id] = e.s
 		}
 	}
 	st.sessMu.RUnlock()
@@ -854,19 +898,21 @@ func ending(s *session.Session) bool {
 // function, where the cache shows every write committed before.
 func (st *Store) endingCached(clientID string) bool {
 	st.sessMu.RLock()
-	s := st.sessions[clientID]
+	e := st.sessions[clientID]
 	st.sessMu.RUnlock()
-	return s != nil && ending(s)
+	return e != nil && !e.will && ending(e.s)
 }
 
 // owned returns the session bucket of clientID and its session, provided
-// conn owns it. The empty conn owns no session.
+// conn owns it. The empty conn owns no session. The session's will is
+// not read (see getSessionHead): an online session has no due entries
+// that depend on it, and its writers replace it.
 func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, error) {
 	cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 	if cb == nil || conn == "" {
 		return nil, nil, errFenced(clientID, conn)
 	}
-	s, err := getSession(cb)
+	s, err := getSessionHead(cb)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -907,7 +953,7 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 		if cb == nil {
 			return errNoSession(clientID)
 		}
-		old, err := getSession(cb)
+		old, err := getSession(tx, cb)
 		if err != nil {
 			return err
 		}
@@ -939,7 +985,7 @@ func (st *Store) Owned(ctx context.Context, proxy string, limit int) ([]*session
 			if v != nil || cb == nil {
 				continue
 			}
-			s, err := getSession(cb)
+			s, err := getSession(tx, cb)
 			if err != nil {
 				return fmt.Errorf("session %q: %w", k, err)
 			}
@@ -975,7 +1021,7 @@ func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Sess
 			if cb == nil {
 				continue
 			}
-			s, err := getSession(cb)
+			s, err := getSession(tx, cb)
 			if err != nil {
 				return fmt.Errorf("session %q: %w", id, err)
 			}
@@ -1000,7 +1046,7 @@ func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) e
 		if cb == nil {
 			return fmt.Errorf("pending will of %q: %w", clientID, session.ErrNotFound)
 		}
-		old, err := getSession(cb)
+		old, err := getSession(tx, cb)
 		if err != nil {
 			return err
 		}

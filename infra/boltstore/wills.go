@@ -1,0 +1,68 @@
+package boltstore
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// Wills live apart from their sessions, in the top-level bucket wills
+// (client id → the will as a record), so that the session cache and the
+// session buckets stay small: a will may be as large as -max-will-size,
+// and is read only when it may be published (Connect's previous session,
+// Due, and Session, which the connection's end reads). A session record
+// ("s") holds no will; one written before wills moved out may still hold
+// it inline, and is read as it is.
+var bWills = []byte("wills")
+
+// cacheEntry is a session in the cache: the session without its will, and
+// whether it has one.
+type cacheEntry struct {
+	s    *session.Session // Will nil; never modified, only replaced
+	will bool
+}
+
+// newCacheEntry returns the cache entry of s, which must not be modified
+// afterwards (its will is dropped from a copy, not from s).
+func newCacheEntry(s *session.Session) *cacheEntry {
+	if s.Will == nil {
+		return &cacheEntry{s: s}
+	}
+	c := *s
+	c.Will = nil
+	return &cacheEntry{s: &c, will: true}
+}
+
+// getWill reads the will of clientID from the wills bucket, or nil.
+func getWill(tx *bolt.Tx, clientID []byte) (*session.Will, error) {
+	v := tx.Bucket(bWills).Get(clientID)
+	if v == nil {
+		return nil, nil
+	}
+	w := new(session.Will)
+	if err := getRecord(v, w); err != nil {
+		return nil, fmt.Errorf("decode will of %q: %w", clientID, err)
+	}
+	return w, nil
+}
+
+// putWill stores w as the will of clientID, or removes the will when w is
+// nil.
+func putWill(tx *bolt.Tx, clientID []byte, w *session.Will) error {
+	b := tx.Bucket(bWills)
+	if w == nil {
+		if b.Get(clientID) == nil {
+			return nil
+		}
+		return b.Delete(clientID)
+	}
+	return putRecord(b, clientID, w)
+}
+
+// hasWill reports whether the will of clientID is stored apart, without
+// reading it.
+func hasWill(tx *bolt.Tx, clientID []byte) bool {
+	return tx.Bucket(bWills).Get(clientID) != nil
+}
