@@ -55,7 +55,11 @@ type Store interface {
 	Connect(ctx context.Context, s *Session, clean bool, now int64) (prev *Session, err error)
 	// Session returns the session of clientID, or ErrNotFound.
 	Session(ctx context.Context, clientID string) (*Session, error)
-	// Sessions returns the sessions of the given client ids that exist.
+	// Sessions returns the sessions of the given client ids that exist,
+	// without their wills (Will nil): routing, which reads them, needs
+	// none, and a will may be large (Config.MaxWillSize), so a store that
+	// caches sessions need not hold wills in memory. Session, Connect's
+	// previous session and Due return the will.
 	Sessions(ctx context.Context, clientIDs []string) (map[string]*Session, error)
 	// SetOffline marks the session of clientID offline as described by o,
 	// fenced on conn.

@@ -200,7 +200,9 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 		}
 		subs = append(subs, r.subscription())
 		if sessions[r.Client] == nil {
-			sessions[r.Client] = it.session()
+			s := it.session()
+			s.Will = nil // as Sessions: no wills
+			sessions[r.Client] = s
 		}
 	}
 	return subs, sessions, nil

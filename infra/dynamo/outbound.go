@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -467,6 +468,23 @@ func (st *Store) gen(ctx context.Context, clientID string) (int64, error) {
 		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, session.ErrNotFound)
 	}
 	return cur.Gen, nil
+}
+
+// Receiving implements session.Store: a read of the generation and a query
+// of its I# keys.
+func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
+	gen, err := st.gen(ctx, clientID)
+	if errors.Is(err, session.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	items, err := st.genItems(ctx, clientID, gen, kindInbound, 0, attrSK)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: receiving of %q: %w", clientID, err)
+	}
+	return len(items), nil
 }
 
 // Release implements session.Store: one conditional update.

@@ -278,7 +278,9 @@ func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*
 		if !seen[id] {
 			seen[id] = true
 			if it := st.recent.take(id, now); it != nil {
-				out[id] = it.session()
+				s := it.session()
+				s.Will = nil // session.Store: Sessions returns no wills
+				out[id] = s
 				continue
 			}
 			keys = append(keys, key(sessionPK(id), sessionSK))
@@ -297,6 +299,7 @@ func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*
 			return nil, err
 		}
 		s := it.session()
+		s.Will = nil // session.Store: Sessions returns no wills
 		out[s.ClientID] = s
 	}
 	return out, nil

@@ -99,7 +99,9 @@ func (st *Store) Sessions(_ context.Context, ids []string) (map[string]*session.
 	out := make(map[string]*session.Session, len(ids))
 	for _, id := range ids {
 		if rec := st.sessions[id]; rec != nil {
-			out[id] = cloneSession(rec.s)
+			c := rec.s // without its will (session.Store)
+			c.Will = nil
+			out[id] = cloneSession(c)
 		}
 	}
 	return out, nil
@@ -291,6 +293,16 @@ func (st *Store) Retained(_ context.Context, filter string) ([]*session.Message,
 	}
 	slices.SortFunc(out, func(a, b *session.Message) int { return compare(a.Topic, b.Topic) })
 	return out, nil
+}
+
+// Receiving implements session.Store.
+func (st *Store) Receiving(_ context.Context, clientID string) (int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if rec := st.sessions[clientID]; rec != nil {
+		return len(rec.inbound), nil
+	}
+	return 0, nil
 }
 
 // SessionCount implements session.SessionCounter.

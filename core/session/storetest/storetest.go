@@ -39,6 +39,14 @@
 //     the store holds.
 //   - The order of Subscriptions, Retained and Due results is not part of
 //     the contract.
+//   - QueueLimit.Bytes 0 bounds nothing; the bytes of a queue are those of
+//     the messages in it, so Dispatch frees them and a clean Connect
+//     empties them.
+//   - Sessions (and MatchSessions) return no will; Session and Connect's
+//     previous session do.
+//   - SessionCount, where a store has it, counts every session it holds,
+//     online, offline or ended, until DeleteSession (or a clean Connect
+//     that replaces it, which keeps the count).
 package storetest
 
 import (
@@ -94,6 +102,7 @@ var groups = []struct {
 	{"Inbound", inboundTests},
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
+	{"Limits", limitTests},
 }
 
 // env is one test's fixture: its store, and the unique prefix id of its
