@@ -21,6 +21,9 @@ func TestLimitsConfig(t *testing.T) {
 		{session.Config{MaxTopicLength: 65536}, "MaxTopicLength"},
 		{session.Config{MaxTopicLevels: -1}, "MaxTopicLevels"},
 		{session.Config{MaxSubscriptions: -5}, "MaxSubscriptions"},
+		{session.Config{MaxSessions: -1}, "MaxSessions"},
+		{session.Config{MaxWillSize: -1}, "MaxWillSize"},
+		{session.Config{MaxQueuedBytes: -1}, "MaxQueuedBytes"},
 	}
 	for _, tc := range cases {
 		_, err := session.New(nil, tc.cfg, nil)
