@@ -985,13 +985,21 @@ func (st *Store) Owned(ctx context.Context, proxy string, limit int) ([]*session
 			if v != nil || cb == nil {
 				continue
 			}
-			s, err := getSession(tx, cb)
+			// The will is read for the sessions returned only: the scan
+			// must not bring every will into memory.
+			s, err := getSessionHead(cb)
 			if err != nil {
 				return fmt.Errorf("session %q: %w", k, err)
 			}
-			if s.Online() && s.Proxy == proxy {
-				out = append(out, s)
+			if !s.Online() || s.Proxy != proxy {
+				continue
 			}
+			if s.Will == nil {
+				if s.Will, err = getWill(tx, k); err != nil {
+					return err
+				}
+			}
+			out = append(out, s)
 		}
 		return nil
 	})

@@ -1,0 +1,245 @@
+package e2e_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// The abuse tests of sessions (issue 14, High 5 and Medium 1): how many
+// sessions one client may create, what their wills and queues may hold,
+// and how many QoS 2 messages may wait for their PUBREL.
+
+// pendingWillConnect is a 5.0 CONNECT of a session that lasts an hour
+// offline, with a will of payload and props user properties of value (a
+// will payload is at most 65,535 bytes; its properties make it larger),
+// and the given delay.
+func pendingWillConnect(id string, payload, value []byte, props int, delay uint32) *packet.Connect {
+	p := connectPacket(packet.V5, id, false)
+	p.Properties.SessionExpiry = 3600
+	p.Will = &packet.Will{Topic: "abuse/will/" + id, Payload: payload, QoS: 1}
+	p.Will.Properties.WillDelay = delay
+	p.Will.Properties.Set(packet.PropWillDelay)
+	for i := range props {
+		p.Will.Properties.User = append(p.Will.Properties.User, packet.UserProperty{Key: fmt.Sprint(i), Value: string(value)})
+	}
+	return p
+}
+
+// TestAbuseSessWills: sessions whose connections dropped, each with a
+// pending will of about 380 KiB (a will delay of an hour), must not keep
+// the wills in memory, neither as they are stored nor after a restart,
+// when the store is opened with no client connected. Before wills were
+// kept apart from the session cache, 256 of them held their 93 MiB in the
+// broker's memory, and more after a restart.
+func TestAbuseSessWills(t *testing.T) {
+	needOwnBroker(t)
+	needEmbeddedStore(t)
+	const n, payloadSize, valueSize, props = 256, 60000, 64000, 5
+	const size = payloadSize + props*valueSize // about the will's Message.Size
+	b := startBroker(t, withFlags(hostileFlags("-store", "bolt", "-max-will-size", fmt.Sprint(1<<20))...),
+		withDataDir(t.TempDir()))
+	before, err := vmRSS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ba, bf := rssParts(t, b)
+	t.Logf("before: anon %s file %s", mib(ba), mib(bf))
+	start := time.Now()
+	payload, value := bytes.Repeat([]byte{'w'}, payloadSize), bytes.Repeat([]byte{'u'}, valueSize)
+	for i := range n {
+		c := dialRaw(t, b.addr, packet.V5)
+		c.mustConnect(pendingWillConnect(fmt.Sprintf("will-%d", i), payload, value, props, 3600))
+		c.close()
+	}
+	time.Sleep(500 * time.Millisecond) // the broker sees every connection end
+	held, err := vmRSS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, hf := rssParts(t, b)
+	t.Logf("held: anon %s file %s (%s)", mib(ha), mib(hf), time.Since(start))
+	b = b.restart(t)
+	restarted, err := vmRSS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, rf := rssParts(t, b)
+	t.Logf("restarted: anon %s file %s", mib(ra), mib(rf))
+	total := int64(n) * size
+	t.Logf("RSS %s before, %s with %d pending wills of %s (%s), %s after a restart",
+		mib(before), mib(held), n, mib(size), mib(total), mib(restarted))
+	abuseReport(t, "pending wills (sessions × will size)", "-max-will-size 1 MiB (default 64 KiB), -max-sessions",
+		fmt.Sprintf("%d wills of %s (%s): RSS +%s; after a restart %s", n, mib(size), mib(total), mib(held-before), mib(restarted)))
+	if held-before > total/2 {
+		t.Errorf("RSS grew by %s with %s of pending wills: the wills are held in memory", mib(held-before), mib(total))
+	}
+	if restarted > before+total/4 {
+		t.Errorf("RSS %s after a restart with no client, %s before any session: the wills were loaded at start-up", mib(restarted), mib(before))
+	}
+	// The wills are still there, read when due: a client that takes over
+	// one session with clean start gets its will published.
+	sub := dialRaw(t, b.addr, packet.V5)
+	sub.mustConnect(connectPacket(packet.V5, "will-watcher", true))
+	sub.subscribe(1, packet.Subscription{Filter: "abuse/will/will-0", QoS: 1})
+	c := dialRaw(t, b.addr, packet.V5)
+	c.mustConnect(connectPacket(packet.V5, "will-0", true))
+	if p := expect[*packet.Publish](t, sub); len(p.Payload) != payloadSize || len(p.Properties.User) != props {
+		t.Fatalf("will of %d bytes and %d user properties, want %d and %d", len(p.Payload), len(p.Properties.User), payloadSize, props)
+	}
+}
+
+// TestAbuseSessMaxSessions: -max-sessions bounds the sessions one client
+// can create; the next CONNECT that would create one is refused, 0x97 at
+// 5.0 and return code 3 at 3.1.1, while an existing session may still
+// reconnect.
+func TestAbuseSessMaxSessions(t *testing.T) {
+	needOwnBroker(t)
+	const max = 20
+	b := startBroker(t, withFlags(hostileFlags("-max-sessions", fmt.Sprint(max))...))
+	for i := range max {
+		c := dialRaw(t, b.addr, packet.V311)
+		c.mustConnect(connectPacket(packet.V311, fmt.Sprintf("s-%d", i), false))
+		c.disconnect(packet.Success)
+	}
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		c := dialRaw(t, b.addr, v)
+		ack := c.connect(connectPacket(v, "one-more-"+v.String(), false))
+		want := packet.QuotaExceeded
+		if v == packet.V311 {
+			want = packet.ServerUnavailable // return code 3
+		}
+		if ack.ReasonCode != want {
+			t.Fatalf("%s: CONNACK %s for session %d, want %s", v, rcName(ack.ReasonCode), max+1, rcName(want))
+		}
+		c.expectClose(waitTime)
+	}
+	c := dialRaw(t, b.addr, packet.V311)
+	if ack := c.mustConnect(connectPacket(packet.V311, "s-0", false)); !ack.SessionPresent {
+		t.Fatalf("an existing session could not come back at the limit")
+	}
+	abuseReport(t, "sessions", fmt.Sprintf("-max-sessions %d (default 10000)", max),
+		fmt.Sprintf("%d sessions; session %d refused (0x97, return code 3 at 3.1.1)", max, max+1))
+}
+
+// TestAbuseSessQueueBytes: an offline session's queue stops at
+// -max-queued-bytes (plus the message that crosses it), whatever
+// -max-queued allows.
+func TestAbuseSessQueueBytes(t *testing.T) {
+	needOwnBroker(t)
+	const limit, size, sent = 256 << 10, 64 << 10, 40
+	b := startBroker(t, withFlags(hostileFlags("-max-queued-bytes", fmt.Sprint(limit), "-max-queued", "1000")...))
+	s := dialRaw(t, b.addr, packet.V5)
+	s.mustConnect(connectPacket(packet.V5, "queue-bytes", false))
+	s.subscribe(1, packet.Subscription{Filter: "abuse/queue", QoS: 1})
+	s.disconnect(packet.Success)
+	pub := dialRaw(t, b.addr, packet.V5)
+	pub.mustConnect(connectPacket(packet.V5, "queue-pub", true))
+	payload := bytes.Repeat([]byte{'q'}, size)
+	for i := range sent {
+		pub.publish(&packet.Publish{Topic: "abuse/queue", Payload: payload, QoS: 1, PacketID: uint16(i + 1)})
+	}
+	s = dialRaw(t, b.addr, packet.V5)
+	if ack := s.mustConnect(connectPacket(packet.V5, "queue-bytes", false)); !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	got := 0
+	for {
+		p, err := s.next(time.Second)
+		if err != nil {
+			break
+		}
+		if pp, ok := p.(*packet.Publish); ok {
+			got++
+			s.send(&packet.Puback{PacketID: pp.PacketID})
+		}
+	}
+	want := (limit + size - 1) / size // the message that crosses the bound is taken
+	abuseReport(t, "offline queue bytes", fmt.Sprintf("-max-queued-bytes %d KiB (default 4 MiB)", limit>>10),
+		fmt.Sprintf("%d of %d messages of %d KiB queued (%d KiB)", got, sent, size>>10, got*size>>10))
+	if got > want {
+		t.Fatalf("%d messages of %d KiB queued with -max-queued-bytes %d KiB, want at most %d", got, size>>10, limit>>10, want)
+	}
+	if got == 0 {
+		t.Fatal("nothing queued")
+	}
+}
+
+// TestAbuseSessQoS2 sends QoS 2 messages and never their PUBREL: the
+// broker holds at most -receive-max of them for the session, across
+// reconnections, and answers one more with DISCONNECT 0x93
+// [MQTT-3.3.4-7].
+func TestAbuseSessQoS2(t *testing.T) {
+	needOwnBroker(t)
+	const rmax, size = 10, 64 << 10
+	b := startBroker(t, withFlags(hostileFlags("-receive-max", fmt.Sprint(rmax))...))
+	payload := bytes.Repeat([]byte{'2'}, size)
+	pid := uint16(0)
+	held := 0
+	for round := range 3 {
+		c := dialRaw(t, b.addr, packet.V5)
+		c.mustConnect(connectPacket(packet.V5, "qos2-hoarder", false))
+		for {
+			pid++
+			c.send(&packet.Publish{Topic: "abuse/qos2", Payload: payload, QoS: 2, PacketID: pid})
+			p, err := c.next(waitTime)
+			if err != nil {
+				if round == 0 {
+					t.Fatalf("PUBLISH %d: %v", pid, err)
+				}
+				break // closed
+			}
+			if d, ok := p.(*packet.Disconnect); ok {
+				if d.ReasonCode != packet.ReceiveMaximumExceeded {
+					t.Fatalf("DISCONNECT %s, want 0x93", rcName(d.ReasonCode))
+				}
+				break
+			}
+			if _, ok := p.(*packet.Pubrec); !ok {
+				t.Fatalf("got %s, want PUBREC", p.Type())
+			}
+			held++
+			if held > 3*rmax {
+				t.Fatalf("%d QoS 2 messages held without PUBREL with -receive-max %d", held, rmax)
+			}
+		}
+		c.close()
+	}
+	abuseReport(t, "QoS 2 messages awaiting PUBREL", fmt.Sprintf("-receive-max %d (default 100)", rmax),
+		fmt.Sprintf("%d of %d KiB after 3 connections (the next gets 0x93)", held, size>>10))
+	if held != rmax {
+		t.Fatalf("%d QoS 2 messages held without PUBREL over 3 connections, want %d (-receive-max)", held, rmax)
+	}
+}
+
+// rssParts returns the anonymous and the file-backed parts of the broker's
+// resident memory, from /proc/<pid>/status: the memory the broker holds,
+// and the pages of its store's memory-mapped file that it touched, which
+// are the kernel's page cache and reclaimable.
+func rssParts(t testing.TB, b *broker) (anon, file int64) {
+	t.Helper()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = kb << 10
+		case "RssFile:":
+			file = kb << 10
+		}
+	}
+	return anon, file
+}
