@@ -46,10 +46,10 @@ func TestUserPropertyLimits(t *testing.T) {
 				packet.UserProperty{Key: "k", Value: strings.Repeat("v", atLimit+1)})}}, true},
 		{"split between CONNECT and will, over", &packet.Connect{Version: packet.V5, ClientID: "c",
 			Properties: packet.Properties{User: userProps(packet.MaxUserProperties/2+1, 0)},
-			Will: &packet.Will{Topic: "w", Properties: packet.Properties{User: userProps(packet.MaxUserProperties/2, 0)}}}, true},
+			Will:       &packet.Will{Topic: "w", Properties: packet.Properties{User: userProps(packet.MaxUserProperties/2, 0)}}}, true},
 		{"split between CONNECT and will, at", &packet.Connect{Version: packet.V5, ClientID: "c",
 			Properties: packet.Properties{User: userProps(packet.MaxUserProperties/2, 0)},
-			Will: &packet.Will{Topic: "w", Properties: packet.Properties{User: userProps(packet.MaxUserProperties/2, 0)}}}, false},
+			Will:       &packet.Will{Topic: "w", Properties: packet.Properties{User: userProps(packet.MaxUserProperties/2, 0)}}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
