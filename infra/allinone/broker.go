@@ -123,6 +123,10 @@ func (b *Broker) start() error {
 		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
 		InvokeTimeout:  cfg.InvokeTimeout,
 		MaxPublishRate: cfg.MaxPublishRate, MaxConnRate: cfg.MaxConnRate,
+		MaxConnections: cfg.MaxConnections, MaxUserConnections: cfg.MaxUserConnections,
+		MaxPendingConnects: cfg.MaxPendingConnects, MaxConnectSize: cfg.MaxConnectSize,
+		MaxSendBytesTotal:  cfg.MaxSendBytesTotal,
+		MaxOutboundAliases: cfg.MaxOutboundAliases, MaxOutboundAliasBytes: cfg.MaxOutboundAliasBytes,
 		Metrics: b.metrics,
 	}, b.inv, b.log)
 	if err != nil {
@@ -269,8 +273,13 @@ func addrOf(ln net.Listener) net.Addr {
 // connection is closed after a minute; an upgraded WebSocket connection is
 // the proxy's, with the proxy's limits.
 func (b *Broker) serveHTTP(what string, ln net.Listener, h http.Handler) *http.Server {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)}
+	return b.serve(what, ln, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute})
+}
+
+// serve serves srv on ln in the background, with its errors logged at
+// debug level, and returns it.
+func (b *Broker) serve(what string, ln net.Listener, srv *http.Server) *http.Server {
+	srv.ErrorLog = slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !b.stopping.Load() {
 			b.log.Error(what+" server failed", "err", err)
@@ -291,15 +300,16 @@ func (b *Broker) serveMQTT() []*http.Server {
 			}
 		}()
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mqtt", b.proxy.WebSocketHandler())
+	// The proxy's limits apply at accept, before the TLS handshake and the
+	// upgrade request; the proxy's server bounds the request's headers.
 	if b.wsLn != nil {
 		b.log.Info("mqttless listening", "addr", b.wsLn.Addr().String(), "transport", "ws", "path", "/mqtt")
-		servers = append(servers, b.serveHTTP("WebSocket", b.wsLn, mux))
+		servers = append(servers, b.serve("WebSocket", b.proxy.Listener(b.wsLn), b.proxy.NewWebSocketServer()))
 	}
 	if b.wssLn != nil {
 		b.log.Info("mqttless listening", "addr", b.wssLn.Addr().String(), "transport", "wss", "path", "/mqtt")
-		servers = append(servers, b.serveHTTP("secure WebSocket", tls.NewListener(b.wssLn, b.tlsCfg), mux))
+		servers = append(servers, b.serve("secure WebSocket", tls.NewListener(b.proxy.Listener(b.wssLn), b.tlsCfg),
+			b.proxy.NewWebSocketServer()))
 	}
 	return servers
 }
@@ -330,6 +340,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.cfg.warnAnonymous(b.log)
 		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
 	}
+	warnDescriptors(b.log, b.cfg.MaxConnections)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	wsServers := b.serveMQTT()

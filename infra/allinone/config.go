@@ -81,6 +81,18 @@ type Config struct {
 	// source address (0: unlimited).
 	MaxPublishRate float64
 	MaxConnRate    float64
+	// The proxy's limits of issue 14 (proxy.Config holds
+	// their meaning): connections in total, per user and waiting for their
+	// CONNECT; the largest frame before CONNACK; the bytes waiting to be
+	// written over all connections; the outbound topic aliases of one
+	// connection, in count and bytes.
+	MaxConnections        int
+	MaxUserConnections    int
+	MaxPendingConnects    int
+	MaxConnectSize        int
+	MaxSendBytesTotal     int
+	MaxOutboundAliases    int
+	MaxOutboundAliasBytes int
 	// SysInterval is how often the $SYS topics under SysPrefix are
 	// published (0: never).
 	SysInterval time.Duration
@@ -163,6 +175,14 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&pubRate, "max-publish-rate", "1000", "PUBLISH packets per second one connection may send; 0: unlimited")
 	str(&connRate, "max-conn-rate", "100", "new connections per second from one source address; 0: unlimited")
 	str(&sysInterval, "sys-interval", "10s", "how often the $SYS topics are published; 0: never")
+	var maxConns, maxUserConns, maxPending, maxConnectSize, sendTotal, aliases, aliasBytes string
+	str(&maxConns, "max-connections", "10000", "connections open at once, on all listeners; more are closed at accept")
+	str(&maxUserConns, "max-user-connections", "1000", "connections of one user (username); a CONNECT over it is refused with 0x97 (return code 3 at 3.1.1)")
+	str(&maxPending, "max-pending-connects", "1000", "connections open at once whose CONNECT is not accepted yet; more are closed at accept")
+	str(&maxConnectSize, "max-connect-size", "65536", "largest packet accepted before CONNACK (the CONNECT with its will), in bytes")
+	str(&sendTotal, "max-send-bytes-total", "134217728", "bytes waiting to be written over all connections; past it QoS 0 messages are dropped")
+	str(&aliases, "max-outbound-aliases", "256", "topic aliases the broker assigns on one 5.0 connection (least recently used reassigned)")
+	str(&aliasBytes, "max-outbound-alias-bytes", "16384", "bytes of topics the outbound topic aliases of one connection hold")
 	str(&c.SysPrefix, "sys-prefix", "", "topic prefix of the broker statistics [$SYS/broker; with -invoker lambda $SYS/broker/proxies/<delivery host_port>, since each proxy counts its own]")
 	for _, name := range names {
 		if v := getenv(envName(name)); v != "" {
@@ -213,6 +233,13 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	c.MaxPublishRate = p.rate("max-publish-rate", pubRate)
 	c.MaxConnRate = p.rate("max-conn-rate", connRate)
 	c.SysInterval = p.durationOrZero("sys-interval", sysInterval)
+	c.MaxConnections = int(p.uint("max-connections", maxConns, 1, 1<<31-1))
+	c.MaxUserConnections = int(p.uint("max-user-connections", maxUserConns, 1, 1<<31-1))
+	c.MaxPendingConnects = int(p.uint("max-pending-connects", maxPending, 1, 1<<31-1))
+	c.MaxConnectSize = int(p.uint("max-connect-size", maxConnectSize, 64, 268_435_460))
+	c.MaxSendBytesTotal = int(p.uint("max-send-bytes-total", sendTotal, 1024, 1<<40))
+	c.MaxOutboundAliases = int(p.uint("max-outbound-aliases", aliases, 1, 65535))
+	c.MaxOutboundAliasBytes = int(p.uint("max-outbound-alias-bytes", aliasBytes, 1, 1<<31-1))
 	if c.SysInterval > 0 && c.SysPrefix != "" && (!strings.HasPrefix(c.SysPrefix, "$SYS/") || strings.ContainsAny(c.SysPrefix, "+#")) {
 		p.fail("sys-prefix", c.SysPrefix, "want a topic name under $SYS/ such as $SYS/broker")
 	}
