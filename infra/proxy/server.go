@@ -76,7 +76,9 @@ type Config struct {
 	// handlers a DISCONNECT for it, so that the session goes offline as
 	// after a normal disconnection and the will is not published.
 	// Anonymous connections (no username) are bounded by MaxConnections
-	// only.
+	// only. The check follows the handlers' acceptance, which knows the
+	// user: a refused CONNECT that named a client id in use has taken that
+	// session over (its previous connection, of the same user, is closed).
 	MaxUserConnections int
 	// MaxConnectSize is the largest frame accepted before the CONNECT is
 	// accepted (the CONNECT itself, with its will) [64 KiB, at most
