@@ -177,7 +177,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	str(&sysInterval, "sys-interval", "10s", "how often the $SYS topics are published; 0: never")
 	var maxConns, maxUserConns, maxPending, maxConnectSize, sendTotal, aliases, aliasBytes string
 	str(&maxConns, "max-connections", "10000", "connections open at once, on all listeners; more are closed at accept")
-	str(&maxUserConns, "max-user-connections", "1000", "connections of one user (username); a CONNECT over it is refused with 0x97 (return code 3 at 3.1.1)")
+	str(&maxUserConns, "max-user-connections", "1000", "connections of one user (username) on this proxy; a CONNECT over it is refused with 0x97 (return code 3 at 3.1.1)")
 	str(&maxPending, "max-pending-connects", "1000", "connections open at once whose CONNECT is not accepted yet; more are closed at accept")
 	str(&maxConnectSize, "max-connect-size", "65536", "largest packet accepted before CONNACK (the CONNECT with its will), in bytes")
 	str(&sendTotal, "max-send-bytes-total", "134217728", "bytes waiting to be written over all connections; past it QoS 0 messages are dropped")
