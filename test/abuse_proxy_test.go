@@ -250,27 +250,13 @@ func TestAbuseUserConnections(t *testing.T) {
 // hostileConnect returns a 5.0 CONNECT frame of about size bytes made of
 // empty user properties (5 bytes each).
 func hostileConnect(size int) []byte {
-	n := size / 5
-	props := bytes.Repeat([]byte{byte(packet.PropUser), 0, 0, 0, 0}, n)
-	body := []byte{0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 0}
-	body = appendVarInt(body, len(props))
-	body = append(body, props...)
-	body = append(body, 0, 1, 'h')
-	return append(appendVarInt([]byte{byte(packet.CONNECT) << 4}, len(body)), body...)
-}
-
-func appendVarInt(b []byte, v int) []byte {
-	for {
-		c := byte(v % 128)
-		v /= 128
-		if v > 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
+	p := &packet.Connect{Version: packet.V5, ClientID: "h", CleanStart: true,
+		Properties: packet.Properties{User: make([]packet.UserProperty, size/5)}}
+	b, err := p.Append(nil, packet.V5)
+	if err != nil {
+		panic(err) // cannot happen: empty names and values encode
 	}
+	return b
 }
 
 // TestAbuseConnectUserProperties sends, 40 at a time, CONNECTs full of
