@@ -37,7 +37,7 @@ type Config struct {
 	// InvokeTimeout bounds one call to the handlers [30s].
 	InvokeTimeout time.Duration
 	// MaxSendBytes bounds the bytes waiting to be written to one
-	// connection [4 MiB]. A frame that would pass it is dropped and counted
+	// connection, the batch being written included [4 MiB]. A frame that would pass it is dropped and counted
 	// when it is a QoS 0 PUBLISH; any other frame closes the connection as a
 	// slow consumer. QoS 1 and 2 messages are safe in the store and are sent
 	// again when the client reconnects. One frame is always accepted into an
@@ -221,11 +221,11 @@ type Server struct {
 	// batches being written included (each conn's queued + inWrite), for
 	// MaxSendBytesTotal.
 	sendBytes atomic.Int64
-	// acceptLog rate-limits the log lines of accept errors (accept.go).
+	// acceptLog rate-limits the log lines of accept errors (admit.go).
 	acceptLog acceptLog
 
-	// Dropped counts QoS 0 frames dropped on full send queues
-	// (mqttless_dropped_messages_total counts them too).
+	// Dropped counts QoS 0 frames dropped on full send queues, or past
+	// MaxSendBytesTotal (mqttless_dropped_messages_total counts them too).
 	Dropped atomic.Uint64
 	// HandlerErrors counts calls to the handlers that failed: each failed
 	// call for a connection closed it; a failed $SYS call is only logged
@@ -255,7 +255,9 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 func (s *Server) ID() string { return s.cfg.ID }
 
 // Serve accepts connections on ln until ln is closed or Shutdown is
-// called. It returns nil after Shutdown. ln may be a TLS listener
+// called. It returns nil after Shutdown. Running out of file descriptors,
+// and other temporary accept errors, make it back off and retry, not
+// return (admit.go). ln may be a TLS listener
 // (tls.NewListener, or ServeTLS): its connections complete the handshake
 // within ConnectTimeout, and never park.
 func (s *Server) Serve(ln net.Listener) error {
