@@ -80,6 +80,21 @@ func closedWithin(nc net.Conn, d time.Duration) bool {
 	return !isTimeoutErr(err)
 }
 
+// connectedH opens a connection to addr at version v, connected as a new
+// client id starting with name, closed when the test ends.
+func connectedH(t testing.TB, addr string, v packet.Version, name string) *hconn {
+	t.Helper()
+	c, err := dialH(addr, v, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	if _, err := c.connect(uniq(name)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // pubSubWorks checks that a new client at addr can subscribe, publish at
 // QoS 1 and receive its own message.
 func pubSubWorks(t *testing.T, addr string) {

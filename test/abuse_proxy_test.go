@@ -392,14 +392,7 @@ func TestAbuseTopicAliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := dialH(b.addr, packet.V5, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.close)
-	if _, err := pub.connect(uniq("alias-pub")); err != nil {
-		t.Fatal(err)
-	}
+	pub := connectedH(t, b.addr, packet.V5, "alias-pub")
 	pad := strings.Repeat("x", topicLen)
 	for i := range topics {
 		// QoS 1, so that the publisher goes no faster than the broker.
@@ -472,14 +465,7 @@ func TestAbuseSlowSubscribers(t *testing.T) {
 		}
 		// From now on nothing is read.
 	}
-	pub, err := dialH(b.addr, packet.V311, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.close)
-	if _, err := pub.connect(uniq("slow-pub")); err != nil {
-		t.Fatal(err)
-	}
+	pub := connectedH(t, b.addr, packet.V311, "slow-pub")
 	payload := make([]byte, 32<<10)
 	url := "http://" + metrics + "/metrics"
 	most := 0.0
