@@ -154,11 +154,14 @@ func (b *Broker) start() error {
 		}
 	}
 	if cfg.DeliveryAddr != "" {
-		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.DeliverySecret}, srv.Deliver, b.log)
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.DeliverySecret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
 		if err != nil {
 			return fmt.Errorf("-delivery-secret: %w", err)
 		}
-		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second}
+		// A request's headers and body arrive within ReadTimeout, or the
+		// connection closes; headers stay small.
+		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 		if b.delivLn, err = net.Listen("tcp", cfg.DeliveryAddr); err != nil {
 			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.DeliveryAddr, err)
 		}
