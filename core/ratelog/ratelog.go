@@ -67,9 +67,9 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, suppressed int) {
 	return true, n
 }
 
-// prune forgets the keys whose interval has passed with nothing held back.
-// Events held back under a key that is forgotten are not reported: their
-// count is lost, never their key's next line.
+// prune forgets the keys whose interval has passed. The count of events
+// held back under a forgotten key is lost; its next event is allowed, as
+// it would have been.
 func (l *Limiter) prune(now time.Time) {
 	for k, e := range l.keys {
 		if now.Sub(e.last) >= l.every {
