@@ -75,6 +75,7 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 func (b *Broker) start() error {
 	cfg := b.cfg
 	maxPacket := int(cfg.Session.MaxPacketSize)
+	var dropped func() uint64 // the local handler's session-queue drops
 	if cfg.Invoker == "lambda" {
 		inv, err := newLambdaInvoker(cfg, b.log)
 		if err != nil {
@@ -92,6 +93,7 @@ func (b *Broker) start() error {
 			return err
 		}
 		maxPacket = int(h.Config().MaxPacketSize)
+		dropped = h.Dropped
 		var eh proxy.EventHandler = h
 		if cfg.DeliveryAddr != "" {
 			client, err := delivery.NewClient(cfg.DeliverySecret, 0)
@@ -110,6 +112,11 @@ func (b *Broker) start() error {
 			return fmt.Errorf("-metrics-addr: %w", err)
 		}
 		b.metrics = m
+		if dropped != nil {
+			b.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mqttless_queue_dropped_messages_total",
+				Help: "Messages dropped because a session's queue was full (-max-queued)."},
+				func() float64 { return float64(dropped()) }))
+		}
 	}
 	if cfg.TLSAddr != "" || cfg.WSSAddr != "" {
 		tc, err := proxy.TLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, cfg.TLSRequireClientCert)
