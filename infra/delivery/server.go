@@ -54,7 +54,7 @@ type ServerConfig struct {
 	// sets MaxBody's default.
 	MaxPacketSize int
 	// MaxConcurrent bounds the requests whose bodies are read at once
-	// [16]; more wait for a slot (without reading their bodies) for at
+	// [8]; more wait for a slot (without reading their bodies) for at
 	// most MaxWait, then are refused. Bodies held at once stay under
 	// MaxConcurrent × MaxBody.
 	MaxConcurrent int
@@ -94,7 +94,7 @@ func NewServer(cfg ServerConfig, deliver DeliverFunc, log *slog.Logger) (*Server
 		cfg.MaxBody = MaxBodyFor(cfg.MaxPacketSize)
 	}
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = 16
+		cfg.MaxConcurrent = 8
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 10 * time.Second
