@@ -174,11 +174,13 @@ func TestForwardCutsLargeBatches(t *testing.T) {
 		b := bytes.Repeat([]byte{byte(i)}, 900<<10)
 		return append([]byte{0x30}, b...)
 	}
+	// conn-0's 4 packets pass BatchBytes' share for packets alone and are
+	// cut; conn-1's one goes in a later request.
 	var ds []session.Delivery
 	want := map[string]int{}
-	for conn := range 3 {
+	for conn, n := range []int{4, 1} {
 		d := session.Delivery{Proxy: ep.url, Conn: "conn-" + strconv.Itoa(conn), Close: conn == 0}
-		for i := range 5 {
+		for i := range n {
 			d.Packets = append(d.Packets, pkt(conn*10+i))
 		}
 		want[d.Conn] = len(d.Packets)
@@ -189,7 +191,7 @@ func TestForwardCutsLargeBatches(t *testing.T) {
 	}
 	calls := ep.delivered()
 	if len(calls) < 2 {
-		t.Fatalf("%d requests for 13.5 MB, want several", len(calls))
+		t.Fatalf("%d requests for 6 MB of base64, want several", len(calls))
 	}
 	got := map[string][][]byte{}
 	closed := map[string]int{}
@@ -225,5 +227,21 @@ func TestForwardRefusedIsOneError(t *testing.T) {
 	_, err := newClient(t, otherSecret).Forward(context.Background(), ep.url, sampleDeliveries())
 	if !errors.Is(err, delivery.ErrRefused) || errors.Is(err, delivery.ErrBadSignature) {
 		t.Fatalf("Forward error %v, want ErrRefused only", err)
+	}
+}
+
+// A packet as large as the endpoint's MaxPacketSize, past BatchBytes in
+// base64, goes alone and is served.
+func TestForwardOneLargePacket(t *testing.T) {
+	const size = 3 << 20
+	ep := newEndpoint(t, delivery.ServerConfig{MaxPacketSize: size})
+	c := newClient(t, secret)
+	p := append([]byte{0x30}, bytes.Repeat([]byte{'<'}, size-1)...)
+	ds := []session.Delivery{{Proxy: ep.url, Conn: "conn-1", Client: strings.Repeat("c", 65535), Packets: [][]byte{p}}}
+	if _, err := c.Forward(context.Background(), ep.url, ds); err != nil {
+		t.Fatalf("Forward of one %d-byte packet: %v", size, err)
+	}
+	if calls := ep.delivered(); len(calls) != 1 || !bytes.Equal(calls[0][0].Packets[0], p) {
+		t.Fatalf("the packet did not arrive whole")
 	}
 }
