@@ -8,7 +8,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/mqttless/mqttless/core/ratelog"
 )
 
 // Password checks are rationed, so that clients sending wrong passwords
@@ -88,14 +89,4 @@ func userKey(username string) string {
 }
 
 // logField cuts a username for a log line.
-func logField(s string) string {
-	const n = 64
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
+func logField(s string) string { return ratelog.Truncate(s, 64) }

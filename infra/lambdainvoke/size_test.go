@@ -68,7 +68,7 @@ func TestInvokeBatchMeasuresJSON(tt *testing.T) {
 	if err != nil {
 		tt.Fatal(err)
 	}
-	release := make(chan struct{})
+	release, holding := make(chan struct{}), make(chan struct{})
 	var (
 		mu       sync.Mutex
 		payloads []int
@@ -79,6 +79,7 @@ func TestInvokeBatchMeasuresJSON(tt *testing.T) {
 		first := len(payloads) == 1
 		mu.Unlock()
 		if first {
+			close(holding)
 			<-release // hold the only slot while the others queue
 			return output(tt, &session.Reply{})
 		}
@@ -107,15 +108,7 @@ func TestInvokeBatchMeasuresJSON(tt *testing.T) {
 		errs <- err
 	}
 	go call("first", 0)
-	for { // wait until the first invocation holds the slot
-		mu.Lock()
-		n := len(payloads)
-		mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	<-holding
 	// Four events of 2 MB of state each: at most two fit in one
 	// invocation. One of 7 MB fits none.
 	for i := range 4 {
