@@ -297,8 +297,8 @@ func TestAbuseTopicAliasBytes(t *testing.T) {
 
 // TestAbusePasswordFlood: with -allow-anonymous=false, one source
 // (127.0.0.2) sends 200 CONNECTs with wrong passwords for alice, as fast as
-// the broker answers. After the first few, the source and the username are
-// backed off: the broker refuses them as a wrong password (0x86) without
+// the broker answers. After the first few, the username and the source
+// are backed off: the broker refuses them as a wrong password (0x86) without
 // running bcrypt. Alice, whose credentials were verified before the flood,
 // and bob, from another address, still connect.
 func TestAbusePasswordFlood(t *testing.T) {
@@ -342,6 +342,6 @@ func TestAbusePasswordFlood(t *testing.T) {
 	if checked > 10 {
 		t.Errorf("%d of %d wrong passwords from one source ran bcrypt, want at most 10", checked, attempts)
 	}
-	abuseReport(t, "CPU: password checks (bcrypt)", "back-off per source and username after 3 failures, 1 s doubling to 1 min; checks at once <= CPUs; verified credentials cached for -auth-cache",
+	abuseReport(t, "CPU: password checks (bcrypt)", "back-off after 3 failures per username, 10 per source, 1 s doubling to 1 min; checks at once <= CPUs; verified credentials cached for -auth-cache",
 		fmt.Sprintf("%d of %d wrong-password CONNECTs from one source ran bcrypt", checked, attempts))
 }

@@ -9,8 +9,8 @@ import (
 
 // backoff holds the failed password checks of one kind of key (source
 // addresses, or usernames) and refuses a key for a while after them: after
-// freeFailures failures in a row, a key is blocked for base, then twice as
-// long after each further failure, up to max. Attempts while blocked are
+// free failures in a row, a key is blocked for base, then twice as long
+// after each further failure, up to max. Attempts while blocked are
 // refused unchecked and do not count. A key is forgotten max after its
 // last failure, or on a success.
 //
@@ -19,6 +19,7 @@ import (
 // finds no room is not tracked (it is checked, like any key, under the
 // password-check semaphore).
 type backoff struct {
+	free      int
 	base, max time.Duration
 	maxKeys   int
 
@@ -32,12 +33,16 @@ type failures struct {
 	until time.Time // refused until then
 }
 
-// freeFailures is how many failures in a row a key may have before it is
-// blocked: a user mistyping a password is not slowed down.
-const freeFailures = 3
+// How many failures in a row a key may have before it is blocked: a user
+// mistyping a password is not slowed down, nor are the other users behind
+// the same address (a NAT) when one of them mistypes a few times.
+const (
+	freeUserFailures   = 3
+	freeSourceFailures = 10
+)
 
-func newBackoff(base, max time.Duration, maxKeys int) *backoff {
-	return &backoff{base: base, max: max, maxKeys: maxKeys, keys: map[string]*failures{}}
+func newBackoff(free int, base, max time.Duration, maxKeys int) *backoff {
+	return &backoff{free: free, base: base, max: max, maxKeys: maxKeys, keys: map[string]*failures{}}
 }
 
 // blocked reports whether key is refused at now.
@@ -74,8 +79,8 @@ func (b *backoff) fail(key string, now time.Time) {
 	}
 	f.n++
 	f.last = now
-	if f.n >= freeFailures {
-		d := b.base << min(f.n-freeFailures, 30)
+	if f.n >= b.free {
+		d := b.base << min(f.n-b.free, 30)
 		if d <= 0 || d > b.max {
 			d = b.max
 		}

@@ -30,9 +30,9 @@ type Options struct {
 	// MaxPasswordChecks bounds the password checks (bcrypt) running at
 	// once [the number of CPUs]; more wait for one to end.
 	MaxPasswordChecks int
-	// FailureBackoff is how long a source address or a username is
-	// refused without a check after 3 failed checks in a row
-	// [DefaultFailureBackoff]; it doubles with each further failure, up to
+	// FailureBackoff is how long a username is refused without a check
+	// after 3 failed checks in a row, and a source address after 10
+	// (others may share it) [DefaultFailureBackoff]; it doubles with each further failure, up to
 	// MaxFailureBackoff [DefaultMaxFailureBackoff]. A negative value turns
 	// the back-off off. Verified credentials are remembered for CacheTTL.
 	FailureBackoff    time.Duration

@@ -49,8 +49,8 @@ func newGuard(o Options) guard {
 	}
 	return guard{
 		checks:  make(chan struct{}, n),
-		sources: newBackoff(base, max, guardKeys),
-		users:   newBackoff(base, max, guardKeys),
+		sources: newBackoff(freeSourceFailures, base, max, guardKeys),
+		users:   newBackoff(freeUserFailures, base, max, guardKeys),
 		creds:   newCredCache(o.CacheTTL, guardKeys),
 	}
 }

@@ -48,7 +48,7 @@ func (e *guardEnv) login(t *testing.T, remote, user, pw string) error {
 	return err
 }
 
-// After 3 failures from one source, its attempts are refused without a
+// After 10 failures from one source, its attempts are refused without a
 // check, as a wrong password is, even with the right password; other
 // sources with other usernames are checked. The back-off ends, and doubles
 // with the next failure.
@@ -56,21 +56,22 @@ func TestBackoffBySource(t *testing.T) {
 	e := newGuardEnv(t, auth.Options{CacheTTL: -1})
 	setPassword(t, e.store, "bob", "pw2")
 	const attacker = "192.0.2.7:40000"
-	for i := range 3 {
+	// Distinct unknown usernames: only the source's failures add up.
+	for i := range 10 {
 		if e.login(t, attacker, "mallory"+string(rune('a'+i)), "x") == nil {
 			t.Fatal("wrong password accepted")
 		}
 	}
-	if s := e.c.Stats(); s.PasswordChecks != 3 {
-		t.Fatalf("%d checks, want 3", s.PasswordChecks)
+	if s := e.c.Stats(); s.PasswordChecks != 10 || s.BackedOff != 0 {
+		t.Fatalf("stats %+v, want 10 checks, none backed off", s)
 	}
 	for range 20 {
 		if e.login(t, "192.0.2.7:40001", "alice", "pw") == nil {
 			t.Fatal("the right password was checked during the back-off of its source")
 		}
 	}
-	if s := e.c.Stats(); s.PasswordChecks != 3 || s.BackedOff != 20 {
-		t.Fatalf("stats %+v, want 3 checks and 20 backed off", s)
+	if s := e.c.Stats(); s.PasswordChecks != 10 || s.BackedOff != 20 {
+		t.Fatalf("stats %+v, want 10 checks and 20 backed off", s)
 	}
 	if err := e.login(t, "198.51.100.1:1", "bob", "pw2"); err != nil {
 		t.Fatalf("another source: %v", err)
@@ -90,8 +91,9 @@ func TestBackoffBySource(t *testing.T) {
 	}
 }
 
-// A username that failed 3 times is backed off from every source, but
-// credentials verified within CacheTTL still pass.
+// A username that failed 3 times in a row is backed off from every
+// source, but credentials verified within CacheTTL still pass; a success
+// ends the run of failures.
 func TestBackoffByUsername(t *testing.T) {
 	e := newGuardEnv(t, auth.Options{CacheTTL: time.Minute})
 	if err := e.login(t, "203.0.113.9:1", "alice", "pw"); err != nil {
@@ -109,6 +111,14 @@ func TestBackoffByUsername(t *testing.T) {
 	}
 	if err := e.login(t, "203.0.113.9:2", "alice", "pw"); err != nil {
 		t.Fatalf("cached credentials refused during the username's back-off: %v", err)
+	}
+	// Two failures, a success, two failures: no back-off.
+	f := newGuardEnv(t, auth.Options{CacheTTL: -1})
+	for _, pw := range []string{"x", "x", "pw", "x", "x", "pw"} {
+		err := f.login(t, "203.0.113.9:1", "alice", pw)
+		if (err == nil) != (pw == "pw") {
+			t.Fatalf("password %q: %v", pw, err)
+		}
 	}
 }
 
