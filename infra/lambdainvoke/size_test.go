@@ -15,6 +15,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/invocation"
 	"github.com/mqttless/mqttless/infra/lambdainvoke"
 )
 
@@ -64,7 +65,7 @@ func TestInvokeDoesNotEscapeHTML(tt *testing.T) {
 // stay under MaxInvokeBytes; an event too large for any invocation fails
 // alone with ErrTooLarge, and the others are served.
 func TestInvokeBatchMeasuresJSON(tt *testing.T) {
-	fns, err := lambdainvoke.ParseFunctions(lambdainvoke.DefaultFunctions)
+	fns, err := invocation.ParseFunctions(invocation.DefaultFunctions)
 	if err != nil {
 		tt.Fatal(err)
 	}
@@ -83,16 +84,16 @@ func TestInvokeBatchMeasuresJSON(tt *testing.T) {
 			<-release // hold the only slot while the others queue
 			return output(tt, &session.Reply{})
 		}
-		var b lambdainvoke.Batch
+		var b invocation.Batch
 		if err := json.Unmarshal(in.Payload, &b); err != nil {
 			return nil, err
 		}
 		if len(b.Events) == 0 { // a bare event
 			return output(tt, &session.Reply{})
 		}
-		br := lambdainvoke.BatchReply{}
+		br := invocation.BatchReply{}
 		for range b.Events {
-			br.Replies = append(br.Replies, lambdainvoke.Result{Reply: &session.Reply{}})
+			br.Replies = append(br.Replies, invocation.Result{Reply: &session.Reply{}})
 		}
 		out, err := json.Marshal(br)
 		return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, err
