@@ -267,8 +267,9 @@ func TestAbuseDropLogFlood(t *testing.T) {
 
 // TestAbuseTopicAliasBytes: a 5.0 client setting topic aliases of 65,535
 // '<' each, which the connection state carries to the handlers in every
-// event (to Lambda, HTML-escaped to 3.9 MB for ten). Past 64 KiB in all,
-// the broker refuses the alias as invalid, DISCONNECT 0x94.
+// event (to Lambda, HTML-escaped to 3.9 MB for ten). Past -max-alias-bytes
+// (64 KiB) in all, the broker refuses the alias as invalid, DISCONNECT
+// 0x94.
 func TestAbuseTopicAliasBytes(t *testing.T) {
 	b := startBroker(t)
 	c := dialRaw(t, b.addr, packet.V5)
@@ -291,7 +292,7 @@ func TestAbuseTopicAliasBytes(t *testing.T) {
 		}
 		break
 	}
-	abuseReport(t, "memory and event size: inbound topic aliases", "MaxAliasBytes 64 KiB per connection (DISCONNECT 0x94 past it)",
+	abuseReport(t, "memory and event size: inbound topic aliases", "-max-alias-bytes 65536 (DISCONNECT 0x94 past it)",
 		fmt.Sprintf("%d KiB of alias topics per connection", held>>10))
 }
 
@@ -342,6 +343,6 @@ func TestAbusePasswordFlood(t *testing.T) {
 	if checked > 10 {
 		t.Errorf("%d of %d wrong passwords from one source ran bcrypt, want at most 10", checked, attempts)
 	}
-	abuseReport(t, "CPU: password checks (bcrypt)", "back-off after 3 failures per username, 10 per source, 1 s doubling to 1 min; checks at once <= CPUs; verified credentials cached for -auth-cache",
+	abuseReport(t, "CPU: password checks (bcrypt)", "-auth-backoff 1s (after 3 failures per username, 10 per source), -auth-backoff-max 1m, -max-password-checks 0 (CPUs), -auth-cache 1m",
 		fmt.Sprintf("%d of %d wrong-password CONNECTs from one source ran bcrypt", checked, attempts))
 }
