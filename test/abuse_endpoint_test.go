@@ -253,12 +253,7 @@ func TestAbuseDropLogFlood(t *testing.T) {
 	if lines > 3 {
 		t.Errorf("%d log lines about drops for %d messages past -max-queued, want at most 3", lines, sent-5)
 	}
-	_, body := httpGet(t, "http://"+metrics+"/metrics")
-	m := regexp.MustCompile(`(?m)^mqttless_queue_dropped_messages_total (\d+)`).FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no mqttless_queue_dropped_messages_total in /metrics")
-	}
-	if n, _ := strconv.Atoi(m[1]); n < sent-5 {
+	if n := counterAt(t, metrics, "mqttless_queue_dropped_messages_total"); n < sent-5 {
 		t.Errorf("mqttless_queue_dropped_messages_total %d, want at least %d", n, sent-5)
 	}
 	abuseReport(t, "log: dropped messages", "one line per session per 10 s, fields cut to 64 bytes; -max-queued 5",
@@ -307,7 +302,8 @@ func TestAbusePasswordFlood(t *testing.T) {
 	needEmbeddedStore(t)
 	addUser(t, dir, "alice", "alice-secret")
 	addUser(t, dir, "bob", "bob-secret")
-	b := startBroker(t, withDataDir(dir), withFlags(hostileFlags("-allow-anonymous=false", "-auth-cache", "1m")...))
+	metrics := mustFreeAddr(t)
+	b := startBroker(t, withDataDir(dir), withFlags(hostileFlags("-allow-anonymous=false", "-auth-cache", "1m", "-metrics-addr", metrics)...))
 	rawLogin(t, b.addr, packet.V5, uniq("alice"), "alice", "alice-secret").close()
 
 	const attempts = 200
@@ -334,15 +330,28 @@ func TestAbusePasswordFlood(t *testing.T) {
 	rawLogin(t, b.addr, packet.V5, uniq("alice"), "alice", "alice-secret").close()
 	rawLogin(t, b.addr, packet.V5, uniq("bob"), "bob", "bob-secret").close()
 
-	log := b.log.String()
-	checked := strings.Count(log, "wrong password refused")
-	backedOff := strings.Count(log, "refused during back-off")
-	if checked+backedOff < attempts {
-		t.Fatalf("the log accounts for %d of %d attempts (checked %d, backed off %d): are the debug lines there?", checked+backedOff, attempts, checked, backedOff)
+	// Checks: alice before the flood, the flood's, bob (alice after the
+	// flood is cached).
+	checks, backedOff := counterAt(t, metrics, "mqttless_password_checks_total"), counterAt(t, metrics, "mqttless_password_backoff_refusals_total")
+	checked := checks - 2
+	if checked+backedOff != attempts {
+		t.Errorf("%d password checks and %d back-off refusals for %d attempts and 2 logins", checks, backedOff, attempts)
 	}
 	if checked > 10 {
 		t.Errorf("%d of %d wrong passwords from one source ran bcrypt, want at most 10", checked, attempts)
 	}
 	abuseReport(t, "CPU: password checks (bcrypt)", "-auth-backoff 1s (after 3 failures per username, 10 per source), -auth-backoff-max 1m, -max-password-checks 0 (CPUs), -auth-cache 1m",
 		fmt.Sprintf("%d of %d wrong-password CONNECTs from one source ran bcrypt", checked, attempts))
+}
+
+// counterAt returns the counter name on the broker's /metrics at addr;
+// the test fails when it is not there.
+func counterAt(t *testing.T, addr, name string) int {
+	t.Helper()
+	_, body := httpGet(t, "http://"+addr+"/metrics")
+	v, ok := metricValue(body, name)
+	if !ok {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	return int(v)
 }

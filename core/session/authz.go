@@ -36,6 +36,15 @@ func (c *call) authenticate(p *packet.Connect) (user string, refuse packet.Reaso
 	return "", packet.Success, fmt.Errorf("session: authenticate %q: %w", p.ClientID, err)
 }
 
+// AuthStats returns what the handler's auth.Checker counted (zero without
+// WithAuth).
+func (h *Handler) AuthStats() auth.GuardStats {
+	if h.auth == nil {
+		return auth.GuardStats{}
+	}
+	return h.auth.Stats()
+}
+
 // mayPublish reports whether this connection's client may publish to the
 // topic name name. Only the broker publishes to $SYS topics: a client
 // never may.

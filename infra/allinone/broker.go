@@ -76,7 +76,7 @@ func Start(cfg config.Config, log *slog.Logger) (*Broker, error) {
 func (b *Broker) start() error {
 	cfg := b.cfg
 	maxPacket := int(cfg.Session.MaxPacketSize)
-	var dropped func() uint64 // the local handler's session-queue drops
+	var local *session.Handler // the handlers, when they run in-process
 	if cfg.Lambda.Invoker == "lambda" {
 		inv, err := newLambdaInvoker(cfg, b.log)
 		if err != nil {
@@ -94,7 +94,7 @@ func (b *Broker) start() error {
 			return err
 		}
 		maxPacket = int(h.Config().MaxPacketSize)
-		dropped = h.Dropped
+		local = h
 		var eh proxy.EventHandler = h
 		if cfg.Delivery.Addr != "" {
 			client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
@@ -113,10 +113,8 @@ func (b *Broker) start() error {
 			return fmt.Errorf("-metrics-addr: %w", err)
 		}
 		b.metrics = m
-		if dropped != nil {
-			b.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mqttless_queue_dropped_messages_total",
-				Help: "Messages dropped because a session's queue was full (-max-queued)."},
-				func() float64 { return float64(dropped()) }))
+		if local != nil {
+			registerHandlerMetrics(b.reg, local)
 		}
 	}
 	if cfg.Listen.TLSAddr != "" || cfg.Listen.WSSAddr != "" {
@@ -431,4 +429,19 @@ func sysPrefix(cfg config.Config, id string) string {
 		host = u.Host
 	}
 	return "$SYS/broker/proxies/" + strings.NewReplacer(":", "_", "/", "_", "+", "_", "#", "_").Replace(host)
+}
+
+// registerHandlerMetrics registers the counters of in-process handlers h:
+// messages dropped on full session queues, and the password checks of
+// its auth.Checker (bcrypt run, and attempts refused unchecked during a
+// back-off).
+func registerHandlerMetrics(reg prometheus.Registerer, h *session.Handler) {
+	counter := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	reg.MustRegister(
+		counter("mqttless_queue_dropped_messages_total", "Messages dropped because a session's queue was full (-max-queued).", h.Dropped),
+		counter("mqttless_password_checks_total", "Password checks (bcrypt) made.", func() uint64 { return h.AuthStats().PasswordChecks }),
+		counter("mqttless_password_backoff_refusals_total", "CONNECTs refused without a password check during a back-off (-auth-backoff).", func() uint64 { return h.AuthStats().BackedOff }),
+	)
 }
