@@ -43,8 +43,10 @@ func (c *Checker) Authenticate(ctx context.Context, username string, password []
 // pass without bcrypt while the user's hash is unchanged; after failures,
 // the source address and the username are backed off, and a client
 // refused during a back-off gets ErrBadCredentials without a check, as for
-// a wrong password, so that it cannot tell a checked attempt from an
-// unchecked one; and at most Options.MaxPasswordChecks checks run at once,
+// a wrong password (0x86, return code 4 at 3.1.1), so that it cannot tell
+// a checked attempt from an unchecked one. (5.0's 0x9F Connection rate
+// exceeded, section 3.2.2.2, would tell it, and 3.1.1 has no such code;
+// 0x8A Server busy would blame the server for the client's failures); and at most Options.MaxPasswordChecks checks run at once,
 // the others waiting, or giving up with ctx.
 //
 // A store failure, or ctx ending while waiting, is returned wrapped, and
