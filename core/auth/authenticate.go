@@ -82,6 +82,7 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 	hash := dummyHash // no user enumeration by timing
 	switch {
 	case errors.Is(err, ErrNotFound):
+		u = nil
 	case err != nil:
 		return "", fmt.Errorf("auth: read user %q: %w", username, err)
 	default:
@@ -103,6 +104,9 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 		}
 		return "", ErrBadCredentials
 	}
+	// A success ends the username's run of failures, not the source's:
+	// a client with an account of its own must not be able to clear the
+	// back-off of the address it guesses others' passwords from.
 	c.users.succeed(name)
 	c.creds.put(username, password, u.Hash, now)
 	return username, nil

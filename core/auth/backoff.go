@@ -12,7 +12,8 @@ import (
 // free failures in a row, a key is blocked for base, then twice as long
 // after each further failure, up to max. Attempts while blocked are
 // refused unchecked and do not count. A key is forgotten max after its
-// last failure, or on a success.
+// last failure, or on succeed (which AuthenticateFrom calls for usernames
+// only).
 //
 // Locking: mu guards keys. keys holds at most maxKeys entries; when full,
 // the entries whose time has passed are pruned, and a new key that still
