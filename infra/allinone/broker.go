@@ -76,6 +76,7 @@ func Start(cfg config.Config, log *slog.Logger) (*Broker, error) {
 func (b *Broker) start() error {
 	cfg := b.cfg
 	maxPacket := int(cfg.Session.MaxPacketSize)
+	var local *session.Handler // the handlers, when they run in-process
 	if cfg.Lambda.Invoker == "lambda" {
 		inv, err := newLambdaInvoker(cfg, b.log)
 		if err != nil {
@@ -93,6 +94,7 @@ func (b *Broker) start() error {
 			return err
 		}
 		maxPacket = int(h.Config().MaxPacketSize)
+		local = h
 		var eh proxy.EventHandler = h
 		if cfg.Delivery.Addr != "" {
 			client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
@@ -111,6 +113,9 @@ func (b *Broker) start() error {
 			return fmt.Errorf("-metrics-addr: %w", err)
 		}
 		b.metrics = m
+		if local != nil {
+			registerHandlerMetrics(b.reg, local)
+		}
 	}
 	if cfg.Listen.TLSAddr != "" || cfg.Listen.WSSAddr != "" {
 		tc, err := proxy.TLSConfig(cfg.Listen.TLSCert, cfg.Listen.TLSKey, cfg.Listen.TLSClientCA, cfg.Listen.TLSRequireClientCert)
@@ -159,11 +164,14 @@ func (b *Broker) start() error {
 		}
 	}
 	if cfg.Delivery.Addr != "" {
-		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret}, srv.Deliver, b.log)
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
 		if err != nil {
 			return fmt.Errorf("-delivery-secret: %w", err)
 		}
-		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second}
+		// A request's headers and body arrive within ReadTimeout, or the
+		// connection closes; headers stay small.
+		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 		if b.delivLn, err = net.Listen("tcp", cfg.Delivery.Addr); err != nil {
 			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.Delivery.Addr, err)
 		}
@@ -432,4 +440,19 @@ func sysPrefix(cfg config.Config, id string) string {
 		host = u.Host
 	}
 	return "$SYS/broker/proxies/" + strings.NewReplacer(":", "_", "/", "_", "+", "_", "#", "_").Replace(host)
+}
+
+// registerHandlerMetrics registers the counters of in-process handlers h:
+// messages dropped on full session queues, and the password checks of
+// its auth.Checker (bcrypt run, and attempts refused unchecked during a
+// back-off).
+func registerHandlerMetrics(reg prometheus.Registerer, h *session.Handler) {
+	counter := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	reg.MustRegister(
+		counter("mqttless_queue_dropped_messages_total", "Messages dropped because a session's queue was full (-max-queued).", h.Dropped),
+		counter("mqttless_password_checks_total", "Password checks (bcrypt) made.", func() uint64 { return h.AuthStats().PasswordChecks }),
+		counter("mqttless_password_backoff_refusals_total", "CONNECTs refused without a password check during a back-off (-auth-backoff).", func() uint64 { return h.AuthStats().BackedOff }),
+	)
 }

@@ -62,6 +62,13 @@ type Auth struct {
 	AllowAnonymous bool
 	CertIdentity   bool
 	Cache          time.Duration
+	// Backoff is how long a username or source address is refused
+	// unchecked after repeated wrong passwords (0: off), doubling up to
+	// BackoffMax; MaxPasswordChecks bounds the checks running at once (0:
+	// the number of CPUs). See auth.Options.
+	Backoff           time.Duration
+	BackoffMax        time.Duration
+	MaxPasswordChecks int
 }
 
 // Listen is the proxy's listeners; an empty address is off.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/dynamo"
 	"github.com/mqttless/mqttless/infra/invocation"
@@ -71,6 +72,8 @@ func settings(c *Config) []Setting {
 			uintOf(&s.MaxPacketSize, d.MaxPacketSize, 64, 268_435_460)},
 		{"topic-alias-max", "topic aliases a client may set",
 			uintOf(&s.TopicAliasMax, d.TopicAliasMax, 1, 65535)},
+		{"max-alias-bytes", "bytes of topic names one connection's topic aliases may hold together (the connection state carries them to the handlers with every event); an alias past it closes the connection with DISCONNECT 0x94",
+			uintOf(&s.MaxAliasBytes, d.MaxAliasBytes, 1, 1<<20)},
 		{"max-client-id", "longest client identifier, in bytes",
 			uintOf(&s.MaxClientIDLen, d.MaxClientIDLen, 23, 65535)},
 		{"max-topic-length", "longest topic name or filter, in bytes",
@@ -103,8 +106,14 @@ func settings(c *Config) []Setting {
 			uintOf(&c.Proxy.MaxOutboundAliasBytes, 16<<10, 1, 1<<31-1)},
 		{"allow-anonymous", "let clients connect without a username and password; a warning says so at start-up (the SAM template sets false)",
 			boolOf(&c.Auth.AllowAnonymous, true)},
-		{"auth-cache", "how long the handlers cache the access rules; 0: read them for every check",
+		{"auth-cache", "how long the handlers cache the access rules, and credentials they verified (which then skip bcrypt while the user's hash is unchanged); 0: read the rules for every check, cache no credentials",
 			durationOf(&c.Auth.Cache, 10*time.Second, true)},
+		{"auth-backoff", "after 3 wrong passwords in a row for a username, or 10 from a source address, how long they are refused without a password check (the same answer as a wrong password); doubles with each further failure up to -auth-backoff-max; 0: off",
+			durationOf(&c.Auth.Backoff, auth.DefaultFailureBackoff, true)},
+		{"auth-backoff-max", "longest back-off of -auth-backoff",
+			durationOf(&c.Auth.BackoffMax, auth.DefaultMaxFailureBackoff, false)},
+		{"max-password-checks", "password checks (bcrypt, tens of ms of CPU each) running at once; more wait; 0: the number of CPUs",
+			uintOf(&c.Auth.MaxPasswordChecks, 0, 0, 4096)},
 		{"cert-identity", "take a verified client certificate's Common Name as the username",
 			boolOf(&c.Auth.CertIdentity, false)},
 		{"tls-addr", "MQTT over TLS listen address, such as :8883; empty: off",
