@@ -179,7 +179,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	if len(keys) > 0 {
 		got, err := st.batchGet(ctx, keys, "")
 		if err != nil {
-			return nil, nil, fmt.Errorf("dynamo: route %q: %w", name, err)
+			return nil, nil, fmt.Errorf("dynamo: match sessions of %q: %w", name, err)
 		}
 		for _, item := range got {
 			it, err := decodeSession(item)
@@ -210,7 +210,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 
 var _ session.MatchReader = (*Store)(nil)
 
-// locatedSessions holds the session items Route read of online sessions,
+// locatedSessions holds the session items MatchSessions read of online sessions,
 // by client id, for QoS 0 routing. mu guards m.
 type locatedSessions struct {
 	mu sync.Mutex
