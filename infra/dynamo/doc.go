@@ -88,7 +88,12 @@
 //     in the same TransactWriteItems.
 //   - Sessions: BatchGetItem of session items, 100 keys a call, unprocessed
 //     keys retried, except the items the Store's own Match read less than
-//     100 ms before (see Match). Owned: a query of the index owner. Due: a
+//     100 ms before (see Match). The will stays in the session item: the
+//     store caches no session past those 100 ms, so a will is decoded per
+//     read and dropped (Sessions and MatchSessions return none), never held;
+//     its cost is the read units of a larger item, which -max-will-size
+//     bounds (a projection would not lower them: DynamoDB charges a read by
+//     the whole item). Owned: a query of the index owner. Due: a
 //     query of the index due (partition dueP, one of 8 shards by client id,
 //     sort dueAt <= now; dueAt is the earlier of the will's time and the
 //     expiry). Both indexes are eventually consistent: a session can show
@@ -195,8 +200,10 @@
 //
 // # Outbound and inbound messages
 //
-//   - Enqueue. Read the session's seq and nq, then TransactWriteItems of up
-//     to 99 messages (and 3 MB): update the session (seq, nq, qx) on the
+//   - Enqueue. Read the session's seq, nq and nb, then TransactWriteItems of
+//     up to 99 messages (and 3 MB), as many as QueueLimit allows (nb is the
+//     Message.Size of the queued messages summed, each O# item carrying its
+//     own as sz): update the session (seq, nq, nb, qx) on the
 //     condition that gen and seq are still the values read and nq leaves
 //     room, and put the O# items. A lost race is retried. When the queue
 //     looks full and qx has passed (DynamoDB may have deleted expired
@@ -204,7 +211,7 @@
 //   - Dispatch. Query the oldest queued O# items (48 a round), and move
 //     those that fit the window in flight in one TransactWriteItems: delete
 //     each O# item (condition: it exists), put it as F#<pid> (condition:
-//     attribute_not_exists), and update the session's nq and nf on the
+//     attribute_not_exists), and update the session's nq, nf and nb on the
 //     condition nf <= window - moved. QoS 0 messages are only deleted. The
 //     packet identifier is derived from the Seq, (seq - 1) mod 65535 + 1,
 //     so it needs no allocation write; the put's condition makes DynamoDB
@@ -236,10 +243,10 @@
 //     its queued items (set by Enqueue, from scratch when the queue was
 //     empty; not raised when messages leave), so before qx DynamoDB cannot
 //     have deleted any and nq is exact.
-//   - Recount: read the session, query its O# items (keys and ttl only),
+//   - Recount: read the session, query its O# items (keys, ttl and sz only),
 //     then one transaction: delete the items whose ttl has passed (up to 99;
-//     DynamoDB may already have) and set nq to the items left and qx to
-//     their earliest ttl, conditioned on the gen, seq and nq read. The query
+//     DynamoDB may already have) and set nq to the items left, nb to their
+//     sizes and qx to their earliest ttl, conditioned on the gen, seq and nq read. The query
 //     follows the read, so it shows every transaction the read saw; an
 //     enqueue after it changes seq and a dispatch nq, failing the condition
 //     (the caller re-reads), so nq never ends below the messages queued.
