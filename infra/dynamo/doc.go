@@ -227,7 +227,8 @@
 //     on gen (the Store caches generations it has read, so this usually
 //     needs no read first). Release, Receive, MarkFannedOut, Forget: read the
 //     gen, then one conditional write (attribute_not_exists for Receive,
-//     returning the existing item on failure).
+//     returning the existing item on failure). Receiving: read the gen,
+//     then a query of its I# keys.
 //   - Expiry. The session item has a ttl (session expiry plus a day), as a
 //     backstop: Due finds expired sessions and the handler deletes them with
 //     everything they hold. Queued messages and retained messages with a
