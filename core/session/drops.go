@@ -29,7 +29,7 @@ type drops struct {
 func newDrops() *drops { return &drops{limit: ratelog.New(dropLogEvery, dropLogKeys)} }
 
 // Dropped returns how many messages the handler dropped on full session
-// queues since it started [Config.MaxQueued].
+// queues since it started [Config.MaxQueued] [Config.MaxQueuedBytes].
 func (h *Handler) Dropped() uint64 { return h.drops.n.Load() }
 
 // dropped counts n messages dropped on the full queue of s, topic the

@@ -451,7 +451,7 @@ func registerHandlerMetrics(reg prometheus.Registerer, h *session.Handler) {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
 	reg.MustRegister(
-		counter("mqttless_queue_dropped_messages_total", "Messages dropped because a session's queue was full (-max-queued).", h.Dropped),
+		counter("mqttless_queue_dropped_messages_total", "Messages dropped because a session's queue was full (-max-queued, -max-queued-bytes).", h.Dropped),
 		counter("mqttless_password_checks_total", "Password checks (bcrypt) made.", func() uint64 { return h.AuthStats().PasswordChecks }),
 		counter("mqttless_password_backoff_refusals_total", "CONNECTs refused without a password check during a back-off (-auth-backoff).", func() uint64 { return h.AuthStats().BackedOff }),
 	)
