@@ -19,11 +19,12 @@ var (
 )
 
 // Authenticate decides who the client of a CONNECT is and returns its
-// username, "" for an anonymous client.
+// identity, with the client-id pattern in force for it.
 //
 // With Options.CertIdentity set and a non-empty certIdentity (the identity
 // of the client certificate the proxy verified), the user is certIdentity:
-// no password is needed and the CONNECT's username is ignored. Otherwise a
+// no password is needed and the CONNECT's username is ignored; a stored
+// user of that name, when there is one, gives only its client-id pattern. Otherwise a
 // client that sends a username must name a stored user and send the
 // password whose hash the user holds; an unknown user is compared against
 // a dummy hash all the same, so that it takes as long to refuse as a wrong
@@ -34,31 +35,43 @@ var (
 // A store failure is returned wrapped, and is neither sentinel: the
 // broker should treat it as a server error. Each check of a password runs
 // bcrypt, which costs tens of milliseconds of CPU.
-func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (user string, err error) {
+func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
 	if c.opts.CertIdentity && certIdentity != "" {
-		return certIdentity, nil
+		id := Identity{User: certIdentity, Cert: true, ClientIDs: c.opts.ClientIDs}
+		u, err := c.store.User(ctx, certIdentity)
+		switch {
+		case err == nil && u.ClientIDs != "":
+			id.ClientIDs = u.ClientIDs
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return Identity{}, fmt.Errorf("auth: read user %q: %w", certIdentity, err)
+		}
+		return id, nil
 	}
 	if !hasUsername {
 		if c.opts.AllowAnonymous {
-			return "", nil
+			return Identity{ClientIDs: c.opts.ClientIDs}, nil
 		}
 		c.log.Debug("anonymous client refused")
-		return "", ErrNotAuthorized
+		return Identity{}, ErrNotAuthorized
 	}
 	u, err := c.store.User(ctx, username)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		CheckPassword(dummyHash, password) // no user enumeration by timing
 		c.log.Debug("unknown user refused", "user", username)
-		return "", ErrBadCredentials
+		return Identity{}, ErrBadCredentials
 	case err != nil:
-		return "", fmt.Errorf("auth: read user %q: %w", username, err)
+		return Identity{}, fmt.Errorf("auth: read user %q: %w", username, err)
 	}
 	// The hash is compared even without a password, so that every refusal
 	// takes as long.
 	if !CheckPassword(u.Hash, password) || !hasPassword {
 		c.log.Debug("wrong password refused", "user", username)
-		return "", ErrBadCredentials
+		return Identity{}, ErrBadCredentials
 	}
-	return username, nil
+	id := Identity{User: username, ClientIDs: c.opts.ClientIDs}
+	if u.ClientIDs != "" {
+		id.ClientIDs = u.ClientIDs
+	}
+	return id, nil
 }
