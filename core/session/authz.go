@@ -14,25 +14,36 @@ import (
 // a failure to read users or rules is returned, and closes the connection
 // as any Store failure does.
 
-// authenticate decides who the client of CONNECT p is. It returns the
-// username ("" for an anonymous client), or the CONNACK reason code that
-// refuses the connection: 0x86 for a bad user name or password and 0x87
-// for a client that may not connect (3.1.1 return codes 4 and 5) (section
-// 3.2.2.2; 3.1.1 section 3.2.2.3) [MQTT-3.1.4-2].
-func (c *call) authenticate(p *packet.Connect) (user string, refuse packet.ReasonCode, err error) {
+// authenticate decides who the client of CONNECT p is. It returns its
+// identity (anonymous when the handler has no auth.Checker), or the
+// CONNACK reason code that refuses the connection: 0x86 for a bad user
+// name or password and 0x87 for a client that may not connect (3.1.1
+// return codes 4 and 5) (section 3.2.2.2; 3.1.1 section 3.2.2.3)
+// [MQTT-3.1.4-2].
+func (c *call) authenticate(p *packet.Connect) (id auth.Identity, refuse packet.ReasonCode, err error) {
 	if c.h.auth == nil {
-		return "", packet.Success, nil
+		return auth.Identity{}, packet.Success, nil
 	}
-	user, err = c.h.auth.Authenticate(c.ctx, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
+	id, err = c.h.auth.Authenticate(c.ctx, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
 	switch {
 	case err == nil:
-		return user, packet.Success, nil
+		return id, packet.Success, nil
 	case errors.Is(err, auth.ErrBadCredentials):
-		return "", packet.BadUsernameOrPassword, nil
+		return id, packet.BadUsernameOrPassword, nil
 	case errors.Is(err, auth.ErrNotAuthorized):
-		return "", packet.NotAuthorized, nil
+		return id, packet.NotAuthorized, nil
 	}
-	return "", packet.Success, fmt.Errorf("session: authenticate %q: %w", p.ClientID, err)
+	return id, packet.Success, fmt.Errorf("session: authenticate %q: %w", p.ClientID, err)
+}
+
+// ruleClient is the client id access rules see for a client: its own when
+// it is bound to the client's identity, "" otherwise, so that rules that
+// name a client id, or use %c, do not apply (auth.Checker.Allow).
+func ruleClient(clientID string, bound bool) string {
+	if !bound {
+		return ""
+	}
+	return clientID
 }
 
 // mayPublish reports whether this connection's client may publish to the
@@ -45,7 +56,7 @@ func (c *call) mayPublish(name string) (bool, error) {
 	if c.h.auth == nil {
 		return true, nil
 	}
-	ok, err := c.h.auth.Allow(c.ctx, auth.Publish, c.st.Username, c.st.ClientID, name)
+	ok, err := c.h.auth.Allow(c.ctx, auth.Publish, c.st.Username, ruleClient(c.st.ClientID, c.st.Bound), name)
 	if err != nil {
 		return false, fmt.Errorf("session: authorize publish to %q: %w", name, err)
 	}
@@ -59,7 +70,7 @@ func (c *call) maySubscribe(filter string) (bool, error) {
 	if c.h.auth == nil {
 		return true, nil
 	}
-	ok, err := c.h.auth.Allow(c.ctx, auth.Subscribe, c.st.Username, c.st.ClientID, filter)
+	ok, err := c.h.auth.Allow(c.ctx, auth.Subscribe, c.st.Username, ruleClient(c.st.ClientID, c.st.Bound), filter)
 	if err != nil {
 		return false, fmt.Errorf("session: authorize subscribe to %q: %w", filter, err)
 	}
