@@ -201,7 +201,7 @@ func TestOwnerAnonymousCannotTakeNamed(t *testing.T) {
 // TestClientIDPatternRefused: with alice's client-id pattern %u-* (users
 // set alice -client-ids '%u-*'), alice connecting as bob-phone is refused
 // with return code 2 (0x85 Client Identifier not valid at 5.0)
-// [MQTT-3.1.3-9] [MQTT-3.1.3-8], as alice-<anything> is accepted; bob,
+// [MQTT-3.1.3-8] (3.1.1: [MQTT-3.1.3-9]), as alice-<anything> is accepted; bob,
 // whose pattern is %u, may use only "bob".
 func TestClientIDPatternRefused(t *testing.T) {
 	t.Parallel()

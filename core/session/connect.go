@@ -101,7 +101,7 @@ func (c *call) connect(frame []byte) error {
 	st.Username, st.Identity = id.User, id.String()
 	// The client id must match the client-id pattern in force for the
 	// identity: 0x85 Client Identifier not valid at 5.0 [MQTT-3.1.3-8],
-	// return code 2 at 3.1.1 [MQTT-3.1.3-9]. An id the server assigned
+	// return code 2 at 3.1.1 (3.1.1: [MQTT-3.1.3-9]). An id the server assigned
 	// matches any pattern, and is bound to nobody.
 	if !assigned {
 		ok, bound := id.MatchClientID(clientID)

@@ -208,7 +208,7 @@ func TestOwnerCertificate(t *testing.T) {
 
 // Client-id patterns: a client id that does not match the pattern in
 // force is refused with 0x85 Client Identifier not valid [MQTT-3.1.3-8],
-// return code 2 at 3.1.1 [MQTT-3.1.3-9]. The user's own pattern replaces
+// return code 2 at 3.1.1 (3.1.1: [MQTT-3.1.3-9]). The user's own pattern replaces
 // the default; a server-assigned id passes.
 func TestClientIDPattern(t *testing.T) {
 	for _, v := range versions() {
