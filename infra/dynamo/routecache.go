@@ -158,7 +158,7 @@ func (st *Store) routesOf(ctx context.Context, name string) ([]subItem, error) {
 	return routes, nil
 }
 
-// Route implements session.RouteReader: Match and Sessions in one, reading
+// MatchSessions implements session.MatchReader: Match and Sessions in one, reading
 // the sessions of clients reached only at QoS 0 (and not through a shared
 // subscription) from the items this Store last saw online, when it has
 // them. A warm QoS 0 PUBLISH to online subscribers thus reads only the
@@ -166,7 +166,7 @@ func (st *Store) routesOf(ctx context.Context, name string) ([]subItem, error) {
 // connection's proxy report it gone, and the handler then reads afresh
 // (session.Handler.Undelivered); every other session is read fresh, and
 // routing items of another generation than the session's are dropped.
-func (st *Store) Route(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
+func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
 	if strings.Count(name, "/") > maxFilterLevels {
 		return nil, nil, nil
 	}
@@ -226,7 +226,7 @@ func (st *Store) Route(ctx context.Context, name string, qos byte) ([]session.Su
 	return subs, sessions, nil
 }
 
-var _ session.RouteReader = (*Store)(nil)
+var _ session.MatchReader = (*Store)(nil)
 
 // locatedSessions holds the session items Route read of online sessions,
 // by client id, for QoS 0 routing. mu guards m.
