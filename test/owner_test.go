@@ -22,8 +22,9 @@ import (
 //	              -access publish   -filter wills/%u
 //	-user watcher -access subscribe -filter wills/#
 //
-// patterns are "user=PATTERN" client-id patterns set with users set.
-func ownerBroker(t *testing.T, patterns ...string) (*broker, string) {
+// patterns are "user=PATTERN" client-id patterns set with users set;
+// flags are added to the broker's.
+func ownerBroker(t *testing.T, patterns []string, flags ...string) (*broker, string) {
 	t.Helper()
 	dir := authDataDir(t)
 	for _, u := range []string{"alice", "bob", "pub", "watcher"} {
@@ -41,7 +42,8 @@ func ownerBroker(t *testing.T, patterns ...string) (*broker, string) {
 	addRule(t, dir, "-user", "pub", "-access", "publish", "-filter", "devices/#")
 	addRule(t, dir, "-access", "publish", "-filter", "wills/%u")
 	addRule(t, dir, "-user", "watcher", "-access", "subscribe", "-filter", "wills/#")
-	return startBroker(t, withDataDir(dir), withFlags("-allow-anonymous=true", "-auth-cache", authCache)), dir
+	flags = append([]string{"-allow-anonymous=true", "-auth-cache", authCache}, flags...)
+	return startBroker(t, withDataDir(dir), withFlags(flags...)), dir
 }
 
 // aliceConnect is alice's persistent CONNECT as id, with a will on
@@ -101,7 +103,7 @@ func refuseIntruders(t *testing.T, addr string, v packet.Version, id string) {
 // session (Session Present 1) and gets the message queued for her.
 func TestOwnerIntruderRefused(t *testing.T) {
 	t.Parallel()
-	b, _ := ownerBroker(t)
+	b, _ := ownerBroker(t, nil)
 	inTurn(t, func(t *testing.T, v packet.Version) {
 		id := uniq("alice-phone")
 		topic := "devices/alice/" + strings.ReplaceAll(uniq("t"), "-", "")
@@ -142,7 +144,7 @@ func TestOwnerIntruderRefused(t *testing.T) {
 // her own will is published, and she resumes her subscription.
 func TestOwnerCleanStartIntruder(t *testing.T) {
 	t.Parallel()
-	b, _ := ownerBroker(t)
+	b, _ := ownerBroker(t, nil)
 	inTurn(t, func(t *testing.T, v packet.Version) {
 		id := uniq("alice-tablet")
 		topic := "devices/alice/" + strings.ReplaceAll(uniq("t"), "-", "")
@@ -178,7 +180,7 @@ func TestOwnerCleanStartIntruder(t *testing.T) {
 // resume each other's sessions (README, -allow-anonymous).
 func TestOwnerAnonymousCannotTakeNamed(t *testing.T) {
 	t.Parallel()
-	b, _ := ownerBroker(t)
+	b, _ := ownerBroker(t, nil)
 	inTurn(t, func(t *testing.T, v packet.Version) {
 		named := uniq("named")
 		alice := dialRaw(t, b.addr, v)
@@ -198,14 +200,15 @@ func TestOwnerAnonymousCannotTakeNamed(t *testing.T) {
 	})
 }
 
-// TestClientIDPatternRefused: with alice's client-id pattern %u-* (users
-// set alice -client-ids '%u-*'), alice connecting as bob-phone is refused
-// with return code 2 (0x85 Client Identifier not valid at 5.0)
-// [MQTT-3.1.3-8] (3.1.1: [MQTT-3.1.3-9]), as alice-<anything> is accepted; bob,
-// whose pattern is %u, may use only "bob".
+// TestClientIDPatternRefused: with the broker's client-id pattern %u-*
+// (-client-ids), alice connecting as bob-phone is refused with return
+// code 2 (0x85 Client Identifier not valid at 5.0) [MQTT-3.1.3-8] (3.1.1:
+// [MQTT-3.1.3-9]), as alice-<anything> is accepted; bob, whose own pattern
+// is %u (users set bob -client-ids %u), may use only "bob"; an anonymous
+// client, which %u never matches, is refused.
 func TestClientIDPatternRefused(t *testing.T) {
 	t.Parallel()
-	b, _ := ownerBroker(t, "alice=%u-*", "bob=%u")
+	b, _ := ownerBroker(t, []string{"bob=%u"}, "-client-ids", "%u-*")
 	inTurn(t, func(t *testing.T, v packet.Version) {
 		for _, tc := range []struct{ user, id string }{{"alice", "bob-phone"}, {"alice", "alice"}, {"bob", "bob-phone"}} {
 			c := dialRaw(t, b.addr, v)
@@ -214,6 +217,10 @@ func TestClientIDPatternRefused(t *testing.T) {
 				t.Errorf("%s as %q: CONNACK %s, want client identifier not valid (2 / 0x85)", tc.user, tc.id, ack.ReasonCode)
 			}
 			c.expectClose(waitTime)
+		}
+		c := dialRaw(t, b.addr, v)
+		if ack := c.connect(connectPacket(v, uniq("anon"), true)); ack.ReasonCode != packet.ClientIdentifierNotValid {
+			t.Errorf("anonymous client under %%u-*: CONNACK %s, want client identifier not valid", ack.ReasonCode)
 		}
 		rawLogin(t, b.addr, v, uniq("alice"), "alice", "alice-pw").disconnect(packet.Success)
 		rawLogin(t, b.addr, v, "bob", "bob", "bob-pw").disconnect(packet.Success)
