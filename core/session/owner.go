@@ -1,5 +1,7 @@
 package session
 
+import "github.com/mqttless/mqttless/core/auth"
+
 // A session belongs to the identity that created it (Session.Identity,
 // from auth.Identity.String: "user:NAME", "cert:NAME" or "anonymous"). These
 // two rules are the one home of what that means; every Store applies them
@@ -18,14 +20,19 @@ package session
 
 // MayConnect reports whether a CONNECT from identity may take session s,
 // which exists, at now (Unix ms): s belongs to identity, or to no
-// identity (stored by an older version), or it is offline and has expired.
+// identity (stored by an older version), or to the anonymous clients, or
+// it is offline and has expired. Any anonymous client may already resume,
+// clean or take over an anonymous session, so letting a named client take
+// one over, cleared, gives nobody more, and keeps users from being locked
+// out of the client ids their devices used while they were anonymous
+// (before users were set up, say).
 // An online session of another identity is refused even when its Session
 // Expiry Interval is 0: the CONNECT would end it [MQTT-3.1.4-3], and
 // another identity may not end what it does not own. The refusal is
 // CONNACK 0x87 Not authorized (3.1.1 return code 5) and touches nothing:
 // the connection, will and messages of s stay as they are [MQTT-3.1.4-2].
 func (s *Session) MayConnect(identity string, now int64) bool {
-	return s.Identity == identity || s.Identity == "" || (!s.Online() && s.Ended(now))
+	return s.Identity == identity || s.Identity == "" || s.Identity == auth.Anonymous || (!s.Online() && s.Ended(now))
 }
 
 // Kept reports whether a CONNECT from identity without Clean Start, which

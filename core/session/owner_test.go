@@ -176,7 +176,8 @@ func TestOwnerSessionWithoutIdentity(t *testing.T) {
 }
 
 // Anonymous clients share one identity: they resume each other's
-// sessions, but not a named user's, and a user not theirs.
+// sessions, but not a named user's; a named user takes an anonymous
+// session over, cleared (Session Present 0).
 func TestOwnerAnonymous(t *testing.T) {
 	e, _ := ownerEnv(t, auth.Options{})
 	anon, _, _ := e.connect(v311, "anon-id", persistent())
@@ -185,7 +186,10 @@ func TestOwnerAnonymous(t *testing.T) {
 	if _, ack, _ := e.connect(v311, "anon-id", persistent()); !ack.SessionPresent {
 		t.Fatal("an anonymous client did not resume the anonymous session")
 	}
-	e.refused(v311, "anon-id", packet.NotAuthorized, login("alice", "pw"), persistent())
+	if _, ack, _ := e.connect(v311, "anon-id", login("alice", "pw"), persistent()); ack.SessionPresent {
+		t.Fatal("alice resumed an anonymous session")
+	}
+	e.refused(v311, "anon-id", packet.NotAuthorized, persistent()) // now alice's
 
 	e.connect(v5, "named-id", login("alice", "pw"), persistent())
 	e.refused(v5, "named-id", packet.NotAuthorized, persistent())

@@ -11,6 +11,7 @@ var ownershipTests = []test{
 	{"OtherIdentityRefused", testOtherIdentityRefused},
 	{"ExpiredTakenByOther", testExpiredTakenByOther},
 	{"NoIdentityCleared", testNoIdentityCleared},
+	{"AnonymousTakenByNamed", testAnonymousTakenByNamed},
 	{"ConcurrentIdentities", testConcurrentIdentities},
 }
 
@@ -159,5 +160,28 @@ func testConcurrentIdentities(e *env) {
 				e.Fatalf("session %s after %s won", show(got), ids[winner])
 			}
 		}
+	}
+}
+
+// testAnonymousTakenByNamed: a session of the anonymous clients, which any
+// anonymous client may take over anyway, is taken by a named identity and
+// cleared, clean or not; the reverse is refused (testOtherIdentityRefused).
+func testAnonymousTakenByNamed(e *env) {
+	for _, offline := range []bool{false, true} {
+		e.run(fmt.Sprintf("offline=%v", offline), func(e *env) {
+			c := e.client("c")
+			anon := newSession(c, "conn1")
+			anon.Identity = "anonymous"
+			e.connectSession(anon, false)
+			pid := e.populate(c, "conn1")
+			if offline {
+				e.offline(c, "conn1", session.Offline{ExpiresAt: e.now + 3600_000, ExpiryInterval: 3600})
+			}
+			if prev := e.connect(c, "conn2", false); prev == nil || prev.Identity != "anonymous" {
+				e.Fatalf("prev = %s, want the anonymous session", show(prev))
+			}
+			e.checkContents(c, cleared, pid)
+			e.eq("identity", e.session(c).Identity, owner)
+		})
 	}
 }

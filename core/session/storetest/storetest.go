@@ -36,7 +36,8 @@
 //     state, whatever clean says. Under concurrent Connects from two
 //     identities, the loser is refused as if it came second.
 //   - An offline expired session of another identity is taken over and
-//     cleared, as an expired session of the same identity is.
+//     cleared, as an expired session of the same identity is. So is a
+//     session of the identity "anonymous", by any identity.
 //   - A session with Identity "" (stored by an older version) is taken
 //     over by any identity and always cleared, clean or not: nobody may
 //     resume it, since nobody can tell whose it was (see
