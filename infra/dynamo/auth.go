@@ -1,13 +1,8 @@
 package dynamo
 
-// Users and rules (auth.Store) live in the same table as the sessions; see
-// "Users and rules" in docs/architecture.md. A user is two items written
-// together in one TransactWriteItems: the user item (pk U#<name>, sk U),
-// which User reads, and its entry in the user list (pk USERS, sk
-// U#<name>), a copy of it that Users queries, so that listing the users
-// reads one partition instead of scanning the table. Every rule is an item
-// of the partition ACL (sk R#<id>), which Rules queries. DynamoDB orders
-// sort keys by their UTF-8 bytes, which is the order of Users and Rules.
+// Users and rules (auth.Store) live in the same table as the sessions:
+// the package documentation ("Users and rules") gives their items and the
+// calls each method makes, keys.go their keys.
 
 import (
 	"context"
@@ -24,26 +19,6 @@ import (
 )
 
 var _ auth.Store = (*Store)(nil)
-
-// Keys of users and rules.
-const (
-	userSK  = "U"     // sort key of a user item
-	usersPK = "USERS" // partition of the user list
-	rulesPK = "ACL"   // partition of the rules
-	// maxAuthKey is the longest user name or rule ID (bytes): each is a
-	// sort key after a 2-byte prefix, and DynamoDB's sort keys are at most
-	// 1024 bytes.
-	maxAuthKey = 1024 - 2
-)
-
-// userPK is the partition of the user item of name.
-func userPK(name string) string { return "U#" + name }
-
-// userListSK is the sort key of name's entry in the user list.
-func userListSK(name string) string { return "U#" + name }
-
-// ruleSK is the sort key of the rule with id.
-func ruleSK(id string) string { return "R#" + id }
 
 // authUserItem is an auth.User, as the user item and as its entry in the
 // user list, which differ only in their keys.

@@ -19,9 +19,9 @@ func TestAuthContract(t *testing.T) {
 	authtest.Run(t, func(*testing.T) auth.Store { return st })
 }
 
-// TestAuthItems checks the layout of docs/architecture.md: a user is its
-// user item and its entry in the user list, written and deleted together;
-// a rule is an item of the ACL partition.
+// TestAuthItems checks the layout of the package documentation: a user is
+// its user item and its entry in the user list, written and deleted
+// together; a rule is an item of the ACL partition.
 func TestAuthItems(t *testing.T) {
 	skipWithoutTable(t)
 	t.Parallel()

@@ -78,8 +78,8 @@ func TestCost(t *testing.T) {
 		}
 		name := fmt.Sprintf("%s/fan%d/x", run, subs)
 		measure(fmt.Sprintf("PUBLISH QoS 0, %d matching subscriber(s), first on its topic", subs), func() { c.publish(name, 0, payload) })
-		measure(fmt.Sprintf("PUBLISH QoS 0, %d matching subscriber(s), again (routing cache warm)", subs), func() { c.publish(name, 0, payload) })
-		measure(fmt.Sprintf("PUBLISH QoS 1, %d matching subscriber(s), routing cache warm", subs), func() { c.publish(name, 1, payload) })
+		measure(fmt.Sprintf("PUBLISH QoS 0, %d matching subscriber(s), again (match cache warm)", subs), func() { c.publish(name, 0, payload) })
+		measure(fmt.Sprintf("PUBLISH QoS 1, %d matching subscriber(s), match cache warm", subs), func() { c.publish(name, 1, payload) })
 		measure(fmt.Sprintf("PUBACK from each of the %d subscriber(s), total", subs), func() {
 			for _, sc := range clients {
 				sc.ackAll()

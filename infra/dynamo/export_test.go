@@ -13,7 +13,7 @@ import (
 
 // SeedSubscriptions writes n subscriptions, of clients prefix-<i> to
 // prefix/<i>/status, straight into the table with BatchWriteItem: their
-// routing items and trie nodes, as Subscribe leaves them (without the
+// topic-side items and trie nodes, as Subscribe leaves them (without the
 // sessions, which routing reads only for matching subscriptions). It is
 // for the cost benchmark, which needs a table holding many subscriptions.
 func (st *Store) SeedSubscriptions(ctx context.Context, prefix string, n int) error {
@@ -44,7 +44,7 @@ func (st *Store) SeedSubscriptions(ctx context.Context, prefix string, n int) er
 	for i := range n {
 		client, filter := fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("%s/%d/status", prefix, i)
 		r := toSubItem(&session.Subscription{ClientID: client, Filter: filter, QoS: 1}, 1)
-		r.PK, r.SK = nodePK(filter), routeSK(filter, 1, client)
+		r.PK, r.SK = nodePK(filter), topicSideSK(filter, 1, client)
 		if err := put(r); err != nil {
 			return err
 		}

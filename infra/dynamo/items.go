@@ -1,83 +1,21 @@
 package dynamo
 
 import (
-	"fmt"
-	"hash/fnv"
-	"strconv"
-	"strings"
-
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
 )
 
-// This file is the one place where core types become items and back, and
-// where keys are built.
+// This file is the one place where core types become items and back;
+// keys.go builds their keys.
 
-// Keys and limits of the table; see docs/architecture.md.
-const (
-	attrPK     = "pk"
-	attrSK     = "sk"
-	sessionSK  = "#"
-	nodeSK     = "#"
-	dueShards  = 8
-	indexOwner = "owner"
-	indexDue   = "due"
-	// MaxItemSize is DynamoDB's limit on the size of one item.
-	MaxItemSize = 400 * 1024
-)
-
-// sessionPK is the partition of a session and everything it holds.
-func sessionPK(clientID string) string { return "S#" + clientID }
-
-// genPrefix starts the sort key of every item of generation gen of a
-// session; items of other generations are invisible.
-func genPrefix(gen int64) string { return fmt.Sprintf("G%020d#", gen) }
-
-// genBound sorts after every item of generations below gen and before the
-// items of gen.
-func genBound(gen int64) string { return fmt.Sprintf("G%020d", gen) }
-
-func subSK(gen int64, filter string) string  { return genPrefix(gen) + "U#" + filter }
-func outSK(gen int64, seq uint64) string     { return genPrefix(gen) + fmt.Sprintf("O#%020d", seq) }
-func flightSK(gen int64, pid uint16) string  { return genPrefix(gen) + fmt.Sprintf("F#%05d", pid) }
-func inboundSK(gen int64, pid uint16) string { return genPrefix(gen) + fmt.Sprintf("I#%05d", pid) }
-
-// nodePK is the subscription trie node of a filter (without $share).
-func nodePK(filter string) string { return "T#" + filter }
-
-// routeSK is the sort key of the routing-side item of a subscription under
-// its node: the full filter, generation and client id.
-func routeSK(full string, gen int64, clientID string) string {
-	return fmt.Sprintf("C#%s#%020d#%s", full, gen, clientID)
-}
-
-// retainedPK is the retained trie node of a topic prefix (given as its
-// levels); the root is "R".
-func retainedPK(levels []string) string {
-	if len(levels) == 0 {
-		return "R"
-	}
-	return "R#" + strings.Join(levels, "/")
-}
-
-// Sort keys under a retained trie node: "N<level>" counts the retained
-// messages below prefix/level, "M<level>" holds the message of
-// prefix/level.
-func retainedCountSK(level string) string { return "N" + level }
-func retainedMsgSK(level string) string   { return "M" + level }
+// MaxItemSize is DynamoDB's limit on the size of one item.
+const MaxItemSize = 400 * 1024
 
 // packetID derives the packet identifier of an outbound message from its
 // Seq: (seq-1) mod 65535 + 1.
 func packetID(seq uint64) uint16 { return uint16((seq-1)%65535 + 1) }
-
-// dueShard spreads the due index over dueShards partitions.
-func dueShard(clientID string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(clientID))
-	return strconv.Itoa(int(h.Sum32() % dueShards))
-}
 
 // msgItem is a session.Message as an attribute.
 type msgItem struct {
@@ -238,19 +176,16 @@ func (it *sessionItem) setOwnership(s *session.Session) {
 	}
 }
 
-// ownerKey is the owner index key of a proxy: index keys cannot be empty.
-func ownerKey(proxy string) string { return "P#" + proxy }
-
 func (it *sessionItem) session() *session.Session {
 	return &session.Session{
-		ClientID: strings.TrimPrefix(it.PK, "S#"), Identity: it.Ident, Bound: it.Bound, Proxy: it.Proxy, Conn: it.Conn,
+		ClientID: clientOfSessionPK(it.PK), Identity: it.Ident, Bound: it.Bound, Proxy: it.Proxy, Conn: it.Conn,
 		Version: packet.Version(it.Ver), ExpiryInterval: it.Exp, ExpiresAt: it.ExpAt,
 		ReceiveMax: it.RMax, MaxPacketSize: it.MPS, Will: it.Will.will(), WillAt: it.WillAt,
 	}
 }
 
 // subItem is a subscription, on the session side (under the session) and
-// on the routing side (under its trie node).
+// on the topic side (under its trie node).
 type subItem struct {
 	PK     string `dynamodbav:"pk"`
 	SK     string `dynamodbav:"sk"`

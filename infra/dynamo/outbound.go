@@ -164,11 +164,7 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			return sent, nil
 		}
 		pk := sessionPK(clientID)
-		items, err := st.query(ctx, &dynamodb.QueryInput{
-			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":p": str(genPrefix(cur.Gen) + "O#")},
-		}, 48)
+		items, err := st.genItems(ctx, clientID, cur.Gen, kindQueued, 48)
 		if err != nil {
 			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 		}
@@ -288,12 +284,7 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 // reads the session again.
 func (st *Store) recount(ctx context.Context, clientID string, cur *sessionItem, now int64) error {
 	pk := sessionPK(clientID)
-	items, err := st.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
-		ProjectionExpression:      aws.String("#pk, #sk, #ttl"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK, "#ttl": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":p": str(genPrefix(cur.Gen) + "O#")},
-	}, 0)
+	items, err := st.genItems(ctx, clientID, cur.Gen, kindQueued, 0, attrPK, attrSK, "ttl")
 	if err != nil {
 		return fmt.Errorf("dynamo: count the queue of %q: %w", clientID, err)
 	}
@@ -311,7 +302,7 @@ func (st *Store) recount(ctx context.Context, clientID string, cur *sessionItem,
 			// writer off the queue, and DynamoDB deleting it first is
 			// the same.
 			ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{TableName: &st.table,
-				Key: map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]}}})
+				Key: keyOf(item)}})
 			continue
 		}
 		live++
@@ -354,15 +345,7 @@ func (st *Store) recount(ctx context.Context, clientID string, cur *sessionItem,
 
 // Inflight implements session.Store.
 func (st *Store) Inflight(ctx context.Context, clientID string) ([]*session.Outbound, error) {
-	cur, err := st.readSession(ctx, clientID)
-	if err != nil || cur == nil {
-		return nil, err
-	}
-	items, err := st.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":p": str(genPrefix(cur.Gen) + "F#")},
-	}, 0)
+	items, err := st.currentItems(ctx, clientID, kindInflight)
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: in flight for %q: %w", clientID, err)
 	}

@@ -175,16 +175,15 @@ func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Messag
 					return nil, err
 				}
 				for _, item := range items {
-					sk := item[attrSK].(*types.AttributeValueMemberS).Value
-					level := sk[1:]
+					isMsg, level := parseRetainedSK(skOf(item))
 					if skip(level) {
 						continue
 					}
-					if sk[0] == 'M' && wantMsg {
+					if isMsg && wantMsg {
 						if err := add(item); err != nil {
 							return nil, err
 						}
-					} else if sk[0] == 'N' && count(item) > 0 {
+					} else if !isMsg && count(item) > 0 {
 						next = append(next, append(p[:len(p):len(p)], level))
 					}
 				}
@@ -202,14 +201,12 @@ func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Messag
 				return nil, fmt.Errorf("dynamo: retained messages of %q: %w", filter, err)
 			}
 			for _, item := range items {
-				sk := item[attrSK].(*types.AttributeValueMemberS).Value
-				if sk[0] == 'M' {
+				if isMsg, _ := parseRetainedSK(skOf(item)); isMsg {
 					if err := add(item); err != nil {
 						return nil, err
 					}
 				} else if n := count(item); n > 0 {
-					pk := item[attrPK].(*types.AttributeValueMemberS).Value
-					child := append(levelsOf(pk), f)
+					child := append(levelsOfRetainedPK(pkOf(item)), f)
 					counts[retainedPK(child)] = n
 					next = append(next, child)
 				}
@@ -221,14 +218,6 @@ func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Messag
 		}
 	}
 	return out, nil
-}
-
-// levelsOf returns the levels of a retained trie node's key.
-func levelsOf(pk string) []string {
-	if pk == "R" {
-		return nil
-	}
-	return strings.Split(strings.TrimPrefix(pk, "R#"), "/")
 }
 
 // count returns the counter n of an item, 0 when it has none.
@@ -254,12 +243,12 @@ func (st *Store) children(ctx context.Context, p []string, counts map[string]int
 	}
 	held := int64(0) // what the items of p's node count
 	for _, item := range items {
-		sk := item[attrSK].(*types.AttributeValueMemberS).Value
-		if sk[0] == 'M' {
+		isMsg, level := parseRetainedSK(skOf(item))
+		if isMsg {
 			held++
 		} else if n := count(item); n > 0 {
 			held += n
-			counts[retainedPK(append(p[:len(p):len(p)], sk[1:]))] = n
+			counts[retainedPK(append(p[:len(p):len(p)], level))] = n
 		}
 	}
 	if n, ok := counts[retainedPK(p)]; ok && len(p) > 0 && held < n {
@@ -326,12 +315,11 @@ func (st *Store) subtree(ctx context.Context, p []string, skip func(string) bool
 		return err
 	}
 	for _, item := range items {
-		sk := item[attrSK].(*types.AttributeValueMemberS).Value
-		level := sk[1:]
+		isMsg, level := parseRetainedSK(skOf(item))
 		if skip(level) {
 			continue
 		}
-		if sk[0] == 'M' {
+		if isMsg {
 			if err := add(item); err != nil {
 				return err
 			}

@@ -51,12 +51,12 @@ func TestSessionsAfterMatch(t *testing.T) {
 	}
 }
 
-// TestRouteCache: a second Match for a topic reuses the first one's walk
+// TestMatchCache: a second Match for a topic reuses the first one's walk
 // (it reads the topic's two epoch items and the matched session, not the
 // trie), and a change made through another Store (another function
 // instance) is seen by the next Match: a new subscription, an
 // unsubscription, and a clean start that replaces the session.
-func TestRouteCache(t *testing.T) {
+func TestMatchCache(t *testing.T) {
 	a, id := connected(t)
 	ctx := t.Context()
 	b := dynamo.New(db, table) // another instance, with its own cache

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -106,6 +107,37 @@ func (st *Store) readSession(ctx context.Context, clientID string) (*sessionItem
 	return it, err
 }
 
+// genItems returns the items of kind k of generation gen of clientID's
+// session, in sort key order: at most limit (0 for all), with only the
+// attributes proj names when it names any.
+func (st *Store) genItems(ctx context.Context, clientID string, gen int64, k genKind, limit int, proj ...string) ([]map[string]types.AttributeValue, error) {
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":p": str(genKindPrefix(gen, k))},
+	}
+	if len(proj) > 0 {
+		e := newExpr()
+		names := make([]string, len(proj))
+		for i, a := range proj {
+			names[i] = e.n(a)
+		}
+		maps.Copy(in.ExpressionAttributeNames, e.names)
+		in.ProjectionExpression = aws.String(strings.Join(names, ", "))
+	}
+	return st.query(ctx, in, limit)
+}
+
+// currentItems reads clientID's session and returns the items of kind k of
+// its current generation; none when there is no session.
+func (st *Store) currentItems(ctx context.Context, clientID string, k genKind) ([]map[string]types.AttributeValue, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	return st.genItems(ctx, clientID, cur.Gen, k, 0)
+}
+
 func decodeSession(item map[string]types.AttributeValue) (*sessionItem, error) {
 	var it sessionItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
@@ -199,30 +231,29 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 }
 
 // purge deletes the items of clientID's partition whose sort keys are
-// generation items below upper, with the routing side of their
+// generation items below upper, with the topic side of their
 // subscriptions.
 func (st *Store) purge(ctx context.Context, clientID, upper string) error {
 	items, err := st.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":lo": str("G"), ":hi": str(upper)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":lo": str(genFirst), ":hi": str(upper)},
 	}, 0)
 	if err != nil {
 		return fmt.Errorf("dynamo: purge %q: %w", clientID, err)
 	}
 	keys := make([]map[string]types.AttributeValue, 0, len(items))
 	for _, item := range items {
-		sk := item[attrSK].(*types.AttributeValueMemberS).Value
-		if strings.Contains(sk, "#U#") {
+		if kindOfGenSK(skOf(item)) == kindSub {
 			var sub subItem
 			if err := attributevalue.UnmarshalMap(item, &sub); err != nil {
 				return fmt.Errorf("dynamo: decode subscription: %w", err)
 			}
-			if err := st.unroute(ctx, &sub); err != nil {
+			if err := st.removeTopicSide(ctx, &sub); err != nil {
 				return err
 			}
 		}
-		keys = append(keys, map[string]types.AttributeValue{attrPK: item[attrPK], attrSK: item[attrSK]})
+		keys = append(keys, keyOf(item))
 	}
 	if err := st.batchDelete(ctx, keys); err != nil {
 		return fmt.Errorf("dynamo: purge %q: %w", clientID, err)
@@ -341,7 +372,7 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 		}
 		st.gens.forget(clientID)
 		st.forgetSession(clientID)
-		return st.purge(ctx, clientID, "H")
+		return st.purge(ctx, clientID, genEnd)
 	}
 	return fmt.Errorf("dynamo: delete session %q: %w", clientID, errContended)
 }
@@ -357,7 +388,7 @@ func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Sess
 			IndexName:                 aws.String(indexDue),
 			KeyConditionExpression:    aws.String("#p = :p AND #at <= :now"),
 			ExpressionAttributeNames:  map[string]string{"#p": "dueP", "#at": "dueAt"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":p": str(fmt.Sprint(shard)), ":now": num(now)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":p": str(dueShardKey(shard)), ":now": num(now)},
 		}, limit-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: due sessions: %w", err)

@@ -1,11 +1,3 @@
-// Package dynamo is a session.Store on Amazon DynamoDB: one table whose
-// item layout and access patterns docs/architecture.md describes, in the
-// section "DynamoDB (infra/dynamo)".
-//
-// Every read-modify-write is a conditional write, retried when it loses a
-// race; throttling and transient errors are retried by the SDK's standard
-// retryer. Every call asks for ReturnConsumedCapacity TOTAL, and the Store
-// adds up what DynamoDB reports (Consumed).
 package dynamo
 
 import (
@@ -54,7 +46,7 @@ type Store struct {
 
 	gens    genCache
 	recent  recentSessions
-	routes  routeCache
+	matches matchCache
 	located locatedSessions
 }
 
@@ -74,8 +66,8 @@ type recentSession struct {
 
 // recentFor is how long a session item Match read may stand in for a read
 // by Sessions. Routing uses what Sessions returns after its own reads and
-// writes anyway (see docs/architecture.md, Match); this only bounds how
-// much older it can be.
+// writes anyway (see Match in the package documentation); this only bounds
+// how much older it can be.
 const recentFor = 100 * time.Millisecond
 
 // maxRecent bounds the entries; the map starts over when full.
@@ -271,11 +263,6 @@ func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
 }
 
 const total = types.ReturnConsumedCapacityTotal
-
-// key returns the key of an item.
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
-}
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 

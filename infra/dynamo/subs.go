@@ -20,8 +20,9 @@ import (
 // transaction holds at most 100 items.
 const maxFilterLevels = 96
 
-// innerFilter returns the filter a subscription is routed by: without its
-// $share/{group}/ prefix.
+// innerFilter returns the filter a subscription is matched by: without its
+// $share/{group}/ prefix. Its trie node holds the subscription's topic
+// side, and its match epoch counts the changes to it.
 func innerFilter(filter string) string {
 	if _, inner, ok, _ := topic.ParseShared(filter); ok {
 		return inner
@@ -30,7 +31,7 @@ func innerFilter(filter string) string {
 }
 
 // nodeOps returns the updates of the trie nodes of every prefix of filter
-// (the filter routed by) by delta: n on all, h on the filter's own node.
+// (without $share) by delta: n on all, h on the filter's own node.
 func (st *Store) nodeOps(filter string, delta int64) []types.TransactWriteItem {
 	levels := strings.Split(filter, "/")
 	ops := make([]types.TransactWriteItem, 0, len(levels))
@@ -48,8 +49,8 @@ func (st *Store) nodeOps(filter string, delta int64) []types.TransactWriteItem {
 	return ops
 }
 
-// pruneNodes deletes the subscription trie nodes of filter (the filter
-// routed by) whose count fell to 0, from the filter's own node up: one
+// pruneNodes deletes the subscription trie nodes of filter (without
+// $share) whose count fell to 0, from the filter's own node up: one
 // DeleteItem per node, conditioned on n = 0 (a missing node passes), so a
 // Subscribe that counted a node meanwhile keeps it, and one recreates it
 // with its ADD. It stops at the first node still counting subscriptions:
@@ -139,13 +140,13 @@ func (st *Store) subscribe(ctx context.Context, gen int64, conn string, s *sessi
 	inner := innerFilter(s.Filter)
 	side := toSubItem(s, gen)
 	side.PK, side.SK = sessionPK(s.ClientID), subSK(gen, s.Filter)
-	route := side
-	route.PK, route.SK = nodePK(inner), routeSK(s.Filter, gen, s.ClientID)
+	topicSide := side
+	topicSide.PK, topicSide.SK = nodePK(inner), topicSideSK(s.Filter, gen, s.ClientID)
 	sideAV, err := attributevalue.MarshalMap(side)
 	if err != nil {
 		return false, fmt.Errorf("dynamo: encode subscription: %w", err)
 	}
-	routeAV, err := attributevalue.MarshalMap(route)
+	topicAV, err := attributevalue.MarshalMap(topicSide)
 	if err != nil {
 		return false, fmt.Errorf("dynamo: encode subscription: %w", err)
 	}
@@ -163,7 +164,7 @@ func (st *Store) subscribe(ctx context.Context, gen int64, conn string, s *sessi
 			st.fence(s.ClientID, conn, gen),
 			{Put: &types.Put{TableName: &st.table, Item: sideAV, ConditionExpression: &cond,
 				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
-			{Put: &types.Put{TableName: &st.table, Item: routeAV}},
+			{Put: &types.Put{TableName: &st.table, Item: topicAV}},
 		}
 		ops = append(ops, st.bumpEpoch(inner))
 		if !existed {
@@ -219,7 +220,7 @@ func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int
 			st.fence(clientID, conn, gen),
 			{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk), ConditionExpression: aws.String("attribute_exists(#pk)"),
 				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
-			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), routeSK(filter, gen, clientID))}},
+			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), topicSideSK(filter, gen, clientID))}},
 			st.bumpEpoch(inner),
 		}
 		ops = append(ops, st.nodeOps(inner, -1)...)
@@ -245,13 +246,14 @@ func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int
 	return false, fmt.Errorf("dynamo: unsubscribe %q: %w", clientID, errContended)
 }
 
-// unroute removes the routing side of a subscription of a generation being
-// purged, with its trie counters; the session side goes with the purge.
-func (st *Store) unroute(ctx context.Context, sub *subItem) error {
+// removeTopicSide removes the topic side of a subscription of a generation
+// being purged, with its trie counters and a move of its match epoch; the
+// session side goes with the purge.
+func (st *Store) removeTopicSide(ctx context.Context, sub *subItem) error {
 	inner := innerFilter(sub.Filter)
 	for try := 0; try < maxTries; try++ {
 		ops := []types.TransactWriteItem{
-			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), routeSK(sub.Filter, sub.Gen, sub.Client)),
+			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), topicSideSK(sub.Filter, sub.Gen, sub.Client)),
 				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
 			st.bumpEpoch(inner),
 		}
@@ -267,27 +269,19 @@ func (st *Store) unroute(ctx context.Context, sub *subItem) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("dynamo: remove the routing of %q %q: %w", sub.Client, sub.Filter, err)
+			return fmt.Errorf("dynamo: remove the topic side of %q %q: %w", sub.Client, sub.Filter, err)
 		}
 		if err := st.pruneNodes(ctx, inner); err != nil {
 			st.log.Warn("dynamo: pruning the subscription trie failed", "filter", inner, "err", err)
 		}
 		return nil
 	}
-	return fmt.Errorf("dynamo: remove the routing of %q: %w", sub.Client, errContended)
+	return fmt.Errorf("dynamo: remove the topic side of %q: %w", sub.Client, errContended)
 }
 
 // Subscriptions implements session.Store.
 func (st *Store) Subscriptions(ctx context.Context, clientID string) ([]session.Subscription, error) {
-	cur, err := st.readSession(ctx, clientID)
-	if err != nil || cur == nil {
-		return nil, err
-	}
-	items, err := st.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sessionPK(clientID)), ":p": str(genPrefix(cur.Gen) + "U#")},
-	}, 0)
+	items, err := st.currentItems(ctx, clientID, kindSub)
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: subscriptions of %q: %w", clientID, err)
 	}
@@ -302,24 +296,24 @@ func (st *Store) Subscriptions(ctx context.Context, clientID string) ([]session.
 	return out, nil
 }
 
-// Match implements session.Store: it finds the routing items of the
-// filters that match the topic (from the routing cache when the topic's
-// epochs have not moved, see routecache.go, or by walking the trie) and
+// Match implements session.Store: it finds the topic-side items of the
+// filters that match the topic (from the match cache when the topic's
+// epochs have not moved, see matchcache.go, or by walking the trie) and
 // keeps those of each client's current generation, read fresh.
 func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription, error) {
 	if strings.Count(name, "/") > maxFilterLevels {
 		return nil, nil // no filter has that many levels
 	}
-	routes, err := st.routesOf(ctx, name)
-	if err != nil || len(routes) == 0 {
+	matches, err := st.matchesOf(ctx, name)
+	if err != nil || len(matches) == 0 {
 		return nil, err
 	}
-	gens, err := st.generations(ctx, routes)
+	gens, err := st.generations(ctx, matches)
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: match %q: %w", name, err)
 	}
 	var out []session.Subscription
-	for _, r := range routes {
+	for _, r := range matches {
 		if g, ok := gens[r.Client]; ok && g == r.Gen {
 			out = append(out, r.subscription())
 		}
@@ -327,9 +321,9 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 	return out, nil
 }
 
-// walk returns the routing items of the filters that match topic name: it
+// walk returns the topic-side items of the filters that match topic name: it
 // walks the subscription trie level by level, one BatchGetItem per level,
-// and queries the routing items of the nodes that match the whole topic.
+// and queries the topic-side items of the nodes that match the whole topic.
 func (st *Store) walk(ctx context.Context, name string) ([]subItem, error) {
 	levels := strings.Split(name, "/")
 	dollar := strings.HasPrefix(name, "$")
@@ -393,12 +387,12 @@ func (st *Store) walk(ctx context.Context, name string) ([]subItem, error) {
 			}
 		}
 	}
-	var routes []subItem
+	var matches []subItem
 	for _, f := range matched {
 		items, err := st.query(ctx, &dynamodb.QueryInput{
 			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
 			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(nodePK(f)), ":p": str("C#")},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(nodePK(f)), ":p": str(topicSidePrefix)},
 		}, 0)
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: match %q: %w", name, err)
@@ -408,10 +402,10 @@ func (st *Store) walk(ctx context.Context, name string) ([]subItem, error) {
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 				return nil, fmt.Errorf("dynamo: decode subscription: %w", err)
 			}
-			routes = append(routes, it)
+			matches = append(matches, it)
 		}
 	}
-	return routes, nil
+	return matches, nil
 }
 
 // readNodes reads the subscription trie nodes of filters.
@@ -434,20 +428,20 @@ func (st *Store) readNodes(ctx context.Context, filters []string) (map[string]no
 		if err := attributevalue.UnmarshalMap(item, &n); err != nil {
 			return nil, fmt.Errorf("dynamo: decode trie node: %w", err)
 		}
-		out[strings.TrimPrefix(n.PK, "T#")] = n
+		out[filterOfNodePK(n.PK)] = n
 	}
 	return out, nil
 }
 
 // generations returns the current generation of the sessions of the
-// clients of routes; a client without a session is left out. It reads the
+// clients of matches; a client without a session is left out. It reads the
 // whole session items (DynamoDB bills a read by the item's size, however
 // little of it is projected) and keeps them for the Sessions call that
 // follows (recentSessions).
-func (st *Store) generations(ctx context.Context, routes []subItem) (map[string]int64, error) {
+func (st *Store) generations(ctx context.Context, matches []subItem) (map[string]int64, error) {
 	var keys []map[string]types.AttributeValue
 	seen := map[string]bool{}
-	for _, r := range routes {
+	for _, r := range matches {
 		if !seen[r.Client] {
 			seen[r.Client] = true
 			keys = append(keys, key(sessionPK(r.Client), sessionSK))
@@ -464,7 +458,7 @@ func (st *Store) generations(ctx context.Context, routes []subItem) (map[string]
 		if err != nil {
 			return nil, err
 		}
-		id := strings.TrimPrefix(it.PK, "S#")
+		id := clientOfSessionPK(it.PK)
 		out[id] = it.Gen
 		st.recent.put(id, it, at)
 	}

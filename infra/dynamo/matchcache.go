@@ -12,62 +12,44 @@ import (
 	"github.com/mqttless/mqttless/core/session"
 )
 
-// The routing cache spares a PUBLISH the walk of the subscription trie
+// The match cache spares a PUBLISH the walk of the subscription trie
 // when nothing that could change its result changed since the last one.
 //
-// Every change to the routing items of a filter (Subscribe, Unsubscribe,
-// and the purge of a replaced session's subscriptions) adds 1, in the same
-// transaction, to an epoch item chosen by the filter's first level:
-// "E#<level>", or "E#+" for filters that start with a wildcard. A topic
-// name can only match filters whose epoch is "E#<its first level>" or
-// "E#+" ([MQTT-4.7.2-1]: "E#<level>" alone for a topic starting with
-// "$"). Match reads those (strongly consistent) before walking, and keeps
-// the routing items it found with the epochs it read. The next Match for
-// the topic reads the epochs again and reuses the routing items when they
-// are unchanged: a change committed before that read has moved an epoch,
-// and one committed after it is as concurrent as it would be to a walk.
-// Each client's generation is still read fresh, so a session replaced by
-// a clean start stops receiving at once.
+// Every change to the topic-side subscription items of a filter
+// (Subscribe, Unsubscribe, and the purge of a replaced session's
+// subscriptions) adds 1, in the same transaction, to the match epoch
+// chosen by the filter's first level: "E#<level>", or "E#+" for filters
+// that start with a wildcard (matchEpochPK). A topic name can only match
+// filters whose epoch is "E#<its first level>" or "E#+" ([MQTT-4.7.2-1]:
+// "E#<level>" alone for a topic starting with "$"; topicEpochPKs). Match
+// reads those (strongly consistent) before walking, and keeps the
+// topic-side items it found with the epochs it read. The next Match for
+// the topic reads the epochs again and reuses the items when they are
+// unchanged: a change committed before that read has moved an epoch, and
+// one committed after it is as concurrent as it would be to a walk. Each
+// client's generation is still read fresh, so a session replaced by a
+// clean start stops receiving at once.
 
-// routeCacheSize bounds the topics the routing cache holds.
-const routeCacheSize = 10_000
+// matchCacheSize bounds the topics the match cache holds.
+const matchCacheSize = 10_000
 
-// routeCacheMaxAge bounds how long a cached result serves, whatever the
+// matchCacheMaxAge bounds how long a cached result serves, whatever the
 // epochs say: a backstop, not part of the correctness argument.
-const routeCacheMaxAge = 10 * time.Minute
+const matchCacheMaxAge = 10 * time.Minute
 
-// epochPK returns the epoch item's key of filter (the filter routed by).
-func epochPK(filter string) string {
-	l0, _, _ := strings.Cut(filter, "/")
-	if l0 == "+" || l0 == "#" {
-		return "E#+"
-	}
-	return "E#" + l0
-}
-
-// epochSK is the sort key of every epoch item.
-const epochSK = "E"
-
-// topicEpochPKs returns the epoch items that cover a topic name.
-func topicEpochPKs(name string) []string {
-	l0, _, _ := strings.Cut(name, "/")
-	if strings.HasPrefix(name, "$") {
-		return []string{"E#" + l0}
-	}
-	return []string{"E#" + l0, "E#+"}
-}
-
-// bumpEpoch is the transaction item that moves filter's epoch.
+// bumpEpoch is the transaction item that moves the match epoch of filter
+// (without $share).
 func (st *Store) bumpEpoch(filter string) types.TransactWriteItem {
 	e := newExpr()
 	e.add("e", 1)
 	return types.TransactWriteItem{Update: &types.Update{
-		TableName: &st.table, Key: key(epochPK(filter), epochSK),
+		TableName: &st.table, Key: key(matchEpochPK(filter), epochSK),
 		UpdateExpression: e.update(), ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
 	}}
 }
 
-// readEpochs returns the epochs of the given items; a missing item is 0.
+// readEpochs returns the match epochs of the given items; a missing item
+// is 0.
 func (st *Store) readEpochs(ctx context.Context, pks []string) ([]int64, error) {
 	keys := make([]map[string]types.AttributeValue, len(pks))
 	for i, pk := range pks {
@@ -75,7 +57,7 @@ func (st *Store) readEpochs(ctx context.Context, pks []string) ([]int64, error) 
 	}
 	items, err := st.batchGet(ctx, keys, "")
 	if err != nil {
-		return nil, fmt.Errorf("dynamo: read routing epochs: %w", err)
+		return nil, fmt.Errorf("dynamo: read match epochs: %w", err)
 	}
 	byPK := make(map[string]int64, len(items))
 	for _, it := range items {
@@ -83,9 +65,7 @@ func (st *Store) readEpochs(ctx context.Context, pks []string) ([]int64, error) 
 		if v, ok := it["e"].(*types.AttributeValueMemberN); ok {
 			fmt.Sscan(v.Value, &e)
 		}
-		if v, ok := it[attrPK].(*types.AttributeValueMemberS); ok {
-			byPK[v.Value] = e
-		}
+		byPK[pkOf(it)] = e
 	}
 	out := make([]int64, len(pks))
 	for i, pk := range pks {
@@ -94,25 +74,25 @@ func (st *Store) readEpochs(ctx context.Context, pks []string) ([]int64, error) 
 	return out, nil
 }
 
-// routeCache holds, per topic name, the routing items Match found and the
-// epochs it read before. mu guards m.
-type routeCache struct {
+// matchCache holds, per topic name, the topic-side subscription items
+// Match found and the epochs it read before. mu guards m.
+type matchCache struct {
 	mu sync.Mutex
-	m  map[string]routeEntry
+	m  map[string]matchEntry
 }
 
-type routeEntry struct {
-	epochs []int64
-	routes []subItem
-	at     time.Time
+type matchEntry struct {
+	epochs  []int64
+	matches []subItem
+	at      time.Time
 }
 
-// get returns the routing items cached for name under epochs.
-func (c *routeCache) get(name string, epochs []int64, now time.Time) ([]subItem, bool) {
+// get returns the topic-side items cached for name under epochs.
+func (c *matchCache) get(name string, epochs []int64, now time.Time) ([]subItem, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[name]
-	if !ok || now.Sub(e.at) > routeCacheMaxAge || len(e.epochs) != len(epochs) {
+	if !ok || now.Sub(e.at) > matchCacheMaxAge || len(e.epochs) != len(epochs) {
 		return nil, false
 	}
 	for i := range epochs {
@@ -120,42 +100,42 @@ func (c *routeCache) get(name string, epochs []int64, now time.Time) ([]subItem,
 			return nil, false
 		}
 	}
-	return e.routes, true
+	return e.matches, true
 }
 
-// put caches routes for name under epochs, dropping an arbitrary entry
+// put caches matches for name under epochs, dropping an arbitrary entry
 // when the cache is full.
-func (c *routeCache) put(name string, epochs []int64, routes []subItem, now time.Time) {
+func (c *matchCache) put(name string, epochs []int64, matches []subItem, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[string]routeEntry)
+		c.m = make(map[string]matchEntry)
 	}
-	if _, ok := c.m[name]; !ok && len(c.m) >= routeCacheSize {
+	if _, ok := c.m[name]; !ok && len(c.m) >= matchCacheSize {
 		for k := range c.m {
 			delete(c.m, k)
 			break
 		}
 	}
-	c.m[name] = routeEntry{epochs: epochs, routes: routes, at: now}
+	c.m[name] = matchEntry{epochs: epochs, matches: matches, at: now}
 }
 
-// routesOf returns the routing items of the filters matching topic name,
-// of every generation: from the routing cache when the topic's epochs
+// matchesOf returns the topic-side items of the filters matching topic
+// name, of every generation: from the match cache when the topic's epochs
 // have not moved since it was filled, else by walking the trie.
-func (st *Store) routesOf(ctx context.Context, name string) ([]subItem, error) {
+func (st *Store) matchesOf(ctx context.Context, name string) ([]subItem, error) {
 	epochs, err := st.readEpochs(ctx, topicEpochPKs(name))
 	if err != nil {
 		return nil, err
 	}
-	routes, ok := st.routes.get(name, epochs, time.Now())
+	matches, ok := st.matches.get(name, epochs, time.Now())
 	if !ok {
-		if routes, err = st.walk(ctx, name); err != nil {
+		if matches, err = st.walk(ctx, name); err != nil {
 			return nil, err
 		}
-		st.routes.put(name, epochs, routes, time.Now())
+		st.matches.put(name, epochs, matches, time.Now())
 	}
-	return routes, nil
+	return matches, nil
 }
 
 // MatchSessions implements session.MatchReader: Match and Sessions in one, reading
@@ -165,17 +145,17 @@ func (st *Store) routesOf(ctx context.Context, name string) ([]subItem, error) {
 // topic's two epoch items. A copy whose connection is gone makes that
 // connection's proxy report it gone, and the handler then reads afresh
 // (session.Handler.Undelivered); every other session is read fresh, and
-// routing items of another generation than the session's are dropped.
+// topic-side items of another generation than the session's are dropped.
 func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
 	if strings.Count(name, "/") > maxFilterLevels {
 		return nil, nil, nil
 	}
-	routes, err := st.routesOf(ctx, name)
-	if err != nil || len(routes) == 0 {
+	matches, err := st.matchesOf(ctx, name)
+	if err != nil || len(matches) == 0 {
 		return nil, nil, err
 	}
 	fresh := map[string]bool{}
-	for _, r := range routes {
+	for _, r := range matches {
 		if min(qos, r.QoS) > 0 || strings.HasPrefix(r.Filter, "$share/") {
 			fresh[r.Client] = true
 		}
@@ -183,7 +163,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	now := time.Now()
 	items := map[string]*sessionItem{}
 	var keys []map[string]types.AttributeValue
-	for _, r := range routes {
+	for _, r := range matches {
 		if _, done := items[r.Client]; done {
 			continue
 		}
@@ -199,21 +179,21 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	if len(keys) > 0 {
 		got, err := st.batchGet(ctx, keys, "")
 		if err != nil {
-			return nil, nil, fmt.Errorf("dynamo: route %q: %w", name, err)
+			return nil, nil, fmt.Errorf("dynamo: match sessions of %q: %w", name, err)
 		}
 		for _, item := range got {
 			it, err := decodeSession(item)
 			if err != nil {
 				return nil, nil, err
 			}
-			id := strings.TrimPrefix(it.PK, "S#")
+			id := clientOfSessionPK(it.PK)
 			items[id] = it
 			st.located.put(id, it, now)
 		}
 	}
 	var subs []session.Subscription
 	sessions := map[string]*session.Session{}
-	for _, r := range routes {
+	for _, r := range matches {
 		it := items[r.Client]
 		if it == nil || it.Gen != r.Gen {
 			continue
@@ -228,7 +208,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 
 var _ session.MatchReader = (*Store)(nil)
 
-// locatedSessions holds the session items Route read of online sessions,
+// locatedSessions holds the session items MatchSessions read of online sessions,
 // by client id, for QoS 0 routing. mu guards m.
 type locatedSessions struct {
 	mu sync.Mutex
