@@ -241,7 +241,9 @@ func TestClientIDPattern(t *testing.T) {
 
 // Rules that name a client id, and %c, apply only to a client whose id is
 // bound to its identity: mallory connecting as sensor-1 does not get the
-// rules of sensor-1, while the user whose pattern binds it does.
+// rules of sensor-1, while the user whose pattern binds it does. Each call
+// uses a new Handler and the connection state goes through JSON, as on
+// the serverless path: the binding travels in the state.
 func TestBoundClientRules(t *testing.T) {
 	rules := []auth.Rule{
 		{ClientID: "sensor-1", Access: auth.Publish, Filter: "telemetry/%c"},
@@ -251,6 +253,7 @@ func TestBoundClientRules(t *testing.T) {
 	for _, v := range versions() {
 		t.Run(v.String(), func(t *testing.T) {
 			e, as := ownerEnv(t, auth.Options{}, rules...)
+			e.fresh = true
 			h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 			as.users["sensor-1"] = &auth.User{Name: "sensor-1", Hash: h, ClientIDs: "%u"}
 			watcher, _, _ := e.connectOn("proxy-W", v5, "watcher", login("bob", "pw"))
@@ -271,11 +274,13 @@ func TestBoundClientRules(t *testing.T) {
 
 // Removing a user ends its connections and sessions: a delivery to its
 // session is dropped and closes its connection (DISCONNECT 0x87 at 5.0),
-// and its own next call is answered the same way.
+// and its own next call is answered the same way, with a new Handler per
+// call and the state through JSON, as on the serverless path.
 func TestOwnerUserRemoved(t *testing.T) {
 	for _, v := range versions() {
 		t.Run(v.String(), func(t *testing.T) {
 			e, as := ownerEnv(t, auth.Options{})
+			e.fresh = true
 			alice, _, _ := e.connect(v, "alice-phone", login("alice", "pw"), persistent())
 			alice.sub(sub("devices/alice/#", 1))
 			other, _, _ := e.connect(v, "alice-tablet", login("alice", "pw"))
