@@ -60,9 +60,34 @@ func (r *Rule) filterFor(user, clientID string) (filter string, ok bool) {
 	case hasUser && !safeValue(user), hasClient && !safeValue(clientID):
 		return "", false
 	}
-	// One pass, so that a value holding the other placeholder stays a
-	// literal.
-	return strings.NewReplacer(placeholderUser, user, placeholderClient, clientID).Replace(r.Filter), true
+	return substitute(r.Filter, user, clientID), true
+}
+
+// substitute replaces %u by user and %c by clientID in f, in one pass, so
+// that a value holding the other placeholder stays a literal. It is on the
+// path of every delivery (MayReceive): no Replacer is built for it.
+func substitute(f, user, clientID string) string {
+	var b strings.Builder
+	b.Grow(len(f) + len(user) + len(clientID))
+	for {
+		i := strings.IndexByte(f, '%')
+		if i < 0 || i == len(f)-1 {
+			b.WriteString(f)
+			return b.String()
+		}
+		b.WriteString(f[:i])
+		switch f[i+1] {
+		case placeholderUser[1]:
+			b.WriteString(user)
+		case placeholderClient[1]:
+			b.WriteString(clientID)
+		default: // a lone '%': the next byte may start a placeholder
+			b.WriteByte('%')
+			f = f[i+1:]
+			continue
+		}
+		f = f[i+2:]
+	}
 }
 
 // safeValue reports whether v may stand in a filter for a placeholder.
