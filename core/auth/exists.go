@@ -17,18 +17,18 @@ func (c *Checker) Exists(ctx context.Context, id Identity) (bool, error) {
 		return true, nil
 	}
 	now := c.now()
-	if exists, ok := c.users.fresh(id.User, now, c.opts.CacheTTL); ok {
+	if exists, ok := c.exists.fresh(id.User, now, c.opts.CacheTTL); ok {
 		return exists, nil
 	}
 	_, err := c.store.User(ctx, id.User)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		c.users.set(id.User, false, now, c.opts.CacheTTL)
+		c.exists.set(id.User, false, now, c.opts.CacheTTL)
 		c.log.Debug("user no longer exists", "user", id.User)
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("auth: read user %q: %w", id.User, err)
 	}
-	c.users.set(id.User, true, now, c.opts.CacheTTL)
+	c.exists.set(id.User, true, now, c.opts.CacheTTL)
 	return true, nil
 }

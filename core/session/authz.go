@@ -24,7 +24,8 @@ func (c *call) authenticate(p *packet.Connect) (id auth.Identity, refuse packet.
 	if c.h.auth == nil {
 		return auth.Identity{}, packet.Success, nil
 	}
-	id, err = c.h.auth.Authenticate(c.ctx, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
+	// The client's address (Event.Remote) backs off a source of failures.
+	id, err = c.h.auth.AuthenticateFrom(c.ctx, c.ev.Remote, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
 	switch {
 	case err == nil:
 		return id, packet.Success, nil
@@ -105,6 +106,15 @@ func (c *call) mayDeliver(s *Session, m *Message) (bool, error) {
 		return false, fmt.Errorf("session: authorize delivery of %q: %w", m.Topic, err)
 	}
 	return ok, nil
+}
+
+// AuthStats returns what the handler's auth.Checker counted (zero without
+// WithAuth).
+func (h *Handler) AuthStats() auth.GuardStats {
+	if h.auth == nil {
+		return auth.GuardStats{}
+	}
+	return h.auth.Stats()
 }
 
 // mayPublish reports whether this connection's client may publish to the
