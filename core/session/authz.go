@@ -48,26 +48,33 @@ func ruleClient(clientID string, bound bool) string {
 }
 
 // checkIdentity ends a connection whose identity no longer stands (its
-// user was removed; auth.Checker.Exists, cached for the auth cache TTL):
-// with DISCONNECT 0x87 Not authorized at 5.0 [MQTT-4.13.1-1], by closing
-// at 3.1.1. A connection before its CONNECT, or accepted by a version
-// that kept no identity in the connection state, is not checked.
+// user was removed): with DISCONNECT 0x87 Not authorized at 5.0
+// [MQTT-4.13.1-1], by closing at 3.1.1.
 func (c *call) checkIdentity() error {
+	ok, err := c.identityStands()
+	if err == nil && !ok {
+		c.disconnect(packet.NotAuthorized, "user removed")
+	}
+	return err
+}
+
+// identityStands reports whether this connection's identity still stands
+// (auth.Checker.Exists, cached for the auth cache TTL). A connection
+// before its CONNECT, or accepted by a version that kept no identity in
+// the connection state, is taken to stand.
+func (c *call) identityStands() (bool, error) {
 	if c.h.auth == nil || c.st == nil {
-		return nil
+		return true, nil
 	}
 	id, ok := auth.ParseIdentity(c.st.Identity)
 	if !ok {
-		return nil
+		return true, nil
 	}
 	exists, err := c.h.auth.Exists(c.ctx, id)
 	if err != nil {
-		return fmt.Errorf("session: check identity %q: %w", c.st.Identity, err)
+		return false, fmt.Errorf("session: check identity %q: %w", c.st.Identity, err)
 	}
-	if !exists {
-		c.disconnect(packet.NotAuthorized, "user removed")
-	}
-	return nil
+	return exists, nil
 }
 
 // mayDeliver reports whether m may be delivered to session s, checked as

@@ -274,14 +274,16 @@ func TestBoundClientRules(t *testing.T) {
 
 // Removing a user ends its connections and sessions: a delivery to its
 // session is dropped and closes its connection (DISCONNECT 0x87 at 5.0),
-// and its own next call is answered the same way, with a new Handler per
+// whose will is not published, and its own next call is answered the same way, with a new Handler per
 // call and the state through JSON, as on the serverless path.
 func TestOwnerUserRemoved(t *testing.T) {
 	for _, v := range versions() {
 		t.Run(v.String(), func(t *testing.T) {
 			e, as := ownerEnv(t, auth.Options{})
 			e.fresh = true
-			alice, _, _ := e.connect(v, "alice-phone", login("alice", "pw"), persistent())
+			watcher, _, _ := e.connectOn("proxy-W", v5, "watcher", login("mallory", "pw"))
+			watcher.sub(sub("wills/#", 0))
+			alice, _, _ := e.connect(v, "alice-phone", login("alice", "pw"), persistent(), will("wills/alice", "gone", 0, false, 0))
 			alice.sub(sub("devices/alice/#", 1))
 			other, _, _ := e.connect(v, "alice-tablet", login("alice", "pw"))
 			pub, _, _ := e.connectOn("proxy-P", v5, "pub", login("bob", "pw"))
@@ -300,7 +302,7 @@ func TestOwnerUserRemoved(t *testing.T) {
 					t.Fatalf("DISCONNECT 0x%02X, want 0x87", byte(d.ReasonCode))
 				}
 			}
-			alice.lost()
+			wantPayloads(t, watcher.recv(alice.lost())) // no will from a removed user
 			if q, err := e.store.Dispatch(t.Context(), "alice-phone", 10); err != nil || len(q) != 0 {
 				t.Fatalf("queued for the removed user: %d (%v)", len(q), err)
 			}
