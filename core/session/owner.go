@@ -26,6 +26,7 @@ import "github.com/mqttless/mqttless/core/auth"
 // one over, cleared, gives nobody more, and keeps users from being locked
 // out of the client ids their devices used while they were anonymous
 // (before users were set up, say).
+//
 // An online session of another identity is refused even when its Session
 // Expiry Interval is 0: the CONNECT would end it [MQTT-3.1.4-3], and
 // another identity may not end what it does not own. The refusal is
