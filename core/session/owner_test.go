@@ -165,7 +165,7 @@ func TestOwnerSessionWithoutIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	queued := []*session.Outbound{{QoS: 1, Message: session.Message{Topic: "t", Payload: []byte("old"), QoS: 1}}}
-	if _, _, err := e.store.Enqueue(t.Context(), "old-id", queued, 10, 0); err != nil {
+	if _, _, err := e.store.Enqueue(t.Context(), "old-id", queued, session.QueueLimit{Messages: 10}, 0); err != nil {
 		t.Fatal(err)
 	}
 	_, ack, rest := e.connect(v5, "old-id", login("bob", "pw"), persistent())

@@ -9,9 +9,9 @@ import (
 	"github.com/mqttless/mqttless/core/session"
 )
 
-// refused sends a CONNECT on a new connection and returns the reason code
+// refusedWith sends a CONNECT on a new connection and returns the reason code
 // of the CONNACK that refused it (3.1.1 return codes read as 5.0 codes).
-func (e *env) refused(v packet.Version, clientID string, opts ...connectOpt) packet.ReasonCode {
+func (e *env) refusedWith(v packet.Version, clientID string, opts ...connectOpt) packet.ReasonCode {
 	e.t.Helper()
 	c := e.open(v)
 	r := c.send(connect(v, clientID, opts...))
@@ -45,7 +45,7 @@ func TestMaxSessions(t *testing.T) {
 			}
 			a, _, _ := e.connect(v, "a", popt)
 			e.connect(v, "b", popt)
-			if rc := e.refused(v, "c", popt); rc != quotaCode(v) {
+			if rc := e.refusedWith(v, "c", popt); rc != quotaCode(v) {
 				t.Fatalf("third session: %s, want %s", rc, quotaCode(v))
 			}
 			if _, err := e.store.Session(t.Context(), "c"); !errors.Is(err, session.ErrNotFound) {
@@ -67,7 +67,7 @@ func TestMaxSessions(t *testing.T) {
 	t.Run("freed by a session's end", func(t *testing.T) {
 		e := newEnv(t, session.Config{MaxSessions: 1})
 		a, _, _ := e.connect(v5, "a") // expiry 0: ends with its connection
-		if rc := e.refused(v5, "b"); rc != packet.QuotaExceeded {
+		if rc := e.refusedWith(v5, "b"); rc != packet.QuotaExceeded {
 			t.Fatalf("second session: %s", rc)
 		}
 		a.disconnect()
@@ -81,7 +81,7 @@ func TestMaxWillSize(t *testing.T) {
 	for _, v := range versions() {
 		t.Run(v.String(), func(t *testing.T) {
 			e := newEnv(t, session.Config{MaxWillSize: 100})
-			if rc := e.refused(v, "big", will("w", strings.Repeat("x", 100), 1, false, 0)); rc != quotaCode(v) {
+			if rc := e.refusedWith(v, "big", will("w", strings.Repeat("x", 100), 1, false, 0)); rc != quotaCode(v) {
 				t.Fatalf("will of 101 bytes: %s, want %s", rc, quotaCode(v))
 			}
 			if _, err := e.store.Session(t.Context(), "big"); !errors.Is(err, session.ErrNotFound) {
@@ -92,7 +92,7 @@ func TestMaxWillSize(t *testing.T) {
 	}
 	t.Run("properties count", func(t *testing.T) {
 		e := newEnv(t, session.Config{MaxWillSize: 100})
-		rc := e.refused(v5, "props", will("w", "x", 1, false, 0), willProps(func(p *packet.Properties) {
+		rc := e.refusedWith(v5, "props", will("w", "x", 1, false, 0), willProps(func(p *packet.Properties) {
 			p.User = append(p.User, packet.UserProperty{Key: strings.Repeat("k", 100)})
 		}))
 		if rc != packet.QuotaExceeded {
