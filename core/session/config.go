@@ -36,6 +36,11 @@ type Config struct {
 	// so concurrent CONNECTs may pass it by their number; a store without
 	// SessionCounter (DynamoDB) is not bounded.
 	MaxSessions int
+	// MaxUserSessions bounds the sessions of one identity
+	// (Session.Identity: a user, a certificate identity, or the anonymous
+	// clients, which share one) [1000], refused as MaxSessions is; checked
+	// against SessionCounter.IdentitySessions the same way.
+	MaxUserSessions int
 	// MaxWillSize bounds a will message, in bytes: topic, payload and
 	// properties [65536]. A CONNECT with a larger will is refused with 0x97
 	// (Quota exceeded; the packet is within Maximum Packet Size, so 0x95
@@ -100,6 +105,7 @@ const (
 	DefaultMaxSessionExpiry = 3600
 	DefaultReceiveMax       = 100
 	DefaultMaxSessions      = 10000
+	DefaultMaxUserSessions  = 1000
 	DefaultMaxWillSize      = 64 << 10
 	DefaultMaxQueuedBytes   = 4 << 20
 )
@@ -131,6 +137,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxSessions < 0 {
 		return c, fmt.Errorf("%w: MaxSessions %d is negative", ErrConfig, c.MaxSessions)
+	}
+	if c.MaxUserSessions == 0 {
+		c.MaxUserSessions = DefaultMaxUserSessions
+	}
+	if c.MaxUserSessions < 0 {
+		return c, fmt.Errorf("%w: MaxUserSessions %d is negative", ErrConfig, c.MaxUserSessions)
 	}
 	if c.MaxWillSize == 0 {
 		c.MaxWillSize = DefaultMaxWillSize

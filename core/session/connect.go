@@ -155,14 +155,14 @@ func (c *call) connect(frame []byte) error {
 		}
 	}
 
-	if ok, err := c.roomForSession(clientID); err != nil || !ok {
+	if why, err := c.roomForSession(clientID, st.Identity); err != nil || why != "" {
 		if err != nil {
 			c.st = nil
 			return err
 		}
 		// 0x97 Quota exceeded (section 3.2.2.2); return code 3 Server
 		// unavailable at 3.1.1 (3.1.1 section 3.2.2.3).
-		return c.refuse(packet.QuotaExceeded, "too many sessions")
+		return c.refuse(packet.QuotaExceeded, why)
 	}
 
 	s := &Session{
@@ -228,26 +228,43 @@ func (c *call) connect(frame []byte) error {
 	return nil
 }
 
-// roomForSession reports whether a CONNECT of clientID may go on under
-// Config.MaxSessions: the store holds fewer sessions than that, or already
-// holds one of clientID, which the CONNECT resumes or replaces in place. A
-// store that cannot count sessions (no SessionCounter) is not bounded.
-func (c *call) roomForSession(clientID string) (bool, error) {
+// roomForSession reports why a CONNECT of clientID by identity may not go
+// on under Config.MaxSessions and MaxUserSessions, or "" when it may: the
+// store holds fewer sessions than MaxSessions and fewer of identity than
+// MaxUserSessions, or it already holds one of clientID, which the CONNECT
+// resumes or replaces in place (or is refused for, as another identity's).
+// A store that cannot count sessions (no SessionCounter) is not bounded.
+func (c *call) roomForSession(clientID, identity string) (string, error) {
 	sc, ok := c.h.store.(SessionCounter)
 	if !ok {
-		return true, nil
+		return "", nil
 	}
+	why := ""
 	n, err := sc.SessionCount(c.ctx)
-	if err != nil || n < c.h.cfg.MaxSessions {
-		return err == nil, err
+	if err != nil {
+		return "", err
+	}
+	if n >= c.h.cfg.MaxSessions {
+		why = "too many sessions"
+	} else {
+		u, err := sc.IdentitySessions(c.ctx, identity)
+		if err != nil {
+			return "", err
+		}
+		if u >= c.h.cfg.MaxUserSessions {
+			why = "too many sessions of this user"
+		}
+	}
+	if why == "" {
+		return "", nil
 	}
 	switch _, err := c.h.store.Session(c.ctx, clientID); {
 	case err == nil:
-		return true, nil
+		return "", nil
 	case errors.Is(err, ErrNotFound):
-		return false, nil
+		return why, nil
 	default:
-		return false, err
+		return "", err
 	}
 }
 

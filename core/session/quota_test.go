@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
 )
@@ -152,5 +153,31 @@ func TestReceiveMaxAcrossConnections(t *testing.T) {
 				t.Fatalf("QoS 2 message refused after a PUBREL freed a place")
 			}
 		})
+	}
+}
+
+// Config.MaxUserSessions: one identity's sessions are bounded, refused as
+// MaxSessions refuses; another identity is not affected, the anonymous
+// clients count as one, and an existing session may come back.
+func TestMaxUserSessions(t *testing.T) {
+	opts := auth.Options{AllowAnonymous: true, CacheTTL: -1}
+	e, _ := authEnv(t, session.Config{MaxUserSessions: 2}, opts, map[string]string{"alice": "pw", "bob": "pw"})
+	a1, _, _ := e.connect(v5, "alice-1", login("alice", "pw"), persistent())
+	e.connect(v5, "alice-2", login("alice", "pw"), persistent())
+	if rc := e.refusedWith(v5, "alice-3", login("alice", "pw"), persistent()); rc != packet.QuotaExceeded {
+		t.Fatalf("alice's third session: %s", rc)
+	}
+	if rc := e.refusedWith(v311, "alice-3", login("alice", "pw"), resume()); rc != packet.ServerUnavailable {
+		t.Fatalf("alice's third session at 3.1.1: %s", rc)
+	}
+	e.connect(v5, "bob-1", login("bob", "pw"), persistent())
+	a1.disconnect()
+	if _, ack, _ := e.connect(v5, "alice-1", login("alice", "pw"), persistent()); !ack.SessionPresent {
+		t.Fatal("alice's session could not come back at her limit")
+	}
+	e.connect(v5, "anon-1", persistent())
+	e.connect(v5, "anon-2", persistent())
+	if rc := e.refusedWith(v5, "anon-3", persistent()); rc != packet.QuotaExceeded {
+		t.Fatalf("a third anonymous session: %s", rc)
 	}
 }

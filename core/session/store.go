@@ -167,4 +167,7 @@ type SessionCounter interface {
 	// SessionCount returns how many sessions the store holds, online,
 	// offline, or ended but not yet deleted.
 	SessionCount(ctx context.Context) (int, error)
+	// IdentitySessions returns how many of them belong to identity
+	// (Session.Identity), for Config.MaxUserSessions.
+	IdentitySessions(ctx context.Context, identity string) (int, error)
 }

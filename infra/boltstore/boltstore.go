@@ -160,6 +160,9 @@ type Store struct {
 	// are never modified in place, only replaced; readers get copies.
 	sessMu   sync.RWMutex
 	sessions map[string]*cacheEntry
+	// identities counts the cached sessions by Session.Identity, for
+	// IdentitySessions; it changes with sessions, under sessMu.
+	identities map[string]int
 }
 
 // Option configures Open.
@@ -226,7 +229,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.MaxBatchDelay = o.batchDelay
 	}
 	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch,
-		sessions: map[string]*cacheEntry{}}
+		sessions: map[string]*cacheEntry{}, identities: map[string]int{}}
 	if o.group {
 		st.group = &group{db: db, writeMu: &st.subsMu}
 	}
@@ -270,6 +273,7 @@ func (st *Store) init() error {
 			e := newCacheEntry(s)
 			e.will = e.will || hasWill(tx, id)
 			st.sessions[clientID] = e
+			st.identities[s.Identity]++
 			u := cb.Bucket(bSubs)
 			if u == nil {
 				return nil
@@ -306,10 +310,16 @@ func (st *Store) cached(clientID string) *cacheEntry {
 // modified afterwards.
 func (st *Store) setCached(clientID string, s *session.Session) {
 	st.sessMu.Lock()
+	if old := st.sessions[clientID]; old != nil {
+		if st.identities[old.s.Identity]--; st.identities[old.s.Identity] <= 0 {
+			delete(st.identities, old.s.Identity)
+		}
+	}
 	if s == nil {
 		delete(st.sessions, clientID)
 	} else {
 		st.sessions[clientID] = newCacheEntry(s)
+		st.identities[s.Identity]++
 	}
 	st.sessMu.Unlock()
 }
@@ -835,6 +845,17 @@ func (st *Store) SessionCount(ctx context.Context) (int, error) {
 	st.sessMu.RLock()
 	defer st.sessMu.RUnlock()
 	return len(st.sessions), nil
+}
+
+// IdentitySessions implements session.SessionCounter, from the session
+// cache.
+func (st *Store) IdentitySessions(ctx context.Context, identity string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, wrap(err, "count sessions of %q", identity)
+	}
+	st.sessMu.RLock()
+	defer st.sessMu.RUnlock()
+	return st.identities[identity], nil
 }
 
 // Session implements session.Store.

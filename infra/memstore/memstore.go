@@ -315,6 +315,19 @@ func (st *Store) SessionCount(context.Context) (int, error) {
 	return len(st.sessions), nil
 }
 
+// IdentitySessions implements session.SessionCounter, by a scan.
+func (st *Store) IdentitySessions(_ context.Context, identity string) (int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for _, rec := range st.sessions {
+		if rec.s.Identity == identity {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Enqueue implements session.Store.
 func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
 	st.mu.Lock()

@@ -168,7 +168,8 @@ func testBinaryPayloads(e *env) {
 }
 
 // testSessionCount: a store that counts sessions (session.SessionCounter)
-// counts each it holds, whatever its state, until it is deleted. The
+// counts each it holds, whatever its state, until it is deleted, and
+// those of one identity. The
 // count is global, so the test looks only at differences, and runs
 // against a store of its own (memory and file stores do).
 func testSessionCount(e *env) {
@@ -195,5 +196,29 @@ func testSessionCount(e *env) {
 	e.must(e.st.DeleteSession(e.ctx, a, ""), "DeleteSession")
 	if n := count(); n != base+1 {
 		e.Fatalf("SessionCount after a deletion = %d, want %d", n, base+1)
+	}
+	// IdentitySessions counts the sessions of one identity.
+	who := "user:" + e.id
+	mine := func() int {
+		e.Helper()
+		n, err := sc.IdentitySessions(e.ctx, who)
+		e.must(err, "IdentitySessions")
+		return n
+	}
+	if n := mine(); n != 0 {
+		e.Fatalf("IdentitySessions of a new identity = %d", n)
+	}
+	x, y := e.client("x"), e.client("y")
+	for _, c := range []string{x, y} {
+		s := newSession(c, "conn1")
+		s.Identity = who
+		e.connectSession(s, false)
+	}
+	if n := mine(); n != 2 {
+		e.Fatalf("IdentitySessions after 2 sessions = %d, want 2", n)
+	}
+	e.must(e.st.DeleteSession(e.ctx, x, "conn1"), "DeleteSession")
+	if n := mine(); n != 1 {
+		e.Fatalf("IdentitySessions after a deletion = %d, want 1", n)
 	}
 }

@@ -60,7 +60,8 @@
 //     previous session do.
 //   - SessionCount, where a store has it, counts every session it holds,
 //     online, offline or ended, until DeleteSession (or a clean Connect
-//     that replaces it, which keeps the count).
+//     that replaces it, which keeps the count); IdentitySessions counts
+//     those whose Identity is the one given.
 package storetest
 
 import (
