@@ -55,6 +55,12 @@ type Config struct {
 	// allowed. Checking costs a Store.Subscriptions read for each
 	// SUBSCRIBE with a filter to store.
 	MaxSubscriptions int
+	// MaxRetained bounds the retained messages the store holds
+	// [DefaultMaxRetained]; MaxRetainedBytes bounds their bytes, by
+	// Message.Size [DefaultMaxRetainedBytes]. A retained PUBLISH past
+	// either is refused (see retained.go); -1 is no limit.
+	MaxRetained      int
+	MaxRetainedBytes int64
 }
 
 // Defaults.
@@ -65,6 +71,8 @@ const (
 	DefaultTopicAliasMax    = 10
 	DefaultMaxTopicLevels   = 64
 	DefaultMaxSubscriptions = 1000
+	DefaultMaxRetained      = 100_000
+	DefaultMaxRetainedBytes = 128 << 20
 )
 
 // ErrConfig is a configuration value out of range; the message names it.
@@ -131,7 +139,25 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSubscriptions < 1 {
 		return c, fmt.Errorf("%w: MaxSubscriptions %d is negative", ErrConfig, c.MaxSubscriptions)
 	}
+	if c.MaxRetained == 0 {
+		c.MaxRetained = DefaultMaxRetained
+	}
+	if c.MaxRetained < -1 {
+		return c, fmt.Errorf("%w: MaxRetained %d is negative", ErrConfig, c.MaxRetained)
+	}
+	if c.MaxRetainedBytes == 0 {
+		c.MaxRetainedBytes = DefaultMaxRetainedBytes
+	}
+	if c.MaxRetainedBytes < -1 {
+		return c, fmt.Errorf("%w: MaxRetainedBytes %d is negative", ErrConfig, c.MaxRetainedBytes)
+	}
 	return c, nil
+}
+
+// retainedLimits returns the store limits of MaxRetained and
+// MaxRetainedBytes (-1, no limit, is a zero field).
+func (c *Config) retainedLimits() RetainedLimits {
+	return RetainedLimits{Count: max(c.MaxRetained, 0), Bytes: max(c.MaxRetainedBytes, 0)}
 }
 
 // topicLimits returns the limits on topic names and filters.

@@ -31,6 +31,18 @@ func newMessage(topic string, payload []byte, qos byte, retain bool, publisher s
 	return m
 }
 
+// Size is what m counts against the retained byte limit
+// (RetainedLimits.Bytes): its topic, payload and properties, without
+// encoding overhead but for user properties, which count their 5 bytes of
+// encoding each so that many empty ones are not free.
+func (m *Message) Size() int {
+	n := len(m.Topic) + len(m.Payload) + len(m.Props.ContentType) + len(m.Props.ResponseTopic) + len(m.Props.CorrelationData)
+	for _, u := range m.Props.User {
+		n += 5 + len(u.Key) + len(u.Value)
+	}
+	return n
+}
+
 func clone(b []byte) []byte {
 	if b == nil {
 		return nil
