@@ -58,7 +58,7 @@ type Config struct {
 	// MaxRetained bounds the retained messages the store holds
 	// [DefaultMaxRetained]; MaxRetainedBytes bounds their bytes, by
 	// Message.Size [DefaultMaxRetainedBytes]. A retained PUBLISH past
-	// either is refused (see retained.go); -1 is no limit.
+	// either is refused (see retained.go).
 	MaxRetained      int
 	MaxRetainedBytes int64
 }
@@ -142,22 +142,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRetained == 0 {
 		c.MaxRetained = DefaultMaxRetained
 	}
-	if c.MaxRetained < -1 {
+	if c.MaxRetained < 0 {
 		return c, fmt.Errorf("%w: MaxRetained %d is negative", ErrConfig, c.MaxRetained)
 	}
 	if c.MaxRetainedBytes == 0 {
 		c.MaxRetainedBytes = DefaultMaxRetainedBytes
 	}
-	if c.MaxRetainedBytes < -1 {
+	if c.MaxRetainedBytes < 0 {
 		return c, fmt.Errorf("%w: MaxRetainedBytes %d is negative", ErrConfig, c.MaxRetainedBytes)
 	}
 	return c, nil
 }
 
 // retainedLimits returns the store limits of MaxRetained and
-// MaxRetainedBytes (-1, no limit, is a zero field).
+// MaxRetainedBytes.
 func (c *Config) retainedLimits() RetainedLimits {
-	return RetainedLimits{Count: max(c.MaxRetained, 0), Bytes: max(c.MaxRetainedBytes, 0)}
+	return RetainedLimits{Count: c.MaxRetained, Bytes: c.MaxRetainedBytes}
 }
 
 // topicLimits returns the limits on topic names and filters.
