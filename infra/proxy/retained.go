@@ -43,9 +43,12 @@ func (c *conn) serveRetained() bool {
 		// Set before waitingDrain, so that the writer's deadline wins.
 		c.nc.SetReadDeadline(dl)
 		c.mu.Lock()
-		idle := len(c.queue) == 0 && !c.writing
-		c.waitingDrain = !idle
+		closed, idle := c.closed, len(c.queue) == 0 && !c.writing
+		c.waitingDrain = !idle && !closed
 		c.mu.Unlock()
+		if closed {
+			return false
+		}
 		if idle {
 			if !c.invoke(&session.Event{Kind: session.KindRetained}) {
 				return false
