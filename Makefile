@@ -37,7 +37,7 @@ LOCALSTACK_PORT ?= 4566
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run moto moto-deps test test-unit test-hostile test-e2e-dynamo test-e2e-lambda rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda clean
+.PHONY: all build run moto moto-deps test test-unit test-hostile test-e2e-dynamo test-e2e-lambda rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init clean
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
 .PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
 
@@ -202,6 +202,17 @@ bench-dynamo: moto-deps
 bench-lambda: moto-deps
 	MQTTLESS_LAMBDA_COST=1 MQTTLESS_LAMBDA_COST_MESSAGES=$(or $(COST_MESSAGES),200) MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -run '^TestServerlessCost$$' -count=1 -v -timeout 60m ./infra/lambdafn/
+
+## bench-init: the cold start of a handler function under the Lambda
+## Runtime Interface Emulator, on this machine: the init phase as the
+## emulator reports it and the time to the first answer, medians of
+## INIT_RUNS starts of ./functions/publish (or of the bootstrap BOOTSTRAP).
+## No DynamoDB is needed: the event is answered without it.
+INIT_RUNS ?= 20
+BOOTSTRAP ?=
+bench-init: rie-deps
+	MQTTLESS_BENCH_RIE=$(CURDIR)/bin/aws-lambda-rie MQTTLESS_BENCH_BOOTSTRAP=$(if $(BOOTSTRAP),$(abspath $(BOOTSTRAP))) \
+	  $(GO) test -run='^$$' -bench='^BenchmarkColdStart$$' -benchtime=$(INIT_RUNS)x -count=1 ./infra/lambdafn/
 
 clean:
 	rm -rf bin

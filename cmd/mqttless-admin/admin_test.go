@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
@@ -111,7 +112,7 @@ func exercise(t *testing.T, storeArgs []string, check func(name, password string
 func TestBolt(t *testing.T) {
 	args := boltArgs(t)
 	exercise(t, args, nil)
-	st, closeSt, err := allinone.OpenStore(allinone.Config{Store: "bolt", DataDir: args[3]}, slog.New(slog.DiscardHandler))
+	st, closeSt, err := allinone.OpenStore(config.Store{Kind: "bolt", DataDir: args[3]}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestPasswordFlag(t *testing.T) {
 func TestBoltInUse(t *testing.T) {
 	args := boltArgs(t)
 	mustAdmin(t, "pw\n", append([]string{"users", "add", "erin"}, args...)...)
-	_, closeSt, err := allinone.OpenStore(allinone.Config{Store: "bolt", DataDir: args[3]}, slog.New(slog.DiscardHandler))
+	_, closeSt, err := allinone.OpenStore(config.Store{Kind: "bolt", DataDir: args[3]}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
@@ -23,8 +24,8 @@ type storeFlags struct {
 // register defines the store flags on fs, their defaults from the
 // environment.
 func (s *storeFlags) register(set *flag.FlagSet) {
-	set.StringVar(&s.store, "store", envOr("MQTTLESS_STORE", "bolt"), "store: bolt (the file in -data-dir) or dynamo (the table -table) (env MQTTLESS_STORE)")
-	set.StringVar(&s.dataDir, "data-dir", envOr("MQTTLESS_DATA_DIR", "data"), "directory of the bolt store (env MQTTLESS_DATA_DIR)")
+	set.StringVar(&s.store, "store", envOr(config.EnvName("store"), config.Default("store")), "store: bolt (the file in -data-dir) or dynamo (the table -table) (env MQTTLESS_STORE)")
+	set.StringVar(&s.dataDir, "data-dir", envOr(config.EnvName("data-dir"), config.Default("data-dir")), "directory of the bolt store (env MQTTLESS_DATA_DIR)")
 	set.StringVar(&s.table, "table", dynamo.TableFromEnv(), "DynamoDB table of -store dynamo (env MQTTLESS_TABLE)")
 }
 
@@ -55,7 +56,7 @@ func (s *storeFlags) open(stderr io.Writer, create bool) (auth.Store, func() err
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, closeSt, err := allinone.OpenStore(allinone.Config{Store: s.store, DataDir: s.dataDir, Table: s.table}, log)
+	st, closeSt, err := allinone.OpenStore(config.Store{Kind: s.store, DataDir: s.dataDir, Table: s.table}, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -26,11 +26,11 @@ func (s *matchCounter) Sessions(ctx context.Context, ids []string) (map[string]*
 	return s.Store.Sessions(ctx, ids)
 }
 
-// TestBatchRoutesOnce checks that the PUBLISH frames of one event that
-// share a topic are routed with one Match and one Sessions read, that every
+// TestBatchMatchesOnce checks that the PUBLISH frames of one event that
+// share a topic are fanned out with one Match and one Sessions read, that every
 // one of them is still delivered in order, and that a SUBSCRIBE in the
 // event makes the next PUBLISH see the new subscription.
-func TestBatchRoutesOnce(t *testing.T) {
+func TestBatchMatchesOnce(t *testing.T) {
 	st := &matchCounter{Store: memstore.New()}
 	h, err := session.New(st, session.Config{}, nil)
 	if err != nil {
@@ -115,28 +115,28 @@ func deliveredPayloads(t *testing.T, r *session.Reply, conn string) string {
 	return out
 }
 
-// staleRouter is a RouteReader over a memstore that answers with the
-// sessions as they were when it was made, as a store serving QoS 0 routes
-// from copies may.
-type staleRouter struct {
+// staleMatcher is a MatchReader over a memstore that answers with the
+// sessions as they were when it was made, as a store serving QoS 0
+// fan-outs from copies may.
+type staleMatcher struct {
 	session.Store
 	old   map[string]*session.Session
 	calls atomic.Int32
 }
 
-func (s *staleRouter) Route(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
+func (s *staleMatcher) MatchSessions(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
 	s.calls.Add(1)
 	subs, err := s.Store.Match(ctx, name)
 	return subs, s.old, err
 }
 
-// With a RouteReader store the handler routes with the sessions Route
-// returns, asking once per topic and QoS in an event: a copy naming a
+// With a MatchReader store the handler fans out to the sessions
+// MatchSessions returns, asking once per topic and QoS in an event: a copy naming a
 // connection since gone sends the message there, for Undelivered to settle
 // when that connection's proxy reports it gone.
-func TestRouteReaderSessions(t *testing.T) {
+func TestMatchReaderSessions(t *testing.T) {
 	ms := memstore.New()
-	st := &staleRouter{Store: ms}
+	st := &staleMatcher{Store: ms}
 	h, err := session.New(st, session.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -172,17 +172,17 @@ func TestRouteReaderSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.old = old
-	// The subscriber reconnects on sub-2; the router still says sub-1.
+	// The subscriber reconnects on sub-2; the store still says sub-1.
 	h.Handle(ctx, &session.Event{Kind: session.KindLost, Proxy: "p", Conn: "sub-1", State: states["sub-1"]})
 	send("sub-2", persistentConnect("sub", false))
 	send("pub", &packet.Connect{ClientID: "pub", CleanStart: true})
 	st.calls.Store(0)
 	r := send("pub", &packet.Publish{Topic: "a/b", Payload: []byte("1")}, &packet.Publish{Topic: "a/b", Payload: []byte("2")})
 	if n := st.calls.Load(); n != 1 {
-		t.Errorf("%d Route calls for 2 PUBLISH to one topic, want 1", n)
+		t.Errorf("%d MatchSessions calls for 2 PUBLISH to one topic, want 1", n)
 	}
 	if len(r.Deliveries) != 1 || r.Deliveries[0].Conn != "sub-1" {
-		t.Fatalf("deliveries %+v, want one to the connection the router named", r.Deliveries)
+		t.Fatalf("deliveries %+v, want one to the connection the store named", r.Deliveries)
 	}
 	again, err := h.Undelivered(ctx, r.Deliveries)
 	if err != nil {

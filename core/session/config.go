@@ -70,6 +70,13 @@ const (
 // ErrConfig is a configuration value out of range; the message names it.
 var ErrConfig = errors.New("session: invalid configuration")
 
+// DefaultConfig returns the limits that the zero Config stands for, each
+// field set to its default.
+func DefaultConfig() Config {
+	c, _ := Config{}.withDefaults() // the zero Config is valid
+	return c
+}
+
 // withDefaults returns c with zero fields set to their defaults, or an
 // error wrapping ErrConfig that names the first bad setting.
 func (c Config) withDefaults() (Config, error) {

@@ -11,13 +11,13 @@ import (
 // Store work deferred within one call.
 //
 // One event carries up to 64 frames of one connection, and each store
-// write costs a commit. route therefore does not enqueue QoS 1 and 2
+// write costs a commit. fanOut therefore does not enqueue QoS 1 and 2
 // messages (nor QoS 0 ones for offline sessions) itself: it queues them per
 // subscriber in the call, and flush writes each subscriber's run of them
 // with one Store.Enqueue. What depends on those writes being durable waits
 // for the flush: the PUBACK or PUBREC of the message (a placeholder in
 // reply.Packets until then; the reply is written only after Handle
-// returns) and the MarkRouted of a QoS 2 message. Handle flushes at the end
+// returns) and the MarkFannedOut of a QoS 2 message. Handle flushes at the end
 // of the event, and before the frames whose handling could observe the
 // deferred writes (see needsFlush).
 
@@ -25,9 +25,9 @@ import (
 // the flush, when the enqueues it waited for are done.
 type fanout struct{ n int }
 
-// pendingOut is the work deferred for one subscriber, in routing order.
+// pendingOut is the work deferred for one subscriber, in fan-out order.
 type pendingOut struct {
-	s     *Session // as route last read it
+	s     *Session // as fanOut last read it
 	items []pendingItem
 }
 
@@ -76,8 +76,8 @@ func (c *call) ackLater(p *packet.Publish, f *fanout) {
 	c.reply.Packets = append(c.reply.Packets, nil)
 }
 
-// markRouted defers the MarkRouted of QoS 2 packetID to the flush.
-func (c *call) markRouted(packetID uint16) {
+// markFannedOut defers the MarkFannedOut of QoS 2 packetID to the flush.
+func (c *call) markFannedOut(packetID uint16) {
 	if c.marked == nil {
 		c.marked = make(map[uint16]bool)
 	}
@@ -92,7 +92,7 @@ func (c *call) pendingWork() bool {
 	return len(c.pending) > 0 || len(c.marks) > 0 || len(c.acks) > 0
 }
 
-// flush does the deferred store work: the enqueues, then the MarkRouted
+// flush does the deferred store work: the enqueues, then the MarkFannedOut
 // calls, and then fills in the acknowledgements. When a store write fails
 // the acknowledgements are dropped (the client resends), and the error is
 // returned.
@@ -109,7 +109,7 @@ func (c *call) flush() error {
 	c.pending, c.pendingBy = nil, nil
 	if err == nil {
 		for _, id := range c.marks {
-			if err = c.h.store.MarkRouted(c.ctx, c.st.ClientID, id); err != nil {
+			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, id); err != nil {
 				break
 			}
 		}
@@ -179,7 +179,7 @@ func (c *call) enqueue(s *Session, run []pendingItem, window int) error {
 		accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, msgs, c.h.cfg.MaxQueued, window)
 		if errors.Is(err, ErrNotFound) {
 			// The session ended (its client disconnected, or it expired)
-			// since route read it: it no longer subscribes, and its end must
+			// since fanOut read it: it no longer subscribes, and its end must
 			// not fail the publisher's call.
 			return nil
 		}

@@ -114,18 +114,18 @@ type call struct {
 	delivIdx     map[string]int // "proxy\x00conn" -> index in reply.Deliveries
 
 	// Store work deferred to the flush (flush.go).
-	pending      []*pendingOut          // per subscriber, in routing order
+	pending      []*pendingOut          // per subscriber, in fan-out order
 	pendingBy    map[string]*pendingOut // by client id
 	acks         []pendingAck
-	marks        []uint16        // QoS 2 packet ids to mark routed
+	marks        []uint16        // QoS 2 packet ids to mark fanned out
 	marked       map[uint16]bool // the same, as a set
 	ends         []ended         // PUBACK and PUBCOMP of the current run
 	needDispatch bool            // acknowledgements freed room in the window
 
-	// What routing read, kept for the rest of the call (route.go).
-	matches  map[string][]Subscription // by topic name
-	sessions map[string]*Session       // by client id; nil: none
-	routes   map[routeKey]routeRead    // from a RouteReader store
+	// What the fan-out read, kept for the rest of the call (fanout.go).
+	matches    map[string][]Subscription // by topic name
+	sessions   map[string]*Session       // by client id; nil: none
+	matchReads map[matchKey]matchRead    // from a MatchReader store
 }
 
 func (c *call) version() packet.Version {
@@ -223,10 +223,10 @@ func (c *call) frame(frame []byte) error {
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
 		return c.ack(t, frame)
 	case packet.SUBSCRIBE:
-		c.matches, c.routes = nil, nil
+		c.matches, c.matchReads = nil, nil
 		return c.subscribe(frame)
 	case packet.UNSUBSCRIBE:
-		c.matches, c.routes = nil, nil
+		c.matches, c.matchReads = nil, nil
 		return c.unsubscribe(frame)
 	case packet.PINGREQ:
 		// The proxy answers PINGREQ itself; this path serves proxies that
@@ -240,7 +240,7 @@ func (c *call) frame(frame []byte) error {
 	case packet.DISCONNECT:
 		return c.clientDisconnect(frame)
 	case packet.AUTH:
-		return c.auth(frame)
+		return c.enhancedAuth(frame)
 	default:
 		// A server never receives CONNACK, SUBACK, UNSUBACK or PINGRESP:
 		// one that parses is a Protocol Error. Type 0 is reserved and does
@@ -257,7 +257,7 @@ func (c *call) frame(frame []byte) error {
 // needsFlush reports whether the deferred store work must be done before a
 // frame of type t: all but PUBLISH, the acknowledgements of outbound
 // messages and PINGREQ may observe it (PUBREL forgets a QoS 2 message still
-// to be marked routed, SUBSCRIBE enqueues retained messages, DISCONNECT
+// to be marked fanned out, SUBSCRIBE enqueues retained messages, DISCONNECT
 // ends the session).
 func needsFlush(t packet.Type) bool {
 	switch t {

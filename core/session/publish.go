@@ -58,10 +58,10 @@ func (c *call) publish(frame []byte) error {
 	}
 	switch p.QoS {
 	case 0:
-		_, err := c.route(&m)
+		_, err := c.fanOut(&m)
 		return err
 	case 1:
-		f, err := c.route(&m)
+		f, err := c.fanOut(&m)
 		if err != nil {
 			return err
 		}
@@ -82,15 +82,15 @@ func (c *call) publish(frame []byte) error {
 	case existing == nil:
 		c.st.Pending++
 		c.stateChanged = true
-		if f, err = c.route(&m); err != nil {
+		if f, err = c.fanOut(&m); err != nil {
 			return err
 		}
-		c.markRouted(p.PacketID)
+		c.markFannedOut(p.PacketID)
 	case !existing.Routed && !c.marked[p.PacketID]:
-		if f, err = c.route(&existing.Message); err != nil {
+		if f, err = c.fanOut(&existing.Message); err != nil {
 			return err
 		}
-		c.markRouted(p.PacketID)
+		c.markFannedOut(p.PacketID)
 	}
 	c.ackLater(&p, f)
 	return nil

@@ -13,7 +13,7 @@ import (
 
 // Messages go to every matching subscription, addressed to the proxy and
 // connection that hold the subscriber (sections 3.3.4 and 4.7).
-func TestPublishRouting(t *testing.T) {
+func TestPublishFanOut(t *testing.T) {
 	for _, v := range versions() {
 		t.Run(v.String(), func(t *testing.T) {
 			e := newEnv(t, session.Config{})

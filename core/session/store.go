@@ -110,19 +110,19 @@ type Store interface {
 	// is already recorded; it returns the existing record, or nil when
 	// in was stored.
 	Receive(ctx context.Context, clientID string, in *Inbound) (existing *Inbound, err error)
-	// MarkRouted records that the message received under packetID reached
-	// its subscribers.
-	MarkRouted(ctx context.Context, clientID string, packetID uint16) error
+	// MarkFannedOut records that the message received under packetID
+	// reached its subscribers (it sets Inbound.Routed).
+	MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error
 	// Forget removes the receive state of packetID (PUBREL), returning
 	// ErrNotFound when there was none.
 	Forget(ctx context.Context, clientID string, packetID uint16) error
 }
 
-// RouteReader is an optional Store method that reads what routing a
-// message needs in one step, and may read less for it than Match followed
+// MatchReader is an optional Store method that reads what the fan-out of
+// a message needs in one step, and may read less for it than Match followed
 // by Sessions: the DynamoDB store implements it.
-type RouteReader interface {
-	// Route returns the subscriptions matching topic name, as Match does,
+type MatchReader interface {
+	// MatchSessions returns the subscriptions matching topic name, as Match does,
 	// and the sessions of their clients, as Sessions does, for a message
 	// published at qos. The session of a client reached only at QoS 0
 	// (the lower of qos and its subscriptions' QoS), and not through a
@@ -130,5 +130,5 @@ type RouteReader interface {
 	// connection since gone: a delivery to that connection is then
 	// reported gone by its proxy, and Handler.Undelivered settles it with
 	// fresh reads. Every other session is read fresh.
-	Route(ctx context.Context, name string, qos byte) ([]Subscription, map[string]*Session, error)
+	MatchSessions(ctx context.Context, name string, qos byte) ([]Subscription, map[string]*Session, error)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/lambdainvoke"
 	"github.com/mqttless/mqttless/infra/proxy"
@@ -35,7 +36,7 @@ const ProxyID = "local"
 // in-process on a store, or (-invoker lambda) a proxy that invokes the
 // handler functions.
 type Broker struct {
-	cfg     Config
+	cfg     config.Config
 	log     *slog.Logger
 	id      string
 	closeSt func() error
@@ -60,10 +61,10 @@ type Broker struct {
 // Start opens the store (or the Lambda client), binds the listeners and
 // starts serving. Errors name what failed: the store, the address, or a
 // setting.
-func Start(cfg Config, log *slog.Logger) (*Broker, error) {
+func Start(cfg config.Config, log *slog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: log, id: ProxyID, closeSt: func() error { return nil }}
-	if cfg.DeliveryAddr != "" {
-		b.id = cfg.DeliveryURL
+	if cfg.Delivery.Addr != "" {
+		b.id = cfg.Delivery.URL
 	}
 	if err := b.start(); err != nil {
 		b.closeListeners()
@@ -75,34 +76,34 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 func (b *Broker) start() error {
 	cfg := b.cfg
 	maxPacket := int(cfg.Session.MaxPacketSize)
-	if cfg.Invoker == "lambda" {
+	if cfg.Lambda.Invoker == "lambda" {
 		inv, err := newLambdaInvoker(cfg, b.log)
 		if err != nil {
 			return err
 		}
 		b.inv = inv
 	} else {
-		st, closeSt, err := OpenStore(cfg, b.log)
+		st, closeSt, err := OpenStore(cfg.Store, b.log)
 		if err != nil {
 			return err
 		}
 		b.closeSt = closeSt
-		h, err := NewHandler(st, cfg, b.log)
+		h, err := cfg.NewHandler(st, b.log)
 		if err != nil {
 			return err
 		}
 		maxPacket = int(h.Config().MaxPacketSize)
 		var eh proxy.EventHandler = h
-		if cfg.DeliveryAddr != "" {
-			client, err := delivery.NewClient(cfg.DeliverySecret, 0)
+		if cfg.Delivery.Addr != "" {
+			client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
 			if err != nil {
 				return fmt.Errorf("-delivery-secret: %w", err)
 			}
-			eh = delivery.NewRouter(h, client, b.log)
+			eh = delivery.NewRelay(h, client, b.log)
 		}
 		b.inv = proxy.Local{Handler: eh}
 	}
-	if cfg.MetricsAddr != "" {
+	if cfg.Listen.MetricsAddr != "" {
 		b.reg = prometheus.NewRegistry()
 		b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		m, err := proxy.NewMetrics(b.reg)
@@ -111,8 +112,8 @@ func (b *Broker) start() error {
 		}
 		b.metrics = m
 	}
-	if cfg.TLSAddr != "" || cfg.WSSAddr != "" {
-		tc, err := proxy.TLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, cfg.TLSRequireClientCert)
+	if cfg.Listen.TLSAddr != "" || cfg.Listen.WSSAddr != "" {
+		tc, err := proxy.TLSConfig(cfg.Listen.TLSCert, cfg.Listen.TLSKey, cfg.Listen.TLSClientCA, cfg.Listen.TLSRequireClientCert)
 		if err != nil {
 			return fmt.Errorf("-tls-cert, -tls-key, -tls-client-ca: %w", err)
 		}
@@ -120,26 +121,26 @@ func (b *Broker) start() error {
 	}
 	srv, err := proxy.New(proxy.Config{
 		ID: b.id, MaxPacketSize: maxPacket,
-		MaxSendBytes: cfg.MaxSendBytes, ConnectTimeout: cfg.ConnectTimeout,
-		InvokeTimeout:  cfg.InvokeTimeout,
-		MaxPublishRate: cfg.MaxPublishRate, MaxConnRate: cfg.MaxConnRate,
+		MaxSendBytes: cfg.Proxy.MaxSendBytes, ConnectTimeout: cfg.Proxy.ConnectTimeout,
+		InvokeTimeout:  cfg.Proxy.InvokeTimeout,
+		MaxPublishRate: cfg.Proxy.MaxPublishRate, MaxConnRate: cfg.Proxy.MaxConnRate,
 		Metrics: b.metrics,
 	}, b.inv, b.log)
 	if err != nil {
 		return err
 	}
 	b.proxy = srv
-	if b.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
+	if b.ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
+		return fmt.Errorf("listen on -addr %s: %w", cfg.Listen.Addr, err)
 	}
 	for _, l := range []struct {
 		ln         *net.Listener
 		name, addr string
 	}{
-		{&b.tlsLn, "tls-addr", cfg.TLSAddr},
-		{&b.wsLn, "ws-addr", cfg.WSAddr},
-		{&b.wssLn, "wss-addr", cfg.WSSAddr},
-		{&b.metrLn, "metrics-addr", cfg.MetricsAddr},
+		{&b.tlsLn, "tls-addr", cfg.Listen.TLSAddr},
+		{&b.wsLn, "ws-addr", cfg.Listen.WSAddr},
+		{&b.wssLn, "wss-addr", cfg.Listen.WSSAddr},
+		{&b.metrLn, "metrics-addr", cfg.Listen.MetricsAddr},
 	} {
 		if l.addr == "" {
 			continue
@@ -148,19 +149,19 @@ func (b *Broker) start() error {
 			return fmt.Errorf("listen on -%s %s: %w", l.name, l.addr, err)
 		}
 	}
-	if cfg.Pprof != "" {
-		if b.pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
-			return fmt.Errorf("listen on -pprof %s: %w", cfg.Pprof, err)
+	if cfg.Listen.Pprof != "" {
+		if b.pprofLn, err = net.Listen("tcp", cfg.Listen.Pprof); err != nil {
+			return fmt.Errorf("listen on -pprof %s: %w", cfg.Listen.Pprof, err)
 		}
 	}
-	if cfg.DeliveryAddr != "" {
-		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.DeliverySecret}, srv.Deliver, b.log)
+	if cfg.Delivery.Addr != "" {
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret}, srv.Deliver, b.log)
 		if err != nil {
 			return fmt.Errorf("-delivery-secret: %w", err)
 		}
 		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second}
-		if b.delivLn, err = net.Listen("tcp", cfg.DeliveryAddr); err != nil {
-			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.DeliveryAddr, err)
+		if b.delivLn, err = net.Listen("tcp", cfg.Delivery.Addr); err != nil {
+			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.Delivery.Addr, err)
 		}
 	}
 	// Connections a crashed previous run held are gone: end them, so that
@@ -181,7 +182,7 @@ func (b *Broker) start() error {
 // newLambdaInvoker returns the invoker of -invoker lambda, with the
 // Lambda client from the standard AWS configuration chain
 // (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL for emulators).
-func newLambdaInvoker(cfg Config, log *slog.Logger) (*lambdainvoke.Invoker, error) {
+func newLambdaInvoker(cfg config.Config, log *slog.Logger) (*lambdainvoke.Invoker, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
@@ -197,8 +198,8 @@ func newLambdaInvoker(cfg Config, log *slog.Logger) (*lambdainvoke.Invoker, erro
 			o.RetryMaxAttempts = 1
 		})
 	}
-	return lambdainvoke.New(cfg.Functions, api, perEndpoint, log,
-		lambdainvoke.WithConcurrency(cfg.LambdaConcurrency), lambdainvoke.WithBatchTimeout(cfg.InvokeTimeout)), nil
+	return lambdainvoke.New(cfg.Lambda.Functions, api, perEndpoint, log,
+		lambdainvoke.WithConcurrency(cfg.Lambda.Concurrency), lambdainvoke.WithBatchTimeout(cfg.Proxy.InvokeTimeout)), nil
 }
 
 func (b *Broker) closeListeners() {
@@ -322,13 +323,13 @@ func (b *Broker) serveMetrics() *http.Server {
 // DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store
 // is closed; /healthz answers 503 meanwhile.
 func (b *Broker) Run(ctx context.Context) error {
-	if b.cfg.Invoker == "lambda" {
+	if b.cfg.Lambda.Invoker == "lambda" {
 		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
 	} else {
 		// With -invoker lambda, the functions' own setting applies, and they
 		// warn.
-		b.cfg.warnAnonymous(b.log)
-		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store, "data-dir", b.cfg.DataDir)
+		b.cfg.Auth.WarnAnonymous(b.log)
+		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store.Kind, "data-dir", b.cfg.Store.DataDir)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
@@ -353,11 +354,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	sysDone := make(chan struct{})
 	go func() {
 		defer close(sysDone)
-		if b.cfg.SysInterval > 0 {
-			b.proxy.RunSys(sysCtx, b.cfg.SysInterval, sysPrefix(b.cfg, b.id))
+		if b.cfg.Proxy.SysInterval > 0 {
+			b.proxy.RunSys(sysCtx, b.cfg.Proxy.SysInterval, sysPrefix(b.cfg, b.id))
 		}
 	}()
-	ticker := time.NewTicker(b.cfg.Tick)
+	ticker := time.NewTicker(b.cfg.Proxy.Tick)
 	defer ticker.Stop()
 	var err error
 loop:
@@ -408,11 +409,11 @@ func (b *Broker) tick(ctx context.Context) {
 // when set, else $SYS/broker, or with -invoker lambda, where every proxy
 // counts its own connections and messages, $SYS/broker/proxies/ and the
 // host and port of the proxy's delivery URL (id), with '_' for ':'.
-func sysPrefix(cfg Config, id string) string {
-	if cfg.SysPrefix != "" {
-		return cfg.SysPrefix
+func sysPrefix(cfg config.Config, id string) string {
+	if cfg.Proxy.SysPrefix != "" {
+		return cfg.Proxy.SysPrefix
 	}
-	if cfg.Invoker != "lambda" {
+	if cfg.Lambda.Invoker != "lambda" {
 		return "$SYS/broker"
 	}
 	host := id

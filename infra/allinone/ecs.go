@@ -10,13 +10,8 @@ import (
 	"time"
 )
 
-// DeliveryURLAutoECS is the -delivery-url that asks for the task's own
-// address on Amazon ECS (awsvpc network mode, as on Fargate): the URL
-// becomes http://<task IPv4>:<port of -delivery-addr>, the task's IP read
-// from the ECS task metadata endpoint v4 (ECS_CONTAINER_METADATA_URI_V4).
-const DeliveryURLAutoECS = "auto-ecs"
-
-// ECSDeliveryURL returns the delivery URL of a proxy in an ECS task:
+// ECSDeliveryURL returns the delivery URL of a proxy in an ECS task, for
+// -delivery-url config.DeliveryURLAutoECS:
 // http://IP:PORT, IP the first IPv4 address of the container's first
 // network, as the container metadata at metadataURI lists it, and PORT
 // the port of deliveryAddr.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 // The container metadata of an awsvpc task, as the ECS task metadata
@@ -56,9 +57,11 @@ func TestECSDeliveryURL(t *testing.T) {
 // -delivery-url auto-ecs passes the configuration check; Main resolves it.
 func TestParseConfigDeliveryURLAutoECS(t *testing.T) {
 	env := map[string]string{"MQTTLESS_DELIVERY_SECRET": "0123456789abcdef0123"}
-	c, err := allinone.ParseConfig([]string{"-invoker", "lambda", "-delivery-addr", "0.0.0.0:9883", "-delivery-url", "auto-ecs"},
+	c, err := config.Parse([]string{"-invoker", "lambda", "-delivery-addr", "0.0.0.0:9883", "-delivery-url", "auto-ecs"},
 		func(k string) string { return env[k] }, io.Discard)
-	if err != nil || c.DeliveryURL != allinone.DeliveryURLAutoECS {
-		t.Fatalf("ParseConfig: %+v, %v", c.DeliveryURL, err)
+	if err != nil || c.Delivery.URL != config.DeliveryURLAutoECS {
+		t.Fatalf("ParseConfig: %+v, %v", c.Delivery.URL, err)
 	}
 }
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

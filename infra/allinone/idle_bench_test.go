@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 // BenchmarkIdleConnections reports the broker's memory (Go heap and
@@ -21,7 +22,7 @@ import (
 // the broker's.
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
-	cfg, err := allinone.ParseConfig([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, func(string) string { return "" }, io.Discard)
+	cfg, err := config.Parse([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 // pki is a test CA with a server certificate for 127.0.0.1 and a client
@@ -131,7 +132,7 @@ func (l *logBuffer) wait(s string) bool {
 // until the test ends.
 func startBroker(t *testing.T, args ...string) (*allinone.Broker, *logBuffer) {
 	t.Helper()
-	cfg, err := allinone.ParseConfig(append([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, args...), env(nil), io.Discard)
+	cfg, err := config.Parse(append([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, args...), env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestListeners(t *testing.T) {
 // Every listener is closed when Run returns.
 func TestListenersClosed(t *testing.T) {
 	p := newPKI(t)
-	cfg, err := allinone.ParseConfig([]string{"-addr", "127.0.0.1:0", "-store", "memory", "-tls-addr", "127.0.0.1:0",
+	cfg, err := config.Parse([]string{"-addr", "127.0.0.1:0", "-store", "memory", "-tls-addr", "127.0.0.1:0",
 		"-ws-addr", "127.0.0.1:0", "-wss-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-tls-cert", p.certFile, "-tls-key", p.keyFile}, env(nil), io.Discard)
 	if err != nil {
@@ -327,7 +328,7 @@ func TestListenersClosed(t *testing.T) {
 // A TLS listener without its files, or with a bad one, fails Start with an
 // error that names the setting.
 func TestTLSFilesNamed(t *testing.T) {
-	cfg, err := allinone.ParseConfig([]string{"-addr", "127.0.0.1:0", "-store", "memory", "-tls-addr", "127.0.0.1:0",
+	cfg, err := config.Parse([]string{"-addr", "127.0.0.1:0", "-store", "memory", "-tls-addr", "127.0.0.1:0",
 		"-tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "-tls-key", "missing-key.pem"}, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)

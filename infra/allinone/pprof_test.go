@@ -8,16 +8,17 @@ import (
 	"testing"
 
 	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 // -pprof serves net/http/pprof while the broker runs; without it nothing
 // is served.
 func TestPprofFlag(t *testing.T) {
-	cfg, err := allinone.ParseConfig(nil, env(nil), io.Discard)
-	if err != nil || cfg.Pprof != "" {
-		t.Fatalf("default -pprof = %q, %v; want off", cfg.Pprof, err)
+	cfg, err := config.Parse(nil, env(nil), io.Discard)
+	if err != nil || cfg.Listen.Pprof != "" {
+		t.Fatalf("default -pprof = %q, %v; want off", cfg.Listen.Pprof, err)
 	}
-	cfg, err = allinone.ParseConfig([]string{"-addr", "127.0.0.1:0", "-store", "memory"},
+	cfg, err = config.Parse([]string{"-addr", "127.0.0.1:0", "-store", "memory"},
 		env(map[string]string{"MQTTLESS_PPROF": "127.0.0.1:0"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestPprofFlag(t *testing.T) {
 		t.Error("pprof still served after Run returned")
 	}
 
-	cfg.Pprof = ""
+	cfg.Listen.Pprof = ""
 	brk, err = allinone.Start(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/boltstore"
+	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/dynamo"
 	"github.com/mqttless/mqttless/infra/memstore"
 )
@@ -24,13 +25,13 @@ const BoltFile = "mqttless.db"
 // embedded store, which a running broker holds.
 const storeLockTimeout = 2 * time.Second
 
-// OpenStore opens the store cfg names (cfg.Store, with cfg.DataDir or
+// OpenStore opens the store cfg names (cfg.Kind, with cfg.DataDir or
 // cfg.Table) and returns it with the function that closes it. Every store
 // also implements auth.Store. The embedded store's file is locked while it
 // is open: when another process (a running broker) holds it, OpenStore
 // fails after a short wait with an error that says so.
-func OpenStore(cfg Config, log *slog.Logger) (session.Store, func() error, error) {
-	switch cfg.Store {
+func OpenStore(cfg config.Store, log *slog.Logger) (session.Store, func() error, error) {
+	switch cfg.Kind {
 	case "memory":
 		return memstore.New(), func() error { return nil }, nil
 	case "dynamo":
@@ -52,7 +53,7 @@ func OpenStore(cfg Config, log *slog.Logger) (session.Store, func() error, error
 
 // openDynamo opens the DynamoDB store on cfg.Table, creating the table
 // from template.yaml first when -create-table is set.
-func openDynamo(cfg Config, log *slog.Logger) (session.Store, func() error, error) {
+func openDynamo(cfg config.Store, log *slog.Logger) (session.Store, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	db, err := dynamo.NewClient(ctx)

@@ -177,7 +177,7 @@ func WithLockTimeout(d time.Duration) Option { return func(o *options) { o.lockT
 func WithNoSync() Option { return func(o *options) { o.noSync = true } }
 
 // WithBatch makes the outbound and inbound writes (Enqueue, Dispatch,
-// Acknowledge, Release, Complete, Receive, MarkRouted, Forget and
+// Acknowledge, Release, Complete, Receive, MarkFannedOut, Forget and
 // SetRetained) share transactions and fsyncs with concurrent ones, through
 // bbolt's DB.Batch. That raises throughput with many busy clients, at the
 // price of up to maxDelay of latency on each of those calls and of
@@ -1452,8 +1452,8 @@ func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, 
 	})
 }
 
-// MarkRouted implements session.Store.
-func (st *Store) MarkRouted(ctx context.Context, clientID string, packetID uint16) error {
+// MarkFannedOut implements session.Store.
+func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
 	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, v []byte) error {
 		var in session.Inbound
 		if err := json.Unmarshal(v, &in); err != nil {
@@ -1465,7 +1465,7 @@ func (st *Store) MarkRouted(ctx context.Context, clientID string, packetID uint1
 		in.Routed = true
 		return putJSON(b, k, &in)
 	})
-	return wrap(err, "mark routed")
+	return wrap(err, "mark fanned out")
 }
 
 // Forget implements session.Store.

@@ -116,7 +116,7 @@ func TestReopen(t *testing.T) {
 	must(st.Release(ctx, "a", inflight[0].PacketID))
 	_, err = st.Receive(ctx, "a", &session.Inbound{PacketID: 9, Message: session.Message{Topic: "in", Payload: []byte("in"), QoS: 2}})
 	must(err)
-	must(st.MarkRouted(ctx, "a", 9))
+	must(st.MarkFannedOut(ctx, "a", 9))
 	before := read(t, st, now)
 	must(st.Close())
 

@@ -1,6 +1,6 @@
 // Package delivery carries deliveries between handlers and proxies: the
 // HTTP endpoint each proxy serves for writing frames to the connections it
-// holds (Server), the client handlers call it with (Client), and Router,
+// holds (Server), the client handlers call it with (Client), and Relay,
 // which sends a handler's deliveries where they belong.
 //
 // Every request is signed: an HMAC-SHA256, under a secret the proxies and

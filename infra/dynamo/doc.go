@@ -36,7 +36,7 @@
 //	in-flight message            pk S#<client id>, sk G<gen>#F#<pid>
 //	    seq, pid, st (1 sent, 2 released), qos, ret, sids, msg
 //	QoS 2 receive state          pk S#<client id>, sk G<gen>#I#<pid>
-//	    pid, routed, msg
+//	    pid, routed (set by MarkFannedOut), msg
 //	subscription trie node       pk T#<filter prefix>, sk #
 //	    n: subscriptions at or below this prefix; h: subscriptions whose
 //	    filter is the prefix; deleted at n 0
@@ -138,11 +138,11 @@
 //     depth and the matching filters, never with the subscriptions held.
 //     The session items are read whole (DynamoDB bills a read by the item's
 //     size however little is projected) and kept in the Store for the
-//     Sessions call with which routing follows Match: an item serves one
+//     Sessions call with which the fan-out follows Match: an item serves one
 //     Sessions call within 100 ms of its read, and the Store's own writes
 //     of the session (Connect, SetOffline, ClearWill, DeleteSession) drop
 //     it, so a PUBLISH reads each matched session once. This is safe
-//     because a fresh read gives no guarantee either: routing acts on the
+//     because a fresh read gives no guarantee either: the fan-out acts on the
 //     sessions after its reads, at the end of the handler call (the flush),
 //     and another connection can take a session over at any moment in
 //     between. Enqueue is conditioned on gen, not on the connection, so a
@@ -152,7 +152,7 @@
 //     sent to the old connection, where it stays in flight (counted, never
 //     lost) and is resent with DUP when the client next connects, and in
 //     which a QoS 0 message goes to the old connection (at most once).
-//   - Route (every PUBLISH, through session.RouteReader): Match and
+//   - MatchSessions (every PUBLISH, through session.MatchReader): Match and
 //     Sessions in one. The topic-side items come as in Match (epochs, then
 //     the match cache or the walk). A client reached at QoS 1 or 2, or
 //     through a shared subscription, has its session item read fresh; one
@@ -218,7 +218,7 @@
 //   - Acknowledge, Complete: one transaction: delete F#<pid> on the
 //     condition of its QoS and state, and nf - 1 on the session conditioned
 //     on gen (the Store caches generations it has read, so this usually
-//     needs no read first). Release, Receive, MarkRouted, Forget: read the
+//     needs no read first). Release, Receive, MarkFannedOut, Forget: read the
 //     gen, then one conditional write (attribute_not_exists for Receive,
 //     returning the existing item on failure).
 //   - Expiry. The session item has a ttl (session expiry plus a day), as a

@@ -508,8 +508,8 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 	return prev.inbound(), nil
 }
 
-// MarkRouted implements session.Store.
-func (st *Store) MarkRouted(ctx context.Context, clientID string, packetID uint16) error {
+// MarkFannedOut implements session.Store.
+func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
 	gen, err := st.gen(ctx, clientID)
 	if err != nil {
 		return err

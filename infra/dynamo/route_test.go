@@ -115,7 +115,7 @@ func TestMatchCache(t *testing.T) {
 	match(a)
 }
 
-// TestRouteQoS0FromLastSeenLocation: Route serves a client reached at QoS
+// TestRouteQoS0FromLastSeenLocation: MatchSessions serves a client reached at QoS
 // 0 from the session item it last saw online, so a warm QoS 0 route reads
 // only the topic's two epoch items; a client reached at QoS 1 is read
 // fresh, and so is one whose copy is offline. A fresh read (as
@@ -131,18 +131,18 @@ func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
 	route := func(qos byte, wantConn string, wantRCU float64) {
 		t.Helper()
 		before := a.Consumed()
-		subs, sessions, err := a.Route(ctx, topic, qos)
+		subs, sessions, err := a.MatchSessions(ctx, topic, qos)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(subs) != 1 || subs[0].ClientID != id {
-			t.Fatalf("Route QoS %d = %+v, want the one subscription", qos, subs)
+			t.Fatalf("MatchSessions QoS %d = %+v, want the one subscription", qos, subs)
 		}
 		if s := sessions[id]; s == nil || s.Conn != wantConn {
-			t.Fatalf("Route QoS %d session %+v, want on connection %q", qos, s, wantConn)
+			t.Fatalf("MatchSessions QoS %d session %+v, want on connection %q", qos, s, wantConn)
 		}
 		if got := a.Consumed().Sub(before).EstRead; wantRCU >= 0 && got != wantRCU {
-			t.Errorf("Route QoS %d read %v RCU, want %v", qos, got, wantRCU)
+			t.Errorf("MatchSessions QoS %d read %v RCU, want %v", qos, got, wantRCU)
 		}
 	}
 	route(0, "c1", -1) // walks and reads the session

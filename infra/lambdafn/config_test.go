@@ -13,8 +13,8 @@ import (
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/dynamo"
+	"github.com/mqttless/mqttless/infra/invocation"
 	"github.com/mqttless/mqttless/infra/lambdafn"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -30,8 +30,8 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Store != "dynamo" || cfg.Table != "t1" || cfg.AllowAnonymous || !cfg.CertIdentity || cfg.AuthCache != time.Minute ||
-		cfg.Session.MaxTopicLevels != 5 || cfg.Session.MaxSubscriptions != 7 || cfg.LogLevel != slog.LevelDebug {
+	if cfg.Store.Kind != "dynamo" || cfg.Store.Table != "t1" || cfg.Auth.AllowAnonymous || !cfg.Auth.CertIdentity || cfg.Auth.Cache != time.Minute ||
+		cfg.Session.MaxTopicLevels != 5 || cfg.Session.MaxSubscriptions != 7 || cfg.Log.Level != slog.LevelDebug {
 		t.Errorf("got %+v", cfg)
 	}
 	_, err = lambdafn.Config(context.Background(), env(map[string]string{"MQTTLESS_AUTH_CACHE": "soon"}))
@@ -74,7 +74,7 @@ func TestFunctionAuth(t *testing.T) {
 	if err := st.PutUser(ctx, &auth.User{Name: "fn-user", Hash: hash, Created: time.Now().UnixMilli()}, true); err != nil {
 		t.Fatal(err)
 	}
-	fn, err := lambdafn.New(ctx, lambdainvoke.GroupConnect, env(map[string]string{
+	fn, err := lambdafn.New(ctx, invocation.GroupConnect, env(map[string]string{
 		"MQTTLESS_TABLE": table, "MQTTLESS_ALLOW_ANONYMOUS": "false", "MQTTLESS_DELIVERY_SECRET": "0123456789abcdef",
 	}), nil)
 	if err != nil {

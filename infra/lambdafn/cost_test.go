@@ -21,6 +21,7 @@ import (
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
+	"github.com/mqttless/mqttless/infra/invocation"
 	"github.com/mqttless/mqttless/infra/lambdafn"
 	"github.com/mqttless/mqttless/infra/lambdainvoke"
 )
@@ -139,7 +140,7 @@ type meter struct {
 }
 
 func (m *meter) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	var b lambdainvoke.Batch
+	var b invocation.Batch
 	if err := json.Unmarshal(in.Payload, &b); err != nil {
 		return nil, err
 	}
@@ -273,12 +274,12 @@ func runCost(t *testing.T, qos byte, subs, batch, n int, acksTogether bool) cost
 		t.Fatal(err)
 	}
 	posts := &postCounter{conns: map[string]*simConn{}}
-	router := delivery.NewRouter(h, posts, nil)
+	relay := delivery.NewRelay(h, posts, nil)
 	m := &meter{t: t, st: st, posts: posts, fns: map[string]*lambdafn.Function{}}
-	fnList := map[lambdainvoke.Group][]lambdainvoke.Target{}
-	for _, g := range lambdainvoke.Groups {
-		m.fns[string(g)] = lambdafn.NewFunction(g, router, nil)
-		fnList[g] = []lambdainvoke.Target{{Name: string(g)}}
+	fnList := map[invocation.Group][]invocation.Target{}
+	for _, g := range invocation.Groups {
+		m.fns[string(g)] = lambdafn.NewFunction(g, relay, nil)
+		fnList[g] = []invocation.Target{{Name: string(g)}}
 	}
 	var opts []lambdainvoke.Option
 	if acksTogether {

@@ -19,8 +19,8 @@ import (
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
+	"github.com/mqttless/mqttless/infra/invocation"
 	"github.com/mqttless/mqttless/infra/lambdafn"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
 )
 
 // recorder collects the IAM actions one function's DynamoDB calls need:
@@ -88,11 +88,11 @@ func (r *recorder) client() *dynamodb.Client {
 }
 
 // functionResources maps each group to its resource in template.yaml.
-var functionResources = map[lambdainvoke.Group]string{
-	lambdainvoke.GroupConnect:   "ConnectFunction",
-	lambdainvoke.GroupPublish:   "PublishFunction",
-	lambdainvoke.GroupSubscribe: "SubscribeFunction",
-	lambdainvoke.GroupSession:   "SessionFunction",
+var functionResources = map[invocation.Group]string{
+	invocation.GroupConnect:   "ConnectFunction",
+	invocation.GroupPublish:   "PublishFunction",
+	invocation.GroupSubscribe: "SubscribeFunction",
+	invocation.GroupSession:   "SessionFunction",
 }
 
 // Each function's IAM policy in template.yaml grants every DynamoDB action
@@ -104,18 +104,18 @@ var functionResources = map[lambdainvoke.Group]string{
 func TestFunctionPolicies(t *testing.T) {
 	skipWithoutTable(t)
 	granted := templatePolicies(t)
-	rec := map[lambdainvoke.Group]*recorder{}
-	fns := map[lambdainvoke.Group]*lambdafn.Function{}
-	for _, g := range lambdainvoke.Groups {
+	rec := map[invocation.Group]*recorder{}
+	fns := map[invocation.Group]*lambdafn.Function{}
+	for _, g := range invocation.Groups {
 		rec[g] = &recorder{seen: map[string]bool{}}
 		h, err := session.New(dynamo.New(rec[g].client(), table), session.Config{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fns[g] = lambdafn.NewFunction(g, delivery.NewRouter(h, nil, nil), nil)
+		fns[g] = lambdafn.NewFunction(g, delivery.NewRelay(h, nil, nil), nil)
 	}
 	runScenario(t, fns)
-	for _, g := range lambdainvoke.Groups {
+	for _, g := range invocation.Groups {
 		used := rec[g].actions()
 		got := granted[functionResources[g]]
 		t.Logf("%s function calls %v", g, used)
@@ -137,7 +137,7 @@ func TestFunctionPolicies(t *testing.T) {
 // PUBLISH at each QoS and retained, each acknowledgement, DISCONNECT, lost
 // connections, ticks (a due will, an expired session), a proxy's recovery
 // and $SYS statistics.
-func runScenario(t *testing.T, fns map[lambdainvoke.Group]*lambdafn.Function) {
+func runScenario(t *testing.T, fns map[invocation.Group]*lambdafn.Function) {
 	ctx := context.Background()
 	id := func(s string) string { return table + "-" + s }
 	conns := 0
@@ -154,7 +154,7 @@ func runScenario(t *testing.T, fns map[lambdainvoke.Group]*lambdafn.Function) {
 				t.Fatal(err)
 			}
 			ev := &session.Event{Kind: session.KindPackets, Proxy: "iam-proxy", Conn: c.name, State: c.st, Packets: [][]byte{b}}
-			r, err := fns[lambdainvoke.GroupOf(b)].Handle(ctx, ev)
+			r, err := fns[invocation.GroupOf(b)].Handle(ctx, ev)
 			if err != nil {
 				t.Fatalf("%T: %v", p, err)
 			}
@@ -176,7 +176,7 @@ func runScenario(t *testing.T, fns map[lambdainvoke.Group]*lambdafn.Function) {
 		if kind == session.KindSys {
 			ev.Sys = []session.SysValue{{Topic: "$SYS/broker/" + id("uptime"), Value: "1"}}
 		}
-		if _, err := fns[lambdainvoke.GroupSession].Handle(ctx, ev); err != nil {
+		if _, err := fns[invocation.GroupSession].Handle(ctx, ev); err != nil {
 			t.Fatalf("%s event: %v", kind, err)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package lambdafn is the composition root of the handler functions: each
 // Lambda main in functions/ calls Start with its group. A function runs the
 // shared core handlers on the DynamoDB store, posts deliveries for other
-// proxies to their delivery endpoints (delivery.Router), and refuses events
+// proxies to their delivery endpoints (delivery.Relay), and refuses events
 // that belong to another function.
 package lambdafn
 
@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/mqttless/mqttless/core/session"
-	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // ErrMisrouted is an event sent to the wrong function.
@@ -29,9 +29,9 @@ var ErrMisrouted = errors.New("lambdafn: event belongs to another function")
 
 // Function is one handler function.
 type Function struct {
-	group  lambdainvoke.Group
-	router *delivery.Router
-	log    *slog.Logger
+	group invocation.Group
+	relay *delivery.Relay
+	log   *slog.Logger
 }
 
 // New builds the function of group g from the environment: the handler
@@ -42,7 +42,7 @@ type Function struct {
 // MQTTLESS_DELIVERY_SECRET_ARN (WithDeliverySecret), and DynamoDB through
 // the standard AWS configuration (AWS_ENDPOINT_URL for emulators). A bad
 // setting fails with an error that names it.
-func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
+func New(ctx context.Context, g invocation.Group, getenv func(string) string, log *slog.Logger) (*Function, error) {
 	cfg, err := Config(ctx, getenv)
 	if err != nil {
 		return nil, err
@@ -52,10 +52,10 @@ func New(ctx context.Context, g lambdainvoke.Group, getenv func(string) string, 
 
 // Config reads the functions' configuration from getenv, as New does, with
 // the store always DynamoDB.
-func Config(ctx context.Context, getenv func(string) string) (allinone.Config, error) {
+func Config(ctx context.Context, getenv func(string) string) (config.Config, error) {
 	getenv, err := WithDeliverySecret(ctx, getenv, FetchSecret)
 	if err != nil {
-		return allinone.Config{}, err
+		return config.Config{}, err
 	}
 	env := func(name string) string {
 		if name == "MQTTLESS_STORE" {
@@ -63,14 +63,14 @@ func Config(ctx context.Context, getenv func(string) string) (allinone.Config, e
 		}
 		return getenv(name)
 	}
-	return allinone.ParseConfig(nil, env, io.Discard)
+	return config.Parse(nil, env, io.Discard)
 }
 
 // NewFromConfig builds the function of group g with cfg: the handlers
-// (allinone.NewHandler: the limits, and the authentication and access rules
+// (config.Config.NewHandler: the limits, and the authentication and access rules
 // over the users and rules of the same table) on the DynamoDB table
-// cfg.Table. A nil log discards the logs.
-func NewFromConfig(ctx context.Context, g lambdainvoke.Group, cfg allinone.Config, log *slog.Logger) (*Function, error) {
+// cfg.Store.Table. A nil log discards the logs.
+func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, log *slog.Logger) (*Function, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -78,24 +78,24 @@ func NewFromConfig(ctx context.Context, g lambdainvoke.Group, cfg allinone.Confi
 	if err != nil {
 		return nil, err
 	}
-	h, err := allinone.NewHandler(dynamo.New(db, cfg.Table, dynamo.WithLogger(log)), cfg, log)
+	h, err := cfg.NewHandler(dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log)), log)
 	if err != nil {
 		return nil, err
 	}
-	client, err := delivery.NewClient(cfg.DeliverySecret, 0)
+	client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
 	if err != nil {
 		return nil, fmt.Errorf("MQTTLESS_DELIVERY_SECRET: %w", err)
 	}
-	return NewFunction(g, delivery.NewRouter(h, client, log), log), nil
+	return NewFunction(g, delivery.NewRelay(h, client, log), log), nil
 }
 
-// NewFunction returns the function of group g over router, for callers
+// NewFunction returns the function of group g over relay, for callers
 // that compose the handler themselves (tests and benchmarks).
-func NewFunction(g lambdainvoke.Group, router *delivery.Router, log *slog.Logger) *Function {
+func NewFunction(g invocation.Group, relay *delivery.Relay, log *slog.Logger) *Function {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Function{group: g, router: router, log: log}
+	return &Function{group: g, relay: relay, log: log}
 }
 
 // Handle is the Lambda handler: it handles one event from a proxy. An
@@ -104,7 +104,7 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 	if !f.group.Accepts(ev) {
 		return nil, fmt.Errorf("%w: %s got a %s event of %d frames", ErrMisrouted, f.group, ev.Kind, len(ev.Packets))
 	}
-	reply, err := f.router.Handle(ctx, ev)
+	reply, err := f.relay.Handle(ctx, ev)
 	if err != nil {
 		f.log.Error("handler failed", "conn", ev.Conn, "kind", ev.Kind, "err", err)
 	}
@@ -115,12 +115,12 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 const maxParallel = 16
 
 // Invoke is the Lambda handler: it takes a bare session.Event, answered
-// with a session.Reply, or a lambdainvoke.Batch of several connections'
-// events, handled concurrently and answered with a lambdainvoke.BatchReply
+// with a session.Reply, or a invocation.Batch of several connections'
+// events, handled concurrently and answered with a invocation.BatchReply
 // in which each event's failure is its own. An error fails the whole
 // invocation: a payload that is neither, or a single event's failure.
 func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
-	var b lambdainvoke.Batch
+	var b invocation.Batch
 	if err := json.Unmarshal(payload, &b); err != nil {
 		return nil, fmt.Errorf("lambdafn: bad payload: %w", err)
 	}
@@ -131,7 +131,7 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 		}
 		return f.Handle(ctx, &ev)
 	}
-	out := lambdainvoke.BatchReply{Replies: make([]lambdainvoke.Result, len(b.Events))}
+	out := invocation.BatchReply{Replies: make([]invocation.Result, len(b.Events))}
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
 	for i, ev := range b.Events {
@@ -157,7 +157,7 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 // returns only when the configuration is bad. It logs in JSON, as CloudWatch
 // Logs reads best, whatever MQTTLESS_LOG_FORMAT says, at the level of
 // MQTTLESS_LOG_LEVEL.
-func Start(g lambdainvoke.Group) error {
+func Start(g invocation.Group) error {
 	ctx := context.Background()
 	cfg, err := Config(ctx, os.Getenv)
 	if err != nil {
@@ -168,14 +168,12 @@ func Start(g lambdainvoke.Group) error {
 	if err != nil {
 		return err
 	}
-	if cfg.AllowAnonymous {
-		log.Warn("anonymous access is on: any client may connect without a password; set MQTTLESS_ALLOW_ANONYMOUS=false")
-	}
+	cfg.Auth.WarnAnonymous(log)
 	lambda.Start(f.Invoke)
 	return nil
 }
 
-// NewLogger returns the functions' logger: JSON on w, at cfg.LogLevel.
-func NewLogger(w io.Writer, cfg allinone.Config) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+// NewLogger returns the functions' logger: JSON on w, at cfg.Log.Level.
+func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	return config.Log{Level: cfg.Log.Level, Format: "json"}.NewLogger(w)
 }

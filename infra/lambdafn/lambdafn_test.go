@@ -10,21 +10,21 @@ import (
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/delivery"
+	"github.com/mqttless/mqttless/infra/invocation"
 	"github.com/mqttless/mqttless/infra/lambdafn"
-	"github.com/mqttless/mqttless/infra/lambdainvoke"
 	"github.com/mqttless/mqttless/infra/memstore"
 )
 
-func newFunctions(t *testing.T) map[lambdainvoke.Group]*lambdafn.Function {
+func newFunctions(t *testing.T) map[invocation.Group]*lambdafn.Function {
 	t.Helper()
 	h, err := session.New(memstore.New(), session.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := delivery.NewRouter(h, nil, nil) // every delivery here is for the calling proxy
-	fns := map[lambdainvoke.Group]*lambdafn.Function{}
-	for _, g := range lambdainvoke.Groups {
-		fns[g] = lambdafn.NewFunction(g, router, nil)
+	relay := delivery.NewRelay(h, nil, nil) // every delivery here is for the calling proxy
+	fns := map[invocation.Group]*lambdafn.Function{}
+	for _, g := range invocation.Groups {
+		fns[g] = lambdafn.NewFunction(g, relay, nil)
 	}
 	return fns
 }
@@ -44,18 +44,18 @@ func TestFunctionRefusesOtherGroups(t *testing.T) {
 	fns := newFunctions(t)
 	ev := &session.Event{Kind: session.KindPackets, Proxy: "p", Conn: "c1",
 		Packets: [][]byte{frame(t, &packet.Connect{ClientID: "a", CleanStart: true})}}
-	if _, err := fns[lambdainvoke.GroupPublish].Handle(context.Background(), ev); !errors.Is(err, lambdafn.ErrMisrouted) {
+	if _, err := fns[invocation.GroupPublish].Handle(context.Background(), ev); !errors.Is(err, lambdafn.ErrMisrouted) {
 		t.Fatalf("CONNECT to the publish function: %v, want ErrMisrouted", err)
 	}
-	r, err := fns[lambdainvoke.GroupConnect].Handle(context.Background(), ev)
+	r, err := fns[invocation.GroupConnect].Handle(context.Background(), ev)
 	if err != nil || len(r.Packets) != 1 || r.Packets[0][0]>>4 != byte(packet.CONNACK) {
 		t.Fatalf("CONNECT to the connect function: %+v, %v; want a CONNACK", r, err)
 	}
 	lost := &session.Event{Kind: session.KindLost, Proxy: "p", Conn: "c1", State: r.State}
-	if _, err := fns[lambdainvoke.GroupConnect].Handle(context.Background(), lost); !errors.Is(err, lambdafn.ErrMisrouted) {
+	if _, err := fns[invocation.GroupConnect].Handle(context.Background(), lost); !errors.Is(err, lambdafn.ErrMisrouted) {
 		t.Fatalf("lost event to the connect function: %v, want ErrMisrouted", err)
 	}
-	if _, err := fns[lambdainvoke.GroupSession].Handle(context.Background(), lost); err != nil {
+	if _, err := fns[invocation.GroupSession].Handle(context.Background(), lost); err != nil {
 		t.Fatalf("lost event to the session function: %v", err)
 	}
 }
@@ -65,14 +65,14 @@ func TestFunctionRefusesOtherGroups(t *testing.T) {
 // event's failure is its own.
 func TestFunctionInvokeBatch(t *testing.T) {
 	fns := newFunctions(t)
-	connect := fns[lambdainvoke.GroupConnect]
+	connect := fns[invocation.GroupConnect]
 	single, _ := json.Marshal(&session.Event{Kind: session.KindPackets, Proxy: "p", Conn: "c0",
 		Packets: [][]byte{frame(t, &packet.Connect{ClientID: "zero", CleanStart: true})}})
 	out, err := connect.Invoke(context.Background(), single)
 	if r, ok := out.(*session.Reply); err != nil || !ok || len(r.Packets) != 1 {
 		t.Fatalf("bare event: %#v, %v; want a *session.Reply with the CONNACK", out, err)
 	}
-	b := lambdainvoke.Batch{}
+	b := invocation.Batch{}
 	for _, id := range []string{"one", "two", "three"} {
 		b.Events = append(b.Events, &session.Event{Kind: session.KindPackets, Proxy: "p", Conn: "c-" + id,
 			Packets: [][]byte{frame(t, &packet.Connect{ClientID: id, CleanStart: true})}})
@@ -85,7 +85,7 @@ func TestFunctionInvokeBatch(t *testing.T) {
 	}
 	// Through JSON, as Lambda returns it.
 	data, _ := json.Marshal(out)
-	var br lambdainvoke.BatchReply
+	var br invocation.BatchReply
 	if err := json.Unmarshal(data, &br); err != nil || len(br.Replies) != 3 {
 		t.Fatalf("batch answer %s, %v; want 3 replies", data, err)
 	}

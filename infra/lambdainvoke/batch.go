@@ -8,29 +8,8 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
-
-// Batch is the payload of an invocation that carries the events of
-// several connections, at most one per connection, so that each
-// connection's events stay in order. A function answers it with a
-// BatchReply; an invocation with a single event carries the bare
-// session.Event and gets a bare session.Reply.
-type Batch struct {
-	Events []*session.Event `json:"batch"`
-}
-
-// BatchReply answers a Batch: one Result per event, in order.
-type BatchReply struct {
-	Replies []Result `json:"replies"`
-}
-
-// Result is the outcome of one event of a Batch. Error set means the
-// handlers failed for that event (its connection alone is closed); Reply
-// then holds what was done before the failure, if anything.
-type Result struct {
-	Reply *session.Reply `json:"reply,omitempty"`
-	Error string         `json:"error,omitempty"`
-}
 
 // MaxBatch bounds the events of one batched invocation.
 const MaxBatch = 64
@@ -146,16 +125,16 @@ func (inv *Invoker) runBatch(p *pool, batch []*request) {
 	}
 }
 
-// errBatchReply is a BatchReply that does not answer its Batch.
+// errBatchReply is an invocation.BatchReply that does not answer its Batch.
 var errBatchReply = errors.New("lambdainvoke: batch reply does not match the batch")
 
-func (inv *Invoker) invokeBatch(ctx context.Context, p *pool, batch []*request) ([]Result, error) {
+func (inv *Invoker) invokeBatch(ctx context.Context, p *pool, batch []*request) ([]invocation.Result, error) {
 	t, release, err := take(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	b := Batch{Events: make([]*session.Event, len(batch))}
+	b := invocation.Batch{Events: make([]*session.Event, len(batch))}
 	for i, req := range batch {
 		b.Events[i] = req.ev
 	}
@@ -167,7 +146,7 @@ func (inv *Invoker) invokeBatch(ctx context.Context, p *pool, batch []*request) 
 	if err != nil {
 		return nil, err
 	}
-	var br BatchReply
+	var br invocation.BatchReply
 	if err := json.Unmarshal(out.Payload, &br); err != nil {
 		return nil, fmt.Errorf("%w: %s returned %q: %v", ErrFunction, t.Name, truncate(out.Payload, 128), err)
 	}

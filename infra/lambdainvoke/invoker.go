@@ -1,3 +1,8 @@
+// Package lambdainvoke is the proxy's Lambda invoker: it hands each
+// connection's events to the handler functions with the Lambda Invoke API
+// (aws-sdk-go-v2), choosing the function by packet type
+// (invocation.GroupOf), so that a PUBLISH never runs in the function that
+// serves CONNECT.
 package lambdainvoke
 
 import (
@@ -13,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // API is the part of the Lambda client the invoker uses.
@@ -31,7 +37,7 @@ var ErrFunction = errors.New("lambdainvoke: handler function failed")
 
 // target is one function with its client.
 type target struct {
-	Target
+	invocation.Target
 	api API
 }
 
@@ -39,7 +45,7 @@ type target struct {
 // emulator, which serves one invocation at a time), each target serves one
 // invocation at a time and a call takes whichever is free.
 type pool struct {
-	g       Group
+	g       invocation.Group
 	targets []*target
 	free    chan *target // targets not serving a call; nil when unlimited
 
@@ -57,7 +63,7 @@ type pool struct {
 // concurrent use; the proxy calls it for one connection at a time, in
 // order.
 type Invoker struct {
-	pools       map[Group]*pool
+	pools       map[invocation.Group]*pool
 	log         *slog.Logger
 	concurrency int
 	timeout     time.Duration
@@ -76,14 +82,15 @@ func WithConcurrency(n int) Option { return func(inv *Invoker) { inv.concurrency
 // connections' events [30s].
 func WithBatchTimeout(d time.Duration) Option { return func(inv *Invoker) { inv.timeout = d } }
 
-// New returns an Invoker over the functions fns (from ParseFunctions).
+// New returns an Invoker over the functions fns (from
+// invocation.ParseFunctions).
 // Targets without an endpoint use api; those with one use newAPI(endpoint)
 // and serve one invocation at a time.
-func New(fns map[Group][]Target, api API, newAPI func(endpoint string) API, log *slog.Logger, opts ...Option) *Invoker {
+func New(fns map[invocation.Group][]invocation.Target, api API, newAPI func(endpoint string) API, log *slog.Logger, opts ...Option) *Invoker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	inv := &Invoker{pools: map[Group]*pool{}, log: log, timeout: 30 * time.Second}
+	inv := &Invoker{pools: map[invocation.Group]*pool{}, log: log, timeout: 30 * time.Second}
 	for _, o := range opts {
 		o(inv)
 	}
@@ -124,15 +131,15 @@ func New(fns map[Group][]Target, api API, newAPI func(endpoint string) API, log 
 // runs and comes back with what was merged so far.
 func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
 	if ev.Kind != session.KindPackets {
-		return inv.call(ctx, GroupSession, ev)
+		return inv.call(ctx, invocation.GroupSession, ev)
 	}
 	merged := &session.Reply{}
 	state := ev.State
 	frames := ev.Packets
 	for len(frames) > 0 {
-		g := GroupOf(frames[0])
+		g := invocation.GroupOf(frames[0])
 		n, size := 0, 0
-		for n < len(frames) && GroupOf(frames[n]) == g && (n == 0 || size+len(frames[n]) <= MaxPayload) {
+		for n < len(frames) && invocation.GroupOf(frames[n]) == g && (n == 0 || size+len(frames[n]) <= MaxPayload) {
 			size += len(frames[n])
 			n++
 		}
@@ -157,7 +164,7 @@ func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Rep
 
 // call hands ev to group g's function: in an invocation of its own, or,
 // when the group has limit invocations in flight, in the next batch.
-func (inv *Invoker) call(ctx context.Context, g Group, ev *session.Event) (*session.Reply, error) {
+func (inv *Invoker) call(ctx context.Context, g invocation.Group, ev *session.Event) (*session.Reply, error) {
 	p := inv.pools[g]
 	if p == nil {
 		return nil, fmt.Errorf("lambdainvoke: no function for group %s", g)

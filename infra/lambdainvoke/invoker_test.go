@@ -17,11 +17,12 @@ import (
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/invocation"
 	"github.com/mqttless/mqttless/infra/lambdainvoke"
 )
 
-// invocation is one Invoke call as the fake saw it.
-type invocation struct {
+// call is one Invoke call as the fake saw it.
+type call struct {
 	name string
 	ev   session.Event
 }
@@ -33,7 +34,7 @@ type fakeAPI struct {
 	respond func(i int, name string, ev *session.Event) (*lambda.InvokeOutput, error)
 
 	mu    sync.Mutex
-	calls []invocation
+	calls []call
 }
 
 func (f *fakeAPI) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
@@ -45,7 +46,7 @@ func (f *fakeAPI) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...func(*l
 	name := aws.ToString(in.FunctionName)
 	f.mu.Lock()
 	i := len(f.calls)
-	f.calls = append(f.calls, invocation{name: name, ev: ev})
+	f.calls = append(f.calls, call{name: name, ev: ev})
 	f.mu.Unlock()
 	if f.respond != nil {
 		return f.respond(i, name, &ev)
@@ -53,10 +54,10 @@ func (f *fakeAPI) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...func(*l
 	return output(f.t, reply(i, name, &ev))
 }
 
-func (f *fakeAPI) invocations() []invocation {
+func (f *fakeAPI) invocations() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]invocation(nil), f.calls...)
+	return append([]call(nil), f.calls...)
 }
 
 // reply is the default answer of invocation i: a frame per event frame
@@ -83,7 +84,7 @@ func output(tt *testing.T, r *session.Reply) (*lambda.InvokeOutput, error) {
 
 func newInvoker(tt *testing.T, api lambdainvoke.API) *lambdainvoke.Invoker {
 	tt.Helper()
-	fns, err := lambdainvoke.ParseFunctions(lambdainvoke.DefaultFunctions)
+	fns, err := invocation.ParseFunctions(invocation.DefaultFunctions)
 	if err != nil {
 		tt.Fatal(err)
 	}
@@ -408,7 +409,7 @@ func newConcurrency(tt *testing.T, sleep time.Duration) *concurrency {
 
 func (e *endpointAPI) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	key := aws.ToString(in.FunctionName) + "@" + e.endpoint
-	var b lambdainvoke.Batch
+	var b invocation.Batch
 	if err := json.Unmarshal(in.Payload, &b); err != nil {
 		return nil, err
 	}
@@ -427,9 +428,9 @@ func (e *endpointAPI) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...f
 	r.perTarget[key]--
 	r.mu.Unlock()
 	if b.Events != nil {
-		br := lambdainvoke.BatchReply{}
+		br := invocation.BatchReply{}
 		for range b.Events {
-			br.Replies = append(br.Replies, lambdainvoke.Result{Reply: &session.Reply{Packets: [][]byte{[]byte(key)}}})
+			br.Replies = append(br.Replies, invocation.Result{Reply: &session.Reply{Packets: [][]byte{[]byte(key)}}})
 		}
 		out, err := json.Marshal(br)
 		return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, err
@@ -452,7 +453,7 @@ func TestInvokePoolWithEndpoints(tt *testing.T) {
 			spec: "connect=c1@http://127.0.0.1:9001,connect=c2@http://127.0.0.1:9001,publish=function@http://127.0.0.1:9003,subscribe=s,session=x"},
 	} {
 		tt.Run(tc.name, func(tt *testing.T) {
-			fns, err := lambdainvoke.ParseFunctions(tc.spec)
+			fns, err := invocation.ParseFunctions(tc.spec)
 			if err != nil {
 				tt.Fatal(err)
 			}
@@ -509,7 +510,7 @@ func TestInvokePoolWithEndpoints(tt *testing.T) {
 
 // A call waiting for a free target gives up when its context ends.
 func TestInvokePoolWaitCancelled(tt *testing.T) {
-	fns, err := lambdainvoke.ParseFunctions("connect=function@http://127.0.0.1:9001,publish=p,subscribe=s,session=x")
+	fns, err := invocation.ParseFunctions("connect=function@http://127.0.0.1:9001,publish=p,subscribe=s,session=x")
 	if err != nil {
 		tt.Fatal(err)
 	}
@@ -593,7 +594,7 @@ func TestInvokeUnlimitedWithoutEndpoints(tt *testing.T) {
 // invocation is in flight wait and go together in one Batch, each getting
 // its own Result: a failure in one closes only that connection.
 func TestInvokeBatchesWaitingConnections(tt *testing.T) {
-	fns, err := lambdainvoke.ParseFunctions(lambdainvoke.DefaultFunctions)
+	fns, err := invocation.ParseFunctions(invocation.DefaultFunctions)
 	if err != nil {
 		tt.Fatal(err)
 	}
@@ -601,7 +602,7 @@ func TestInvokeBatchesWaitingConnections(tt *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
 	api := apiFunc(func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
-		var b lambdainvoke.Batch
+		var b invocation.Batch
 		if err := json.Unmarshal(in.Payload, &b); err != nil {
 			return nil, err
 		}
@@ -615,9 +616,9 @@ func TestInvokeBatchesWaitingConnections(tt *testing.T) {
 			_ = json.Unmarshal(in.Payload, &ev)
 			return output(tt, &session.Reply{Packets: [][]byte{[]byte(ev.Conn)}})
 		}
-		br := lambdainvoke.BatchReply{}
+		br := invocation.BatchReply{}
 		for _, ev := range b.Events {
-			res := lambdainvoke.Result{Reply: &session.Reply{Packets: [][]byte{[]byte(ev.Conn)}}}
+			res := invocation.Result{Reply: &session.Reply{Packets: [][]byte{[]byte(ev.Conn)}}}
 			if ev.Conn == "conn-3" {
 				res.Error = "store down"
 			}

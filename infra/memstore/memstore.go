@@ -471,8 +471,8 @@ func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound
 	return nil, nil
 }
 
-// MarkRouted implements session.Store.
-func (st *Store) MarkRouted(_ context.Context, clientID string, packetID uint16) error {
+// MarkFannedOut implements session.Store.
+func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]

@@ -43,7 +43,7 @@ type conn struct {
 	// deadline is the read deadline: the connect timeout until CONNECT,
 	// then one and a half keep alive periods; 0 for none.
 	deadline  time.Duration
-	rc        rawConn // the socket, for connections that park; nil otherwise
+	raw       rawConn // the raw socket, for connections that park; nil otherwise
 	token     uint64  // the poller's name for the connection
 	pstate    atomic.Uint32
 	parkUntil atomic.Int64 // Unix ns the parked connection times out at, 0 for never
@@ -78,7 +78,7 @@ func (c *conn) serve() {
 		c.end()
 		return
 	}
-	c.rc = c.pollable()
+	c.raw = c.pollable()
 	c.run()
 }
 
@@ -86,7 +86,7 @@ func (c *conn) serve() {
 // for a connection that parks, until it has been idle for parkAfter.
 func (c *conn) run() {
 	for {
-		if c.rc != nil && c.rd.buffered() == 0 && (c.deadline == 0 || c.deadline > parkAfter) {
+		if c.raw != nil && c.rd.buffered() == 0 && (c.deadline == 0 || c.deadline > parkAfter) {
 			// Wait a little in this goroutine, so that a busy connection
 			// does not go through the poller for every batch; then park.
 			waitStart := time.Now()
@@ -163,9 +163,21 @@ func (c *conn) step() bool {
 	return true
 }
 
-// end runs once the reader stops for good.
+// end runs once the reader stops for good: it closes the connection (once
+// a pending close-after write is done), tells the handlers that a
+// connection whose CONNECT was accepted was lost, and removes it from the
+// server.
 func (c *conn) end() {
-	c.finish()
+	c.mu.Lock()
+	if !c.closeAfter || !c.writing {
+		c.closeLocked()
+	}
+	c.mu.Unlock()
+	c.rd.release()
+	pollerRemove(c)
+	if c.state != nil {
+		c.invoke(&session.Event{Kind: session.KindLost})
+	}
 	c.srv.remove(c)
 }
 
@@ -477,19 +489,4 @@ func (c *conn) shutdown() {
 		return
 	}
 	c.close()
-}
-
-// finish runs when the reader stops: it closes the connection and, for one
-// whose CONNECT was accepted, tells the handlers it was lost.
-func (c *conn) finish() {
-	c.mu.Lock()
-	if !c.closeAfter || !c.writing {
-		c.closeLocked()
-	}
-	c.mu.Unlock()
-	c.rd.release()
-	pollerRemove(c)
-	if c.state != nil {
-		c.invoke(&session.Event{Kind: session.KindLost})
-	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"github.com/mqttless/mqttless/core/session"
 )
@@ -14,7 +15,7 @@ type Invoker interface {
 }
 
 // EventHandler handles events in-process: a *session.Handler, or a
-// delivery.Router over one.
+// delivery.Relay over one.
 type EventHandler interface {
 	Handle(ctx context.Context, ev *session.Event) (*session.Reply, error)
 }
@@ -29,4 +30,24 @@ var _ Invoker = Local{}
 // Invoke implements Invoker.
 func (l Local) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
 	return l.Handler.Handle(ctx, ev)
+}
+
+// invoke calls the handlers, timing the call and counting a failure.
+func (s *Server) invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	m := s.metrics
+	var begin time.Time
+	if m != nil {
+		begin = time.Now()
+	}
+	reply, err := s.inv.Invoke(ctx, ev)
+	if m != nil {
+		m.invokeDuration.Observe(time.Since(begin).Seconds())
+	}
+	if err != nil {
+		s.HandlerErrors.Add(1)
+		if m != nil {
+			m.handlerErrors.Inc()
+		}
+	}
+	return reply, err
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -207,24 +205,4 @@ func TestMetricsRefusedAndDropped(t *testing.T) {
 	}
 	c.nc.Close()
 	eventually(t, func() bool { return metricValue(t, reg, "mqttless_send_queue_bytes", "") == 0 })
-}
-
-// The health check says ok until Shutdown, then 503.
-func TestHealthHandler(t *testing.T) {
-	srv, err := proxy.New(proxy.Config{}, &fakeInvoker{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := srv.HealthHandler()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "ok" {
-		t.Fatalf("before shutdown: %d %q", rec.Code, rec.Body)
-	}
-	shutdown(t, srv)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("after shutdown: %d", rec.Code)
-	}
 }

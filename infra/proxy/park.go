@@ -35,17 +35,17 @@ func (c *conn) park(waitStart time.Time) bool {
 	if c.deadline > 0 {
 		until = waitStart.Add(c.deadline).UnixNano()
 	}
-	rc, token := c.rc, c.token
+	raw, token := c.raw, c.token
 	c.parkUntil.Store(until)
 	c.pstate.Store(parked)
-	if err := armPoll(rc, token); err != nil {
+	if err := armPoll(raw, token); err != nil {
 		if !c.pstate.CompareAndSwap(parked, running) {
 			return true // closed meanwhile: the closer runs it to its end
 		}
 		// The socket cannot be polled (or was closed): keep a goroutine
 		// from now on. When it is closed, the next read says so.
 		pollerRemove(c)
-		c.rc = nil
+		c.raw = nil
 		return false
 	}
 	return true

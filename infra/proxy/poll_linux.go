@@ -149,19 +149,19 @@ func (c *conn) pollable() rawConn {
 	if p == nil {
 		return nil
 	}
-	rc, err := tc.SyscallConn()
+	raw, err := tc.SyscallConn()
 	if err != nil {
 		return nil
 	}
 	p.add(c)
-	return rc
+	return raw
 }
 
 // armPoll asks the poller to wake c once bytes arrive (or the socket
 // fails). An error means the socket is closed or cannot be polled.
-func armPoll(rc rawConn, token uint64) error {
+func armPoll(raw rawConn, token uint64) error {
 	var aerr error
-	err := rc.Control(func(fd uintptr) { aerr = thePoll.Load().arm(int(fd), token) })
+	err := raw.Control(func(fd uintptr) { aerr = thePoll.Load().arm(int(fd), token) })
 	if err != nil {
 		return err
 	}

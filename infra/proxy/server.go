@@ -257,7 +257,7 @@ func (s *Server) Connections() int {
 
 // Deliver writes deliveries to the connections this proxy holds and
 // returns the ids of those it no longer holds. Deliveries for other
-// proxies are not this proxy's to make (delivery.Router posts them); they
+// proxies are not this proxy's to make (delivery.Relay posts them); they
 // are logged and dropped.
 func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []string) {
 	for _, d := range ds {

@@ -3,49 +3,12 @@ package proxy
 import (
 	"context"
 	"math"
-	"net/http"
 	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
 )
-
-// invoke calls the handlers, timing the call and counting a failure.
-func (s *Server) invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
-	m := s.metrics
-	var begin time.Time
-	if m != nil {
-		begin = time.Now()
-	}
-	reply, err := s.inv.Invoke(ctx, ev)
-	if m != nil {
-		m.invokeDuration.Observe(time.Since(begin).Seconds())
-	}
-	if err != nil {
-		s.HandlerErrors.Add(1)
-		if m != nil {
-			m.handlerErrors.Inc()
-		}
-	}
-	return reply, err
-}
-
-// HealthHandler returns the health check for a load balancer: 200 "ok"
-// while the proxy takes connections, 503 once Shutdown was called, so
-// that the load balancer stops sending clients while the proxy drains.
-func (s *Server) HealthHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if s.shuttingDown() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("shutting down\n"))
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
-}
 
 // DefaultSysPrefix is the topic prefix of RunSys.
 const DefaultSysPrefix = "$SYS/broker"

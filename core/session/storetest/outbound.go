@@ -384,23 +384,23 @@ func (e *env) receive(c string, in *session.Inbound) *session.Inbound {
 }
 
 // testInboundLifecycle: Receive records once and then returns the record;
-// MarkRouted marks it; Forget removes it.
+// MarkFannedOut marks it; Forget removes it.
 func testInboundLifecycle(e *env) {
 	c := e.connected("c")
 	if got := e.receive(c, e.inbound(5, "one")); got != nil {
 		e.Fatalf("first Receive: existing = %s, want nil", show(got))
 	}
 	e.eq("second Receive", e.receive(c, e.inbound(5, "two")), e.inbound(5, "one"))
-	e.must(e.st.MarkRouted(e.ctx, c, 5), "MarkRouted")
+	e.must(e.st.MarkFannedOut(e.ctx, c, 5), "MarkFannedOut")
 	routed := e.inbound(5, "one")
 	routed.Routed = true
-	e.eq("Receive after MarkRouted", e.receive(c, e.inbound(5, "three")), routed)
+	e.eq("Receive after MarkFannedOut", e.receive(c, e.inbound(5, "three")), routed)
 	if got := e.receive(c, e.inbound(6, "six")); got != nil {
 		e.Fatalf("Receive of another packet id: existing = %s, want nil", show(got))
 	}
 	e.must(e.st.Forget(e.ctx, c, 5), "Forget")
 	e.wantErr(e.st.Forget(e.ctx, c, 5), session.ErrNotFound, "second Forget")
-	e.wantErr(e.st.MarkRouted(e.ctx, c, 5), session.ErrNotFound, "MarkRouted after Forget")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 5), session.ErrNotFound, "MarkFannedOut after Forget")
 	if got := e.receive(c, e.inbound(5, "four")); got != nil {
 		e.Fatalf("Receive after Forget: existing = %s, want nil", show(got))
 	}
@@ -409,16 +409,16 @@ func testInboundLifecycle(e *env) {
 	e.must(e.st.Forget(e.ctx, c, 6), "Forget")
 }
 
-// testInboundNotFound: MarkRouted and Forget of unknown packet ids, and
+// testInboundNotFound: MarkFannedOut and Forget of unknown packet ids, and
 // Receive on unknown sessions, are ErrNotFound.
 func testInboundNotFound(e *env) {
 	c := e.connected("c")
-	e.wantErr(e.st.MarkRouted(e.ctx, c, 9), session.ErrNotFound, "MarkRouted of an unknown packet id")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
 	e.wantErr(e.st.Forget(e.ctx, c, 9), session.ErrNotFound, "Forget of an unknown packet id")
 	nobody := e.client("nobody")
 	_, err := e.st.Receive(e.ctx, nobody, e.inbound(1, "x"))
 	e.wantErr(err, session.ErrNotFound, "Receive on an unknown session")
-	e.wantErr(e.st.MarkRouted(e.ctx, nobody, 1), session.ErrNotFound, "MarkRouted on an unknown session")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
 	e.wantErr(e.st.Forget(e.ctx, nobody, 1), session.ErrNotFound, "Forget on an unknown session")
 	_, err = e.st.Session(e.ctx, nobody)
 	e.wantErr(err, session.ErrNotFound, "Session after Receive")

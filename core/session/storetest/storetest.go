@@ -21,7 +21,7 @@
 //   - A fenced write (DeleteSession included) to a session that does not
 //     exist may return ErrFenced or ErrNotFound, and creates nothing.
 //   - Enqueue and Receive on a session that does not exist are ErrNotFound
-//     and create nothing; Acknowledge, Release, Complete, MarkRouted and
+//     and create nothing; Acknowledge, Release, Complete, MarkFannedOut and
 //     Forget are ErrNotFound; Subscriptions finds nothing; Dispatch and
 //     Inflight find nothing (nil or ErrNotFound).
 //   - An offline session has expired when ExpiresAt != 0 && ExpiresAt <=

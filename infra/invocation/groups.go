@@ -1,8 +1,10 @@
-// Package lambdainvoke is the proxy's Lambda invoker: it hands each
-// connection's events to the handler functions with the Lambda Invoke API
-// (aws-sdk-go-v2), choosing the function by packet type, so that a PUBLISH
-// never runs in the function that serves CONNECT.
-package lambdainvoke
+// Package invocation is the contract between the proxy's Lambda invoker
+// (infra/lambdainvoke) and the handler functions (infra/lambdafn): the
+// function each event goes to (Group), the function list of
+// -lambda-functions, and the payload of one invocation (payload.go). It
+// holds no AWS client, so that the functions, which link it, do not link
+// the Lambda client the proxy invokes them with.
+package invocation
 
 import (
 	"errors"
@@ -73,7 +75,7 @@ type Target struct {
 }
 
 // ErrFunctions is a bad -lambda-functions value.
-var ErrFunctions = errors.New("lambdainvoke: bad function list")
+var ErrFunctions = errors.New("invocation: bad function list")
 
 // ParseFunctions parses a function list: comma-separated entries
 // group=name or group=name@endpoint. A group named several times gets a

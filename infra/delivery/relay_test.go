@@ -77,7 +77,7 @@ func conns(ds []session.Delivery) []string {
 	return out
 }
 
-func TestRouter(t *testing.T) {
+func TestRelay(t *testing.T) {
 	// The event comes from proxy p1; the handler's deliveries go to p1, p2
 	// and p3, interleaved.
 	all := []session.Delivery{dl("p1", "a"), dl("p2", "b"), dl("p3", "c"), dl("p2", "d"), dl("p1", "e")}
@@ -139,7 +139,7 @@ func TestRouter(t *testing.T) {
 			}
 			h := &fakeHandler{reply: reply, err: tc.handlerErr, uerr: tc.uerr}
 			fwd := &fakeForwarder{gone: tc.gone, errs: tc.errs}
-			r := delivery.NewRouter(h, fwd, nil)
+			r := delivery.NewRelay(h, fwd, nil)
 			ev := &session.Event{Kind: session.KindPackets, Proxy: tc.evProxy, Conn: "me-conn"}
 			got, err := r.Handle(context.Background(), ev)
 			if !errors.Is(err, tc.handlerErr) || (tc.handlerErr == nil && err != nil) {
@@ -209,7 +209,7 @@ func TestRouter(t *testing.T) {
 // Own deliveries over MaxReplyBytes of frames are posted to the calling
 // proxy instead, so that the Lambda response stays under its limit; up to
 // MaxReplyBytes they stay.
-func TestRouterMaxReplyBytes(t *testing.T) {
+func TestRelayMaxReplyBytes(t *testing.T) {
 	big := func(conn string, n int) session.Delivery {
 		return session.Delivery{Proxy: "p1", Conn: conn, Client: conn, Packets: [][]byte{make([]byte, n/2), make([]byte, n-n/2)}}
 	}
@@ -227,7 +227,7 @@ func TestRouterMaxReplyBytes(t *testing.T) {
 			ds := append(slices.Clone(tc.own), dl("p2", "x"))
 			h := &fakeHandler{reply: &session.Reply{Deliveries: ds}}
 			fwd := &fakeForwarder{}
-			got, err := delivery.NewRouter(h, fwd, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "p1", Conn: "me"})
+			got, err := delivery.NewRelay(h, fwd, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "p1", Conn: "me"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +252,7 @@ func TestRouterMaxReplyBytes(t *testing.T) {
 
 // A reply without deliveries, or no reply, passes through untouched and
 // nothing is posted.
-func TestRouterNothingToDeliver(t *testing.T) {
+func TestRelayNothingToDeliver(t *testing.T) {
 	errBoom := errors.New("boom")
 	for _, tc := range []struct {
 		name  string
@@ -266,7 +266,7 @@ func TestRouterNothingToDeliver(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &fakeHandler{reply: tc.reply, err: tc.err}
 			fwd := &fakeForwarder{}
-			got, err := delivery.NewRouter(h, fwd, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "p1"})
+			got, err := delivery.NewRelay(h, fwd, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "p1"})
 			if got != tc.reply || !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 				t.Fatalf("Handle = %+v, %v; want %+v, %v", got, err, tc.reply, tc.err)
 			}
@@ -277,15 +277,15 @@ func TestRouterNothingToDeliver(t *testing.T) {
 	}
 }
 
-// The Router over a real Client and endpoint: a delivery for a connection
+// The Relay over a real Client and endpoint: a delivery for a connection
 // the proxy no longer holds ends in Undelivered.
-func TestRouterOverClient(t *testing.T) {
+func TestRelayOverClient(t *testing.T) {
 	ep := newEndpoint(t, delivery.ServerConfig{})
 	ep.gone = []string{"gone-conn"}
 	c := newClient(t, secret)
 	ds := []session.Delivery{dl(ep.url, "live-conn"), dl(ep.url, "gone-conn"), dl("http://caller", "own")}
 	h := &fakeHandler{reply: &session.Reply{Deliveries: ds}}
-	got, err := delivery.NewRouter(h, c, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "http://caller"})
+	got, err := delivery.NewRelay(h, c, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "http://caller"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestRouterOverClient(t *testing.T) {
 	// A proxy with another secret refuses: everything for it is undelivered.
 	bad := newClient(t, otherSecret)
 	h = &fakeHandler{reply: &session.Reply{Deliveries: ds[:2]}}
-	if _, err := delivery.NewRouter(h, bad, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "http://caller"}); err != nil {
+	if _, err := delivery.NewRelay(h, bad, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "http://caller"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.undelivered) != 1 || strings.Join(conns(h.undelivered[0]), ",") != "live-conn,gone-conn" {
@@ -313,13 +313,13 @@ func TestRouterOverClient(t *testing.T) {
 // What Undelivered returns (messages for a session's newer connection) is
 // posted once more; if that connection is gone too, it is handed to
 // Undelivered again but not posted a third time.
-func TestRouterRedeliversOnce(t *testing.T) {
+func TestRelayRedeliversOnce(t *testing.T) {
 	h := &fakeHandler{
 		reply: &session.Reply{Deliveries: []session.Delivery{dl("p2", "old")}},
 		again: &session.Reply{Deliveries: []session.Delivery{dl("p3", "new")}},
 	}
 	fwd := &fakeForwarder{gone: map[string][]string{"p2": {"old"}, "p3": {"new"}}}
-	r := delivery.NewRouter(h, fwd, nil)
+	r := delivery.NewRelay(h, fwd, nil)
 	if _, err := r.Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "p1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,42 +15,43 @@ type Forwarder interface {
 	Forward(ctx context.Context, proxy string, ds []session.Delivery) (gone []string, err error)
 }
 
-// Handler is what a Router wraps: session.Handler.
+// Handler is what a Relay wraps: session.Handler.
 type Handler interface {
 	Handle(ctx context.Context, ev *session.Event) (*session.Reply, error)
 	Undelivered(ctx context.Context, ds []session.Delivery) (*session.Reply, error)
 }
 
-// MaxReplyBytes bounds the frame bytes a Router leaves in a reply for the
+// MaxReplyBytes bounds the frame bytes a Relay leaves in a reply for the
 // calling proxy to write itself; above it they are posted to the proxy's
 // endpoint like any other, so that a Lambda response stays under its 6 MB
 // limit.
 const MaxReplyBytes = 3 << 20
 
-// Router wraps the handlers: after each event it keeps in the reply the
-// deliveries for the proxy that sent the event, which writes them itself,
-// and posts the others to their proxies, one request per proxy, all at
+// Relay wraps the handlers and relays their deliveries: after each event
+// it keeps in the reply the deliveries for the proxy that sent the event,
+// which writes them itself, and posts the others to the delivery endpoints
+// of their proxies, one request per proxy, all at
 // once. Deliveries that find their connection gone go to the handler's
 // Undelivered, which sends them to the session's newer connection or
 // queues what a persistent session must not lose.
-type Router struct {
+type Relay struct {
 	h   Handler
 	fwd Forwarder
 	log *slog.Logger
 }
 
-// NewRouter returns a Router over h that forwards through fwd.
-func NewRouter(h Handler, fwd Forwarder, log *slog.Logger) *Router {
+// NewRelay returns a Relay over h that forwards through fwd.
+func NewRelay(h Handler, fwd Forwarder, log *slog.Logger) *Relay {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Router{h: h, fwd: fwd, log: log}
+	return &Relay{h: h, fwd: fwd, log: log}
 }
 
 // Handle handles ev and makes the reply's deliveries. Its error is the
 // handler's: when there is one, every delivery is posted (the reply is
 // lost with an error in Lambda), the caller's own ones included.
-func (r *Router) Handle(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+func (r *Relay) Handle(ctx context.Context, ev *session.Event) (*session.Reply, error) {
 	reply, err := r.h.Handle(ctx, ev)
 	if reply == nil || len(reply.Deliveries) == 0 {
 		return reply, err
@@ -82,7 +83,7 @@ func (r *Router) Handle(ctx context.Context, ev *session.Event) (*session.Reply,
 // their connection gone to the handler's Undelivered; what that returns
 // (messages for the session's newer connection) is posted once more, with
 // no further retry.
-func (r *Router) deliver(ctx context.Context, byProxy map[string][]session.Delivery, retry bool) {
+func (r *Relay) deliver(ctx context.Context, byProxy map[string][]session.Delivery, retry bool) {
 	gone := r.forward(ctx, byProxy)
 	if len(gone) == 0 {
 		return
@@ -103,7 +104,7 @@ func (r *Router) deliver(ctx context.Context, byProxy map[string][]session.Deliv
 
 // forward posts each proxy's deliveries concurrently and returns the
 // deliveries whose connections are gone.
-func (r *Router) forward(ctx context.Context, byProxy map[string][]session.Delivery) []session.Delivery {
+func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delivery) []session.Delivery {
 	var (
 		mu   sync.Mutex
 		gone []session.Delivery

@@ -17,16 +17,17 @@ type target struct {
 	subIDs   []uint32
 }
 
-// route delivers m to every matching subscription and returns the count of
-// the sessions it went to, which is final once the call has flushed the
-// enqueues route defers (see flush.go). Overlapping subscriptions of one client give one
-// delivery at the highest QoS they grant, carrying every matching
-// subscription identifier ([MQTT-3.3.4-2] (3.1.1: [MQTT-3.3.5-1]),
-// [MQTT-3.3.4-3], [MQTT-3.3.4-4]). Each shared subscription group gets one delivery, to a
-// member chosen at random, online members first (section 4.8.2).
-func (c *call) route(m *Message) (*fanout, error) {
+// fanOut delivers m to every matching subscription and returns the count
+// of the sessions it went to, which is final once the call has flushed the
+// enqueues fanOut defers (see flush.go). Overlapping subscriptions of one
+// client give one delivery at the highest QoS they grant, carrying every
+// matching subscription identifier ([MQTT-3.3.4-2] (3.1.1:
+// [MQTT-3.3.5-1]), [MQTT-3.3.4-3], [MQTT-3.3.4-4]). Each shared
+// subscription group gets one delivery, to a member chosen at random,
+// online members first (section 4.8.2).
+func (c *call) fanOut(m *Message) (*fanout, error) {
 	f := &fanout{}
-	subs, routed, err := c.readRoute(m)
+	subs, read, err := c.readMatches(m)
 	if err != nil {
 		return f, err
 	}
@@ -60,7 +61,7 @@ func (c *call) route(m *Message) (*fanout, error) {
 			ids = append(ids, s.ClientID)
 		}
 	}
-	sessions := routed
+	sessions := read
 	if sessions == nil {
 		if sessions, err = c.sessionsOf(ids); err != nil {
 			return f, err
@@ -94,48 +95,48 @@ func (c *call) route(m *Message) (*fanout, error) {
 	return f, nil
 }
 
-// readRoute returns the subscriptions matching m's topic and, when the
-// store is a RouteReader, the sessions of their clients (nil otherwise:
-// route reads them with sessionsOf). A RouteReader is asked once per topic
+// readMatches returns the subscriptions matching m's topic and, when the
+// store is a MatchReader, the sessions of their clients (nil otherwise:
+// fanOut reads them with sessionsOf). A MatchReader is asked once per topic
 // and QoS in a call.
-func (c *call) readRoute(m *Message) ([]Subscription, map[string]*Session, error) {
-	rr, ok := c.h.store.(RouteReader)
+func (c *call) readMatches(m *Message) ([]Subscription, map[string]*Session, error) {
+	mr, ok := c.h.store.(MatchReader)
 	if !ok {
 		subs, err := c.match(m.Topic)
 		return subs, nil, err
 	}
-	key := routeKey{m.Topic, m.QoS}
-	if r, ok := c.routes[key]; ok {
+	key := matchKey{m.Topic, m.QoS}
+	if r, ok := c.matchReads[key]; ok {
 		return r.subs, r.sessions, nil
 	}
-	subs, sessions, err := rr.Route(c.ctx, m.Topic, m.QoS)
+	subs, sessions, err := mr.MatchSessions(c.ctx, m.Topic, m.QoS)
 	if err != nil {
 		return nil, nil, err
 	}
 	if sessions == nil {
 		sessions = map[string]*Session{}
 	}
-	if c.routes == nil {
-		c.routes = map[routeKey]routeRead{}
+	if c.matchReads == nil {
+		c.matchReads = map[matchKey]matchRead{}
 	}
-	c.routes[key] = routeRead{subs, sessions}
+	c.matchReads[key] = matchRead{subs, sessions}
 	return subs, sessions, nil
 }
 
-// routeKey and routeRead are what a RouteReader returned in this call.
-type routeKey struct {
+// matchKey and matchRead are what a MatchReader returned in this call.
+type matchKey struct {
 	topic string
 	qos   byte
 }
 
-type routeRead struct {
+type matchRead struct {
 	subs     []Subscription
 	sessions map[string]*Session
 }
 
 // match returns the subscriptions matching topic name, read from the store
 // once per call: the messages of one event that share a topic (a batch
-// from a busy publisher) are routed with one Store.Match. A SUBSCRIBE or
+// from a busy publisher) are fanned out with one Store.Match. A SUBSCRIBE or
 // UNSUBSCRIBE in the event drops what was read.
 func (c *call) match(name string) ([]Subscription, error) {
 	if subs, ok := c.matches[name]; ok {
@@ -259,7 +260,7 @@ func (c *call) publishWill(w *Will) error {
 
 // publishMessage publishes a message no PUBLISH packet carries (a will, or
 // a $SYS value of the broker's): it stores it as the topic's retained
-// message when it has the retain flag, then routes it to every matching
+// message when it has the retain flag, then fans it out to every matching
 // subscription.
 func (c *call) publishMessage(m *Message) error {
 	if m.Retain {
@@ -267,6 +268,6 @@ func (c *call) publishMessage(m *Message) error {
 			return err
 		}
 	}
-	_, err := c.route(m)
+	_, err := c.fanOut(m)
 	return err
 }

@@ -1,4 +1,4 @@
-package allinone_test
+package config_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttless/mqttless/infra/allinone"
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -64,7 +64,7 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"extra"}, nil, `"extra"`},
 	} {
-		_, err := allinone.ParseConfig(tc.args, env(tc.env), io.Discard)
+		_, err := config.Parse(tc.args, env(tc.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseConfig(%v, %v) = %v, want an error naming %s", tc.args, tc.env, err, tc.want)
 		}
@@ -75,37 +75,41 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 // function list with pools and emulator endpoints, and the delivery URL
 // that is also the proxy's id.
 func TestParseConfigLambda(t *testing.T) {
-	cfg, err := allinone.ParseConfig([]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883",
+	cfg, err := config.Parse([]string{"-invoker", "lambda", "-delivery-addr", "127.0.0.1:9883",
 		"-lambda-functions", "connect=function@http://127.0.0.1:9001,connect=function@http://127.0.0.1:9002,publish=p,subscribe=s,session=x"},
 		env(map[string]string{"MQTTLESS_DELIVERY_SECRET": "0123456789abcdef"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DeliveryURL != "http://127.0.0.1:9883" || string(cfg.DeliverySecret) != "0123456789abcdef" {
-		t.Errorf("delivery URL %q, secret %q", cfg.DeliveryURL, cfg.DeliverySecret)
+	if cfg.Delivery.URL != "http://127.0.0.1:9883" || string(cfg.Delivery.Secret) != "0123456789abcdef" {
+		t.Errorf("delivery URL %q, secret %q", cfg.Delivery.URL, cfg.Delivery.Secret)
 	}
-	if got := cfg.Functions["connect"]; len(got) != 2 || got[1].Endpoint != "http://127.0.0.1:9002" || got[1].Name != "function" {
+	if got := cfg.Lambda.Functions["connect"]; len(got) != 2 || got[1].Endpoint != "http://127.0.0.1:9002" || got[1].Name != "function" {
 		t.Errorf("connect pool = %+v, want two emulator targets", got)
 	}
-	if got := cfg.Functions["session"]; len(got) != 1 || got[0].Name != "x" || got[0].Endpoint != "" {
+	if got := cfg.Lambda.Functions["session"]; len(got) != 1 || got[0].Name != "x" || got[0].Endpoint != "" {
 		t.Errorf("session = %+v", got)
 	}
 }
 
 // Flags win over the environment, and both override the defaults.
 func TestParseConfigSources(t *testing.T) {
-	cfg, err := allinone.ParseConfig([]string{"-max-queued", "7"},
+	cfg, err := config.Parse([]string{"-max-queued", "7"},
 		env(map[string]string{"MQTTLESS_MAX_QUEUED": "5", "MQTTLESS_TICK": "250ms", "MQTTLESS_QUEUE_QOS0": "true"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Session.MaxQueued != 7 || cfg.Tick != 250*time.Millisecond || !cfg.Session.QueueQoS0 {
-		t.Fatalf("got MaxQueued %d, Tick %v, QueueQoS0 %v", cfg.Session.MaxQueued, cfg.Tick, cfg.Session.QueueQoS0)
+	if cfg.Session.MaxQueued != 7 || cfg.Proxy.Tick != 250*time.Millisecond || !cfg.Session.QueueQoS0 {
+		t.Fatalf("got MaxQueued %d, Tick %v, QueueQoS0 %v", cfg.Session.MaxQueued, cfg.Proxy.Tick, cfg.Session.QueueQoS0)
 	}
-	if cfg.Addr != "127.0.0.1:1883" || cfg.Store != "bolt" {
-		t.Fatalf("defaults: addr %q store %q", cfg.Addr, cfg.Store)
+	if cfg.Listen.Addr != "127.0.0.1:1883" || cfg.Store.Kind != "bolt" {
+		t.Fatalf("defaults: addr %q store %q", cfg.Listen.Addr, cfg.Store.Kind)
 	}
-	if _, err := allinone.ParseConfig([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, allinone.ErrUsage) {
+	// A flag overrides a bad variable: only the value that counts is checked.
+	if c, err := config.Parse([]string{"-max-queued", "7"}, env(map[string]string{"MQTTLESS_MAX_QUEUED": "many"}), io.Discard); err != nil || c.Session.MaxQueued != 7 {
+		t.Fatalf("-max-queued 7 over MQTTLESS_MAX_QUEUED=many: %d, %v", c.Session.MaxQueued, err)
+	}
+	if _, err := config.Parse([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, config.ErrUsage) {
 		t.Fatalf("-h gave %v, want ErrUsage", err)
 	}
 }
@@ -113,23 +117,23 @@ func TestParseConfigSources(t *testing.T) {
 // TestParseConfigSecurity checks the defaults and the parsing of the
 // settings of authentication, TLS, WebSockets, metrics and limits.
 func TestParseConfigSecurity(t *testing.T) {
-	c, err := allinone.ParseConfig(nil, env(nil), io.Discard)
+	c, err := config.Parse(nil, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.AllowAnonymous || c.CertIdentity || c.AuthCache != 10*time.Second {
-		t.Errorf("auth defaults: anonymous %v, cert identity %v, cache %v", c.AllowAnonymous, c.CertIdentity, c.AuthCache)
+	if !c.Auth.AllowAnonymous || c.Auth.CertIdentity || c.Auth.Cache != 10*time.Second {
+		t.Errorf("auth defaults: anonymous %v, cert identity %v, cache %v", c.Auth.AllowAnonymous, c.Auth.CertIdentity, c.Auth.Cache)
 	}
-	if c.TLSAddr != "" || c.WSAddr != "" || c.WSSAddr != "" || c.MetricsAddr != "" || c.TLSRequireClientCert {
-		t.Errorf("listeners are on by default: %q %q %q %q", c.TLSAddr, c.WSAddr, c.WSSAddr, c.MetricsAddr)
+	if c.Listen.TLSAddr != "" || c.Listen.WSAddr != "" || c.Listen.WSSAddr != "" || c.Listen.MetricsAddr != "" || c.Listen.TLSRequireClientCert {
+		t.Errorf("listeners are on by default: %q %q %q %q", c.Listen.TLSAddr, c.Listen.WSAddr, c.Listen.WSSAddr, c.Listen.MetricsAddr)
 	}
 	if c.Session.MaxTopicLength != 65535 || c.Session.MaxTopicLevels != 64 || c.Session.MaxSubscriptions != 1000 {
 		t.Errorf("topic limits %d, %d, %d", c.Session.MaxTopicLength, c.Session.MaxTopicLevels, c.Session.MaxSubscriptions)
 	}
-	if c.MaxPublishRate != 1000 || c.MaxConnRate != 100 || c.SysInterval != 10*time.Second || c.SysPrefix != "" {
-		t.Errorf("rates %v, %v; $SYS every %v under %q", c.MaxPublishRate, c.MaxConnRate, c.SysInterval, c.SysPrefix)
+	if c.Proxy.MaxPublishRate != 1000 || c.Proxy.MaxConnRate != 100 || c.Proxy.SysInterval != 10*time.Second || c.Proxy.SysPrefix != "" {
+		t.Errorf("rates %v, %v; $SYS every %v under %q", c.Proxy.MaxPublishRate, c.Proxy.MaxConnRate, c.Proxy.SysInterval, c.Proxy.SysPrefix)
 	}
-	c, err = allinone.ParseConfig([]string{"-allow-anonymous=false", "-tls-addr", ":8883", "-wss-addr", ":8443",
+	c, err = config.Parse([]string{"-allow-anonymous=false", "-tls-addr", ":8883", "-wss-addr", ":8443",
 		"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-ca", "ca.pem", "-tls-require-client-cert", "true",
 		"-ws-addr", ":8080", "-metrics-addr", ":9100", "-max-topic-length", "256", "-max-topic-levels", "8",
 		"-max-subscriptions", "10", "-max-publish-rate", "0.5", "-max-conn-rate", "0", "-sys-interval", "0", "-auth-cache", "0"},
@@ -137,18 +141,18 @@ func TestParseConfigSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AllowAnonymous || !c.CertIdentity || c.AuthCache != 0 || c.TLSAddr != ":8883" || c.WSSAddr != ":8443" ||
-		c.TLSCert != "c.pem" || c.TLSKey != "k.pem" || c.TLSClientCA != "ca.pem" || !c.TLSRequireClientCert ||
-		c.WSAddr != ":8080" || c.MetricsAddr != ":9100" {
+	if c.Auth.AllowAnonymous || !c.Auth.CertIdentity || c.Auth.Cache != 0 || c.Listen.TLSAddr != ":8883" || c.Listen.WSSAddr != ":8443" ||
+		c.Listen.TLSCert != "c.pem" || c.Listen.TLSKey != "k.pem" || c.Listen.TLSClientCA != "ca.pem" || !c.Listen.TLSRequireClientCert ||
+		c.Listen.WSAddr != ":8080" || c.Listen.MetricsAddr != ":9100" {
 		t.Errorf("got %+v", c)
 	}
 	if c.Session.MaxTopicLength != 256 || c.Session.MaxTopicLevels != 8 || c.Session.MaxSubscriptions != 10 ||
-		c.MaxPublishRate != 0.5 || c.MaxConnRate != 0 || c.SysInterval != 0 || c.SysPrefix != "$SYS/edge" {
+		c.Proxy.MaxPublishRate != 0.5 || c.Proxy.MaxConnRate != 0 || c.Proxy.SysInterval != 0 || c.Proxy.SysPrefix != "$SYS/edge" {
 		t.Errorf("limits: got %+v", c)
 	}
 	// The handler functions of -invoker lambda take -cert-identity without
 	// a TLS listener of their own.
-	if _, err := allinone.ParseConfig(nil, env(map[string]string{"MQTTLESS_STORE": "dynamo", "MQTTLESS_CERT_IDENTITY": "true"}), io.Discard); err != nil {
+	if _, err := config.Parse(nil, env(map[string]string{"MQTTLESS_STORE": "dynamo", "MQTTLESS_CERT_IDENTITY": "true"}), io.Discard); err != nil {
 		t.Errorf("-cert-identity without a listener: %v", err)
 	}
 }
@@ -165,19 +169,19 @@ func TestParseConfigBooleans(t *testing.T) {
 		{[]string{"-queue-qos0", "-addr", "127.0.0.1:1"}, true, false, true},
 		{[]string{"--allow-anonymous=0", "-queue-qos0", "false"}, false, false, false},
 	} {
-		c, err := allinone.ParseConfig(tc.args, env(nil), io.Discard)
+		c, err := config.Parse(tc.args, env(nil), io.Discard)
 		if err != nil {
 			t.Errorf("%v: %v", tc.args, err)
 			continue
 		}
-		if c.AllowAnonymous != tc.anonymous || c.CertIdentity != tc.certID || c.Session.QueueQoS0 != tc.queueQoS {
-			t.Errorf("%v: anonymous %v, cert identity %v, queue QoS 0 %v", tc.args, c.AllowAnonymous, c.CertIdentity, c.Session.QueueQoS0)
+		if c.Auth.AllowAnonymous != tc.anonymous || c.Auth.CertIdentity != tc.certID || c.Session.QueueQoS0 != tc.queueQoS {
+			t.Errorf("%v: anonymous %v, cert identity %v, queue QoS 0 %v", tc.args, c.Auth.AllowAnonymous, c.Auth.CertIdentity, c.Session.QueueQoS0)
 		}
 	}
-	if _, err := allinone.ParseConfig([]string{"-cert-identity", "maybe"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "-cert-identity") {
+	if _, err := config.Parse([]string{"-cert-identity", "maybe"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "-cert-identity") {
 		t.Errorf("-cert-identity maybe: err = %v, want one naming -cert-identity", err)
 	}
-	if _, err := allinone.ParseConfig([]string{"-create-table", "true", "-store", "dynamo"}, env(nil), io.Discard); err != nil {
+	if _, err := config.Parse([]string{"-create-table", "true", "-store", "dynamo"}, env(nil), io.Discard); err != nil {
 		t.Errorf("-create-table true: %v", err)
 	}
 }

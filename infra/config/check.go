@@ -1,0 +1,71 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/mqttless/mqttless/infra/delivery"
+	"github.com/mqttless/mqttless/infra/dynamo"
+)
+
+// check applies the rules that tie settings together, once each has been
+// parsed; raw returns a setting's value as given and whether a flag or the
+// environment set it.
+func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
+	if c.Proxy.SysInterval > 0 && c.Proxy.SysPrefix != "" && (!strings.HasPrefix(c.Proxy.SysPrefix, "$SYS/") || strings.ContainsAny(c.Proxy.SysPrefix, "+#")) {
+		p.fail("sys-prefix", c.Proxy.SysPrefix, "want a topic name under $SYS/ such as $SYS/broker")
+	}
+	c.checkTLS(p)
+	if c.Store.Kind == "dynamo" {
+		// Every message must fit in one DynamoDB item.
+		if s, set := raw("max-packet-size"); !set {
+			c.Session.MaxPacketSize = dynamo.MaxPacketSize
+		} else if c.Session.MaxPacketSize > dynamo.MaxPacketSize {
+			p.fail("max-packet-size", s, fmt.Sprintf("-store dynamo holds each message in one 400 KB item: want at most %d", dynamo.MaxPacketSize))
+		}
+		if c.Store.Table == "" {
+			p.fail("table", c.Store.Table, "must not be empty")
+		}
+	}
+	if c.Lambda.Invoker == "lambda" && c.Delivery.Addr == "" {
+		p.fail("delivery-addr", c.Delivery.Addr, "-invoker lambda needs a delivery endpoint")
+	}
+	if c.Delivery.Addr != "" {
+		if len(c.Delivery.Secret) < delivery.MinSecretLen {
+			p.fail("delivery-secret", strings.Repeat("*", len(c.Delivery.Secret)), fmt.Sprintf("a delivery endpoint needs a secret of at least %d bytes", delivery.MinSecretLen))
+		}
+		if c.Delivery.URL == "" {
+			c.Delivery.URL = "http://" + c.Delivery.Addr
+		}
+		if u, err := url.Parse(c.Delivery.URL); c.Delivery.URL != DeliveryURLAutoECS && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			p.fail("delivery-url", c.Delivery.URL, "want an http(s) URL such as http://10.0.1.7:9883")
+		}
+	}
+}
+
+// checkTLS checks the TLS settings: a listener that needs the certificate
+// names the flag that is missing, and client certificates need a CA to
+// verify them.
+func (c *Config) checkTLS(p *parser) {
+	l := &c.Listen
+	for _, ln := range []struct{ name, addr string }{{"tls-addr", l.TLSAddr}, {"wss-addr", l.WSSAddr}} {
+		if ln.addr == "" {
+			continue
+		}
+		if l.TLSCert == "" {
+			p.fail("tls-cert", l.TLSCert, "-"+ln.name+" needs a certificate file")
+		}
+		if l.TLSKey == "" {
+			p.fail("tls-key", l.TLSKey, "-"+ln.name+" needs a private key file")
+		}
+	}
+	if l.TLSRequireClientCert && l.TLSClientCA == "" {
+		p.fail("tls-client-ca", l.TLSClientCA, "-tls-require-client-cert needs the CAs that verify client certificates")
+	}
+	// The handler functions of -invoker lambda take -cert-identity without
+	// a listener: the proxy verifies the certificates.
+	if c.Auth.CertIdentity && l.TLSClientCA == "" && (l.TLSAddr != "" || l.WSSAddr != "") {
+		p.fail("tls-client-ca", l.TLSClientCA, "-cert-identity needs the CAs that verify client certificates")
+	}
+}

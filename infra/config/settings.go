@@ -1,0 +1,139 @@
+package config
+
+import (
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/dynamo"
+	"github.com/mqttless/mqttless/infra/invocation"
+)
+
+// Setting is one setting: the flag -Name, the environment variable
+// MQTTLESS_<NAME> (Env), its default, its help text and the parser that
+// checks a value and stores it into the Config.
+type Setting struct {
+	Name string
+	Help string
+	value
+}
+
+// Env is the setting's environment variable.
+func (s Setting) Env() string { return EnvName(s.Name) }
+
+// Settings lists every setting, in the order -h and the README show them.
+func Settings() []Setting { return settings(new(Config)) }
+
+// Default returns the default of the setting name, for the other tools
+// that take some of the broker's settings (cmd/mqttless-admin); "" when it
+// has none or there is no such setting.
+func Default(name string) string {
+	for _, s := range Settings() {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
+// settings is the table of settings, each bound to its field of c. The
+// defaults of the protocol limits are those of core/session.
+func settings(c *Config) []Setting {
+	d := session.DefaultConfig()
+	s := &c.Session
+	return []Setting{
+		{"addr", "MQTT listen address",
+			stringOf(&c.Listen.Addr, "127.0.0.1:1883", nonEmpty)},
+		{"data-dir", "directory where the embedded store (-store bolt) keeps its file",
+			stringOf(&c.Store.DataDir, "data", nil)},
+		{"store", "the store: bolt (on disk), memory, or dynamo (DynamoDB; endpoint from AWS_ENDPOINT_URL)",
+			oneOf(&c.Store.Kind, "bolt", "bolt", "memory", "dynamo")},
+		{"table", "DynamoDB table of -store dynamo",
+			stringOf(&c.Store.Table, dynamo.DefaultTable, nil)},
+		{"create-table", "with -store dynamo, create the table from -template when it is missing",
+			boolOf(&c.Store.CreateTable, false)},
+		{"template", "the SAM template that defines the DynamoDB table of -create-table",
+			stringOf(&c.Store.Template, "template.yaml", nil)},
+		{"max-keepalive", "largest keep alive, in seconds; 5.0 clients are told, 3.1.1 clients above it are refused",
+			uintOf(&s.MaxKeepAlive, d.MaxKeepAlive, 1, 65535)},
+		{"max-session-expiry", "largest session expiry interval, in seconds",
+			uintOf(&s.MaxSessionExpiry, d.MaxSessionExpiry, 0, 4294967295)},
+		{"receive-max", "QoS 1 and 2 messages a client may have unacknowledged",
+			uintOf(&s.ReceiveMax, d.ReceiveMax, 1, 65535)},
+		{"max-inflight", "QoS 1 and 2 messages in flight to one client (5.0 clients: the lower of this and their Receive Maximum)",
+			uintOf(&s.MaxInflight, d.MaxInflight, 1, 65535)},
+		{"max-queued", "queued messages per offline or busy session; more are dropped",
+			uintOf(&s.MaxQueued, d.MaxQueued, 1, 1<<31-1)},
+		{"queue-qos0", "queue QoS 0 messages for offline clients",
+			boolOf(&s.QueueQoS0, d.QueueQoS0)},
+		{"max-packet-size", "largest packet accepted, in bytes; with -store dynamo the default is " + strconv.Itoa(dynamo.MaxPacketSize) + ", the most it accepts (a message is one 400 KB item)",
+			uintOf(&s.MaxPacketSize, d.MaxPacketSize, 64, 268_435_460)},
+		{"topic-alias-max", "topic aliases a client may set",
+			uintOf(&s.TopicAliasMax, d.TopicAliasMax, 1, 65535)},
+		{"max-client-id", "longest client identifier, in bytes",
+			uintOf(&s.MaxClientIDLen, d.MaxClientIDLen, 23, 65535)},
+		{"max-topic-length", "longest topic name or filter, in bytes",
+			uintOf(&s.MaxTopicLength, d.MaxTopicLength, 1, 65535)},
+		{"max-topic-levels", "most levels in a topic name or filter",
+			uintOf(&s.MaxTopicLevels, d.MaxTopicLevels, 1, 65535)},
+		{"max-subscriptions", "subscriptions of one client; more get 0x97 (0x80 at 3.1.1)",
+			uintOf(&s.MaxSubscriptions, d.MaxSubscriptions, 1, 1<<31-1)},
+		{"max-send-bytes", "bytes waiting to be written to one connection; past it QoS 0 messages are dropped and other packets close the connection",
+			uintOf(&c.Proxy.MaxSendBytes, 4<<20, 1024, 1<<31-1)},
+		{"connect-timeout", "time allowed between accept and CONNECT (the TLS handshake included)",
+			durationOf(&c.Proxy.ConnectTimeout, 10*time.Second, false)},
+		{"max-publish-rate", "PUBLISH packets per second from one connection; a faster client is slowed down (its bytes are read later), not cut off; 0: unlimited",
+			rateOf(&c.Proxy.MaxPublishRate, 1000)},
+		{"max-conn-rate", "new connections per second from one source address; more are closed at once; 0: unlimited",
+			rateOf(&c.Proxy.MaxConnRate, 100)},
+		{"allow-anonymous", "let clients connect without a username and password; a warning says so at start-up (the SAM template sets false)",
+			boolOf(&c.Auth.AllowAnonymous, true)},
+		{"auth-cache", "how long the handlers cache the access rules; 0: read them for every check",
+			durationOf(&c.Auth.Cache, 10*time.Second, true)},
+		{"cert-identity", "take a verified client certificate's Common Name as the username",
+			boolOf(&c.Auth.CertIdentity, false)},
+		{"tls-addr", "MQTT over TLS listen address, such as :8883; empty: off",
+			stringOf(&c.Listen.TLSAddr, "", nil)},
+		{"tls-cert", "PEM certificate (chain) file of -tls-addr and -wss-addr",
+			stringOf(&c.Listen.TLSCert, "", nil)},
+		{"tls-key", "PEM private key file of -tls-cert",
+			stringOf(&c.Listen.TLSKey, "", nil)},
+		{"tls-client-ca", "PEM file of the CAs that verify client certificates (mutual TLS); empty: none asked for",
+			stringOf(&c.Listen.TLSClientCA, "", nil)},
+		{"tls-require-client-cert", "refuse TLS clients without a certificate -tls-client-ca verifies",
+			boolOf(&c.Listen.TLSRequireClientCert, false)},
+		{"ws-addr", "MQTT over WebSockets listen address (path /mqtt, subprotocol mqtt); empty: off",
+			stringOf(&c.Listen.WSAddr, "", nil)},
+		{"wss-addr", "MQTT over secure WebSockets listen address (path /mqtt, the certificate of -tls-cert); empty: off",
+			stringOf(&c.Listen.WSSAddr, "", nil)},
+		{"metrics-addr", "address to serve Prometheus metrics (/metrics) and the health check (/healthz) on; empty: off (make run serves them on 127.0.0.1:9090)",
+			stringOf(&c.Listen.MetricsAddr, "", nil)},
+		{"sys-interval", "how often broker statistics are published as retained $SYS messages; 0: never",
+			durationOf(&c.Proxy.SysInterval, 10*time.Second, true)},
+		{"sys-prefix", "topic prefix of the broker statistics; empty: $SYS/broker, or with -invoker lambda $SYS/broker/proxies/<delivery host_port>, since each proxy counts its own",
+			stringOf(&c.Proxy.SysPrefix, "", nil)},
+		{"tick", "how often delayed wills and session expiry are processed",
+			durationOf(&c.Proxy.Tick, time.Second, false)},
+		{"log-level", "log level: debug, info, warn or error",
+			levelOf(&c.Log.Level, slog.LevelInfo)},
+		{"log-format", "log format: text or json (the handler functions always log json)",
+			oneOf(&c.Log.Format, "text", "text", "json")},
+		{"pprof", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off",
+			stringOf(&c.Listen.Pprof, "", nil)},
+		{"invoker", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)",
+			oneOf(&c.Lambda.Invoker, "local", "local", "lambda")},
+		{"lambda-functions", "functions of -invoker lambda: group=name[@endpoint], comma-separated; a group named twice is a pool; an entry with an endpoint (an emulator) gets one call at a time",
+			functionsOf(&c.Lambda.Functions, invocation.DefaultFunctions)},
+		{"lambda-concurrency", "invocations of each function in flight from one proxy; events of other connections that come meanwhile are batched into the next",
+			uintOf(&c.Lambda.Concurrency, 64, 1, 100000)},
+		{"invoke-timeout", "deadline of one call to the handlers (one Lambda invocation with -invoker lambda)",
+			durationOf(&c.Proxy.InvokeTimeout, 30*time.Second, false)},
+		{"delivery-addr", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)",
+			stringOf(&c.Delivery.Addr, "", nil)},
+		{"delivery-url", "URL handlers reach the delivery endpoint at, also the proxy's id; empty: http://<delivery-addr>; auto-ecs: the ECS task's IP and the port of -delivery-addr",
+			stringOf(&c.Delivery.URL, "", nil)},
+		{"delivery-secret", "shared secret (at least 16 bytes) that signs delivery requests; set it with MQTTLESS_DELIVERY_SECRET rather than on the command line",
+			secretOf(&c.Delivery.Secret)},
+	}
+}
