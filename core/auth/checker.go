@@ -24,8 +24,19 @@ type Options struct {
 	// Log receives the refusals (at debug level) and the rules that are
 	// invalid (at warn level); nil discards them.
 	Log *slog.Logger
-	// Now is the clock of the rule cache; nil means time.Now.
+	// Now is the clock of the rule cache and the back-offs; nil means
+	// time.Now.
 	Now func() time.Time
+	// MaxPasswordChecks bounds the password checks (bcrypt) running at
+	// once [the number of CPUs]; more wait for one to end.
+	MaxPasswordChecks int
+	// FailureBackoff is how long a username is refused without a check
+	// after 3 failed checks in a row, and a source address after 10
+	// (others may share it) [DefaultFailureBackoff]; it doubles with each further failure, up to
+	// MaxFailureBackoff [DefaultMaxFailureBackoff]. A negative value turns
+	// the back-off off. Verified credentials are remembered for CacheTTL.
+	FailureBackoff    time.Duration
+	MaxFailureBackoff time.Duration
 }
 
 // Checker authenticates clients against the users of a Store and
@@ -38,6 +49,7 @@ type Checker struct {
 	log   *slog.Logger
 	now   func() time.Time
 	rules ruleCache
+	guard // password checks (guard.go)
 }
 
 // NewChecker returns a Checker over store with opts.
@@ -53,5 +65,5 @@ func NewChecker(store Store, opts Options) *Checker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Checker{store: store, opts: opts, log: log, now: now, rules: newRuleCache()}
+	return &Checker{store: store, opts: opts, log: log, now: now, rules: newRuleCache(), guard: newGuard(opts)}
 }

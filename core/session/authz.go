@@ -23,7 +23,8 @@ func (c *call) authenticate(p *packet.Connect) (user string, refuse packet.Reaso
 	if c.h.auth == nil {
 		return "", packet.Success, nil
 	}
-	user, err = c.h.auth.Authenticate(c.ctx, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
+	// The client's address (Event.Remote) backs off a source of failures.
+	user, err = c.h.auth.AuthenticateFrom(c.ctx, c.ev.Remote, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
 	switch {
 	case err == nil:
 		return user, packet.Success, nil
@@ -33,6 +34,15 @@ func (c *call) authenticate(p *packet.Connect) (user string, refuse packet.Reaso
 		return "", packet.NotAuthorized, nil
 	}
 	return "", packet.Success, fmt.Errorf("session: authenticate %q: %w", p.ClientID, err)
+}
+
+// AuthStats returns what the handler's auth.Checker counted (zero without
+// WithAuth).
+func (h *Handler) AuthStats() auth.GuardStats {
+	if h.auth == nil {
+		return auth.GuardStats{}
+	}
+	return h.auth.Stats()
 }
 
 // mayPublish reports whether this connection's client may publish to the

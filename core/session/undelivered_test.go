@@ -10,7 +10,7 @@ import (
 	"github.com/mqttless/mqttless/core/session"
 )
 
-// undelivered hands ds to Handler.Undelivered, as the Router does for
+// undelivered hands ds to Handler.Undelivered, as delivery.Relay does for
 // deliveries whose connection a proxy reported gone.
 func (e *env) undelivered(ds []session.Delivery) *session.Reply {
 	e.t.Helper()

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/dynamo"
 	"github.com/mqttless/mqttless/infra/invocation"
@@ -71,6 +72,8 @@ func settings(c *Config) []Setting {
 			uintOf(&s.MaxPacketSize, d.MaxPacketSize, 64, 268_435_460)},
 		{"topic-alias-max", "topic aliases a client may set",
 			uintOf(&s.TopicAliasMax, d.TopicAliasMax, 1, 65535)},
+		{"max-alias-bytes", "bytes of topic names one connection's topic aliases may hold together (the connection state carries them to the handlers with every event); an alias past it closes the connection with DISCONNECT 0x94",
+			uintOf(&s.MaxAliasBytes, d.MaxAliasBytes, 1, 1<<20)},
 		{"max-client-id", "longest client identifier, in bytes",
 			uintOf(&s.MaxClientIDLen, d.MaxClientIDLen, 23, 65535)},
 		{"max-topic-length", "longest topic name or filter, in bytes",
@@ -79,7 +82,7 @@ func settings(c *Config) []Setting {
 			uintOf(&s.MaxTopicLevels, d.MaxTopicLevels, 1, 65535)},
 		{"max-subscriptions", "subscriptions of one client; more get 0x97 (0x80 at 3.1.1)",
 			uintOf(&s.MaxSubscriptions, d.MaxSubscriptions, 1, 1<<31-1)},
-		{"max-send-bytes", "bytes waiting to be written to one connection; past it QoS 0 messages are dropped and other packets close the connection",
+		{"max-send-bytes", "bytes waiting to be written to one connection, the batch being written included; past it QoS 0 messages are dropped and other packets close the connection",
 			uintOf(&c.Proxy.MaxSendBytes, 4<<20, 1024, 1<<31-1)},
 		{"connect-timeout", "time allowed between accept and CONNECT (the TLS handshake included)",
 			durationOf(&c.Proxy.ConnectTimeout, 10*time.Second, false)},
@@ -87,10 +90,30 @@ func settings(c *Config) []Setting {
 			rateOf(&c.Proxy.MaxPublishRate, 1000)},
 		{"max-conn-rate", "new connections per second from one source address; more are closed at once; 0: unlimited",
 			rateOf(&c.Proxy.MaxConnRate, 100)},
+		{"max-connections", "connections open at once, on all listeners; more are closed at accept (WebSocket upgrades get 503)",
+			uintOf(&c.Proxy.MaxConnections, 10_000, 1, 1<<31-1)},
+		{"max-user-connections", "connections of one username (per proxy with -invoker lambda); a CONNECT over it gets CONNACK 0x97 (return code 3 at 3.1.1) and its will is discarded; anonymous clients count against -max-connections only",
+			uintOf(&c.Proxy.MaxUserConnections, 1_000, 1, 1<<31-1)},
+		{"max-pending-connects", "connections open at once whose CONNECT is not accepted yet (TLS handshake included); more are closed at accept",
+			uintOf(&c.Proxy.MaxPendingConnects, 1_000, 1, 1<<31-1)},
+		{"max-connect-size", "largest packet accepted before CONNACK (the CONNECT with its will), in bytes; -max-packet-size applies after",
+			uintOf(&c.Proxy.MaxConnectSize, 64<<10, 64, 268_435_460)},
+		{"max-send-bytes-total", "bytes waiting to be written over all connections; past it QoS 0 messages are dropped",
+			uintOf(&c.Proxy.MaxSendBytesTotal, 128<<20, 1024, 1<<40)},
+		{"max-outbound-aliases", "topic aliases the broker assigns on one 5.0 connection; once full, the least recently used is reassigned",
+			uintOf(&c.Proxy.MaxOutboundAliases, 256, 1, 65535)},
+		{"max-outbound-alias-bytes", "bytes of topics the outbound topic aliases of one connection hold",
+			uintOf(&c.Proxy.MaxOutboundAliasBytes, 16<<10, 1, 1<<31-1)},
 		{"allow-anonymous", "let clients connect without a username and password; a warning says so at start-up (the SAM template sets false)",
 			boolOf(&c.Auth.AllowAnonymous, true)},
-		{"auth-cache", "how long the handlers cache the access rules; 0: read them for every check",
+		{"auth-cache", "how long the handlers cache the access rules, and credentials they verified (which then skip bcrypt while the user's hash is unchanged); 0: read the rules for every check, cache no credentials",
 			durationOf(&c.Auth.Cache, 10*time.Second, true)},
+		{"auth-backoff", "after 3 wrong passwords in a row for a username, or 10 from a source address, how long they are refused without a password check (the same answer as a wrong password); doubles with each further failure up to -auth-backoff-max; 0: off",
+			durationOf(&c.Auth.Backoff, auth.DefaultFailureBackoff, true)},
+		{"auth-backoff-max", "longest back-off of -auth-backoff",
+			durationOf(&c.Auth.BackoffMax, auth.DefaultMaxFailureBackoff, false)},
+		{"max-password-checks", "password checks (bcrypt, tens of ms of CPU each) running at once; more wait; 0: the number of CPUs",
+			uintOf(&c.Auth.MaxPasswordChecks, 0, 0, 4096)},
 		{"cert-identity", "take a verified client certificate's Common Name as the username",
 			boolOf(&c.Auth.CertIdentity, false)},
 		{"tls-addr", "MQTT over TLS listen address, such as :8883; empty: off",

@@ -179,7 +179,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	if len(keys) > 0 {
 		got, err := st.batchGet(ctx, keys, "")
 		if err != nil {
-			return nil, nil, fmt.Errorf("dynamo: route %q: %w", name, err)
+			return nil, nil, fmt.Errorf("dynamo: match sessions of %q: %w", name, err)
 		}
 		for _, item := range got {
 			it, err := decodeSession(item)

@@ -65,9 +65,9 @@ type recentSession struct {
 }
 
 // recentFor is how long a session item Match read may stand in for a read
-// by Sessions. The fan-out uses what Sessions returns after its own reads and
-// writes anyway (see Match in the package documentation); this only bounds
-// how much older it can be.
+// by Sessions. The fan-out uses what Sessions returns after its own reads
+// and writes anyway (see Match in the package documentation); this only
+// bounds how much older it can be.
 const recentFor = 100 * time.Millisecond
 
 // maxRecent bounds the entries; the map starts over when full.
