@@ -20,17 +20,18 @@ var (
 
 // Authenticate is AuthenticateFrom for a client of unknown address: only
 // its username is backed off.
-func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (user string, err error) {
+func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
 	return c.AuthenticateFrom(ctx, "", username, password, hasUsername, hasPassword, certIdentity)
 }
 
 // AuthenticateFrom decides who the client of a CONNECT, from the network
 // address remote ("host:port", "" when unknown), is and returns its
-// username, "" for an anonymous client.
+// identity, with the client-id pattern in force for it.
 //
 // With Options.CertIdentity set and a non-empty certIdentity (the identity
 // of the client certificate the proxy verified), the user is certIdentity:
-// no password is needed and the CONNECT's username is ignored. Otherwise a
+// no password is needed and the CONNECT's username is ignored; a stored
+// user of that name, when there is one, gives only its client-id pattern. Otherwise a
 // client that sends a username must name a stored user and send the
 // password whose hash the user holds; an unknown user is compared against
 // a dummy hash all the same, so that it takes as long to refuse as a wrong
@@ -51,32 +52,40 @@ func (c *Checker) Authenticate(ctx context.Context, username string, password []
 //
 // A store failure, or ctx ending while waiting, is returned wrapped, and
 // is neither sentinel: the broker should treat it as a server error.
-func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (user string, err error) {
+func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
 	if c.opts.CertIdentity && certIdentity != "" {
-		return certIdentity, nil
+		id := Identity{User: certIdentity, Cert: true, ClientIDs: c.opts.ClientIDs}
+		u, err := c.store.User(ctx, certIdentity)
+		switch {
+		case err == nil && u.ClientIDs != "":
+			id.ClientIDs = u.ClientIDs
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return Identity{}, fmt.Errorf("auth: read user %q: %w", certIdentity, err)
+		}
+		return id, nil
 	}
 	if !hasUsername {
 		if c.opts.AllowAnonymous {
-			return "", nil
+			return Identity{ClientIDs: c.opts.ClientIDs}, nil
 		}
 		c.log.Debug("anonymous client refused")
-		return "", ErrNotAuthorized
+		return Identity{}, ErrNotAuthorized
 	}
 	now := c.now()
 	if hasPassword && c.creds.candidate(username, password, now) {
 		u, err := c.store.User(ctx, username)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("auth: read user %q: %w", username, err)
+			return Identity{}, fmt.Errorf("auth: read user %q: %w", username, err)
 		}
 		if err == nil && c.creds.verified(username, password, u.Hash, now) {
-			return username, nil
+			return c.userIdentity(u), nil
 		}
 	}
 	src, name := sourceKey(remote), userKey(username)
 	if c.sources.blocked(src, now) || c.users.blocked(name, now) {
 		c.backedOff.Add(1)
 		c.log.Debug("refused during back-off, password not checked", "user", logField(username), "source", src)
-		return "", ErrBadCredentials
+		return Identity{}, ErrBadCredentials
 	}
 	u, err := c.store.User(ctx, username)
 	hash := dummyHash // no user enumeration by timing
@@ -84,7 +93,7 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 	case errors.Is(err, ErrNotFound):
 		u = nil
 	case err != nil:
-		return "", fmt.Errorf("auth: read user %q: %w", username, err)
+		return Identity{}, fmt.Errorf("auth: read user %q: %w", username, err)
 	default:
 		hash = u.Hash
 	}
@@ -92,7 +101,7 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 	// takes as long.
 	ok, err := c.checkPassword(ctx, hash, password)
 	if err != nil {
-		return "", err
+		return Identity{}, err
 	}
 	if u == nil || !ok || !hasPassword {
 		c.sources.fail(src, c.now())
@@ -102,12 +111,22 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 		} else {
 			c.log.Debug("wrong password refused", "user", logField(username), "source", src)
 		}
-		return "", ErrBadCredentials
+		return Identity{}, ErrBadCredentials
 	}
 	// A success ends the username's run of failures, not the source's:
 	// a client with an account of its own must not be able to clear the
 	// back-off of the address it guesses others' passwords from.
 	c.users.succeed(name)
 	c.creds.put(username, password, u.Hash, now)
-	return username, nil
+	return c.userIdentity(u), nil
+}
+
+// userIdentity is the identity of the stored user u, with its client-id
+// pattern, or else Options.ClientIDs.
+func (c *Checker) userIdentity(u *User) Identity {
+	id := Identity{User: u.Name, ClientIDs: c.opts.ClientIDs}
+	if u.ClientIDs != "" {
+		id.ClientIDs = u.ClientIDs
+	}
+	return id
 }

@@ -17,9 +17,14 @@ type Options struct {
 	// CertIdentity makes the identity of a verified client certificate
 	// the username, with no password needed.
 	CertIdentity bool
-	// CacheTTL is how long the rules read from the store are used before
-	// they are read again [DefaultCacheTTL]. A negative value reads them
-	// on every check.
+	// ClientIDs is the client-id pattern of every client whose user has
+	// none of its own (User.ClientIDs), anonymous clients included; ""
+	// allows any client id. The caller checks it with
+	// ValidateClientIDPattern.
+	ClientIDs string
+	// CacheTTL is how long the rules read from the store, and whether a
+	// user exists (UserExists), are used before they are read again
+	// [DefaultCacheTTL]. A negative value reads them on every check.
 	CacheTTL time.Duration
 	// Log receives the refusals (at debug level) and the rules that are
 	// invalid (at warn level); nil discards them.
@@ -44,12 +49,13 @@ type Options struct {
 // Checker is safe for concurrent use; create one per process (or per
 // Lambda instance) so that its rule cache is shared by the calls.
 type Checker struct {
-	store Store
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	rules ruleCache
-	guard // password checks (guard.go)
+	store  Store
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	rules  ruleCache
+	guard            // password checks (guard.go)
+	exists userCache // whether users exist (Exists)
 }
 
 // NewChecker returns a Checker over store with opts.
@@ -65,5 +71,5 @@ func NewChecker(store Store, opts Options) *Checker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Checker{store: store, opts: opts, log: log, now: now, rules: newRuleCache(), guard: newGuard(opts)}
+	return &Checker{store: store, opts: opts, log: log, now: now, rules: newRuleCache(), guard: newGuard(opts), exists: newUserCache()}
 }

@@ -86,6 +86,9 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	case KindLost:
 		err = c.lost()
 	case KindPackets:
+		if err = c.checkIdentity(); err != nil || c.reply.Close {
+			break
+		}
 		for _, frame := range ev.Packets {
 			if err = c.frame(frame); err != nil || c.reply.Close {
 				break

@@ -85,6 +85,14 @@ func (c *call) subscribe(frame []byte) error {
 			if m.Expired(c.now) {
 				continue
 			}
+			// A retained message is a delivery like any other: a deny
+			// rule inside the granted filter keeps it out.
+			if ok, err := c.mayReceive(m.Topic); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			o := &Outbound{QoS: min(m.QoS, s.QoS), Retain: true, Message: *m} // [MQTT-3.8.4-8]; RETAIN 1: section 3.3.1.3 (3.1.1: [MQTT-3.3.1-8])
 			if v5 && s.SubID != 0 {
 				o.SubIDs = []uint32{s.SubID}

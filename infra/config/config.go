@@ -58,10 +58,14 @@ type Auth struct {
 	// AllowAnonymous lets clients connect without a username and password;
 	// CertIdentity takes a verified client certificate's Common Name as the
 	// username; Cache is how long the handlers cache the access rules (0:
-	// read them for every check).
+	// read them for every check); ClientIDs is the client-id pattern of the
+	// users that have none of their own (auth.Options.ClientIDs).
 	AllowAnonymous bool
 	CertIdentity   bool
 	Cache          time.Duration
+	// ClientIDs is the client-id pattern of the users that have none of
+	// their own (auth.Options.ClientIDs).
+	ClientIDs string
 	// Backoff is how long a username or source address is refused
 	// unchecked after repeated wrong passwords (0: off), doubling up to
 	// BackoffMax; MaxPasswordChecks bounds the checks running at once (0:

@@ -44,6 +44,7 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{nil, map[string]string{"MQTTLESS_CERT_IDENTITY": "cn"}, "-cert-identity (MQTTLESS_CERT_IDENTITY)"},
 		{[]string{"-auth-cache", "-1s"}, nil, "-auth-cache"},
 		{[]string{"-auth-cache", "often"}, nil, "-auth-cache"},
+		{[]string{"-client-ids", "%c-*"}, nil, "-client-ids"},
 		{[]string{"-auth-backoff", "-1s"}, nil, "-auth-backoff"},
 		{[]string{"-auth-backoff-max", "0"}, nil, "-auth-backoff-max"},
 		{nil, map[string]string{"MQTTLESS_MAX_PASSWORD_CHECKS": "-1"}, "-max-password-checks (MQTTLESS_MAX_PASSWORD_CHECKS)"},
@@ -141,13 +142,14 @@ func TestParseConfigSecurity(t *testing.T) {
 		"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-ca", "ca.pem", "-tls-require-client-cert", "true",
 		"-ws-addr", ":8080", "-metrics-addr", ":9100", "-max-topic-length", "256", "-max-topic-levels", "8",
 		"-max-subscriptions", "10", "-max-publish-rate", "0.5", "-max-conn-rate", "0", "-sys-interval", "0", "-auth-cache", "0"},
-		env(map[string]string{"MQTTLESS_CERT_IDENTITY": "true", "MQTTLESS_SYS_PREFIX": "$SYS/edge"}), io.Discard)
+		env(map[string]string{"MQTTLESS_CERT_IDENTITY": "true", "MQTTLESS_SYS_PREFIX": "$SYS/edge", "MQTTLESS_CLIENT_IDS": "%u-*"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Auth.AllowAnonymous || !c.Auth.CertIdentity || c.Auth.Cache != 0 || c.Listen.TLSAddr != ":8883" || c.Listen.WSSAddr != ":8443" ||
 		c.Listen.TLSCert != "c.pem" || c.Listen.TLSKey != "k.pem" || c.Listen.TLSClientCA != "ca.pem" || !c.Listen.TLSRequireClientCert ||
-		c.Listen.WSAddr != ":8080" || c.Listen.MetricsAddr != ":9100" {
+		c.Listen.WSAddr != ":8080" || c.Listen.MetricsAddr != ":9100" || c.Auth.ClientIDs != "%u-*" ||
+		c.Auth.Options(nil).ClientIDs != "%u-*" {
 		t.Errorf("got %+v", c)
 	}
 	if c.Session.MaxTopicLength != 256 || c.Session.MaxTopicLevels != 8 || c.Session.MaxSubscriptions != 10 ||

@@ -37,7 +37,7 @@ func (a Auth) Options(log *slog.Logger) auth.Options {
 	if backoff == 0 {
 		backoff = -1
 	}
-	return auth.Options{AllowAnonymous: a.AllowAnonymous, CertIdentity: a.CertIdentity, CacheTTL: ttl, Log: log,
+	return auth.Options{AllowAnonymous: a.AllowAnonymous, CertIdentity: a.CertIdentity, ClientIDs: a.ClientIDs, CacheTTL: ttl, Log: log,
 		FailureBackoff: backoff, MaxFailureBackoff: a.BackoffMax, MaxPasswordChecks: a.MaxPasswordChecks}
 }
 
