@@ -223,12 +223,17 @@ func buildModel(evs []hevent, end time.Time) *model {
 			closeSpan(m.spans[e.client], e.at)
 		case evSubscribed:
 			ss := m.subs[e.client]
+			same := false
 			for i := range ss {
 				if ss[i].filter == e.topic && ss[i].to.IsZero() {
-					ss[i].to = e.at // replaced
+					if same = ss[i].qos == e.qos; !same {
+						ss[i].to = e.at // replaced
+					}
 				}
 			}
-			m.subs[e.client] = append(ss, subState{filter: e.topic, qos: e.qos, from: e.at})
+			if !same { // subscribing again to a filter held changes nothing
+				m.subs[e.client] = append(ss, subState{filter: e.topic, qos: e.qos, from: e.at})
+			}
 		case evSent:
 			m.sent[e.msg] = e
 		case evAcked:

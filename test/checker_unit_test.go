@@ -88,6 +88,15 @@ func TestCheckerDelivered(t *testing.T) {
 		s.h.online("S", "B", false, "")
 		wantViolation(t, runCheck(s, Checks{}), chkDelivered, "m1")
 	})
+	t.Run("subscribing again keeps the promise", func(t *testing.T) {
+		s := newSynth().base()
+		s.h.sent("P", "m1", "t/x", 1)
+		s.h.acked("P", "m1")
+		s.h.offline("S")
+		s.h.online("S", "B", false, "")
+		s.h.subscribed("S", "t/#", 2)
+		wantViolation(t, runCheck(s, Checks{}), chkDelivered, "m1")
+	})
 	t.Run("unacked may be lost", func(t *testing.T) {
 		s := newSynth().base()
 		s.h.sent("P", "m1", "t/x", 1)
@@ -328,5 +337,16 @@ func TestCheckerFilterMatches(t *testing.T) {
 		if got := filterMatches(tc.filter, tc.topic); got != tc.want {
 			t.Errorf("filterMatches(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
 		}
+	}
+}
+
+func TestCheckerDeadOwners(t *testing.T) {
+	owners := map[string]string{"a": "http://p1", "b": "http://p2", "c": "http://p3"}
+	got := deadOwners(owners, map[string]bool{"http://p2": true})
+	if strings.Join(got, ",") != "a on http://p1,c on http://p3" {
+		t.Errorf("deadOwners = %q, want a and c", got)
+	}
+	if got := deadOwners(owners, map[string]bool{"http://p1": true, "http://p2": true, "http://p3": true}); len(got) != 0 {
+		t.Errorf("all owners live: deadOwners = %q", got)
 	}
 }

@@ -259,8 +259,22 @@ func lambdaProxy(cmd *exec.Cmd, flags []string, dataDir, addr string, log *logBu
 		"MQTTLESS_LOG_LEVEL=debug",
 	}
 	proxyArgs := []string{"-addr", addr, "-log-level", "debug"}
+	var extraTargets []string
 	for i, name := range names {
 		if storeOnly[name] {
+			continue
+		}
+		if h, ok := strings.CutPrefix(name, "e2e-"); ok { // harness flags, faults_harness_test.go
+			switch h {
+			case "dynamo-endpoint":
+				fnEnv = append(fnEnv, "AWS_ENDPOINT_URL="+values[i])
+			case "function-timeout":
+				fnEnv = append(fnEnv, "AWS_LAMBDA_FUNCTION_TIMEOUT="+values[i])
+			case "function":
+				extraTargets = append(extraTargets, values[i])
+			default:
+				return fmt.Errorf("unknown harness flag -%s", name)
+			}
 			continue
 		}
 		fnEnv = append(fnEnv, envName(name)+"="+values[i])
@@ -302,7 +316,7 @@ func lambdaProxy(cmd *exec.Cmd, flags []string, dataDir, addr string, log *logBu
 
 	proxyArgs = append(proxyArgs,
 		"-invoker", "lambda",
-		"-lambda-functions", pool.spec(),
+		"-lambda-functions", strings.Join(append([]string{pool.spec()}, extraTargets...), ","),
 		"-delivery-addr", site.deliveryAddr)
 	cmd.Args = append([]string{cmd.Path}, proxyArgs...)
 	env := cmd.Env
@@ -413,10 +427,12 @@ func tryStartPool(env []string) (*fnPool, error) {
 				"--runtime-api-address", runtimeAddr,
 				bootstrap)
 			cmd.Dir = filepath.Dir(bootstrap)
-			cmd.Env = append(append(append([]string{}, clean...), env...),
+			// env comes last: its AWS_LAMBDA_FUNCTION_TIMEOUT (a harness
+			// flag) wins over the default.
+			cmd.Env = append(append(append([]string{}, clean...),
 				"AWS_LAMBDA_FUNCTION_NAME=mqttless-"+fn,
 				"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-				"LOG_LEVEL=warn")
+				"LOG_LEVEL=warn"), env...)
 			in := &rieInstance{fn: fn, endpoint: "http://" + invokeAddr, cmd: cmd, done: make(chan struct{})}
 			in.out = &lineWriter{prefix: fmt.Sprintf("[%s/%d] ", fn, i), pool: p}
 			cmd.Stdout, cmd.Stderr = in.out, in.out
