@@ -172,3 +172,164 @@ func TestFaultQoS0AfterMove(t *testing.T) {
 	r := check(s.h.events(), time.Now(), Checks{QoS0: true, Settle: 2 * time.Second})
 	report(t, scenario, r)
 }
+
+// TestFaultDeadProxy is item 2 of issue 15's "What goes wrong today":
+// proxy A dies (SIGKILL, never restarted; its delivery address then
+// answers nothing, as a dead task's IP) while it holds persistent sessions
+// with wills, subscribed at QoS 1. Within two lease periods the wills are
+// published (to a watcher on B) and no session is online with A as its
+// owner; a QoS 1 PUBLISH on B to the topic of A's sessions is acknowledged
+// within a second throughout.
+func TestFaultDeadProxy(t *testing.T) {
+	const scenario = "a proxy dies for good holding sessions with wills"
+	faultsPending(t, scenario, chkWill+"; "+chkOwners+"; "+chkLatency,
+		"proxy leases and the scheduled sweeper that ends a dead proxy's sessions; deliveries that never wait on a proxy without a live lease (issue 15, What to build 1)")
+	lease := leasePeriod(t)
+	s := newFaultStack(t, nil, "A", "B")
+	a, b := s.proxy("A"), s.proxy("B")
+	root := topicRoot("f-dead")
+	w, _, err := dialF(s.h, fconn{addr: b.addr, proxy: "B", id: uniq("f-dead-w"), clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.subscribe(root+"/will/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		id := uniq("f-dead-x")
+		x, _, err := dialF(s.h, fconn{addr: a.addr, proxy: "A", id: id,
+			willTopic: fmt.Sprintf("%s/will/%d", root, i), willMsg: root + "-will-" + id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.subscribe(root+"/data", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, _, err := dialF(s.h, fconn{addr: b.addr, proxy: "B", id: uniq("f-dead-pub"), clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.h.proxyDied("A")
+	a.abandon(t, true)
+	deadline := time.Now().Add(2*lease + time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		if err := pub.publish(fmt.Sprintf("%s-m%d", root, i), root+"/data", 1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	pub.waitAcked(15 * time.Second)
+	r := check(s.h.events(), time.Now(), Checks{WillBound: 2 * lease, PublishBound: time.Second})
+	checkOwners(t, r, s.table(), proxyID(b))
+	report(t, scenario, r, fmt.Sprintf("lease period %v", lease))
+}
+
+// TestFaultRollingReplace is a deploy: proxies A and B are replaced one
+// after the other by C and D, new tasks with new ids; each old one gets
+// SIGTERM once its successor runs, and its clients reconnect through the
+// successor, while publishers send QoS 1 and 2 throughout. Every
+// acknowledged QoS 1/2 message is delivered, and afterwards no session is
+// online with A or B as its owner.
+func TestFaultRollingReplace(t *testing.T) {
+	const scenario = "rolling replacement of both proxies by new ones (new ids), SIGTERM, QoS 1/2"
+	s := newFaultStack(t, nil, "A", "B")
+	a, b := s.proxy("A"), s.proxy("B")
+	root := topicRoot("f-roll")
+	// Where a client of A (B) goes when its connection ends: C (D) once it
+	// runs, else the other of the pair.
+	succ := func(old, new, other string) func() (string, string) {
+		return func() (string, string) {
+			if p := s.proxy(new); p != nil {
+				return p.addr, new
+			}
+			return s.proxy(other).addr, other
+		}
+	}
+	var keepers []*keeper
+	var pubs []*keeper
+	for _, p := range []struct {
+		name, next, other string
+		b                 *broker
+	}{{"A", "C", "B", a}, {"B", "D", "A", b}} {
+		keepers = append(keepers, s.keep(fconn{addr: p.b.addr, proxy: p.name, id: uniq("f-roll-s" + p.name)}, succ(p.name, p.next, p.other), subscriberSetup(root+"/#", 2)))
+		pk := s.keep(fconn{addr: p.b.addr, proxy: p.name, id: uniq("f-roll-p" + p.name), clean: true}, succ(p.name, p.next, p.other), nil)
+		keepers = append(keepers, pk)
+		pubs = append(pubs, pk)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{}, len(pubs))
+	for i, p := range pubs {
+		go func() {
+			publishLoop(p, fmt.Sprintf("%s-m%d", root, i), fmt.Sprintf("%s/p%d", root, i), []byte{1, 2}, 100*time.Millisecond, stop)
+			done <- struct{}{}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	c := s.start("C")
+	if err := a.stop(); err != nil {
+		t.Errorf("SIGTERM to A: %v", err)
+	}
+	time.Sleep(3 * time.Second)
+	d := s.start("D")
+	if err := b.stop(); err != nil {
+		t.Errorf("SIGTERM to B: %v", err)
+	}
+	time.Sleep(3 * time.Second)
+	close(stop)
+	for range pubs {
+		<-done
+	}
+	for _, p := range pubs {
+		p.client().waitAcked(30 * time.Second)
+	}
+	s.h.settle(3*time.Second, 60*time.Second)
+	r := check(s.h.events(), time.Now(), Checks{})
+	checkOwners(t, r, s.table(), proxyID(c), proxyID(d))
+	moves := 0
+	for _, k := range keepers {
+		moves += k.moves
+	}
+	report(t, scenario, r, fmt.Sprintf("reconnects %d", moves))
+}
+
+// TestFaultFunctionHang: one of proxy A's publish function targets hangs
+// (accepts the invocation and never answers), and -invoke-timeout is 3 s.
+// Publishers on A send QoS 1 and 2; those whose PUBLISH went to the
+// hanging target see their connection end when the invocation times out
+// and reconnect. Every acknowledged message is delivered.
+func TestFaultFunctionHang(t *testing.T) {
+	const scenario = "a publish function invocation hangs (one of 3 targets), -invoke-timeout 3s"
+	s := newFaultStack(t, nil)
+	hang, hits := hangingLambda(t)
+	a := s.start("A", "-invoke-timeout", "3s", "-e2e-function", "publish=function@"+hang)
+	root := topicRoot("f-hang")
+	sub := s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-hang-s")}, nil, subscriberSetup(root+"/#", 2))
+	var pubs []*keeper
+	for i := range 2 {
+		pubs = append(pubs, s.keep(fconn{addr: a.addr, proxy: "A", id: uniq(fmt.Sprintf("f-hang-p%d", i)), clean: true}, nil, nil))
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{}, len(pubs))
+	for i, p := range pubs {
+		go func() {
+			publishLoop(p, fmt.Sprintf("%s-m%d", root, i), fmt.Sprintf("%s/p%d", root, i), []byte{1, 2}, 150*time.Millisecond, stop)
+			done <- struct{}{}
+		}()
+	}
+	time.Sleep(10 * time.Second)
+	close(stop)
+	for range pubs {
+		<-done
+	}
+	for _, p := range pubs {
+		p.client().waitAcked(30 * time.Second)
+	}
+	s.h.settle(3*time.Second, 60*time.Second)
+	r := check(s.h.events(), time.Now(), Checks{})
+	moves := sub.moves
+	for _, p := range pubs {
+		moves += p.moves
+	}
+	report(t, scenario, r, fmt.Sprintf("hung invocations %d, reconnects %d", hits.Load(), moves))
+}
