@@ -97,6 +97,13 @@ func TestCheckerDelivered(t *testing.T) {
 		s.h.subscribed("S", "t/#", 2)
 		wantViolation(t, runCheck(s, Checks{}), chkDelivered, "m1")
 	})
+	t.Run("subscriber never came back", func(t *testing.T) {
+		s := newSynth().base()
+		s.h.offline("S")
+		s.h.sent("P", "m1", "t/x", 1)
+		s.h.acked("P", "m1")
+		wantOK(t, runCheck(s, Checks{}))
+	})
 	t.Run("unacked may be lost", func(t *testing.T) {
 		s := newSynth().base()
 		s.h.sent("P", "m1", "t/x", 1)
