@@ -8,6 +8,8 @@ package e2e_test
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,9 +34,12 @@ func (s *faultStack) other(name string) func() (string, string) {
 // TestFaultDynamoThrottle: QoS 0, 1 and 2 published through two proxies
 // to persistent subscribers on both while DynamoDB throttles
 // (ThrottlingException, ProvisionedThroughputExceededException), fails
-// with 500 and slows down, each for a window, with clean windows before
-// and after. Every acknowledged QoS 1/2 message is delivered, without
-// forbidden repeats; QoS 0 is delivered outside the fault windows.
+// with 500 and slows down, each for a window, with clean phases before
+// and after. The faults count as on until the backlog they caused is
+// worked off (every publisher's QoS 1/2 acknowledged, the SDK's back-offs
+// and the invocations queued behind them done); then the last clean phase
+// runs. Every acknowledged QoS 1/2 message is delivered, without forbidden
+// repeats; QoS 0 is delivered in the clean phases.
 func TestFaultDynamoThrottle(t *testing.T) {
 	const scenario = "DynamoDB throttling, 500s and latency windows, QoS 0/1/2 pub/sub on 2 proxies"
 	s := newFaultStack(t, nil, "A", "B")
@@ -42,26 +47,21 @@ func TestFaultDynamoThrottle(t *testing.T) {
 	root := topicRoot("f-throttle")
 	subA := s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-thr-sa")}, nil, subscriberSetup(root+"/#", 2))
 	subB := s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-thr-sb")}, nil, subscriberSetup(root+"/#", 1))
-	pubA := s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-thr-pa"), clean: true}, nil, nil)
-	pubB := s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-thr-pb"), clean: true}, nil, nil)
-	stop := make(chan struct{})
-	done := make(chan struct{}, 2)
-	for i, p := range []*keeper{pubA, pubB} {
-		go func() {
-			publishLoop(p, fmt.Sprintf("%s-m%d", root, i), fmt.Sprintf("%s/p%d", root, i), []byte{0, 1, 2}, 100*time.Millisecond, stop)
-			done <- struct{}{}
-		}()
+	pubs := []*keeper{
+		s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-thr-pa"), clean: true}, nil, nil),
+		s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-thr-pb"), clean: true}, nil, nil),
 	}
 	phase := func(name string, d time.Duration, rules ...faultRule) {
 		if len(rules) > 0 {
 			s.h.faultOn(name)
+			for _, r := range rules {
+				s.fp.window(r, d)
+			}
 		}
-		for _, r := range rules {
-			s.fp.window(r, d)
-		}
-		time.Sleep(d)
+		runPublishers(pubs, root+"-"+strings.ReplaceAll(name, " ", "-"), root, []byte{0, 1, 2}, 100*time.Millisecond, d)
 		if len(rules) > 0 {
 			s.fp.clear()
+			s.h.faultOn("aftermath")
 			s.h.faultOff(name)
 		}
 	}
@@ -69,18 +69,39 @@ func TestFaultDynamoThrottle(t *testing.T) {
 	phase("throttle", 4*time.Second, faultRule{Kind: faultThrottle, Share: 0.3}, faultRule{Kind: faultProvisioned, Share: 0.2})
 	phase("500", 3*time.Second, faultRule{Kind: faultServerError, Share: 0.2})
 	phase("latency", 3*time.Second, faultRule{Kind: faultLatency, Share: 0.5, Delay: 150 * time.Millisecond})
+	begin := time.Now()
+	for _, p := range pubs {
+		p.client().waitAcked(60 * time.Second)
+	}
+	s.h.settle(time.Second, 30*time.Second)
+	s.h.faultOff("aftermath")
+	aftermath := time.Since(begin)
 	phase("clean again", 4*time.Second)
-	close(stop)
-	<-done
-	<-done
-	for _, p := range []*keeper{pubA, pubB} {
+	for _, p := range pubs {
 		p.client().waitAcked(30 * time.Second)
 	}
 	s.h.settle(3*time.Second, 60*time.Second)
-	end := time.Now()
-	r := check(s.h.events(), end, Checks{QoS0: true, Settle: 2 * time.Second})
+	r := check(s.h.events(), time.Now(), Checks{QoS0: true, Settle: 2 * time.Second})
+	moves := subA.moves + subB.moves + pubs[0].moves + pubs[1].moves
 	report(t, scenario, r, "DynamoDB: "+s.fp.stats().String(),
-		fmt.Sprintf("reconnects %d", subA.moves+subB.moves+pubA.moves+pubB.moves))
+		fmt.Sprintf("backlog worked off in %v", aftermath.Round(100*time.Millisecond)), fmt.Sprintf("reconnects %d", moves))
+}
+
+// runPublishers publishes from each of pubs (on topic/p<i>, message ids
+// prefix-p<i>-<n>) every every for d, cycling through qoss.
+func runPublishers(pubs []*keeper, prefix, topic string, qoss []byte, every, d time.Duration) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			publishLoop(p, fmt.Sprintf("%s-p%d", prefix, i), fmt.Sprintf("%s/p%d", topic, i), qoss, every, stop)
+		}()
+	}
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
 }
 
 // TestFaultKill9Reconnect: proxy A is killed with SIGKILL for good while
