@@ -258,6 +258,9 @@ func buildModel(evs []hevent, end time.Time) *model {
 		case evReleased:
 			m.released[e.client] = append(m.released[e.client], e)
 		case evFaultOn:
+			if _, on := openFault[e.name]; on {
+				break // already on: it ends with its first evFaultOff
+			}
 			openFault[e.name] = len(m.faults)
 			m.faults = append(m.faults, [2]time.Time{e.at})
 		case evFaultOff:

@@ -219,6 +219,15 @@ func TestCheckerQoS0(t *testing.T) {
 		s.wait(2 * time.Second)
 		wantViolation(t, runCheck(s, c), chkQoS0, "m1")
 	})
+	t.Run("lost after a fault turned on twice ended", func(t *testing.T) {
+		s := newSynth().base()
+		s.h.faultOn("x")
+		s.h.faultOn("x")
+		s.h.faultOff("x")
+		s.h.sent("P", "m1", "t/x", 0)
+		s.wait(2 * time.Second)
+		wantViolation(t, runCheck(s, c), chkQoS0, "m1")
+	})
 	t.Run("excused", func(t *testing.T) {
 		for name, f := range map[string]func(s *synth){
 			"during a fault":        func(s *synth) { s.h.faultOn("throttle"); s.h.sent("P", "m1", "t/x", 0); s.h.faultOff("throttle") },
