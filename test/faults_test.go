@@ -261,6 +261,50 @@ func TestFaultDeadProxy(t *testing.T) {
 	report(t, scenario, r, fmt.Sprintf("lease period %v", lease))
 }
 
+// TestFaultFunctionTimeout: the functions time out in the middle of
+// events: for a window, a share of DynamoDB's TransactWriteItems calls
+// (the enqueues, dispatches and acknowledgements) take longer than the
+// functions' timeout (3 s in the emulator), so the emulator ends the
+// invocation after its earlier writes were made, and the proxy closes the
+// connection whose event it was. Publishers on A and B send QoS 1 and 2 to
+// persistent subscribers on both, which reconnect. After the window and
+// its backlog, every acknowledged message is delivered, without forbidden
+// repeats.
+func TestFaultFunctionTimeout(t *testing.T) {
+	const scenario = "functions time out mid-event (DynamoDB transactions slower than the 3s function timeout), QoS 1/2"
+	s := newFaultStack(t, []string{"-e2e-function-timeout", "3"}, "A", "B")
+	a, b := s.proxy("A"), s.proxy("B")
+	root := topicRoot("f-fto")
+	keepers := []*keeper{
+		s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-fto-sa")}, nil, subscriberSetup(root+"/#", 2)),
+		s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-fto-sb")}, nil, subscriberSetup(root+"/#", 1)),
+	}
+	pubs := []*keeper{
+		s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-fto-pa"), clean: true}, nil, nil),
+		s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-fto-pb"), clean: true}, nil, nil),
+	}
+	runPublishers(pubs, root+"-before", root, []byte{1, 2}, 100*time.Millisecond, 2*time.Second)
+	s.h.faultOn("slow transactions")
+	s.fp.window(faultRule{Kind: faultLatency, Delay: 4 * time.Second, Share: 0.3, Ops: []string{"TransactWriteItems"}}, 5*time.Second)
+	runPublishers(pubs, root+"-during", root, []byte{1, 2}, 100*time.Millisecond, 5*time.Second)
+	for _, p := range pubs {
+		p.client().waitAcked(60 * time.Second)
+	}
+	s.h.faultOff("slow transactions")
+	runPublishers(pubs, root+"-after", root, []byte{1, 2}, 100*time.Millisecond, 3*time.Second)
+	for _, p := range pubs {
+		p.client().waitAcked(30 * time.Second)
+	}
+	s.h.settle(3*time.Second, 60*time.Second)
+	r := check(s.h.events(), time.Now(), Checks{})
+	timeouts := strings.Count(a.log.String(), "Task timed out") + strings.Count(b.log.String(), "Task timed out")
+	moves := 0
+	for _, k := range append(keepers, pubs...) {
+		moves += k.moves
+	}
+	report(t, scenario, r, "DynamoDB: "+s.fp.stats().String(), fmt.Sprintf("function timeouts %d, reconnects %d", timeouts, moves))
+}
+
 // TestFaultRollingReplace is a deploy: proxies A and B are replaced one
 // after the other by C and D, new tasks with new ids; each old one gets
 // SIGTERM once its successor runs, and its clients reconnect through the
