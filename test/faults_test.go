@@ -311,8 +311,17 @@ func TestFaultFunctionTimeout(t *testing.T) {
 // successor, while publishers send QoS 1 and 2 throughout. Every
 // acknowledged QoS 1/2 message is delivered, and afterwards no session is
 // online with A or B as its owner.
+//
+// On today's code (before issue 15) the owners check holds, but QoS 2
+// messages published as a proxy gets SIGTERM are acknowledged (PUBREC)
+// and never delivered (the publisher's PUBREL then fails with "session:
+// not found": its clean session ended with the connection), and others
+// are delivered twice, the second time about 30 s later with new packet
+// identifiers and no DUP.
 func TestFaultRollingReplace(t *testing.T) {
 	const scenario = "rolling replacement of both proxies by new ones (new ids), SIGTERM, QoS 1/2"
+	faultsPending(t, scenario, chkDelivered+"; "+chkOnceQoS2+"; "+chkOwners,
+		"a proxy that drains on SIGTERM, its sessions settled before it exits, and failed deliveries resent, never stranded (issue 15, What to build 1 and 3)")
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-roll")
