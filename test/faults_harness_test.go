@@ -14,6 +14,8 @@ package e2e_test
 //	-e2e-function-timeout S    the functions' timeout in the emulator, seconds [60]
 //	-e2e-function G=N@URL      one more -lambda-functions target, such as a
 //	                           hanging endpoint (hangingLambda)
+//	-e2e-rie-gate true         a gate in front of each emulator instance
+//	                           (riegate_test.go); every fault stack sets it
 
 import (
 	"context"
@@ -78,7 +80,7 @@ func newFaultStack(t *testing.T, flags []string, names ...string) *faultStack {
 	}
 	t.Cleanup(fp.close)
 	s := &faultStack{t: t, h: newHistory(), fp: fp, dir: t.TempDir(), proxies: map[string]*broker{},
-		flags: append([]string{"-tick", "100ms", "-e2e-dynamo-endpoint", fp.URL}, flags...)}
+		flags: append([]string{"-tick", "100ms", "-e2e-dynamo-endpoint", fp.URL, "-e2e-rie-gate", "true"}, flags...)}
 	for _, n := range names {
 		s.start(n)
 	}
@@ -367,6 +369,13 @@ func (k *keeper) run() {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+}
+
+// moveCount returns how many times k reconnected.
+func (k *keeper) moveCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.moves
 }
 
 // client returns the current connection.

@@ -82,7 +82,7 @@ func TestFaultDynamoThrottle(t *testing.T) {
 	}
 	s.h.settle(3*time.Second, 60*time.Second)
 	r := check(s.h.events(), time.Now(), Checks{QoS0: true, Settle: 2 * time.Second})
-	moves := subA.moves + subB.moves + pubs[0].moves + pubs[1].moves
+	moves := subA.moveCount() + subB.moveCount() + pubs[0].moveCount() + pubs[1].moveCount()
 	report(t, scenario, r, "DynamoDB: "+s.fp.stats().String(),
 		fmt.Sprintf("backlog worked off in %v", aftermath.Round(100*time.Millisecond)), fmt.Sprintf("reconnects %d", moves))
 }
@@ -104,13 +104,31 @@ func runPublishers(pubs []*keeper, prefix, topic string, qoss []byte, every, d t
 	wg.Wait()
 }
 
-// TestFaultKill9Reconnect: proxy A is killed with SIGKILL for good while
-// publishers on A and B send QoS 1 and 2 to persistent subscribers on
-// both; A's clients reconnect through B. Every acknowledged QoS 1/2
+// TestFaultKill9Reconnect: proxy A is killed with SIGKILL for good; its
+// clients (a persistent subscriber and a publisher) reconnect through B.
+// Publishers on A and B send QoS 1 and 2 to persistent subscribers on both
+// before the kill and once A's clients are back, not in between (see
+// TestFaultKill9WhilePublishing for that). Every acknowledged QoS 1/2
 // message reaches every subscriber, QoS 1 repeats only with DUP, QoS 2
 // never twice.
 func TestFaultKill9Reconnect(t *testing.T) {
-	const scenario = "kill -9 of a proxy for good, its clients reconnect through the other, QoS 1/2"
+	kill9Scenario(t, "kill -9 of a proxy for good, its clients reconnect through the other, QoS 1/2 (publishing paused around the kill)", false)
+}
+
+// TestFaultKill9WhilePublishing is TestFaultKill9Reconnect with the
+// publishers sending throughout. On today's code a few acknowledged
+// messages published in the second around the kill are now and then never
+// delivered to the subscriber that moved: the delivery to its dead
+// connection fails, the messages stay in flight for it, and the session
+// has already resumed on B (issue 15, What goes wrong today 3).
+func TestFaultKill9WhilePublishing(t *testing.T) {
+	const scenario = "kill -9 of a proxy for good while publishing, its clients reconnect through the other, QoS 1/2"
+	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
+		"failed deliveries resent on the session's current connection, never stranded in flight (issue 15, What to build 3)")
+	kill9Scenario(t, scenario, true)
+}
+
+func kill9Scenario(t *testing.T, scenario string, throughout bool) {
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-k9")
@@ -118,28 +136,36 @@ func TestFaultKill9Reconnect(t *testing.T) {
 	subB := s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-k9-sb")}, nil, subscriberSetup(root+"/#", 1))
 	pubA := s.keep(fconn{addr: a.addr, proxy: "A", id: uniq("f-k9-pa"), clean: true}, s.other("B"), nil)
 	pubB := s.keep(fconn{addr: b.addr, proxy: "B", id: uniq("f-k9-pb"), clean: true}, nil, nil)
-	stop := make(chan struct{})
-	done := make(chan struct{}, 2)
-	for i, p := range []*keeper{pubA, pubB} {
-		go func() {
-			publishLoop(p, fmt.Sprintf("%s-m%d", root, i), fmt.Sprintf("%s/p%d", root, i), []byte{1, 2}, 100*time.Millisecond, stop)
-			done <- struct{}{}
-		}()
+	pubs := []*keeper{pubA, pubB}
+	kill := func() {
+		s.h.proxyDied("A")
+		a.abandon(t, false)
 	}
-	time.Sleep(3 * time.Second)
-	s.h.proxyDied("A")
-	a.abandon(t, false)
-	time.Sleep(5 * time.Second)
-	close(stop)
-	<-done
-	<-done
-	for _, p := range []*keeper{pubA, pubB} {
+	if throughout {
+		go func() {
+			time.Sleep(3 * time.Second)
+			kill()
+		}()
+		runPublishers(pubs, root+"-m", root, []byte{1, 2}, 100*time.Millisecond, 8*time.Second)
+	} else {
+		runPublishers(pubs, root+"-before", root, []byte{1, 2}, 100*time.Millisecond, 3*time.Second)
+		for _, p := range pubs {
+			p.client().waitAcked(30 * time.Second)
+		}
+		kill()
+		deadline := time.Now().Add(60 * time.Second)
+		for (subA.moveCount() == 0 || pubA.moveCount() == 0) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		runPublishers(pubs, root+"-after", root, []byte{1, 2}, 100*time.Millisecond, 5*time.Second)
+	}
+	for _, p := range pubs {
 		p.client().waitAcked(30 * time.Second)
 	}
 	s.h.settle(3*time.Second, 60*time.Second)
 	r := check(s.h.events(), time.Now(), Checks{})
-	report(t, scenario, r, fmt.Sprintf("A's subscriber reconnected %d times, publisher %d", subA.moves, pubA.moves),
-		fmt.Sprintf("reconnects on B %d", subB.moves+pubB.moves))
+	report(t, scenario, r, fmt.Sprintf("A's subscriber reconnected %d times, publisher %d", subA.moveCount(), pubA.moveCount()),
+		fmt.Sprintf("reconnects on B %d", subB.moveCount()+pubB.moveCount()))
 }
 
 // TestFaultQoS0AfterMove is item 1 of issue 15's "What goes wrong today":
@@ -270,8 +296,16 @@ func TestFaultDeadProxy(t *testing.T) {
 // persistent subscribers on both, which reconnect. After the window and
 // its backlog, every acknowledged message is delivered, without forbidden
 // repeats.
+//
+// On today's code a few acknowledged messages are now and then never
+// delivered: a delivery POST cut short by the timeout ("delivery to a
+// proxy failed; its connections are treated as gone") leaves them in
+// flight for a live connection, never resent (issue 15, What goes wrong
+// today 3).
 func TestFaultFunctionTimeout(t *testing.T) {
 	const scenario = "functions time out mid-event (DynamoDB transactions slower than the 3s function timeout), QoS 1/2"
+	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
+		"failed deliveries resent, nothing half-delivered by a function that timed out left unsent (issue 15, What to build 3)")
 	s := newFaultStack(t, []string{"-e2e-function-timeout", "3"}, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-fto")
@@ -300,7 +334,7 @@ func TestFaultFunctionTimeout(t *testing.T) {
 	timeouts := strings.Count(a.log.String(), "Task timed out") + strings.Count(b.log.String(), "Task timed out")
 	moves := 0
 	for _, k := range append(keepers, pubs...) {
-		moves += k.moves
+		moves += k.moveCount()
 	}
 	report(t, scenario, r, "DynamoDB: "+s.fp.stats().String(), fmt.Sprintf("function timeouts %d, reconnects %d", timeouts, moves))
 }
@@ -377,7 +411,7 @@ func TestFaultRollingReplace(t *testing.T) {
 	checkOwners(t, r, s.table(), proxyID(c), proxyID(d))
 	moves := 0
 	for _, k := range keepers {
-		moves += k.moves
+		moves += k.moveCount()
 	}
 	report(t, scenario, r, fmt.Sprintf("reconnects %d", moves))
 }
@@ -416,9 +450,9 @@ func TestFaultFunctionHang(t *testing.T) {
 	}
 	s.h.settle(3*time.Second, 60*time.Second)
 	r := check(s.h.events(), time.Now(), Checks{})
-	moves := sub.moves
+	moves := sub.moveCount()
 	for _, p := range pubs {
-		moves += p.moves
+		moves += p.moveCount()
 	}
 	report(t, scenario, r, fmt.Sprintf("hung invocations %d, reconnects %d", hits.Load(), moves))
 }

@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,6 +273,10 @@ func lambdaProxy(cmd *exec.Cmd, flags []string, dataDir, addr string, log *logBu
 				fnEnv = append(fnEnv, "AWS_LAMBDA_FUNCTION_TIMEOUT="+values[i])
 			case "function":
 				extraTargets = append(extraTargets, values[i])
+			case "rie-gate":
+				if values[i] == "true" {
+					fnEnv = append(fnEnv, rieGateEnv)
+				}
 			default:
 				return fmt.Errorf("unknown harness flag -%s", name)
 			}
@@ -375,6 +380,7 @@ type rieInstance struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	out      *lineWriter
+	gate     *rieGate // in front of it, with -e2e-rie-gate (riegate_test.go)
 }
 
 // startPool starts riePerFunction instances of each function with env
@@ -467,6 +473,16 @@ func tryStartPool(env []string) (*fnPool, error) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	if slices.Contains(env, rieGateEnv) {
+		for _, in := range p.instances {
+			g, err := startGate(in)
+			if err != nil {
+				p.stop()
+				return nil, err
+			}
+			in.gate = g
+		}
+	}
 	return p, nil
 }
 
@@ -475,7 +491,11 @@ func tryStartPool(env []string) (*fnPool, error) {
 func (p *fnPool) spec() string {
 	var entries []string
 	for _, in := range p.instances {
-		entries = append(entries, in.fn+"=function@"+in.endpoint)
+		ep := in.endpoint
+		if in.gate != nil {
+			ep = in.gate.URL
+		}
+		entries = append(entries, in.fn+"=function@"+ep)
 	}
 	return strings.Join(entries, ",")
 }
@@ -517,6 +537,9 @@ func (p *fnPool) stop() {
 		}
 	}
 	for _, in := range p.instances {
+		if in.gate != nil {
+			in.gate.close()
+		}
 		select {
 		case <-in.done:
 		case <-time.After(5 * time.Second):
