@@ -344,18 +344,12 @@ func TestFaultFunctionTimeout(t *testing.T) {
 // SIGTERM once its successor runs, and its clients reconnect through the
 // successor, while publishers send QoS 1 and 2 throughout. Every
 // acknowledged QoS 1/2 message is delivered, and afterwards no session is
-// online with A or B as its owner.
-//
-// On today's code (before issue 15) the owners check holds, but QoS 2
-// messages published as a proxy gets SIGTERM are acknowledged (PUBREC)
-// and never delivered (the publisher's PUBREL then fails with "session:
-// not found": its clean session ended with the connection), and others
-// are delivered twice, the second time about 30 s later with new packet
-// identifiers and no DUP.
+// online with A or B as its owner. (Without the emulator's gate,
+// riegate_test.go, the emulator crashes when a stopping proxy cancels an
+// invocation and sends the next, and this scenario loses and repeats QoS 2
+// messages: an artefact of the emulator, not of the broker.)
 func TestFaultRollingReplace(t *testing.T) {
 	const scenario = "rolling replacement of both proxies by new ones (new ids), SIGTERM, QoS 1/2"
-	faultsPending(t, scenario, chkDelivered+"; "+chkOnceQoS2+"; "+chkOwners,
-		"a proxy that drains on SIGTERM, its sessions settled before it exits, and failed deliveries resent, never stranded (issue 15, What to build 1 and 3)")
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-roll")
