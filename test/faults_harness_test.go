@@ -37,6 +37,26 @@ import (
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
+// harnessFlag applies the harness flag -e2e-<name> value to a proxy's
+// functions' settings fnEnv, or its extra -lambda-functions targets.
+func harnessFlag(name, value string, fnEnv, targets *[]string) error {
+	switch name {
+	case "dynamo-endpoint":
+		*fnEnv = append(*fnEnv, "AWS_ENDPOINT_URL="+value)
+	case "function-timeout":
+		*fnEnv = append(*fnEnv, "AWS_LAMBDA_FUNCTION_TIMEOUT="+value)
+	case "function":
+		*targets = append(*targets, value)
+	case "rie-gate":
+		if value == "true" {
+			*fnEnv = append(*fnEnv, rieGateEnv)
+		}
+	default:
+		return fmt.Errorf("unknown harness flag -e2e-%s", name)
+	}
+	return nil
+}
+
 // leasePeriod is the proxy lease period the scenarios assume (issue 15:
 // wills of a dead proxy's sessions go out within two lease periods).
 // MQTTLESS_FAULTS_LEASE overrides it for a build whose lease differs.

@@ -265,20 +265,9 @@ func lambdaProxy(cmd *exec.Cmd, flags []string, dataDir, addr string, log *logBu
 		if storeOnly[name] {
 			continue
 		}
-		if h, ok := strings.CutPrefix(name, "e2e-"); ok { // harness flags, faults_harness_test.go
-			switch h {
-			case "dynamo-endpoint":
-				fnEnv = append(fnEnv, "AWS_ENDPOINT_URL="+values[i])
-			case "function-timeout":
-				fnEnv = append(fnEnv, "AWS_LAMBDA_FUNCTION_TIMEOUT="+values[i])
-			case "function":
-				extraTargets = append(extraTargets, values[i])
-			case "rie-gate":
-				if values[i] == "true" {
-					fnEnv = append(fnEnv, rieGateEnv)
-				}
-			default:
-				return fmt.Errorf("unknown harness flag -%s", name)
+		if h, ok := strings.CutPrefix(name, "e2e-"); ok { // faults_harness_test.go
+			if err := harnessFlag(h, values[i], &fnEnv, &extraTargets); err != nil {
+				return err
 			}
 			continue
 		}
