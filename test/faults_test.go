@@ -107,8 +107,9 @@ func runPublishers(pubs []*keeper, prefix, topic string, qoss []byte, every, d t
 // TestFaultKill9Reconnect: proxy A is killed with SIGKILL for good; its
 // clients (a persistent subscriber and a publisher) reconnect through B.
 // Publishers on A and B send QoS 1 and 2 to persistent subscribers on both
-// before the kill and once A's clients are back, not in between (see
-// TestFaultKill9WhilePublishing for that). Every acknowledged QoS 1/2
+// before the kill and once A's clients are back, not in between, and A is
+// killed once every message has arrived (see
+// TestFaultKill9WhilePublishing for a kill with deliveries in transit). Every acknowledged QoS 1/2
 // message reaches every subscriber, QoS 1 repeats only with DUP, QoS 2
 // never twice.
 func TestFaultKill9Reconnect(t *testing.T) {
@@ -152,6 +153,7 @@ func kill9Scenario(t *testing.T, scenario string, throughout bool) {
 		for _, p := range pubs {
 			p.client().waitAcked(30 * time.Second)
 		}
+		s.h.settle(time.Second, 30*time.Second) // nothing in transit at the kill
 		kill()
 		deadline := time.Now().Add(60 * time.Second)
 		for (subA.moveCount() == 0 || pubA.moveCount() == 0) && time.Now().Before(deadline) {
