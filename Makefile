@@ -88,7 +88,7 @@ deps:
 ## detector, with moto serving DynamoDB for infra/dynamo (or the endpoint
 ## AWS_ENDPOINT_URL names); then the e2e suite once more on -store dynamo,
 ## and once more on the local serverless stack (test-e2e-lambda).
-test: deps moto-deps fmt-check vet sam-check deploy-moto test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda
+test: deps moto-deps fmt-check vet sam-check deploy-moto test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -127,11 +127,12 @@ test-e2e-dynamo: moto-deps
 ## test-e2e-lambda: the e2e suite on the local serverless stack: every
 ## broker is a proxy with -invoker lambda and its own pool of the handler
 ## functions under the Lambda Runtime Interface Emulator, on moto; plus the
-## tests of test/serverless_test.go (two proxies, one set of functions).
+## tests of test/serverless_test.go (two proxies, one set of functions). The
+## fault scenarios run apart, in test-faults.
 ## The suite builds its own copies of the functions, with -race.
 test-e2e-lambda: moto-deps rie-deps functions-local
 	MQTTLESS_E2E_STACK=lambda MQTTLESS_E2E_RIE=$(CURDIR)/bin/aws-lambda-rie MOTO_PORT=$(MOTO_PORT) \
-	  localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
+	  localstack/with-moto.sh $(GO) test -count=1 -timeout 30m -skip "^TestFault" ./test/
 
 ## rie-deps: installs the AWS Lambda Runtime Interface Emulator
 ## (RIE_VERSION) into bin/.
