@@ -184,19 +184,27 @@ func TestAuthUserRemoved(t *testing.T) {
 //	-user watcher -access subscribe -filter devices/#
 //	              -access both      -filter clients/%c/#
 //	-user alice   -access both      -filter devices/alice/secret/# -deny
+//	-client sensor-1 -access publish -filter telemetry/%c
+//	-user watcher -access subscribe -filter telemetry/#
+//
+// and a user sensor-1 whose client-id pattern is %u, which binds the
+// client id sensor-1 to it.
 func aclBroker(t *testing.T, extra ...string) (*broker, string) {
 	t.Helper()
 	dir := authDataDir(t)
 	for _, u := range []string{"alice", "bob", "watcher"} {
 		addUser(t, dir, u, u+"-pw")
 	}
+	admin(t, dir, "sensor-1-pw\n", "users", "add", "sensor-1", "-client-ids", "%u", "-cost", "4")
 	addRule(t, dir, "-user", "alice", "-access", "both", "-filter", "devices/%u/#")
 	addRule(t, dir, "-access", "subscribe", "-filter", "public/#")
 	addRule(t, dir, "-user", "watcher", "-access", "subscribe", "-filter", "devices/#")
 	addRule(t, dir, "-access", "both", "-filter", "clients/%c/#")
 	addRule(t, dir, "-user", "alice", "-access", "both", "-filter", "devices/alice/secret/#", "-deny")
-	if list := admin(t, dir, "", "acl", "list"); strings.Count(list, "\n") < 6 {
-		t.Fatalf("acl list shows fewer than the 5 rules added:\n%s", list)
+	addRule(t, dir, "-client", "sensor-1", "-access", "publish", "-filter", "telemetry/%c")
+	addRule(t, dir, "-user", "watcher", "-access", "subscribe", "-filter", "telemetry/#")
+	if list := admin(t, dir, "", "acl", "list"); strings.Count(list, "\n") < 8 {
+		t.Fatalf("acl list shows fewer than the 7 rules added:\n%s", list)
 	}
 	flags := append([]string{"-auth-cache", authCache}, extra...)
 	return startBroker(t, withDataDir(dir), withFlags(flags...)), dir
@@ -207,9 +215,10 @@ func aclBroker(t *testing.T, extra ...string) (*broker, string) {
 // devices/bob/# gets 0x80 (3.1.1) or 0x87 (5.0) while the other filters of
 // the same SUBSCRIBE are granted; her PUBLISH to devices/bob/... is not
 // delivered to an allowed subscriber of devices/..., and is acknowledged
-// with PUBACK at 3.1.1 and with reason 0x87 at 5.0; a %c rule serves each
-// client id its own tree; a deny rule beats an allow rule; and an
-// anonymous client, which no rule allows to publish, is refused.
+// with PUBACK at 3.1.1 and with reason 0x87 at 5.0; -client and %c rules
+// serve only client ids bound to their user (aclClientID); a deny rule
+// beats an allow rule; and an anonymous client, which no rule allows to
+// publish, is refused.
 func TestACL(t *testing.T) {
 	t.Parallel()
 	b, _ := aclBroker(t)
@@ -284,29 +293,52 @@ func aclUsers(t *testing.T, b *broker) {
 	})
 }
 
-// aclClientID checks the %c rule clients/%c/# of aclBroker: an
-// anonymous client publishes and subscribes under clients/<its id>/, but
-// may neither subscribe to nor publish into another client's tree.
+// aclClientID checks that -client rules and %c apply only to a client id
+// bound to its user. The rule clients/%c/# serves alice under
+// clients/alice/ when she connects as "alice" (her username), and neither
+// an anonymous client nor alice under another client id. The rule
+// -client sensor-1 telemetry/%c serves the user sensor-1 (pattern %u), and
+// not bob connecting as sensor-1.
 func aclClientID(t *testing.T, b *broker) {
 	inTurn(t, func(t *testing.T, v packet.Version) {
-		idA, idB := uniq("acl-a"), uniq("acl-b")
-		a, _ := rawConnect(t, b.addr, v, idA, true)
-		bc, _ := rawConnect(t, b.addr, v, idB, true)
-		bc.subscribe(1, packet.Subscription{Filter: "clients/" + idB + "/#", QoS: 1})
-		ack := a.suback(1,
-			packet.Subscription{Filter: "clients/" + idB + "/#", QoS: 1},
-			packet.Subscription{Filter: "clients/" + idA + "/#", QoS: 1})
-		if want := refusedCode(v, packet.NotAuthorized); ack.ReasonCodes[0] != want || ack.ReasonCodes[1] != packet.GrantedQoS1 {
-			t.Fatalf("SUBACK %v for [another's tree, its own], want [%s %s]", ack.ReasonCodes, want, packet.GrantedQoS1)
+		denied := refusedCode(v, packet.NotAuthorized)
+		pubDenied := packet.Success
+		if v == packet.V5 {
+			pubDenied = packet.NotAuthorized
 		}
-		a.send(&packet.Publish{Topic: "clients/" + idB + "/in", QoS: 0, Payload: []byte("intruder")})
-		bc.send(&packet.Publish{Topic: "clients/" + idB + "/in", QoS: 0, Payload: []byte("own")})
-		bc.ack(bc.expectPublish("clients/"+idB+"/in", "own"))
-		bc.send(&packet.Publish{Topic: "clients/" + idA + "/x", QoS: 0, Payload: []byte("intruder")})
-		a.send(&packet.Publish{Topic: "clients/" + idA + "/x", QoS: 0, Payload: []byte("own")})
-		a.ack(a.expectPublish("clients/"+idA+"/x", "own"))
-		a.expectNone(quietTime)
-		bc.expectNone(quietTime)
+		r := strings.ReplaceAll(uniq("r"), "-", "")
+
+		anonID := uniq("acl-anon")
+		anon, _ := rawConnect(t, b.addr, v, anonID, true)
+		if ack := anon.suback(1, packet.Subscription{Filter: "clients/" + anonID + "/#", QoS: 1}); ack.ReasonCodes[0] != denied {
+			t.Errorf("SUBACK %s for an anonymous client's clients/<its id>/#, want %s: its id is bound to no one", ack.ReasonCodes[0], denied)
+		}
+		other := rawLogin(t, b.addr, v, uniq("acl-alice"), "alice", "alice-pw")
+		if ack := other.suback(1, packet.Subscription{Filter: "clients/alice/#", QoS: 1}); ack.ReasonCodes[0] != denied {
+			t.Errorf("SUBACK %s for alice's clients/alice/# under another client id, want %s", ack.ReasonCodes[0], denied)
+		}
+		alice := rawLogin(t, b.addr, v, "alice", "alice", "alice-pw")
+		alice.subscribe(1, packet.Subscription{Filter: "clients/alice/#", QoS: 1})
+		if rc := alice.publish(&packet.Publish{Topic: "clients/alice/" + r, QoS: 1, PacketID: 1, Payload: []byte("own")}); rc != packet.Success {
+			t.Errorf("PUBACK %s for alice's PUBLISH to clients/alice/..., want success", rc)
+		}
+		alice.ack(alice.expectPublish("clients/alice/"+r, "own"))
+
+		watcher := rawLogin(t, b.addr, v, uniq("watcher"), "watcher", "watcher-pw")
+		watcher.subscribe(1, packet.Subscription{Filter: "telemetry/#", QoS: 1})
+		bob := rawLogin(t, b.addr, v, "sensor-1", "bob", "bob-pw")
+		if rc := bob.publish(&packet.Publish{Topic: "telemetry/sensor-1", QoS: 1, PacketID: 1, Payload: []byte("forged")}); rc != pubDenied {
+			t.Errorf("PUBACK %s for bob's PUBLISH as sensor-1, want %s: bob does not inherit the client's rules", rc, pubDenied)
+		}
+		bob.disconnect(packet.Success)
+		sensor := rawLogin(t, b.addr, v, "sensor-1", "sensor-1", "sensor-1-pw")
+		if rc := sensor.publish(&packet.Publish{Topic: "telemetry/sensor-1", QoS: 1, PacketID: 1, Payload: []byte("real")}); rc != packet.Success {
+			t.Errorf("PUBACK %s for the user sensor-1's PUBLISH, want success", rc)
+		}
+		watcher.ack(watcher.expectPublish("telemetry/sensor-1", "real"))
+		watcher.expectNone(quietTime)
+		sensor.disconnect(packet.Success)
+		alice.disconnect(packet.Success)
 	})
 }
 

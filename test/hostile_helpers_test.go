@@ -356,12 +356,17 @@ func brokerHasFlag(name string) bool {
 }
 
 // hostileFlags returns flags plus those every broker of the suite runs
-// with: no per-source connection rate limit (-max-conn-rate 0), since the
-// suite opens connections from one address far faster than a client
-// would, when the broker has that flag.
+// with, when the broker has them: no per-source connection rate limit
+// (-max-conn-rate 0), since the suite opens connections from one address
+// far faster than a client would; and room for the 10,000 idle
+// connections of TestHostileIdleConnections beside the witness
+// (-max-connections 20000).
 func hostileFlags(flags ...string) []string {
 	if brokerHasFlag("max-conn-rate") {
 		flags = append(flags, "-max-conn-rate", "0")
+	}
+	if brokerHasFlag("max-connections") {
+		flags = append(flags, "-max-connections", "20000")
 	}
 	return flags
 }

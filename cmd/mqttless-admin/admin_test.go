@@ -60,15 +60,28 @@ func exercise(t *testing.T, storeArgs []string, check func(name, password string
 	if check != nil {
 		check("alice", password)
 	}
+	// A client-id pattern: set, shown, kept by a password change, refused
+	// when invalid.
+	if out := mustAdmin(t, "", with("users", "set", "bob", "-client-ids", "%u-*")...); !strings.Contains(out, "saved user bob") {
+		t.Errorf("users set printed %q", out)
+	}
+	mustAdmin(t, "hunter3\n", with("users", "add", "bob", "-replace")...)
+	if _, _, err := admin(t, "", with("users", "set", "bob", "-client-ids", "%c-*")...); err == nil || !strings.Contains(err.Error(), "-client-ids") {
+		t.Errorf("users set -client-ids %%c-*: err = %v, want one naming -client-ids", err)
+	}
+	if _, _, err := admin(t, "", with("users", "set", "nobody", "-client-ids", "%u")...); err == nil || !strings.Contains(err.Error(), "no user nobody") {
+		t.Errorf("users set of an unknown user: err = %v", err)
+	}
 	out, errOut, err := admin(t, "", with("users", "list")...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[1], "alice ") || !strings.HasPrefix(lines[2], "bob ") || !strings.Contains(lines[1], "T") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "alice ") || !strings.HasPrefix(lines[2], "bob ") || !strings.Contains(lines[1], "T") ||
+		!strings.HasSuffix(lines[2], " %u-*") {
 		t.Errorf("users list printed\n%s\nwant a header, then alice and bob with their creation times", out)
 	}
-	for _, secret := range []string{password, "hunter2", "$2"} {
+	for _, secret := range []string{password, "hunter2", "hunter3", "$2"} {
 		if strings.Contains(out+errOut, secret) {
 			t.Errorf("users list printed %q:\n%s%s", secret, out, errOut)
 		}
@@ -142,6 +155,8 @@ func TestBadValues(t *testing.T) {
 		{[]string{"users", "add", "carol"}, "password"}, // empty stdin
 		{[]string{"users", "remove", "a", "b"}, "NAME"},
 		{[]string{"users", "frobnicate"}, "frobnicate"},
+		{[]string{"users", "set", "carol"}, "-client-ids"},
+		{[]string{"users", "add", "carol", "-password", "x", "-client-ids", "100%"}, "-client-ids"},
 		{[]string{"users", "list", "-store", "memory"}, "-store"},
 		{[]string{"users", "list", "-store", "bolt", "-data-dir", t.TempDir()}, "no store"},
 		{[]string{"nonsense"}, "nonsense"},

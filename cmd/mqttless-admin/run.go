@@ -13,15 +13,23 @@ const usage = `usage: mqttless-admin COMMAND [flags]
 
   create-tables [-template FILE] [-table NAME]
       create the DynamoDB table template.yaml defines, when missing
-  users add NAME [-password-stdin | -password P] [-replace]
+  users add NAME [-password-stdin | -password P] [-replace] [-client-ids PATTERN]
       add a user (or, with -replace, set a user's password); the password
       is read as one line from standard input
+  users set NAME -client-ids PATTERN
+      set the pattern the user's client ids must match: * stands for any
+      characters, %u for the username (%u, %u-*); empty: the broker's
+      default
   users remove NAME
+      remove a user; its connections are closed within the broker's
+      -auth-cache
   users list
-      list the users: name and creation time
+      list the users: name, creation time and client-id pattern
   acl add [-user U] [-client C] -access publish|subscribe|both -filter F [-deny]
       add an access rule; %u and %c in the filter stand for the username
-      and the client id; once any rule exists, what no rule allows is denied
+      and the client id; once any rule exists, what no rule allows is
+      denied; -client and %c apply only to a client id bound to its user
+      (equal to the username, or matching a pattern with %u)
   acl remove ID
   acl list
 
@@ -48,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return createTables(ctx, rest, stdout, stderr)
 	case cmd == "users" && sub == "add":
 		return usersAdd(ctx, rest[1:], stdin, stdout, stderr)
+	case cmd == "users" && sub == "set":
+		return usersSet(ctx, rest[1:], stdout, stderr)
 	case cmd == "users" && sub == "remove":
 		return usersRemove(ctx, rest[1:], stdout, stderr)
 	case cmd == "users" && sub == "list":
@@ -64,6 +74,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "-h", "-help", "--help", "help":
 		return flag.ErrHelp
 	case "users", "acl":
+		if cmd == "users" {
+			return fmt.Errorf("users: want add, set, remove or list, not %q", sub)
+		}
 		return fmt.Errorf("%s: want add, remove or list, not %q", cmd, sub)
 	}
 	return fmt.Errorf("unknown command %q", cmd)

@@ -25,6 +25,8 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input, one line (the default)")
 	password := fs.String("password", "", "the password (it lands in the shell history: prefer -password-stdin)")
 	replace := fs.Bool("replace", false, "set the password of an existing user")
+	clientIDs := fs.String("client-ids", "", "the pattern the user's client ids must match, such as %u or %u-* (see README); empty: the broker's default")
+	cost := fs.Int("cost", auth.DefaultCost, fmt.Sprintf("bcrypt cost of the password hash, %d to %d: each step doubles the CPU of every CONNECT with this password, and of guessing it from a stolen hash", auth.MinCost, auth.MaxCost))
 	pos, err := parse(fs, args, 1, "one user NAME")
 	if err != nil {
 		return err
@@ -32,6 +34,9 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	name := pos[0]
 	if name == "" {
 		return errors.New("users add: the user NAME must not be empty")
+	}
+	if err := auth.ValidateClientIDPattern(*clientIDs); err != nil {
+		return fmt.Errorf("users add: -client-ids: %w", err)
 	}
 	pw := *password
 	passwordSet := false
@@ -54,18 +59,23 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if pw == "" {
 		return errors.New("users add: the password must not be empty")
 	}
-	hash, err := auth.HashPassword([]byte(pw))
+	hash, err := auth.HashPasswordCost([]byte(pw), *cost)
 	if err != nil {
-		return fmt.Errorf("users add: %w", err)
+		return fmt.Errorf("users add: -cost: %w", err)
 	}
 	st, closeSt, err := sf.open(stderr, true)
 	if err != nil {
 		return err
 	}
-	u := &auth.User{Name: name, Hash: hash, Created: time.Now().UnixMilli()}
+	u := &auth.User{Name: name, Hash: hash, Created: time.Now().UnixMilli(), ClientIDs: *clientIDs}
 	if *replace {
 		if old, err := st.User(ctx, name); err == nil {
 			u.Created = old.Created
+			clientIDsSet := false
+			fs.Visit(func(f *flag.Flag) { clientIDsSet = clientIDsSet || f.Name == "client-ids" })
+			if !clientIDsSet {
+				u.ClientIDs = old.ClientIDs
+			}
 		}
 	}
 	err = st.PutUser(ctx, u, *replace)
@@ -80,6 +90,49 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		verb = "saved"
 	}
 	fmt.Fprintf(stdout, "%s user %s\n", verb, name)
+	return nil
+}
+
+// usersSet changes what users add set for an existing user, other than
+// its password: its client-id pattern (-client-ids, "" for the broker's
+// default).
+func usersSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("users set", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	clientIDs := fs.String("client-ids", "", "the pattern the user's client ids must match, such as %u or %u-* (see README); empty: the broker's default")
+	pos, err := parse(fs, args, 1, "one user NAME")
+	if err != nil {
+		return err
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "client-ids" })
+	if !set {
+		return errors.New("users set: nothing to set: give -client-ids")
+	}
+	if err := auth.ValidateClientIDPattern(*clientIDs); err != nil {
+		return fmt.Errorf("users set: -client-ids: %w", err)
+	}
+	st, closeSt, err := sf.open(stderr, false)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	err = func() error {
+		u, err := st.User(ctx, name)
+		if errors.Is(err, auth.ErrNotFound) {
+			return fmt.Errorf("no user %s: %w", name, err)
+		} else if err != nil {
+			return err
+		}
+		u.ClientIDs = *clientIDs
+		return st.PutUser(ctx, u, true)
+	}()
+	if err = errors.Join(err, closeSt()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "saved user %s\n", name)
 	return nil
 }
 
@@ -109,7 +162,8 @@ func usersRemove(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	})
 }
 
-// usersList lists the users with the time each was added; never a hash.
+// usersList lists the users with the time each was added and their
+// client-id patterns; never a hash.
 func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return onStore("users list", args, 0, "", stderr, func(st auth.Store, _ []string) error {
 		users, err := st.Users(ctx)
@@ -117,9 +171,9 @@ func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCREATED")
+		fmt.Fprintln(tw, "NAME\tCREATED\tCLIENT IDS")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\n", u.Name, time.UnixMilli(u.Created).UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, time.UnixMilli(u.Created).UTC().Format(time.RFC3339), u.ClientIDs)
 		}
 		return tw.Flush()
 	})

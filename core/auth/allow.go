@@ -12,6 +12,10 @@ import (
 // clientID) may publish to the topic name topicOrFilter (a is Publish) or
 // subscribe to the topic filter topicOrFilter (a is Subscribe).
 //
+// clientID is the client id only when it is bound to the client's
+// identity (Identity.MatchClientID), and "" otherwise: rules that name a
+// client id, or use %c, then do not apply.
+//
 // When the store holds no rules at all, everything is allowed. Otherwise
 // what no rule allows is denied. A rule applies when its User and ClientID
 // are empty or equal to the client's, it is about a (or Both), and its
@@ -21,10 +25,11 @@ import (
 // over every allow rule.
 //
 // For Publish a rule concerns the topic names its filter matches
-// (topic.Match). For Subscribe an allow rule concerns the filters it covers
-// (topic.Covers: everything the filter matches, the rule matches), and a
-// deny rule every filter that matches some topic its own filter matches,
-// since messages are not checked again at delivery. A shared subscription
+// (topic.Match). For Subscribe a rule concerns the filters it covers
+// (topic.Covers: everything the filter matches, the rule matches): a
+// subscription is granted when an allow rule covers it and no deny rule
+// does, since a deny rule that covers only part of it is applied to each
+// message delivered (MayReceive). A shared subscription
 // "$share/{group}/{filter}" is checked on its filter.
 //
 // A rule that fails Rule.Validate is logged and skipped, except that an
@@ -35,6 +40,21 @@ func (c *Checker) Allow(ctx context.Context, a Access, user, clientID, topicOrFi
 	if a != Publish && a != Subscribe {
 		return false, fmt.Errorf("%w: access %q is not %q or %q", ErrInvalid, a, Publish, Subscribe)
 	}
+	return c.allow(ctx, a, false, user, clientID, topicOrFilter)
+}
+
+// MayReceive reports whether a message on the topic name name may be
+// delivered to the client (user and clientID as for Allow): a subscribe
+// rule that applies must match name (topic.Match), and no deny rule may.
+// The broker checks it for each message it delivers, so that a revoked
+// rule, or a deny rule inside a granted subscription, takes effect on
+// messages, within Options.CacheTTL.
+func (c *Checker) MayReceive(ctx context.Context, user, clientID, name string) (bool, error) {
+	return c.allow(ctx, Subscribe, true, user, clientID, name)
+}
+
+// allow is Allow, and with receive MayReceive.
+func (c *Checker) allow(ctx context.Context, a Access, receive bool, user, clientID, topicOrFilter string) (bool, error) {
 	rs, err := c.ruleSet(ctx)
 	if err != nil {
 		return false, err
@@ -43,7 +63,7 @@ func (c *Checker) Allow(ctx context.Context, a Access, user, clientID, topicOrFi
 		return true, nil
 	}
 	inner := topicOrFilter
-	if a == Subscribe {
+	if a == Subscribe && !receive {
 		_, f, shared, err := topic.ParseShared(topicOrFilter)
 		if err != nil {
 			return false, nil
@@ -73,10 +93,8 @@ func (c *Checker) Allow(ctx context.Context, a Access, user, clientID, topicOrFi
 		}
 		var applies bool
 		switch {
-		case a == Publish:
+		case a == Publish || receive:
 			applies = topic.Match(f, topicOrFilter)
-		case r.Deny:
-			applies = overlap(f, inner)
 		default:
 			applies = topic.Covers(f, inner)
 		}
@@ -84,13 +102,13 @@ func (c *Checker) Allow(ctx context.Context, a Access, user, clientID, topicOrFi
 			continue
 		}
 		if r.Deny {
-			c.log.Debug("denied by rule", "rule", r.ID, "access", a, "user", user, "client", clientID, "topic", topicOrFilter)
+			c.log.Debug("denied by rule", "rule", r.ID, "access", a, "receive", receive, "user", user, "client", clientID, "topic", topicOrFilter)
 			return false, nil
 		}
 		allowed = true
 	}
 	if !allowed {
-		c.log.Debug("denied: no rule allows", "access", a, "user", user, "client", clientID, "topic", topicOrFilter)
+		c.log.Debug("denied: no rule allows", "access", a, "receive", receive, "user", user, "client", clientID, "topic", topicOrFilter)
 	}
 	return allowed, nil
 }

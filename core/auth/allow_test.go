@@ -106,8 +106,11 @@ func TestAllow(t *testing.T) {
 		{name: "deny wins whatever the order", rules: []auth.Rule{withID("1", denyBoth("secret/#")), withID("2", both("#"))}, checks: []check{
 			pub("u", "c", "secret/x", false), pub("u", "c", "other", true),
 		}},
-		{name: "a deny rule refuses overlapping subscriptions", rules: []auth.Rule{both("#"), deny(auth.Subscribe, "secret/#")}, checks: []check{
-			subs("u", "c", "#", false), subs("u", "c", "+/x", false), subs("u", "c", "public/#", true),
+		// A deny rule refuses the subscriptions it covers; one that it only
+		// overlaps is granted, and MayReceive keeps the denied messages out.
+		{name: "a deny rule refuses the subscriptions it covers", rules: []auth.Rule{both("#"), deny(auth.Subscribe, "secret/#")}, checks: []check{
+			subs("u", "c", "secret/#", false), subs("u", "c", "secret/+", false), subs("u", "c", "secret", false),
+			subs("u", "c", "#", true), subs("u", "c", "+/x", true), subs("u", "c", "public/#", true),
 			pub("u", "c", "secret/x", true), // the deny rule is about subscriptions only
 		}},
 		{name: "deny for one user", rules: []auth.Rule{both("#"), forUser("mallory", denyBoth("#"))}, checks: []check{
@@ -155,5 +158,44 @@ func TestAllowErrors(t *testing.T) {
 	ok, err := c.Allow(t.Context(), auth.Publish, "u", "c", "t")
 	if ok || !errors.Is(err, boom) {
 		t.Errorf("Allow with a failing store = %v, %v; want false and the store's error wrapped", ok, err)
+	}
+}
+
+// MayReceive checks one delivered message: a subscribe rule must match
+// its topic name and no deny rule may, so that a deny rule inside a
+// granted subscription, and a revoked rule, keep messages out.
+func TestMayReceive(t *testing.T) {
+	store := newFakeStore()
+	store.rules = []auth.Rule{
+		forUser("alice", both("devices/%u/#")),
+		denyBoth("devices/+/secrets/#"),
+		subOnly("public/#"),
+		pubOnly("inbox/#"),
+		forClient("alice-phone", subOnly("phones/%c")),
+	}
+	c := auth.NewChecker(store, auth.Options{})
+	for _, tc := range []struct {
+		user, client, name string
+		want               bool
+	}{
+		{"alice", "", "devices/alice/t", true},
+		{"alice", "", "devices/alice/secrets/k", false}, // the deny rule, inside her subscription
+		{"alice", "", "devices/bob/t", false},
+		{"bob", "", "devices/alice/t", false},
+		{"bob", "", "public/news", true},
+		{"bob", "", "inbox/x", false}, // a publish rule grants no reading
+		{"alice", "alice-phone", "phones/alice-phone", true},
+		{"alice", "", "phones/alice-phone", false}, // an unbound client id: the rule does not apply
+		{"", "", "public/news", true},
+	} {
+		got, err := c.MayReceive(t.Context(), tc.user, tc.client, tc.name)
+		if err != nil || got != tc.want {
+			t.Errorf("MayReceive(%q, %q, %q) = %v, %v; want %v", tc.user, tc.client, tc.name, got, err, tc.want)
+		}
+	}
+	// Granted: alice's subscription to her whole tree, which the deny rule
+	// only overlaps; the deliveries above keep the secrets out.
+	if ok, err := c.Allow(t.Context(), auth.Subscribe, "alice", "", "devices/alice/#"); !ok || err != nil {
+		t.Errorf("Allow(subscribe devices/alice/#) = %v, %v; want granted", ok, err)
 	}
 }

@@ -35,6 +35,10 @@ type User struct {
 	Hash []byte `json:"hash"`
 	// Created is when the user was added (Unix ms).
 	Created int64 `json:"created"`
+	// ClientIDs is the pattern the client ids of this user must match
+	// (see MatchClientID), replacing Options.ClientIDs; "" for none of
+	// its own.
+	ClientIDs string `json:"clientIds,omitempty"`
 }
 
 // Access is what a rule grants or denies.
@@ -48,7 +52,9 @@ const (
 )
 
 // Rule is one access rule. A rule applies to a client when its User and
-// ClientID are empty or equal to the client's username and client id. Once
+// ClientID are empty or equal to the client's username and client id; a
+// rule with a ClientID applies only to a client whose client id is bound
+// to its identity (Identity.MatchClientID). Once
 // any rule exists, what no rule allows is denied; a deny rule that applies
 // wins over any allow rule.
 type Rule struct {

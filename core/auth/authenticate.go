@@ -18,12 +18,20 @@ var (
 	ErrNotAuthorized = errors.New("auth: not authorized")
 )
 
-// Authenticate decides who the client of a CONNECT is and returns its
-// username, "" for an anonymous client.
+// Authenticate is AuthenticateFrom for a client of unknown address: only
+// its username is backed off.
+func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
+	return c.AuthenticateFrom(ctx, "", username, password, hasUsername, hasPassword, certIdentity)
+}
+
+// AuthenticateFrom decides who the client of a CONNECT, from the network
+// address remote ("host:port", "" when unknown), is and returns its
+// identity, with the client-id pattern in force for it.
 //
 // With Options.CertIdentity set and a non-empty certIdentity (the identity
 // of the client certificate the proxy verified), the user is certIdentity:
-// no password is needed and the CONNECT's username is ignored. Otherwise a
+// no password is needed and the CONNECT's username is ignored; a stored
+// user of that name, when there is one, gives only its client-id pattern. Otherwise a
 // client that sends a username must name a stored user and send the
 // password whose hash the user holds; an unknown user is compared against
 // a dummy hash all the same, so that it takes as long to refuse as a wrong
@@ -31,34 +39,94 @@ var (
 // is anonymous, allowed only with Options.AllowAnonymous and otherwise
 // refused with ErrNotAuthorized; a password it sends is not looked at.
 //
-// A store failure is returned wrapped, and is neither sentinel: the
-// broker should treat it as a server error. Each check of a password runs
-// bcrypt, which costs tens of milliseconds of CPU.
-func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (user string, err error) {
+// Each check of a password runs bcrypt, tens of milliseconds of CPU, so
+// checks are rationed (guard.go): credentials verified within CacheTTL
+// pass without bcrypt while the user's hash is unchanged; after failures,
+// the source address and the username are backed off, and a client
+// refused during a back-off gets ErrBadCredentials without a check, as for
+// a wrong password (0x86, return code 4 at 3.1.1), so that it cannot tell
+// a checked attempt from an unchecked one. (5.0's 0x9F Connection rate
+// exceeded, section 3.2.2.2, would tell it, and 3.1.1 has no such code;
+// 0x8A Server busy would blame the server for the client's failures); and at most Options.MaxPasswordChecks checks run at once,
+// the others waiting, or giving up with ctx.
+//
+// A store failure, or ctx ending while waiting, is returned wrapped, and
+// is neither sentinel: the broker should treat it as a server error.
+func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
 	if c.opts.CertIdentity && certIdentity != "" {
-		return certIdentity, nil
+		id := Identity{User: certIdentity, Cert: true, ClientIDs: c.opts.ClientIDs}
+		u, err := c.store.User(ctx, certIdentity)
+		switch {
+		case err == nil && u.ClientIDs != "":
+			id.ClientIDs = u.ClientIDs
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return Identity{}, fmt.Errorf("auth: read user %q: %w", certIdentity, err)
+		}
+		return id, nil
 	}
 	if !hasUsername {
 		if c.opts.AllowAnonymous {
-			return "", nil
+			return Identity{ClientIDs: c.opts.ClientIDs}, nil
 		}
 		c.log.Debug("anonymous client refused")
-		return "", ErrNotAuthorized
+		return Identity{}, ErrNotAuthorized
+	}
+	now := c.now()
+	if hasPassword && c.creds.candidate(username, password, now) {
+		u, err := c.store.User(ctx, username)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Identity{}, fmt.Errorf("auth: read user %q: %w", username, err)
+		}
+		if err == nil && c.creds.verified(username, password, u.Hash, now) {
+			return c.userIdentity(u), nil
+		}
+	}
+	src, name := sourceKey(remote), userKey(username)
+	if c.sources.blocked(src, now) || c.users.blocked(name, now) {
+		c.backedOff.Add(1)
+		c.log.Debug("refused during back-off, password not checked", "user", logField(username), "source", src)
+		return Identity{}, ErrBadCredentials
 	}
 	u, err := c.store.User(ctx, username)
+	hash := dummyHash // no user enumeration by timing
 	switch {
 	case errors.Is(err, ErrNotFound):
-		CheckPassword(dummyHash, password) // no user enumeration by timing
-		c.log.Debug("unknown user refused", "user", username)
-		return "", ErrBadCredentials
+		u = nil
 	case err != nil:
-		return "", fmt.Errorf("auth: read user %q: %w", username, err)
+		return Identity{}, fmt.Errorf("auth: read user %q: %w", username, err)
+	default:
+		hash = u.Hash
 	}
 	// The hash is compared even without a password, so that every refusal
 	// takes as long.
-	if !CheckPassword(u.Hash, password) || !hasPassword {
-		c.log.Debug("wrong password refused", "user", username)
-		return "", ErrBadCredentials
+	ok, err := c.checkPassword(ctx, hash, password)
+	if err != nil {
+		return Identity{}, err
 	}
-	return username, nil
+	if u == nil || !ok || !hasPassword {
+		c.sources.fail(src, c.now())
+		c.users.fail(name, c.now())
+		if u == nil {
+			c.log.Debug("unknown user refused", "user", logField(username), "source", src)
+		} else {
+			c.log.Debug("wrong password refused", "user", logField(username), "source", src)
+		}
+		return Identity{}, ErrBadCredentials
+	}
+	// A success ends the username's run of failures, not the source's:
+	// a client with an account of its own must not be able to clear the
+	// back-off of the address it guesses others' passwords from.
+	c.users.succeed(name)
+	c.creds.put(username, password, u.Hash, now)
+	return c.userIdentity(u), nil
+}
+
+// userIdentity is the identity of the stored user u, with its client-id
+// pattern, or else Options.ClientIDs.
+func (c *Checker) userIdentity(u *User) Identity {
+	id := Identity{User: u.Name, ClientIDs: c.opts.ClientIDs}
+	if u.ClientIDs != "" {
+		id.ClientIDs = u.ClientIDs
+	}
+	return id
 }

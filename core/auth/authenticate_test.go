@@ -19,8 +19,10 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutUser(t.Context(), &auth.User{Name: "alice", Hash: hash}, false); err != nil {
-		t.Fatal(err)
+	for _, u := range []*auth.User{{Name: "alice", Hash: hash}, {Name: "carol", Hash: hash, ClientIDs: "%u"}, {Name: "device-8", ClientIDs: "dev-*"}} {
+		if err := store.PutUser(t.Context(), u, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	type login struct {
 		user         string
@@ -30,42 +32,53 @@ func TestAuthenticate(t *testing.T) {
 		certIdentity string
 	}
 	cases := []struct {
-		name     string
-		opts     auth.Options
-		in       login
-		wantUser string
-		wantErr  error
+		name    string
+		opts    auth.Options
+		in      login
+		want    auth.Identity
+		wantErr error
 	}{
-		{name: "right password", in: login{"alice", "pw", true, true, ""}, wantUser: "alice"},
+		{name: "right password", in: login{"alice", "pw", true, true, ""}, want: auth.Identity{User: "alice"}},
 		{name: "wrong password", in: login{"alice", "pW", true, true, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "no password", in: login{"alice", "", true, false, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "password flag unset", in: login{"alice", "pw", true, false, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "unknown user", in: login{"bob", "pw", true, true, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "empty username", in: login{"", "pw", true, true, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "anonymous refused", in: login{}, wantErr: auth.ErrNotAuthorized},
-		{name: "anonymous allowed", opts: auth.Options{AllowAnonymous: true}, in: login{}, wantUser: ""},
-		{name: "anonymous with a password", opts: auth.Options{AllowAnonymous: true}, in: login{"", "x", false, true, ""}, wantUser: ""},
+		{name: "anonymous allowed", opts: auth.Options{AllowAnonymous: true}, in: login{}, want: auth.Identity{}},
+		{name: "anonymous with a password", opts: auth.Options{AllowAnonymous: true}, in: login{"", "x", false, true, ""}, want: auth.Identity{}},
 		{name: "anonymous allowed, user still checked", opts: auth.Options{AllowAnonymous: true},
 			in: login{"alice", "bad", true, true, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "certificate identity", opts: auth.Options{CertIdentity: true},
-			in: login{certIdentity: "device-7"}, wantUser: "device-7"},
+			in: login{certIdentity: "device-7"}, want: auth.Identity{User: "device-7", Cert: true}},
 		{name: "certificate identity ignores the username", opts: auth.Options{CertIdentity: true},
-			in: login{"alice", "wrong", true, true, "device-7"}, wantUser: "device-7"},
-		{name: "certificate identity off", in: login{"alice", "pw", true, true, "device-7"}, wantUser: "alice"},
+			in: login{"alice", "wrong", true, true, "device-7"}, want: auth.Identity{User: "device-7", Cert: true}},
+		{name: "certificate identity off", in: login{"alice", "pw", true, true, "device-7"}, want: auth.Identity{User: "alice"}},
 		{name: "certificate identity off, no login", in: login{certIdentity: "device-7"}, wantErr: auth.ErrNotAuthorized},
 		{name: "no certificate falls back to the password", opts: auth.Options{CertIdentity: true},
-			in: login{"alice", "pw", true, true, ""}, wantUser: "alice"},
+			in: login{"alice", "pw", true, true, ""}, want: auth.Identity{User: "alice"}},
+		// The client-id pattern in force: the user's own, else the default.
+		{name: "default client-id pattern", opts: auth.Options{ClientIDs: "%u-*"},
+			in: login{"alice", "pw", true, true, ""}, want: auth.Identity{User: "alice", ClientIDs: "%u-*"}},
+		{name: "the user's own pattern wins", opts: auth.Options{ClientIDs: "%u-*"},
+			in: login{"carol", "pw", true, true, ""}, want: auth.Identity{User: "carol", ClientIDs: "%u"}},
+		{name: "anonymous gets the default pattern", opts: auth.Options{AllowAnonymous: true, ClientIDs: "x-*"},
+			in: login{}, want: auth.Identity{ClientIDs: "x-*"}},
+		{name: "certificate identity with a stored pattern", opts: auth.Options{CertIdentity: true, ClientIDs: "%u"},
+			in: login{certIdentity: "device-8"}, want: auth.Identity{User: "device-8", Cert: true, ClientIDs: "dev-*"}},
+		{name: "certificate identity without a stored user", opts: auth.Options{CertIdentity: true, ClientIDs: "%u"},
+			in: login{certIdentity: "device-7"}, want: auth.Identity{User: "device-7", Cert: true, ClientIDs: "%u"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // bcrypt is slow under the race detector
 			c := auth.NewChecker(store, tc.opts)
-			user, err := c.Authenticate(t.Context(), tc.in.user, []byte(tc.in.pass), tc.in.hasUser, tc.in.hasPass, tc.in.certIdentity)
+			id, err := c.Authenticate(t.Context(), tc.in.user, []byte(tc.in.pass), tc.in.hasUser, tc.in.hasPass, tc.in.certIdentity)
 			if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
-			if user != tc.wantUser {
-				t.Errorf("user %q, want %q", user, tc.wantUser)
+			if id != tc.want {
+				t.Errorf("identity %+v, want %+v", id, tc.want)
 			}
 		})
 	}

@@ -38,3 +38,51 @@ func (rc *ruleCache) set(rs *ruleSet) {
 	rc.cur = rs
 	rc.mu.Unlock()
 }
+
+// maxCachedUsers bounds the entries of a userCache: past it, the entries
+// read longer than the TTL ago are dropped, and if that is not enough,
+// all of them.
+const maxCachedUsers = 10000
+
+// userCache remembers, per user name, whether the user existed when last
+// read. mu guards m, and is never held during a store read: two callers
+// may read the same user at once, and the later answer stays.
+type userCache struct {
+	mu sync.Mutex
+	m  map[string]userEntry
+}
+
+type userEntry struct {
+	exists bool
+	at     time.Time
+}
+
+func newUserCache() userCache { return userCache{m: map[string]userEntry{}} }
+
+// fresh returns what was read about name less than ttl before now.
+func (uc *userCache) fresh(name string, now time.Time, ttl time.Duration) (exists, ok bool) {
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	e, found := uc.m[name]
+	if !found || ttl < 0 || now.Sub(e.at) >= ttl || now.Before(e.at) {
+		return false, false
+	}
+	return e.exists, true
+}
+
+// set records what was read about name at now.
+func (uc *userCache) set(name string, exists bool, now time.Time, ttl time.Duration) {
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	if len(uc.m) >= maxCachedUsers {
+		for n, e := range uc.m {
+			if now.Sub(e.at) >= ttl || now.Before(e.at) {
+				delete(uc.m, n)
+			}
+		}
+		if len(uc.m) >= maxCachedUsers {
+			clear(uc.m)
+		}
+	}
+	uc.m[name] = userEntry{exists: exists, at: now}
+}

@@ -60,57 +60,37 @@ func (r *Rule) filterFor(user, clientID string) (filter string, ok bool) {
 	case hasUser && !safeValue(user), hasClient && !safeValue(clientID):
 		return "", false
 	}
-	// One pass, so that a value holding the other placeholder stays a
-	// literal.
-	return strings.NewReplacer(placeholderUser, user, placeholderClient, clientID).Replace(r.Filter), true
+	return substitute(r.Filter, user, clientID), true
+}
+
+// substitute replaces %u by user and %c by clientID in f, in one pass, so
+// that a value holding the other placeholder stays a literal. It is on the
+// path of every delivery (MayReceive): no Replacer is built for it.
+func substitute(f, user, clientID string) string {
+	var b strings.Builder
+	b.Grow(len(f) + len(user) + len(clientID))
+	for {
+		i := strings.IndexByte(f, '%')
+		if i < 0 || i == len(f)-1 {
+			b.WriteString(f)
+			return b.String()
+		}
+		b.WriteString(f[:i])
+		switch f[i+1] {
+		case placeholderUser[1]:
+			b.WriteString(user)
+		case placeholderClient[1]:
+			b.WriteString(clientID)
+		default: // a lone '%': the next byte may start a placeholder
+			b.WriteByte('%')
+			f = f[i+1:]
+			continue
+		}
+		f = f[i+2:]
+	}
 }
 
 // safeValue reports whether v may stand in a filter for a placeholder.
 func safeValue(v string) bool {
 	return v != "" && !strings.ContainsAny(v, "+#/") && v[0] != '$'
-}
-
-// overlap reports whether two valid, non-shared topic filters match at
-// least one topic name in common. A deny rule for subscriptions applies to
-// every filter it overlaps: "#" is refused under a rule denying "secret/#",
-// since messages are not checked again at delivery.
-func overlap(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	// [MQTT-4.7.2-1]: a filter starting with a wildcard matches no name
-	// starting with '$', which a first level starting with '$' needs.
-	if wild(a[0]) && b[0] == '$' || wild(b[0]) && a[0] == '$' {
-		return false
-	}
-	for {
-		al, arest, alast := cutLevel(a)
-		bl, brest, blast := cutLevel(b)
-		if al == "#" || bl == "#" {
-			return true
-		}
-		if al != "+" && bl != "+" && al != bl {
-			return false
-		}
-		switch {
-		case alast && blast:
-			return true
-		case alast:
-			return brest == "#" // "a" and "a/#" both match "a"
-		case blast:
-			return arest == "#"
-		}
-		a, b = arest, brest
-	}
-}
-
-func wild(c byte) bool { return c == '+' || c == '#' }
-
-// cutLevel splits the first topic level off s; last reports whether it was
-// the last one.
-func cutLevel(s string) (level, rest string, last bool) {
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		return s[:i], s[i+1:], false
-	}
-	return s, "", true
 }

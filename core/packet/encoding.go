@@ -16,6 +16,11 @@ type decoder struct {
 	b   []byte
 	off int
 	err error
+	// users and userBytes count the User Properties read so far in the
+	// packet, and the bytes of their names and values, across all of its
+	// property lists (a CONNECT has two), for MaxUserProperties and
+	// MaxUserPropertyBytes.
+	users, userBytes int
 }
 
 func (d *decoder) fail(err error) {

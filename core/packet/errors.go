@@ -92,6 +92,14 @@ var (
 	// ErrProtocolVersion is a CONNECT whose protocol level is not 3, 4 or 5,
 	// or does not go with its protocol name (0x84, return code 1 at 3.1.1).
 	ErrProtocolVersion = newError(UnsupportedProtocolVersion, "unsupported protocol version")
+	// ErrUserProperties is a packet with more User Properties than
+	// MaxUserProperties, or more bytes in them than MaxUserPropertyBytes
+	// (0x97). The packet is well formed and within the maximum packet size,
+	// so neither 0x81 nor 0x95 describes it; 0x97 Quota exceeded is the
+	// code the specification gives for "an implementation or
+	// administratively imposed limit" (sections 3.2.2.2 and 3.14.2.1), and
+	// both CONNACK and DISCONNECT carry it.
+	ErrUserProperties = newError(QuotaExceeded, "too many user properties")
 	// ErrPacketTooLarge is a packet larger than the maximum packet size (0x95).
 	ErrPacketTooLarge = newError(PacketTooLarge, "packet too large")
 	// ErrPayloadFormat is a payload that is not valid UTF-8 although its

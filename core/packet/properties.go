@@ -124,6 +124,23 @@ func (id PropertyID) AllowedIn(t Type) bool {
 	return id < 64 && t < 16 && allowedIn[t]&(1<<id) != 0
 }
 
+// Limits on the User Properties of one packet, over all of its property
+// lists (a CONNECT's and its will's). The specification sets none ("The
+// User Property is allowed to appear multiple times", sections 3.1.2.11.8
+// and 3.3.2.3.7), so a packet of 1 MiB could hold 262,144 empty ones,
+// which decode into about 16 MiB of memory, before authentication in a
+// CONNECT (issue 14). A
+// packet over either limit fails to decode with ErrUserProperties
+// (0x97 Quota exceeded). The limits are far above what clients use (AWS
+// IoT Core's and Alibaba's brokers take 20 user properties per packet).
+const (
+	// MaxUserProperties is the most User Properties one packet may carry.
+	MaxUserProperties = 128
+	// MaxUserPropertyBytes is the most bytes of names and values the User
+	// Properties of one packet may hold (without their length prefixes).
+	MaxUserPropertyBytes = 64 << 10
+)
+
 // UserProperty is one User Property: a name and a value, both UTF-8 strings.
 type UserProperty struct {
 	Key   string
@@ -227,11 +244,12 @@ func (d *decoder) properties(p *Properties, t Type) {
 		return
 	}
 	end := d.off + n
-	pd := decoder{b: d.b[:end], off: d.off}
+	pd := decoder{b: d.b[:end], off: d.off, users: d.users, userBytes: d.userBytes}
 	for pd.err == nil && pd.off < end {
 		pd.property(p, t)
 	}
 	d.off = end
+	d.users, d.userBytes = pd.users, pd.userBytes
 	d.fail(pd.err)
 	if d.err == nil && p.Has(PropAuthData) && !p.Has(PropAuthMethod) {
 		// Authentication Data without a method is a Protocol Error
@@ -327,8 +345,18 @@ func (d *decoder) property(p *Properties, t Type) {
 		p.RetainAvailable = d.u8(name)
 		d.boolean(p.RetainAvailable, name)
 	case PropUser:
+		if d.users >= MaxUserProperties {
+			d.fail(wrap(ErrUserProperties, "more than %d in %s", MaxUserProperties, t))
+			return
+		}
 		k := d.str(name + " name")
 		v := d.str(name + " value")
+		d.users++
+		d.userBytes += len(k) + len(v)
+		if d.err == nil && d.userBytes > MaxUserPropertyBytes {
+			d.fail(wrap(ErrUserProperties, "names and values of more than %d bytes in %s", MaxUserPropertyBytes, t))
+			return
+		}
 		p.User = append(p.User, UserProperty{Key: k, Value: v})
 	case PropMaximumPacketSize:
 		p.MaximumPacketSize = d.u32(name)

@@ -38,6 +38,11 @@ type Config struct {
 	// TopicAliasMax is the server's Topic Alias Maximum: the aliases a
 	// client may set [10].
 	TopicAliasMax uint16
+	// MaxAliasBytes bounds the bytes of the topic names a connection's
+	// topic aliases hold together [65536]; the connection state carries
+	// them to the handlers on every event. An alias that would pass it
+	// closes the connection, as an invalid alias (DISCONNECT 0x94).
+	MaxAliasBytes int
 	// MaxClientIDLen bounds client identifiers, in bytes [65535].
 	MaxClientIDLen int
 	// MaxTopicLength bounds topic names and filters, in bytes [65535]. A
@@ -69,6 +74,7 @@ const (
 	DefaultMaxQueued        = 1000
 	DefaultMaxPacketSize    = 1 << 20
 	DefaultTopicAliasMax    = 10
+	DefaultMaxAliasBytes    = 64 << 10
 	DefaultMaxTopicLevels   = 64
 	DefaultMaxSubscriptions = 1000
 	DefaultMaxRetained      = 100_000
@@ -114,6 +120,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TopicAliasMax == 0 {
 		c.TopicAliasMax = DefaultTopicAliasMax
+	}
+	if c.MaxAliasBytes == 0 {
+		c.MaxAliasBytes = DefaultMaxAliasBytes
+	}
+	if c.MaxAliasBytes < 0 {
+		return c, fmt.Errorf("%w: MaxAliasBytes %d is negative", ErrConfig, c.MaxAliasBytes)
 	}
 	if c.MaxClientIDLen == 0 {
 		c.MaxClientIDLen = 65535

@@ -21,7 +21,7 @@ func (c *call) connect(frame []byte) error {
 	v5 := p.Version == packet.V5
 
 	// The client identifier (section 3.1.3.1).
-	clientID := p.ClientID
+	clientID, assigned := p.ClientID, false
 	switch {
 	case len(clientID) > cfg.MaxClientIDLen:
 		return c.refuse(packet.ClientIdentifierNotValid, "client identifier too long")
@@ -31,6 +31,7 @@ func (c *call) connect(frame []byte) error {
 		// 3.1.1: [MQTT-3.1.3-8] a zero-length id needs Clean Session.
 		return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier without clean session")
 	case clientID == "":
+		assigned = true
 		clientID = "auto-" + newID(12) // [MQTT-3.1.3-6]
 		if v5 {
 			props.AssignedClientID = clientID // [MQTT-3.1.3-7] [MQTT-3.2.2-16]
@@ -89,7 +90,7 @@ func (c *call) connect(frame []byte) error {
 
 	// Authentication, before anything is written, so that a refused
 	// client costs no store write [MQTT-3.1.4-2].
-	user, rc, err := c.authenticate(&p)
+	id, rc, err := c.authenticate(&p)
 	if err != nil {
 		c.st = nil
 		return err
@@ -97,7 +98,18 @@ func (c *call) connect(frame []byte) error {
 	if rc != packet.Success {
 		return c.refuse(rc, rc.String())
 	}
-	st.Username = user
+	st.Username, st.Identity = id.User, id.String()
+	// The client id must match the client-id pattern in force for the
+	// identity: 0x85 Client Identifier not valid at 5.0 [MQTT-3.1.3-8],
+	// return code 2 at 3.1.1 (3.1.1: [MQTT-3.1.3-9]). An id the server assigned
+	// matches any pattern, and is bound to nobody.
+	if !assigned {
+		ok, bound := id.MatchClientID(clientID)
+		if !ok {
+			return c.refuse(packet.ClientIdentifierNotValid, "client identifier not allowed for this user")
+		}
+		st.Bound = bound
+	}
 
 	var will *Will
 	if w := p.Will; w != nil {
@@ -139,19 +151,26 @@ func (c *call) connect(frame []byte) error {
 	}
 
 	s := &Session{
-		ClientID: clientID, Proxy: c.ev.Proxy, Conn: c.ev.Conn, Version: p.Version,
-		ExpiryInterval: expiry, ReceiveMax: st.ReceiveMax, MaxPacketSize: st.MaxPacketSize, Will: will,
+		ClientID: clientID, Identity: st.Identity, Bound: st.Bound, Proxy: c.ev.Proxy, Conn: c.ev.Conn,
+		Version: p.Version, ExpiryInterval: expiry, ReceiveMax: st.ReceiveMax, MaxPacketSize: st.MaxPacketSize,
+		Will: will,
 	}
 	prev, err := c.h.store.Connect(c.ctx, s, p.CleanStart, c.nowMs())
+	if errors.Is(err, ErrNotOwner) {
+		// The session of this client id belongs to another identity: the
+		// store changed nothing, so its connection, will and messages
+		// stay as they were (owner.go) [MQTT-3.1.4-2].
+		return c.refuse(packet.NotAuthorized, "client identifier in use by another identity")
+	}
 	if err != nil {
 		c.st = nil
 		return err
 	}
 	// A session that has ended (expired while offline, or online with
 	// Session Expiry Interval 0, which ends as its connection is taken over
-	// [MQTT-3.1.4-3]) cannot be resumed [MQTT-3.1.2-6]; the store has
-	// already cleared it.
-	clean := p.CleanStart || (prev != nil && prev.Ended(c.nowMs()))
+	// [MQTT-3.1.4-3]) cannot be resumed [MQTT-3.1.2-6], nor one that
+	// belonged to no identity (owner.go); the store has already cleared it.
+	clean := p.CleanStart || (prev != nil && !prev.Kept(st.Identity, c.nowMs()))
 	present := prev != nil && !clean // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 	// MQTT 3.1 has no Session Present flag: the byte is reserved (3.1
 	// section 3.2), though the session is resumed all the same.

@@ -36,7 +36,12 @@ func (c *call) lost() error {
 	if c.st == nil || c.st.Disconnected {
 		return nil
 	}
-	return c.goOffline(true)
+	// A removed user publishes nothing more, its will included.
+	stands, err := c.identityStands()
+	if err != nil {
+		return err
+	}
+	return c.goOffline(stands)
 }
 
 // goOffline ends this connection's ownership of its session: the will, if

@@ -101,6 +101,15 @@ type ConnState struct {
 	// Username is the user the CONNECT authenticated as (see WithAuth),
 	// empty for an anonymous client; access checks use it.
 	Username string `json:"username,omitempty"`
+	// Identity is who the client is (auth.Identity.String), the identity
+	// its session belongs to; each handler call checks that it still
+	// stands (a removed user's connection is closed). Empty in the state
+	// of a connection accepted by an older version.
+	Identity string `json:"identity,omitempty"`
+	// Bound is set when the client id is bound to the identity
+	// (auth.Identity.MatchClientID): only then do access rules that name
+	// a client id, or use %c, apply to the client.
+	Bound bool `json:"bound,omitempty"`
 	// KeepAlive is the keep alive in seconds the proxy enforces (the
 	// client's, or the server's when it overrides it); 0 disables it.
 	KeepAlive uint16 `json:"keepAlive"`

@@ -90,6 +90,13 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 		if s == nil {
 			continue // a subscription outliving its session; it is removed with the session
 		}
+		ok, err := c.mayDeliver(s, m)
+		if err != nil {
+			return f, err
+		}
+		if !ok {
+			continue
+		}
 		c.deliverTo(s, &targets[i], m, f)
 	}
 	return f, nil

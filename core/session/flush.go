@@ -197,12 +197,10 @@ func (c *call) enqueue(s *Session, run []pendingItem, window int) error {
 		case len(run) == 0:
 		case len(out) == 0:
 			// Full, and nothing left the queue: the rest is dropped.
-			for _, it := range run {
-				c.h.log.Warn("session queue full, message dropped", "client", s.ClientID, "topic", it.topic)
-			}
+			c.dropped(s, run[0].topic, len(run))
 			return nil
 		case accepted == 0:
-			c.h.log.Warn("session queue full, message dropped", "client", s.ClientID, "topic", run[0].topic)
+			c.dropped(s, run[0].topic, 1)
 			run, msgs = run[1:], msgs[1:]
 		}
 	}

@@ -22,6 +22,7 @@ type Handler struct {
 	log   *slog.Logger
 	now   func() time.Time
 	auth  *auth.Checker // nil: everything allowed, every client anonymous
+	drops *drops        // messages dropped on full queues (drops.go)
 }
 
 // Option adjusts a Handler.
@@ -46,7 +47,7 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now}
+	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now, drops: newDrops()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -85,6 +86,9 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	case KindLost:
 		err = c.lost()
 	case KindPackets:
+		if err = c.checkIdentity(); err != nil || c.reply.Close {
+			break
+		}
 		for _, frame := range ev.Packets {
 			if err = c.frame(frame); err != nil || c.reply.Close {
 				break

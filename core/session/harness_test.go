@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"testing"
@@ -56,7 +57,9 @@ type env struct {
 	// it between Lambda invocations would.
 	fresh bool
 	// opts are handler options added to the clock (WithAuth).
-	opts  []session.Option
+	opts []session.Option
+	// log is the handlers' logger; nil discards.
+	log   *slog.Logger
 	conns map[string]*conn // by conn id
 	next  int
 }
@@ -70,7 +73,7 @@ func newEnv(t *testing.T, cfg session.Config) *env {
 
 func (e *env) newHandler() *session.Handler {
 	e.t.Helper()
-	h, err := session.New(e.store, e.cfg, nil, append([]session.Option{session.WithClock(e.clock.Now)}, e.opts...)...)
+	h, err := session.New(e.store, e.cfg, e.log, append([]session.Option{session.WithClock(e.clock.Now)}, e.opts...)...)
 	if err != nil {
 		e.t.Fatalf("session.New: %v", err)
 	}

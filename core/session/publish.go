@@ -138,6 +138,13 @@ func (c *call) resolveAlias(p *packet.Publish) bool {
 				aliases = map[uint16]string{}
 			}
 			aliases[alias] = p.Topic
+			// The server's bound on what the aliases hold, which travels
+			// in every event: past it the alias is refused as invalid,
+			// DISCONNECT 0x94 (section 3.3.2.3.4, as [MQTT-3.3.2-9]).
+			if aliasBytes(aliases) > c.h.cfg.MaxAliasBytes {
+				c.disconnect(packet.TopicAliasInvalid, "topic aliases hold more than the server allows")
+				return false
+			}
 			c.st.Aliases = aliases
 			c.stateChanged = true
 		}
@@ -150,4 +157,13 @@ func (c *call) resolveAlias(p *packet.Publish) bool {
 	}
 	p.Topic = t
 	return true
+}
+
+// aliasBytes returns the bytes of the topic names aliases hold.
+func aliasBytes(aliases map[uint16]string) int {
+	n := 0
+	for _, t := range aliases {
+		n += len(t)
+	}
+	return n
 }

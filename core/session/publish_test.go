@@ -479,6 +479,29 @@ func TestTopicAlias(t *testing.T) {
 		}
 		wantDisconnect(t, a, a.send(publish(v5, "a/b", "1", alias(3))), packet.TopicAliasInvalid)
 	})
+	// What the aliases hold together is bounded (MaxAliasBytes): they
+	// travel in every event's connection state. Replacing an alias counts
+	// its new topic only; an alias that would pass the bound closes the
+	// connection as invalid, 0x94 (issue 14, medium 5).
+	t.Run("bytes held", func(t *testing.T) {
+		e := newEnv(t, session.Config{MaxAliasBytes: 100})
+		s, _, _ := e.connect(v5, "s")
+		s.sub(sub("#", 0))
+		a, _, _ := e.connect(v5, "a")
+		t40 := func(c string) string { return strings.Repeat(c, 40) }
+		for i, f := range [][]byte{publish(v5, t40("a"), "1", alias(1)), publish(v5, t40("b"), "2", alias(2)),
+			publish(v5, t40("c"), "3", alias(1)), publish(v5, "", "4", alias(1))} {
+			if r := a.send(f); r.Close {
+				t.Fatalf("frame %d closed the connection: %s", i, describeAll(a.out(r)))
+			}
+		}
+		// 80 bytes held; 40 more would be 120.
+		r := a.send(publish(v5, t40("d"), "5", alias(3)))
+		wantDisconnect(t, a, r, packet.TopicAliasInvalid)
+		if ps := publishes(s.recv(r)); len(ps) != 0 {
+			t.Errorf("the refused message was published")
+		}
+	})
 }
 
 // Section 4.3.3: a QoS 2 message is delivered once, however often it is

@@ -187,6 +187,15 @@ func (r *retainedRun) page(sc *RetainedScan, page []*Message) (bool, error) {
 			r.skip(sc, m)
 			continue
 		}
+		// A retained message is a delivery like any other: a deny rule
+		// inside the granted filter keeps it out.
+		if ok, err := c.mayReceive(m.Topic); err != nil || !ok {
+			if err != nil {
+				return false, err
+			}
+			r.skip(sc, m)
+			continue
+		}
 		o := &Outbound{QoS: min(m.QoS, sc.QoS), Retain: true, Message: *m, SubIDs: subIDList(sc.SubID)}
 		if o.QoS > 0 {
 			if !c.fits(o, c.st.Version, c.st.MaxPacketSize) {

@@ -16,6 +16,9 @@ var (
 	// ErrQuotaExceeded is a write refused because it would take the store
 	// past a limit it was given.
 	ErrQuotaExceeded = errors.New("session: quota exceeded")
+	// ErrNotOwner is a Connect refused because the session belongs to
+	// another identity (Session.MayConnect).
+	ErrNotOwner = errors.New("session: the session belongs to another identity")
 )
 
 // Offline describes a session as its connection ends.
@@ -46,13 +49,17 @@ type RetainedLimits struct {
 // fenced on conn returns ErrFenced when conn no longer owns the session.
 // Times are Unix milliseconds.
 type Store interface {
-	// Connect makes s (whose Conn and Proxy name the new connection) the
-	// owner of the session s.ClientID and returns the session it replaced,
-	// or nil when there was none. When clean is set, or the old session has
-	// Ended by now, its subscriptions, outbound messages and receive state
-	// are deleted in the same step; otherwise they are kept. Either way the
-	// session's will (and any pending will) becomes s.Will: the caller
-	// publishes a will the old session still owed.
+	// Connect makes s (whose Conn and Proxy name the new connection, and
+	// Identity who connects) the owner of the session s.ClientID and
+	// returns the session it replaced, or nil when there was none. When
+	// the old session may not be taken by s.Identity (!MayConnect), it
+	// changes nothing and returns an error wrapping ErrNotOwner: the check
+	// and the write are one atomic step, so that no other Connect can come
+	// between them. When clean is set, or the old session is not Kept for
+	// s.Identity by now, its subscriptions, outbound messages and receive
+	// state are deleted in the same step; otherwise they are kept. Either
+	// way the session's will (and any pending will) becomes s.Will: the
+	// caller publishes a will the old session still owed.
 	Connect(ctx context.Context, s *Session, clean bool, now int64) (prev *Session, err error)
 	// Session returns the session of clientID, or ErrNotFound.
 	Session(ctx context.Context, clientID string) (*Session, error)

@@ -76,6 +76,15 @@ const NeverExpires = ^uint32(0)
 // Session is the server's view of one client's session.
 type Session struct {
 	ClientID string `json:"clientId"`
+	// Identity is who the session belongs to: the identity that created
+	// it (see IdentityOf). A CONNECT from another identity may not resume,
+	// clean or take over the session while it lasts (MayConnect). Empty
+	// for a session stored before sessions had an identity.
+	Identity string `json:"identity,omitempty"`
+	// Bound records that the client id of the owning (or last) connection
+	// is bound to Identity by a client-id pattern (auth.Identity.Binds), so
+	// that access rules naming a client id, and %c, apply to it.
+	Bound bool `json:"bound,omitempty"`
 	// Proxy and Conn name the connection that owns the session; both are
 	// empty while the client is offline. Every write a connection makes to
 	// its session is fenced on Conn, so a connection that was taken over

@@ -76,6 +76,7 @@ func Start(cfg config.Config, log *slog.Logger) (*Broker, error) {
 func (b *Broker) start() error {
 	cfg := b.cfg
 	maxPacket := int(cfg.Session.MaxPacketSize)
+	var local *session.Handler // the handlers, when they run in-process
 	if cfg.Lambda.Invoker == "lambda" {
 		inv, err := newLambdaInvoker(cfg, b.log)
 		if err != nil {
@@ -93,6 +94,7 @@ func (b *Broker) start() error {
 			return err
 		}
 		maxPacket = int(h.Config().MaxPacketSize)
+		local = h
 		var eh proxy.EventHandler = h
 		if cfg.Delivery.Addr != "" {
 			client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
@@ -111,6 +113,9 @@ func (b *Broker) start() error {
 			return fmt.Errorf("-metrics-addr: %w", err)
 		}
 		b.metrics = m
+		if local != nil {
+			registerHandlerMetrics(b.reg, local)
+		}
 	}
 	if cfg.Listen.TLSAddr != "" || cfg.Listen.WSSAddr != "" {
 		tc, err := proxy.TLSConfig(cfg.Listen.TLSCert, cfg.Listen.TLSKey, cfg.Listen.TLSClientCA, cfg.Listen.TLSRequireClientCert)
@@ -124,6 +129,10 @@ func (b *Broker) start() error {
 		MaxSendBytes: cfg.Proxy.MaxSendBytes, ConnectTimeout: cfg.Proxy.ConnectTimeout,
 		InvokeTimeout:  cfg.Proxy.InvokeTimeout,
 		MaxPublishRate: cfg.Proxy.MaxPublishRate, MaxConnRate: cfg.Proxy.MaxConnRate,
+		MaxConnections: cfg.Proxy.MaxConnections, MaxUserConnections: cfg.Proxy.MaxUserConnections,
+		MaxPendingConnects: cfg.Proxy.MaxPendingConnects, MaxConnectSize: cfg.Proxy.MaxConnectSize,
+		MaxSendBytesTotal:  cfg.Proxy.MaxSendBytesTotal,
+		MaxOutboundAliases: cfg.Proxy.MaxOutboundAliases, MaxOutboundAliasBytes: cfg.Proxy.MaxOutboundAliasBytes,
 		Metrics: b.metrics,
 	}, b.inv, b.log)
 	if err != nil {
@@ -155,11 +164,14 @@ func (b *Broker) start() error {
 		}
 	}
 	if cfg.Delivery.Addr != "" {
-		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret}, srv.Deliver, b.log)
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
 		if err != nil {
 			return fmt.Errorf("-delivery-secret: %w", err)
 		}
-		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second}
+		// A request's headers and body arrive within ReadTimeout, or the
+		// connection closes; headers stay small.
+		b.deliv = &http.Server{Handler: ds, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 		if b.delivLn, err = net.Listen("tcp", cfg.Delivery.Addr); err != nil {
 			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.Delivery.Addr, err)
 		}
@@ -270,8 +282,13 @@ func addrOf(ln net.Listener) net.Addr {
 // connection is closed after a minute; an upgraded WebSocket connection is
 // the proxy's, with the proxy's limits.
 func (b *Broker) serveHTTP(what string, ln net.Listener, h http.Handler) *http.Server {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)}
+	return b.serve(what, ln, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute})
+}
+
+// serve serves srv on ln in the background, with its errors logged at
+// debug level, and returns it.
+func (b *Broker) serve(what string, ln net.Listener, srv *http.Server) *http.Server {
+	srv.ErrorLog = slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !b.stopping.Load() {
 			b.log.Error(what+" server failed", "err", err)
@@ -292,15 +309,16 @@ func (b *Broker) serveMQTT() []*http.Server {
 			}
 		}()
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mqtt", b.proxy.WebSocketHandler())
+	// The proxy's limits apply at accept, before the TLS handshake and the
+	// upgrade request; the proxy's server bounds the request's headers.
 	if b.wsLn != nil {
 		b.log.Info("mqttless listening", "addr", b.wsLn.Addr().String(), "transport", "ws", "path", "/mqtt")
-		servers = append(servers, b.serveHTTP("WebSocket", b.wsLn, mux))
+		servers = append(servers, b.serve("WebSocket", b.proxy.Listener(b.wsLn), b.proxy.NewWebSocketServer()))
 	}
 	if b.wssLn != nil {
 		b.log.Info("mqttless listening", "addr", b.wssLn.Addr().String(), "transport", "wss", "path", "/mqtt")
-		servers = append(servers, b.serveHTTP("secure WebSocket", tls.NewListener(b.wssLn, b.tlsCfg), mux))
+		servers = append(servers, b.serve("secure WebSocket", tls.NewListener(b.proxy.Listener(b.wssLn), b.tlsCfg),
+			b.proxy.NewWebSocketServer()))
 	}
 	return servers
 }
@@ -331,6 +349,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.cfg.Auth.WarnAnonymous(b.log)
 		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store.Kind, "data-dir", b.cfg.Store.DataDir)
 	}
+	warnDescriptors(b.log, b.cfg.Proxy.MaxConnections)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	wsServers := b.serveMQTT()
@@ -421,4 +440,19 @@ func sysPrefix(cfg config.Config, id string) string {
 		host = u.Host
 	}
 	return "$SYS/broker/proxies/" + strings.NewReplacer(":", "_", "/", "_", "+", "_", "#", "_").Replace(host)
+}
+
+// registerHandlerMetrics registers the counters of in-process handlers h:
+// messages dropped on full session queues, and the password checks of
+// its auth.Checker (bcrypt run, and attempts refused unchecked during a
+// back-off).
+func registerHandlerMetrics(reg prometheus.Registerer, h *session.Handler) {
+	counter := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	reg.MustRegister(
+		counter("mqttless_queue_dropped_messages_total", "Messages dropped because a session's queue was full (-max-queued).", h.Dropped),
+		counter("mqttless_password_checks_total", "Password checks (bcrypt) made.", func() uint64 { return h.AuthStats().PasswordChecks }),
+		counter("mqttless_password_backoff_refusals_total", "CONNECTs refused without a password check during a back-off (-auth-backoff).", func() uint64 { return h.AuthStats().BackedOff }),
+	)
 }

@@ -760,8 +760,11 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 			if err != nil {
 				return err
 			}
+			if !old.MayConnect(s.Identity, now) {
+				return fmt.Errorf("as %q: %w", s.Identity, session.ErrNotOwner)
+			}
 			prev = old
-			if clean || old.Ended(now) {
+			if clean || !old.Kept(s.Identity, now) {
 				removed = subFilters(cb)
 				if err := clearSession(cb); err != nil {
 					return err

@@ -58,10 +58,21 @@ type Auth struct {
 	// AllowAnonymous lets clients connect without a username and password;
 	// CertIdentity takes a verified client certificate's Common Name as the
 	// username; Cache is how long the handlers cache the access rules (0:
-	// read them for every check).
+	// read them for every check); ClientIDs is the client-id pattern of the
+	// users that have none of their own (auth.Options.ClientIDs).
 	AllowAnonymous bool
 	CertIdentity   bool
 	Cache          time.Duration
+	// ClientIDs is the client-id pattern of the users that have none of
+	// their own (auth.Options.ClientIDs).
+	ClientIDs string
+	// Backoff is how long a username or source address is refused
+	// unchecked after repeated wrong passwords (0: off), doubling up to
+	// BackoffMax; MaxPasswordChecks bounds the checks running at once (0:
+	// the number of CPUs). See auth.Options.
+	Backoff           time.Duration
+	BackoffMax        time.Duration
+	MaxPasswordChecks int
 }
 
 // Listen is the proxy's listeners; an empty address is off.
@@ -98,6 +109,18 @@ type Proxy struct {
 	// source address (0: unlimited).
 	MaxPublishRate float64
 	MaxConnRate    float64
+	// The limits of issue 14, whose meaning proxy.Config gives:
+	// connections open at once, per username and waiting for their
+	// CONNECT; the largest packet before CONNACK; the bytes waiting to be
+	// written over all connections; the outbound topic aliases of one
+	// connection, in count and bytes of topics.
+	MaxConnections        int
+	MaxUserConnections    int
+	MaxPendingConnects    int
+	MaxConnectSize        int
+	MaxSendBytesTotal     int
+	MaxOutboundAliases    int
+	MaxOutboundAliasBytes int
 	// Tick is how often wills and expiries are processed.
 	Tick time.Duration
 	// SysInterval is how often the $SYS topics under SysPrefix are

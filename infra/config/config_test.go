@@ -44,6 +44,11 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{nil, map[string]string{"MQTTLESS_CERT_IDENTITY": "cn"}, "-cert-identity (MQTTLESS_CERT_IDENTITY)"},
 		{[]string{"-auth-cache", "-1s"}, nil, "-auth-cache"},
 		{[]string{"-auth-cache", "often"}, nil, "-auth-cache"},
+		{[]string{"-client-ids", "%c-*"}, nil, "-client-ids"},
+		{[]string{"-auth-backoff", "-1s"}, nil, "-auth-backoff"},
+		{[]string{"-auth-backoff-max", "0"}, nil, "-auth-backoff-max"},
+		{nil, map[string]string{"MQTTLESS_MAX_PASSWORD_CHECKS": "-1"}, "-max-password-checks (MQTTLESS_MAX_PASSWORD_CHECKS)"},
+		{[]string{"-max-alias-bytes", "0"}, nil, "-max-alias-bytes"},
 		{[]string{"-tls-addr", ":8883"}, nil, "-tls-cert (MQTTLESS_TLS_CERT)"},
 		{[]string{"-tls-addr", ":8883", "-tls-cert", "c.pem"}, nil, "-tls-key (MQTTLESS_TLS_KEY)"},
 		{[]string{"-wss-addr", ":8443", "-tls-key", "k.pem"}, nil, "-tls-cert"},
@@ -137,18 +142,41 @@ func TestParseConfigSecurity(t *testing.T) {
 		"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-ca", "ca.pem", "-tls-require-client-cert", "true",
 		"-ws-addr", ":8080", "-metrics-addr", ":9100", "-max-topic-length", "256", "-max-topic-levels", "8",
 		"-max-subscriptions", "10", "-max-publish-rate", "0.5", "-max-conn-rate", "0", "-sys-interval", "0", "-auth-cache", "0"},
-		env(map[string]string{"MQTTLESS_CERT_IDENTITY": "true", "MQTTLESS_SYS_PREFIX": "$SYS/edge"}), io.Discard)
+		env(map[string]string{"MQTTLESS_CERT_IDENTITY": "true", "MQTTLESS_SYS_PREFIX": "$SYS/edge", "MQTTLESS_CLIENT_IDS": "%u-*"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Auth.AllowAnonymous || !c.Auth.CertIdentity || c.Auth.Cache != 0 || c.Listen.TLSAddr != ":8883" || c.Listen.WSSAddr != ":8443" ||
 		c.Listen.TLSCert != "c.pem" || c.Listen.TLSKey != "k.pem" || c.Listen.TLSClientCA != "ca.pem" || !c.Listen.TLSRequireClientCert ||
-		c.Listen.WSAddr != ":8080" || c.Listen.MetricsAddr != ":9100" {
+		c.Listen.WSAddr != ":8080" || c.Listen.MetricsAddr != ":9100" || c.Auth.ClientIDs != "%u-*" ||
+		c.Auth.Options(nil).ClientIDs != "%u-*" {
 		t.Errorf("got %+v", c)
 	}
 	if c.Session.MaxTopicLength != 256 || c.Session.MaxTopicLevels != 8 || c.Session.MaxSubscriptions != 10 ||
 		c.Proxy.MaxPublishRate != 0.5 || c.Proxy.MaxConnRate != 0 || c.Proxy.SysInterval != 0 || c.Proxy.SysPrefix != "$SYS/edge" {
 		t.Errorf("limits: got %+v", c)
+	}
+	// The password checks' rationing: on by default, -auth-backoff 0 off,
+	// -auth-cache 0 caches no credentials.
+	if o := c.Auth.Options(nil); o.CacheTTL >= 0 {
+		t.Errorf("-auth-cache 0: CacheTTL %v, want off (negative)", o.CacheTTL)
+	}
+	c, err = config.Parse([]string{"-auth-backoff", "0"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Auth.Options(nil); o.FailureBackoff >= 0 {
+		t.Errorf("-auth-backoff 0: FailureBackoff %v, want off", o.FailureBackoff)
+	}
+	c, err = config.Parse(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Auth.Options(nil); o.FailureBackoff != time.Second || o.MaxFailureBackoff != time.Minute || o.MaxPasswordChecks != 0 || o.CacheTTL != 10*time.Second {
+		t.Errorf("default auth options %+v", o)
+	}
+	if c.Session.MaxAliasBytes != 64<<10 {
+		t.Errorf("-max-alias-bytes default %d, want 65536", c.Session.MaxAliasBytes)
 	}
 	// The handler functions of -invoker lambda take -cert-identity without
 	// a TLS listener of their own.

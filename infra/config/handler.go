@@ -26,13 +26,19 @@ func (c Config) NewHandler(st session.Store, log *slog.Logger) (*session.Handler
 }
 
 // Options returns the options of the handlers' auth.Checker: -auth-cache
-// 0 reads the rules for every check.
+// 0 reads the rules for every check and keeps no verified credentials;
+// -auth-backoff 0 turns the back-off off.
 func (a Auth) Options(log *slog.Logger) auth.Options {
 	ttl := a.Cache
 	if ttl == 0 {
 		ttl = -1
 	}
-	return auth.Options{AllowAnonymous: a.AllowAnonymous, CertIdentity: a.CertIdentity, CacheTTL: ttl, Log: log}
+	backoff := a.Backoff
+	if backoff == 0 {
+		backoff = -1
+	}
+	return auth.Options{AllowAnonymous: a.AllowAnonymous, CertIdentity: a.CertIdentity, ClientIDs: a.ClientIDs, CacheTTL: ttl, Log: log,
+		FailureBackoff: backoff, MaxFailureBackoff: a.BackoffMax, MaxPasswordChecks: a.MaxPasswordChecks}
 }
 
 // WarnAnonymous logs, when anonymous access is on, that any client may

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/infra/invocation"
 )
 
@@ -83,6 +84,14 @@ func stringOf(p *string, def string, check func(string) string) value {
 		*p = s
 		return ""
 	}}
+}
+
+// checkClientIDPattern accepts a client-id pattern auth accepts.
+func checkClientIDPattern(s string) string {
+	if err := auth.ValidateClientIDPattern(s); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func nonEmpty(s string) string {

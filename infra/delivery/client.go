@@ -3,8 +3,6 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,19 +39,30 @@ func NewClient(secret []byte, timeout time.Duration) (*Client, error) {
 }
 
 // Forward sends ds to the proxy whose id is proxy and returns the
-// connections it reported gone. An error means the proxy could not be
-// reached or refused the request: the caller must treat every connection of
-// ds as gone.
+// connections it reported gone. ds goes in one request or, past
+// BatchBytes, several, one after the other. An error means the proxy could
+// not be reached or refused a request: the caller must treat every
+// connection of ds as gone.
 func (c *Client) Forward(ctx context.Context, proxy string, ds []session.Delivery) (gone []string, err error) {
 	if proxy == "" {
 		return nil, errNoProxy
 	}
-	var id [12]byte
-	_, _ = rand.Read(id[:])
-	body, err := json.Marshal(Request{ID: hex.EncodeToString(id[:]), Deliveries: ds})
+	bodies, err := requestBodies(ds)
 	if err != nil {
-		return nil, fmt.Errorf("delivery: encoding the request: %w", err)
+		return nil, err
 	}
+	for _, body := range bodies {
+		g, err := c.post(ctx, proxy, body)
+		if err != nil {
+			return nil, err
+		}
+		gone = append(gone, g...)
+	}
+	return gone, nil
+}
+
+// post sends one signed request.
+func (c *Client) post(ctx context.Context, proxy string, body []byte) (gone []string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(proxy, "/")+Path, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("delivery: request to %q: %w", proxy, err)

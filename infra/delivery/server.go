@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mqttless/mqttless/core/ratelog"
 	"github.com/mqttless/mqttless/core/session"
 )
 
@@ -44,17 +47,31 @@ type ServerConfig struct {
 	// MaxSkew is how far a request's timestamp may be from the proxy's
 	// clock [30s]. Signatures are remembered this long to refuse replays.
 	MaxSkew time.Duration
-	// MaxBody bounds a request's body [64 MiB].
+	// MaxBody bounds a request's body [MaxBodyFor(MaxPacketSize)]: the
+	// largest request a Client sends when no packet exceeds MaxPacketSize.
 	MaxBody int64
+	// MaxPacketSize is the largest packet the handlers send [1 MiB]; it
+	// sets MaxBody's default.
+	MaxPacketSize int
+	// MaxConcurrent bounds the requests whose bodies are read at once
+	// [8]; more wait for a slot (without reading their bodies) for at
+	// most MaxWait, then are refused. Bodies held at once stay under
+	// MaxConcurrent × MaxBody.
+	MaxConcurrent int
+	// MaxWait is how long a request waits for a slot [10s].
+	MaxWait time.Duration
 }
 
 // Server is a proxy's delivery endpoint, an http.Handler serving Path. mu
-// guards seen.
+// guards seen; slots holds one token per request whose body is being read
+// or served.
 type Server struct {
 	cfg     ServerConfig
 	deliver DeliverFunc
 	log     *slog.Logger
+	refusal *ratelog.Limiter // one log line per interval for refusals
 	now     func() time.Time
+	slots   chan struct{}
 
 	mu        sync.Mutex
 	seen      map[string]int64 // signature -> when it may be forgotten (Unix ms)
@@ -70,18 +87,32 @@ func NewServer(cfg ServerConfig, deliver DeliverFunc, log *slog.Logger) (*Server
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = 30 * time.Second
 	}
+	if cfg.MaxPacketSize <= 0 {
+		cfg.MaxPacketSize = 1 << 20
+	}
 	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = 64 << 20
+		cfg.MaxBody = MaxBodyFor(cfg.MaxPacketSize)
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 8
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 10 * time.Second
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, deliver: deliver, log: log, now: time.Now, seen: map[string]int64{}}, nil
+	return &Server{cfg: cfg, deliver: deliver, log: log, now: time.Now, seen: map[string]int64{},
+		refusal: ratelog.New(10*time.Second, 64), slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
-// ServeHTTP implements http.Handler. It answers 401 for a request that is
-// not signed, wrongly signed, stale or replayed, 400 for a body that is not
-// a Request, and 200 with a Response otherwise.
+// ServeHTTP implements http.Handler. It answers 404 off Path, 405 to a
+// method but POST, 400 to a signed body that is not a Request, 200 with a
+// Response to a request it serves, and the same refusal (refused) to every
+// other request: unsigned, wrongly signed, stale, replayed, too large or
+// arriving when every slot is taken. What is checkable without the body
+// (the headers, the timestamp's window, a replayed signature, the length)
+// is checked before a byte of it is read.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != Path {
 		http.NotFound(w, r)
@@ -92,14 +123,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "delivery: POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	ts, sig, err := s.checkHeaders(r)
 	if err != nil {
-		http.Error(w, "delivery: reading the body: "+err.Error(), http.StatusRequestEntityTooLarge)
+		s.refuse(w, r, err)
 		return
 	}
-	if err := s.check(r.Header, body); err != nil {
-		s.log.Warn("delivery request refused", "remote", r.RemoteAddr, "err", err)
-		http.Error(w, err.Error(), http.StatusUnauthorized)
+	if err := s.acquire(r.Context()); err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	defer func() { <-s.slots }()
+	// ContentLength is exact here (checkHeaders refused an unknown one);
+	// MaxBytesReader holds the body to it all the same.
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), body); err != nil {
+		s.refuse(w, r, fmt.Errorf("%w: reading the body: %w", errUnserved, err))
+		return
+	}
+	if err := s.checkBody(ts, sig, body); err != nil {
+		s.refuse(w, r, err)
 		return
 	}
 	var req Request
@@ -112,17 +154,76 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// check verifies the request's signature and freshness, and records the
-// signature so that a replay is refused.
-func (s *Server) check(h http.Header, body []byte) error {
+// refuse answers a refused request with the one refusal every refused
+// request gets, so that it tells a sender without the secret nothing (not
+// even the proxy's clock), and logs why, at most once per interval.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, why error) {
+	if ok, suppressed := s.refusal.Allow("refused", s.now()); ok {
+		s.log.Warn("delivery request refused", "remote", r.RemoteAddr, "err", why, "suppressed", suppressed)
+	}
+	// Whatever of the body is unread stays unread: the connection closes.
+	w.Header().Set("Connection", "close")
+	http.Error(w, ErrRefused.Error(), http.StatusUnauthorized)
+}
+
+// acquire waits for a slot, for at most MaxWait.
+func (s *Server) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(s.cfg.MaxWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: every one of %d slots taken for %v", errUnserved, s.cfg.MaxConcurrent, s.cfg.MaxWait)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errUnserved, ctx.Err())
+	}
+}
+
+// checkHeaders checks what can be checked before the body is read: the
+// signature headers are there and well formed, the timestamp is within
+// the skew, the signature was not served already, and the body has a
+// known length within MaxBody. It returns the timestamp and signature.
+func (s *Server) checkHeaders(r *http.Request) (int64, string, error) {
 	// Hex is case-insensitive: one signature is one request however it
 	// is spelled.
-	tsText, sig := h.Get(HeaderTimestamp), strings.ToLower(h.Get(HeaderSignature))
+	tsText, sig := r.Header.Get(HeaderTimestamp), strings.ToLower(r.Header.Get(HeaderSignature))
 	if tsText == "" || sig == "" {
-		return ErrUnsigned
+		return 0, "", ErrUnsigned
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil || !verify(s.cfg.Secret, ts, body, sig) {
+	if err != nil || len(sig) != hex.EncodedLen(sha256.Size) {
+		return 0, "", ErrBadSignature
+	}
+	if _, err := hex.DecodeString(sig); err != nil {
+		return 0, "", ErrBadSignature
+	}
+	now := s.now().UnixMilli()
+	if skew := s.cfg.MaxSkew.Milliseconds(); ts < now-skew || ts > now+skew {
+		return 0, "", fmt.Errorf("%w: %d ms off", ErrStale, now-ts)
+	}
+	s.mu.Lock()
+	_, replayed := s.seen[sig]
+	s.mu.Unlock()
+	if replayed {
+		return 0, "", ErrReplayed
+	}
+	if r.ContentLength < 0 || r.ContentLength > s.cfg.MaxBody {
+		return 0, "", fmt.Errorf("%w: body length %d, want 0 to %d", ErrTooLarge, r.ContentLength, s.cfg.MaxBody)
+	}
+	return ts, sig, nil
+}
+
+// checkBody verifies the signature over the body and records it, so that
+// a replay is refused; it checks the window again, since the body may have
+// taken a while.
+func (s *Server) checkBody(ts int64, sig string, body []byte) error {
+	if !verify(s.cfg.Secret, ts, body, sig) {
 		return ErrBadSignature
 	}
 	now := s.now().UnixMilli()
@@ -148,12 +249,11 @@ func (s *Server) check(h http.Header, body []byte) error {
 	return nil
 }
 
-// errorFromStatus maps an endpoint's refusal back to its sentinel.
+// errorFromStatus maps an endpoint's answer back to an error: ErrRefused
+// for its refusal.
 func errorFromStatus(code int, msg string) error {
-	for _, e := range []error{ErrUnsigned, ErrBadSignature, ErrStale, ErrReplayed} {
-		if len(msg) >= len(e.Error()) && msg[:len(e.Error())] == e.Error() {
-			return fmt.Errorf("delivery: endpoint answered %d: %w", code, e)
-		}
+	if code == http.StatusUnauthorized && msg == ErrRefused.Error() {
+		return fmt.Errorf("delivery: endpoint answered %d: %w", code, ErrRefused)
 	}
 	return fmt.Errorf("delivery: endpoint answered %d: %s", code, msg)
 }

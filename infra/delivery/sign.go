@@ -32,7 +32,13 @@ const Path = "/deliver"
 // MinSecretLen is the shortest secret accepted, in bytes.
 const MinSecretLen = 16
 
-// Errors the endpoint answers with; the client returns them wrapped.
+// ErrRefused is the endpoint's one answer to every request it refuses,
+// which the client returns wrapped: it tells a sender without the secret
+// nothing about why. The endpoint logs the reason, one of the errors
+// below.
+var ErrRefused = errors.New("delivery: request refused")
+
+// Why the endpoint refuses a request; it logs them, and answers ErrRefused.
 var (
 	// ErrUnsigned is a request without a timestamp or signature.
 	ErrUnsigned = errors.New("delivery: request not signed")
@@ -42,6 +48,12 @@ var (
 	ErrStale = errors.New("delivery: timestamp outside the allowed skew")
 	// ErrReplayed is a request the endpoint has already served.
 	ErrReplayed = errors.New("delivery: request replayed")
+	// ErrTooLarge is a body of unknown length, or longer than the
+	// endpoint's maximum.
+	ErrTooLarge = errors.New("delivery: body too large")
+	// errUnserved is a request the endpoint had no slot for, or whose body
+	// did not arrive whole.
+	errUnserved = errors.New("delivery: request not served")
 	// ErrSecret is a secret shorter than MinSecretLen.
 	ErrSecret = errors.New("delivery: secret too short")
 )

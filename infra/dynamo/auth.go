@@ -28,14 +28,16 @@ type authUserItem struct {
 	Name    string `dynamodbav:"name"`
 	Hash    []byte `dynamodbav:"hash,omitempty"`
 	Created int64  `dynamodbav:"created"`
+	// ClientIDs is auth.User.ClientIDs.
+	ClientIDs string `dynamodbav:"clientIds,omitempty"`
 }
 
 func toAuthUserItem(u *auth.User, pk, sk string) authUserItem {
-	return authUserItem{PK: pk, SK: sk, Name: u.Name, Hash: clone(u.Hash), Created: u.Created}
+	return authUserItem{PK: pk, SK: sk, Name: u.Name, Hash: clone(u.Hash), Created: u.Created, ClientIDs: u.ClientIDs}
 }
 
 func (it *authUserItem) user() *auth.User {
-	return &auth.User{Name: it.Name, Hash: it.Hash, Created: it.Created}
+	return &auth.User{Name: it.Name, Hash: it.Hash, Created: it.Created, ClientIDs: it.ClientIDs}
 }
 
 // ruleItem is an auth.Rule.

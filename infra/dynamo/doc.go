@@ -24,7 +24,8 @@
 // keys, then its main attributes.
 //
 //	session                      pk S#<client id>, sk #
-//	    gen, rev, conn, proxy, ver, exp (expiry interval), expAt, rmax,
+//	    gen, rev, conn, proxy, ident (the identity the session belongs
+//	    to), bound, ver, exp (expiry interval), expAt, rmax,
 //	    mps, will, willAt, seq (last outbound Seq), nq (queued count), nf
 //	    (in-flight QoS 1/2 count), qx (at most the earliest ttl queued),
 //	    ttl; owner (P#<proxy>, only while online: index owner); dueP,
@@ -36,7 +37,7 @@
 //	in-flight message            pk S#<client id>, sk G<gen>#F#<pid>
 //	    seq, pid, st (1 sent, 2 released), qos, ret, sids, msg
 //	QoS 2 receive state          pk S#<client id>, sk G<gen>#I#<pid>
-//	    pid, routed, msg
+//	    pid, routed (set by MarkFannedOut), msg
 //	subscription trie node       pk T#<filter prefix>, sk #
 //	    n: subscriptions at or below this prefix; h: subscriptions whose
 //	    filter is the prefix; deleted at n 0
@@ -52,7 +53,7 @@
 //	retained message             pk R or R#<topic prefix>, sk M<next level>
 //	    msg of topic prefix/level, ttl (when it expires)
 //	user                         pk U#<name>, sk U
-//	    name, hash (bcrypt), created (Unix ms)
+//	    name, hash (bcrypt), created (Unix ms), clientIds (pattern)
 //	user list entry              pk USERS, sk U#<name>
 //	    the attributes of the user item
 //	access rule                  pk ACL, sk R#<id>
@@ -71,8 +72,11 @@
 //
 //   - Connect. Read the session item, then one UpdateItem of its ownership
 //     attributes conditioned on the rev read (or on attribute_not_exists for
-//     a new session); a lost race is retried. With clean start, or when the
-//     old session had ended, the same update sets a new gen (at least the
+//     a new session); a lost race is retried. A session another identity
+//     may not take (session.Session.MayConnect, decided on the item read,
+//     which the condition pins) is refused without a write. With clean
+//     start, or when the old session is not kept for the identity
+//     (session.Session.Kept), the same update sets a new gen (at least the
 //     current Unix ms, so it also passes any generation an
 //     expired-and-TTL-deleted incarnation left behind) and resets nq and nf
 //     (and removes qx). The old generations' items are then queried (sk

@@ -103,6 +103,8 @@ type sessionItem struct {
 	Conn   string    `dynamodbav:"conn,omitempty"`
 	Proxy  string    `dynamodbav:"proxy,omitempty"`
 	Owner  string    `dynamodbav:"owner,omitempty"`
+	Ident  string    `dynamodbav:"ident,omitempty"` // session.Session.Identity
+	Bound  bool      `dynamodbav:"bound,omitempty"`
 	Ver    byte      `dynamodbav:"ver"`
 	Exp    uint32    `dynamodbav:"exp"`
 	ExpAt  int64     `dynamodbav:"expAt,omitempty"`
@@ -144,13 +146,14 @@ func ttlPassed(ttl, now int64) bool { return ttl != 0 && ttl <= now }
 
 // ownership are the attributes of a session item that Connect, SetOffline
 // and ClearWill rewrite.
-var ownership = []string{"conn", "proxy", "owner", "ver", "exp", "expAt", "rmax", "mps", "will", "willAt", "dueP", "dueAt", "ttl"}
+var ownership = []string{"conn", "proxy", "owner", "ident", "bound", "ver", "exp", "expAt", "rmax", "mps", "will", "willAt", "dueP", "dueAt", "ttl"}
 
 // setOwnership fills the ownership attributes from s, deriving the index
 // and TTL attributes.
 func (it *sessionItem) setOwnership(s *session.Session) {
 	it.PK, it.SK = sessionPK(s.ClientID), sessionSK
 	it.Conn, it.Proxy, it.Owner = s.Conn, s.Proxy, ""
+	it.Ident, it.Bound = s.Identity, s.Bound
 	if s.Conn != "" {
 		it.Owner = ownerKey(s.Proxy)
 	}
@@ -175,7 +178,7 @@ func (it *sessionItem) setOwnership(s *session.Session) {
 
 func (it *sessionItem) session() *session.Session {
 	return &session.Session{
-		ClientID: clientOfSessionPK(it.PK), Proxy: it.Proxy, Conn: it.Conn,
+		ClientID: clientOfSessionPK(it.PK), Identity: it.Ident, Bound: it.Bound, Proxy: it.Proxy, Conn: it.Conn,
 		Version: packet.Version(it.Ver), ExpiryInterval: it.Exp, ExpiresAt: it.ExpAt,
 		ReceiveMax: it.RMax, MaxPacketSize: it.MPS, Will: it.Will.will(), WillAt: it.WillAt,
 	}

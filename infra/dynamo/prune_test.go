@@ -54,7 +54,7 @@ func TestPruneEmptyTrieNodes(t *testing.T) {
 	}
 	// A session cleared by a clean start purges its subscriptions: the
 	// whole branch goes.
-	s := &session.Session{ClientID: id, Conn: "c2", Proxy: "p", ReceiveMax: 20}
+	s := &session.Session{ClientID: id, Identity: testIdentity, Conn: "c2", Proxy: "p", ReceiveMax: 20}
 	if _, err := st.Connect(ctx, s, true, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,11 @@ func decodeSession(item map[string]types.AttributeValue) (*sessionItem, error) {
 // it back conditioned on its rev; when the old session is cleared, the
 // write moves the session to a new generation, which hides everything the
 // old one held at once, and the old generation's items are deleted after.
+// Whether s.Identity may take the session (session.Session.MayConnect) is
+// decided on the item read: the condition on its rev (or on there being
+// no item) makes the write fail, and Connect read again, when another
+// Connect changed the item in between, so that the check and the takeover
+// are one step.
 func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
 	for try := 0; try < maxTries; try++ {
 		cur, err := st.readSession(ctx, s.ClientID)
@@ -182,9 +187,12 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 			}
 		} else {
 			prev = cur.session()
+			if !prev.MayConnect(s.Identity, now) {
+				return nil, fmt.Errorf("dynamo: connect %q as %q: %w", s.ClientID, s.Identity, session.ErrNotOwner)
+			}
 			cond = e.n("rev") + " = " + e.v(num(cur.Rev))
 			e.set("rev", num(cur.Rev+1))
-			if clean || prev.Ended(now) {
+			if clean || !prev.Kept(s.Identity, now) {
 				clear, gen = true, max(cur.Gen+1, now)
 				e.set("gen", num(gen))
 				e.set("nq", num(0))
@@ -267,7 +275,7 @@ func (st *Store) Session(ctx context.Context, clientID string) (*session.Session
 
 // Sessions implements session.Store with BatchGetItem. A session item that
 // Match read within recentFor is used instead of reading it again, once:
-// routing calls Sessions for the clients Match just returned.
+// the fan-out calls Sessions for the clients Match just returned.
 func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*session.Session, error) {
 	out := make(map[string]*session.Session, len(clientIDs))
 	keys := make([]map[string]types.AttributeValue, 0, len(clientIDs))

@@ -24,13 +24,17 @@ func uniqueName(t *testing.T) string {
 	return strings.ReplaceAll(t.Name(), "/", "_") + "-" + hex.EncodeToString(b[:])
 }
 
+// testIdentity owns the sessions of connected: a session resumes only
+// for the identity it belongs to (session.Session.Kept).
+const testIdentity = "tester"
+
 // connected returns a Store and the id of a new session online on conn c1.
 func connected(t *testing.T) (*dynamo.Store, string) {
 	t.Helper()
 	skipWithoutTable(t)
 	st := dynamo.New(db, table)
 	id := uniqueName(t)
-	s := &session.Session{ClientID: id, Conn: "c1", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}
+	s := &session.Session{ClientID: id, Identity: testIdentity, Conn: "c1", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}
 	if _, err := st.Connect(t.Context(), s, true, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}

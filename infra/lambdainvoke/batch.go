@@ -14,11 +14,18 @@ import (
 // MaxBatch bounds the events of one batched invocation.
 const MaxBatch = 64
 
+// An invocation.Batch's JSON is its events' JSON between these.
+const (
+	batchOpen  = `{"batch":[`
+	batchClose = `]}`
+)
+
 // request is an event waiting for an invocation of its group.
 type request struct {
-	ctx  context.Context
-	ev   *session.Event
-	done chan result // buffered: the invoker never blocks on it
+	ctx     context.Context
+	ev      *session.Event
+	payload []byte      // ev's JSON (encodeEvent), what the batch carries
+	done    chan result // buffered: the invoker never blocks on it
 }
 
 type result struct {
@@ -30,7 +37,11 @@ type result struct {
 // flight; otherwise ev waits and goes with the other waiting events in the
 // next invocation that ends frees a slot.
 func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
-	req := &request{ctx: ctx, ev: ev, done: make(chan result, 1)}
+	payload, err := encodeEvent(ev)
+	if err != nil {
+		return nil, err // too large alone: its connection fails, no batch does
+	}
+	req := &request{ctx: ctx, ev: ev, payload: payload, done: make(chan result, 1)}
 	p.mu.Lock()
 	if p.inflight < p.limit {
 		p.inflight++
@@ -63,23 +74,21 @@ func (inv *Invoker) run(p *pool, batch []*request) {
 }
 
 // next takes the waiting requests for the next invocation (up to MaxBatch
-// events and MaxPayload bytes of frames, dropping those whose callers gave
-// up), or frees the slot and returns nil when none wait.
+// events whose Batch is at most MaxInvokeBytes of JSON, dropping those
+// whose callers gave up), or frees the slot and returns nil when none
+// wait.
 func (p *pool) next() []*request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var batch []*request
-	size, i := 0, 0
+	size, i := len(batchOpen)+len(batchClose), 0
 	for ; i < len(p.pending) && len(batch) < MaxBatch; i++ {
 		req := p.pending[i]
 		if req.ctx.Err() != nil {
 			continue
 		}
-		n := 0
-		for _, f := range req.ev.Packets {
-			n += len(f)
-		}
-		if len(batch) > 0 && size+n > MaxPayload {
+		n := len(req.payload) + 1 // and a comma
+		if len(batch) > 0 && size+n > MaxInvokeBytes {
 			break
 		}
 		size += n
@@ -96,7 +105,7 @@ func (p *pool) next() []*request {
 // runBatch makes the invocation for batch and answers each request.
 func (inv *Invoker) runBatch(p *pool, batch []*request) {
 	if len(batch) == 1 {
-		r, err := inv.invokeOne(batch[0].ctx, p, batch[0].ev)
+		r, err := inv.invokeOne(batch[0].ctx, p, batch[0].payload)
 		batch[0].done <- result{r, err}
 		return
 	}
@@ -134,14 +143,15 @@ func (inv *Invoker) invokeBatch(ctx context.Context, p *pool, batch []*request) 
 		return nil, err
 	}
 	defer release()
-	b := invocation.Batch{Events: make([]*session.Event, len(batch))}
+	// The Batch's JSON, from its events' JSON as next measured it.
+	payload := []byte(batchOpen)
 	for i, req := range batch {
-		b.Events[i] = req.ev
+		if i > 0 {
+			payload = append(payload, ',')
+		}
+		payload = append(payload, req.payload...)
 	}
-	payload, err := json.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("lambdainvoke: encoding the batch: %w", err)
-	}
+	payload = append(payload, batchClose...)
 	out, err := invoke(ctx, t, payload)
 	if err != nil {
 		return nil, err

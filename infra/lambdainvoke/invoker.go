@@ -6,6 +6,7 @@
 package lambdainvoke
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,10 +27,19 @@ type API interface {
 	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
 }
 
-// MaxPayload bounds the frame bytes of one invocation. Lambda takes 6 MB
-// of JSON per request and frames grow by a third in base64, so a batch is
-// split before it passes this.
-const MaxPayload = 4 << 20
+// MaxPayload bounds the frame bytes of one invocation's event. Frames grow
+// by a third in base64, to 4.2 MB, which leaves the rest of MaxInvokeBytes
+// for the connection state (whose topic aliases session.Config bounds).
+const MaxPayload = 3 << 20
+
+// MaxInvokeBytes is the most JSON one invocation carries: Lambda's limit on
+// a synchronous request's payload, 6 MB. Events are measured as they are
+// encoded; one that does not fit alone fails with ErrTooLarge without an
+// invocation, which closes its connection only.
+const MaxInvokeBytes = 6 << 20
+
+// ErrTooLarge is an event whose JSON passes MaxInvokeBytes.
+var ErrTooLarge = errors.New("lambdainvoke: event too large for one invocation")
 
 // ErrFunction is an invocation that ran and failed: the function returned
 // an error, or a reply that is not a session.Reply.
@@ -170,7 +180,11 @@ func (inv *Invoker) call(ctx context.Context, g invocation.Group, ev *session.Ev
 		return nil, fmt.Errorf("lambdainvoke: no function for group %s", g)
 	}
 	if p.limit == 0 {
-		return inv.invokeOne(ctx, p, ev)
+		payload, err := encodeEvent(ev)
+		if err != nil {
+			return nil, err
+		}
+		return inv.invokeOne(ctx, p, payload)
 	}
 	return inv.submit(ctx, p, ev)
 }
@@ -189,18 +203,32 @@ func take(ctx context.Context, p *pool) (*target, func(), error) {
 	}
 }
 
-// invokeOne makes one invocation of p's function for ev alone.
-func (inv *Invoker) invokeOne(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
+// encodeEvent returns ev's JSON, as the functions decode it: without the
+// HTML escaping of json.Marshal, which makes each '<', '>' and '&' six
+// bytes. It fails with ErrTooLarge when the JSON passes MaxInvokeBytes.
+func encodeEvent(ev *session.Event) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, fmt.Errorf("lambdainvoke: encoding the event: %w", err)
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	if len(b) > MaxInvokeBytes {
+		return nil, fmt.Errorf("%w: %s event of connection %s is %d bytes of JSON, over %d", ErrTooLarge, ev.Kind, ev.Conn, len(b), MaxInvokeBytes)
+	}
+	return b, nil
+}
+
+// invokeOne makes one invocation of p's function for one event, payload
+// (from encodeEvent).
+func (inv *Invoker) invokeOne(ctx context.Context, p *pool, payload []byte) (*session.Reply, error) {
 	var t *target
 	t, release, err := take(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("lambdainvoke: encoding the event: %w", err)
-	}
 	out, err := invoke(ctx, t, payload)
 	if err != nil {
 		return nil, err

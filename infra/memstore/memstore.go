@@ -55,8 +55,11 @@ func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now 
 	rec := st.sessions[s.ClientID]
 	var prev *session.Session
 	if rec != nil {
+		if !rec.s.MayConnect(s.Identity, now) {
+			return nil, fmt.Errorf("memstore: connect %q as %q: %w", s.ClientID, s.Identity, session.ErrNotOwner)
+		}
 		prev = cloneSession(rec.s)
-		if clean || rec.s.Ended(now) {
+		if clean || !rec.s.Kept(s.Identity, now) {
 			st.clear(rec)
 		}
 	} else {

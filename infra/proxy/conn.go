@@ -55,14 +55,26 @@ type conn struct {
 	// end a throttling wait).
 	pubRate *rate.Limiter
 	stop    chan struct{}
+	// pending is set until the handlers accept the CONNECT; user is the
+	// username the connection counts against, when userCounted (admit.go:
+	// the reader sets them under Server.mu). quotaRefused is set when the
+	// CONNECT was accepted by the handlers but refused for
+	// MaxUserConnections.
+	pending      bool
+	user         string
+	userCounted  bool
+	quotaRefused bool
 
-	mu          sync.Mutex // guards the fields below
-	version     packet.Version
-	aliasMax    uint16            // the client's Topic Alias Maximum
-	maxPacket   uint32            // the client's Maximum Packet Size, 0 for none
-	aliases     map[string]uint16 // topic aliases assigned to outgoing PUBLISH
-	queue       [][]byte          // frames waiting to be written
-	queued      int               // bytes in queue
+	mu        sync.Mutex // guards the fields below
+	version   packet.Version
+	aliasMax  uint16   // the client's Topic Alias Maximum
+	maxPacket uint32   // the client's Maximum Packet Size, 0 for none
+	aliases   aliasLRU // topic aliases assigned to outgoing PUBLISH
+	queue     [][]byte // frames waiting to be written
+	queued    int      // bytes in queue
+	// inWrite is the bytes of the batch the writer is writing: they count
+	// against MaxSendBytes and MaxSendBytesTotal until written.
+	inWrite     int
 	spare       [][]byte
 	writing     bool // a writer goroutine is running
 	established bool // CONNACK is queued; frames before it wait
@@ -74,7 +86,9 @@ type conn struct {
 
 // serve runs the connection's reader until it ends or parks.
 func (c *conn) serve() {
-	c.fr = *packet.NewFrameReader(&c.rd, c.srv.cfg.MaxPacketSize)
+	// Until the CONNECT is accepted, frames are bounded by MaxConnectSize
+	// (apply raises the bound to MaxPacketSize).
+	c.fr = *packet.NewFrameReader(&c.rd, c.srv.cfg.MaxConnectSize)
 	c.deadline = c.srv.cfg.ConnectTimeout // until CONNECT, then keep alive
 	if !c.handshake() {
 		c.end()
@@ -160,6 +174,10 @@ func (c *conn) step() bool {
 		c.srv.metrics.refuse(RefusedConnect)
 		return false
 	}
+	if c.quotaRefused {
+		c.endRefused()
+		return false
+	}
 	if !open {
 		return false
 	}
@@ -223,6 +241,9 @@ func (c *conn) readBatch() ([][]byte, *[]byte, error) {
 		}
 		if len(frames) >= c.srv.cfg.MaxBatch || c.rd.buffered() == 0 || budget == 0 && c.nextIsPublish() {
 			break
+		}
+		if c.state == nil {
+			break // the CONNECT alone: what follows it may be up to MaxPacketSize
 		}
 		if _, _, err := packet.Split(c.rd.buf[c.rd.r:c.rd.w], c.srv.cfg.MaxPacketSize); err != nil {
 			break // incomplete or bad: the next blocking read deals with it
@@ -307,6 +328,12 @@ func (c *conn) invoke(ev *session.Event) bool {
 // theirs, and the close it asks for.
 func (c *conn) apply(ctx context.Context, r *session.Reply) {
 	if r.State != nil {
+		if c.state == nil {
+			c.fr.SetMaxSize(c.srv.cfg.MaxPacketSize)
+			if !c.srv.connectAccepted(c, r.State.Username) {
+				c.refuseUser(r)
+			}
+		}
 		c.state = r.State
 		c.mu.Lock()
 		c.version = r.State.Version
@@ -351,8 +378,11 @@ func (c *conn) establish(frames [][]byte, closeAfter bool) {
 }
 
 // push queues frames for writing, and closes after them when closeAfter is
-// set. It reports false when the connection is closed. A full queue drops
-// QoS 0 PUBLISH frames and closes the connection on anything else.
+// set. It reports false when the connection is closed. A full queue (the
+// frames waiting and the batch being written over MaxSendBytes) drops QoS
+// 0 PUBLISH frames and closes the connection on anything else; past
+// MaxSendBytesTotal over all connections, QoS 0 PUBLISH frames are dropped
+// too.
 func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -361,12 +391,14 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 	}
 	before := c.queued
 	for _, f := range frames {
-		if len(c.queue) > 0 && c.queued+len(f) > c.srv.cfg.MaxSendBytes {
-			if isQoS0Publish(f) {
-				c.srv.Dropped.Add(1)
-				if m := c.srv.metrics; m != nil {
-					m.dropped.Inc()
-				}
+		qos0 := isQoS0Publish(f)
+		if qos0 && c.srv.sendBytes.Load()+int64(c.queued-before+len(f)) > int64(c.srv.cfg.MaxSendBytesTotal) {
+			c.srv.dropped()
+			continue
+		}
+		if (len(c.queue) > 0 || c.inWrite > 0) && c.queued+c.inWrite+len(f) > c.srv.cfg.MaxSendBytes {
+			if qos0 {
+				c.srv.dropped()
 				continue
 			}
 			c.srv.log.Warn("send queue full, closing slow consumer", "conn", c.id)
@@ -415,7 +447,7 @@ func (c *conn) write() {
 			return
 		}
 		out := c.queue
-		c.queuedChanged(-c.queued)
+		c.inWrite = c.queued
 		c.queue, c.spare, c.queued = c.spare[:0], nil, 0
 		c.mu.Unlock()
 
@@ -439,6 +471,8 @@ func (c *conn) write() {
 		}
 		clear(out)
 		c.mu.Lock()
+		c.queuedChanged(-c.inWrite)
+		c.inWrite = 0
 		if cap(out) <= 64 {
 			c.spare = out[:0]
 		}
@@ -450,11 +484,23 @@ func (c *conn) write() {
 }
 
 // queuedChanged adds d to the bytes waiting across all connections
-// (mqttless_send_queue_bytes). mu must be held, so that the changes of one
-// connection add up to its queue.
+// (Server.sendBytes, and mqttless_send_queue_bytes). mu must be held, so
+// that the changes of one connection add up to its queued + inWrite.
 func (c *conn) queuedChanged(d int) {
-	if m := c.srv.metrics; m != nil && d != 0 {
+	if d == 0 {
+		return
+	}
+	c.srv.sendBytes.Add(int64(d))
+	if m := c.srv.metrics; m != nil {
 		m.sendQueued.Add(int64(d))
+	}
+}
+
+// dropped counts a QoS 0 frame dropped for a full send queue or budget.
+func (s *Server) dropped() {
+	s.Dropped.Add(1)
+	if m := s.metrics; m != nil {
+		m.dropped.Inc()
 	}
 }
 

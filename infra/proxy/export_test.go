@@ -10,3 +10,7 @@ func SetPolling(on bool) bool {
 
 // ParkAfter is parkAfter.
 const ParkAfter = parkAfter
+
+// SendBytes is the bytes waiting to be written over all connections,
+// batches being written included.
+func (s *Server) SendBytes() int64 { return s.sendBytes.Load() }

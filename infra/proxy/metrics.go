@@ -20,10 +20,19 @@ const (
 	RefusedConnect        = "connect_refused" // the handlers refused the CONNECT
 	RefusedShuttingDown   = "shutting_down"   // accepted while the proxy shut down
 	RefusedSubprotocol    = "subprotocol"     // a WebSocket upgrade without subprotocol mqtt
+	// RefusedMaxConnections: MaxConnections connections were open.
+	RefusedMaxConnections = "max_connections"
+	// RefusedPendingConnects: MaxPendingConnects connections were waiting
+	// for their CONNECT to be accepted.
+	RefusedPendingConnects = "pending_connects"
+	// RefusedUserConnections: the CONNECT's user had MaxUserConnections
+	// connections.
+	RefusedUserConnections = "user_connections"
 )
 
 var refusedReasons = [...]string{RefusedRateLimit, RefusedConnectTimeout, RefusedTLSHandshake,
-	RefusedProtocol, RefusedConnect, RefusedShuttingDown, RefusedSubprotocol}
+	RefusedProtocol, RefusedConnect, RefusedShuttingDown, RefusedSubprotocol,
+	RefusedMaxConnections, RefusedPendingConnects, RefusedUserConnections}
 
 // Metrics are the proxy's Prometheus metrics. Create them once with
 // NewMetrics and pass them in Config.Metrics; several proxies in one
@@ -49,6 +58,7 @@ type Metrics struct {
 	invokeDuration   prometheus.Histogram
 	handlerErrors    prometheus.Counter
 	dropped          prometheus.Counter
+	acceptErrors     prometheus.Counter
 	sendQueued       atomic.Int64 // read by the mqttless_send_queue_bytes GaugeFunc
 }
 
@@ -71,7 +81,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		handlerErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mqttless_handler_errors_total",
 			Help: "Calls to the handlers that failed."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "mqttless_dropped_messages_total",
-			Help: "QoS 0 PUBLISH packets dropped because a connection's send queue was full."}),
+			Help: "QoS 0 PUBLISH packets dropped because a connection's send queue, or the send budget of all connections, was full."}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mqttless_accept_errors_total",
+			Help: "Temporary accept errors, such as running out of file descriptors; the listener backs off and retries."}),
 		refused: map[string]prometheus.Counter{},
 	}
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqttless_connections_refused_total",
@@ -88,11 +100,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.packetsIn[t], m.packetsOut[t] = in.WithLabelValues(name), out.WithLabelValues(name)
 	}
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mqttless_send_queue_bytes",
-		Help: "Bytes waiting to be written, summed over all connections' send queues."},
+		Help: "Bytes waiting to be written, summed over all connections' send queues, the batches being written included."},
 		func() float64 { return float64(m.sendQueued.Load()) })
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, refused, in, out,
-			m.bytesIn, m.bytesOut, m.invokeDuration, m.handlerErrors, m.dropped, queued} {
+			m.bytesIn, m.bytesOut, m.invokeDuration, m.handlerErrors, m.dropped, m.acceptErrors, queued} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("proxy: register metrics: %w", err)
 			}
@@ -146,14 +158,16 @@ func (m *Metrics) refuse(reason string) {
 // stats are the proxy's own counters, kept whether or not Metrics are
 // configured, for $SYS (RunSys). All fields are atomic.
 type stats struct {
-	accepted   atomic.Uint64 // connections accepted
-	refused    atomic.Uint64 // connections refused by the rate limit
-	framesIn   atomic.Uint64
-	framesOut  atomic.Uint64
-	publishIn  atomic.Uint64
-	publishOut atomic.Uint64
-	bytesIn    atomic.Uint64
-	bytesOut   atomic.Uint64
+	accepted atomic.Uint64 // connections accepted
+	refused  atomic.Uint64 // connections refused by the rate limit
+	// acceptErrors counts temporary accept errors (admit.go).
+	acceptErrors atomic.Uint64
+	framesIn     atomic.Uint64
+	framesOut    atomic.Uint64
+	publishIn    atomic.Uint64
+	publishOut   atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
 }
 
 // received counts a batch of frames read from a client.

@@ -148,8 +148,8 @@ mqttless_connections_total 3
 `), "mqttless_connections_total"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg, "mqttless_connections_refused_total"); err != nil || n != 7 {
-		t.Errorf("%d refusal reasons exported, want all 7 (%v)", n, err)
+	if n, err := testutil.GatherAndCount(reg, "mqttless_connections_refused_total"); err != nil || n != 10 {
+		t.Errorf("%d refusal reasons exported, want all 10 (%v)", n, err)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)

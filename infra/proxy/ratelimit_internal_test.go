@@ -68,3 +68,10 @@ func TestBurstOf(t *testing.T) {
 		}
 	}
 }
+
+// httpRemote is an address known by its string only, such as an
+// http.Request's RemoteAddr.
+type httpRemote string
+
+func (a httpRemote) Network() string { return "tcp" }
+func (a httpRemote) String() string  { return string(a) }

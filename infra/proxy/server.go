@@ -37,7 +37,7 @@ type Config struct {
 	// InvokeTimeout bounds one call to the handlers [30s].
 	InvokeTimeout time.Duration
 	// MaxSendBytes bounds the bytes waiting to be written to one
-	// connection [4 MiB]. A frame that would pass it is dropped and counted
+	// connection, the batch being written included [4 MiB]. A frame that would pass it is dropped and counted
 	// when it is a QoS 0 PUBLISH; any other frame closes the connection as a
 	// slow consumer. QoS 1 and 2 messages are safe in the store and are sent
 	// again when the client reconnects. One frame is always accepted into an
@@ -63,9 +63,62 @@ type Config struct {
 	// The proxy remembers at most 100,000 addresses; idle ones are
 	// forgotten.
 	MaxConnRate float64
+	// MaxConnections bounds the connections open at once, CONNECT accepted
+	// or not, on every listener together [10,000]. A connection over it is
+	// closed right after accept (a WebSocket upgrade is answered 503) and
+	// counted (mqttless_connections_refused_total{reason="max_connections"}).
+	MaxConnections int
+	// MaxUserConnections bounds the connections of one user (the
+	// authenticated ConnState.Username) [1,000]. It is checked when the
+	// handlers accept a CONNECT: one over it is refused with CONNACK 0x97
+	// Quota exceeded at 5.0, return code 3 Server unavailable at 3.1.1
+	// (refused_total{reason="user_connections"}); the proxy then hands the
+	// handlers a DISCONNECT for it, so that the session goes offline as
+	// after a normal disconnection and the will is not published.
+	// Anonymous connections (no username) are bounded by MaxConnections
+	// only. The check follows the handlers' acceptance, which knows the
+	// user: a refused CONNECT that named a client id in use has taken that
+	// session over (its previous connection, of the same user, is closed).
+	MaxUserConnections int
+	// MaxConnectSize is the largest frame accepted before the CONNECT is
+	// accepted (the CONNECT itself, with its will) [64 KiB, at most
+	// MaxPacketSize]; MaxPacketSize applies from then on. A larger claim
+	// closes the connection from the fixed header, so that an
+	// unauthenticated client cannot make the proxy hold MaxPacketSize.
+	MaxConnectSize int
+	// MaxPendingConnects bounds the connections open at once whose CONNECT
+	// has not been accepted yet (TLS handshake, waiting for or handling
+	// the CONNECT) [1,000]. A connection over it is closed right after
+	// accept (refused_total{reason="pending_connects"}). With
+	// MaxConnectSize it bounds what unauthenticated clients hold: 1,000 ×
+	// 64 KiB = 64 MiB of frames.
+	MaxPendingConnects int
+	// MaxSendBytesTotal bounds the bytes waiting to be written summed over
+	// all connections, the batches being written included [128 MiB].
+	// Past it, QoS 0 PUBLISH frames are dropped and counted, as on one
+	// full connection; other frames still count against MaxSendBytes only.
+	MaxSendBytesTotal int
+	// MaxOutboundAliases and MaxOutboundAliasBytes bound the topic aliases
+	// the proxy assigns on one 5.0 connection, in count (below the
+	// client's Topic Alias Maximum) and in bytes of topics [256, 16 KiB].
+	// Once full, the least recently used alias is mapped to the new topic
+	// (alias.go).
+	MaxOutboundAliases    int
+	MaxOutboundAliasBytes int
 	// Metrics receive the proxy's Prometheus metrics [nil: none].
 	Metrics *Metrics
 }
+
+// Defaults of the limits of Config, for the flags that set them.
+const (
+	DefaultMaxConnections        = 10_000
+	DefaultMaxUserConnections    = 1_000
+	DefaultMaxConnectSize        = 64 << 10
+	DefaultMaxPendingConnects    = 1_000
+	DefaultMaxSendBytesTotal     = 128 << 20
+	DefaultMaxOutboundAliases    = 256
+	DefaultMaxOutboundAliasBytes = 16 << 10
+)
 
 // ErrConfig is a proxy setting out of range; the message names it.
 var ErrConfig = errors.New("proxy: invalid configuration")
@@ -103,6 +156,31 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSendBytes < 0 || c.MaxBatch < 0 {
 		return c, fmt.Errorf("%w: MaxSendBytes and MaxBatch must be positive", ErrConfig)
 	}
+	for _, l := range []struct {
+		v    *int
+		def  int
+		name string
+	}{
+		{&c.MaxConnections, DefaultMaxConnections, "MaxConnections"},
+		{&c.MaxUserConnections, DefaultMaxUserConnections, "MaxUserConnections"},
+		{&c.MaxConnectSize, DefaultMaxConnectSize, "MaxConnectSize"},
+		{&c.MaxPendingConnects, DefaultMaxPendingConnects, "MaxPendingConnects"},
+		{&c.MaxSendBytesTotal, DefaultMaxSendBytesTotal, "MaxSendBytesTotal"},
+		{&c.MaxOutboundAliases, DefaultMaxOutboundAliases, "MaxOutboundAliases"},
+		{&c.MaxOutboundAliasBytes, DefaultMaxOutboundAliasBytes, "MaxOutboundAliasBytes"},
+	} {
+		if *l.v < 0 {
+			return c, fmt.Errorf("%w: %s %d is negative", ErrConfig, l.name, *l.v)
+		}
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+	}
+	if c.MaxConnectSize < 64 {
+		return c, fmt.Errorf("%w: MaxConnectSize %d is below 64", ErrConfig, c.MaxConnectSize)
+	}
+	c.MaxConnectSize = min(c.MaxConnectSize, c.MaxPacketSize)
+	c.MaxOutboundAliases = min(c.MaxOutboundAliases, 65535)
 	if !(c.MaxPublishRate >= 0) || math.IsInf(c.MaxPublishRate, 0) {
 		return c, fmt.Errorf("%w: MaxPublishRate %v must be a finite number, 0 or above", ErrConfig, c.MaxPublishRate)
 	}
@@ -132,10 +210,22 @@ type Server struct {
 	done  bool
 	// maxConns is the most connections open at once.
 	maxConns int
-	wg       sync.WaitGroup // one per connection
+	// pending counts the connections in conns whose CONNECT has not been
+	// accepted (conn.pending); users counts the connections of each
+	// username (conn.user), for MaxUserConnections.
+	pending int
+	users   map[string]int
+	wg      sync.WaitGroup // one per connection
 
-	// Dropped counts QoS 0 frames dropped on full send queues
-	// (mqttless_dropped_messages_total counts them too).
+	// sendBytes is the bytes waiting to be written over all connections,
+	// batches being written included (each conn's queued + inWrite), for
+	// MaxSendBytesTotal.
+	sendBytes atomic.Int64
+	// acceptLog rate-limits the log lines of accept errors (admit.go).
+	acceptLog acceptLog
+
+	// Dropped counts QoS 0 frames dropped on full send queues, or past
+	// MaxSendBytesTotal (mqttless_dropped_messages_total counts them too).
 	Dropped atomic.Uint64
 	// HandlerErrors counts calls to the handlers that failed: each failed
 	// call for a connection closed it; a failed $SYS call is only logged
@@ -154,7 +244,7 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, inv: inv, log: log, prefix: randomHex(6), conns: map[string]*conn{},
-		started: time.Now(), metrics: cfg.Metrics}
+		users: map[string]int{}, started: time.Now(), metrics: cfg.Metrics}
 	if cfg.MaxConnRate > 0 {
 		s.connRate = newConnLimiter(cfg.MaxConnRate, maxRateSources)
 	}
@@ -165,7 +255,9 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 func (s *Server) ID() string { return s.cfg.ID }
 
 // Serve accepts connections on ln until ln is closed or Shutdown is
-// called. It returns nil after Shutdown. ln may be a TLS listener
+// called. It returns nil after Shutdown. Running out of file descriptors,
+// and other temporary accept errors, make it back off and retry, not
+// return (admit.go). ln may be a TLS listener
 // (tls.NewListener, or ServeTLS): its connections complete the handshake
 // within ConnectTimeout, and never park.
 func (s *Server) Serve(ln net.Listener) error {
@@ -176,29 +268,28 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			s.mu.RLock()
-			done := s.done
-			s.mu.RUnlock()
-			if done {
+			if s.shuttingDown() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !temporaryAccept(err) {
+				return fmt.Errorf("proxy: accept: %w", err)
 			}
-			return fmt.Errorf("proxy: accept: %w", err)
+			backoff = s.acceptFailed(err, backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		if !s.allowConn(nc.RemoteAddr()) {
 			nc.Close()
 			continue
 		}
-		c := s.newConn(nc)
+		c, refused := s.newConn(nc)
 		if c == nil {
-			s.metrics.refuse(RefusedShuttingDown)
+			s.metrics.refuse(refused)
 			nc.Close()
 			continue
 		}
@@ -206,20 +297,24 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
+// newConn registers a new connection. It returns nil and the reason (a
+// Refused* value) when the proxy shuts down, or the connection would pass
+// MaxConnections or MaxPendingConnects.
+func (s *Server) newConn(nc net.Conn) (*conn, string) {
 	id := s.prefix + "-" + fmt.Sprintf("%x", s.seq.Add(1))
-	c := &conn{srv: s, nc: nc, id: id}
+	c := &conn{srv: s, nc: nc, id: id, pending: true}
 	c.rd.src = nc
 	if s.cfg.MaxPublishRate > 0 {
 		c.pubRate = newPublishLimiter(s.cfg.MaxPublishRate)
 		c.stop = make(chan struct{})
 	}
 	s.mu.Lock()
-	if s.done {
+	if refused := s.admitLocked(); refused != "" {
 		s.mu.Unlock()
-		return nil
+		return nil, refused
 	}
 	s.conns[id] = c
+	s.pending++
 	s.maxConns = max(s.maxConns, len(s.conns))
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -228,12 +323,14 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		m.connections.Inc()
 		m.connectionsTotal.Inc()
 	}
-	return c
+	return c, ""
 }
 
+// remove forgets a connection that ended. The reader calls it, last.
 func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
+	s.releaseLocked(c)
 	s.mu.Unlock()
 	if m := s.metrics; m != nil {
 		m.connections.Dec()

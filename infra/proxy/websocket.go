@@ -33,12 +33,35 @@ const wsSubprotocol = "mqtt"
 // authenticate by cookie, so cross-site requests gain nothing; clients
 // authenticate in CONNECT.
 //
-// MaxConnRate applies (429 Too Many Requests when over it), as do the
-// connect timeout, keep alive and everything else; WebSocket connections
-// never park, so each holds a goroutine (the handler's own, which returns
-// when the connection ends). http.Server deadlines end at the upgrade.
+// MaxConnRate and MaxConnections apply at accept when the http.Server
+// serves a listener from Listener, as NewWebSocketServer's callers do:
+// before the upgrade, so that a client over them sends no headers.
+// MaxConnections, MaxPendingConnects and a shutdown answer the upgrade
+// with 503 Service Unavailable; the connect timeout, keep alive and
+// everything else apply after it. WebSocket connections never park, so each holds a goroutine (the
+// handler's own, which returns when the connection ends). http.Server
+// deadlines end at the upgrade.
 func (s *Server) WebSocketHandler() http.Handler {
 	return http.HandlerFunc(s.serveWebSocket)
+}
+
+// WebSocketMaxHeaderBytes bounds the request line and headers of a
+// WebSocket upgrade (http.Server.MaxHeaderBytes, to which net/http adds
+// 4 KiB of slack); a larger request is answered 431. An upgrade needs a
+// few hundred bytes; browsers add their cookies for the host.
+const WebSocketMaxHeaderBytes = 16 << 10
+
+// NewWebSocketServer returns the http.Server of MQTT over WebSockets: the
+// handler at path /mqtt, at most WebSocketMaxHeaderBytes of headers, which
+// must come within ConnectTimeout, as must the next request of an idle
+// keep-alive connection. Serve it on Listener(ln) (for wss, on
+// tls.NewListener(Listener(ln), cfg), so that the limits apply before the
+// handshake).
+func (s *Server) NewWebSocketServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/mqtt", s.WebSocketHandler())
+	return &http.Server{Handler: mux, MaxHeaderBytes: WebSocketMaxHeaderBytes,
+		ReadHeaderTimeout: s.cfg.ConnectTimeout, IdleTimeout: s.cfg.ConnectTimeout}
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -47,13 +70,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "proxy: the WebSocket subprotocol mqtt is required", http.StatusBadRequest)
 		return
 	}
-	if s.shuttingDown() {
-		s.metrics.refuse(RefusedShuttingDown)
-		http.Error(w, "proxy: shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	if !s.allowConn(httpRemote(r.RemoteAddr)) {
-		http.Error(w, "proxy: too many connections", http.StatusTooManyRequests)
+	s.mu.RLock()
+	refused := s.admitLocked()
+	s.mu.RUnlock()
+	if refused != "" {
+		s.metrics.refuse(refused)
+		http.Error(w, "proxy: "+refused, http.StatusServiceUnavailable)
 		return
 	}
 	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -67,10 +89,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// NetConn lifts the read limit; put it back, per message.
 	nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
 	wc.SetReadLimit(int64(s.cfg.MaxPacketSize) + 5)
-	c := s.newConn(&wsConn{Conn: nc})
-	if c == nil {
-		s.metrics.refuse(RefusedShuttingDown)
-		nc.Close()
+	c, refused := s.newConn(&wsConn{Conn: nc})
+	if c == nil { // the limits were reached since the check above
+		s.metrics.refuse(refused)
+		wc.CloseNow()
 		return
 	}
 	if r.TLS != nil { // WebSockets over TLS: the HTTP server verified the chain
@@ -91,12 +113,6 @@ func offersMQTT(h http.Header) bool {
 	}
 	return false
 }
-
-// httpRemote is the address of an http.Request's RemoteAddr.
-type httpRemote string
-
-func (a httpRemote) Network() string { return "tcp" }
-func (a httpRemote) String() string  { return string(a) }
 
 // wsConn is a WebSocket net.Conn whose reads fail with
 // os.ErrDeadlineExceeded (a net.Error timeout) once the read deadline has

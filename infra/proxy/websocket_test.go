@@ -1,7 +1,9 @@
 package proxy_test
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +17,8 @@ import (
 	"github.com/mqttless/mqttless/infra/proxy"
 )
 
-// startWS serves the proxy's WebSocket handler at /mqtt and returns its
-// ws:// URL.
+// startWS serves the proxy's WebSocket server (NewWebSocketServer, on the
+// proxy's Listener) and returns its ws:// URL of path /mqtt.
 func startWS(t *testing.T, inv proxy.Invoker, cfg proxy.Config) (*proxy.Server, string) {
 	t.Helper()
 	if cfg.ID == "" {
@@ -26,9 +28,10 @@ func startWS(t *testing.T, inv proxy.Invoker, cfg proxy.Config) (*proxy.Server, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mqtt", srv.WebSocketHandler())
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = srv.NewWebSocketServer()
+	hs.Listener = srv.Listener(hs.Listener)
+	hs.Start()
 	t.Cleanup(func() { shutdown(t, srv); hs.Close() })
 	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/mqtt"
 }
@@ -184,5 +187,43 @@ func TestWebSocketLimits(t *testing.T) {
 	c.expectClosed()
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Fatalf("closed after %v", d)
+	}
+}
+
+// The WebSocket server takes at most WebSocketMaxHeaderBytes of headers
+// (431 past them, plus net/http's slack), and applies MaxConnRate at
+// accept, before any byte of the upgrade is read.
+func TestWebSocketLimitsAtAccept(t *testing.T) {
+	inv := &fakeInvoker{reply: acceptConnect(packet.V311, 0, 0)}
+	_, url := startWS(t, inv, proxy.Config{MaxConnRate: 3})
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/mqtt")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	go nc.Write([]byte("GET /mqtt HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 2*proxy.WebSocketMaxHeaderBytes) + "\r\n\r\n"))
+	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("headers over the limit: %v", err)
+	}
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("headers over the limit: status %d, want 431", resp.StatusCode)
+	}
+	closed := 0
+	for range 6 { // 2 tokens left of the burst of 3
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := nc.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
+			closed++
+		}
+	}
+	if closed < 3 {
+		t.Fatalf("%d of 6 connections over MaxConnRate closed at accept", closed)
 	}
 }

@@ -271,7 +271,7 @@ func sameUser(a, b *auth.User) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Name == b.Name && a.Created == b.Created && bytes.Equal(a.Hash, b.Hash)
+	return a.Name == b.Name && a.Created == b.Created && bytes.Equal(a.Hash, b.Hash) && a.ClientIDs == b.ClientIDs
 }
 
 // eqUser fails the test unless got and want are the same user.

@@ -27,6 +27,7 @@ const bcrypt = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 // without.
 func testPutUserNew(e *env) {
 	a, b := newUser(e.name("a"), bcrypt, 1_700_000_000_123), newUser(e.name("b"), "other", -1)
+	a.ClientIDs = "%u-*"
 	e.putUser(a, false)
 	e.putUser(b, true)
 	e.eqUser("User a", e.user(a.Name), a)
@@ -51,6 +52,7 @@ func testPutUserReplace(e *env) {
 	name := e.name("u")
 	e.putUser(newUser(name, "first", 1), false)
 	u := newUser(name, "second", 2)
+	u.ClientIDs = "%u"
 	e.putUser(u, true)
 	e.eqUser("User after replacing", e.user(name), u)
 	e.eqUsers("Users after replacing", e.listUsers(), []*auth.User{u})

@@ -27,7 +27,21 @@
 //   - An offline session has expired when ExpiresAt != 0 && ExpiresAt <=
 //     now; a pending will is due when WillAt <= now.
 //   - Connect stores s as given except that ExpiresAt and WillAt are 0: an
-//     online session neither expires nor has a pending will.
+//     online session neither expires nor has a pending will. Identity and
+//     Bound are kept as given.
+//   - A session belongs to its Identity. Connect from another identity of
+//     a session that is online (even with Session Expiry Interval 0), or
+//     offline and not expired, is ErrNotOwner and changes nothing: not the
+//     session, its connection, will, subscriptions, messages nor receive
+//     state, whatever clean says. Under concurrent Connects from two
+//     identities, the loser is refused as if it came second.
+//   - An offline expired session of another identity is taken over and
+//     cleared, as an expired session of the same identity is. So is a
+//     session of the identity "anonymous", by any identity.
+//   - A session with Identity "" (stored by an older version) is taken
+//     over by any identity and always cleared, clean or not: nobody may
+//     resume it, since nobody can tell whose it was (see
+//     session.Session.MayConnect).
 //   - Release of a message already Released succeeds and changes nothing (a
 //     repeated PUBREC).
 //   - Queued QoS 0 messages count towards maxQueued, and do not overtake a
@@ -92,6 +106,7 @@ var groups = []struct {
 	tests []test
 }{
 	{"Connect", connectTests},
+	{"Ownership", ownershipTests},
 	{"Fencing", fencingTests},
 	{"Offline", offlineTests},
 	{"Subscriptions", subscriptionTests},
@@ -207,10 +222,14 @@ func (e *env) wantErr(err, target error, what string) {
 	}
 }
 
-// newSession returns the session a connection conn of clientID presents.
+// owner is the identity of the sessions newSession returns.
+const owner = "user:alice"
+
+// newSession returns the session a connection conn of clientID presents,
+// as the identity owner.
 func newSession(clientID, conn string) *session.Session {
 	return &session.Session{
-		ClientID: clientID, Proxy: "proxy-" + conn, Conn: conn, Version: packet.V5,
+		ClientID: clientID, Identity: owner, Proxy: "proxy-" + conn, Conn: conn, Version: packet.V5,
 		ExpiryInterval: 3600, ReceiveMax: 10, MaxPacketSize: 1 << 20,
 	}
 }
