@@ -249,7 +249,9 @@ func vmHWM(b *broker) (int64, error) {
 // TestAbuseRetainedNonReaders: 4 clients that subscribe to '#' over 32
 // retained messages of 1 MiB and never read make the broker hold little more
 // than their send queues: its peak resident memory grows by less than
-// 100 MiB (before, each SUBSCRIBE loaded and encoded them all).
+// 160 MiB, about 4 × (4 MiB queue + a 2 MiB page) with the collector's
+// headroom (before, each SUBSCRIBE loaded and encoded all 32 MiB at once:
+// about 400 MiB).
 func TestAbuseRetainedNonReaders(t *testing.T) {
 	needEmbeddedStore(t)
 	const n, size, readers = 32, 1<<20 - 64, 4
@@ -284,8 +286,8 @@ func TestAbuseRetainedNonReaders(t *testing.T) {
 	mustH(t, err, "VmHWM")
 	grew := after - before
 	t.Logf("peak RSS %s before the subscribers, %s after (+%s)", mib(before), mib(after), mib(grew))
-	if grew > 100<<20 {
-		t.Errorf("%d non-reading '#' subscribers over %s of retained messages grew the broker's peak RSS by %s, want under 100 MiB",
+	if grew > 160<<20 {
+		t.Errorf("%d non-reading '#' subscribers over %s of retained messages grew the broker's peak RSS by %s, want under 160 MiB",
 			readers, mib(n*size), mib(grew))
 	}
 	// The broker still serves: a reader gets every message.
