@@ -195,7 +195,7 @@ func aclBroker(t *testing.T, extra ...string) (*broker, string) {
 	for _, u := range []string{"alice", "bob", "watcher"} {
 		addUser(t, dir, u, u+"-pw")
 	}
-	admin(t, dir, "sensor-1-pw\n", "users", "add", "sensor-1", "-client-ids", "%u")
+	admin(t, dir, "sensor-1-pw\n", "users", "add", "sensor-1", "-client-ids", "%u", "-cost", "4")
 	addRule(t, dir, "-user", "alice", "-access", "both", "-filter", "devices/%u/#")
 	addRule(t, dir, "-access", "subscribe", "-filter", "public/#")
 	addRule(t, dir, "-user", "watcher", "-access", "subscribe", "-filter", "devices/#")

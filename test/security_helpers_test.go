@@ -127,9 +127,13 @@ func tryAdmin(t testing.TB, dataDir, stdin string, args ...string) (string, erro
 
 // addUser adds user name with password to the store of dataDir, the
 // password on standard input.
+//
+// The hash is at bcrypt's lowest cost: the race-built broker takes seconds
+// for a check at the default cost on a busy machine, and these tests are
+// about who may connect, not about the hash's work factor.
 func addUser(t testing.TB, dataDir, name, password string) {
 	t.Helper()
-	admin(t, dataDir, password+"\n", "users", "add", name, "-password-stdin")
+	admin(t, dataDir, password+"\n", "users", "add", name, "-password-stdin", "-cost", "4")
 }
 
 // addRule adds an access rule (the flags of acl add) to the store of

@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,8 +260,15 @@ func lambdaProxy(cmd *exec.Cmd, flags []string, dataDir, addr string, log *logBu
 		"MQTTLESS_LOG_LEVEL=debug",
 	}
 	proxyArgs := []string{"-addr", addr, "-log-level", "debug"}
+	var extraTargets []string
 	for i, name := range names {
 		if storeOnly[name] {
+			continue
+		}
+		if h, ok := strings.CutPrefix(name, "e2e-"); ok { // faults_harness_test.go
+			if err := harnessFlag(h, values[i], &fnEnv, &extraTargets); err != nil {
+				return err
+			}
 			continue
 		}
 		fnEnv = append(fnEnv, envName(name)+"="+values[i])
@@ -302,7 +310,7 @@ func lambdaProxy(cmd *exec.Cmd, flags []string, dataDir, addr string, log *logBu
 
 	proxyArgs = append(proxyArgs,
 		"-invoker", "lambda",
-		"-lambda-functions", pool.spec(),
+		"-lambda-functions", strings.Join(append([]string{pool.spec()}, extraTargets...), ","),
 		"-delivery-addr", site.deliveryAddr)
 	cmd.Args = append([]string{cmd.Path}, proxyArgs...)
 	env := cmd.Env
@@ -361,6 +369,7 @@ type rieInstance struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	out      *lineWriter
+	gate     *rieGate // in front of it, with -e2e-rie-gate (riegate_test.go)
 }
 
 // startPool starts riePerFunction instances of each function with env
@@ -413,10 +422,12 @@ func tryStartPool(env []string) (*fnPool, error) {
 				"--runtime-api-address", runtimeAddr,
 				bootstrap)
 			cmd.Dir = filepath.Dir(bootstrap)
-			cmd.Env = append(append(append([]string{}, clean...), env...),
+			// env comes last: its AWS_LAMBDA_FUNCTION_TIMEOUT (a harness
+			// flag) wins over the default.
+			cmd.Env = append(append(append([]string{}, clean...),
 				"AWS_LAMBDA_FUNCTION_NAME=mqttless-"+fn,
 				"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-				"LOG_LEVEL=warn")
+				"LOG_LEVEL=warn"), env...)
 			in := &rieInstance{fn: fn, endpoint: "http://" + invokeAddr, cmd: cmd, done: make(chan struct{})}
 			in.out = &lineWriter{prefix: fmt.Sprintf("[%s/%d] ", fn, i), pool: p}
 			cmd.Stdout, cmd.Stderr = in.out, in.out
@@ -451,6 +462,16 @@ func tryStartPool(env []string) (*fnPool, error) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	if slices.Contains(env, rieGateEnv) {
+		for _, in := range p.instances {
+			g, err := startGate(in)
+			if err != nil {
+				p.stop()
+				return nil, err
+			}
+			in.gate = g
+		}
+	}
 	return p, nil
 }
 
@@ -459,7 +480,11 @@ func tryStartPool(env []string) (*fnPool, error) {
 func (p *fnPool) spec() string {
 	var entries []string
 	for _, in := range p.instances {
-		entries = append(entries, in.fn+"=function@"+in.endpoint)
+		ep := in.endpoint
+		if in.gate != nil {
+			ep = in.gate.URL
+		}
+		entries = append(entries, in.fn+"=function@"+ep)
 	}
 	return strings.Join(entries, ",")
 }
@@ -501,6 +526,9 @@ func (p *fnPool) stop() {
 		}
 	}
 	for _, in := range p.instances {
+		if in.gate != nil {
+			in.gate.close()
+		}
 		select {
 		case <-in.done:
 		case <-time.After(5 * time.Second):

@@ -26,6 +26,7 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	password := fs.String("password", "", "the password (it lands in the shell history: prefer -password-stdin)")
 	replace := fs.Bool("replace", false, "set the password of an existing user")
 	clientIDs := fs.String("client-ids", "", "the pattern the user's client ids must match, such as %u or %u-* (see README); empty: the broker's default")
+	cost := fs.Int("cost", auth.DefaultCost, fmt.Sprintf("bcrypt cost of the password hash, %d to %d: each step doubles the CPU of every CONNECT with this password, and of guessing it from a stolen hash", auth.MinCost, auth.MaxCost))
 	pos, err := parse(fs, args, 1, "one user NAME")
 	if err != nil {
 		return err
@@ -58,9 +59,9 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if pw == "" {
 		return errors.New("users add: the password must not be empty")
 	}
-	hash, err := auth.HashPassword([]byte(pw))
+	hash, err := auth.HashPasswordCost([]byte(pw), *cost)
 	if err != nil {
-		return fmt.Errorf("users add: %w", err)
+		return fmt.Errorf("users add: -cost: %w", err)
 	}
 	st, closeSt, err := sf.open(stderr, true)
 	if err != nil {

@@ -10,7 +10,25 @@ import (
 // bcrypt.DefaultCost, to keep in User.Hash. bcrypt reads at most 72 bytes:
 // a longer password is refused with an error.
 func HashPassword(password []byte) ([]byte, error) {
-	h, err := bcrypt.GenerateFromPassword(password, bcrypt.DefaultCost)
+	return HashPasswordCost(password, bcrypt.DefaultCost)
+}
+
+// Password hash costs HashPasswordCost takes: bcrypt's work factor, each
+// step doubling the CPU time of every check of the password.
+const (
+	MinCost     = bcrypt.MinCost     // 4: about 1 ms a check
+	DefaultCost = bcrypt.DefaultCost // 10: about 60-100 ms a check on one core
+	MaxCost     = bcrypt.MaxCost
+)
+
+// HashPasswordCost is HashPassword at the given bcrypt cost (MinCost to
+// MaxCost). A lower cost makes every CONNECT with that password cheaper
+// and a stolen hash cheaper to guess; see the README ("Users").
+func HashPasswordCost(password []byte, cost int) ([]byte, error) {
+	if cost < MinCost || cost > MaxCost {
+		return nil, fmt.Errorf("auth: hash password: %w: cost %d is not from %d to %d", ErrInvalid, cost, MinCost, MaxCost)
+	}
+	h, err := bcrypt.GenerateFromPassword(password, cost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: hash password: %w", err)
 	}

@@ -91,6 +91,12 @@ type Config struct {
 	// allowed. Checking costs a Store.Subscriptions read for each
 	// SUBSCRIBE with a filter to store.
 	MaxSubscriptions int
+	// MaxRetained bounds the retained messages the store holds
+	// [DefaultMaxRetained]; MaxRetainedBytes bounds their bytes, by
+	// Message.Size [DefaultMaxRetainedBytes]. A retained PUBLISH past
+	// either is refused (see retained.go).
+	MaxRetained      int
+	MaxRetainedBytes int64
 }
 
 // Defaults.
@@ -108,6 +114,8 @@ const (
 	DefaultMaxUserSessions  = 1000
 	DefaultMaxWillSize      = 64 << 10
 	DefaultMaxQueuedBytes   = 4 << 20
+	DefaultMaxRetained      = 100_000
+	DefaultMaxRetainedBytes = 128 << 20
 )
 
 // ErrConfig is a configuration value out of range; the message names it.
@@ -204,7 +212,25 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSubscriptions < 1 {
 		return c, fmt.Errorf("%w: MaxSubscriptions %d is negative", ErrConfig, c.MaxSubscriptions)
 	}
+	if c.MaxRetained == 0 {
+		c.MaxRetained = DefaultMaxRetained
+	}
+	if c.MaxRetained < 0 {
+		return c, fmt.Errorf("%w: MaxRetained %d is negative", ErrConfig, c.MaxRetained)
+	}
+	if c.MaxRetainedBytes == 0 {
+		c.MaxRetainedBytes = DefaultMaxRetainedBytes
+	}
+	if c.MaxRetainedBytes < 0 {
+		return c, fmt.Errorf("%w: MaxRetainedBytes %d is negative", ErrConfig, c.MaxRetainedBytes)
+	}
 	return c, nil
+}
+
+// retainedLimits returns the store limits of MaxRetained and
+// MaxRetainedBytes.
+func (c *Config) retainedLimits() RetainedLimits {
+	return RetainedLimits{Count: c.MaxRetained, Bytes: c.MaxRetainedBytes}
 }
 
 // topicLimits returns the limits on topic names and filters.

@@ -24,6 +24,11 @@ const (
 	// as retained QoS 0 messages from the broker itself ($SYS topics).
 	// Conn is unused.
 	KindSys Kind = "sys"
+	// KindRetained asks the handler to continue sending the connection the
+	// retained messages of its SUBSCRIBEs (ConnState.Retained). The proxy
+	// sends it when ConnState.RetainedMore is set and the connection's
+	// send queue is empty.
+	KindRetained Kind = "retained"
 )
 
 // Event is what the proxy sends a handler: the payload of one Lambda
@@ -46,6 +51,10 @@ type Event struct {
 	State *ConnState `json:"state,omitempty"`
 	// Packets are the frames to handle, in the order they arrived.
 	Packets [][]byte `json:"packets,omitempty"`
+	// SendRoom is how many bytes the connection's send queue can take at
+	// once, as the proxy saw it when it sent the event; 0 when the proxy
+	// does not say. Retained messages are sent within it (retained.go).
+	SendRoom int `json:"sendRoom,omitempty"`
 	// Sys holds the statistics of a KindSys event.
 	Sys []SysValue `json:"sys,omitempty"`
 }
@@ -84,7 +93,8 @@ type Delivery struct {
 
 // ConnState is the state of one connection that handlers need between
 // calls. The proxy keeps it opaque, except for the fields it needs to run
-// the connection: ClientID, Version, KeepAlive and TopicAliasMax.
+// the connection: ClientID, Version, KeepAlive, TopicAliasMax and
+// RetainedMore.
 type ConnState struct {
 	ClientID string         `json:"clientId"`
 	Version  packet.Version `json:"version"`
@@ -123,6 +133,11 @@ type ConnState struct {
 	// Pending counts the QoS 2 messages received on this connection whose
 	// PUBREL has not come yet, against the server's Receive Maximum.
 	Pending uint16 `json:"pending,omitempty"`
+	// Retained are the scans of retained messages still to send for this
+	// connection's SUBSCRIBEs, in order; RetainedMore asks the proxy for a
+	// KindRetained event once its send queue is empty (see retained.go).
+	Retained     []RetainedScan `json:"retained,omitempty"`
+	RetainedMore bool           `json:"retainedMore,omitempty"`
 	// Disconnected is set once the client sent DISCONNECT, so that the
 	// following KindLost event does not publish the will.
 	Disconnected bool `json:"disconnected,omitempty"`

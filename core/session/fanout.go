@@ -268,10 +268,15 @@ func (c *call) publishWill(w *Will) error {
 // publishMessage publishes a message no PUBLISH packet carries (a will, or
 // a $SYS value of the broker's): it stores it as the topic's retained
 // message when it has the retain flag, then fans it out to every matching
-// subscription.
+// subscription. A will past the retained limits is published but not
+// retained; the broker's $SYS values are not held to them.
 func (c *call) publishMessage(m *Message) error {
 	if m.Retain {
-		if err := c.h.store.SetRetained(c.ctx, m); err != nil {
+		lim := c.h.cfg.retainedLimits()
+		if c.ev.Kind == KindSys {
+			lim = RetainedLimits{}
+		}
+		if _, err := c.retain(m, lim); err != nil {
 			return err
 		}
 	}

@@ -94,11 +94,18 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 				break
 			}
 		}
+	case KindRetained:
 	default:
 		err = fmt.Errorf("session: unknown event kind %q", ev.Kind)
 	}
 	if ferr := c.finish(); err == nil {
 		err = ferr
+	}
+	if err == nil && (ev.Kind == KindPackets || ev.Kind == KindRetained) {
+		// Scans of retained messages go on after the event's other work:
+		// the acknowledgements it carried may have freed the window
+		// (retained.go).
+		err = c.continueRetained(ev.Kind == KindRetained)
 	}
 	if c.stateChanged {
 		c.reply.State = c.st

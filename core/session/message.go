@@ -31,21 +31,16 @@ func newMessage(topic string, payload []byte, qos byte, retain bool, publisher s
 	return m
 }
 
-// Size is what m weighs against the broker's byte limits (Config.MaxWillSize,
-// Config.MaxQueuedBytes): its topic, payload and properties, without the
-// framing of a packet. It depends only on m's fields, so a store that
-// decodes a message it encoded gets the same size.
+// Size is what m weighs against the broker's byte limits
+// (RetainedLimits.Bytes, Config.MaxWillSize, Config.MaxQueuedBytes): its
+// topic, payload and properties, without encoding overhead but for user
+// properties, which count their 5 bytes of encoding each so that many empty
+// ones are not free. It depends only on m's strings and bytes, so a store
+// that decodes a message it encoded gets the same size.
 func (m *Message) Size() int {
-	pr := &m.Props
-	n := len(m.Topic) + len(m.Payload) + len(pr.ContentType) + len(pr.ResponseTopic) + len(pr.CorrelationData)
-	if pr.Has&hasPayloadFormat != 0 {
-		n++
-	}
-	if m.ExpiresAt != 0 {
-		n += 4
-	}
-	for _, u := range pr.User {
-		n += 4 + len(u.Key) + len(u.Value) // each string has its 2-byte length
+	n := len(m.Topic) + len(m.Payload) + len(m.Props.ContentType) + len(m.Props.ResponseTopic) + len(m.Props.CorrelationData)
+	for _, u := range m.Props.User {
+		n += 5 + len(u.Key) + len(u.Value)
 	}
 	return n
 }

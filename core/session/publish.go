@@ -51,8 +51,9 @@ func (c *call) publish(frame []byte) error {
 	m := newMessage(p.Topic, clone(p.Payload), p.QoS, p.Retain, c.st.ClientID, &p.Properties, c.now)
 	if p.Retain {
 		// [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] [MQTT-3.3.1-7] an empty
-		// payload removes the retained message of the topic.
-		if err := c.h.store.SetRetained(c.ctx, &m); err != nil {
+		// payload removes the retained message of the topic; within the
+		// retained limits (retained.go).
+		if ok, err := c.retainPublished(&p, &m); err != nil || !ok {
 			return err
 		}
 	}

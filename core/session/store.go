@@ -13,6 +13,9 @@ var (
 	// ErrFenced is a write by a connection that no longer owns the session:
 	// another connection took it over.
 	ErrFenced = errors.New("session: connection no longer owns the session")
+	// ErrQuotaExceeded is a write refused because it would take the store
+	// past a limit it was given.
+	ErrQuotaExceeded = errors.New("session: quota exceeded")
 	// ErrNotOwner is a Connect refused because the session belongs to
 	// another identity (Session.MayConnect).
 	ErrNotOwner = errors.New("session: the session belongs to another identity")
@@ -39,6 +42,15 @@ type Offline struct {
 type QueueLimit struct {
 	Messages int
 	Bytes    int
+}
+
+// RetainedLimits bounds the retained messages of a store; a zero field
+// is no limit.
+type RetainedLimits struct {
+	// Count is the most retained messages.
+	Count int
+	// Bytes is the most bytes of retained messages, by Message.Size.
+	Bytes int64
 }
 
 // Store holds every fact that outlives one handler call: sessions,
@@ -99,10 +111,23 @@ type Store interface {
 	Match(ctx context.Context, topic string) ([]Subscription, error)
 
 	// SetRetained stores m as the retained message of its topic, or removes
-	// the topic's retained message when m has an empty payload.
-	SetRetained(ctx context.Context, m *Message) error
-	// Retained returns the retained messages whose topics match filter.
-	Retained(ctx context.Context, filter string) ([]*Message, error)
+	// the topic's retained message when m has an empty payload. In the
+	// same atomic step it keeps the store within lim: a write that would
+	// leave more than lim.Count messages, or more than lim.Bytes bytes
+	// (the sum of their Message.Size), is not made and returns
+	// ErrQuotaExceeded, unless it does not grow the store (a removal, or a
+	// replacement by a message no larger). A zero field is no limit.
+	SetRetained(ctx context.Context, m *Message, lim RetainedLimits) error
+	// RetainedPage returns retained messages whose topics match filter,
+	// in the store's order of topics (the same for every call), starting
+	// after the topic after ("" for the first page; after need not be a
+	// topic the store holds). It returns at most maxCount messages whose
+	// sizes (Message.Size) add up to at most maxBytes, except that it
+	// returns the first message left however large; an empty page means
+	// the scan is done. A scan that passes each page's last topic as the next
+	// after returns every message retained throughout the scan exactly
+	// once; messages set or removed meanwhile may or may not appear.
+	RetainedPage(ctx context.Context, filter, after string, maxCount, maxBytes int) ([]*Message, error)
 
 	// Enqueue appends messages to the outbound queue of clientID within
 	// limit (see QueueLimit); it reports how many were accepted, in order,

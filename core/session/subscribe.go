@@ -14,7 +14,6 @@ func (c *call) subscribe(frame []byte) error {
 		c.malformed(err)
 		return nil
 	}
-	v5 := c.st.Version == packet.V5
 	var subID uint32
 	if len(p.Properties.SubscriptionIDs) > 0 {
 		subID = p.Properties.SubscriptionIDs[0]
@@ -64,11 +63,11 @@ func (c *call) subscribe(frame []byte) error {
 	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
 	c.send(ack) // [MQTT-3.8.4-1] [MQTT-3.8.4-2]
 
-	// Retained messages, sent after the SUBACK: Retain Handling 0 sends
-	// them on every subscribe, 1 only for a new subscription, 2 never
+	// Retained messages, sent after the SUBACK, a page at a time as the
+	// connection takes them (retained.go): Retain Handling 0 sends them on
+	// every subscribe, 1 only for a new subscription, 2 never
 	// [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11]. Shared subscriptions
 	// get none (section 4.8.2).
-	var out []*Outbound
 	for i := range subs {
 		s := &subs[i]
 		if s.RetainHandling == 2 || (s.RetainHandling == 1 && existed[i]) {
@@ -77,57 +76,9 @@ func (c *call) subscribe(frame []byte) error {
 		if _, _, shared, _ := topic.ParseShared(s.Filter); shared {
 			continue
 		}
-		msgs, err := c.h.store.Retained(c.ctx, s.Filter)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if m.Expired(c.now) {
-				continue
-			}
-			// A retained message is a delivery like any other: a deny
-			// rule inside the granted filter keeps it out.
-			if ok, err := c.mayReceive(m.Topic); err != nil || !ok {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			o := &Outbound{QoS: min(m.QoS, s.QoS), Retain: true, Message: *m} // [MQTT-3.8.4-8]; RETAIN 1: section 3.3.1.3 (3.1.1: [MQTT-3.3.1-8])
-			if v5 && s.SubID != 0 {
-				o.SubIDs = []uint32{s.SubID}
-			}
-			if o.QoS == 0 {
-				if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
-					c.reply.Packets = append(c.reply.Packets, b)
-				}
-				continue
-			}
-			if !c.fits(o, c.st.Version, c.st.MaxPacketSize) {
-				continue // dropped as if sent, before it takes a place in the window [MQTT-3.1.2-25]
-			}
-			out = append(out, o)
-		}
+		c.addRetainedScan(s)
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	_, sent, err := c.h.store.Enqueue(c.ctx, c.st.ClientID, out, c.h.cfg.queueLimit(), int(c.st.ReceiveMax))
-	if err != nil {
-		return err
-	}
-	for _, o := range sent {
-		if expired, err := c.dropExpired(c.st.ClientID, o); err != nil || expired {
-			if err != nil {
-				return err
-			}
-			continue // an older message that expired in the queue [MQTT-3.3.2-5]
-		}
-		if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
-			c.reply.Packets = append(c.reply.Packets, b)
-		}
-	}
-	return nil
+	return c.continueRetained(false)
 }
 
 // limitSubscriptions keeps the session within Config.MaxSubscriptions:
@@ -172,6 +123,7 @@ func (c *call) unsubscribe(frame []byte) error {
 	if err != nil {
 		return c.storeErr(err)
 	}
+	c.dropRetainedScans(p.Filters)
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	if c.st.Version == packet.V5 {
 		ack.ReasonCodes = make([]packet.ReasonCode, len(p.Filters))

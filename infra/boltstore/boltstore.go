@@ -86,8 +86,9 @@
 // not read and decode its subscribers' sessions from the file; they return
 // copies. The cache holds no wills: they live in their own bucket (see
 // wills.go), and Session reads a session that has one from the file.
-// Retained scans the retained bucket from the filter's literal prefix on
-// (see scanRetained).
+// RetainedPage scans the retained bucket from the filter's literal prefix
+// on (see scanRetained, retained.go); the count and bytes of the retained
+// messages are kept in meta (retainedTotals).
 //
 // # Limits
 //
@@ -104,7 +105,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,11 +252,13 @@ func (st *Store) init() error {
 		meta := tx.Bucket(bMeta)
 		switch v := meta.Get(kFormat); {
 		case v == nil:
-			return meta.Put(kFormat, []byte(format))
+			if err := meta.Put(kFormat, []byte(format)); err != nil {
+				return err
+			}
 		case string(v) != format:
 			return fmt.Errorf("layout version %q, want %q", v, format)
 		}
-		return nil
+		return initRetainedTotals(tx)
 	})
 	if err != nil {
 		return err
@@ -1216,71 +1218,6 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 		return true
 	})
 	return out, nil
-}
-
-// SetRetained implements session.Store.
-func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
-	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bRetained)
-		if len(m.Payload) == 0 {
-			if m.Topic == "" {
-				return nil
-			}
-			return b.Delete([]byte(m.Topic))
-		}
-		return putJSON(b, []byte(m.Topic), m)
-	})
-	return wrap(err, "set retained %q", m.Topic)
-}
-
-// Retained implements session.Store. The messages come in topic order.
-func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Message, error) {
-	var out []*session.Message
-	err := st.view(ctx, func(tx *bolt.Tx) error {
-		out = nil
-		return scanRetained(tx.Bucket(bRetained), filter, func(name, v []byte) error {
-			m := new(session.Message)
-			if err := json.Unmarshal(v, m); err != nil {
-				return fmt.Errorf("retained %q: %w", name, err)
-			}
-			out = append(out, m)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, wrap(err, "retained %q", filter)
-	}
-	return out, nil
-}
-
-// scanRetained calls fn, in topic order, for each retained message in b
-// whose topic matches filter. It seeks to the filter's literal prefix (the
-// levels before its first wildcard) and scans the topics that start with
-// it, so its cost grows with the number of those topics; "#" and
-// "+/..." scan everything. This is the one place to put a topic trie when
-// that gets too slow.
-func scanRetained(b *bolt.Bucket, filter string, fn func(name, v []byte) error) error {
-	if filter == "" {
-		return nil
-	}
-	i := strings.IndexAny(filter, "+#")
-	if i < 0 {
-		if v := b.Get([]byte(filter)); v != nil {
-			return fn([]byte(filter), v)
-		}
-		return nil
-	}
-	// "a/#" also matches "a": drop the '/' before the wildcard level.
-	prefix := []byte(strings.TrimSuffix(filter[:i], "/"))
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if topic.Match(filter, string(k)) {
-			if err := fn(k, v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // Enqueue implements session.Store.

@@ -55,7 +55,7 @@ func read(t *testing.T, st *boltstore.Store, now int64) state {
 		}
 		slices.Sort(s.match[name])
 	}
-	if s.retained, err = st.Retained(ctx, "#"); err != nil {
+	if s.retained, err = st.RetainedPage(ctx, "#", "", 1000, 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	if s.inflight, err = st.Inflight(ctx, "a"); err != nil {
@@ -102,7 +102,7 @@ func TestReopen(t *testing.T) {
 	must(err)
 	must(st.SetOffline(ctx, "b", "c2", session.Offline{ExpiresAt: now + 60_000, ExpiryInterval: 60, Will: will, WillAt: now + 30_000}))
 	for _, name := range []string{"r/1", "r/2", "$SYS/x"} {
-		must(st.SetRetained(ctx, &session.Message{Topic: name, Payload: []byte(name), QoS: 1, Retain: true}))
+		must(st.SetRetained(ctx, &session.Message{Topic: name, Payload: []byte(name), QoS: 1, Retain: true}, session.RetainedLimits{}))
 	}
 	msgs := []*session.Outbound{
 		{QoS: 2, Message: session.Message{Topic: "x/b", Payload: []byte("1"), QoS: 2}},

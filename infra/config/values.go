@@ -22,7 +22,7 @@ type value struct {
 }
 
 // uintOf is a whole number from lo to hi.
-func uintOf[T ~uint16 | ~uint32 | ~int](p *T, def T, lo, hi uint64) value {
+func uintOf[T ~uint16 | ~uint32 | ~int | ~int64](p *T, def T, lo, hi uint64) value {
 	return value{"uint", strconv.FormatUint(uint64(def), 10), func(s string) string {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || v < lo || v > hi {

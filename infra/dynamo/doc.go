@@ -37,7 +37,7 @@
 //	in-flight message            pk S#<client id>, sk G<gen>#F#<pid>
 //	    seq, pid, st (1 sent, 2 released), qos, ret, sids, msg
 //	QoS 2 receive state          pk S#<client id>, sk G<gen>#I#<pid>
-//	    pid, routed, msg
+//	    pid, routed (set by MarkFannedOut), msg
 //	subscription trie node       pk T#<filter prefix>, sk #
 //	    n: subscriptions at or below this prefix; h: subscriptions whose
 //	    filter is the prefix; deleted at n 0
@@ -52,6 +52,8 @@
 //	    n: retained messages below prefix/level; deleted at 0
 //	retained message             pk R or R#<topic prefix>, sk M<next level>
 //	    msg of topic prefix/level, ttl (when it expires)
+//	retained totals              pk RT, sk T
+//	    n, b: every retained message and their bytes (Message.Size)
 //	user                         pk U#<name>, sk U
 //	    name, hash (bcrypt), created (Unix ms), clientIds (pattern)
 //	user list entry              pk USERS, sk U#<name>
@@ -181,22 +183,32 @@
 //
 // # Retained messages
 //
-//   - Retained (SUBSCRIBE): a walk of the retained trie along the filter: a
-//     literal level is a BatchGetItem of the N and M items it names, a + a
-//     Query of each node's partition, a # queries of the whole subtree
-//     below, descending only where n > 0. No Scan. A message whose ttl has
+//   - RetainedPage (SUBSCRIBE, a page at a time): a depth-first walk of
+//     the retained trie along the filter in level order (topics compared
+//     level by level, a topic before those below it), skipping subtrees
+//     that end before the page's start and stopping when the page is full:
+//     a literal level is a BatchGetItem of the N and M items it names, a +
+//     or # a Query of a node's partition projected to keys and n (no
+//     message bodies), descending only where n > 0; the page's messages
+//     are then read with BatchGetItem, 16 at a time. No Scan. A message whose ttl has
 //     passed is left out and deleted with its ancestors' counters (ADD n
-//     -1) in one transaction conditioned on the item still having that
-//     ttl; a + or # query that finds a node's items counting fewer messages
-//     than the node's counter read before it (DynamoDB's TTL deleted some,
-//     changing no counter) sets the counter to that number, or deletes it
-//     at 0, conditioned on the value read: every transaction that read saw
-//     is visible to the later query, and one after it changed the counter
-//     and fails the condition, so a counter never falls below the messages
-//     it counts (one left high only costs reads).
+//     -1) and the totals in one transaction conditioned on the item still
+//     having that ttl; a + or # query that finds a node's items counting
+//     fewer messages than the node's counter read before it (DynamoDB's
+//     TTL deleted some, changing no counter) sets the counter to that
+//     number, or deletes it at 0, conditioned on the value read: every
+//     transaction that read saw is visible to the later query, and one
+//     after it changed the counter and fails the condition, so a counter
+//     never falls below the messages it counts (one left high only costs
+//     reads).
 //   - SetRetained: read the message item, then a conditional PutItem when
-//     it replaces one, or a TransactWriteItems of the message item and ADD
-//     n ±1 on its ancestors' counters when a message appears or goes.
+//     it replaces one by one of the same size, or a TransactWriteItems of
+//     the message item, ADD n ±1 on its ancestors' counters when a message
+//     appears or goes, and ADD n, b on the totals item, conditioned (when
+//     it grows them) on the limits: n below the count before an add, b at
+//     most the byte limit less the growth; a failed totals condition is
+//     ErrQuotaExceeded. Messages DynamoDB's TTL deletes leave the totals
+//     high (they are not healed yet), which only refuses early.
 //     Counters and messages are separate items so that a counter update
 //     never rewrites (and pays for) a large message. When a message goes,
 //     the counters that fell to 0 are deleted as the trie nodes are
@@ -243,7 +255,7 @@
 //     passed that it meets itself, with their counters. In-flight and
 //     receive items get no ttl: a delivery once started must complete, and
 //     nf counts them. DynamoDB's deletion changes no counter, so nq (and the
-//     retained counters, see Retained) can be left above the items that
+//     retained counters, see RetainedPage) can be left above the items that
 //     exist; they heal. The session's qx is at most the earliest ttl among
 //     its queued items (set by Enqueue, from scratch when the queue was
 //     empty; not raised when messages leave), so before qx DynamoDB cannot

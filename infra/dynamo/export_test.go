@@ -14,7 +14,7 @@ import (
 // SeedSubscriptions writes n subscriptions, of clients prefix-<i> to
 // prefix/<i>/status, straight into the table with BatchWriteItem: their
 // topic-side items and trie nodes, as Subscribe leaves them (without the
-// sessions, which routing reads only for matching subscriptions). It is
+// sessions, which the fan-out reads only for matching subscriptions). It is
 // for the cost benchmark, which needs a table holding many subscriptions.
 func (st *Store) SeedSubscriptions(ctx context.Context, prefix string, n int) error {
 	var reqs []types.WriteRequest

@@ -194,6 +194,14 @@ const (
 	retainedPrefix = "R#"
 )
 
+// retainedTotalsPK and retainedTotalsSK are the key of the item that
+// counts every retained message and their bytes (n, b), for
+// SetRetained's limits; "RT" is no trie node ("R" or "R#...").
+const (
+	retainedTotalsPK = "RT"
+	retainedTotalsSK = "T"
+)
+
 // retainedPK is the retained trie node of a topic prefix (given as its
 // levels); the root is "R".
 func retainedPK(levels []string) string {

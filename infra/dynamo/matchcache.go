@@ -138,10 +138,10 @@ func (st *Store) matchesOf(ctx context.Context, name string) ([]subItem, error) 
 	return matches, nil
 }
 
-// MatchSessions implements session.MatchReader: Match and Sessions in one, reading
-// the sessions of clients reached only at QoS 0 (and not through a shared
-// subscription) from the items this Store last saw online, when it has
-// them. A warm QoS 0 PUBLISH to online subscribers thus reads only the
+// MatchSessions implements session.MatchReader: Match and Sessions in one,
+// reading the sessions of clients reached only at QoS 0 (and not through a
+// shared subscription) from the items this Store last saw online, when it
+// has them. A warm QoS 0 PUBLISH to online subscribers thus reads only the
 // topic's two epoch items. A copy whose connection is gone makes that
 // connection's proxy report it gone, and the handler then reads afresh
 // (session.Handler.Undelivered); every other session is read fresh, and
@@ -210,8 +210,8 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 
 var _ session.MatchReader = (*Store)(nil)
 
-// locatedSessions holds the session items MatchSessions read of online sessions,
-// by client id, for QoS 0 routing. mu guards m.
+// locatedSessions holds the session items MatchSessions read of online
+// sessions, by client id, for the QoS 0 fan-out. mu guards m.
 type locatedSessions struct {
 	mu sync.Mutex
 	m  map[string]recentSession

@@ -54,7 +54,7 @@ func TestPruneEmptyTrieNodes(t *testing.T) {
 	}
 	// A session cleared by a clean start purges its subscriptions: the
 	// whole branch goes.
-	s := &session.Session{ClientID: id, Conn: "c2", Proxy: "p", ReceiveMax: 20}
+	s := &session.Session{ClientID: id, Identity: testIdentity, Conn: "c2", Proxy: "p", ReceiveMax: 20}
 	if _, err := st.Connect(ctx, s, true, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +77,11 @@ func TestPruneEmptyTrieNodes(t *testing.T) {
 	// Retained: clearing the message of a topic deletes the counters
 	// that fall to 0.
 	for _, topic := range []string{root + "/r/s/t", root + "/r/u"} {
-		if err := st.SetRetained(ctx, &session.Message{Topic: topic, Payload: []byte("m"), Retain: true}); err != nil {
+		if err := st.SetRetained(ctx, &session.Message{Topic: topic, Payload: []byte("m"), Retain: true}, session.RetainedLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.SetRetained(ctx, &session.Message{Topic: root + "/r/s/t", Retain: true}); err != nil {
+	if err := st.SetRetained(ctx, &session.Message{Topic: root + "/r/s/t", Retain: true}, session.RetainedLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if exists("R#"+root+"/r", "Ns") {
@@ -93,13 +93,13 @@ func TestPruneEmptyTrieNodes(t *testing.T) {
 	if got := count("R", "N"+root); got != "1" {
 		t.Errorf("retained counter of %q: n = %s, want 1", root, got)
 	}
-	if err := st.SetRetained(ctx, &session.Message{Topic: root + "/r/u", Retain: true}); err != nil {
+	if err := st.SetRetained(ctx, &session.Message{Topic: root + "/r/u", Retain: true}, session.RetainedLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if exists("R#"+root, "Nr") || exists("R", "N"+root) {
 		t.Errorf("retained counters of %q left at 0", root)
 	}
-	msgs, err := st.Retained(ctx, root+"/#")
+	msgs, err := st.RetainedPage(ctx, root+"/#", "", 1000, 1<<30)
 	if err != nil || len(msgs) != 0 {
 		t.Errorf("Retained = %v, %v; want none", msgs, err)
 	}

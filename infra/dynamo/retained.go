@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -53,10 +52,12 @@ func (st *Store) pruneCounts(ctx context.Context, levels []string) error {
 	return nil
 }
 
-// SetRetained implements session.Store. Replacing a message is one
-// conditional put; adding or removing one is a transaction with the
-// counters of the topic's ancestors.
-func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
+// SetRetained implements session.Store. Replacing a message by one of
+// the same size is one conditional put; adding, removing or resizing one
+// is a transaction with the counters of the topic's ancestors (adding or
+// removing) and the totals item (totalsOp), whose condition keeps the
+// store within lim.
+func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim session.RetainedLimits) error {
 	levels := strings.Split(m.Topic, "/")
 	if len(levels) > maxFilterLevels {
 		return fmt.Errorf("dynamo: retained topic %.40q... has more than %d levels", m.Topic, maxFilterLevels)
@@ -70,13 +71,24 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
 	if itemSize(av) > MaxItemSize {
 		return fmt.Errorf("dynamo: retained message on %.40q: %w", m.Topic, ErrItemTooLarge)
 	}
+	size := int64(m.Size())
 	names := map[string]string{"#pk": attrPK}
 	for try := 0; try < maxTries; try++ {
 		old, err := st.getItem(ctx, pk, sk)
 		if err != nil {
 			return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, err)
 		}
+		var oldSize int64
+		if old != nil {
+			var oi retainedItem
+			if err := attributevalue.UnmarshalMap(old, &oi); err != nil {
+				return fmt.Errorf("dynamo: decode retained message on %q: %w", m.Topic, err)
+			}
+			om := oi.Msg.message()
+			oldSize = int64(om.Size())
+		}
 		var ops []types.TransactWriteItem
+		var dn, db int64
 		switch {
 		case len(m.Payload) == 0 && old == nil:
 			return nil
@@ -84,18 +96,31 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
 			ops = append([]types.TransactWriteItem{{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk),
 				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names}}},
 				st.countOps(levels, -1)...)
+			dn, db = -1, -oldSize
 		case old != nil:
 			ops = []types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: av,
 				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names}}}
+			db = size - oldSize
 		default:
 			ops = append([]types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: av,
 				ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: names}}},
 				st.countOps(levels, 1)...)
+			dn, db = 1, size
+		}
+		if db > 0 && lim.Bytes > 0 && db > lim.Bytes {
+			return fmt.Errorf("dynamo: retained message on %q: %d bytes: %w", m.Topic, size, session.ErrQuotaExceeded)
+		}
+		totals := len(ops)
+		if dn != 0 || db != 0 {
+			ops = append(ops, st.totalsOp(dn, db, lim))
 		}
 		if len(ops) == 1 {
 			err = st.single(ctx, ops[0])
 		} else {
 			err = st.transact(ctx, ops)
+		}
+		if reasons := canceled(err); reasons != nil && failedAt(reasons, totals) {
+			return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, session.ErrQuotaExceeded)
 		}
 		if condFailed(err) || canceled(err) != nil {
 			if err := backoff(ctx, try); err != nil {
@@ -117,6 +142,29 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message) error {
 	return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, errContended)
 }
 
+// totalsOp adds dn messages and db bytes to the retained totals item. When
+// it grows them, its condition keeps them within lim: n below lim.Count
+// before a message is added, b at most lim.Bytes after.
+func (st *Store) totalsOp(dn, db int64, lim session.RetainedLimits) types.TransactWriteItem {
+	names := map[string]string{"#n": "n", "#b": "b"}
+	values := map[string]types.AttributeValue{":dn": num(dn), ":db": num(db)}
+	var conds []string
+	if dn > 0 && lim.Count > 0 {
+		conds = append(conds, "(attribute_not_exists(#n) OR #n < :maxn)")
+		values[":maxn"] = num(int64(lim.Count))
+	}
+	if db > 0 && lim.Bytes > 0 {
+		conds = append(conds, "(attribute_not_exists(#b) OR #b <= :room)")
+		values[":room"] = num(lim.Bytes - db)
+	}
+	u := &types.Update{TableName: &st.table, Key: key(retainedTotalsPK, retainedTotalsSK),
+		UpdateExpression: aws.String("ADD #n :dn, #b :db"), ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+	if len(conds) > 0 {
+		u.ConditionExpression = aws.String(strings.Join(conds, " AND "))
+	}
+	return types.TransactWriteItem{Update: u}
+}
+
 // single runs one put or delete of a transaction on its own: a plain
 // conditional write costs half a transactional one.
 func (st *Store) single(ctx context.Context, op types.TransactWriteItem) error {
@@ -130,96 +178,6 @@ func (st *Store) single(ctx context.Context, op types.TransactWriteItem) error {
 		ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues})
 }
 
-// Retained implements session.Store: a walk of the retained trie along
-// filter. A literal level reads the items it names (BatchGetItem), a '+'
-// queries the children of each node, a '#' the subtree below each node,
-// descending only where a counter says there are messages below. A
-// message whose ttl has passed is left out and deleted (dropRetained), and
-// a counter found above what its node holds is corrected (heal).
-func (st *Store) Retained(ctx context.Context, filter string) ([]*session.Message, error) {
-	fl := strings.Split(filter, "/")
-	var out []*session.Message
-	counts := map[string]int64{} // the counters read, by the key of their node
-	now := time.Now().Unix()
-	add := func(item map[string]types.AttributeValue) error {
-		var it retainedItem
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return fmt.Errorf("dynamo: decode retained message: %w", err)
-		}
-		if ttlPassed(it.TTL, now) {
-			st.dropRetained(ctx, &it)
-			return nil
-		}
-		m := it.Msg.message()
-		out = append(out, &m)
-		return nil
-	}
-	frontier := [][]string{{}} // prefixes (levels) matched so far
-	for i, f := range fl {
-		wantMsg := i == len(fl)-1 || fl[i+1] == "#"
-		// [MQTT-4.7.2-1]: wildcards at the first level skip $ topics.
-		skip := func(level string) bool { return i == 0 && strings.HasPrefix(level, "$") }
-		var next [][]string
-		switch f {
-		case "#":
-			for _, p := range frontier {
-				if err := st.subtree(ctx, p, skip, add, counts); err != nil {
-					return nil, err
-				}
-			}
-			return out, nil
-		case "+":
-			for _, p := range frontier {
-				items, err := st.children(ctx, p, counts)
-				if err != nil {
-					return nil, err
-				}
-				for _, item := range items {
-					isMsg, level := parseRetainedSK(skOf(item))
-					if skip(level) {
-						continue
-					}
-					if isMsg && wantMsg {
-						if err := add(item); err != nil {
-							return nil, err
-						}
-					} else if !isMsg && count(item) > 0 {
-						next = append(next, append(p[:len(p):len(p)], level))
-					}
-				}
-			}
-		default:
-			var keys []map[string]types.AttributeValue
-			for _, p := range frontier {
-				keys = append(keys, key(retainedPK(p), retainedCountSK(f)))
-				if wantMsg {
-					keys = append(keys, key(retainedPK(p), retainedMsgSK(f)))
-				}
-			}
-			items, err := st.batchGet(ctx, keys, "")
-			if err != nil {
-				return nil, fmt.Errorf("dynamo: retained messages of %q: %w", filter, err)
-			}
-			for _, item := range items {
-				if isMsg, _ := parseRetainedSK(skOf(item)); isMsg {
-					if err := add(item); err != nil {
-						return nil, err
-					}
-				} else if n := count(item); n > 0 {
-					child := append(levelsOfRetainedPK(pkOf(item)), f)
-					counts[retainedPK(child)] = n
-					next = append(next, child)
-				}
-			}
-		}
-		frontier = next
-		if len(frontier) == 0 {
-			break
-		}
-	}
-	return out, nil
-}
-
 // count returns the counter n of an item, 0 when it has none.
 func count(item map[string]types.AttributeValue) int64 {
 	var it struct {
@@ -227,34 +185,6 @@ func count(item map[string]types.AttributeValue) int64 {
 	}
 	_ = attributevalue.UnmarshalMap(item, &it)
 	return it.N
-}
-
-// children returns every item under the retained trie node of prefix p,
-// adding the counters among them to counts, and heals the counter of p
-// when counts holds the value read of it.
-func (st *Store) children(ctx context.Context, p []string, counts map[string]int64) ([]map[string]types.AttributeValue, error) {
-	items, err := st.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(retainedPK(p))},
-	}, 0)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: retained trie: %w", err)
-	}
-	held := int64(0) // what the items of p's node count
-	for _, item := range items {
-		isMsg, level := parseRetainedSK(skOf(item))
-		if isMsg {
-			held++
-		} else if n := count(item); n > 0 {
-			held += n
-			counts[retainedPK(append(p[:len(p):len(p)], level))] = n
-		}
-	}
-	if n, ok := counts[retainedPK(p)]; ok && len(p) > 0 && held < n {
-		st.heal(ctx, p, n, held)
-	}
-	return items, nil
 }
 
 // heal sets the counter of prefix p, read as n, to held, what the items
@@ -292,10 +222,12 @@ func (st *Store) heal(ctx context.Context, p []string, n, held int64) {
 // [MQTT-3.3.2-5]. A failure leaves it to DynamoDB and heal.
 func (st *Store) dropRetained(ctx context.Context, it *retainedItem) {
 	levels := strings.Split(it.Msg.Topic, "/")
+	m := it.Msg.message()
 	ops := append([]types.TransactWriteItem{{Delete: &types.Delete{TableName: &st.table, Key: key(it.PK, it.SK),
 		ConditionExpression: aws.String("#ttl = :ttl"), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": num(it.TTL)}}}},
 		st.countOps(levels, -1)...)
+	ops = append(ops, st.totalsOp(-1, -int64(m.Size()), session.RetainedLimits{}))
 	if err := st.transact(ctx, ops); err != nil {
 		if canceled(err) == nil {
 			st.log.Warn("dynamo: deleting an expired retained message failed", "topic", it.Msg.Topic, "err", err)
@@ -305,30 +237,4 @@ func (st *Store) dropRetained(ctx context.Context, it *retainedItem) {
 	if err := st.pruneCounts(ctx, levels); err != nil {
 		st.log.Warn("dynamo: pruning the retained trie failed", "topic", it.Msg.Topic, "err", err)
 	}
-}
-
-// subtree passes every retained message below prefix p to add, skipping
-// the first levels skip names.
-func (st *Store) subtree(ctx context.Context, p []string, skip func(string) bool, add func(map[string]types.AttributeValue) error, counts map[string]int64) error {
-	items, err := st.children(ctx, p, counts)
-	if err != nil {
-		return err
-	}
-	for _, item := range items {
-		isMsg, level := parseRetainedSK(skOf(item))
-		if skip(level) {
-			continue
-		}
-		if isMsg {
-			if err := add(item); err != nil {
-				return err
-			}
-		} else if count(item) > 0 {
-			child := append(p[:len(p):len(p)], level)
-			if err := st.subtree(ctx, child, func(string) bool { return false }, add, counts); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -91,7 +91,7 @@ func TestMatchCache(t *testing.T) {
 
 	// Another instance subscribes a second client: the epoch moves.
 	other := id + "-b"
-	if _, err := b.Connect(ctx, &session.Session{ClientID: other, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
+	if _, err := b.Connect(ctx, &session.Session{ClientID: other, Identity: testIdentity, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Subscribe(ctx, other, "c2", []session.Subscription{{Filter: "#", QoS: 0}}); err != nil {
@@ -109,7 +109,7 @@ func TestMatchCache(t *testing.T) {
 
 	// The first client comes back with a clean start through b: its old
 	// subscription no longer matches, though a's cache holds it.
-	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Conn: "c3", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Identity: testIdentity, Conn: "c3", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	match(a)
@@ -151,7 +151,7 @@ func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
 
 	// The client comes back on c2 through another instance: QoS 0 still
 	// goes to c1 (whose proxy will report it gone), QoS 1 to c2.
-	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, false, time.Now().UnixMilli()); err != nil {
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Identity: testIdentity, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, false, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	route(1, "c2", 3)
@@ -159,7 +159,7 @@ func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
 	if err := b.SetOffline(ctx, id, "c2", session.Offline{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Conn: "c3", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, false, time.Now().UnixMilli()); err != nil {
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Identity: testIdentity, Conn: "c3", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, false, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	route(0, "c2", 2) // stale, as documented

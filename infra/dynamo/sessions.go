@@ -276,7 +276,7 @@ func (st *Store) Session(ctx context.Context, clientID string) (*session.Session
 
 // Sessions implements session.Store with BatchGetItem. A session item that
 // Match read within recentFor is used instead of reading it again, once:
-// routing calls Sessions for the clients Match just returned.
+// the fan-out calls Sessions for the clients Match just returned.
 func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*session.Session, error) {
 	out := make(map[string]*session.Session, len(clientIDs))
 	keys := make([]map[string]types.AttributeValue, 0, len(clientIDs))

@@ -51,7 +51,7 @@ type Store struct {
 }
 
 // recentSessions holds the session items Match read to check generations,
-// for the Sessions call that routing makes right after it for the same
+// for the Sessions call that the fan-out makes right after it for the same
 // clients: an entry serves one Sessions call, within recentFor of its
 // read, and this Store's own writes of the session drop it.
 type recentSessions struct {
@@ -65,9 +65,9 @@ type recentSession struct {
 }
 
 // recentFor is how long a session item Match read may stand in for a read
-// by Sessions. Routing uses what Sessions returns after its own reads and
-// writes anyway (see Match in the package documentation); this only bounds
-// how much older it can be.
+// by Sessions. The fan-out uses what Sessions returns after its own reads
+// and writes anyway (see Match in the package documentation); this only
+// bounds how much older it can be.
 const recentFor = 100 * time.Millisecond
 
 // maxRecent bounds the entries; the map starts over when full.

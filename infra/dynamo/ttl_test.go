@@ -24,13 +24,17 @@ func uniqueName(t *testing.T) string {
 	return strings.ReplaceAll(t.Name(), "/", "_") + "-" + hex.EncodeToString(b[:])
 }
 
+// testIdentity owns the sessions of connected: a session resumes only
+// for the identity it belongs to (session.Session.Kept).
+const testIdentity = "tester"
+
 // connected returns a Store and the id of a new session online on conn c1.
 func connected(t *testing.T) (*dynamo.Store, string) {
 	t.Helper()
 	skipWithoutTable(t)
 	st := dynamo.New(db, table)
 	id := uniqueName(t)
-	s := &session.Session{ClientID: id, Conn: "c1", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}
+	s := &session.Session{ClientID: id, Identity: testIdentity, Conn: "c1", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}
 	if _, err := st.Connect(t.Context(), s, true, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +194,7 @@ func TestRetainedAfterTTLDeletion(t *testing.T) {
 		{Topic: root + "/a/c", Payload: []byte("c"), ExpiresAt: now + 3600_000},
 		{Topic: root + "/a/d", Payload: []byte("d"), ExpiresAt: now - 3600_000}, // found by the walk
 	} {
-		if err := st.SetRetained(ctx, &m); err != nil {
+		if err := st.SetRetained(ctx, &m, session.RetainedLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -211,7 +215,7 @@ func TestRetainedAfterTTLDeletion(t *testing.T) {
 		return it["n"].(*types.AttributeValueMemberN).Value
 	}
 	for range 2 { // the second walk heals the counter above the first's
-		msgs, err := st.Retained(ctx, root+"/#")
+		msgs, err := st.RetainedPage(ctx, root+"/#", "", 1000, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +229,7 @@ func TestRetainedAfterTTLDeletion(t *testing.T) {
 	if it, err := st.Item(ctx, "R#"+root+"/a", "Md"); err != nil || it != nil {
 		t.Fatalf("expired retained message left: %v, %v", it, err)
 	}
-	if err := st.SetRetained(ctx, &session.Message{Topic: root + "/a/c"}); err != nil {
+	if err := st.SetRetained(ctx, &session.Message{Topic: root + "/a/c"}, session.RetainedLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, na := count("R", "N"+root), count("R#"+root, "Na"); n != "none" || na != "none" {

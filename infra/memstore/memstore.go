@@ -23,7 +23,9 @@ type Store struct {
 	sessions map[string]*record
 	subs     *topic.Index[session.Subscription] // keyed by client id
 	retained map[string]*session.Message
-	users    authData // users and access rules (auth.go), under their own lock
+	// retainedBytes is the sum of the retained messages' Message.Size.
+	retainedBytes int64
+	users         authData // users and access rules (auth.go), under their own lock
 }
 
 // record is one session with everything it holds.
@@ -267,34 +269,6 @@ func (st *Store) Match(_ context.Context, name string) ([]session.Subscription, 
 		out = append(out, e.Value)
 		return true
 	})
-	return out, nil
-}
-
-// SetRetained implements session.Store.
-func (st *Store) SetRetained(_ context.Context, m *session.Message) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(m.Payload) == 0 {
-		delete(st.retained, m.Topic)
-		return nil
-	}
-	c := cloneMessage(*m)
-	st.retained[m.Topic] = &c
-	return nil
-}
-
-// Retained implements session.Store. It scans every retained message.
-func (st *Store) Retained(_ context.Context, filter string) ([]*session.Message, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	var out []*session.Message
-	for name, m := range st.retained {
-		if topic.Match(filter, name) {
-			c := cloneMessage(*m)
-			out = append(out, &c)
-		}
-	}
-	slices.SortFunc(out, func(a, b *session.Message) int { return compare(a.Topic, b.Topic) })
 	return out, nil
 }
 

@@ -80,6 +80,8 @@ type conn struct {
 	established bool // CONNACK is queued; frames before it wait
 	closeAfter  bool // close once the queue is written
 	closed      bool
+	// waitingDrain: the reader waits for the queue to empty (retained.go).
+	waitingDrain bool
 }
 
 // serve runs the connection's reader until it ends or parks.
@@ -100,6 +102,10 @@ func (c *conn) serve() {
 // for a connection that parks, until it has been idle for parkAfter.
 func (c *conn) run() {
 	for {
+		if c.retainedPending() && !c.serveRetained() {
+			c.end()
+			return
+		}
 		if c.raw != nil && c.rd.buffered() == 0 && (c.deadline == 0 || c.deadline > parkAfter) {
 			// Wait a little in this goroutine, so that a busy connection
 			// does not go through the poller for every batch; then park.
@@ -303,6 +309,7 @@ func (c *conn) disconnect(rc packet.ReasonCode) {
 func (c *conn) invoke(ev *session.Event) bool {
 	ev.Proxy, ev.Conn, ev.Remote, ev.State = c.srv.cfg.ID, c.id, c.nc.RemoteAddr().String(), c.state
 	ev.CertIdentity = c.certIdentity
+	ev.SendRoom = c.sendRoom()
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.InvokeTimeout)
 	defer cancel()
 	reply, err := c.srv.invoke(ctx, ev)
@@ -430,6 +437,7 @@ func (c *conn) write() {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
+			c.drained()
 			// An idle connection keeps no queue arrays.
 			c.queue, c.spare = nil, nil
 			if !c.closed && c.closeAfter {

@@ -51,8 +51,14 @@
 //     Outbound, Message or Inbound passed in or returned, down to payload
 //     bytes, subscription identifiers and properties, never changes what
 //     the store holds.
-//   - The order of Subscriptions, Retained and Due results is not part of
-//     the contract.
+//   - The order of Subscriptions and Due results is not part of the
+//     contract; RetainedPage's order is the store's own, so a scan's pages
+//     are checked as a whole (every message once, each page within its
+//     count and bytes), not their order.
+//   - SetRetained's limits are checked against what the store holds,
+//     which in a shared store includes other tests' messages: the suite
+//     uses limits that any store holding this test's messages is past
+//     (Count 1, Bytes 1) or far from.
 //   - QueueLimit.Bytes 0 bounds nothing; the bytes of a queue are those of
 //     the messages in it, so Dispatch frees them and a clean Connect
 //     empties them.
@@ -189,7 +195,7 @@ func (e *env) cleanup() {
 		}
 	}
 	for name := range e.tr.retained {
-		_ = e.st.SetRetained(ctx, &session.Message{Topic: name})
+		_ = e.st.SetRetained(ctx, &session.Message{Topic: name}, session.RetainedLimits{})
 	}
 }
 
@@ -446,7 +452,7 @@ func (e *env) retain(name, payload string) *session.Message {
 	e.tr.retained[name] = true
 	e.tr.mu.Unlock()
 	m := e.retainedMsg(name, payload)
-	e.must(e.st.SetRetained(e.ctx, m), "SetRetained "+name)
+	e.must(e.st.SetRetained(e.ctx, m, session.RetainedLimits{}), "SetRetained "+name)
 	return m
 }
 
