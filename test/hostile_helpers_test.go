@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,6 +368,9 @@ func hostileFlags(flags ...string) []string {
 	}
 	if brokerHasFlag("max-connections") {
 		flags = append(flags, "-max-connections", "20000")
+	}
+	if brokerHasFlag("max-sessions") && !slices.Contains(flags, "-max-sessions") {
+		flags = append(flags, "-max-sessions", "20000")
 	}
 	return flags
 }

@@ -84,7 +84,7 @@ func (l *launcher) start(ctx context.Context, name, profile string) (*target, er
 		// benchmark measures throughput, not the limiter (Mosquitto has no
 		// such limits by default either).
 		args := []string{"-addr", t.addr, "-store", "bolt", "-data-dir", filepath.Join(dir, "data"),
-			"-max-publish-rate", "0", "-max-conn-rate", "0", "-max-connections", "1000000"}
+			"-max-publish-rate", "0", "-max-conn-rate", "0", "-max-connections", "1000000", "-max-sessions", "1000000"}
 		if l.profileDir != "" {
 			pp, err := freePort()
 			if err != nil {

@@ -37,8 +37,9 @@ type Config struct {
 	// SessionCounter (DynamoDB) is not bounded.
 	MaxSessions int
 	// MaxUserSessions bounds the sessions of one identity
-	// (Session.Identity: a user, a certificate identity, or the anonymous
-	// clients, which share one) [1000], refused as MaxSessions is; checked
+	// (Session.Identity: a user or a certificate identity; the anonymous
+	// clients, which share one identity, count against MaxSessions only)
+	// [1000], refused as MaxSessions is; checked
 	// against SessionCounter.IdentitySessions the same way.
 	MaxUserSessions int
 	// MaxWillSize bounds a will message, in bytes: topic, payload and

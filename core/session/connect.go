@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
 )
 
@@ -231,7 +232,7 @@ func (c *call) connect(frame []byte) error {
 // roomForSession reports why a CONNECT of clientID by identity may not go
 // on under Config.MaxSessions and MaxUserSessions, or "" when it may: the
 // store holds fewer sessions than MaxSessions and fewer of identity than
-// MaxUserSessions, or it already holds one of clientID, which the CONNECT
+// MaxUserSessions (anonymous clients: MaxSessions only), or it already holds one of clientID, which the CONNECT
 // resumes or replaces in place (or is refused for, as another identity's).
 // A store that cannot count sessions (no SessionCounter) is not bounded.
 func (c *call) roomForSession(clientID, identity string) (string, error) {
@@ -246,7 +247,11 @@ func (c *call) roomForSession(clientID, identity string) (string, error) {
 	}
 	if n >= c.h.cfg.MaxSessions {
 		why = "too many sessions"
-	} else {
+	} else if identity != auth.Anonymous {
+		// The anonymous clients share one identity: bounding them as one
+		// user would cap every anonymous deployment at MaxUserSessions, so
+		// they count against MaxSessions only, as they count against the
+		// proxy's -max-connections only.
 		u, err := sc.IdentitySessions(c.ctx, identity)
 		if err != nil {
 			return "", err

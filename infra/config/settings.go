@@ -64,7 +64,7 @@ func settings(c *Config) []Setting {
 			uintOf(&s.ReceiveMax, d.ReceiveMax, 1, 65535)},
 		{"max-sessions", "sessions the store holds (-store bolt and memory); a CONNECT that would create one more gets 0x97 (return code 3 at 3.1.1)",
 			uintOf(&s.MaxSessions, d.MaxSessions, 1, 1<<31-1)},
-		{"max-user-sessions", "sessions of one user (or certificate identity; the anonymous clients count as one user) on -store bolt and memory; past it 0x97 (return code 3 at 3.1.1)",
+		{"max-user-sessions", "sessions of one user or certificate identity (anonymous clients count against -max-sessions only) on -store bolt and memory; past it 0x97 (return code 3 at 3.1.1)",
 			uintOf(&s.MaxUserSessions, d.MaxUserSessions, 1, 1<<31-1)},
 		{"max-will-size", "largest will message (topic, payload and properties), in bytes; a CONNECT with a larger one gets 0x97 (return code 3 at 3.1.1)",
 			uintOf(&s.MaxWillSize, d.MaxWillSize, 1, 268_435_460)},
