@@ -141,38 +141,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ReceiveMax == 0 {
 		c.ReceiveMax = DefaultReceiveMax
 	}
-	if c.MaxSessions == 0 {
-		c.MaxSessions = DefaultMaxSessions
-	}
-	if c.MaxSessions < 0 {
-		return c, fmt.Errorf("%w: MaxSessions %d is negative", ErrConfig, c.MaxSessions)
-	}
-	if c.MaxUserSessions == 0 {
-		c.MaxUserSessions = DefaultMaxUserSessions
-	}
-	if c.MaxUserSessions < 0 {
-		return c, fmt.Errorf("%w: MaxUserSessions %d is negative", ErrConfig, c.MaxUserSessions)
-	}
-	if c.MaxWillSize == 0 {
-		c.MaxWillSize = DefaultMaxWillSize
-	}
-	if c.MaxWillSize < 0 {
-		return c, fmt.Errorf("%w: MaxWillSize %d is negative", ErrConfig, c.MaxWillSize)
-	}
-	if c.MaxQueuedBytes == 0 {
-		c.MaxQueuedBytes = DefaultMaxQueuedBytes
-	}
-	if c.MaxQueuedBytes < 0 {
-		return c, fmt.Errorf("%w: MaxQueuedBytes %d is negative", ErrConfig, c.MaxQueuedBytes)
-	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
-	}
-	if c.MaxQueued == 0 {
-		c.MaxQueued = DefaultMaxQueued
-	}
-	if c.MaxQueued < 0 {
-		return c, fmt.Errorf("%w: MaxQueued %d is negative", ErrConfig, c.MaxQueued)
 	}
 	if c.MaxPacketSize == 0 {
 		c.MaxPacketSize = DefaultMaxPacketSize
@@ -182,12 +152,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TopicAliasMax == 0 {
 		c.TopicAliasMax = DefaultTopicAliasMax
-	}
-	if c.MaxAliasBytes == 0 {
-		c.MaxAliasBytes = DefaultMaxAliasBytes
-	}
-	if c.MaxAliasBytes < 0 {
-		return c, fmt.Errorf("%w: MaxAliasBytes %d is negative", ErrConfig, c.MaxAliasBytes)
 	}
 	if c.MaxClientIDLen == 0 {
 		c.MaxClientIDLen = 65535
@@ -213,11 +177,27 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSubscriptions < 1 {
 		return c, fmt.Errorf("%w: MaxSubscriptions %d is negative", ErrConfig, c.MaxSubscriptions)
 	}
-	if c.MaxRetained == 0 {
-		c.MaxRetained = DefaultMaxRetained
-	}
-	if c.MaxRetained < 0 {
-		return c, fmt.Errorf("%w: MaxRetained %d is negative", ErrConfig, c.MaxRetained)
+	// The counts and sizes below: 0 takes the default, a negative value is
+	// refused.
+	for _, f := range []struct {
+		name string
+		p    *int
+		def  int
+	}{
+		{"MaxSessions", &c.MaxSessions, DefaultMaxSessions},
+		{"MaxUserSessions", &c.MaxUserSessions, DefaultMaxUserSessions},
+		{"MaxWillSize", &c.MaxWillSize, DefaultMaxWillSize},
+		{"MaxQueuedBytes", &c.MaxQueuedBytes, DefaultMaxQueuedBytes},
+		{"MaxQueued", &c.MaxQueued, DefaultMaxQueued},
+		{"MaxAliasBytes", &c.MaxAliasBytes, DefaultMaxAliasBytes},
+		{"MaxRetained", &c.MaxRetained, DefaultMaxRetained},
+	} {
+		if *f.p == 0 {
+			*f.p = f.def
+		}
+		if *f.p < 0 {
+			return c, fmt.Errorf("%w: %s %d is negative", ErrConfig, f.name, *f.p)
+		}
 	}
 	if c.MaxRetainedBytes == 0 {
 		c.MaxRetainedBytes = DefaultMaxRetainedBytes
