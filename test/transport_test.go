@@ -369,6 +369,12 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 		return v
 	}
+	// The broker is this test's own: once the harness's readiness probe
+	// has closed, it holds no connection. Wait for that, so that the probe
+	// ending meanwhile does not hide the client's connection.
+	if !waitFor(waitTime, func() bool { return read(conns) == 0 }) {
+		t.Fatalf("%s %v before any client connected, want 0", conns, read(conns))
+	}
 	conns0, publish0 := read(conns), read(publish)
 
 	root := topicRoot("metrics")
