@@ -94,6 +94,20 @@ func refuseIntruders(t *testing.T, addr string, v packet.Version, id string) {
 	}
 }
 
+// aliceOnline sets the scene of the intruder tests: a watcher of the wills
+// topics, and alice connected as id (with a will) and subscribed at QoS 1
+// to a topic of her own, which it returns.
+func aliceOnline(t *testing.T, addr string, v packet.Version, id string) (topic string, watcher, alice *rawClient) {
+	t.Helper()
+	topic = "devices/alice/" + strings.ReplaceAll(uniq("t"), "-", "")
+	watcher = rawLogin(t, addr, v, uniq("watcher"), "watcher", "watcher-pw")
+	watcher.subscribe(1, packet.Subscription{Filter: "wills/#", QoS: 0})
+	alice = dialRaw(t, addr, v)
+	alice.mustConnect(aliceConnect(v, id, true))
+	alice.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	return topic, watcher, alice
+}
+
 // TestOwnerIntruderRefused: bob with alice's client id is refused and
 // alice keeps her session and messages. While alice is connected, bob
 // (resuming, or with Clean Start) and an anonymous client connecting with
@@ -106,12 +120,7 @@ func TestOwnerIntruderRefused(t *testing.T) {
 	b, _ := ownerBroker(t, nil)
 	inTurn(t, func(t *testing.T, v packet.Version) {
 		id := uniq("alice-phone")
-		topic := "devices/alice/" + strings.ReplaceAll(uniq("t"), "-", "")
-		watcher := rawLogin(t, b.addr, v, uniq("watcher"), "watcher", "watcher-pw")
-		watcher.subscribe(1, packet.Subscription{Filter: "wills/#", QoS: 0})
-		alice := dialRaw(t, b.addr, v)
-		alice.mustConnect(aliceConnect(v, id, true))
-		alice.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+		topic, watcher, alice := aliceOnline(t, b.addr, v, id)
 		pub := rawLogin(t, b.addr, v, uniq("pub"), "pub", "pub-pw")
 
 		refuseIntruders(t, b.addr, v, id)
@@ -147,12 +156,7 @@ func TestOwnerCleanStartIntruder(t *testing.T) {
 	b, _ := ownerBroker(t, nil)
 	inTurn(t, func(t *testing.T, v packet.Version) {
 		id := uniq("alice-tablet")
-		topic := "devices/alice/" + strings.ReplaceAll(uniq("t"), "-", "")
-		watcher := rawLogin(t, b.addr, v, uniq("watcher"), "watcher", "watcher-pw")
-		watcher.subscribe(1, packet.Subscription{Filter: "wills/#", QoS: 0})
-		alice := dialRaw(t, b.addr, v)
-		alice.mustConnect(aliceConnect(v, id, true))
-		alice.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+		topic, watcher, alice := aliceOnline(t, b.addr, v, id)
 
 		c := dialRaw(t, b.addr, v)
 		ack := c.connect(rawCreds(v, id, "bob", "bob-pw"))
