@@ -31,16 +31,16 @@ type Config struct {
 	// MaxSessions bounds the sessions the store holds [10000]. A CONNECT
 	// that would create one more is refused with 0x97 (Quota exceeded), at
 	// 3.1.1 with return code 3 (Server unavailable); resuming or taking
-	// over an existing session is always allowed. It is checked against
-	// Store.SessionCount (SessionCounter) before the session is written,
-	// so concurrent CONNECTs may pass it by their number; a store without
-	// SessionCounter (DynamoDB) is not bounded.
+	// over an existing session is always allowed. The store checks it in
+	// the same atomic step that writes the session (SessionQuota), so
+	// concurrent CONNECTs cannot pass it; on DynamoDB it holds for the
+	// whole table, every machine together.
 	MaxSessions int
 	// MaxUserSessions bounds the sessions of one identity
 	// (Session.Identity: a user or a certificate identity; the anonymous
 	// clients, which share one identity, count against MaxSessions only)
-	// [1000], refused as MaxSessions is; checked
-	// against SessionCounter.IdentitySessions the same way.
+	// [1000], refused as MaxSessions is. Taking over another identity's
+	// session (an anonymous or expired one) counts as a new one.
 	MaxUserSessions int
 	// MaxWillSize bounds a will message, in bytes: topic, payload and
 	// properties [65536]. A CONNECT with a larger will is refused with 0x97

@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 
-	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
 )
 
@@ -156,22 +155,19 @@ func (c *call) connect(frame []byte) error {
 		}
 	}
 
-	if why, err := c.roomForSession(clientID, st.Identity); err != nil || why != "" {
-		if err != nil {
-			c.st = nil
-			return err
-		}
-		// 0x97 Quota exceeded (section 3.2.2.2); return code 3 Server
-		// unavailable at 3.1.1 (3.1.1 section 3.2.2.3).
-		return c.refuse(packet.QuotaExceeded, why)
-	}
-
 	s := &Session{
 		ClientID: clientID, Identity: st.Identity, Bound: st.Bound, Proxy: c.ev.Proxy, Conn: c.ev.Conn,
 		Version: p.Version, ExpiryInterval: expiry, ReceiveMax: st.ReceiveMax, MaxPacketSize: st.MaxPacketSize,
 		Will: will,
 	}
-	prev, err := c.h.store.Connect(c.ctx, s, p.CleanStart, c.nowMs())
+	prev, err := c.connectStore(s, p.CleanStart)
+	if errors.Is(err, ErrQuotaExceeded) {
+		// Config.MaxSessions or MaxUserSessions: 0x97 Quota exceeded
+		// (section 3.2.2.2); return code 3 Server unavailable at 3.1.1
+		// (3.1.1 section 3.2.2.3). Resuming or taking over a session of
+		// one's own is never refused.
+		return c.refuse(packet.QuotaExceeded, "too many sessions")
+	}
 	if errors.Is(err, ErrNotOwner) {
 		// The session of this client id belongs to another identity: the
 		// store changed nothing, so its connection, will and messages
@@ -227,50 +223,6 @@ func (c *call) connect(frame []byte) error {
 		return c.takeOver(prev, clean)
 	}
 	return nil
-}
-
-// roomForSession reports why a CONNECT of clientID by identity may not go
-// on under Config.MaxSessions and MaxUserSessions, or "" when it may: the
-// store holds fewer sessions than MaxSessions and fewer of identity than
-// MaxUserSessions (anonymous clients: MaxSessions only), or it already holds one of clientID, which the CONNECT
-// resumes or replaces in place (or is refused for, as another identity's).
-// A store that cannot count sessions (no SessionCounter) is not bounded.
-func (c *call) roomForSession(clientID, identity string) (string, error) {
-	sc, ok := c.h.store.(SessionCounter)
-	if !ok {
-		return "", nil
-	}
-	why := ""
-	n, err := sc.SessionCount(c.ctx)
-	if err != nil {
-		return "", err
-	}
-	if n >= c.h.cfg.MaxSessions {
-		why = "too many sessions"
-	} else if identity != auth.Anonymous {
-		// The anonymous clients share one identity: bounding them as one
-		// user would cap every anonymous deployment at MaxUserSessions, so
-		// they count against MaxSessions only, as they count against the
-		// proxy's -max-connections only.
-		u, err := sc.IdentitySessions(c.ctx, identity)
-		if err != nil {
-			return "", err
-		}
-		if u >= c.h.cfg.MaxUserSessions {
-			why = "too many sessions of this user"
-		}
-	}
-	if why == "" {
-		return "", nil
-	}
-	switch _, err := c.h.store.Session(c.ctx, clientID); {
-	case err == nil:
-		return "", nil
-	case errors.Is(err, ErrNotFound):
-		return why, nil
-	default:
-		return "", err
-	}
 }
 
 // takeOver deals with the session a CONNECT replaced: it closes the

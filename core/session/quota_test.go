@@ -58,8 +58,8 @@ func TestMaxSessions(t *testing.T) {
 				t.Fatalf("a's session not resumed at the limit")
 			}
 			e.connect(v, "b") // clean: replaces b's session in place
-			if n, _ := e.store.SessionCount(t.Context()); n != 2 {
-				t.Fatalf("%d sessions", n)
+			if rc := e.refusedWith(v, "c", popt); rc != quotaCode(v) {
+				t.Fatalf("third session after b's clean CONNECT: %s, want %s", rc, quotaCode(v))
 			}
 			if err := e.store.DeleteSession(t.Context(), "a", ""); err != nil && !errors.Is(err, session.ErrFenced) {
 				t.Fatal(err)

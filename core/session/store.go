@@ -182,17 +182,3 @@ type MatchReader interface {
 	// fresh reads. Every other session is read fresh.
 	MatchSessions(ctx context.Context, name string, qos byte) ([]Subscription, map[string]*Session, error)
 }
-
-// SessionCounter is an optional Store method that counts the sessions the
-// store holds, for Config.MaxSessions. The embedded and in-memory stores
-// implement it from what they keep in memory; the DynamoDB store does not
-// (a count would be a scan of the table), so MaxSessions does not apply to
-// it.
-type SessionCounter interface {
-	// SessionCount returns how many sessions the store holds, online,
-	// offline, or ended but not yet deleted.
-	SessionCount(ctx context.Context) (int, error)
-	// IdentitySessions returns how many of them belong to identity
-	// (Session.Identity), for Config.MaxUserSessions.
-	IdentitySessions(ctx context.Context, identity string) (int, error)
-}

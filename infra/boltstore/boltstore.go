@@ -160,9 +160,6 @@ type Store struct {
 	// are never modified in place, only replaced; readers get copies.
 	sessMu   sync.RWMutex
 	sessions map[string]*cacheEntry
-	// identities counts the cached sessions by Session.Identity, for
-	// IdentitySessions; it changes with sessions, under sessMu.
-	identities map[string]int
 }
 
 // Option configures Open.
@@ -229,7 +226,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.MaxBatchDelay = o.batchDelay
 	}
 	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch,
-		sessions: map[string]*cacheEntry{}, identities: map[string]int{}}
+		sessions: map[string]*cacheEntry{}}
 	if o.group {
 		st.group = &group{db: db, writeMu: &st.subsMu}
 	}
@@ -258,6 +255,9 @@ func (st *Store) init() error {
 		case string(v) != format:
 			return fmt.Errorf("layout version %q, want %q", v, format)
 		}
+		if err := initSessionCounts(tx); err != nil {
+			return err
+		}
 		return initRetainedTotals(tx)
 	})
 	if err != nil {
@@ -275,7 +275,6 @@ func (st *Store) init() error {
 			e := newCacheEntry(s)
 			e.will = e.will || hasWill(tx, id)
 			st.sessions[clientID] = e
-			st.identities[s.Identity]++
 			u := cb.Bucket(bSubs)
 			if u == nil {
 				return nil
@@ -312,16 +311,10 @@ func (st *Store) cached(clientID string) *cacheEntry {
 // modified afterwards.
 func (st *Store) setCached(clientID string, s *session.Session) {
 	st.sessMu.Lock()
-	if old := st.sessions[clientID]; old != nil {
-		if st.identities[old.s.Identity]--; st.identities[old.s.Identity] <= 0 {
-			delete(st.identities, old.s.Identity)
-		}
-	}
 	if s == nil {
 		delete(st.sessions, clientID)
 	} else {
 		st.sessions[clientID] = newCacheEntry(s)
-		st.identities[s.Identity]++
 	}
 	st.sessMu.Unlock()
 }
@@ -712,6 +705,9 @@ func deleteSession(tx *bolt.Tx, old *session.Session) error {
 	if err := putWill(tx, []byte(old.ClientID), nil); err != nil {
 		return err
 	}
+	if err := countSession(tx, true, old.Identity, -1); err != nil {
+		return err
+	}
 	return tx.Bucket(bSessions).DeleteBucket([]byte(old.ClientID))
 }
 
@@ -783,81 +779,6 @@ func putCounters(cb *bolt.Bucket, n counters) error {
 	v = binary.BigEndian.AppendUint32(v, n.inflight)
 	v = binary.BigEndian.AppendUint64(v, n.bytes)
 	return cb.Put(kCounters, v)
-}
-
-// Connect implements session.Store.
-func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
-	var (
-		prev    *session.Session
-		removed []string // subscriptions deleted
-		stored  *session.Session
-		early   bool
-	)
-	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
-		prev, removed, stored = nil, nil, nil
-		sessions := tx.Bucket(bSessions)
-		key := []byte(s.ClientID)
-		cb := sessions.Bucket(key)
-		// A new session that ends with its connection and has no will
-		// leaves nothing to do after a crash.
-		early = cb == nil && ending(s)
-		if cb != nil {
-			old, err := getSession(tx, cb)
-			if err != nil {
-				return err
-			}
-			if !old.MayConnect(s.Identity, now) {
-				return fmt.Errorf("as %q: %w", s.Identity, session.ErrNotOwner)
-			}
-			prev = old
-			if clean || !old.Kept(s.Identity, now) {
-				removed = subFilters(cb)
-				if err := clearSession(cb); err != nil {
-					return err
-				}
-			}
-		}
-		if cb == nil {
-			var err error
-			if cb, err = sessions.CreateBucket(key); err != nil {
-				return err
-			}
-		}
-		ns := cloneSession(s)
-		ns.ExpiresAt, ns.WillAt = 0, 0
-		stored = ns
-		return putSession(tx, cb, prev, ns)
-	}, func() {
-		st.setCached(s.ClientID, stored)
-		for _, f := range removed {
-			st.subs.Remove(f, s.ClientID)
-		}
-	})
-	if err != nil {
-		return nil, wrap(err, "connect %q", s.ClientID)
-	}
-	return prev, nil
-}
-
-// SessionCount implements session.SessionCounter, from the session cache.
-func (st *Store) SessionCount(ctx context.Context) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, wrap(err, "count sessions")
-	}
-	st.sessMu.RLock()
-	defer st.sessMu.RUnlock()
-	return len(st.sessions), nil
-}
-
-// IdentitySessions implements session.SessionCounter, from the session
-// cache.
-func (st *Store) IdentitySessions(ctx context.Context, identity string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, wrap(err, "count sessions of %q", identity)
-	}
-	st.sessMu.RLock()
-	defer st.sessMu.RUnlock()
-	return st.identities[identity], nil
 }
 
 // Session implements session.Store.

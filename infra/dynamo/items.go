@@ -127,6 +127,10 @@ type sessionItem struct {
 	// has one): before then DynamoDB cannot have deleted any, so NQ is
 	// exact. It is not raised when messages leave the queue.
 	QX int64 `dynamodbav:"qx,omitempty"`
+	// Cnt is set when the session counters count this session
+	// (sessionquota.go): every session Connect created or took over since
+	// they were kept.
+	Cnt bool `dynamodbav:"cnt,omitempty"`
 }
 
 // ttlMargin is how long after a message expires its item's ttl falls

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -146,7 +147,8 @@ func decodeSession(item map[string]types.AttributeValue) (*sessionItem, error) {
 	return &it, nil
 }
 
-// Connect implements session.Store. It reads the session item and writes
+// ConnectWithin implements session.SessionQuota (and Connect, with no
+// limits). It reads the session item and writes
 // it back conditioned on its rev; when the old session is cleared, the
 // write moves the session to a new generation, which hides everything the
 // old one held at once, and the old generation's items are deleted after.
@@ -154,8 +156,10 @@ func decodeSession(item map[string]types.AttributeValue) (*sessionItem, error) {
 // decided on the item read: the condition on its rev (or on there being
 // no item) makes the write fail, and Connect read again, when another
 // Connect changed the item in between, so that the check and the takeover
-// are one step.
-func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
+// are one step. When the write creates a session or changes its identity
+// it is a transaction with the session counters (sessionquota.go), whose
+// conditions keep lim.
+func (st *Store) ConnectWithin(ctx context.Context, s *session.Session, clean bool, now int64, lim session.SessionLimits) (*session.Session, error) {
 	for try := 0; try < maxTries; try++ {
 		cur, err := st.readSession(ctx, s.ClientID)
 		if err != nil {
@@ -201,10 +205,17 @@ func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, no
 				e.remove("qx")
 			}
 		}
-		_, err = st.update(ctx, &dynamodb.UpdateItemInput{
-			Key: key(sessionPK(s.ClientID), sessionSK), UpdateExpression: e.update(),
+		counts := sessionCountOps(st.table, cur, s.Identity, lim)
+		if len(counts) > 0 {
+			e.set("cnt", &types.AttributeValueMemberBOOL{Value: true})
+		}
+		err = st.writeCounted(ctx, &types.Update{
+			TableName: &st.table, Key: key(sessionPK(s.ClientID), sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
-		})
+		}, counts)
+		if errors.Is(err, session.ErrQuotaExceeded) {
+			return nil, fmt.Errorf("dynamo: connect %q as %q: %w", s.ClientID, s.Identity, err)
+		}
 		if condFailed(err) {
 			st.log.Debug("dynamo: connect lost a race", "client", s.ClientID)
 			if err := backoff(ctx, try); err != nil {
@@ -345,8 +356,9 @@ func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o sessio
 }
 
 // DeleteSession implements session.Store: the session item goes first,
-// conditioned on its rev, which hides everything else; then the rest of
-// the partition is deleted.
+// conditioned on its rev, which hides everything else (with the session
+// counters when it was counted); then the rest of the partition is
+// deleted.
 func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error {
 	for try := 0; try < maxTries; try++ {
 		cur, err := st.readSession(ctx, clientID)
@@ -359,7 +371,8 @@ func (st *Store) DeleteSession(ctx context.Context, clientID, conn string) error
 		if cur.Conn != conn {
 			return fmt.Errorf("dynamo: delete session %q from %q: %w", clientID, conn, session.ErrFenced)
 		}
-		err = st.del(ctx, &dynamodb.DeleteItemInput{
+		err = st.deleteCounted(ctx, cur, &types.Delete{
+			TableName:                 &st.table,
 			Key:                       key(sessionPK(clientID), sessionSK),
 			ConditionExpression:       aws.String("#rev = :rev"),
 			ExpressionAttributeNames:  map[string]string{"#rev": "rev"},

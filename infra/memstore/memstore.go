@@ -23,6 +23,9 @@ type Store struct {
 	sessions map[string]*record
 	subs     *topic.Index[session.Subscription] // keyed by client id
 	retained map[string]*session.Message
+	// identities counts the sessions by Session.Identity
+	// (sessionquota.go); it changes with sessions.
+	identities map[string]int
 	// retainedBytes is the sum of the retained messages' Message.Size.
 	retainedBytes int64
 	users         authData // users and access rules (auth.go), under their own lock
@@ -41,34 +44,17 @@ type record struct {
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		sessions: map[string]*record{},
-		subs:     topic.NewIndex[session.Subscription](),
-		retained: map[string]*session.Message{},
-		users:    authData{users: map[string]*auth.User{}, rules: map[string]auth.Rule{}},
+		sessions:   map[string]*record{},
+		subs:       topic.NewIndex[session.Subscription](),
+		retained:   map[string]*session.Message{},
+		identities: map[string]int{},
+		users:      authData{users: map[string]*auth.User{}, rules: map[string]auth.Rule{}},
 	}
 }
 
-// Connect implements session.Store.
-func (st *Store) Connect(_ context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	rec := st.sessions[s.ClientID]
-	var prev *session.Session
-	if rec != nil {
-		if !rec.s.MayConnect(s.Identity, now) {
-			return nil, fmt.Errorf("memstore: connect %q as %q: %w", s.ClientID, s.Identity, session.ErrNotOwner)
-		}
-		prev = cloneSession(rec.s)
-		if clean || !rec.s.Kept(s.Identity, now) {
-			st.clear(rec)
-		}
-	} else {
-		rec = &record{subs: map[string]session.Subscription{}, inbound: map[uint16]*session.Inbound{}}
-		st.sessions[s.ClientID] = rec
-	}
-	rec.s = *cloneSession(*s)
-	rec.s.ExpiresAt, rec.s.WillAt = 0, 0
-	return prev, nil
+// Connect implements session.Store, as ConnectWithin with no limits.
+func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
+	return st.ConnectWithin(ctx, s, clean, now, session.SessionLimits{})
 }
 
 // clear removes what a session holds, keeping the record.
@@ -84,6 +70,7 @@ func (st *Store) clear(rec *record) {
 func (st *Store) drop(rec *record) {
 	st.clear(rec)
 	delete(st.sessions, rec.s.ClientID)
+	st.countIdentity(rec.s.Identity, -1)
 }
 
 // Session implements session.Store.
@@ -280,26 +267,6 @@ func (st *Store) Receiving(_ context.Context, clientID string) (int, error) {
 		return len(rec.inbound), nil
 	}
 	return 0, nil
-}
-
-// SessionCount implements session.SessionCounter.
-func (st *Store) SessionCount(context.Context) (int, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.sessions), nil
-}
-
-// IdentitySessions implements session.SessionCounter, by a scan.
-func (st *Store) IdentitySessions(_ context.Context, identity string) (int, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	n := 0
-	for _, rec := range st.sessions {
-		if rec.s.Identity == identity {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // Enqueue implements session.Store.

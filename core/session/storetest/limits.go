@@ -8,14 +8,13 @@ import (
 
 // limitTests cover what the broker's limits rely on: the byte bound of a
 // queue, the count of QoS 2 receive states, wills left out of Sessions,
-// payloads kept byte for byte, and the session count.
+// and payloads kept byte for byte.
 var limitTests = []test{
 	{"EnqueueMaxBytes", testEnqueueMaxBytes},
 	{"EnqueueMaxBytesCleared", testEnqueueMaxBytesCleared},
 	{"Receiving", testReceiving},
 	{"SessionsWithoutWill", testSessionsWithoutWill},
 	{"BinaryPayloads", testBinaryPayloads},
-	{"SessionCount", testSessionCount},
 }
 
 // sized returns a QoS 1 message whose Message.Size is n bytes or more.
@@ -164,61 +163,5 @@ func testBinaryPayloads(e *env) {
 	e.must(err, "Receive again")
 	if got == nil || !bytes.Equal(got.Message.Payload, p) {
 		e.Fatalf("receive state payload changed")
-	}
-}
-
-// testSessionCount: a store that counts sessions (session.SessionCounter)
-// counts each it holds, whatever its state, until it is deleted, and
-// those of one identity. The
-// count is global, so the test looks only at differences, and runs
-// against a store of its own (memory and file stores do).
-func testSessionCount(e *env) {
-	sc, ok := e.st.(session.SessionCounter)
-	if !ok {
-		e.Skip("the store does not count sessions")
-	}
-	count := func() int {
-		e.Helper()
-		n, err := sc.SessionCount(e.ctx)
-		e.must(err, "SessionCount")
-		return n
-	}
-	base := count()
-	a, b := e.connected("a"), e.connected("b")
-	if n := count(); n != base+2 {
-		e.Fatalf("SessionCount after 2 new sessions = %d, want %d", n, base+2)
-	}
-	e.offline(a, "conn1", session.Offline{ExpiryInterval: 60, ExpiresAt: e.now + 60_000})
-	e.connect(b, "conn2", true) // replaces it: no new session
-	if n := count(); n != base+2 {
-		e.Fatalf("SessionCount after an offline and a replaced session = %d, want %d", n, base+2)
-	}
-	e.must(e.st.DeleteSession(e.ctx, a, ""), "DeleteSession")
-	if n := count(); n != base+1 {
-		e.Fatalf("SessionCount after a deletion = %d, want %d", n, base+1)
-	}
-	// IdentitySessions counts the sessions of one identity.
-	who := "user:" + e.id
-	mine := func() int {
-		e.Helper()
-		n, err := sc.IdentitySessions(e.ctx, who)
-		e.must(err, "IdentitySessions")
-		return n
-	}
-	if n := mine(); n != 0 {
-		e.Fatalf("IdentitySessions of a new identity = %d", n)
-	}
-	x, y := e.client("x"), e.client("y")
-	for _, c := range []string{x, y} {
-		s := newSession(c, "conn1")
-		s.Identity = who
-		e.connectSession(s, false)
-	}
-	if n := mine(); n != 2 {
-		e.Fatalf("IdentitySessions after 2 sessions = %d, want 2", n)
-	}
-	e.must(e.st.DeleteSession(e.ctx, x, "conn1"), "DeleteSession")
-	if n := mine(); n != 1 {
-		e.Fatalf("IdentitySessions after a deletion = %d, want 1", n)
 	}
 }

@@ -64,10 +64,13 @@
 //     empties them.
 //   - Sessions (and MatchSessions) return no will; Session and Connect's
 //     previous session do.
-//   - SessionCount, where a store has it, counts every session it holds,
-//     online, offline or ended, until DeleteSession (or a clean Connect
-//     that replaces it, which keeps the count); IdentitySessions counts
-//     those whose Identity is the one given.
+//   - ConnectWithin (session.SessionQuota), where a store has it, counts
+//     every session it holds, online, offline or ended, until
+//     DeleteSession; a Connect that replaces a session in place keeps the
+//     count, and one that takes over another identity's session moves it
+//     to the new identity. Its total limit is checked against what the
+//     store holds, which in a shared store includes other tests' sessions
+//     (see SetRetained's limits).
 package storetest
 
 import (
@@ -125,6 +128,7 @@ var groups = []struct {
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
 	{"Limits", limitTests},
+	{"SessionQuota", sessionQuotaTests},
 }
 
 // env is one test's fixture: its store, and the unique prefix id of its
