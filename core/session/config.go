@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/topic"
 )
 
@@ -98,6 +99,17 @@ type Config struct {
 	// either is refused (see retained.go).
 	MaxRetained      int
 	MaxRetainedBytes int64
+	// MaxUserRetained bounds the retained messages recorded with one
+	// identity (the publisher's Session.Identity; a will's, its session's)
+	// [DefaultMaxUserRetained]; MaxUserRetainedBytes their bytes
+	// [DefaultMaxUserRetainedBytes]. Refused as MaxRetained is; replacing
+	// or clearing a message frees what it held for the identity that
+	// published it. The anonymous clients, who share one identity, are
+	// held to MaxRetained and MaxRetainedBytes only, as they are to
+	// MaxSessions only: one anonymous quota would be shared by every
+	// anonymous device.
+	MaxUserRetained      int
+	MaxUserRetainedBytes int64
 }
 
 // Defaults.
@@ -117,6 +129,10 @@ const (
 	DefaultMaxQueuedBytes   = 4 << 20
 	DefaultMaxRetained      = 100_000
 	DefaultMaxRetainedBytes = 128 << 20
+	// One identity may hold a tenth of DefaultMaxRetained and an eighth
+	// of DefaultMaxRetainedBytes.
+	DefaultMaxUserRetained      = 10_000
+	DefaultMaxUserRetainedBytes = 16 << 20
 )
 
 // ErrConfig is a configuration value out of range; the message names it.
@@ -191,6 +207,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"MaxQueued", &c.MaxQueued, DefaultMaxQueued},
 		{"MaxAliasBytes", &c.MaxAliasBytes, DefaultMaxAliasBytes},
 		{"MaxRetained", &c.MaxRetained, DefaultMaxRetained},
+		{"MaxUserRetained", &c.MaxUserRetained, DefaultMaxUserRetained},
 	} {
 		if *f.p == 0 {
 			*f.p = f.def
@@ -205,13 +222,25 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRetainedBytes < 0 {
 		return c, fmt.Errorf("%w: MaxRetainedBytes %d is negative", ErrConfig, c.MaxRetainedBytes)
 	}
+	if c.MaxUserRetainedBytes == 0 {
+		c.MaxUserRetainedBytes = DefaultMaxUserRetainedBytes
+	}
+	if c.MaxUserRetainedBytes < 0 {
+		return c, fmt.Errorf("%w: MaxUserRetainedBytes %d is negative", ErrConfig, c.MaxUserRetainedBytes)
+	}
 	return c, nil
 }
 
-// retainedLimits returns the store limits of MaxRetained and
-// MaxRetainedBytes.
-func (c *Config) retainedLimits() RetainedLimits {
-	return RetainedLimits{Count: c.MaxRetained, Bytes: c.MaxRetainedBytes}
+// retainedLimits returns the store limits of a retained message published
+// by identity: MaxRetained and MaxRetainedBytes, and MaxUserRetained and
+// MaxUserRetainedBytes for a named identity (not "", the broker's own, nor
+// the anonymous clients').
+func (c *Config) retainedLimits(identity string) RetainedLimits {
+	lim := RetainedLimits{Count: c.MaxRetained, Bytes: c.MaxRetainedBytes}
+	if identity != "" && identity != auth.Anonymous {
+		lim.IdentityCount, lim.IdentityBytes = c.MaxUserRetained, c.MaxUserRetainedBytes
+	}
+	return lim
 }
 
 // topicLimits returns the limits on topic names and filters.

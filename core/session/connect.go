@@ -246,7 +246,7 @@ func (c *call) takeOver(prev *Session, clean bool) error {
 	}
 	pending := !prev.Online() && prev.WillAt != 0
 	if (prev.Online() && (prev.Will.Delay == 0 || clean)) || (pending && clean) {
-		return c.publishWill(prev.Will)
+		return c.publishWill(prev.Will, prev.Identity)
 	}
 	return nil
 }

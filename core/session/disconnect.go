@@ -68,7 +68,7 @@ func (c *call) goOffline(withWill bool) error {
 		// whichever comes first (section 3.1.3.2.2).
 		delay := min(s.Will.Delay, expiry)
 		if delay == 0 {
-			if err := c.publishWill(s.Will); err != nil {
+			if err := c.publishWill(s.Will, s.Identity); err != nil {
 				return err
 			}
 		} else {

@@ -250,10 +250,11 @@ func (c *call) deliverTo(s *Session, t *target, m *Message, f *fanout) {
 	c.queueOut(s, o, f)
 }
 
-// publishWill publishes a will message: retained if it asks to be
-// [MQTT-3.1.2-14] [MQTT-3.1.2-15] (3.1.1: [MQTT-3.1.2-16] [MQTT-3.1.2-17]),
-// then to every matching subscription (section 3.1.2.5).
-func (c *call) publishWill(w *Will) error {
+// publishWill publishes the will message of a session of identity:
+// retained if it asks to be [MQTT-3.1.2-14] [MQTT-3.1.2-15] (3.1.1:
+// [MQTT-3.1.2-16] [MQTT-3.1.2-17]), recorded with identity, then to every
+// matching subscription (section 3.1.2.5).
+func (c *call) publishWill(w *Will, identity string) error {
 	m := w.Message
 	if w.Expiry != 0 {
 		// The Message Expiry Interval counts from publication (section 3.1.3.2.4).
@@ -262,21 +263,22 @@ func (c *call) publishWill(w *Will) error {
 	if m.Expired(c.now) {
 		return nil
 	}
-	return c.publishMessage(&m)
+	return c.publishMessage(&m, identity)
 }
 
 // publishMessage publishes a message no PUBLISH packet carries (a will, or
 // a $SYS value of the broker's): it stores it as the topic's retained
 // message when it has the retain flag, then fans it out to every matching
-// subscription. A will past the retained limits is published but not
-// retained; the broker's $SYS values are not held to them.
-func (c *call) publishMessage(m *Message) error {
+// subscription. A will past the retained limits (its session's identity's
+// included) is published but not retained; the broker's $SYS values
+// (identity "") are not held to them.
+func (c *call) publishMessage(m *Message, identity string) error {
 	if m.Retain {
-		lim := c.h.cfg.retainedLimits()
+		lim := c.h.cfg.retainedLimits(identity)
 		if c.ev.Kind == KindSys {
 			lim = RetainedLimits{}
 		}
-		if _, err := c.retain(m, lim); err != nil {
+		if _, err := c.retain(m, identity, lim); err != nil {
 			return err
 		}
 	}

@@ -39,13 +39,17 @@ const (
 	retainedPageCount = 64
 )
 
-// retain stores m as its topic's retained message within lim. It reports
-// false, having stored nothing, when that would take the store past lim.
-func (c *call) retain(m *Message, lim RetainedLimits) (bool, error) {
-	err := c.h.store.SetRetained(c.ctx, m, lim)
+// retain stores m as its topic's retained message, recorded with
+// identity, within lim. It reports false, having stored nothing, when that
+// would take the store, or identity, past lim.
+func (c *call) retain(m *Message, identity string, lim RetainedLimits) (bool, error) {
+	rm := *m
+	rm.Identity = identity
+	err := c.h.store.SetRetained(c.ctx, &rm, lim)
 	if errors.Is(err, ErrQuotaExceeded) {
 		c.h.log.Debug("retained message refused: limit reached", "topic", m.Topic, "size", m.Size(),
-			"max", lim.Count, "maxBytes", lim.Bytes)
+			"identity", identity, "max", lim.Count, "maxBytes", lim.Bytes,
+			"maxIdentity", lim.IdentityCount, "maxIdentityBytes", lim.IdentityBytes)
 		return false, nil
 	}
 	return err == nil, err
@@ -53,14 +57,15 @@ func (c *call) retain(m *Message, lim RetainedLimits) (bool, error) {
 
 // retainPublished stores the retained message of PUBLISH p from the client
 // [MQTT-3.3.1-5] (an empty payload removes it [MQTT-3.3.1-6]
-// [MQTT-3.3.1-7]) within Config.MaxRetained and MaxRetainedBytes. It
+// [MQTT-3.3.1-7]) within Config.MaxRetained and MaxRetainedBytes, and
+// MaxUserRetained and MaxUserRetainedBytes for the client's identity. It
 // reports whether the message goes on to its subscribers: past a limit, a
 // 5.0 client gets PUBACK or PUBREC 0x97 Quota exceeded (sections 3.4.2.1
 // and 3.5.2.1) and the message goes nowhere (a QoS 0 one silently), as a
 // denied one; a 3.1.1 client, which cannot be told, has it delivered to
 // the current subscribers without retaining it.
 func (c *call) retainPublished(p *packet.Publish, m *Message) (bool, error) {
-	ok, err := c.retain(m, c.h.cfg.retainedLimits())
+	ok, err := c.retain(m, c.st.Identity, c.h.cfg.retainedLimits(c.st.Identity))
 	if err != nil || ok || c.st.Version != packet.V5 {
 		return err == nil, err
 	}

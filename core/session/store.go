@@ -51,6 +51,11 @@ type RetainedLimits struct {
 	Count int
 	// Bytes is the most bytes of retained messages, by Message.Size.
 	Bytes int64
+	// IdentityCount and IdentityBytes bound, in the same way, the
+	// retained messages recorded with the identity of the message being
+	// set (Message.Identity).
+	IdentityCount int
+	IdentityBytes int64
 }
 
 // Store holds every fact that outlives one handler call: sessions,
@@ -110,13 +115,19 @@ type Store interface {
 	// topic, shared ones included.
 	Match(ctx context.Context, topic string) ([]Subscription, error)
 
-	// SetRetained stores m as the retained message of its topic, or removes
-	// the topic's retained message when m has an empty payload. In the
-	// same atomic step it keeps the store within lim: a write that would
-	// leave more than lim.Count messages, or more than lim.Bytes bytes
-	// (the sum of their Message.Size), is not made and returns
-	// ErrQuotaExceeded, unless it does not grow the store (a removal, or a
-	// replacement by a message no larger). A zero field is no limit.
+	// SetRetained stores m as the retained message of its topic, with
+	// m.Identity, or removes the topic's retained message when m has an
+	// empty payload. In the same atomic step it keeps the store within
+	// lim: a write that would leave more than lim.Count messages, or more
+	// than lim.Bytes bytes (the sum of their Message.Size), is not made
+	// and returns ErrQuotaExceeded, unless it does not grow the store (a
+	// removal, or a replacement by a message no larger). Likewise a write
+	// that would leave m.Identity with more than lim.IdentityCount
+	// messages or lim.IdentityBytes bytes, unless it does not grow what
+	// m.Identity holds (replacing a message recorded with m.Identity by one
+	// no larger). The message replaced or removed stops counting for the
+	// identity recorded with it, whoever replaces or removes it. A zero
+	// field is no limit.
 	SetRetained(ctx context.Context, m *Message, lim RetainedLimits) error
 	// RetainedPage returns retained messages whose topics match filter,
 	// in the store's order of topics (the same for every call), starting

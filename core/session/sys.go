@@ -25,7 +25,7 @@ func (h *Handler) PublishSys(ctx context.Context, values []SysValue) (*Reply, er
 			continue
 		}
 		m := Message{Topic: v.Topic, Payload: []byte(v.Value), Retain: true}
-		if err := c.publishMessage(&m); err != nil {
+		if err := c.publishMessage(&m, ""); err != nil {
 			return c.reply, fmt.Errorf("session: publish %q: %w", v.Topic, err)
 		}
 	}

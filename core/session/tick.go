@@ -29,7 +29,7 @@ func (h *Handler) Tick(ctx context.Context, limit int) (*Reply, int, error) {
 			if err != nil {
 				return c.reply, 0, err
 			}
-			if err := c.publishWill(s.Will); err != nil {
+			if err := c.publishWill(s.Will, s.Identity); err != nil {
 				return c.reply, 0, fmt.Errorf("session: publish will of %q: %w", s.ClientID, err)
 			}
 			if err := c.flush(); err != nil {

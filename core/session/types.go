@@ -14,6 +14,11 @@ type Message struct {
 	Retain  bool   `json:"retain,omitempty"`
 	// Publisher is the client id of the sender, for the No Local option.
 	Publisher string `json:"publisher,omitempty"`
+	// Identity is the identity of the sender (Session.Identity), recorded
+	// with a retained message for the per-identity retained quotas
+	// (RetainedLimits.IdentityCount, IdentityBytes); "" on other copies and
+	// on the broker's own messages. It is never sent to subscribers.
+	Identity string `json:"identity,omitempty"`
 	// ExpiresAt is when the message expires in Unix milliseconds, 0 for never
 	// (the Message Expiry Interval, made absolute on receipt).
 	ExpiresAt int64 `json:"expiresAt,omitempty"`

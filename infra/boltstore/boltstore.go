@@ -258,6 +258,9 @@ func (st *Store) init() error {
 		if err := initSessionCounts(tx); err != nil {
 			return err
 		}
+		if err := initRetainedBy(tx); err != nil {
+			return err
+		}
 		return initRetainedTotals(tx)
 	})
 	if err != nil {

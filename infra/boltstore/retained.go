@@ -58,8 +58,9 @@ func initRetainedTotals(tx *bolt.Tx) error {
 	return putJSON(tx.Bucket(bMeta), kRetained, &t)
 }
 
-// SetRetained implements session.Store: the message and the totals in one
-// transaction, which a refused write leaves untouched.
+// SetRetained implements session.Store: the message, the totals and the
+// totals of the identities concerned in one transaction, which a refused
+// write leaves untouched.
 func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim session.RetainedLimits) error {
 	if m.Topic == "" {
 		return nil
@@ -72,10 +73,12 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 		if err != nil {
 			return err
 		}
-		var oldSize int64
+		var (
+			om      session.Message
+			oldSize int64
+		)
 		old := b.Get([]byte(m.Topic))
 		if old != nil {
-			var om session.Message
 			if err := json.Unmarshal(old, &om); err != nil {
 				return fmt.Errorf("retained %q: %w", m.Topic, err)
 			}
@@ -90,9 +93,21 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 			if err := b.Delete([]byte(m.Topic)); err != nil {
 				return err
 			}
+			if err := addRetainedBy(tx, om.Identity, -1, -oldSize); err != nil {
+				return err
+			}
 			return putJSON(tx.Bucket(bMeta), kRetained, &t)
 		}
 		size := int64(m.Size())
+		use, err := getRetainedBy(tx, m.Identity)
+		if err != nil {
+			return err
+		}
+		mine := old != nil && om.Identity == m.Identity
+		grown := use.Bytes + size
+		if mine {
+			grown -= oldSize
+		}
 		switch {
 		case old == nil && lim.Count > 0 && t.N >= lim.Count:
 			refused = fmt.Errorf("%d messages: %w", t.N, session.ErrQuotaExceeded)
@@ -100,9 +115,20 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 		case size > oldSize && lim.Bytes > 0 && t.Bytes-oldSize+size > lim.Bytes:
 			refused = fmt.Errorf("%d bytes: %w", t.Bytes, session.ErrQuotaExceeded)
 			return nil
+		case !mine && lim.IdentityCount > 0 && use.N >= lim.IdentityCount:
+			refused = fmt.Errorf("%d messages of %q: %w", use.N, m.Identity, session.ErrQuotaExceeded)
+			return nil
+		case grown > use.Bytes && lim.IdentityBytes > 0 && grown > lim.IdentityBytes:
+			refused = fmt.Errorf("%d bytes of %q: %w", use.Bytes, m.Identity, session.ErrQuotaExceeded)
+			return nil
 		}
 		if old == nil {
 			t.N++
+		} else if err := addRetainedBy(tx, om.Identity, -1, -oldSize); err != nil {
+			return err
+		}
+		if err := addRetainedBy(tx, m.Identity, 1, size); err != nil {
+			return err
 		}
 		t.Bytes += size - oldSize
 		if err := putJSON(b, []byte(m.Topic), m); err != nil {

@@ -24,6 +24,7 @@ type msgItem struct {
 	QoS       byte       `dynamodbav:"q,omitempty"`
 	Retain    bool       `dynamodbav:"r,omitempty"`
 	Publisher string     `dynamodbav:"pub,omitempty"`
+	Identity  string     `dynamodbav:"id,omitempty"`
 	ExpiresAt int64      `dynamodbav:"x,omitempty"`
 	PFI       byte       `dynamodbav:"pfi,omitempty"`
 	CT        string     `dynamodbav:"ct,omitempty"`
@@ -40,7 +41,7 @@ type userItem struct {
 
 func toMsgItem(m *session.Message) msgItem {
 	it := msgItem{
-		Topic: m.Topic, Payload: clone(m.Payload), QoS: m.QoS, Retain: m.Retain, Publisher: m.Publisher,
+		Topic: m.Topic, Payload: clone(m.Payload), QoS: m.QoS, Retain: m.Retain, Publisher: m.Publisher, Identity: m.Identity,
 		ExpiresAt: m.ExpiresAt, PFI: m.Props.PayloadFormat, CT: m.Props.ContentType,
 		RT: m.Props.ResponseTopic, CD: clone(m.Props.CorrelationData), Has: m.Props.Has,
 	}
@@ -52,7 +53,7 @@ func toMsgItem(m *session.Message) msgItem {
 
 func (it *msgItem) message() session.Message {
 	m := session.Message{
-		Topic: it.Topic, Payload: it.Payload, QoS: it.QoS, Retain: it.Retain, Publisher: it.Publisher,
+		Topic: it.Topic, Payload: it.Payload, QoS: it.QoS, Retain: it.Retain, Publisher: it.Publisher, Identity: it.Identity,
 		ExpiresAt: it.ExpiresAt, Props: session.Props{
 			PayloadFormat: it.PFI, ContentType: it.CT, ResponseTopic: it.RT,
 			CorrelationData: it.CD, Has: it.Has,

@@ -53,10 +53,11 @@ func (st *Store) pruneCounts(ctx context.Context, levels []string) error {
 }
 
 // SetRetained implements session.Store. Replacing a message by one of
-// the same size is one conditional put; adding, removing or resizing one
-// is a transaction with the counters of the topic's ancestors (adding or
-// removing) and the totals item (totalsOp), whose condition keeps the
-// store within lim.
+// the same size and identity is one conditional put; adding, removing or
+// resizing one, or changing its identity, is a transaction with the
+// counters of the topic's ancestors (adding or removing), the totals item
+// (totalsOp) and the totals of the identities concerned (identityOps),
+// whose conditions keep the store within lim.
 func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim session.RetainedLimits) error {
 	levels := strings.Split(m.Topic, "/")
 	if len(levels) > maxFilterLevels {
@@ -78,14 +79,17 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 		if err != nil {
 			return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, err)
 		}
-		var oldSize int64
+		var (
+			oldSize  int64
+			oldIdent string
+		)
 		if old != nil {
 			var oi retainedItem
 			if err := attributevalue.UnmarshalMap(old, &oi); err != nil {
 				return fmt.Errorf("dynamo: decode retained message on %q: %w", m.Topic, err)
 			}
 			om := oi.Msg.message()
-			oldSize = int64(om.Size())
+			oldSize, oldIdent = int64(om.Size()), om.Identity
 		}
 		var ops []types.TransactWriteItem
 		var dn, db int64
@@ -93,13 +97,15 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 		case len(m.Payload) == 0 && old == nil:
 			return nil
 		case len(m.Payload) == 0:
+			cond, names, values := sameRetained(oldIdent)
 			ops = append([]types.TransactWriteItem{{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk),
-				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names}}},
+				ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values}}},
 				st.countOps(levels, -1)...)
 			dn, db = -1, -oldSize
 		case old != nil:
+			cond, names, values := sameRetained(oldIdent)
 			ops = []types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: av,
-				ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names}}}
+				ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values}}}
 			db = size - oldSize
 		default:
 			ops = append([]types.TransactWriteItem{{Put: &types.Put{TableName: &st.table, Item: av,
@@ -114,12 +120,17 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 		if dn != 0 || db != 0 {
 			ops = append(ops, st.totalsOp(dn, db, lim))
 		}
+		if len(m.Payload) == 0 {
+			ops = append(ops, st.identityOp(oldIdent, -1, -oldSize, lim))
+		} else {
+			ops = append(ops, st.identityOps(old != nil, oldIdent, oldSize, m.Identity, size, lim)...)
+		}
 		if len(ops) == 1 {
 			err = st.single(ctx, ops[0])
 		} else {
 			err = st.transact(ctx, ops)
 		}
-		if reasons := canceled(err); reasons != nil && failedAt(reasons, totals) {
+		if reasons := canceled(err); reasons != nil && failedFrom(reasons, totals) {
 			return fmt.Errorf("dynamo: retained message on %q: %w", m.Topic, session.ErrQuotaExceeded)
 		}
 		if condFailed(err) || canceled(err) != nil {
@@ -146,18 +157,25 @@ func (st *Store) SetRetained(ctx context.Context, m *session.Message, lim sessio
 // it grows them, its condition keeps them within lim: n below lim.Count
 // before a message is added, b at most lim.Bytes after.
 func (st *Store) totalsOp(dn, db int64, lim session.RetainedLimits) types.TransactWriteItem {
+	return st.addTotalsOp(retainedTotalsPK, dn, db, lim.Count, lim.Bytes)
+}
+
+// addTotalsOp adds dn messages and db bytes to the totals item of
+// partition pk (n and b), within maxN messages and maxB bytes when it grows
+// them (0: no limit), as totalsOp describes.
+func (st *Store) addTotalsOp(pk string, dn, db int64, maxN int, maxB int64) types.TransactWriteItem {
 	names := map[string]string{"#n": "n", "#b": "b"}
 	values := map[string]types.AttributeValue{":dn": num(dn), ":db": num(db)}
 	var conds []string
-	if dn > 0 && lim.Count > 0 {
+	if dn > 0 && maxN > 0 {
 		conds = append(conds, "(attribute_not_exists(#n) OR #n < :maxn)")
-		values[":maxn"] = num(int64(lim.Count))
+		values[":maxn"] = num(int64(maxN))
 	}
-	if db > 0 && lim.Bytes > 0 {
+	if db > 0 && maxB > 0 {
 		conds = append(conds, "(attribute_not_exists(#b) OR #b <= :room)")
-		values[":room"] = num(lim.Bytes - db)
+		values[":room"] = num(maxB - db)
 	}
-	u := &types.Update{TableName: &st.table, Key: key(retainedTotalsPK, retainedTotalsSK),
+	u := &types.Update{TableName: &st.table, Key: key(pk, retainedTotalsSK),
 		UpdateExpression: aws.String("ADD #n :dn, #b :db"), ExpressionAttributeNames: names, ExpressionAttributeValues: values}
 	if len(conds) > 0 {
 		u.ConditionExpression = aws.String(strings.Join(conds, " AND "))
@@ -227,7 +245,8 @@ func (st *Store) dropRetained(ctx context.Context, it *retainedItem) {
 		ConditionExpression: aws.String("#ttl = :ttl"), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": num(it.TTL)}}}},
 		st.countOps(levels, -1)...)
-	ops = append(ops, st.totalsOp(-1, -int64(m.Size()), session.RetainedLimits{}))
+	ops = append(ops, st.totalsOp(-1, -int64(m.Size()), session.RetainedLimits{}),
+		st.identityOp(m.Identity, -1, -int64(m.Size()), session.RetainedLimits{}))
 	if err := st.transact(ctx, ops); err != nil {
 		if canceled(err) == nil {
 			st.log.Warn("dynamo: deleting an expired retained message failed", "topic", it.Msg.Topic, "err", err)

@@ -28,7 +28,9 @@ type Store struct {
 	identities map[string]int
 	// retainedBytes is the sum of the retained messages' Message.Size.
 	retainedBytes int64
-	users         authData // users and access rules (auth.go), under their own lock
+	// retainedBy is what the retained messages hold by Message.Identity.
+	retainedBy map[string]retainedUse
+	users      authData // users and access rules (auth.go), under their own lock
 }
 
 // record is one session with everything it holds.
@@ -48,6 +50,7 @@ func New() *Store {
 		subs:       topic.NewIndex[session.Subscription](),
 		retained:   map[string]*session.Message{},
 		identities: map[string]int{},
+		retainedBy: map[string]retainedUse{},
 		users:      authData{users: map[string]*auth.User{}, rules: map[string]auth.Rule{}},
 	}
 }

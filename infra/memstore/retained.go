@@ -9,8 +9,15 @@ import (
 	"github.com/mqttless/mqttless/core/topic"
 )
 
-// SetRetained implements session.Store. st.retainedBytes follows every
-// change of st.retained, under st.mu.
+// retainedUse is what the retained messages recorded with one identity
+// hold: how many, and their Message.Size summed.
+type retainedUse struct {
+	n     int
+	bytes int64
+}
+
+// SetRetained implements session.Store. st.retainedBytes and
+// st.retainedBy follow every change of st.retained, under st.mu.
 func (st *Store) SetRetained(_ context.Context, m *session.Message, lim session.RetainedLimits) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -23,6 +30,7 @@ func (st *Store) SetRetained(_ context.Context, m *session.Message, lim session.
 		if old != nil {
 			delete(st.retained, m.Topic)
 			st.retainedBytes -= oldSize
+			st.useRetained(old.Identity, -1, -oldSize)
 		}
 		return nil
 	}
@@ -33,10 +41,40 @@ func (st *Store) SetRetained(_ context.Context, m *session.Message, lim session.
 	if size > oldSize && lim.Bytes > 0 && st.retainedBytes-oldSize+size > lim.Bytes {
 		return fmt.Errorf("memstore: retained %q: %d bytes: %w", m.Topic, st.retainedBytes, session.ErrQuotaExceeded)
 	}
+	// What m.Identity holds, and would hold after the write.
+	use := st.retainedBy[m.Identity]
+	mine := old != nil && old.Identity == m.Identity
+	grown := use.bytes + size
+	if mine {
+		grown -= oldSize
+	}
+	if !mine && lim.IdentityCount > 0 && use.n >= lim.IdentityCount {
+		return fmt.Errorf("memstore: retained %q: %d messages of %q: %w", m.Topic, use.n, m.Identity, session.ErrQuotaExceeded)
+	}
+	if grown > use.bytes && lim.IdentityBytes > 0 && grown > lim.IdentityBytes {
+		return fmt.Errorf("memstore: retained %q: %d bytes of %q: %w", m.Topic, use.bytes, m.Identity, session.ErrQuotaExceeded)
+	}
+	if old != nil {
+		st.useRetained(old.Identity, -1, -oldSize)
+	}
+	st.useRetained(m.Identity, 1, size)
 	c := cloneMessage(*m)
 	st.retained[m.Topic] = &c
 	st.retainedBytes += size - oldSize
 	return nil
+}
+
+// useRetained adds n messages and bytes to what identity holds, under
+// st.mu.
+func (st *Store) useRetained(identity string, n int, bytes int64) {
+	u := st.retainedBy[identity]
+	u.n += n
+	u.bytes += bytes
+	if u.n <= 0 {
+		delete(st.retainedBy, identity)
+		return
+	}
+	st.retainedBy[identity] = u
 }
 
 // RetainedPage implements session.Store, in byte order of topics. It

@@ -123,6 +123,7 @@ var groups = []struct {
 	{"Offline", offlineTests},
 	{"Subscriptions", subscriptionTests},
 	{"Retained", retainedTests},
+	{"RetainedIdentity", retainedIdentityTests},
 	{"Outbound", outboundTests},
 	{"Inbound", inboundTests},
 	{"Concurrency", concurrencyTests},
