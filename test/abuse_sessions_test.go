@@ -130,9 +130,6 @@ func liveHeap(t testing.TB, pprof string) int64 {
 // reconnect.
 func TestAbuseSessMaxSessions(t *testing.T) {
 	needOwnBroker(t)
-	if e2eStore == "dynamo" || e2eStack == "lambda" {
-		t.Skip("-max-sessions bounds the embedded stores only: DynamoDB keeps no session count (README, flag table)")
-	}
 	const max = 20
 	b := startBroker(t, withFlags(hostileFlags("-max-sessions", fmt.Sprint(max))...))
 	for i := range max {

@@ -43,7 +43,8 @@
 //
 // The file holds these buckets:
 //
-//	meta                       "format" → "1"
+//	meta                       "format" → "1", "retained" → retained
+//	                           totals (JSON)
 //	sessions                   one nested bucket per client id:
 //	  <client id>
 //	    "s"                    the session (JSON)
@@ -61,6 +62,12 @@
 //	                           and expiry (ExpiresAt), for Due
 //	wills                      <client id> → the session's will (a record,
 //	                           see records.go), read only when needed
+//	sessionCounts              "n" → sessions, "i/<identity>" → those of
+//	                           the identity (8 bytes BE), for
+//	                           session.SessionQuota (sessionquota.go)
+//	retainedBy                 "i/<identity>" → retained totals (JSON) of
+//	                           the messages recorded with the identity
+//	                           (retainedby.go)
 //
 // Values are the session types' JSON encodings, but for those that carry a
 // message (q, f, i, wills), which are records: a JSON header and the raw

@@ -28,7 +28,7 @@
 //	    to), bound, ver, exp (expiry interval), expAt, rmax,
 //	    mps, will, willAt, seq (last outbound Seq), nq (queued count), nf
 //	    (in-flight QoS 1/2 count), qx (at most the earliest ttl queued),
-//	    ttl; owner (P#<proxy>, only while online: index owner); dueP,
+//	    cnt (the session counters count it), ttl; owner (P#<proxy>, only while online: index owner); dueP,
 //	    dueAt (only while offline with a will or an expiry: index due)
 //	subscription, session side   pk S#<client id>, sk G<gen>#U#<filter>
 //	    gen, c (client id), f (filter), q, nl, rap, rh (options), sid
@@ -54,6 +54,12 @@
 //	    msg of topic prefix/level, ttl (when it expires)
 //	retained totals              pk RT, sk T
 //	    n, b: every retained message and their bytes (Message.Size)
+//	retained totals of identity  pk RI#<identity>, sk T
+//	    n, b: the retained messages recorded with the identity (msg.id)
+//	session counter              pk SC, sk N
+//	    n: the sessions the counters count (sessionquota.go)
+//	session counter of identity  pk SC#<identity>, sk N
+//	    n: those of the identity
 //	user                         pk U#<name>, sk U
 //	    name, hash (bcrypt), created (Unix ms), clientIds (pattern)
 //	user list entry              pk USERS, sk U#<name>
@@ -62,7 +68,8 @@
 //	    id, user, client, access (publish, subscribe or both), filter, deny
 //
 // A message (msg, and a will's m) is a map: t (topic), p (payload), q, r
-// (retain), pub (publisher), x (expiry, Unix ms), and the properties pfi,
+// (retain), pub (publisher), id (the publisher's identity, on retained
+// messages), x (expiry, Unix ms), and the properties pfi,
 // ct, rt, cd, up (user properties), has.
 //
 // rev changes with every write of the ownership attributes (everything but
@@ -89,6 +96,13 @@
 //     topic-side item existing). A clean-up cut short by a crash is finished
 //     by the session's next clear or deletion; until then its topic-side
 //     items are ignored (see Match).
+//     When the write creates a session, takes one over for another
+//     identity, or first writes one the counters do not count yet, it is
+//     a TransactWriteItems of that update and ADD n on the session
+//     counters (+1 on the table's and the identity's, or -1 on the old
+//     identity's and +1 on the new one's), an increment conditioned on n
+//     below the limit (session.SessionLimits): a failed counter condition
+//     is ErrQuotaExceeded, a failed session condition a lost race.
 //   - Fencing. Every write a connection makes to its session is a condition
 //     conn = :conn on the session item, or a ConditionCheck of it (with gen)
 //     in the same TransactWriteItems.
@@ -105,7 +119,8 @@
 //     expiry). Both indexes are eventually consistent: a session can show
 //     up a moment late, and the caller's conditional writes (ClearWill,
 //     DeleteSession) catch a stale one.
-//   - DeleteSession. Delete the session item conditioned on the rev read,
+//   - DeleteSession. Delete the session item conditioned on the rev read
+//     (in one transaction with ADD n -1 on its counters when it has cnt),
 //     then the whole G range of the partition, as Connect does.
 //   - Subscriptions, Inflight: read the session item, then one Query of its
 //     generation's U# (F#) items (genItems).
@@ -207,8 +222,14 @@
 //     appears or goes, and ADD n, b on the totals item, conditioned (when
 //     it grows them) on the limits: n below the count before an add, b at
 //     most the byte limit less the growth; a failed totals condition is
-//     ErrQuotaExceeded. Messages DynamoDB's TTL deletes leave the totals
-//     high (they are not healed yet), which only refuses early.
+//     ErrQuotaExceeded. The totals of the identity recorded with the new
+//     message (RI#<identity>) are held the same way to the identity's
+//     limits; those of the identity of the message replaced or removed
+//     go down, in the same transaction, whose write of the message item
+//     is conditioned on that message's identity (so a replacement
+//     meanwhile is retried, not charged to the wrong identity). Messages
+//     DynamoDB's TTL deletes leave the totals high (they are not healed
+//     yet), which only refuses early.
 //     Counters and messages are separate items so that a counter update
 //     never rewrites (and pays for) a large message. When a message goes,
 //     the counters that fell to 0 are deleted as the trie nodes are
