@@ -140,7 +140,7 @@ func settings(c *Config) []Setting {
 			stringOf(&c.Listen.TLSClientCA, "", nil)},
 		{"tls-require-client-cert", "refuse TLS clients without a certificate -tls-client-ca verifies",
 			boolOf(&c.Listen.TLSRequireClientCert, false)},
-		{"ws-addr", "MQTT over WebSockets listen address (path /mqtt, subprotocol mqtt); empty: off",
+		{"ws-addr", "MQTT over WebSockets listen address (path /mqtt, subprotocol mqtt or mqttv3.1); empty: off",
 			stringOf(&c.Listen.WSAddr, "", nil)},
 		{"wss-addr", "MQTT over secure WebSockets listen address (path /mqtt, the certificate of -tls-cert); empty: off",
 			stringOf(&c.Listen.WSSAddr, "", nil)},

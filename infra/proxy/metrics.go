@@ -19,7 +19,7 @@ const (
 	RefusedProtocol       = "protocol"        // the first packet was not a well-formed CONNECT
 	RefusedConnect        = "connect_refused" // the handlers refused the CONNECT
 	RefusedShuttingDown   = "shutting_down"   // accepted while the proxy shut down
-	RefusedSubprotocol    = "subprotocol"     // a WebSocket upgrade without subprotocol mqtt
+	RefusedSubprotocol    = "subprotocol"     // a WebSocket upgrade without subprotocol mqtt or mqttv3.1
 	// RefusedMaxConnections: MaxConnections connections were open.
 	RefusedMaxConnections = "max_connections"
 	// RefusedPendingConnects: MaxPendingConnects connections were waiting
