@@ -76,6 +76,11 @@ type Reply struct {
 	Close bool `json:"close,omitempty"`
 	// State replaces the connection state; nil leaves it unchanged.
 	State *ConnState `json:"state,omitempty"`
+	// Refused are the reasons of what the handlers refused in this call
+	// (refusal.go): of a refused CONNECT (a Refused* value, one), and of
+	// each denied PUBLISH or SUBSCRIBE filter (DeniedPublish,
+	// DeniedSubscribe), for the proxy's metrics. The handlers logged them.
+	Refused []string `json:"refused,omitempty"`
 }
 
 // Delivery is frames for one connection held by some proxy, or a request to

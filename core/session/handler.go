@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/ratelog"
 )
 
 // Handler applies the MQTT rules to events from the proxy. It keeps nothing
@@ -23,6 +24,9 @@ type Handler struct {
 	now   func() time.Time
 	auth  *auth.Checker // nil: everything allowed, every client anonymous
 	drops *drops        // messages dropped on full queues (drops.go)
+	// refusals limits the log lines of refusals (refusal.go); it is safe
+	// for concurrent use.
+	refusals *ratelog.Limiter
 }
 
 // Option adjusts a Handler.
@@ -47,7 +51,7 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now, drops: newDrops()}
+	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now, drops: newDrops(), refusals: newRefusalLog()}
 	for _, o := range opts {
 		o(h)
 	}
