@@ -68,8 +68,7 @@ func (c *conn) handshake() bool {
 	start := time.Now()
 	tc.SetDeadline(start.Add(c.srv.cfg.ConnectTimeout))
 	if err := tc.Handshake(); err != nil {
-		c.srv.metrics.refuse(RefusedTLSHandshake)
-		c.srv.log.Debug("TLS handshake failed", "conn", c.id, "remote", tc.RemoteAddr().String(), "err", err)
+		c.srv.refuse(RefusedTLSHandshake, "conn", c.id, "remote", tc.RemoteAddr().String(), "err", err)
 		return false
 	}
 	tc.SetDeadline(time.Time{})

@@ -70,7 +70,7 @@ func (s *Server) NewWebSocketServer() *http.Server {
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !offersMQTT(r.Header) {
-		s.metrics.refuse(RefusedSubprotocol)
+		s.refuse(RefusedSubprotocol)
 		http.Error(w, "proxy: the WebSocket subprotocol mqtt (or mqttv3.1) is required", http.StatusBadRequest)
 		return
 	}
@@ -78,7 +78,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	refused := s.admitLocked()
 	s.mu.RUnlock()
 	if refused != "" {
-		s.metrics.refuse(refused)
+		s.refuse(refused)
 		http.Error(w, "proxy: "+refused, http.StatusServiceUnavailable)
 		return
 	}
@@ -95,7 +95,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	wc.SetReadLimit(int64(s.cfg.MaxPacketSize) + 5)
 	c, refused := s.newConn(&wsConn{Conn: nc})
 	if c == nil { // the limits were reached since the check above
-		s.metrics.refuse(refused)
+		s.refuse(refused)
 		wc.CloseNow()
 		return
 	}
