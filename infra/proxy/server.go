@@ -209,8 +209,6 @@ type Server struct {
 	conns map[string]*conn
 	ln    net.Listener
 	done  bool
-	// maxConns is the most connections open at once.
-	maxConns int
 	// pending counts the connections in conns whose CONNECT has not been
 	// accepted (conn.pending); users counts the connections of each
 	// username (conn.user), for MaxUserConnections.
@@ -321,7 +319,6 @@ func (s *Server) newConn(nc net.Conn) (*conn, string) {
 	}
 	s.conns[id] = c
 	s.pending++
-	s.maxConns = max(s.maxConns, len(s.conns))
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.accepted.Add(1)
