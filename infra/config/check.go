@@ -60,6 +60,18 @@ func (c *Config) checkTLS(p *parser) {
 			p.fail("tls-key", l.TLSKey, "-"+ln.name+" needs a private key file")
 		}
 	}
+	// TLS files that no listener uses are a mistake (a listener flag
+	// forgotten, or misspelt in the environment): refused, naming each.
+	if l.TLSAddr == "" && l.WSSAddr == "" {
+		for _, f := range []struct{ name, v string }{{"tls-cert", l.TLSCert}, {"tls-key", l.TLSKey}, {"tls-client-ca", l.TLSClientCA}} {
+			if f.v != "" {
+				p.fail(f.name, f.v, "no TLS listener uses it: set -tls-addr or -wss-addr, or leave it empty")
+			}
+		}
+		if l.TLSRequireClientCert {
+			p.fail("tls-require-client-cert", "true", "no TLS listener uses it: set -tls-addr or -wss-addr, or leave it false")
+		}
+	}
 	if l.TLSRequireClientCert && l.TLSClientCA == "" {
 		p.fail("tls-client-ca", l.TLSClientCA, "-tls-require-client-cert needs the CAs that verify client certificates")
 	}

@@ -55,6 +55,11 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{[]string{"-tls-require-client-cert", "yes"}, nil, "-tls-require-client-cert"},
 		{[]string{"-tls-addr", ":8883", "-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-require-client-cert", "true"}, nil, "-tls-client-ca"},
 		{[]string{"-tls-addr", ":8883", "-tls-cert", "c.pem", "-tls-key", "k.pem", "-cert-identity", "true"}, nil, "-tls-client-ca"},
+		// TLS files without a listener that uses them (issue 18).
+		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem"}, nil, "-tls-cert (MQTTLESS_TLS_CERT)"},
+		{nil, map[string]string{"MQTTLESS_TLS_KEY": "k.pem"}, "-tls-key (MQTTLESS_TLS_KEY)"},
+		{[]string{"-ws-addr", ":8080", "-tls-client-ca", "ca.pem"}, nil, "-tls-client-ca (MQTTLESS_TLS_CLIENT_CA)"},
+		{[]string{"-tls-require-client-cert", "true"}, nil, "-tls-require-client-cert (MQTTLESS_TLS_REQUIRE_CLIENT_CERT)"},
 		{[]string{"-max-topic-length", "0"}, nil, "-max-topic-length"},
 		{[]string{"-max-topic-length", "65536"}, nil, "-max-topic-length"},
 		{[]string{"-max-topic-levels", "0"}, nil, "-max-topic-levels"},
