@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
@@ -51,6 +52,10 @@ type Broker struct {
 	wsLn    net.Listener // nil unless -ws-addr is set
 	wssLn   net.Listener // nil unless -wss-addr is set; TCP, TLS is added in Run
 	metrLn  net.Listener // nil unless -metrics-addr is set
+	// adminLn is the admin socket of the embedded store (admin.go); nil
+	// with other stores.
+	adminLn net.Listener
+	adminSt auth.Store // what adminLn serves
 	metrics *proxy.Metrics
 	reg     *prometheus.Registry // what metrLn serves; nil without -metrics-addr
 	// stopping is set when Run starts to shut down, so that the listeners
@@ -89,6 +94,7 @@ func (b *Broker) start() error {
 			return err
 		}
 		b.closeSt = closeSt
+		b.listenAdmin(st)
 		h, err := cfg.NewHandler(st, b.log)
 		if err != nil {
 			return err
@@ -215,7 +221,7 @@ func newLambdaInvoker(cfg config.Config, log *slog.Logger) (*lambdainvoke.Invoke
 }
 
 func (b *Broker) closeListeners() {
-	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn, b.tlsLn, b.wsLn, b.wssLn, b.metrLn} {
+	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn, b.tlsLn, b.wsLn, b.wssLn, b.metrLn, b.adminLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -353,6 +359,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	wsServers := b.serveMQTT()
+	b.serveAdmin()
 	if b.pprofLn != nil {
 		defer b.servePprof().Close()
 	}
@@ -407,6 +414,9 @@ loop:
 	defer cancel()
 	err = errors.Join(err, b.proxy.Shutdown(sctx))
 	b.ln.Close()
+	if b.adminLn != nil {
+		b.adminLn.Close()
+	}
 	err = errors.Join(err, b.closeSt())
 	b.log.Info("mqttless stopped")
 	return err
