@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -81,7 +82,9 @@ func serveConn(c net.Conn, st auth.Store, log *slog.Logger) {
 	c.SetDeadline(time.Now().Add(requestTimeout))
 	var req request
 	if err := json.NewDecoder(&limitedReader{r: c, n: maxRequest}).Decode(&req); err != nil {
-		log.Warn("admin socket: bad request", "err", err)
+		if !errors.Is(err, io.EOF) { // EOF: Running's probe
+			log.Warn("admin socket: bad request", "err", err)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
