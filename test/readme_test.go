@@ -173,7 +173,8 @@ func TestReadmeQuickStart(t *testing.T) {
 	// mosquitto_sub says nothing once subscribed: publish until the line
 	// comes (a message sent before the subscription is lost, as it would
 	// be for a reader who is too quick).
-	if !waitFor(waitTime, func() bool {
+	// On the serverless stack the SUBSCRIBE takes a function call or two.
+	if !waitFor(30*time.Second, func() bool {
 		sh.run(t, pubBlock)
 		time.Sleep(100 * time.Millisecond)
 		return strings.Contains(out.String(), "\n")
