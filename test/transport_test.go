@@ -312,6 +312,19 @@ func TestWebSocket(t *testing.T) {
 		})
 		exchange(t, c, 4)
 	})
+	t.Run("3.1 with subprotocol mqttv3.1", func(t *testing.T) {
+		// MQTT.js offers mqttv3.1, alone, for MQTT 3.1 (MQIsdp).
+		wc, err := tryDialWS(t, url, nil, "mqttv3.1")
+		if err != nil {
+			t.Fatalf("WebSocket offering mqttv3.1: %v", err)
+		}
+		if wc.Subprotocol() != "mqttv3.1" {
+			t.Fatalf("subprotocol %q, want mqttv3.1", wc.Subprotocol())
+		}
+		c := rawOver(t, websocket.NetConn(context.Background(), wc, websocket.MessageBinary), packet.V31)
+		c.mustConnect(connectPacket(packet.V31, strings.ReplaceAll(uniq("ws31"), "-", ""), true)) // 3.1: at most 23 characters
+		c.ping()
+	})
 	t.Run("raw 3.1.1", func(t *testing.T) {
 		// Packets split across WebSocket messages, and several in one,
 		// are one byte stream [MQTT-6.0.0-2].
