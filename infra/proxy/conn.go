@@ -164,7 +164,7 @@ func (c *conn) step() bool {
 	c.srv.received(&fc)
 	if c.state == nil && packet.Type(frames[0][0]>>4) != packet.CONNECT {
 		batchBufs.Put(bp)
-		c.srv.refuse(RefusedProtocol)
+		c.refused(RefusedProtocol)
 		return false // [MQTT-3.1.0-1] the first packet must be CONNECT
 	}
 	if c.state != nil {
@@ -279,9 +279,9 @@ func (c *conn) readFailed(err error) {
 	if c.state == nil {
 		switch {
 		case isTimeout(err):
-			c.srv.refuse(RefusedConnectTimeout)
+			c.refused(RefusedConnectTimeout)
 		case errors.Is(err, packet.ErrPacketTooLarge), errors.Is(err, packet.ErrVarInt):
-			c.srv.refuse(RefusedProtocol)
+			c.refused(RefusedProtocol)
 		}
 	}
 	switch {

@@ -69,3 +69,9 @@ func (c *conn) refuseConnect() {
 	}
 	c.srv.refuse(RefusedConnect, "conn", c.id, "remote", c.nc.RemoteAddr().String())
 }
+
+// refused counts and logs c, refused by the proxy for reason before its
+// CONNECT was accepted.
+func (c *conn) refused(reason string) {
+	c.srv.refuse(reason, "conn", c.id, "remote", c.nc.RemoteAddr().String())
+}
