@@ -57,7 +57,7 @@ func TestFunctionMetrics(t *testing.T) {
 			Packets: [][]byte{frame(t, &packet.Connect{ClientID: id, CleanStart: true})}})
 	}
 	b.Events[1].Packets = [][]byte{frame(t, &packet.Publish{Topic: "x"})} // misrouted: fails
-	b.Events = append(b.Events, nil)                                       // a null event: fails
+	b.Events = append(b.Events, nil)                                      // a null event: fails
 	payload, _ := json.Marshal(b)
 	if _, err := connect.Invoke(ctx, payload); err != nil {
 		t.Fatalf("the batch failed as a whole: %v", err)
