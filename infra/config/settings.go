@@ -146,6 +146,10 @@ func settings(c *Config) []Setting {
 			stringOf(&c.Listen.WSSAddr, "", nil)},
 		{"metrics-addr", "address to serve Prometheus metrics (/metrics) and the health check (/healthz) on; empty: off (make run serves them on 127.0.0.1:9090)",
 			stringOf(&c.Listen.MetricsAddr, "", nil)},
+		{"emf-interval", "how often the proxy writes its key metrics (connections, handler errors, dropped messages, refused connections, packets) to stdout as CloudWatch embedded metric format records, which CloudWatch Logs turns into metrics (the SAM template sets 60s); needs -metrics-addr; 0: never",
+			durationOf(&c.Listen.EMFInterval, 0, true)},
+		{"emf-service", "the Service dimension of the -emf-interval metrics (the SAM template: <stack>-proxy)",
+			stringOf(&c.Listen.EMFService, "mqttless", nil)},
 		{"sys-interval", "how often broker statistics are published as retained $SYS messages; 0: never",
 			durationOf(&c.Proxy.SysInterval, 10*time.Second, true)},
 		{"sys-prefix", "topic prefix of the broker statistics; empty: $SYS/broker, or with -invoker lambda $SYS/broker/proxies/<delivery host_port>, since each proxy counts its own",
@@ -172,5 +176,7 @@ func settings(c *Config) []Setting {
 			stringOf(&c.Delivery.URL, "", nil)},
 		{"delivery-secret", "shared secret (at least 16 bytes) that signs delivery requests; set it with MQTTLESS_DELIVERY_SECRET rather than on the command line",
 			secretOf(&c.Delivery.Secret)},
+		{"delivery-secret-previous", "a second secret (at least 16 bytes) the delivery endpoint accepts besides -delivery-secret, while a rotation is under way (handlers sign with -delivery-secret only); empty: none; set it with MQTTLESS_DELIVERY_SECRET_PREVIOUS",
+			secretOf(&c.Delivery.PreviousSecret)},
 	}
 }
