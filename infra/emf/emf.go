@@ -50,10 +50,15 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w, now: time.Now} }
 // dimension set: every key of dims), with dims as the record's properties.
 // A record without metrics writes nothing.
 func (w *Writer) Write(dims map[string]string, metrics ...Metric) error {
+	return w.WriteAt(w.now(), dims, metrics...)
+}
+
+// WriteAt is Write of a record timestamped t.
+func (w *Writer) WriteAt(t time.Time, dims map[string]string, metrics ...Metric) error {
 	if len(metrics) == 0 {
 		return nil
 	}
-	line, err := Record(w.now(), dims, metrics...)
+	line, err := Record(t, dims, metrics...)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
-	"github.com/mqttless/mqttless/infra/emf"
 	"github.com/mqttless/mqttless/infra/invocation"
 )
 
@@ -33,8 +32,7 @@ type Function struct {
 	group   invocation.Group
 	relay   *delivery.Relay
 	log     *slog.Logger
-	metrics *emf.Writer // nil: no metrics
-	name    string      // the FunctionName dimension of the metrics
+	metrics *metrics // nil: no metrics
 }
 
 // New builds the function of group g from the environment: the handler

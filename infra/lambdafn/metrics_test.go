@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
@@ -40,16 +41,30 @@ func records(t *testing.T, out *bytes.Buffer) []emfRecord {
 	return recs
 }
 
-// Each invocation writes one embedded-metric-format record with the events
-// it carried and those that failed, under its function's name. A batch
-// whose events fail answers them inside a successful reply, which Lambda's
-// Errors metric does not count: EventErrors does. A failed bare event
-// counts too.
+// A function writes embedded-metric-format records with the events it
+// handled and those that failed, under its function's name. A batch whose
+// events fail answers them inside a successful reply, which Lambda's
+// Errors metric does not count: EventErrors does, at once. A failed bare
+// event counts too. Events without failures are added up and written once
+// a MetricsInterval, not per invocation.
 func TestFunctionMetrics(t *testing.T) {
 	fns := newFunctions(t)
 	var out bytes.Buffer
-	connect := fns[invocation.GroupConnect].WithMetrics(&out, "stack-connect")
+	clock := time.Unix(1764700000, 0)
+	connect := fns[invocation.GroupConnect].WithMetricsAt(&out, "stack-connect", func() time.Time { return clock })
 	ctx := context.Background()
+	invoke := func(id string) {
+		t.Helper()
+		ev, _ := json.Marshal(&session.Event{Kind: session.KindPackets, Proxy: "p", Conn: "c-" + id,
+			Packets: [][]byte{frame(t, &packet.Connect{ClientID: id, CleanStart: true})}})
+		if _, err := connect.Invoke(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	invoke("m0") // the instance's first invocation writes at once
+	if out.Len() == 0 {
+		t.Fatal("the first invocation wrote no metrics")
+	}
 
 	b := invocation.Batch{}
 	for _, id := range []string{"m1", "m2", "m3"} {
@@ -67,14 +82,17 @@ func TestFunctionMetrics(t *testing.T) {
 	if _, err := connect.Invoke(ctx, single); err == nil {
 		t.Fatal("a misrouted bare event succeeded")
 	}
-	ok, _ := json.Marshal(&session.Event{Kind: session.KindPackets, Proxy: "p", Conn: "c-m5",
-		Packets: [][]byte{frame(t, &packet.Connect{ClientID: "m5", CleanStart: true})}})
-	if _, err := connect.Invoke(ctx, ok); err != nil {
-		t.Fatal(err)
+	before := out.Len()
+	invoke("m5") // within the interval: added up, not written
+	invoke("m6")
+	if out.Len() != before {
+		t.Fatalf("successful invocations within the interval wrote %q", out.Bytes()[before:])
 	}
+	clock = clock.Add(lambdafn.MetricsInterval)
+	invoke("m7") // the interval is over: m5, m6 and m7
 
 	recs := records(t, &out)
-	want := [][2]float64{{4, 2}, {1, 1}, {1, 0}}
+	want := [][2]float64{{1, 0}, {4, 2}, {1, 1}, {3, 0}}
 	if len(recs) != len(want) {
 		t.Fatalf("%d metrics records, want one per invocation (%d)", len(recs), len(want))
 	}
