@@ -16,19 +16,18 @@ import (
 // written as their increase since the last record (summed over labels), so
 // that CloudWatch's Sum over a period is what happened in it; gauges as
 // they are. The alarms and the dashboard of template.yaml read these
-// names.
+// names. Each is a custom CloudWatch metric, billed monthly: the list
+// holds what an operator acts on or plots, not every Prometheus family
+// (which /metrics serves).
 var emfMetrics = []struct {
 	name, family string
 	counter      bool
 }{
 	{"Connections", "mqttless_connections", false},
-	{"SendQueueBytes", "mqttless_send_queue_bytes", false},
-	{"ConnectionsAccepted", "mqttless_connections_total", true},
 	{"ConnectionsRefused", "mqttless_connections_refused_total", true},
 	{"HandlerErrors", "mqttless_handler_errors_total", true},
 	{"DroppedMessages", "mqttless_dropped_messages_total", true},
 	{"PacketsReceived", "mqttless_packets_received_total", true},
-	{"PacketsSent", "mqttless_packets_sent_total", true},
 }
 
 // emfReporter turns the registry's metrics into EMF records. last holds
@@ -88,14 +87,10 @@ func (r *emfReporter) report() error {
 			// the other way round, and the getters answer 0 for nil.
 			v += s.GetCounter().GetValue() + s.GetGauge().GetValue()
 		}
-		unit := emf.Count
-		if m.name == "SendQueueBytes" {
-			unit = "Bytes"
-		}
 		if m.counter {
 			v, r.last[m.name] = v-r.last[m.name], v
 		}
-		ms = append(ms, emf.Metric{Name: m.name, Unit: unit, Value: v})
+		ms = append(ms, emf.Metric{Name: m.name, Unit: emf.Count, Value: v})
 	}
 	return r.out.Write(map[string]string{"Service": r.service}, ms...)
 }

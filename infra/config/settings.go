@@ -146,7 +146,7 @@ func settings(c *Config) []Setting {
 			stringOf(&c.Listen.WSSAddr, "", nil)},
 		{"metrics-addr", "address to serve Prometheus metrics (/metrics) and the health check (/healthz) on; empty: off (make run serves them on 127.0.0.1:9090)",
 			stringOf(&c.Listen.MetricsAddr, "", nil)},
-		{"emf-interval", "how often the proxy writes its key metrics (connections, handler errors, dropped messages, refused connections, packets) to stdout as CloudWatch embedded metric format records, which CloudWatch Logs turns into metrics (the SAM template sets 60s); needs -metrics-addr; 0: never",
+		{"emf-interval", "how often the proxy writes its key metrics (Connections, ConnectionsRefused, HandlerErrors, DroppedMessages, PacketsReceived) to stdout as CloudWatch embedded metric format records, which CloudWatch Logs turns into metrics (the SAM template sets 60s); needs -metrics-addr; 0: never",
 			durationOf(&c.Listen.EMFInterval, 0, true)},
 		{"emf-service", "the Service dimension of the -emf-interval metrics (the SAM template: <stack>-proxy)",
 			stringOf(&c.Listen.EMFService, "mqttless", nil)},
