@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 )
 
 // Fleets are the reference fleets.
@@ -47,28 +48,46 @@ func main() {
 }
 
 func write(w io.Writer, d Deployment, fleets []Fleet) {
-	fmt.Fprintln(w, "Monthly bills, us-east-1 list prices (sources below each table), template.yaml at its defaults.")
+	fmt.Fprintln(w, "Monthly bills, us-east-1 list prices, template.yaml at its defaults.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| fleet | proxy tasks | mqttless fixed | mqttless variable | mqttless total | AWS IoT Core | ratio |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
-	for _, f := range fleets {
-		m, iot := MQTTless(d, f), IoTCore(f)
+	bills, iots := make([]Bill, len(fleets)), make([]Bill, len(fleets))
+	for i, f := range fleets {
+		bills[i], iots[i] = MQTTless(d, f), IoTCore(f)
+		m, iot := bills[i], iots[i]
 		fmt.Fprintf(w, "| %s | %d | $%.2f | $%.2f | $%.2f | $%.2f | %.2f |\n", f.Name, d.Tasks(f), m.FixedTotal(), m.Total()-m.FixedTotal(), m.Total(), iot.Total(), m.Total()/iot.Total())
 	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| | component | list price | source |")
+	sep := "| --- | --- | --- | --- |"
 	for _, f := range fleets {
-		m, iot := MQTTless(d, f), IoTCore(f)
-		fmt.Fprintf(w, "\n#### Fleet %s\n\nPer message: %s.\n\n", f.Name, f.perMessage().Source)
-		fmt.Fprintln(w, "| | component | quantity | list price | source | $ a month |")
-		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
-		for _, part := range []struct {
-			name  string
-			lines []Line
-		}{{"mqttless fixed", m.Fixed}, {"mqttless variable", m.Variable}, {"AWS IoT Core", iot.Variable}} {
-			for _, l := range part.lines {
-				fmt.Fprintf(w, "| %s | %s | %s | $%g %s | %s | %.2f |\n", part.name, l.Component, l.Quantity, l.Price.Value, l.Price.Unit, l.Price.Source, l.USD)
+		fmt.Fprintf(w, " %s $ |", f.Name[:1])
+		sep += " --- |"
+	}
+	fmt.Fprintln(w, "\n"+sep)
+	rows := func(part string, lines func(i int) []Line) {
+		for k, l := range lines(0) {
+			fmt.Fprintf(w, "| %s | %s | $%s %s | %s |", part, l.Component, strconv.FormatFloat(l.Price.Value, 'f', -1, 64), l.Price.Unit, l.Price.Source)
+			for i := range fleets {
+				fmt.Fprintf(w, " %.2f |", lines(i)[k].USD)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	rows("mqttless fixed", func(i int) []Line { return bills[i].Fixed })
+	rows("mqttless variable", func(i int) []Line { return bills[i].Variable })
+	rows("AWS IoT Core", func(i int) []Line { return iots[i].Variable })
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Quantities, and the per-message figures each fleet's variable lines use:")
+	for i, f := range fleets {
+		fmt.Fprintf(w, "\n- %s: %s.", f.Name, f.perMessage().Source)
+		for _, l := range append(append([]Line{}, bills[i].Fixed...), bills[i].Variable...) {
+			if l.Quantity != "" {
+				fmt.Fprintf(w, " %s: %s;", l.Component, l.Quantity)
 			}
 		}
-		fmt.Fprintf(w, "| | **mqttless** | | | | **%.2f** |\n| | **AWS IoT Core** | | | | **%.2f** |\n", m.Total(), iot.Total())
+		fmt.Fprintln(w)
 	}
 }
 

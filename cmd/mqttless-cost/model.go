@@ -21,7 +21,7 @@ type Deployment struct {
 
 // Defaults is template.yaml at its defaults.
 var Defaults = Deployment{
-	ProxyMinCount: 2, ProxyMaxCount: 10, ConnectionsPerTask: 10000,
+	ProxyMinCount: 2, ProxyMaxCount: 10, ConnectionsPerTask: 20000,
 	TaskVCPU: 0.5, TaskGB: 1, Zones: 2, FunctionMemoryGB: 0.125,
 	TickSeconds: 1, SysIntervalSeconds: 60, EMFIntervalSeconds: 60,
 	// HandlerErrors 4, Throttles 6, EventErrors 4, Duration 4,

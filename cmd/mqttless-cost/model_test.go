@@ -35,7 +35,7 @@ func TestFixedFloor(t *testing.T) {
 // past the maximum, the bill says the maximum (and the README that the
 // fleet needs ProxyMaxCount raised).
 func TestTasks(t *testing.T) {
-	for conns, want := range map[int]int{1: 2, 20000: 2, 20001: 3, 100001: 10, 500000: 10} {
+	for conns, want := range map[int]int{1: 2, 40000: 2, 40001: 3, 100001: 6, 500000: 10} {
 		if got := Defaults.Tasks(Fleet{Connections: conns}); got != want {
 			t.Errorf("%d connections: %d tasks, want %d", conns, got, want)
 		}
