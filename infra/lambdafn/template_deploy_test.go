@@ -301,6 +301,15 @@ func TestTemplateExistingVpc(t *testing.T) {
 	if fmt.Sprint(s.props("ExistingVpcDynamoDbEndpoint")["RouteTableIds"]) != "[rtb-1]" || s.props("ExistingVpcSecretsManagerEndpoint") == nil {
 		t.Error("an existing VPC gets no endpoints")
 	}
+	// With private DNS the endpoint answers the whole VPC: the proxy tasks
+	// read their secrets through it too.
+	from := map[string]bool{}
+	for _, in := range list(s.props("ExistingVpcEndpointSecurityGroup")["SecurityGroupIngress"]) {
+		from[fmt.Sprint(in["SourceSecurityGroupId"])] = true
+	}
+	if !from["map[Ref:FunctionSecurityGroup]"] || !from["map[Ref:ProxySecurityGroup]"] {
+		t.Errorf("the endpoint admits %v, want the functions and the proxies", from)
+	}
 	vpc["VpcEndpoints"], vpc["FunctionRouteTableIds"] = "present", ""
 	s = newStack(t, vpc)
 	if _, ok := s.Resources["ExistingVpcSecretsManagerEndpoint"]; ok || len(s.ruleFailures()) != 0 {
