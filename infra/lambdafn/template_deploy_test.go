@@ -156,7 +156,7 @@ func TestTemplateRetainsState(t *testing.T) {
 
 // Every function has a maximum concurrency (reserved), which the proxies
 // cannot outrun at their most: ProxyMaxCount proxies with
-// ProxyLambdaConcurrency invocations each in flight; and the four
+// ProxyLambdaConcurrency invocations each in flight; and the functions'
 // reservations leave the 100 unreserved executions Lambda demands of an
 // account's default quota of 1,000.
 func TestTemplateConcurrencyLimits(t *testing.T) {
@@ -171,8 +171,8 @@ func TestTemplateConcurrencyLimits(t *testing.T) {
 	if proxies*perProxy > limit {
 		t.Errorf("%d proxies x %d invocations in flight = %d, over the functions' limit %d: events would be throttled", proxies, perProxy, proxies*perProxy, limit)
 	}
-	if 4*limit > 1000-100 {
-		t.Errorf("4 x %d reserved leaves less than 100 of the default quota of 1,000 unreserved", limit)
+	if n := len(s.ofType("AWS::Serverless::Function")); n*limit > 1000-100 {
+		t.Errorf("%d functions x %d reserved leaves less than 100 of the default quota of 1,000 unreserved", n, limit)
 	}
 	for _, name := range functionResources {
 		if _, own := s.props(name)["ReservedConcurrentExecutions"]; own {
