@@ -47,6 +47,7 @@ LOCALSTACK_PORT ?= 4566
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
 .PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init clean
+.PHONY: cost
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
 .PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
 
@@ -232,6 +233,14 @@ bench-dynamo: moto-deps
 bench-lambda: moto-deps
 	MQTTLESS_LAMBDA_COST=1 MQTTLESS_LAMBDA_COST_MESSAGES=$(or $(COST_MESSAGES),200) MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -run '^TestServerlessCost$$' -count=1 -v -timeout 60m ./infra/lambdafn/
+
+## cost: the monthly bill of the stack template.yaml deploys, at its
+## defaults, for the reference fleets of issue 17, every component with its
+## us-east-1 list price and source, beside AWS IoT Core's bill for the same
+## fleet; per-message figures from make bench-lambda and make bench-dynamo
+## (cmd/mqttless-cost; README "The honest bill").
+cost:
+	$(GO) run ./cmd/mqttless-cost
 
 ## bench-init: the cold start of a handler function under the Lambda
 ## Runtime Interface Emulator, on this machine: the init phase as the

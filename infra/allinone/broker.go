@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -170,7 +171,7 @@ func (b *Broker) start() error {
 		}
 	}
 	if cfg.Delivery.Addr != "" {
-		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret, Previous: cfg.Delivery.PreviousSecret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
 		if err != nil {
 			return fmt.Errorf("-delivery-secret: %w", err)
 		}
@@ -384,6 +385,13 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.proxy.RunSys(sysCtx, b.cfg.Proxy.SysInterval, sysPrefix(b.cfg, b.id))
 		}
 	}()
+	emfDone := make(chan struct{})
+	go func() {
+		defer close(emfDone)
+		if b.cfg.Listen.EMFInterval > 0 && b.reg != nil {
+			newEMFReporter(b.reg, os.Stdout, b.cfg.Listen.EMFService).run(sysCtx, b.cfg.Listen.EMFInterval, b.log)
+		}
+	}()
 	ticker := time.NewTicker(b.cfg.Proxy.Tick)
 	defer ticker.Stop()
 	var err error
@@ -400,6 +408,7 @@ loop:
 	}
 	stopSys()
 	<-sysDone
+	<-emfDone
 	// Stop taking connections on every listener, then end those open.
 	b.stopping.Store(true)
 	for _, ln := range []net.Listener{b.tlsLn, b.wsLn, b.wssLn} {

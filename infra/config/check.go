@@ -28,12 +28,21 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 			p.fail("table", c.Store.Table, "must not be empty")
 		}
 	}
+	if c.Listen.EMFInterval > 0 && c.Listen.MetricsAddr == "" {
+		p.fail("emf-interval", c.Listen.EMFInterval.String(), "needs -metrics-addr, whose metrics it writes")
+	}
+	if c.Listen.EMFInterval > 0 && c.Listen.EMFService == "" {
+		p.fail("emf-service", "", "must not be empty with -emf-interval")
+	}
 	if c.Lambda.Invoker == "lambda" && c.Delivery.Addr == "" {
 		p.fail("delivery-addr", c.Delivery.Addr, "-invoker lambda needs a delivery endpoint")
 	}
 	if c.Delivery.Addr != "" {
 		if len(c.Delivery.Secret) < delivery.MinSecretLen {
 			p.fail("delivery-secret", strings.Repeat("*", len(c.Delivery.Secret)), fmt.Sprintf("a delivery endpoint needs a secret of at least %d bytes", delivery.MinSecretLen))
+		}
+		if n := len(c.Delivery.PreviousSecret); n > 0 && n < delivery.MinSecretLen {
+			p.fail("delivery-secret-previous", strings.Repeat("*", n), fmt.Sprintf("want at least %d bytes, or empty", delivery.MinSecretLen))
 		}
 		if c.Delivery.URL == "" {
 			c.Delivery.URL = "http://" + c.Delivery.Addr

@@ -94,6 +94,11 @@ type Listen struct {
 	// check at /healthz; Pprof serves net/http/pprof.
 	MetricsAddr string
 	Pprof       string
+	// EMFInterval, when not 0, writes the key metrics of MetricsAddr to
+	// stdout as CloudWatch embedded metric format records this often,
+	// under the dimension Service EMFService (infra/allinone/emf.go).
+	EMFInterval time.Duration
+	EMFService  string
 }
 
 // Proxy is the proxy's limits and timers.
@@ -145,10 +150,12 @@ type Lambda struct {
 type Delivery struct {
 	// Addr is where the endpoint listens (empty: off); URL is the URL
 	// handlers reach it at, which is also the proxy's id; Secret signs
-	// delivery requests.
-	Addr   string
-	URL    string
-	Secret []byte
+	// delivery requests. PreviousSecret is a second secret the endpoint
+	// accepts (a rotation; the handlers sign with Secret only).
+	Addr           string
+	URL            string
+	Secret         []byte
+	PreviousSecret []byte
 }
 
 // DeliveryURLAutoECS is the -delivery-url that asks for the task's own

@@ -29,9 +29,10 @@ var ErrMisrouted = errors.New("lambdafn: event belongs to another function")
 
 // Function is one handler function.
 type Function struct {
-	group invocation.Group
-	relay *delivery.Relay
-	log   *slog.Logger
+	group   invocation.Group
+	relay   *delivery.Relay
+	log     *slog.Logger
+	metrics *metrics // nil: no metrics
 }
 
 // New builds the function of group g from the environment: the handler
@@ -129,9 +130,16 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 		if err := json.Unmarshal(payload, &ev); err != nil {
 			return nil, fmt.Errorf("lambdafn: bad payload: %w", err)
 		}
-		return f.Handle(ctx, &ev)
+		r, err := f.Handle(ctx, &ev)
+		res := invocation.Result{}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		f.record([]invocation.Result{res})
+		return r, err
 	}
 	out := invocation.BatchReply{Replies: make([]invocation.Result, len(b.Events))}
+	defer func() { f.record(out.Replies) }()
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
 	for i, ev := range b.Events {
@@ -169,6 +177,7 @@ func Start(g invocation.Group) error {
 		return err
 	}
 	cfg.Auth.WarnAnonymous(log)
+	f.WithMetrics(os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	lambda.Start(f.Invoke)
 	return nil
 }
