@@ -56,6 +56,10 @@ type Broker struct {
 	// stopping is set when Run starts to shut down, so that the listeners
 	// it closes are not reported as failures.
 	stopping atomic.Bool
+	// lease keeps the proxy's lease (lease.go), nil when it holds none;
+	// leaseHeld is when the renewal made at start was asked for.
+	lease     *leaseHolder
+	leaseHeld time.Time
 }
 
 // Start opens the store (or the Lambda client), binds the listeners and
@@ -97,11 +101,11 @@ func (b *Broker) start() error {
 		local = h
 		var eh proxy.EventHandler = h
 		if cfg.Delivery.Addr != "" {
-			client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
+			client, err := delivery.NewClient(cfg.Delivery.Secret, cfg.Delivery.Timeout)
 			if err != nil {
 				return fmt.Errorf("-delivery-secret: %w", err)
 			}
-			eh = delivery.NewRelay(h, client, b.log)
+			eh = delivery.NewRelay(h, client, b.log).WithLeases(st)
 		}
 		b.inv = proxy.Local{Handler: eh}
 	}
@@ -176,10 +180,19 @@ func (b *Broker) start() error {
 			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.Delivery.Addr, err)
 		}
 	}
-	// Connections a crashed previous run held are gone: end them, so that
-	// their wills go out and their sessions can expire.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if needsLease(cfg) {
+		// The lease comes before any connection, so that a sweep still
+		// ending a previous run's sessions under this id stops
+		// (session.Handler.Sweep).
+		b.lease = &leaseHolder{inv: b.inv, id: b.id, period: cfg.Proxy.LeasePeriod, log: b.log}
+		if b.leaseHeld, err = b.lease.renew(ctx); err != nil {
+			return fmt.Errorf("take the proxy's lease: %w", err)
+		}
+	}
+	// Connections a crashed previous run held are gone: end them, so that
+	// their wills go out and their sessions can expire.
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindRecover, Proxy: b.id})
 	if err != nil {
 		return fmt.Errorf("recover the sessions of the previous run: %w", err)
@@ -377,8 +390,18 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.proxy.RunSys(sysCtx, b.cfg.Proxy.SysInterval, sysPrefix(b.cfg, b.id))
 		}
 	}()
-	ticker := time.NewTicker(b.cfg.Proxy.Tick)
-	defer ticker.Stop()
+	var tick <-chan time.Time // nil with -tick 0: the sweep runs elsewhere
+	if b.cfg.Proxy.Tick > 0 {
+		ticker := time.NewTicker(b.cfg.Proxy.Tick)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	defer stopLease()
+	leaseLost := make(chan error, 1)
+	if b.lease != nil {
+		go func() { leaseLost <- b.lease.hold(leaseCtx, b.leaseHeld) }()
+	}
 	var err error
 loop:
 	for {
@@ -387,7 +410,12 @@ loop:
 			break loop
 		case err = <-serveErr:
 			break loop
-		case <-ticker.C:
+		case err = <-leaseLost:
+			if err != nil {
+				b.log.Error("lease lost: stopping", "err", err)
+				break loop
+			}
+		case <-tick:
 			b.tick(ctx)
 		}
 	}
@@ -412,8 +440,9 @@ loop:
 	return err
 }
 
-// tick publishes due wills and removes expired sessions (up to 1,000 per
-// tick), through the handlers.
+// tick runs one sweep through the handlers (session.Handler.Sweep): the
+// sessions of proxies whose lease lapsed, due wills and expired sessions,
+// up to 1,000 of each.
 func (b *Broker) tick(ctx context.Context) {
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindTick, Proxy: b.id})
 	if reply != nil && len(reply.Deliveries) > 0 {
