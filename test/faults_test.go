@@ -231,8 +231,6 @@ func TestFaultQoS0AfterMove(t *testing.T) {
 // within a second throughout.
 func TestFaultDeadProxy(t *testing.T) {
 	const scenario = "a proxy dies for good holding sessions with wills"
-	faultsPending(t, scenario, chkWill+"; "+chkOwners+"; "+chkLatency,
-		"proxy leases and the scheduled sweeper that ends a dead proxy's sessions; deliveries that never wait on a proxy without a live lease (issue 15, What to build 1)")
 	lease := leasePeriod(t)
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")

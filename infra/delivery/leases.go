@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"sync"
 	"time"
 
@@ -13,43 +15,64 @@ type LeaseReader interface {
 	Leases(ctx context.Context) ([]session.Lease, error)
 }
 
-// leasesFresh is how long a Relay trusts the leases it read: a proxy
-// whose lease lapsed gets deliveries (each bounded by the client's
-// timeout) for at most this long after, and a busy function reads the
-// leases at most once per this.
+// leasesFresh is how long a Relay trusts the leases it read: a busy
+// function reads them at most once per this.
 const leasesFresh = time.Second
 
-// lapsedProxies remembers which proxies' leases lapsed, read at most once
-// per leasesFresh. mu guards every field.
+// suspectFor bounds how long a proxy that could not be reached is skipped
+// while its lease does not move (see lapsedProxies).
+const suspectFor = 10 * time.Second
+
+// lapsedProxies tells which proxies deliveries must not wait on: those
+// whose lease lapsed (or was ended by a sweep), read at most once per
+// leasesFresh, and those this Relay could not reach (a timeout, a refused
+// connection) and whose lease has not been renewed since, for at most
+// suspectFor. A proxy that just died still holds its lease for up to a
+// lease period: without the second rule every PUBLISH to its sessions
+// would wait out the delivery timeout until then; with it only the first
+// one does, in each function instance. A live proxy renews its lease
+// every third of its period, which ends a suspicion that a passing
+// failure raised. mu guards every field.
 type lapsedProxies struct {
 	src LeaseReader
 	now func() time.Time
 
-	mu     sync.Mutex
-	at     time.Time       // when lapsed was read; zero: never
-	lapsed map[string]bool // proxies whose lease lapsed or ended
+	mu      sync.Mutex
+	at      time.Time                // when leases was read; zero: never
+	leases  map[string]session.Lease // by proxy
+	suspect map[string]suspicion     // by proxy
 }
 
-// WithLeases makes r skip the deliveries to proxies whose lease (read from
-// src) lapsed, treating their connections as gone at once instead of
-// waiting on a proxy that may be dead. A proxy with no lease (one that
-// holds none, such as an older version) gets its deliveries. It returns r.
+// suspicion is a failure to reach a proxy: when, and the Until of its
+// lease as this Relay knew it then (0: none known).
+type suspicion struct {
+	at    time.Time
+	until int64
+}
+
+// WithLeases makes r skip the deliveries to proxies without a live lease
+// (read from src), and to proxies it could not reach until their lease is
+// renewed, treating their connections as gone at once instead of waiting
+// on a proxy that may be dead. A proxy with no lease (one that holds none,
+// such as an older version) gets its deliveries. It returns r.
 func (r *Relay) WithLeases(src LeaseReader) *Relay {
-	r.leases = &lapsedProxies{src: src, now: time.Now}
+	r.leases = &lapsedProxies{src: src, now: time.Now, suspect: map[string]suspicion{}}
 	return r
 }
 
-// split takes out of byProxy the deliveries to proxies whose lease
-// lapsed and returns them. When the leases cannot be read, nothing is
-// taken out.
+// split takes out of byProxy the deliveries to proxies deliveries must
+// not wait on and returns them. When the leases cannot be read, the last
+// ones read stand.
 func (l *lapsedProxies) split(ctx context.Context, byProxy map[string][]session.Delivery) []session.Delivery {
 	if l == nil || len(byProxy) == 0 {
 		return nil
 	}
-	lapsed := l.read(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refresh(ctx)
 	var out []session.Delivery
 	for p, ds := range byProxy {
-		if lapsed[p] {
+		if l.skip(p) {
 			out = append(out, ds...)
 			delete(byProxy, p)
 		}
@@ -57,25 +80,56 @@ func (l *lapsedProxies) split(ctx context.Context, byProxy map[string][]session.
 	return out
 }
 
-// read returns the proxies whose lease lapsed, read anew when the last
-// read is older than leasesFresh; a failed read keeps the last one.
-func (l *lapsedProxies) read(ctx context.Context) map[string]bool {
+// failed records that proxy could not be reached.
+func (l *lapsedProxies) failed(proxy string) {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.suspect[proxy] = suspicion{at: l.now(), until: l.leases[proxy].Until}
+}
+
+// skip reports whether deliveries to p must not be made. l.mu is held.
+func (l *lapsedProxies) skip(p string) bool {
+	now := l.now()
+	ls, ok := l.leases[p]
+	if ok && !ls.Live(now.UnixMilli()) {
+		return true
+	}
+	s, sus := l.suspect[p]
+	if !sus {
+		return false
+	}
+	if now.Sub(s.at) >= suspectFor || (ok && ls.Until > s.until) {
+		delete(l.suspect, p)
+		return false
+	}
+	return true
+}
+
+// refresh reads the leases anew when the last read is older than
+// leasesFresh; a failed read keeps the last one. l.mu is held.
+func (l *lapsedProxies) refresh(ctx context.Context) {
 	now := l.now()
 	if !l.at.IsZero() && now.Sub(l.at) < leasesFresh {
-		return l.lapsed
+		return
 	}
 	leases, err := l.src.Leases(ctx)
 	if err != nil {
-		return l.lapsed
+		return
 	}
 	l.at = now
-	l.lapsed = map[string]bool{}
+	l.leases = make(map[string]session.Lease, len(leases))
 	for _, ls := range leases {
-		if !ls.Live(now.UnixMilli()) {
-			l.lapsed[ls.Proxy] = true
-		}
+		l.leases[ls.Proxy] = ls
 	}
-	return l.lapsed
+}
+
+// unreachable reports whether err, from Forwarder.Forward, means the
+// proxy could not be reached or did not answer in time, rather than that
+// it answered with an error.
+func unreachable(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -118,6 +118,9 @@ func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delive
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
+				if unreachable(err) {
+					r.leases.failed(proxy)
+				}
 				r.log.Warn("delivery to a proxy failed; its connections are treated as gone", "proxy", proxy, "deliveries", len(ds), "err", err)
 				gone = append(gone, ds...)
 				return
