@@ -259,6 +259,18 @@ func TestFaultDeadProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// B's publish function instances start before the kill: a cold start
+	// of an emulated function built with -race takes most of the bound,
+	// which is about waiting on the dead proxy, not about cold starts.
+	for i := range 3 {
+		for j, c := range []*fclient{pub, w} {
+			if err := c.publish(fmt.Sprintf("%s-warm%d-%d", root, j, i), root+"/data", 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pub.waitAcked(15 * time.Second)
+	w.waitAcked(15 * time.Second)
 	s.h.proxyDied("A")
 	a.abandon(t, true)
 	deadline := time.Now().Add(2*lease + time.Second)

@@ -24,10 +24,23 @@ type Lease struct {
 	// (Store.EndLease). An ended lease stays lapsed until its proxy renews
 	// it (a restart under the same id).
 	Ended bool `json:"ended,omitempty"`
+	// Unreachable is set when a delivery to the proxy could not reach it
+	// since its last renewal (Store.MarkUnreachable); the next renewal
+	// clears it.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // Live reports whether the lease holds at now (Unix ms).
 func (l Lease) Live(now int64) bool { return !l.Ended && l.Until > now }
+
+// Reachable reports whether deliveries to the proxy may wait on it at now
+// (Unix ms): its lease holds, and no delivery failed to reach it since it
+// was last renewed. A proxy that just died still holds its lease for up
+// to a period; the first delivery that times out on it marks it, and the
+// others stop waiting on it at once rather than when the lease lapses. A
+// live proxy that was marked by a passing failure is reachable again at
+// its next renewal, a third of a period later at most.
+func (l Lease) Reachable(now int64) bool { return l.Live(now) && !l.Unreachable }
 
 // MaxLeasePeriod bounds the period a KindLease event may ask for: a proxy
 // that dies holding a longer lease would keep its sessions online as long.

@@ -103,6 +103,9 @@ type Store interface {
 	// EndLease marks the lease of proxy ended, provided its Until is still
 	// until and it is not ended yet; it returns ErrNotFound otherwise.
 	EndLease(ctx context.Context, proxy string, until int64) error
+	// MarkUnreachable sets Unreachable on the lease of proxy, provided its
+	// Until is still until; it returns ErrNotFound otherwise.
+	MarkUnreachable(ctx context.Context, proxy string, until int64) error
 	// ClearWill drops the pending will of an offline session, provided it
 	// is still the one due at willAt; it returns ErrNotFound otherwise.
 	ClearWill(ctx context.Context, clientID string, willAt int64) error

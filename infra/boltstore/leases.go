@@ -42,6 +42,26 @@ func (st *Store) Leases(ctx context.Context) ([]session.Lease, error) {
 
 // EndLease implements session.Store.
 func (st *Store) EndLease(ctx context.Context, proxy string, until int64) error {
+	return st.changeLease(ctx, proxy, until, "end", func(l *session.Lease) bool {
+		if l.Ended {
+			return false
+		}
+		l.Ended = true
+		return true
+	})
+}
+
+// MarkUnreachable implements session.Store.
+func (st *Store) MarkUnreachable(ctx context.Context, proxy string, until int64) error {
+	return st.changeLease(ctx, proxy, until, "mark unreachable", func(l *session.Lease) bool {
+		l.Unreachable = true
+		return true
+	})
+}
+
+// changeLease applies change to the lease of proxy whose Until is until,
+// in one transaction; ErrNotFound when there is none, or change refuses.
+func (st *Store) changeLease(ctx context.Context, proxy string, until int64, what string, change func(*session.Lease) bool) error {
 	err := st.write(ctx, nil, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bLeases)
 		var l session.Lease
@@ -51,11 +71,10 @@ func (st *Store) EndLease(ctx context.Context, proxy string, until int64) error 
 				return err
 			}
 		}
-		if v == nil || l.Ended || l.Until != until {
+		if v == nil || l.Until != until || !change(&l) {
 			return fmt.Errorf("lease of %q until %d: %w", proxy, until, session.ErrNotFound)
 		}
-		l.Ended = true
 		return putJSON(b, []byte(proxy), l)
 	}, func() {})
-	return wrap(err, "end the lease of %q", proxy)
+	return wrap(err, "%s the lease of %q", what, proxy)
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/mqttless/mqttless/core/session"
 )
 
-// LeaseReader reads the proxies' leases: the session.Store.
-type LeaseReader interface {
+// Leases reads the proxies' leases and marks those found unreachable: the
+// session.Store.
+type Leases interface {
 	Leases(ctx context.Context) ([]session.Lease, error)
+	MarkUnreachable(ctx context.Context, proxy string, until int64) error
 }
 
 // leasesFresh is how long a Relay trusts the leases it read: a busy
@@ -24,17 +26,19 @@ const leasesFresh = time.Second
 const suspectFor = 10 * time.Second
 
 // lapsedProxies tells which proxies deliveries must not wait on: those
-// whose lease lapsed (or was ended by a sweep), read at most once per
+// whose lease is not session.Lease.Reachable, read at most once per
 // leasesFresh, and those this Relay could not reach (a timeout, a refused
 // connection) and whose lease has not been renewed since, for at most
-// suspectFor. A proxy that just died still holds its lease for up to a
-// lease period: without the second rule every PUBLISH to its sessions
-// would wait out the delivery timeout until then; with it only the first
-// one does, in each function instance. A live proxy renews its lease
-// every third of its period, which ends a suspicion that a passing
-// failure raised. mu guards every field.
+// suspectFor. A Relay that cannot reach a proxy also marks its lease
+// (Leases.MarkUnreachable), so that the other function instances stop
+// waiting on it at their next read of the leases: a proxy that just died
+// still holds its lease for up to a period, and without the mark every
+// PUBLISH to its sessions would wait out the delivery timeout until then.
+// A live proxy renews its lease every third of its period, which ends a
+// suspicion, and clears a mark, that a passing failure raised. mu guards
+// every field.
 type lapsedProxies struct {
-	src LeaseReader
+	src Leases
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -55,7 +59,7 @@ type suspicion struct {
 // renewed, treating their connections as gone at once instead of waiting
 // on a proxy that may be dead. A proxy with no lease (one that holds none,
 // such as an older version) gets its deliveries. It returns r.
-func (r *Relay) WithLeases(src LeaseReader) *Relay {
+func (r *Relay) WithLeases(src Leases) *Relay {
 	r.leases = &lapsedProxies{src: src, now: time.Now, suspect: map[string]suspicion{}}
 	return r
 }
@@ -80,21 +84,27 @@ func (l *lapsedProxies) split(ctx context.Context, byProxy map[string][]session.
 	return out
 }
 
-// failed records that proxy could not be reached.
-func (l *lapsedProxies) failed(proxy string) {
+// failed records that proxy could not be reached, here and, when its
+// lease is known, in the store.
+func (l *lapsedProxies) failed(ctx context.Context, proxy string) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.suspect[proxy] = suspicion{at: l.now(), until: l.leases[proxy].Until}
+	until := l.leases[proxy].Until
+	l.suspect[proxy] = suspicion{at: l.now(), until: until}
+	l.mu.Unlock()
+	if until != 0 {
+		// ErrNotFound: renewed meanwhile, which the next read shows.
+		_ = l.src.MarkUnreachable(ctx, proxy, until)
+	}
 }
 
 // skip reports whether deliveries to p must not be made. l.mu is held.
 func (l *lapsedProxies) skip(p string) bool {
 	now := l.now()
 	ls, ok := l.leases[p]
-	if ok && !ls.Live(now.UnixMilli()) {
+	if ok && !ls.Reachable(now.UnixMilli()) {
 		return true
 	}
 	s, sus := l.suspect[p]

@@ -24,24 +24,28 @@ func (f *fakeLeases) Leases(context.Context) ([]session.Lease, error) {
 	return f.leases, f.err
 }
 
-// Deliveries to a proxy whose lease lapsed (or was ended by a sweep) are
-// never posted: they go straight to Undelivered, as if the connections
-// were gone. A live lease, and a proxy with no lease, get theirs.
+func (f *fakeLeases) MarkUnreachable(context.Context, string, int64) error { return nil }
+
+// Deliveries to a proxy whose lease lapsed (or was ended by a sweep, or
+// marked unreachable since its last renewal) are never posted: they go
+// straight to Undelivered, as if the connections were gone. A live lease,
+// and a proxy with no lease, get theirs.
 func TestRelaySkipsLapsedLeases(t *testing.T) {
 	now := time.Now().UnixMilli()
 	src := &fakeLeases{leases: []session.Lease{
 		{Proxy: "live", Until: now + time.Hour.Milliseconds()},
 		{Proxy: "lapsed", Until: now - 1},
 		{Proxy: "ended", Until: now + time.Hour.Milliseconds(), Ended: true},
+		{Proxy: "unreachable", Until: now + time.Hour.Milliseconds(), Unreachable: true},
 	}}
-	ds := []session.Delivery{dl("live", "a"), dl("lapsed", "b"), dl("ended", "c"), dl("none", "d"), dl("lapsed", "e")}
+	ds := []session.Delivery{dl("live", "a"), dl("lapsed", "b"), dl("ended", "c"), dl("none", "d"), dl("lapsed", "e"), dl("unreachable", "g")}
 	h := &fakeHandler{reply: &session.Reply{Deliveries: slices.Clone(ds)}}
 	fwd := &fakeForwarder{}
 	r := delivery.NewRelay(h, fwd, nil).WithLeases(src)
 	if _, err := r.Handle(context.Background(), &session.Event{Kind: session.KindSweep}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"lapsed", "ended"} {
+	for _, p := range []string{"lapsed", "ended", "unreachable"} {
 		if len(fwd.calls[p]) != 0 {
 			t.Errorf("deliveries posted to %s, a proxy without a live lease", p)
 		}
@@ -56,8 +60,8 @@ func TestRelaySkipsLapsedLeases(t *testing.T) {
 		got = append(got, conns(u)...)
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"b", "c", "e"}) {
-		t.Errorf("undelivered %v, want b, c, e", got)
+	if !slices.Equal(got, []string{"b", "c", "e", "g"}) {
+		t.Errorf("undelivered %v, want b, c, e, g", got)
 	}
 	// The leases are read at most once a second, however many events.
 	for range 5 {

@@ -119,7 +119,7 @@ func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delive
 			defer mu.Unlock()
 			if err != nil {
 				if unreachable(err) {
-					r.leases.failed(proxy)
+					r.leases.failed(ctx, proxy)
 				}
 				r.log.Warn("delivery to a proxy failed; its connections are treated as gone", "proxy", proxy, "deliveries", len(ds), "err", err)
 				gone = append(gone, ds...)

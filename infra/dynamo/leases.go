@@ -15,7 +15,9 @@ import (
 // The leases of the proxies live in one partition, one item each:
 //
 //	lease    pk L, sk <proxy>
-//	    until (Unix ms), ended (set by EndLease), ttl (a day after until)
+//	    until (Unix ms), ended (set by EndLease), unreachable (set by
+//	    MarkUnreachable), ttl (a day after until); RenewLease replaces the
+//	    item, which clears ended and unreachable
 //
 // The fleet is small (one item per proxy task), and Leases is one Query of
 // that partition.
@@ -59,6 +61,9 @@ func (st *Store) Leases(ctx context.Context) ([]session.Lease, error) {
 		if e, ok := it["ended"].(*types.AttributeValueMemberBOOL); ok {
 			l.Ended = e.Value
 		}
+		if e, ok := it["unreachable"].(*types.AttributeValueMemberBOOL); ok {
+			l.Unreachable = e.Value
+		}
 		out = append(out, l)
 	}
 	return out, nil
@@ -78,6 +83,24 @@ func (st *Store) EndLease(ctx context.Context, proxy string, until int64) error 
 	}
 	if err != nil {
 		return fmt.Errorf("dynamo: end the lease of %q: %w", proxy, err)
+	}
+	return nil
+}
+
+// MarkUnreachable implements session.Store.
+func (st *Store) MarkUnreachable(ctx context.Context, proxy string, until int64) error {
+	_, err := st.update(ctx, &dynamodb.UpdateItemInput{
+		Key:                       key(leasePK, proxy),
+		UpdateExpression:          aws.String("SET unreachable = :t"),
+		ConditionExpression:       aws.String("#u = :u"),
+		ExpressionAttributeNames:  map[string]string{"#u": "until"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":u": num(until)},
+	})
+	if condFailed(err) {
+		return fmt.Errorf("dynamo: lease of %q until %d: %w", proxy, until, session.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: mark the lease of %q unreachable: %w", proxy, err)
 	}
 	return nil
 }

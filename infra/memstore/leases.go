@@ -30,6 +30,19 @@ func (st *Store) Leases(context.Context) ([]session.Lease, error) {
 	return out, nil
 }
 
+// MarkUnreachable implements session.Store.
+func (st *Store) MarkUnreachable(_ context.Context, proxy string, until int64) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	l, ok := st.leases[proxy]
+	if !ok || l.Until != until {
+		return fmt.Errorf("memstore: lease of %q until %d: %w", proxy, until, session.ErrNotFound)
+	}
+	l.Unreachable = true
+	st.leases[proxy] = l
+	return nil
+}
+
 // EndLease implements session.Store.
 func (st *Store) EndLease(_ context.Context, proxy string, until int64) error {
 	st.mu.Lock()

@@ -11,6 +11,7 @@ var leaseTests = []test{
 	{"RenewAndRead", testLeaseRenew},
 	{"End", testLeaseEnd},
 	{"EndRace", testLeaseEndRace},
+	{"Unreachable", testLeaseUnreachable},
 }
 
 // leaseAt is a time in 2001 (Unix ms): leases the suite writes have lapsed
@@ -109,5 +110,29 @@ func testLeaseEndRace(e *env) {
 	}
 	for _, err := range errs {
 		e.wantErr(err, session.ErrNotFound, "losing EndLease")
+	}
+}
+
+// testLeaseUnreachable: MarkUnreachable marks the lease only while its
+// Until is the one given (ErrNotFound otherwise, and for a proxy without
+// a lease), and the next renewal clears the mark.
+func testLeaseUnreachable(e *env) {
+	p := e.id + "-p"
+	e.wantErr(e.st.MarkUnreachable(e.ctx, p, leaseAt), session.ErrNotFound, "MarkUnreachable without a lease")
+	if got := e.leases(); len(got) != 0 {
+		e.Fatalf("MarkUnreachable without a lease created %v", got)
+	}
+	e.must(e.st.RenewLease(e.ctx, p, leaseAt+1), "RenewLease")
+	e.wantErr(e.st.MarkUnreachable(e.ctx, p, leaseAt), session.ErrNotFound, "MarkUnreachable of an Until since renewed")
+	if l := e.leases()[p]; l.Unreachable {
+		e.Fatalf("lease marked by a refused MarkUnreachable: %+v", l)
+	}
+	e.must(e.st.MarkUnreachable(e.ctx, p, leaseAt+1), "MarkUnreachable")
+	if l := e.leases()[p]; !l.Unreachable || l.Until != leaseAt+1 || l.Ended || l.Reachable(leaseAt) {
+		e.Fatalf("lease after MarkUnreachable: %+v, want unreachable, Until %d", l, leaseAt+1)
+	}
+	e.must(e.st.RenewLease(e.ctx, p, leaseAt+2), "RenewLease")
+	if l := e.leases()[p]; l.Unreachable || !l.Reachable(leaseAt+1) {
+		e.Fatalf("lease renewed after MarkUnreachable: %+v, want reachable", l)
 	}
 }
