@@ -351,8 +351,10 @@ func (b *Broker) serveMetrics() *http.Server {
 // metrics and health check, pprof and the delivery endpoint when set, and
 // has the $SYS topics published every -sys-interval. On shutdown the
 // listeners stop taking connections, the open ones are closed (with
-// DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store
-// is closed; /healthz answers 503 meanwhile.
+// DISCONNECT 0x8B at 5.0), the handlers are told of each, the proxy's
+// lease is released, and the store is closed; /healthz answers 503
+// meanwhile. A proxy that holds a lease (lease.go) and cannot renew it in
+// time shuts down so too, and Run returns why.
 func (b *Broker) Run(ctx context.Context) error {
 	if b.cfg.Lambda.Invoker == "lambda" {
 		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
@@ -396,9 +398,12 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer ticker.Stop()
 		tick = ticker.C
 	}
-	leaseCtx, stopLease := context.WithCancel(ctx)
+	// The lease is held until the connections are closed and their ends
+	// handled, then released (lease.go).
+	leaseCtx, stopLease := context.WithCancel(context.Background())
 	defer stopLease()
 	leaseLost := make(chan error, 1)
+	leaseLostOnce := false
 	if b.lease != nil {
 		go func() { leaseLost <- b.lease.hold(leaseCtx, b.leaseHeld) }()
 	}
@@ -411,10 +416,9 @@ loop:
 		case err = <-serveErr:
 			break loop
 		case err = <-leaseLost:
-			if err != nil {
-				b.log.Error("lease lost: stopping", "err", err)
-				break loop
-			}
+			leaseLostOnce = true
+			b.log.Error("lease lost: stopping", "err", err)
+			break loop
 		case <-tick:
 			b.tick(ctx)
 		}
@@ -434,6 +438,13 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = errors.Join(err, b.proxy.Shutdown(sctx))
+	if b.lease != nil {
+		stopLease()
+		if !leaseLostOnce {
+			<-leaseLost
+		}
+		b.lease.release(sctx)
+	}
 	b.ln.Close()
 	err = errors.Join(err, b.closeSt())
 	b.log.Info("mqttless stopped")

@@ -55,6 +55,17 @@ func (l *leaseHolder) renew(ctx context.Context) (time.Time, error) {
 	return asked, nil
 }
 
+// release ends the lease at once, as a proxy that stops does once its
+// connections are closed: deliveries stop waiting on it, and a sweep ends
+// the sessions whose end it could not hand to the handlers. A failure is
+// logged: the lease then lapses at the end of its period.
+func (l *leaseHolder) release(ctx context.Context) {
+	_, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindLease, Proxy: l.id, LeaseMs: 1})
+	if err != nil {
+		l.log.Warn("releasing the lease failed; it lapses at the end of its period", "proxy", l.id, "err", err)
+	}
+}
+
 // safeUntil is until when a renewal asked for at asked is trusted.
 func (l *leaseHolder) safeUntil(asked time.Time) time.Time {
 	return asked.Add(l.period * safeNum / safeDen)
