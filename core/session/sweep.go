@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // SweepStats counts what one Sweep did.
@@ -60,6 +61,9 @@ func (h *Handler) Sweep(ctx context.Context, limit int) (*Reply, SweepStats, err
 // goes offline, and its expiry counts from now (an expiry of 0 ends it now).
 // Once the proxy owns no more sessions the lease is marked ended. It
 // reports how many sessions it ended and whether the lease was ended.
+// Owned may read an index that lags (DynamoDB's): a session it returns
+// again after it was taken offline counts as none, so that a stale read
+// cannot hold the sweep.
 //
 // A proxy restarted under the same id renews its lease before it accepts a
 // connection: each batch of sessions is read before the lease is read
@@ -68,6 +72,7 @@ func (h *Handler) Sweep(ctx context.Context, limit int) (*Reply, SweepStats, err
 // proxy's own recovery ends what is left).
 func (h *Handler) endLapsed(ctx context.Context, l Lease, limit int) (int, bool, error) {
 	n := 0
+	seen := map[string]bool{} // client id and connection of each session ended
 	for n < limit {
 		owned, err := h.store.Owned(ctx, l.Proxy, min(limit-n, tickBatch))
 		if err != nil {
@@ -76,6 +81,7 @@ func (h *Handler) endLapsed(ctx context.Context, l Lease, limit int) (int, bool,
 		if still, err := h.stillLapsed(ctx, l); err != nil || !still {
 			return n, false, err
 		}
+		owned = slices.DeleteFunc(owned, func(s *Session) bool { return seen[s.ClientID+"\x00"+s.Conn] })
 		if len(owned) == 0 {
 			err := h.store.EndLease(ctx, l.Proxy, l.Until)
 			if errors.Is(err, ErrNotFound) {
@@ -88,6 +94,7 @@ func (h *Handler) endLapsed(ctx context.Context, l Lease, limit int) (int, bool,
 			return n, true, nil
 		}
 		for _, s := range owned {
+			seen[s.ClientID+"\x00"+s.Conn] = true
 			if err := h.lapse(ctx, s); err != nil {
 				return n, false, fmt.Errorf("session: end %q of lapsed %q: %w", s.ClientID, l.Proxy, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/memstore"
 )
 
 // lease renews proxy's lease for period through a KindLease event.
@@ -169,5 +170,46 @@ func TestLeaseEventRefusesBadPeriods(t *testing.T) {
 	}
 	if _, err := e.h.Handle(context.Background(), &session.Event{Kind: session.KindLease, LeaseMs: 1000}); err == nil {
 		t.Errorf("lease of no proxy accepted")
+	}
+}
+
+// staleOwned is a store whose Owned keeps returning what it returned
+// first, as a lagging index may.
+type staleOwned struct {
+	*memstore.Store
+	first []*session.Session
+	calls int
+}
+
+func (s *staleOwned) Owned(ctx context.Context, proxy string, limit int) ([]*session.Session, error) {
+	s.calls++
+	if s.first == nil {
+		var err error
+		if s.first, err = s.Store.Owned(ctx, proxy, limit); err != nil {
+			return nil, err
+		}
+	}
+	return s.first, nil
+}
+
+// A sweep over a store whose Owned lags ends each session once and then
+// the lease, instead of going round the stale sessions.
+func TestSweepStaleOwned(t *testing.T) {
+	e := newEnv(t, session.Config{})
+	e.lease("proxy-1", 5*time.Second)
+	e.connect(v5, "a", persistent())
+	e.connect(v5, "b", persistent())
+	e.clock.Advance(6 * time.Second)
+	st := &staleOwned{Store: e.store}
+	h, err := session.New(st, session.Config{}, nil, session.WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stats, err := h.Sweep(context.Background(), 1000)
+	if err != nil || stats.Ended != 2 || stats.Lapsed != 1 {
+		t.Fatalf("Sweep = %+v, %v; want 2 sessions ended and the lease", stats, err)
+	}
+	if st.calls > 2 {
+		t.Fatalf("Owned read %d times for two sessions", st.calls)
 	}
 }
