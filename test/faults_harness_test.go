@@ -100,7 +100,7 @@ func newFaultStack(t *testing.T, flags []string, names ...string) *faultStack {
 	}
 	t.Cleanup(fp.close)
 	s := &faultStack{t: t, h: newHistory(), fp: fp, dir: t.TempDir(), proxies: map[string]*broker{},
-		flags: append([]string{"-tick", "100ms", "-e2e-dynamo-endpoint", fp.URL, "-e2e-rie-gate", "true"}, flags...)}
+		flags: append([]string{"-tick", "500ms", "-e2e-dynamo-endpoint", fp.URL, "-e2e-rie-gate", "true"}, flags...)}
 	for _, n := range names {
 		s.start(n)
 	}

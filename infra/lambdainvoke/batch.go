@@ -35,7 +35,8 @@ type result struct {
 
 // submit invokes ev alone when p has fewer than limit invocations in
 // flight; otherwise ev waits and goes with the other waiting events in the
-// next invocation that ends frees a slot.
+// next invocation that ends frees a slot. A lease renewal waits ahead of
+// the others, so that a busy proxy keeps its lease (infra/allinone/lease.go).
 func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
 	payload, err := encodeEvent(ev)
 	if err != nil {
@@ -47,6 +48,9 @@ func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*se
 		p.inflight++
 		p.mu.Unlock()
 		inv.run(p, []*request{req})
+	} else if ev.Kind == session.KindLease {
+		p.pending = append([]*request{req}, p.pending...)
+		p.mu.Unlock()
 	} else {
 		p.pending = append(p.pending, req)
 		p.mu.Unlock()
