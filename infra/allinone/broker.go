@@ -365,6 +365,18 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store.Kind, "data-dir", b.cfg.Store.DataDir)
 	}
 	warnDescriptors(b.log, b.cfg.Proxy.MaxConnections)
+	if b.lease != nil {
+		// Start's renewal may be old by now (the recovery took its time):
+		// the lease is renewed once more before the first connection.
+		rctx, cancel := context.WithTimeout(ctx, b.lease.trusted())
+		held, err := b.lease.renew(rctx)
+		cancel()
+		if err != nil {
+			b.closeListeners()
+			return errors.Join(err, b.closeSt())
+		}
+		b.leaseHeld = held
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	wsServers := b.serveMQTT()

@@ -66,10 +66,11 @@ func (l *leaseHolder) release(ctx context.Context) {
 	}
 }
 
+// trusted is how long a renewal is trusted for.
+func (l *leaseHolder) trusted() time.Duration { return l.period * safeNum / safeDen }
+
 // safeUntil is until when a renewal asked for at asked is trusted.
-func (l *leaseHolder) safeUntil(asked time.Time) time.Time {
-	return asked.Add(l.period * safeNum / safeDen)
-}
+func (l *leaseHolder) safeUntil(asked time.Time) time.Time { return asked.Add(l.trusted()) }
 
 // hold renews the lease every third of the period, from the renewal asked
 // for at held, until ctx ends (it then returns nil). It returns an error
@@ -97,7 +98,7 @@ func (l *leaseHolder) hold(ctx context.Context, held time.Time) error {
 		}
 		if !time.Now().Before(safe) {
 			return fmt.Errorf("no lease renewal for %v (-lease-period %v): the proxy may be cut off from the handlers, whose sweep ends its sessions once the lease lapses: %w",
-				time.Since(safe.Add(-l.period*safeNum/safeDen)).Round(time.Millisecond), l.period, err)
+				time.Since(safe.Add(-l.trusted())).Round(time.Millisecond), l.period, err)
 		}
 		l.log.Warn("lease renewal failed; retrying", "proxy", l.id, "err", err, "trusted for", time.Until(safe).Round(time.Millisecond))
 		next = time.Now().Add(l.period / 10)
