@@ -118,7 +118,7 @@ func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delive
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				if unreachable(err) {
+				if unreachable(err) && ctx.Err() == nil {
 					r.leases.failed(ctx, proxy)
 				}
 				r.log.Warn("delivery to a proxy failed; its connections are treated as gone", "proxy", proxy, "deliveries", len(ds), "err", err)
