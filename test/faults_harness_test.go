@@ -59,9 +59,9 @@ func harnessFlag(name, value string, fnEnv, targets *[]string) error {
 
 // leasePeriod is the proxy lease period of the scenarios' proxies
 // (-lease-period; issue 15: wills of a dead proxy's sessions go out within
-// two lease periods), the default's 5 s. MQTTLESS_FAULTS_LEASE sets
-// another, such as 10s on a machine so loaded that the emulated functions
-// cannot answer a renewal within 4 s.
+// two lease periods), the default's 10 s. MQTTLESS_FAULTS_LEASE sets
+// another, such as 5s for a shorter run, or 20s on a machine so loaded
+// that the emulated functions cannot answer a renewal within 8 s.
 func leasePeriod(t testing.TB) time.Duration {
 	if v := os.Getenv("MQTTLESS_FAULTS_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -70,7 +70,7 @@ func leasePeriod(t testing.TB) time.Duration {
 		}
 		return d
 	}
-	return 5 * time.Second
+	return 10 * time.Second
 }
 
 // faultStack is a scenario's stack: proxies on one table whose functions

@@ -18,7 +18,7 @@ import (
 // on its own monotonic clock from when it asked for a renewal, which is
 // before the handlers read theirs, and takes itself to hold the lease
 // until safeShare of the period has passed since the last renewal it asked
-// for and got: the rest (a second at the default 5 s) covers the skew
+// for and got: the rest (2 s at the default 10 s) covers the skew
 // between the clocks of the handlers that renewed and swept and the time
 // to stop. Past it the proxy may be partitioned from the handlers, and a
 // sweep may end its sessions at any moment: it stops taking connections
@@ -75,8 +75,9 @@ func (l *leaseHolder) safeUntil(asked time.Time) time.Time { return asked.Add(l.
 // hold renews the lease every third of the period, from the renewal asked
 // for at held, until ctx ends (it then returns nil). It returns an error
 // once no renewal succeeded for the trusted share of the period: the
-// proxy must stop serving. A failed renewal is retried every tenth of the
-// period meanwhile.
+// proxy must stop serving. Each attempt is given a third of the period at
+// most, so that one slow invocation leaves time for others, and a failed
+// renewal is retried every tenth of the period meanwhile.
 func (l *leaseHolder) hold(ctx context.Context, held time.Time) error {
 	safe := l.safeUntil(held)
 	next := held.Add(l.period / 3)
@@ -86,7 +87,11 @@ func (l *leaseHolder) hold(ctx context.Context, held time.Time) error {
 			return nil
 		case <-time.After(time.Until(next)):
 		}
-		rctx, cancel := context.WithDeadline(ctx, safe)
+		attempt := time.Now().Add(l.period / 3)
+		if attempt.After(safe) {
+			attempt = safe
+		}
+		rctx, cancel := context.WithDeadline(ctx, attempt)
 		asked, err := l.renew(rctx)
 		cancel()
 		if ctx.Err() != nil {

@@ -153,7 +153,7 @@ func settings(c *Config) []Setting {
 		{"tick", "how often this process runs the sweep: delayed wills, session expiry, and the sessions of proxies whose lease lapsed (safe from several processes at once); 0: never, as the proxies of the SAM template, where the scheduled sweep function repeats the sweep this often",
 			durationOf(&c.Proxy.Tick, time.Second, true)},
 		{"lease-period", "how long a proxy's lease lasts (-invoker lambda, or -store dynamo with -delivery-addr); the proxy renews it every third of the period and stops serving when it could not for 4/5 of it; a dead proxy's sessions are ended (their wills published) about one period plus -tick after its last renewal",
-			durationOf(&c.Proxy.LeasePeriod, 5*time.Second, false)},
+			durationOf(&c.Proxy.LeasePeriod, 10*time.Second, false)},
 		{"delivery-timeout", "deadline of one delivery request from the handlers to a proxy's delivery endpoint (a proxy answers once the frames are in its send queues, in milliseconds within a VPC); a proxy that does not answer in time is taken to have lost the connections, and is skipped until it renews its lease",
 			durationOf(&c.Delivery.Timeout, 500*time.Millisecond, false)},
 		{"log-level", "log level: debug, info, warn or error",
