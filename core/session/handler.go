@@ -61,7 +61,8 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 // Config returns the configuration in force, defaults filled in.
 func (h *Handler) Config() Config { return h.cfg }
 
-// tickBatch is how many sessions one KindTick event handles.
+// tickBatch is how many sessions one KindTick event handles, for each of
+// its steps (Sweep).
 const tickBatch = 1000
 
 // Handle processes one event. It returns the reply even when it also
@@ -71,9 +72,11 @@ const tickBatch = 1000
 // DISCONNECT 0x80 at 5.0.
 func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	switch ev.Kind {
-	case KindTick:
-		reply, _, err := h.Tick(ctx, tickBatch)
+	case KindTick, KindSweep:
+		reply, _, err := h.Sweep(ctx, tickBatch)
 		return reply, err
+	case KindLease:
+		return &Reply{}, h.RenewLease(ctx, ev.Proxy, time.Duration(ev.LeaseMs)*time.Millisecond)
 	case KindRecover:
 		reply, _, err := h.Recover(ctx, ev.Proxy)
 		return reply, err

@@ -4,10 +4,20 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
 
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
+
+// MinLeasePeriod is the shortest -lease-period: renewals go every third
+// of it, each a handler call.
+const MinLeasePeriod = 500 * time.Millisecond
+
+// MaxDeliveryTimeout is the longest -delivery-timeout.
+const MaxDeliveryTimeout = 30 * time.Second
 
 // check applies the rules that tie settings together, once each has been
 // parsed; raw returns a setting's value as given and whether a flag or the
@@ -33,6 +43,12 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 	}
 	if c.Listen.EMFInterval > 0 && c.Listen.EMFService == "" {
 		p.fail("emf-service", "", "must not be empty with -emf-interval")
+	}
+	if c.Proxy.LeasePeriod < MinLeasePeriod || c.Proxy.LeasePeriod > session.MaxLeasePeriod {
+		p.fail("lease-period", c.Proxy.LeasePeriod.String(), fmt.Sprintf("want from %v to %v", MinLeasePeriod, session.MaxLeasePeriod))
+	}
+	if c.Delivery.Timeout > MaxDeliveryTimeout {
+		p.fail("delivery-timeout", c.Delivery.Timeout.String(), fmt.Sprintf("want at most %v: a delivery holds up the event that made it", MaxDeliveryTimeout))
 	}
 	if c.Lambda.Invoker == "lambda" && c.Delivery.Addr == "" {
 		p.fail("delivery-addr", c.Delivery.Addr, "-invoker lambda needs a delivery endpoint")

@@ -126,8 +126,10 @@ type Proxy struct {
 	MaxSendBytesTotal     int
 	MaxOutboundAliases    int
 	MaxOutboundAliasBytes int
-	// Tick is how often wills and expiries are processed.
-	Tick time.Duration
+	// Tick is how often this process runs the sweep (0: never);
+	// LeasePeriod how long a proxy's lease lasts (infra/allinone/lease.go).
+	Tick        time.Duration
+	LeasePeriod time.Duration
 	// SysInterval is how often the $SYS topics under SysPrefix are
 	// published (0: never; SysPrefix empty: the proxy's own).
 	SysInterval time.Duration
@@ -156,6 +158,8 @@ type Delivery struct {
 	URL            string
 	Secret         []byte
 	PreviousSecret []byte
+	// Timeout bounds one delivery request.
+	Timeout time.Duration
 }
 
 // DeliveryURLAutoECS is the -delivery-url that asks for the task's own

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -32,7 +33,8 @@ type Function struct {
 	group   invocation.Group
 	relay   *delivery.Relay
 	log     *slog.Logger
-	metrics *metrics // nil: no metrics
+	metrics *metrics      // nil: no metrics
+	tick    time.Duration // the period of the scheduled sweep's passes (sweep.go)
 }
 
 // New builds the function of group g from the environment: the handler
@@ -79,15 +81,18 @@ func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, l
 	if err != nil {
 		return nil, err
 	}
-	h, err := cfg.NewHandler(dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log)), log)
+	st := dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log))
+	h, err := cfg.NewHandler(st, log)
 	if err != nil {
 		return nil, err
 	}
-	client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
+	client, err := delivery.NewClient(cfg.Delivery.Secret, cfg.Delivery.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("MQTTLESS_DELIVERY_SECRET: %w", err)
 	}
-	return NewFunction(g, delivery.NewRelay(h, client, log), log), nil
+	f := NewFunction(g, delivery.NewRelay(h, client, log).WithLeases(st), log)
+	f.tick = cfg.Proxy.Tick
+	return f, nil
 }
 
 // NewFunction returns the function of group g over relay, for callers
@@ -105,7 +110,13 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 	if !f.group.Accepts(ev) {
 		return nil, fmt.Errorf("%w: %s got a %s event of %d frames", ErrMisrouted, f.group, ev.Kind, len(ev.Packets))
 	}
-	reply, err := f.relay.Handle(ctx, ev)
+	var reply *session.Reply
+	var err error
+	if ev.Kind == session.KindSweep {
+		reply, err = f.sweep(ctx, ev)
+	} else {
+		reply, err = f.relay.Handle(ctx, ev)
+	}
 	if err != nil {
 		f.log.Error("handler failed", "conn", ev.Conn, "kind", ev.Kind, "err", err)
 	}
