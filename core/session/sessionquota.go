@@ -57,3 +57,13 @@ func (c *call) connectStore(s *Session, clean bool) (*Session, error) {
 	}
 	return c.h.store.Connect(c.ctx, s, clean, c.nowMs())
 }
+
+// SessionCounter is an optional Store method that counts the sessions the
+// store holds, for the $SYS clients/total value (PublishSys). The
+// embedded and in-memory stores implement it from what they keep; the
+// DynamoDB store does not.
+type SessionCounter interface {
+	// SessionCount returns how many sessions the store holds, online,
+	// offline, or ended but not yet deleted.
+	SessionCount(ctx context.Context) (int, error)
+}

@@ -157,3 +157,13 @@ func (st *Store) ConnectWithin(ctx context.Context, s *session.Session, clean bo
 	}
 	return prev, nil
 }
+
+// SessionCount implements session.SessionCounter, from the session cache.
+func (st *Store) SessionCount(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, wrap(err, "count sessions")
+	}
+	st.sessMu.RLock()
+	defer st.sessMu.RUnlock()
+	return len(st.sessions), nil
+}

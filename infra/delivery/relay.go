@@ -35,9 +35,10 @@ const MaxReplyBytes = 3 << 20
 // Undelivered, which sends them to the session's newer connection or
 // queues what a persistent session must not lose.
 type Relay struct {
-	h   Handler
-	fwd Forwarder
-	log *slog.Logger
+	h      Handler
+	fwd    Forwarder
+	log    *slog.Logger
+	leases *lapsedProxies // nil: every proxy is tried (leases.go)
 }
 
 // NewRelay returns a Relay over h that forwards through fwd.
@@ -84,7 +85,8 @@ func (r *Relay) Handle(ctx context.Context, ev *session.Event) (*session.Reply, 
 // (messages for the session's newer connection) is posted once more, with
 // no further retry.
 func (r *Relay) deliver(ctx context.Context, byProxy map[string][]session.Delivery, retry bool) {
-	gone := r.forward(ctx, byProxy)
+	gone := r.leases.split(ctx, byProxy)
+	gone = append(gone, r.forward(ctx, byProxy)...)
 	if len(gone) == 0 {
 		return
 	}
@@ -116,6 +118,9 @@ func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delive
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
+				if unreachable(err) && ctx.Err() == nil {
+					r.leases.failed(ctx, proxy)
+				}
 				r.log.Warn("delivery to a proxy failed; its connections are treated as gone", "proxy", proxy, "deliveries", len(ds), "err", err)
 				gone = append(gone, ds...)
 				return

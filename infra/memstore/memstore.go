@@ -30,7 +30,8 @@ type Store struct {
 	retainedBytes int64
 	// retainedBy is what the retained messages hold by Message.Identity.
 	retainedBy map[string]retainedUse
-	users      authData // users and access rules (auth.go), under their own lock
+	users      authData                 // users and access rules (auth.go), under their own lock
+	leases     map[string]session.Lease // by proxy (leases.go)
 }
 
 // record is one session with everything it holds.

@@ -47,3 +47,10 @@ func (st *Store) countIdentity(identity string, delta int) {
 		delete(st.identities, identity)
 	}
 }
+
+// SessionCount implements session.SessionCounter.
+func (st *Store) SessionCount(context.Context) (int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.sessions), nil
+}

@@ -130,6 +130,7 @@ var groups = []struct {
 	{"Copies", copyTests},
 	{"Limits", limitTests},
 	{"SessionQuota", sessionQuotaTests},
+	{"Leases", leaseTests},
 }
 
 // env is one test's fixture: its store, and the unique prefix id of its
