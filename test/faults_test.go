@@ -178,8 +178,6 @@ func kill9Scenario(t *testing.T, scenario string, throughout bool) {
 // and subscribed reaches it.
 func TestFaultQoS0AfterMove(t *testing.T) {
 	const scenario = "QoS 0 to a subscriber that moved from the publisher's proxy to the other"
-	const checked = "QoS0 to connected subscribers"
-	faultsPending(t, scenario, checked, "cached locations corrected on \"gone\" on the publisher's own proxy (issue 15, What to build 2)")
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	for _, clean := range []bool{false, true} {

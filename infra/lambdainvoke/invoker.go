@@ -141,7 +141,7 @@ func New(fns map[invocation.Group][]invocation.Target, api API, newAPI func(endp
 // runs and comes back with what was merged so far.
 func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
 	if ev.Kind != session.KindPackets {
-		return inv.call(ctx, invocation.GroupSession, ev)
+		return inv.call(ctx, invocation.GroupOfKind(ev.Kind), ev)
 	}
 	merged := &session.Reply{}
 	state := ev.State

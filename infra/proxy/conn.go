@@ -314,7 +314,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 	defer cancel()
 	reply, err := c.srv.invoke(ctx, ev)
 	if reply != nil {
-		c.apply(ctx, reply)
+		c.apply(reply)
 	}
 	if err != nil {
 		c.srv.log.Error("handler failed", "conn", c.id, "kind", ev.Kind, "err", err)
@@ -326,7 +326,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 
 // apply writes a reply: its frames to this connection, its deliveries to
 // theirs, and the close it asks for.
-func (c *conn) apply(ctx context.Context, r *session.Reply) {
+func (c *conn) apply(r *session.Reply) {
 	if r.State != nil {
 		if c.state == nil {
 			c.fr.SetMaxSize(c.srv.cfg.MaxPacketSize)
@@ -348,7 +348,7 @@ func (c *conn) apply(ctx context.Context, r *session.Reply) {
 		c.push(r.Packets, r.Close)
 	}
 	if len(r.Deliveries) > 0 {
-		c.srv.Deliver(ctx, r.Deliveries)
+		c.srv.deliverReply(r.Deliveries)
 	}
 }
 
