@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 
@@ -10,7 +11,8 @@ import (
 
 // Forwarder sends deliveries to one proxy and reports the connections it
 // no longer holds; *Client is one. An error means every connection of ds
-// is to be treated as gone.
+// is to be treated as gone, or, when it wraps ErrNotDelivered, as not
+// reached: the proxy wrote none of ds.
 type Forwarder interface {
 	Forward(ctx context.Context, proxy string, ds []session.Delivery) (gone []string, err error)
 }
@@ -19,6 +21,7 @@ type Forwarder interface {
 type Handler interface {
 	Handle(ctx context.Context, ev *session.Event) (*session.Reply, error)
 	Undelivered(ctx context.Context, ds []session.Delivery) (*session.Reply, error)
+	Unreached(ctx context.Context, ds []session.Delivery) (*session.Reply, error)
 }
 
 // MaxReplyBytes bounds the frame bytes a Relay leaves in a reply for the
@@ -80,51 +83,70 @@ func (r *Relay) Handle(ctx context.Context, ev *session.Event) (*session.Reply, 
 }
 
 // deliver posts deliveries to their proxies and hands those that find
-// their connection gone to the handler's Undelivered; what that returns
-// (messages for the session's newer connection) is posted once more, with
-// no further retry.
+// their connection gone to the handler's Undelivered, and those whose
+// proxy certainly wrote nothing (ErrNotDelivered, after the Client's
+// retries) to its Unreached, which puts what the connection was not sent
+// back in the session's queue; what they return (messages for the
+// session's newer connection) is posted once more, with no further retry.
 func (r *Relay) deliver(ctx context.Context, byProxy map[string][]session.Delivery, retry bool) {
-	gone := r.forward(ctx, byProxy)
-	if len(gone) == 0 {
+	gone, unreached := r.forward(ctx, byProxy)
+	var next []session.Delivery
+	if len(unreached) > 0 {
+		again, err := r.h.Unreached(ctx, unreached)
+		if err != nil {
+			r.log.Error("handling unreached messages failed", "deliveries", len(unreached), "err", err)
+		}
+		if again != nil {
+			next = append(next, again.Deliveries...)
+		}
+	}
+	if len(gone) > 0 {
+		again, err := r.h.Undelivered(ctx, gone)
+		if err != nil {
+			r.log.Error("handling undelivered messages failed", "deliveries", len(gone), "err", err)
+		}
+		if again != nil {
+			next = append(next, again.Deliveries...)
+		}
+	}
+	if !retry || len(next) == 0 {
 		return
 	}
-	again, err := r.h.Undelivered(ctx, gone)
-	if err != nil {
-		r.log.Error("handling undelivered messages failed", "deliveries", len(gone), "err", err)
+	byNext := map[string][]session.Delivery{}
+	for _, d := range next {
+		byNext[d.Proxy] = append(byNext[d.Proxy], d)
 	}
-	if !retry || again == nil || len(again.Deliveries) == 0 {
-		return
-	}
-	next := map[string][]session.Delivery{}
-	for _, d := range again.Deliveries {
-		next[d.Proxy] = append(next[d.Proxy], d)
-	}
-	r.deliver(ctx, next, false)
+	r.deliver(ctx, byNext, false)
 }
 
 // forward posts each proxy's deliveries concurrently and returns the
-// deliveries whose connections are gone.
-func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delivery) []session.Delivery {
+// deliveries whose connections are gone, or whose proxy could not be
+// reached without knowing what it wrote, and those it certainly did not
+// write.
+func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delivery) (gone, unreached []session.Delivery) {
 	var (
-		mu   sync.Mutex
-		gone []session.Delivery
-		wg   sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	for proxy, ds := range byProxy {
 		wg.Go(func() {
 			g, err := r.fwd.Forward(ctx, proxy, ds)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrNotDelivered):
+				r.log.Warn("delivery to a proxy failed, nothing written; messages in flight go back to their queues", "proxy", proxy, "deliveries", len(ds), "err", err)
+				unreached = append(unreached, ds...)
+			case err != nil:
 				r.log.Warn("delivery to a proxy failed; its connections are treated as gone", "proxy", proxy, "deliveries", len(ds), "err", err)
 				gone = append(gone, ds...)
-				return
+			default:
+				gone = append(gone, pick(ds, g)...)
 			}
-			gone = append(gone, pick(ds, g)...)
 		})
 	}
 	wg.Wait()
-	return gone
+	return gone, unreached
 }
 
 // pick returns the deliveries of ds whose connections are in ids.
