@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/mqttless/mqttless/core/session"
 )
@@ -55,7 +56,9 @@ func NewRelay(h Handler, fwd Forwarder, log *slog.Logger) *Relay {
 // handler's: when there is one, every delivery is posted (the reply is
 // lost with an error in Lambda), the caller's own ones included.
 func (r *Relay) Handle(ctx context.Context, ev *session.Event) (*session.Reply, error) {
-	reply, err := r.h.Handle(ctx, ev)
+	hctx, cancel := handlerContext(ctx)
+	reply, err := r.h.Handle(hctx, ev)
+	cancel()
 	if reply == nil || len(reply.Deliveries) == 0 {
 		return reply, err
 	}
@@ -80,6 +83,27 @@ func (r *Relay) Handle(ctx context.Context, ev *session.Event) (*session.Reply, 
 	reply.Deliveries = own
 	r.deliver(ctx, remote, true)
 	return reply, err
+}
+
+// maxReserve bounds the time a Relay keeps for its deliveries.
+const maxReserve = 2 * time.Second
+
+// handlerContext returns the context the handler runs under: ctx, but
+// when ctx has a deadline (a Lambda invocation's), one that ends a quarter
+// of the time left (at most maxReserve) earlier. The Relay keeps that time
+// for posting the deliveries the handler made, which it does whether the
+// handler succeeded or not: a handler that runs out of time (a slow
+// DynamoDB) then fails with what it made durable so far (QoS 1 and 2
+// messages put in flight for their subscribers) still delivered, instead
+// of the function being ended in the middle of the posts with the
+// messages left in flight, never sent, for connections that are alive.
+func handlerContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	reserve := min(time.Until(dl)/4, maxReserve)
+	return context.WithDeadline(ctx, dl.Add(-reserve))
 }
 
 // deliver posts deliveries to their proxies and hands those that find

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/delivery"
@@ -366,5 +367,42 @@ func TestRelayUnreached(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"b", "c"}) {
 		t.Errorf("Undelivered got %v, want the deliveries to p3 (failed) and p4 (gone)", got)
+	}
+}
+
+// deadlineHandler fails, as a store call cut short does, when its context
+// ends, after making a delivery.
+type deadlineHandler struct {
+	fakeHandler
+	left time.Duration // what the handler's context had left
+}
+
+func (h *deadlineHandler) Handle(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	deadline, _ := ctx.Deadline()
+	h.left = time.Until(deadline)
+	<-ctx.Done()
+	return &session.Reply{Deliveries: []session.Delivery{dl("p2", "a")}}, ctx.Err()
+}
+
+// Under a deadline (a Lambda invocation's), the handler gets less time
+// than the invocation, so that when it runs out of it the deliveries it
+// made are still posted before the invocation ends.
+func TestRelayKeepsTimeForDeliveries(t *testing.T) {
+	h := &deadlineHandler{}
+	fwd := &fakeForwarder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err := delivery.NewRelay(h, fwd, nil).Handle(ctx, &session.Event{Kind: session.KindPackets, Proxy: "p1"})
+	if err == nil {
+		t.Fatal("the handler's error was lost")
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the invocation's time ran out before the deliveries were posted")
+	}
+	if h.left > 350*time.Millisecond {
+		t.Errorf("the handler had %v of 400ms, want a quarter kept for the deliveries", h.left)
+	}
+	if len(fwd.calls["p2"]) != 1 {
+		t.Errorf("posts to p2: %v, want the delivery the handler made", fwd.calls["p2"])
 	}
 }
