@@ -77,6 +77,7 @@ func (c *call) requeue(clientID string, ids []uint16) error {
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		c.h.log.Debug("message in flight for an unreached connection put back in the queue", "client", clientID, "packetId", o.PacketID, "qos", o.QoS, "topic", o.Message.Topic)
 	}
 	return nil
 }
