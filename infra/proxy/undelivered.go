@@ -35,6 +35,7 @@ func (s *Server) deliverReply(ds []session.Delivery) {
 			s.log.Warn("deliveries found their connections gone again; dropped", "deliveries", len(back))
 			return
 		}
+		s.log.Debug("deliveries to gone connections handed back", "deliveries", len(back), "round", round+1)
 		reply, err := s.invoke(ctx, &session.Event{Kind: session.KindUndelivered, Proxy: s.cfg.ID, Deliveries: back})
 		if err != nil {
 			s.log.Warn("handing back deliveries to gone connections failed", "deliveries", len(back), "err", err)
