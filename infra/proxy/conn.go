@@ -314,7 +314,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 	defer cancel()
 	reply, err := c.srv.invoke(ctx, ev)
 	if reply != nil {
-		c.apply(reply)
+		c.apply(ctx, reply)
 	}
 	if err != nil {
 		c.srv.log.Error("handler failed", "conn", c.id, "kind", ev.Kind, "err", err)
@@ -326,7 +326,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 
 // apply writes a reply: its frames to this connection, its deliveries to
 // theirs, and the close it asks for.
-func (c *conn) apply(r *session.Reply) {
+func (c *conn) apply(_ context.Context, r *session.Reply) {
 	if r.State != nil {
 		if c.state == nil {
 			c.fr.SetMaxSize(c.srv.cfg.MaxPacketSize)
