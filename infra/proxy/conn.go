@@ -326,7 +326,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 
 // apply writes a reply: its frames to this connection, its deliveries to
 // theirs, and the close it asks for.
-func (c *conn) apply(_ context.Context, r *session.Reply) {
+func (c *conn) apply(ctx context.Context, r *session.Reply) {
 	if r.State != nil {
 		if c.state == nil {
 			c.fr.SetMaxSize(c.srv.cfg.MaxPacketSize)
