@@ -123,9 +123,13 @@ func TestFaultKill9Reconnect(t *testing.T) {
 // the messages stayed in flight for it, and the session had already
 // resumed on B (issue 15, What goes wrong today 3). A delivery refused at
 // the dead address now goes to session.Handler.Unreached: to the
-// session's current connection, or back in its queue.
+// session's current connection, or back in its queue. Two runs of three
+// passed on 2026-12-02; the third lost 4 of 266 (QoS 1 and 2 from B's
+// publisher to A's subscriber, in the second it reconnected through B).
 func TestFaultKill9WhilePublishing(t *testing.T) {
 	const scenario = "kill -9 of a proxy for good while publishing, its clients reconnect through the other, QoS 1/2"
+	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
+		"no message in flight lost when a delivery to the dead proxy races the subscriber's reconnection (issue 15, What to build 3)")
 	kill9Scenario(t, scenario, true)
 }
 
