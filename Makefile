@@ -5,12 +5,21 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 PKGS := ./...
 
-DATA_DIR ?= data
+# DATA_DIR is make run's data directory, METRICS_ADDR where it serves
+# /metrics and /healthz: MQTTLESS_DATA_DIR and MQTTLESS_METRICS_ADDR when
+# set, else data and 127.0.0.1:9090. make run hands them to the broker as
+# those variables, not as flags, so that the broker's own reading of the
+# environment is the one in force.
+DATA_DIR ?= $(or $(MQTTLESS_DATA_DIR),data)
 ARGS ?=
 # STORE picks the all-in-one broker's store for make run: bolt, memory or dynamo.
 STORE ?=
-# METRICS_ADDR is where make run serves /metrics and /healthz.
-METRICS_ADDR ?= 127.0.0.1:9090
+METRICS_ADDR ?= $(or $(MQTTLESS_METRICS_ADDR),127.0.0.1:9090)
+# VERSION is what $SYS/broker/version reports, stamped into the binaries
+# at build time (-ldflags -X): git describe of this checkout; outside a
+# checkout it is empty and the binary reports its module version.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_LDFLAGS := $(if $(VERSION),-X github.com/mqttless/mqttless/infra/proxy.Version=$(VERSION))
 # MOTO_PORT is where make moto and localstack/with-moto.sh serve moto.
 MOTO_PORT ?= 4566
 BENCH_ARGS ?=
@@ -38,6 +47,7 @@ LOCALSTACK_PORT ?= 4566
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
 .PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init clean
+.PHONY: cost
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
 .PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
 
@@ -45,25 +55,33 @@ all: build
 
 build:
 	$(GO) build $(PKGS)
-	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless ./cmd/mqttless
 
 ## run: builds and starts the all-in-one broker on 127.0.0.1:1883 with its
-## data in $(DATA_DIR). Pass flags with ARGS="-log-level debug".
+## data in $(DATA_DIR) (MQTTLESS_DATA_DIR), metrics on $(METRICS_ADDR)
+## (MQTTLESS_METRICS_ADDR). Pass flags with ARGS="-log-level debug"; other
+## MQTTLESS_<FLAG> variables reach the broker. It says what it does while
+## the first build compiles, and how to get the quick start's mosquitto
+## clients when they are missing.
 ## STORE=dynamo runs it on DynamoDB, creating the table when missing: on
 ## AWS_ENDPOINT_URL when set, else on the moto that `make moto` serves
 ## (with dummy credentials). The broker's file descriptor limit is raised
 ## to the hard limit first, so that -max-connections, not the descriptors,
 ## bounds its connections.
 run:
-	$(GO) build -o bin/mqttless ./cmd/mqttless
-	$(GO) build -o bin/mqttless-admin ./cmd/mqttless-admin
+	@echo "make run: compiling bin/mqttless and bin/mqttless-admin (the first time, Go downloads and compiles the dependencies: a minute or two)"
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless ./cmd/mqttless
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless-admin ./cmd/mqttless-admin
+	@command -v mosquitto_sub >/dev/null && command -v mosquitto_pub >/dev/null || \
+	  echo "make run: the quick start's mosquitto_sub and mosquitto_pub are not installed: make deps (or sudo apt-get install mosquitto-clients) installs them"
 ifeq ($(STORE),dynamo)
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
 	$(if $(AWS_ENDPOINT_URL),,AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1) \
-	./bin/mqttless -store dynamo -create-table true -metrics-addr $(METRICS_ADDR) $(ARGS)
+	MQTTLESS_METRICS_ADDR=$(METRICS_ADDR) ./bin/mqttless -store dynamo -create-table true $(ARGS)
 else
+	@echo "make run: starting the broker, data in $(DATA_DIR); users and rules: bin/mqttless-admin$(if $(filter-out data,$(DATA_DIR)), -data-dir $(DATA_DIR)) users|acl ..., while it runs"
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
-	./bin/mqttless -data-dir $(DATA_DIR) $(if $(STORE),-store $(STORE)) -metrics-addr $(METRICS_ADDR) $(ARGS)
+	MQTTLESS_DATA_DIR=$(DATA_DIR) MQTTLESS_METRICS_ADDR=$(METRICS_ADDR) ./bin/mqttless $(if $(STORE),-store $(STORE)) $(ARGS)
 endif
 
 ## moto: serves moto's DynamoDB emulator on 127.0.0.1:$(MOTO_PORT) in the
@@ -147,7 +165,7 @@ rie-deps:
 functions:
 	@set -e; for f in $(FUNCTIONS); do \
 	  echo "build/functions/$$f/bootstrap"; \
-	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -o build/functions/$$f/bootstrap ./functions/$$f; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "$(VERSION_LDFLAGS)" -o build/functions/$$f/bootstrap ./functions/$$f; \
 	done
 
 ## functions-local: builds each handler function for this machine into
@@ -155,7 +173,7 @@ functions:
 functions-local:
 	@set -e; for f in $(FUNCTIONS); do \
 	  echo "build/local/$$f/bootstrap"; \
-	  CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o build/local/$$f/bootstrap ./functions/$$f; \
+	  CGO_ENABLED=0 $(GO) build -tags lambda.norpc -ldflags "$(VERSION_LDFLAGS)" -o build/local/$$f/bootstrap ./functions/$$f; \
 	done
 
 ## local: the local serverless stack in the foreground until Ctrl-C: moto
@@ -165,8 +183,8 @@ functions-local:
 ## Logs and pids in .local/ (localstack/local-stack.sh). ARGS adds flags
 ## to the proxies; MQTTLESS_<FLAG> variables reach functions and proxies.
 local: moto-deps rie-deps functions-local
-	$(GO) build -o bin/mqttless ./cmd/mqttless
-	$(GO) build -o bin/mqttless-admin ./cmd/mqttless-admin
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless ./cmd/mqttless
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless-admin ./cmd/mqttless-admin
 	MOTO_PORT=$(MOTO_PORT) PROXY_ARGS="$(ARGS)" localstack/local-stack.sh run
 
 ## fuzz: runs every fuzz target under core/ for FUZZTIME each (default 30s).
@@ -193,7 +211,7 @@ bench-deps:
 ## (README "Load benchmark"). A quick run: BENCH_ARGS="-duration 2s -rounds 1".
 ## PROFILE=1 also saves CPU and heap profiles of mqttless in bench-profiles/.
 bench: bench-deps
-	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless ./cmd/mqttless
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench
 	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true; \
 	./bin/mqttbench -mqttless bin/mqttless $(if $(PROFILE),-profile-dir bench-profiles) $(BENCH_ARGS)
@@ -215,6 +233,14 @@ bench-dynamo: moto-deps
 bench-lambda: moto-deps
 	MQTTLESS_LAMBDA_COST=1 MQTTLESS_LAMBDA_COST_MESSAGES=$(or $(COST_MESSAGES),200) MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -run '^TestServerlessCost$$' -count=1 -v -timeout 60m ./infra/lambdafn/
+
+## cost: the monthly bill of the stack template.yaml deploys, at its
+## defaults, for the reference fleets of issue 17, every component with its
+## us-east-1 list price and source, beside AWS IoT Core's bill for the same
+## fleet; per-message figures from make bench-lambda and make bench-dynamo
+## (cmd/mqttless-cost; README "The honest bill").
+cost:
+	$(GO) run ./cmd/mqttless-cost
 
 ## bench-init: the cold start of a handler function under the Lambda
 ## Runtime Interface Emulator, on this machine: the init phase as the
@@ -255,7 +281,7 @@ sam-check: sam-deps
 # (provided.al2023, linux/$(FUNCTION_GOARCH)) into $(ARTIFACTS_DIR)/bootstrap.
 build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction:
 	@[ -n "$(ARTIFACTS_DIR)" ] || { echo "$@: run by sam build, which sets ARTIFACTS_DIR"; exit 1; }
-	GOOS=linux GOARCH=$(FUNCTION_GOARCH) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags=-s \
+	GOOS=linux GOARCH=$(FUNCTION_GOARCH) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s $(VERSION_LDFLAGS)" \
 	  -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $(patsubst build-%Function,%,$@) | tr A-Z a-z)
 
 ## deploy: builds and deploys the stack to AWS (STACK_NAME, AWS_REGION or
@@ -290,7 +316,7 @@ image:
 	aws ecr describe-repositories --region "$$region" --repository-names $(IMAGE_REPO) >/dev/null 2>&1 || \
 	  aws ecr create-repository --region "$$region" --repository-name $(IMAGE_REPO) --image-scanning-configuration scanOnPush=true >/dev/null; \
 	aws ecr get-login-password --region "$$region" | docker login --username AWS --password-stdin "$$registry"; \
-	docker buildx build --platform linux/arm64 -f cmd/mqttless/Dockerfile \
+	docker buildx build --platform linux/arm64 -f cmd/mqttless/Dockerfile --build-arg VERSION=$(VERSION) \
 	  -t "$$registry/$(IMAGE_REPO):$(IMAGE_TAG)" -t "$$registry/$(IMAGE_REPO):latest" --push .; \
 	mkdir -p build; echo "$$registry/$(IMAGE_REPO):$(IMAGE_TAG)" > build/image-uri; \
 	echo "pushed $$registry/$(IMAGE_REPO):$(IMAGE_TAG)"
@@ -320,7 +346,7 @@ localstack-deploy: sam-deps
 ## proxy (bin/mqttless -invoker lambda) on 127.0.0.1:1883 that invokes the
 ## deployed functions, and runs ./test/ with MQTTLESS_E2E_ADDR.
 localstack-test:
-	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o bin/mqttless ./cmd/mqttless
 	AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCALSTACK_PORT) localstack/test.sh
 
 ## localstack-down: stops LocalStack and deletes its state.

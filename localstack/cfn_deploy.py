@@ -231,6 +231,8 @@ def check(stack, template, arch, sent_path, moto):
                f"table TTL {props.get('TimeToLiveSpecification')} (moto ignores it: checked in the template sent)")
         expect(props.get("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True},
                "table point-in-time recovery on (moto ignores it: checked in the template sent)")
+        expect(sent["Table"].get("DeletionPolicy") == "Retain" and sent["Table"].get("UpdateReplacePolicy") == "Retain",
+               "table retained on stack deletion and replacement (checked in the template sent)")
     else:
         ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
         expect(ttl.get("TimeToLiveStatus") == "ENABLED" and ttl.get("AttributeName") == want["TimeToLiveSpecification"]["AttributeName"],

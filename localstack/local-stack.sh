@@ -11,7 +11,10 @@
 #     emulator serves one invocation at a time;
 #   - one proxy per address in PROXY_ADDRS (bin/mqttless -invoker lambda),
 #     each on its own pool of emulators, with its delivery endpoint on the
-#     matching address of DELIVERY_ADDRS.
+#     matching address of DELIVERY_ADDRS. Each proxy holds a lease
+#     (-lease-period) and, in place of the cloud's EventBridge schedule,
+#     runs the sweep every -tick (1 s): a dead proxy's sessions are ended,
+#     their wills published, by the other proxy's sweep.
 #
 # Every part shares one delivery secret, generated on start into
 # $LOCAL_DIR/delivery-secret. Pids go to $LOCAL_DIR/pids, logs to

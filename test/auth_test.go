@@ -4,9 +4,10 @@ package e2e_test
 // access rules set up with the admin CLI (cmd/mqttless-admin) in the
 // broker's own store, clients refused or served as the rules say.
 //
-// With the embedded store the broker holds the store's file lock, so
-// users and rules are added before the broker starts, and a change while
-// it runs is made with the broker stopped. On DynamoDB (MQTTLESS_E2E_STORE
+// With the embedded store the broker holds the store's file lock; the
+// admin CLI then goes through the broker's admin socket (readme_test.go
+// does), while these tests add users and rules before the broker starts
+// and change them with the broker stopped. On DynamoDB (MQTTLESS_E2E_STORE
 // =dynamo, and the serverless stack) the admin CLI works on the broker's
 // table while it runs, and the broker sees the change within -auth-cache.
 

@@ -167,7 +167,8 @@ func mqttOverTLS(t *testing.T, addr string, cfg *tls.Config) error {
 // TestTLSCertIdentity runs a broker with -cert-identity and
 // -allow-anonymous=false and the rule devices/%u/# for alice: a client
 // presenting a certificate with CN=alice connects without a username or
-// password and is subject to alice's rules; a TLS client without a
+// password and is subject to alice's rules; with the username bob it is
+// refused (4, 0x86), with alice it passes; a TLS client without a
 // certificate, and a plain-TCP client without a username, are refused as
 // anonymous (return code 5, 0x87).
 func TestTLSCertIdentity(t *testing.T) {
@@ -201,6 +202,26 @@ func TestTLSCertIdentity(t *testing.T) {
 			t.Errorf("PUBACK %s for CN=alice publishing to devices/bob/, want 0x87", rc)
 		}
 		c.expectNone(quietTime)
+
+		// alice's certificate with the username bob (and a wrong
+		// password) is refused as bad credentials, not taken for alice;
+		// with her own name it passes, the password unchecked.
+		tcBob, err := dialTLS(tlsAddr, ca.clientTLS(alice))
+		if err != nil {
+			t.Fatalf("TLS handshake with CN=alice: %v", err)
+		}
+		bob := connectPacket(v, uniq("cert-bob"), true)
+		bob.UsernameFlag, bob.Username, bob.PasswordFlag, bob.Password = true, "bob", true, []byte("wrong")
+		if ack := rawOver(t, tcBob, v).connect(bob); ack.ReasonCode != packet.BadUsernameOrPassword {
+			t.Errorf("CONNACK %s for CN=alice with username bob, want bad user name or password (4, 0x86)", ack.ReasonCode)
+		}
+		tcAlice, err := dialTLS(tlsAddr, ca.clientTLS(alice))
+		if err != nil {
+			t.Fatalf("TLS handshake with CN=alice: %v", err)
+		}
+		same := connectPacket(v, uniq("cert-alice"), true)
+		same.UsernameFlag, same.Username, same.PasswordFlag, same.Password = true, "alice", true, []byte("not checked")
+		rawOver(t, tcAlice, v).mustConnect(same)
 
 		tc2, err := dialTLS(tlsAddr, ca.clientTLS())
 		if err != nil {
@@ -290,6 +311,19 @@ func TestWebSocket(t *testing.T) {
 			o.AddBroker(url)
 		})
 		exchange(t, c, 4)
+	})
+	t.Run("3.1 with subprotocol mqttv3.1", func(t *testing.T) {
+		// MQTT.js offers mqttv3.1, alone, for MQTT 3.1 (MQIsdp).
+		wc, err := tryDialWS(t, url, nil, "mqttv3.1")
+		if err != nil {
+			t.Fatalf("WebSocket offering mqttv3.1: %v", err)
+		}
+		if wc.Subprotocol() != "mqttv3.1" {
+			t.Fatalf("subprotocol %q, want mqttv3.1", wc.Subprotocol())
+		}
+		c := rawOver(t, websocket.NetConn(context.Background(), wc, websocket.MessageBinary), packet.V31)
+		c.mustConnect(connectPacket(packet.V31, strings.ReplaceAll(uniq("ws31"), "-", ""), true)) // 3.1: at most 23 characters
+		c.ping()
 	})
 	t.Run("raw 3.1.1", func(t *testing.T) {
 		// Packets split across WebSocket messages, and several in one,

@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqttless/mqttless/core/auth"
+	"github.com/mqttless/mqttless/infra/adminsock"
 	"github.com/mqttless/mqttless/infra/allinone"
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/dynamo"
@@ -191,8 +195,9 @@ func TestPasswordFlag(t *testing.T) {
 	}
 }
 
-// While a broker holds the bolt store, the commands fail at once with a
-// message that says to stop it.
+// While another process holds the bolt store without serving its admin
+// socket (another mqttless-admin, or a broker that could not open the
+// socket), the commands fail at once with a message that says so.
 func TestBoltInUse(t *testing.T) {
 	args := boltArgs(t)
 	mustAdmin(t, "pw\n", append([]string{"users", "add", "erin"}, args...)...)
@@ -202,8 +207,46 @@ func TestBoltInUse(t *testing.T) {
 	}
 	defer closeSt()
 	_, _, err = admin(t, "", append([]string{"users", "list"}, args...)...)
-	if err == nil || !strings.Contains(err.Error(), "is in use: stop the broker first") {
+	if err == nil || !strings.Contains(err.Error(), "is in use by another process") {
 		t.Errorf("err = %v, want one saying the store is in use", err)
+	}
+}
+
+// While a broker runs on the bolt store, the commands go through its
+// admin socket: users and rules added, listed and removed, and the
+// broker's store holds them at once.
+func TestBoltWhileBrokerRuns(t *testing.T) {
+	args := boltArgs(t)
+	cfg, err := config.Parse([]string{"-addr", "127.0.0.1:0", "-data-dir", args[3], "-sys-interval", "0"},
+		func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := allinone.Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("broker: %v", err)
+		}
+	})
+	sock := filepath.Join(args[3], "admin.sock")
+	deadline := time.Now().Add(5 * time.Second)
+	for !adminsock.Running(sock) {
+		if time.Now().After(deadline) {
+			t.Fatal("the broker serves no admin socket")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	exercise(t, args, nil)
+	mustAdmin(t, "pw\n", append([]string{"users", "add", "frank"}, args...)...)
+	if out := mustAdmin(t, "", append([]string{"users", "list"}, args...)...); !strings.Contains(out, "frank") {
+		t.Errorf("users list through the running broker: %q", out)
 	}
 }
 

@@ -33,8 +33,9 @@ const usage = `usage: mqttless-admin COMMAND [flags]
   acl remove ID
   acl list
 
-users and acl work on the store of -store bolt (the file in -data-dir,
-which a running broker locks: stop it first) or -store dynamo (the table
+users and acl work on the store of -store bolt (the file in -data-dir;
+while a broker runs on it, through the broker's admin socket there) or
+-store dynamo (the table
 -table, through the standard AWS environment, AWS_ENDPOINT_URL for an
 emulator); the environment variables MQTTLESS_STORE, MQTTLESS_DATA_DIR and
 MQTTLESS_TABLE set their defaults.`

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/mqttless/mqttless/core/auth"
+	"github.com/mqttless/mqttless/infra/adminsock"
 	"github.com/mqttless/mqttless/infra/allinone"
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/dynamo"
@@ -37,7 +38,9 @@ func envOr(name, def string) string {
 }
 
 // open opens the chosen store, through the broker's own code, and returns
-// it with the function that closes it. Without create, a bolt store that
+// it with the function that closes it. A broker running on the bolt store
+// holds its file: its admin socket in -data-dir (infra/adminsock) then
+// takes the changes. Without create, a bolt store that
 // does not exist yet is an error rather than a new empty file. Warnings of
 // the store go to stderr.
 func (s *storeFlags) open(stderr io.Writer, create bool) (auth.Store, func() error, error) {
@@ -48,6 +51,9 @@ func (s *storeFlags) open(stderr io.Writer, create bool) (auth.Store, func() err
 	}
 	if s.store == "dynamo" && s.table == "" {
 		return nil, nil, errors.New("invalid value \"\" for -table (MQTTLESS_TABLE): must not be empty")
+	}
+	if sock := filepath.Join(s.dataDir, adminsock.SocketFile); s.store == "bolt" && adminsock.Running(sock) {
+		return &adminsock.Client{Path: sock}, func() error { return nil }, nil
 	}
 	if s.store == "bolt" && !create {
 		path := filepath.Join(s.dataDir, allinone.BoltFile)

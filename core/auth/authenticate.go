@@ -18,6 +18,25 @@ var (
 	ErrNotAuthorized = errors.New("auth: not authorized")
 )
 
+// The refusals of Authenticate, each wrapping ErrBadCredentials or
+// ErrNotAuthorized: the client gets the answer of the one it wraps, the
+// operator's log and metrics the refusal itself (Refusal).
+var (
+	// ErrUnknownUser: the username names no stored user.
+	ErrUnknownUser = fmt.Errorf("%w: unknown user", ErrBadCredentials)
+	// ErrWrongPassword: a stored user, and a wrong or missing password.
+	ErrWrongPassword = fmt.Errorf("%w: wrong password", ErrBadCredentials)
+	// ErrBackedOff: the username or the source address is backed off
+	// after failures; no password was checked.
+	ErrBackedOff = fmt.Errorf("%w: backed off after failures, password not checked", ErrBadCredentials)
+	// ErrCertUsername: with Options.CertIdentity, a username other than
+	// the identity of the client's certificate.
+	ErrCertUsername = fmt.Errorf("%w: username differs from the certificate identity", ErrBadCredentials)
+	// ErrAnonymous: a client without a username, while
+	// Options.AllowAnonymous is off.
+	ErrAnonymous = fmt.Errorf("%w: anonymous clients are not allowed", ErrNotAuthorized)
+)
+
 // Authenticate is AuthenticateFrom for a client of unknown address: only
 // its username is backed off.
 func (c *Checker) Authenticate(ctx context.Context, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
@@ -30,7 +49,10 @@ func (c *Checker) Authenticate(ctx context.Context, username string, password []
 //
 // With Options.CertIdentity set and a non-empty certIdentity (the identity
 // of the client certificate the proxy verified), the user is certIdentity:
-// no password is needed and the CONNECT's username is ignored; a stored
+// no password is needed (one sent is not looked at); a CONNECT may name
+// no username or certIdentity itself, and one naming another user is
+// refused with ErrCertUsername, so that a client cannot believe it is bob
+// while the broker takes it as the alice of its certificate; a stored
 // user of that name, when there is one, gives only its client-id pattern. Otherwise a
 // client that sends a username must name a stored user and send the
 // password whose hash the user holds; an unknown user is compared against
@@ -54,6 +76,10 @@ func (c *Checker) Authenticate(ctx context.Context, username string, password []
 // is neither sentinel: the broker should treat it as a server error.
 func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string, password []byte, hasUsername, hasPassword bool, certIdentity string) (Identity, error) {
 	if c.opts.CertIdentity && certIdentity != "" {
+		if hasUsername && username != certIdentity {
+			c.log.Debug("username differs from the certificate identity", "user", logField(username), "cert", logField(certIdentity))
+			return Identity{}, ErrCertUsername
+		}
 		id := Identity{User: certIdentity, Cert: true, ClientIDs: c.opts.ClientIDs}
 		u, err := c.store.User(ctx, certIdentity)
 		switch {
@@ -69,7 +95,7 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 			return Identity{ClientIDs: c.opts.ClientIDs}, nil
 		}
 		c.log.Debug("anonymous client refused")
-		return Identity{}, ErrNotAuthorized
+		return Identity{}, ErrAnonymous
 	}
 	now := c.now()
 	if hasPassword && c.creds.candidate(username, password, now) {
@@ -85,7 +111,7 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 	if c.sources.blocked(src, now) || c.users.blocked(name, now) {
 		c.backedOff.Add(1)
 		c.log.Debug("refused during back-off, password not checked", "user", logField(username), "source", src)
-		return Identity{}, ErrBadCredentials
+		return Identity{}, ErrBackedOff
 	}
 	u, err := c.store.User(ctx, username)
 	hash := dummyHash // no user enumeration by timing
@@ -108,10 +134,10 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 		c.users.fail(name, c.now())
 		if u == nil {
 			c.log.Debug("unknown user refused", "user", logField(username), "source", src)
-		} else {
-			c.log.Debug("wrong password refused", "user", logField(username), "source", src)
+			return Identity{}, ErrUnknownUser
 		}
-		return Identity{}, ErrBadCredentials
+		c.log.Debug("wrong password refused", "user", logField(username), "source", src)
+		return Identity{}, ErrWrongPassword
 	}
 	// A success ends the username's run of failures, not the source's:
 	// a client with an account of its own must not be able to clear the

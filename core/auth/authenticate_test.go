@@ -39,20 +39,24 @@ func TestAuthenticate(t *testing.T) {
 		wantErr error
 	}{
 		{name: "right password", in: login{"alice", "pw", true, true, ""}, want: auth.Identity{User: "alice"}},
-		{name: "wrong password", in: login{"alice", "pW", true, true, ""}, wantErr: auth.ErrBadCredentials},
-		{name: "no password", in: login{"alice", "", true, false, ""}, wantErr: auth.ErrBadCredentials},
-		{name: "password flag unset", in: login{"alice", "pw", true, false, ""}, wantErr: auth.ErrBadCredentials},
-		{name: "unknown user", in: login{"bob", "pw", true, true, ""}, wantErr: auth.ErrBadCredentials},
-		{name: "empty username", in: login{"", "pw", true, true, ""}, wantErr: auth.ErrBadCredentials},
-		{name: "anonymous refused", in: login{}, wantErr: auth.ErrNotAuthorized},
+		{name: "wrong password", in: login{"alice", "pW", true, true, ""}, wantErr: auth.ErrWrongPassword},
+		{name: "no password", in: login{"alice", "", true, false, ""}, wantErr: auth.ErrWrongPassword},
+		{name: "password flag unset", in: login{"alice", "pw", true, false, ""}, wantErr: auth.ErrWrongPassword},
+		{name: "unknown user", in: login{"bob", "pw", true, true, ""}, wantErr: auth.ErrUnknownUser},
+		{name: "empty username", in: login{"", "pw", true, true, ""}, wantErr: auth.ErrUnknownUser},
+		{name: "anonymous refused", in: login{}, wantErr: auth.ErrAnonymous},
 		{name: "anonymous allowed", opts: auth.Options{AllowAnonymous: true}, in: login{}, want: auth.Identity{}},
 		{name: "anonymous with a password", opts: auth.Options{AllowAnonymous: true}, in: login{"", "x", false, true, ""}, want: auth.Identity{}},
 		{name: "anonymous allowed, user still checked", opts: auth.Options{AllowAnonymous: true},
 			in: login{"alice", "bad", true, true, ""}, wantErr: auth.ErrBadCredentials},
 		{name: "certificate identity", opts: auth.Options{CertIdentity: true},
 			in: login{certIdentity: "device-7"}, want: auth.Identity{User: "device-7", Cert: true}},
-		{name: "certificate identity ignores the username", opts: auth.Options{CertIdentity: true},
-			in: login{"alice", "wrong", true, true, "device-7"}, want: auth.Identity{User: "device-7", Cert: true}},
+		{name: "certificate identity with another username is refused", opts: auth.Options{CertIdentity: true},
+			in: login{"alice", "wrong", true, true, "device-7"}, wantErr: auth.ErrCertUsername},
+		{name: "certificate identity with another user's right password is refused", opts: auth.Options{CertIdentity: true},
+			in: login{"alice", "pw", true, true, "device-7"}, wantErr: auth.ErrCertUsername},
+		{name: "certificate identity with its own username, password not checked", opts: auth.Options{CertIdentity: true},
+			in: login{"device-7", "anything", true, true, "device-7"}, want: auth.Identity{User: "device-7", Cert: true}},
 		{name: "certificate identity off", in: login{"alice", "pw", true, true, "device-7"}, want: auth.Identity{User: "alice"}},
 		{name: "certificate identity off, no login", in: login{certIdentity: "device-7"}, wantErr: auth.ErrNotAuthorized},
 		{name: "no certificate falls back to the password", opts: auth.Options{CertIdentity: true},
@@ -94,5 +98,18 @@ func TestAuthenticateStoreError(t *testing.T) {
 	_, err := c.Authenticate(context.Background(), "alice", []byte("pw"), true, true, "")
 	if !errors.Is(err, boom) || errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrNotAuthorized) {
 		t.Fatalf("err %v, want the store's error wrapped", err)
+	}
+}
+
+// Each refusal is answered as the sentinel it wraps: the client cannot
+// tell an unknown user from a wrong password, nor a back-off from either.
+func TestRefusalsWrapTheirAnswer(t *testing.T) {
+	for _, e := range []error{auth.ErrUnknownUser, auth.ErrWrongPassword, auth.ErrBackedOff, auth.ErrCertUsername} {
+		if !errors.Is(e, auth.ErrBadCredentials) || errors.Is(e, auth.ErrNotAuthorized) {
+			t.Errorf("%v: want it to wrap ErrBadCredentials alone", e)
+		}
+	}
+	if !errors.Is(auth.ErrAnonymous, auth.ErrNotAuthorized) || errors.Is(auth.ErrAnonymous, auth.ErrBadCredentials) {
+		t.Errorf("%v: want it to wrap ErrNotAuthorized alone", auth.ErrAnonymous)
 	}
 }

@@ -19,22 +19,22 @@ import (
 // CONNACK reason code that refuses the connection: 0x86 for a bad user
 // name or password and 0x87 for a client that may not connect (3.1.1
 // return codes 4 and 5) (section 3.2.2.2; 3.1.1 section 3.2.2.3)
-// [MQTT-3.1.4-2].
-func (c *call) authenticate(p *packet.Connect) (id auth.Identity, refuse packet.ReasonCode, err error) {
+// [MQTT-3.1.4-2], with the reason of the refusal (refusal.go).
+func (c *call) authenticate(p *packet.Connect) (id auth.Identity, refuse packet.ReasonCode, why string, err error) {
 	if c.h.auth == nil {
-		return auth.Identity{}, packet.Success, nil
+		return auth.Identity{}, packet.Success, "", nil
 	}
 	// The client's address (Event.Remote) backs off a source of failures.
 	id, err = c.h.auth.AuthenticateFrom(c.ctx, c.ev.Remote, p.Username, p.Password, p.UsernameFlag, p.PasswordFlag, c.ev.CertIdentity)
 	switch {
 	case err == nil:
-		return id, packet.Success, nil
+		return id, packet.Success, "", nil
 	case errors.Is(err, auth.ErrBadCredentials):
-		return id, packet.BadUsernameOrPassword, nil
+		return id, packet.BadUsernameOrPassword, authRefusal(err), nil
 	case errors.Is(err, auth.ErrNotAuthorized):
-		return id, packet.NotAuthorized, nil
+		return id, packet.NotAuthorized, authRefusal(err), nil
 	}
-	return id, packet.Success, fmt.Errorf("session: authenticate %q: %w", p.ClientID, err)
+	return id, packet.Success, "", fmt.Errorf("session: authenticate %q: %w", p.ClientID, err)
 }
 
 // ruleClient is the client id access rules see for a client: its own when
@@ -177,7 +177,7 @@ func isSys(name string) bool { return name == "$SYS" || strings.HasPrefix(name, 
 // 0; at 3.1.1, which cannot say so, with the usual acknowledgement
 // [MQTT-3.3.5-2]. The message goes nowhere and is not retained.
 func (c *call) denyPublish(p *packet.Publish) {
-	c.h.log.Debug("publish denied", "client", c.st.ClientID, "user", c.st.Username, "topic", p.Topic)
+	c.refused("publish denied", DeniedPublish, "no rule allows it, or a deny rule matches", c.st.ClientID, c.st.Username, p.Topic)
 	rc := packet.Success
 	if c.st.Version == packet.V5 {
 		rc = packet.NotAuthorized

@@ -127,28 +127,35 @@ func TestAuthConnect(t *testing.T) {
 		connect  []connectOpt
 		wantRC   packet.ReasonCode // Success: accepted
 		wantUser string
+		// why is the reason the reply gives the proxy for a refusal
+		// (refusal.go); the client cannot tell them apart.
+		why string
 	}{
 		{name: "right password", spec: "[MQTT-3.1.4-2]", connect: []connectOpt{login("alice", "pw")}, wantUser: "alice"},
 		{name: "bad password", spec: "[MQTT-3.1.4-2] 0x86 / return code 4", connect: []connectOpt{login("alice", "wrong")},
-			wantRC: packet.BadUsernameOrPassword},
+			wantRC: packet.BadUsernameOrPassword, why: session.RefusedWrongPassword},
 		{name: "no password", spec: "[MQTT-3.1.4-2] 0x86 / return code 4", connect: []connectOpt{username("alice")},
-			wantRC: packet.BadUsernameOrPassword},
+			wantRC: packet.BadUsernameOrPassword, why: session.RefusedWrongPassword},
 		{name: "unknown user", spec: "[MQTT-3.1.4-2] 0x86 / return code 4", connect: []connectOpt{login("bob", "pw")},
-			wantRC: packet.BadUsernameOrPassword},
-		{name: "anonymous refused", spec: "[MQTT-3.1.4-2] 0x87 / return code 5", wantRC: packet.NotAuthorized},
+			wantRC: packet.BadUsernameOrPassword, why: session.RefusedUnknownUser},
+		{name: "anonymous refused", spec: "[MQTT-3.1.4-2] 0x87 / return code 5", wantRC: packet.NotAuthorized, why: session.RefusedAnonymous},
 		{name: "anonymous allowed", spec: "[MQTT-3.1.4-2]", opts: auth.Options{AllowAnonymous: true}, wantUser: ""},
 		{name: "certificate identity", spec: "[MQTT-3.1.4-2] (client certificate)", opts: auth.Options{CertIdentity: true},
-			cert: "device-7", connect: []connectOpt{login("alice", "wrong")}, wantUser: "device-7"},
+			cert: "device-7", wantUser: "device-7"},
+		{name: "certificate identity and its own username", spec: "[MQTT-3.1.4-2] (client certificate)", opts: auth.Options{CertIdentity: true},
+			cert: "device-7", connect: []connectOpt{login("device-7", "not checked")}, wantUser: "device-7"},
+		{name: "certificate identity and another username", spec: "[MQTT-3.1.4-2] 0x86 / return code 4 (client certificate)", opts: auth.Options{CertIdentity: true},
+			cert: "device-7", connect: []connectOpt{login("alice", "pw")}, wantRC: packet.BadUsernameOrPassword, why: session.RefusedCertUsername},
 		{name: "certificate identity not trusted", spec: "[MQTT-3.1.4-2]", cert: "device-7",
-			connect: []connectOpt{login("alice", "wrong")}, wantRC: packet.BadUsernameOrPassword},
+			connect: []connectOpt{login("alice", "wrong")}, wantRC: packet.BadUsernameOrPassword, why: session.RefusedWrongPassword},
 		{name: "will topic allowed", spec: "[MQTT-3.1.4-2]", rules: []auth.Rule{rule(auth.Publish, "status/%u")},
 			connect: []connectOpt{login("alice", "pw"), will("status/alice", "gone", 0, false, 0)}, wantUser: "alice"},
 		{name: "will topic denied", spec: "[MQTT-3.1.4-2] 0x87 / return code 5", rules: []auth.Rule{rule(auth.Publish, "status/%u")},
-			connect: []connectOpt{login("alice", "pw"), will("status/other", "gone", 0, false, 0)}, wantRC: packet.NotAuthorized},
+			connect: []connectOpt{login("alice", "pw"), will("status/other", "gone", 0, false, 0)}, wantRC: packet.NotAuthorized, why: session.RefusedNotAuthorized},
 		{name: "will under %c of an unbound client id", spec: "[MQTT-3.1.4-2] 0x87 / return code 5", rules: []auth.Rule{rule(auth.Publish, "status/%c")},
-			connect: []connectOpt{login("alice", "pw"), will("status/c", "gone", 0, false, 0)}, wantRC: packet.NotAuthorized},
+			connect: []connectOpt{login("alice", "pw"), will("status/c", "gone", 0, false, 0)}, wantRC: packet.NotAuthorized, why: session.RefusedNotAuthorized},
 		{name: "will to $SYS denied", spec: "[MQTT-3.1.4-2] 0x87 / return code 5", opts: auth.Options{AllowAnonymous: true},
-			connect: []connectOpt{will("$SYS/broker/x", "gone", 0, false, 0)}, wantRC: packet.NotAuthorized},
+			connect: []connectOpt{will("$SYS/broker/x", "gone", 0, false, 0)}, wantRC: packet.NotAuthorized, why: session.RefusedNotAuthorized},
 	}
 	for _, tc := range cases {
 		for _, v := range versions() {
@@ -166,6 +173,9 @@ func TestAuthConnect(t *testing.T) {
 				}
 				_, serr := e.store.Session(t.Context(), "c")
 				if tc.wantRC != packet.Success {
+					if len(r.Refused) != 1 || r.Refused[0] != tc.why {
+						t.Errorf("reply.Refused %q, want [%s]", r.Refused, tc.why)
+					}
 					if !r.Close || r.State != nil {
 						t.Errorf("refused CONNECT: close %v, state %+v [MQTT-3.2.2-7]", r.Close, r.State)
 					}
@@ -173,6 +183,9 @@ func TestAuthConnect(t *testing.T) {
 						t.Errorf("refused client has a session (err %v): it cost a store write", serr)
 					}
 					return
+				}
+				if len(r.Refused) != 0 {
+					t.Errorf("accepted CONNECT: reply.Refused %q", r.Refused)
 				}
 				if r.Close || r.State == nil || serr != nil {
 					t.Fatalf("accepted CONNECT: close %v, state %+v, session err %v", r.Close, r.State, serr)

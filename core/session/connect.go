@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
@@ -25,12 +26,12 @@ func (c *call) connect(frame []byte) error {
 	clientID, assigned := p.ClientID, false
 	switch {
 	case len(clientID) > cfg.MaxClientIDLen:
-		return c.refuse(packet.ClientIdentifierNotValid, "client identifier too long")
+		return c.refuse(&p, packet.ClientIdentifierNotValid, RefusedClientID, "client identifier too long")
 	case p.Version == packet.V31 && (len(clientID) == 0 || len(clientID) > 23):
-		return c.refuse(packet.ClientIdentifierNotValid, "3.1 client identifiers have 1 to 23 characters")
+		return c.refuse(&p, packet.ClientIdentifierNotValid, RefusedClientID, "3.1 client identifiers have 1 to 23 characters")
 	case clientID == "" && !v5 && !p.CleanStart:
 		// 3.1.1: [MQTT-3.1.3-8] a zero-length id needs Clean Session.
-		return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier without clean session")
+		return c.refuse(&p, packet.ClientIdentifierNotValid, RefusedClientID, "empty client identifier without clean session")
 	case clientID == "":
 		assigned = true
 		clientID = "auto-" + newID(12) // [MQTT-3.1.3-6]
@@ -44,13 +45,17 @@ func (c *call) connect(frame []byte) error {
 	// Enhanced authentication is not offered: a CONNECT naming a method is
 	// refused [MQTT-4.12.0-1].
 	if v5 && p.Properties.Has(packet.PropAuthMethod) {
-		return c.refuse(packet.BadAuthenticationMethod, "no authentication methods are supported")
+		return c.refuse(&p, packet.BadAuthenticationMethod, RefusedBadConnect, "no authentication methods are supported")
 	}
 
 	// Keep alive (section 3.1.2.10).
 	if st.KeepAlive > cfg.MaxKeepAlive || (v5 && st.KeepAlive == 0 && cfg.MaxKeepAlive < 65535) {
 		if !v5 {
-			return c.refuse(packet.ClientIdentifierNotValid, "keep alive above the server maximum")
+			// 3.1.1 cannot tell the client the server's maximum: refused
+			// as Mosquitto does, with return code 2 (identifier
+			// rejected), the reason logged at info (refusal.go).
+			return c.refuse(&p, packet.ClientIdentifierNotValid, RefusedKeepAlive,
+				fmt.Sprintf("keep alive %d above -max-keepalive %d", st.KeepAlive, cfg.MaxKeepAlive))
 		}
 		st.KeepAlive = cfg.MaxKeepAlive
 		props.ServerKeepAlive = cfg.MaxKeepAlive // [MQTT-3.2.2-21]
@@ -91,13 +96,13 @@ func (c *call) connect(frame []byte) error {
 
 	// Authentication, before anything is written, so that a refused
 	// client costs no store write [MQTT-3.1.4-2].
-	id, rc, err := c.authenticate(&p)
+	id, rc, why, err := c.authenticate(&p)
 	if err != nil {
 		c.st = nil
 		return err
 	}
 	if rc != packet.Success {
-		return c.refuse(rc, rc.String())
+		return c.refuse(&p, rc, why, rc.String())
 	}
 	st.Username, st.Identity = id.User, id.String()
 	// The client id must match the client-id pattern in force for the
@@ -107,7 +112,7 @@ func (c *call) connect(frame []byte) error {
 	if !assigned {
 		ok, bound := id.MatchClientID(clientID)
 		if !ok {
-			return c.refuse(packet.ClientIdentifierNotValid, "client identifier not allowed for this user")
+			return c.refuse(&p, packet.ClientIdentifierNotValid, RefusedClientID, "client identifier not allowed for this user")
 		}
 		st.Bound = bound
 	}
@@ -121,10 +126,10 @@ func (c *call) connect(frame []byte) error {
 			if !v5 {
 				c.st = nil
 				c.reply.Close = true
-				c.h.log.Debug("connect refused", "conn", c.ev.Conn, "detail", "will topic: "+err.Error())
+				c.refusedConnect(&p, RefusedBadConnect, "will topic: "+err.Error())
 				return nil
 			}
-			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())
+			return c.refuse(&p, packet.TopicNameInvalid, RefusedBadConnect, "will topic: "+err.Error())
 		}
 		// The will is a publication the client would make: refused when
 		// the client may not publish to its topic, as Mosquitto 2 does
@@ -135,11 +140,11 @@ func (c *call) connect(frame []byte) error {
 			return err
 		}
 		if !ok {
-			return c.refuse(packet.NotAuthorized, "will topic not authorized")
+			return c.refuse(&p, packet.NotAuthorized, RefusedNotAuthorized, "will topic not authorized")
 		}
 		if v5 {
 			if err := packet.CheckPayloadFormat(&w.Properties, w.Payload); err != nil {
-				return c.refuse(packet.PayloadFormatInvalid, "will payload is not UTF-8")
+				return c.refuse(&p, packet.PayloadFormatInvalid, RefusedBadConnect, "will payload is not UTF-8")
 			}
 		}
 		will = &Will{Message: newMessage(w.Topic, w.Payload, w.QoS, w.Retain, clientID, &w.Properties, c.now)}
@@ -147,7 +152,7 @@ func (c *call) connect(frame []byte) error {
 		if will.Message.Size() > cfg.MaxWillSize {
 			// An administrative limit: 0x97 (section 3.2.2.2), return code
 			// 3 at 3.1.1, which has no closer one (3.1.1 section 3.2.2.3).
-			return c.refuse(packet.QuotaExceeded, "will message larger than the server allows")
+			return c.refuse(&p, packet.QuotaExceeded, RefusedQuota, "will message larger than the server allows")
 		}
 		will.Message.Payload = clone(w.Payload)
 		if v5 {
@@ -163,7 +168,7 @@ func (c *call) connect(frame []byte) error {
 		}
 		// 0x97 Quota exceeded (section 3.2.2.2); return code 3 Server
 		// unavailable at 3.1.1 (3.1.1 section 3.2.2.3).
-		return c.refuse(packet.QuotaExceeded, why)
+		return c.refuse(&p, packet.QuotaExceeded, RefusedQuota, why)
 	}
 
 	s := &Session{
@@ -176,7 +181,7 @@ func (c *call) connect(frame []byte) error {
 		// The session of this client id belongs to another identity: the
 		// store changed nothing, so its connection, will and messages
 		// stay as they were (owner.go) [MQTT-3.1.4-2].
-		return c.refuse(packet.NotAuthorized, "client identifier in use by another identity")
+		return c.refuse(&p, packet.NotAuthorized, RefusedNotAuthorized, "client identifier in use by another identity")
 	}
 	if err != nil {
 		c.st = nil
@@ -368,18 +373,20 @@ func (c *call) dropExpired(clientID string, o *Outbound) (bool, error) {
 	return true, nil
 }
 
-// refuse answers a CONNECT with a failing CONNACK and closes the
-// connection [MQTT-3.2.2-6] [MQTT-3.2.2-7].
-func (c *call) refuse(rc packet.ReasonCode, reason string) error {
+// refuse answers CONNECT p with a failing CONNACK and closes the
+// connection [MQTT-3.2.2-6] [MQTT-3.2.2-7]; why (a Refused* reason) and
+// detail go to the proxy and the log (refusal.go), detail also to a 5.0
+// client as the reason string.
+func (c *call) refuse(p *packet.Connect, rc packet.ReasonCode, why, detail string) error {
 	ack := &packet.Connack{ReasonCode: rc}
-	if c.st.Version == packet.V5 && reason != "" {
-		ack.Properties.ReasonString = reason
+	if c.st.Version == packet.V5 && detail != "" {
+		ack.Properties.ReasonString = detail
 		ack.Properties.Set(packet.PropReasonString)
 	}
 	c.send(ack)
 	c.st = nil
 	c.reply.Close = true
-	c.h.log.Debug("connect refused", "conn", c.ev.Conn, "reason", rc.String(), "detail", reason)
+	c.refusedConnect(p, why, detail)
 	return nil
 }
 
@@ -389,7 +396,7 @@ func (c *call) refuse(rc packet.ReasonCode, reason string) error {
 // anything else is closed without a CONNACK (3.1.1: [MQTT-3.1.4-1]).
 func (c *call) refuseDecode(p *packet.Connect, err error) {
 	c.reply.Close = true
-	c.h.log.Debug("bad CONNECT", "conn", c.ev.Conn, "err", err)
+	c.refusedConnect(p, RefusedBadConnect, err.Error())
 	switch {
 	case errors.Is(err, packet.ErrProtocolName):
 		return // [MQTT-3.1.2-1] the server may close without CONNACK

@@ -14,9 +14,18 @@ const (
 	// connection whose CONNECT was accepted, whether the client, the network
 	// or the broker ended it; the handler decides what the end means.
 	KindLost Kind = "lost"
-	// KindTick asks for the work that waits for time (Handler.Tick): due
-	// wills and expired sessions. Proxy and Conn are unused.
+	// KindTick asks for the work that waits for time (Handler.Sweep): due
+	// wills, expired sessions and the sessions of proxies whose lease
+	// lapsed. Proxy and Conn are unused.
 	KindTick Kind = "tick"
+	// KindSweep asks for one Handler.Sweep: the sessions of proxies whose
+	// lease lapsed, due wills and expired sessions. KindTick, its older
+	// name, does the same. The scheduled sweep function (infra/lambdafn)
+	// repeats it every -tick until shortly before its deadline.
+	KindSweep Kind = "sweep"
+	// KindLease renews the lease of the proxy named in Proxy for LeaseMs
+	// (Handler.RenewLease).
+	KindLease Kind = "lease"
 	// KindRecover reports that the proxy named in Proxy restarted after a
 	// crash: the connections it held are gone (Handler.Recover).
 	KindRecover Kind = "recover"
@@ -61,6 +70,8 @@ type Event struct {
 	// once, as the proxy saw it when it sent the event; 0 when the proxy
 	// does not say. Retained messages are sent within it (retained.go).
 	SendRoom int `json:"sendRoom,omitempty"`
+	// LeaseMs is the period of a KindLease event, in milliseconds.
+	LeaseMs int64 `json:"leaseMs,omitempty"`
 	// Sys holds the statistics of a KindSys event.
 	Sys []SysValue `json:"sys,omitempty"`
 	// Deliveries are the deliveries of a KindUndelivered event.
@@ -84,6 +95,11 @@ type Reply struct {
 	Close bool `json:"close,omitempty"`
 	// State replaces the connection state; nil leaves it unchanged.
 	State *ConnState `json:"state,omitempty"`
+	// Refused are the reasons of what the handlers refused in this call
+	// (refusal.go): of a refused CONNECT (a Refused* value, one), and of
+	// each denied PUBLISH or SUBSCRIBE filter (DeniedPublish,
+	// DeniedSubscribe), for the proxy's metrics. The handlers logged them.
+	Refused []string `json:"refused,omitempty"`
 }
 
 // Delivery is frames for one connection held by some proxy, or a request to

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/ratelog"
 )
 
 // Handler applies the MQTT rules to events from the proxy. It keeps nothing
@@ -23,6 +24,9 @@ type Handler struct {
 	now   func() time.Time
 	auth  *auth.Checker // nil: everything allowed, every client anonymous
 	drops *drops        // messages dropped on full queues (drops.go)
+	// refusals limits the log lines of refusals (refusal.go); it is safe
+	// for concurrent use.
+	refusals *ratelog.Limiter
 }
 
 // Option adjusts a Handler.
@@ -47,7 +51,7 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now, drops: newDrops()}
+	h := &Handler{store: store, cfg: cfg, log: log, now: time.Now, drops: newDrops(), refusals: newRefusalLog()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -57,7 +61,8 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 // Config returns the configuration in force, defaults filled in.
 func (h *Handler) Config() Config { return h.cfg }
 
-// tickBatch is how many sessions one KindTick event handles.
+// tickBatch is how many sessions one KindTick event handles, for each of
+// its steps (Sweep).
 const tickBatch = 1000
 
 // Handle processes one event. It returns the reply even when it also
@@ -67,9 +72,11 @@ const tickBatch = 1000
 // DISCONNECT 0x80 at 5.0.
 func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	switch ev.Kind {
-	case KindTick:
-		reply, _, err := h.Tick(ctx, tickBatch)
+	case KindTick, KindSweep:
+		reply, _, err := h.Sweep(ctx, tickBatch)
 		return reply, err
+	case KindLease:
+		return &Reply{}, h.RenewLease(ctx, ev.Proxy, time.Duration(ev.LeaseMs)*time.Millisecond)
 	case KindRecover:
 		reply, _, err := h.Recover(ctx, ev.Proxy)
 		return reply, err

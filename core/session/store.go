@@ -94,6 +94,18 @@ type Store interface {
 	// proxy, so that a proxy restarted after a crash can end the
 	// connections it lost.
 	Owned(ctx context.Context, proxy string, limit int) ([]*Session, error)
+	// RenewLease sets the lease of proxy (Lease) to lapse at until,
+	// creating it, or making an ended one live again.
+	RenewLease(ctx context.Context, proxy string, until int64) error
+	// Leases returns every lease the store holds, live, lapsed or ended.
+	// A store may forget an ended lease a day after it lapsed.
+	Leases(ctx context.Context) ([]Lease, error)
+	// EndLease marks the lease of proxy ended, provided its Until is still
+	// until and it is not ended yet; it returns ErrNotFound otherwise.
+	EndLease(ctx context.Context, proxy string, until int64) error
+	// MarkUnreachable sets Unreachable on the lease of proxy, provided its
+	// Until is still until; it returns ErrNotFound otherwise.
+	MarkUnreachable(ctx context.Context, proxy string, until int64) error
 	// ClearWill drops the pending will of an offline session, provided it
 	// is still the one due at willAt; it returns ErrNotFound otherwise.
 	ClearWill(ctx context.Context, clientID string, willAt int64) error

@@ -36,7 +36,7 @@ func (c *call) subscribe(frame []byte) error {
 		if !ok {
 			// 0x87, 0x80 at 3.1.1 (section 3.9.3); not stored.
 			codes[i] = packet.NotAuthorized
-			c.h.log.Debug("subscribe denied", "client", c.st.ClientID, "user", c.st.Username, "filter", s.Filter)
+			c.refused("subscribe denied", DeniedSubscribe, "no allow rule covers the filter", c.st.ClientID, c.st.Username, s.Filter)
 			continue
 		}
 		codes[i] = packet.ReasonCode(s.QoS) // granted QoS: all three are supported (section 3.9.3)

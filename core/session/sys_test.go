@@ -71,3 +71,30 @@ func TestSys(t *testing.T) {
 		})
 	}
 }
+
+// clients/total is Mosquitto's "connected and registered" clients: with a
+// store that counts its sessions, the sessions it holds, online or
+// offline, whatever the proxy sent (its connected clients).
+func TestSysClientsTotal(t *testing.T) {
+	e := newEnv(t, session.Config{})
+	e.connect(v5, "online")
+	off, _, _ := e.connect(v5, "offline", persistent())
+	off.disconnect()
+	e.connect(v5, "reader")
+	r, err := e.handler().Handle(context.Background(), &session.Event{Kind: session.KindSys, Sys: []session.SysValue{
+		{Topic: "$SYS/broker/clients/connected", Value: "2"},
+		{Topic: "$SYS/broker/clients/total", Value: "2"},
+	}})
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	e.checkReply(nil, r)
+	late, _, _ := e.connect(v5, "late")
+	got := map[string]string{}
+	for _, p := range publishes(late.sub(sub("$SYS/#", 0))) {
+		got[p.Topic] = string(p.Payload)
+	}
+	if got["$SYS/broker/clients/total"] != "3" || got["$SYS/broker/clients/connected"] != "2" {
+		t.Errorf("retained %v, want clients/total 3 (two online, one offline session), clients/connected 2 as sent", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
@@ -51,11 +53,19 @@ type Broker struct {
 	wsLn    net.Listener // nil unless -ws-addr is set
 	wssLn   net.Listener // nil unless -wss-addr is set; TCP, TLS is added in Run
 	metrLn  net.Listener // nil unless -metrics-addr is set
+	// adminLn is the admin socket of the embedded store (admin.go); nil
+	// with other stores.
+	adminLn net.Listener
+	adminSt auth.Store // what adminLn serves
 	metrics *proxy.Metrics
 	reg     *prometheus.Registry // what metrLn serves; nil without -metrics-addr
 	// stopping is set when Run starts to shut down, so that the listeners
 	// it closes are not reported as failures.
 	stopping atomic.Bool
+	// lease keeps the proxy's lease (lease.go), nil when it holds none;
+	// leaseHeld is when the renewal made at start was asked for.
+	lease     *leaseHolder
+	leaseHeld time.Time
 }
 
 // Start opens the store (or the Lambda client), binds the listeners and
@@ -89,6 +99,7 @@ func (b *Broker) start() error {
 			return err
 		}
 		b.closeSt = closeSt
+		b.listenAdmin(st)
 		h, err := cfg.NewHandler(st, b.log)
 		if err != nil {
 			return err
@@ -97,11 +108,11 @@ func (b *Broker) start() error {
 		local = h
 		var eh proxy.EventHandler = h
 		if cfg.Delivery.Addr != "" {
-			client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
+			client, err := delivery.NewClient(cfg.Delivery.Secret, cfg.Delivery.Timeout)
 			if err != nil {
 				return fmt.Errorf("-delivery-secret: %w", err)
 			}
-			eh = delivery.NewRelay(h, client, b.log)
+			eh = delivery.NewRelay(h, client, b.log).WithLeases(st)
 		}
 		b.inv = proxy.Local{Handler: eh}
 	}
@@ -164,7 +175,7 @@ func (b *Broker) start() error {
 		}
 	}
 	if cfg.Delivery.Addr != "" {
-		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
+		ds, err := delivery.NewServer(delivery.ServerConfig{Secret: cfg.Delivery.Secret, Previous: cfg.Delivery.PreviousSecret, MaxPacketSize: maxPacket}, srv.Deliver, b.log)
 		if err != nil {
 			return fmt.Errorf("-delivery-secret: %w", err)
 		}
@@ -176,10 +187,19 @@ func (b *Broker) start() error {
 			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.Delivery.Addr, err)
 		}
 	}
-	// Connections a crashed previous run held are gone: end them, so that
-	// their wills go out and their sessions can expire.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if needsLease(cfg) {
+		// The lease comes before any connection, so that a sweep still
+		// ending a previous run's sessions under this id stops
+		// (session.Handler.Sweep).
+		b.lease = &leaseHolder{inv: b.inv, id: b.id, period: cfg.Proxy.LeasePeriod, log: b.log}
+		if b.leaseHeld, err = b.lease.renew(ctx); err != nil {
+			return fmt.Errorf("take the proxy's lease: %w", err)
+		}
+	}
+	// Connections a crashed previous run held are gone: end them, so that
+	// their wills go out and their sessions can expire.
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindRecover, Proxy: b.id})
 	if err != nil {
 		return fmt.Errorf("recover the sessions of the previous run: %w", err)
@@ -215,7 +235,7 @@ func newLambdaInvoker(cfg config.Config, log *slog.Logger) (*lambdainvoke.Invoke
 }
 
 func (b *Broker) closeListeners() {
-	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn, b.tlsLn, b.wsLn, b.wssLn, b.metrLn} {
+	for _, ln := range []net.Listener{b.ln, b.pprofLn, b.delivLn, b.tlsLn, b.wsLn, b.wssLn, b.metrLn, b.adminLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -338,8 +358,10 @@ func (b *Broker) serveMetrics() *http.Server {
 // metrics and health check, pprof and the delivery endpoint when set, and
 // has the $SYS topics published every -sys-interval. On shutdown the
 // listeners stop taking connections, the open ones are closed (with
-// DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store
-// is closed; /healthz answers 503 meanwhile.
+// DISCONNECT 0x8B at 5.0), the handlers are told of each, the proxy's
+// lease is released, and the store is closed; /healthz answers 503
+// meanwhile. A proxy that holds a lease (lease.go) and cannot renew it in
+// time shuts down so too, and Run returns why.
 func (b *Broker) Run(ctx context.Context) error {
 	if b.cfg.Lambda.Invoker == "lambda" {
 		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
@@ -350,9 +372,22 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.log.Info("mqttless listening", "addr", b.ln.Addr().String(), "store", b.cfg.Store.Kind, "data-dir", b.cfg.Store.DataDir)
 	}
 	warnDescriptors(b.log, b.cfg.Proxy.MaxConnections)
+	if b.lease != nil {
+		// Start's renewal may be old by now (the recovery took its time):
+		// the lease is renewed once more before the first connection.
+		rctx, cancel := context.WithTimeout(ctx, b.lease.trusted())
+		held, err := b.lease.renew(rctx)
+		cancel()
+		if err != nil {
+			b.closeListeners()
+			return errors.Join(err, b.closeSt())
+		}
+		b.leaseHeld = held
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- b.proxy.Serve(b.ln) }()
 	wsServers := b.serveMQTT()
+	b.serveAdmin()
 	if b.pprofLn != nil {
 		defer b.servePprof().Close()
 	}
@@ -377,8 +412,28 @@ func (b *Broker) Run(ctx context.Context) error {
 			b.proxy.RunSys(sysCtx, b.cfg.Proxy.SysInterval, sysPrefix(b.cfg, b.id))
 		}
 	}()
-	ticker := time.NewTicker(b.cfg.Proxy.Tick)
-	defer ticker.Stop()
+	emfDone := make(chan struct{})
+	go func() {
+		defer close(emfDone)
+		if b.cfg.Listen.EMFInterval > 0 && b.reg != nil {
+			newEMFReporter(b.reg, os.Stdout, b.cfg.Listen.EMFService).run(sysCtx, b.cfg.Listen.EMFInterval, b.log)
+		}
+	}()
+	var tick <-chan time.Time // nil with -tick 0: the sweep runs elsewhere
+	if b.cfg.Proxy.Tick > 0 {
+		ticker := time.NewTicker(b.cfg.Proxy.Tick)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	// The lease is held until the connections are closed and their ends
+	// handled, then released (lease.go).
+	leaseCtx, stopLease := context.WithCancel(context.Background())
+	defer stopLease()
+	leaseLost := make(chan error, 1)
+	leaseLostOnce := false
+	if b.lease != nil {
+		go func() { leaseLost <- b.lease.hold(leaseCtx, b.leaseHeld) }()
+	}
 	var err error
 loop:
 	for {
@@ -387,12 +442,17 @@ loop:
 			break loop
 		case err = <-serveErr:
 			break loop
-		case <-ticker.C:
+		case err = <-leaseLost:
+			leaseLostOnce = true
+			b.log.Error("lease lost: stopping", "err", err)
+			break loop
+		case <-tick:
 			b.tick(ctx)
 		}
 	}
 	stopSys()
 	<-sysDone
+	<-emfDone
 	// Stop taking connections on every listener, then end those open.
 	b.stopping.Store(true)
 	for _, ln := range []net.Listener{b.tlsLn, b.wsLn, b.wssLn} {
@@ -406,14 +466,25 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = errors.Join(err, b.proxy.Shutdown(sctx))
+	if b.lease != nil {
+		stopLease()
+		if !leaseLostOnce {
+			<-leaseLost
+		}
+		b.lease.release(sctx)
+	}
 	b.ln.Close()
+	if b.adminLn != nil {
+		b.adminLn.Close()
+	}
 	err = errors.Join(err, b.closeSt())
 	b.log.Info("mqttless stopped")
 	return err
 }
 
-// tick publishes due wills and removes expired sessions (up to 1,000 per
-// tick), through the handlers.
+// tick runs one sweep through the handlers (session.Handler.Sweep): the
+// sessions of proxies whose lease lapsed, due wills and expired sessions,
+// up to 1,000 of each.
 func (b *Broker) tick(ctx context.Context) {
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindTick, Proxy: b.id})
 	if reply != nil && len(reply.Deliveries) > 0 {

@@ -43,7 +43,7 @@ func OpenStore(cfg config.Store, log *slog.Logger) (session.Store, func() error,
 	path := filepath.Join(cfg.DataDir, BoltFile)
 	st, err := boltstore.Open(path, boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit())
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, nil, fmt.Errorf("the store in %s is in use: stop the broker first: %w", cfg.DataDir, err)
+		return nil, nil, fmt.Errorf("the store in %s is in use by another process (a broker serving no admin socket there, or another mqttless-admin): %w", cfg.DataDir, err)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the store in -data-dir %s: %w", cfg.DataDir, err)

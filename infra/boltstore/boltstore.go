@@ -61,6 +61,7 @@
 //	                           and expiry (ExpiresAt), for Due
 //	wills                      <client id> → the session's will (a record,
 //	                           see records.go), read only when needed
+//	leases    <proxy>          the proxy's lease (JSON, leases.go)
 //
 // Values are the session types' JSON encodings, but for those that carry a
 // message (q, f, i, wills), which are records: a JSON header and the raw
@@ -244,7 +245,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // subscription index and the session cache.
 func (st *Store) init() error {
 	err := st.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue, bWills} {
+		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue, bWills, bLeases} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -4,10 +4,20 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
 
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
+
+// MinLeasePeriod is the shortest -lease-period: renewals go every third
+// of it, each a handler call.
+const MinLeasePeriod = 500 * time.Millisecond
+
+// MaxDeliveryTimeout is the longest -delivery-timeout.
+const MaxDeliveryTimeout = 30 * time.Second
 
 // check applies the rules that tie settings together, once each has been
 // parsed; raw returns a setting's value as given and whether a flag or the
@@ -28,12 +38,27 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 			p.fail("table", c.Store.Table, "must not be empty")
 		}
 	}
+	if c.Listen.EMFInterval > 0 && c.Listen.MetricsAddr == "" {
+		p.fail("emf-interval", c.Listen.EMFInterval.String(), "needs -metrics-addr, whose metrics it writes")
+	}
+	if c.Listen.EMFInterval > 0 && c.Listen.EMFService == "" {
+		p.fail("emf-service", "", "must not be empty with -emf-interval")
+	}
+	if c.Proxy.LeasePeriod < MinLeasePeriod || c.Proxy.LeasePeriod > session.MaxLeasePeriod {
+		p.fail("lease-period", c.Proxy.LeasePeriod.String(), fmt.Sprintf("want from %v to %v", MinLeasePeriod, session.MaxLeasePeriod))
+	}
+	if c.Delivery.Timeout > MaxDeliveryTimeout {
+		p.fail("delivery-timeout", c.Delivery.Timeout.String(), fmt.Sprintf("want at most %v: a delivery holds up the event that made it", MaxDeliveryTimeout))
+	}
 	if c.Lambda.Invoker == "lambda" && c.Delivery.Addr == "" {
 		p.fail("delivery-addr", c.Delivery.Addr, "-invoker lambda needs a delivery endpoint")
 	}
 	if c.Delivery.Addr != "" {
 		if len(c.Delivery.Secret) < delivery.MinSecretLen {
 			p.fail("delivery-secret", strings.Repeat("*", len(c.Delivery.Secret)), fmt.Sprintf("a delivery endpoint needs a secret of at least %d bytes", delivery.MinSecretLen))
+		}
+		if n := len(c.Delivery.PreviousSecret); n > 0 && n < delivery.MinSecretLen {
+			p.fail("delivery-secret-previous", strings.Repeat("*", n), fmt.Sprintf("want at least %d bytes, or empty", delivery.MinSecretLen))
 		}
 		if c.Delivery.URL == "" {
 			c.Delivery.URL = "http://" + c.Delivery.Addr
@@ -58,6 +83,18 @@ func (c *Config) checkTLS(p *parser) {
 		}
 		if l.TLSKey == "" {
 			p.fail("tls-key", l.TLSKey, "-"+ln.name+" needs a private key file")
+		}
+	}
+	// TLS files that no listener uses are a mistake (a listener flag
+	// forgotten, or misspelt in the environment): refused, naming each.
+	if l.TLSAddr == "" && l.WSSAddr == "" {
+		for _, f := range []struct{ name, v string }{{"tls-cert", l.TLSCert}, {"tls-key", l.TLSKey}, {"tls-client-ca", l.TLSClientCA}} {
+			if f.v != "" {
+				p.fail(f.name, f.v, "no TLS listener uses it: set -tls-addr or -wss-addr, or leave it empty")
+			}
+		}
+		if l.TLSRequireClientCert {
+			p.fail("tls-require-client-cert", "true", "no TLS listener uses it: set -tls-addr or -wss-addr, or leave it false")
 		}
 	}
 	if l.TLSRequireClientCert && l.TLSClientCA == "" {

@@ -94,6 +94,11 @@ type Listen struct {
 	// check at /healthz; Pprof serves net/http/pprof.
 	MetricsAddr string
 	Pprof       string
+	// EMFInterval, when not 0, writes the key metrics of MetricsAddr to
+	// stdout as CloudWatch embedded metric format records this often,
+	// under the dimension Service EMFService (infra/allinone/emf.go).
+	EMFInterval time.Duration
+	EMFService  string
 }
 
 // Proxy is the proxy's limits and timers.
@@ -121,8 +126,10 @@ type Proxy struct {
 	MaxSendBytesTotal     int
 	MaxOutboundAliases    int
 	MaxOutboundAliasBytes int
-	// Tick is how often wills and expiries are processed.
-	Tick time.Duration
+	// Tick is how often this process runs the sweep (0: never);
+	// LeasePeriod how long a proxy's lease lasts (infra/allinone/lease.go).
+	Tick        time.Duration
+	LeasePeriod time.Duration
 	// SysInterval is how often the $SYS topics under SysPrefix are
 	// published (0: never; SysPrefix empty: the proxy's own).
 	SysInterval time.Duration
@@ -145,10 +152,14 @@ type Lambda struct {
 type Delivery struct {
 	// Addr is where the endpoint listens (empty: off); URL is the URL
 	// handlers reach it at, which is also the proxy's id; Secret signs
-	// delivery requests.
-	Addr   string
-	URL    string
-	Secret []byte
+	// delivery requests. PreviousSecret is a second secret the endpoint
+	// accepts (a rotation; the handlers sign with Secret only).
+	Addr           string
+	URL            string
+	Secret         []byte
+	PreviousSecret []byte
+	// Timeout bounds one delivery request.
+	Timeout time.Duration
 }
 
 // DeliveryURLAutoECS is the -delivery-url that asks for the task's own

@@ -58,7 +58,7 @@ func (c *Client) Forward(ctx context.Context, proxy string, ds []session.Deliver
 			if i > 0 {
 				// The requests before it were served: some of ds was
 				// written.
-				return nil, fmt.Errorf("delivery: request %d of %d to %s: %s", i+1, len(bodies), proxy, err.Error())
+				return nil, perhapsServed{fmt.Errorf("delivery: request %d of %d to %s: %w", i+1, len(bodies), proxy, err)}
 			}
 			return nil, err
 		}

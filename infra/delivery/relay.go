@@ -39,9 +39,10 @@ const MaxReplyBytes = 3 << 20
 // Undelivered, which sends them to the session's newer connection or
 // queues what a persistent session must not lose.
 type Relay struct {
-	h   Handler
-	fwd Forwarder
-	log *slog.Logger
+	h      Handler
+	fwd    Forwarder
+	log    *slog.Logger
+	leases *lapsedProxies // nil: every proxy is tried (leases.go)
 }
 
 // NewRelay returns a Relay over h that forwards through fwd.
@@ -113,7 +114,9 @@ func handlerContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // back in the session's queue; what they return (messages for the
 // session's newer connection) is posted once more, with no further retry.
 func (r *Relay) deliver(ctx context.Context, byProxy map[string][]session.Delivery, retry bool) {
-	gone, unreached := r.forward(ctx, byProxy)
+	gone := r.leases.split(ctx, byProxy)
+	g, unreached := r.forward(ctx, byProxy)
+	gone = append(gone, g...)
 	var next []session.Delivery
 	if len(unreached) > 0 {
 		again, err := r.h.Unreached(ctx, unreached)
@@ -157,6 +160,9 @@ func (r *Relay) forward(ctx context.Context, byProxy map[string][]session.Delive
 			g, err := r.fwd.Forward(ctx, proxy, ds)
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil && unreachable(err) && ctx.Err() == nil {
+				r.leases.failed(ctx, proxy)
+			}
 			switch {
 			case errors.Is(err, ErrNotDelivered):
 				r.log.Warn("delivery to a proxy failed, nothing written; messages in flight go back to their queues", "proxy", proxy, "deliveries", len(ds), "err", err)

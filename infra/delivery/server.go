@@ -44,6 +44,11 @@ type DeliverFunc func(ctx context.Context, ds []session.Delivery) (gone []string
 type ServerConfig struct {
 	// Secret is the shared signing secret, at least MinSecretLen bytes.
 	Secret []byte
+	// Previous, when set (at least MinSecretLen bytes), is a second secret
+	// the endpoint accepts during a rotation: the handlers sign with one
+	// secret, and while some sign with the old and some with the new one,
+	// a request signed with either is served. Empty: Secret only.
+	Previous []byte
 	// MaxSkew is how far a request's timestamp may be from the proxy's
 	// clock [30s]. Signatures are remembered this long to refuse replays.
 	MaxSkew time.Duration
@@ -84,6 +89,9 @@ type Server struct {
 func NewServer(cfg ServerConfig, deliver DeliverFunc, log *slog.Logger) (*Server, error) {
 	if len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("%w: %d bytes, want at least %d", ErrSecret, len(cfg.Secret), MinSecretLen)
+	}
+	if len(cfg.Previous) > 0 && len(cfg.Previous) < MinSecretLen {
+		return nil, fmt.Errorf("%w: previous secret of %d bytes, want at least %d", ErrSecret, len(cfg.Previous), MinSecretLen)
 	}
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = 30 * time.Second
@@ -224,11 +232,11 @@ func (s *Server) checkHeaders(r *http.Request) (int64, string, error) {
 	return ts, sig, nil
 }
 
-// checkBody verifies the signature over the body and records it, so that
-// a replay is refused; it checks the window again, since the body may have
-// taken a while.
+// checkBody verifies the signature over the body, under Secret or else
+// Previous, and records it, so that a replay is refused; it checks the
+// window again, since the body may have taken a while.
 func (s *Server) checkBody(ts int64, sig string, body []byte) error {
-	if !verify(s.cfg.Secret, ts, body, sig) {
+	if !verify(s.cfg.Secret, ts, body, sig) && (len(s.cfg.Previous) == 0 || !verify(s.cfg.Previous, ts, body, sig)) {
 		return ErrBadSignature
 	}
 	now := s.now().UnixMilli()

@@ -60,6 +60,9 @@
 //	    the attributes of the user item
 //	access rule                  pk ACL, sk R#<id>
 //	    id, user, client, access (publish, subscribe or both), filter, deny
+//	proxy lease                  pk L, sk <proxy>
+//	    until (Unix ms), ended, unreachable, ttl (a day after until);
+//	    see leases.go
 //
 // A message (msg, and a will's m) is a map: t (topic), p (payload), q, r
 // (retain), pub (publisher), x (expiry, Unix ms), and the properties pfi,

@@ -24,7 +24,8 @@ const (
 	GroupPublish   Group = "publish"   // PUBLISH
 	GroupSubscribe Group = "subscribe" // SUBSCRIBE
 	// GroupSession serves the rest: UNSUBSCRIBE, the acknowledgements,
-	// DISCONNECT, AUTH, lost connections, ticks and recoveries.
+	// DISCONNECT, AUTH, lost connections, leases, ticks and sweeps, and
+	// recoveries.
 	GroupSession Group = "session"
 )
 

@@ -170,6 +170,8 @@ func TestAccepts(t *testing.T) {
 		{"lost", &session.Event{Kind: session.KindLost}, []invocation.Group{invocation.GroupSession}},
 		{"lost with frames", &session.Event{Kind: session.KindLost, Packets: [][]byte{pub}}, []invocation.Group{invocation.GroupSession}},
 		{"tick", &session.Event{Kind: session.KindTick}, []invocation.Group{invocation.GroupSession}},
+		{"sweep", &session.Event{Kind: session.KindSweep}, []invocation.Group{invocation.GroupSession}},
+		{"lease", &session.Event{Kind: session.KindLease, Proxy: "p", LeaseMs: 5000}, []invocation.Group{invocation.GroupSession}},
 		{"recover", &session.Event{Kind: session.KindRecover, Proxy: "p"}, []invocation.Group{invocation.GroupSession}},
 		{"unknown kind", &session.Event{Kind: "bogus"}, []invocation.Group{invocation.GroupSession}},
 		{"undelivered", &session.Event{Kind: session.KindUndelivered, Proxy: "p"}, []invocation.Group{invocation.GroupPublish}},

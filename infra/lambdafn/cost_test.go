@@ -84,6 +84,8 @@ func TestServerlessCost(t *testing.T) {
 	}{
 		{0, 1, 1, false}, {1, 1, 1, false}, {0, 100, 1, false}, {1, 100, 1, false}, {1, 100, 1, true},
 		{0, 1, 10, false}, {1, 1, 10, false},
+		// The fan-out of make cost's fleet C: one topic, 1,000 subscribers.
+		{0, 1000, 1, false},
 	} {
 		n := msgs
 		if sc.subs > 1 {

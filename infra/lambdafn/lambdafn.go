@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -29,9 +30,11 @@ var ErrMisrouted = errors.New("lambdafn: event belongs to another function")
 
 // Function is one handler function.
 type Function struct {
-	group invocation.Group
-	relay *delivery.Relay
-	log   *slog.Logger
+	group   invocation.Group
+	relay   *delivery.Relay
+	log     *slog.Logger
+	metrics *metrics      // nil: no metrics
+	tick    time.Duration // the period of the scheduled sweep's passes (sweep.go)
 }
 
 // New builds the function of group g from the environment: the handler
@@ -78,15 +81,18 @@ func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, l
 	if err != nil {
 		return nil, err
 	}
-	h, err := cfg.NewHandler(dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log)), log)
+	st := dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log))
+	h, err := cfg.NewHandler(st, log)
 	if err != nil {
 		return nil, err
 	}
-	client, err := delivery.NewClient(cfg.Delivery.Secret, 0)
+	client, err := delivery.NewClient(cfg.Delivery.Secret, cfg.Delivery.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("MQTTLESS_DELIVERY_SECRET: %w", err)
 	}
-	return NewFunction(g, delivery.NewRelay(h, client, log), log), nil
+	f := NewFunction(g, delivery.NewRelay(h, client, log).WithLeases(st), log)
+	f.tick = cfg.Proxy.Tick
+	return f, nil
 }
 
 // NewFunction returns the function of group g over relay, for callers
@@ -104,7 +110,13 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 	if !f.group.Accepts(ev) {
 		return nil, fmt.Errorf("%w: %s got a %s event of %d frames", ErrMisrouted, f.group, ev.Kind, len(ev.Packets))
 	}
-	reply, err := f.relay.Handle(ctx, ev)
+	var reply *session.Reply
+	var err error
+	if ev.Kind == session.KindSweep {
+		reply, err = f.sweep(ctx, ev)
+	} else {
+		reply, err = f.relay.Handle(ctx, ev)
+	}
 	if err != nil {
 		f.log.Error("handler failed", "conn", ev.Conn, "kind", ev.Kind, "err", err)
 	}
@@ -129,9 +141,16 @@ func (f *Function) Invoke(ctx context.Context, payload json.RawMessage) (any, er
 		if err := json.Unmarshal(payload, &ev); err != nil {
 			return nil, fmt.Errorf("lambdafn: bad payload: %w", err)
 		}
-		return f.Handle(ctx, &ev)
+		r, err := f.Handle(ctx, &ev)
+		res := invocation.Result{}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		f.record([]invocation.Result{res})
+		return r, err
 	}
 	out := invocation.BatchReply{Replies: make([]invocation.Result, len(b.Events))}
+	defer func() { f.record(out.Replies) }()
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
 	for i, ev := range b.Events {
@@ -169,6 +188,7 @@ func Start(g invocation.Group) error {
 		return err
 	}
 	cfg.Auth.WarnAnonymous(log)
+	f.WithMetrics(os.Stdout, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	lambda.Start(f.Invoke)
 	return nil
 }

@@ -35,11 +35,18 @@ type result struct {
 
 // submit invokes ev alone when p has fewer than limit invocations in
 // flight; otherwise ev waits and goes with the other waiting events in the
-// next invocation that ends frees a slot.
+// next invocation that ends frees a slot. A lease renewal, so that a busy
+// proxy keeps its lease (infra/allinone/lease.go), does not wait for a
+// slot on Lambda (one invocation more every third of a lease period), and
+// on emulators, which serve one invocation each, waits ahead of the
+// others and goes alone.
 func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
 	payload, err := encodeEvent(ev)
 	if err != nil {
 		return nil, err // too large alone: its connection fails, no batch does
+	}
+	if ev.Kind == session.KindLease && p.free == nil {
+		return inv.invokeOne(ctx, p, payload)
 	}
 	req := &request{ctx: ctx, ev: ev, payload: payload, done: make(chan result, 1)}
 	p.mu.Lock()
@@ -47,6 +54,9 @@ func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*se
 		p.inflight++
 		p.mu.Unlock()
 		inv.run(p, []*request{req})
+	} else if ev.Kind == session.KindLease {
+		p.pending = append([]*request{req}, p.pending...)
+		p.mu.Unlock()
 	} else {
 		p.pending = append(p.pending, req)
 		p.mu.Unlock()
@@ -76,10 +86,19 @@ func (inv *Invoker) run(p *pool, batch []*request) {
 // next takes the waiting requests for the next invocation (up to MaxBatch
 // events whose Batch is at most MaxInvokeBytes of JSON, dropping those
 // whose callers gave up), or frees the slot and returns nil when none
-// wait.
+// wait. A lease renewal, which waits first, goes alone: a batch answers
+// when its slowest event is done.
 func (p *pool) next() []*request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for len(p.pending) > 0 && p.pending[0].ctx.Err() != nil {
+		p.pending = p.pending[1:]
+	}
+	if len(p.pending) > 0 && p.pending[0].ev.Kind == session.KindLease {
+		req := p.pending[0]
+		p.pending = p.pending[1:]
+		return []*request{req}
+	}
 	var batch []*request
 	size, i := len(batchOpen)+len(batchClose), 0
 	for ; i < len(p.pending) && len(batch) < MaxBatch; i++ {

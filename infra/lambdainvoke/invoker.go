@@ -160,6 +160,7 @@ func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Rep
 		if r != nil {
 			merged.Packets = append(merged.Packets, r.Packets...)
 			merged.Deliveries = append(merged.Deliveries, r.Deliveries...)
+			merged.Refused = append(merged.Refused, r.Refused...)
 			if r.State != nil {
 				state, merged.State = r.State, r.State
 			}

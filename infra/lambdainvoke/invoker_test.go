@@ -64,7 +64,8 @@ func (f *fakeAPI) invocations() []call {
 // naming the function and invocation, a delivery naming them, and a state
 // whose KeepAlive is i+1 (the subscribe function leaves the state alone).
 func reply(i int, name string, ev *session.Event) *session.Reply {
-	r := &session.Reply{Deliveries: []session.Delivery{{Proxy: "p", Conn: fmt.Sprintf("%s#%d", name, i)}}}
+	r := &session.Reply{Deliveries: []session.Delivery{{Proxy: "p", Conn: fmt.Sprintf("%s#%d", name, i)}},
+		Refused: []string{fmt.Sprintf("%s#%d", name, i)}}
 	for j := range ev.Packets {
 		r.Packets = append(r.Packets, []byte(fmt.Sprintf("%s#%d.%d", name, i, j)))
 	}
@@ -175,6 +176,10 @@ func TestInvokeBatch(tt *testing.T) {
 	}
 	if want := []string{"mqttless-connect#0", "mqttless-publish#1", "mqttless-subscribe#2", "mqttless-session#3"}; !reflect.DeepEqual(dconns, want) {
 		tt.Errorf("merged deliveries %q, want %q", dconns, want)
+	}
+	// The refusals of every invocation reach the proxy's metrics.
+	if want := []string{"mqttless-connect#0", "mqttless-publish#1", "mqttless-subscribe#2", "mqttless-session#3"}; !reflect.DeepEqual(got.Refused, want) {
+		tt.Errorf("merged refusals %q, want %q", got.Refused, want)
 	}
 	if got.State == nil || got.State.KeepAlive != 4 {
 		tt.Errorf("merged state %+v, want the last one (KeepAlive 4)", got.State)

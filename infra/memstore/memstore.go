@@ -25,7 +25,8 @@ type Store struct {
 	retained map[string]*session.Message
 	// retainedBytes is the sum of the retained messages' Message.Size.
 	retainedBytes int64
-	users         authData // users and access rules (auth.go), under their own lock
+	users         authData                 // users and access rules (auth.go), under their own lock
+	leases        map[string]session.Lease // by proxy (leases.go)
 }
 
 // record is one session with everything it holds.

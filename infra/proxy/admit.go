@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/ratelog"
 	"github.com/mqttless/mqttless/core/session"
 )
 
@@ -88,11 +89,9 @@ func (s *Server) admitLocked() string {
 	case s.done:
 		return RefusedShuttingDown
 	case len(s.conns) >= s.cfg.MaxConnections:
-		s.log.Debug("connection refused: -max-connections reached", "limit", s.cfg.MaxConnections)
-		return RefusedMaxConnections
+		return RefusedMaxConnections // -max-connections
 	case s.pending >= s.cfg.MaxPendingConnects:
-		s.log.Debug("connection refused: -max-pending-connects reached", "limit", s.cfg.MaxPendingConnects)
-		return RefusedPendingConnects
+		return RefusedPendingConnects // -max-pending-connects
 	}
 	return ""
 }
@@ -108,19 +107,27 @@ func (s *Server) connectAccepted(c *conn, user string) bool {
 		c.pending = false
 		s.pending--
 	}
-	if user == "" {
-		return true
+	if user != "" {
+		if s.users[user] >= s.cfg.MaxUserConnections {
+			return false
+		}
+		s.users[user]++
+		c.user, c.userCounted = user, true
 	}
-	if s.users[user] >= s.cfg.MaxUserConnections {
-		return false
-	}
-	s.users[user]++
-	c.user, c.userCounted = user, true
+	// A client, as Mosquitto counts them in $SYS: a connection whose
+	// CONNECT was accepted.
+	c.isClient = true
+	s.clients++
+	s.maxClients = max(s.maxClients, s.clients)
 	return true
 }
 
 // releaseLocked gives back what c held of the counts. mu must be held.
 func (s *Server) releaseLocked(c *conn) {
+	if c.isClient {
+		c.isClient = false
+		s.clients--
+	}
 	if c.pending {
 		c.pending = false
 		s.pending--
@@ -158,7 +165,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			continue
 		}
 		if l.s.Connections() >= l.s.cfg.MaxConnections {
-			l.s.metrics.refuse(RefusedMaxConnections)
+			l.s.refuse(RefusedMaxConnections)
 			nc.Close()
 			continue
 		}
@@ -192,9 +199,8 @@ func (c *conn) refuseUser(r *session.Reply) {
 // discarded rather than published [MQTT-3.1.2-10]: the client never had
 // the connection.
 func (c *conn) endRefused() {
-	c.srv.metrics.refuse(RefusedUserConnections)
-	c.srv.log.Debug("CONNECT refused: the user has -max-user-connections connections",
-		"conn", c.id, "limit", c.srv.cfg.MaxUserConnections)
+	c.srv.refuse(RefusedUserConnections, "conn", c.id, "user", ratelog.Truncate(c.state.Username, 64),
+		"limit", c.srv.cfg.MaxUserConnections)
 	disc, err := (&packet.Disconnect{}).Append(nil, c.state.Version)
 	if err == nil {
 		c.invoke(&session.Event{Kind: session.KindPackets, Packets: [][]byte{disc}})

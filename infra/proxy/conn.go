@@ -64,6 +64,12 @@ type conn struct {
 	user         string
 	userCounted  bool
 	quotaRefused bool
+	// refusedFor is the reason the handlers gave for refusing the CONNECT
+	// (refusals.go), set by the reader.
+	refusedFor string
+	// isClient is set while the connection counts as a client in $SYS
+	// (its CONNECT accepted, admit.go); Server.mu guards it.
+	isClient bool
 
 	mu        sync.Mutex // guards the fields below
 	version   packet.Version
@@ -158,7 +164,7 @@ func (c *conn) step() bool {
 	c.srv.received(&fc)
 	if c.state == nil && packet.Type(frames[0][0]>>4) != packet.CONNECT {
 		batchBufs.Put(bp)
-		c.srv.metrics.refuse(RefusedProtocol)
+		c.refused(RefusedProtocol)
 		return false // [MQTT-3.1.0-1] the first packet must be CONNECT
 	}
 	if c.state != nil {
@@ -171,7 +177,7 @@ func (c *conn) step() bool {
 	open := len(frames) == 0 || c.invoke(&session.Event{Kind: session.KindPackets, Packets: frames})
 	batchBufs.Put(bp)
 	if c.state == nil {
-		c.srv.metrics.refuse(RefusedConnect)
+		c.refuseConnect()
 		return false
 	}
 	if c.quotaRefused {
@@ -273,9 +279,9 @@ func (c *conn) readFailed(err error) {
 	if c.state == nil {
 		switch {
 		case isTimeout(err):
-			c.srv.metrics.refuse(RefusedConnectTimeout)
+			c.refused(RefusedConnectTimeout)
 		case errors.Is(err, packet.ErrPacketTooLarge), errors.Is(err, packet.ErrVarInt):
-			c.srv.metrics.refuse(RefusedProtocol)
+			c.refused(RefusedProtocol)
 		}
 	}
 	switch {
@@ -327,6 +333,7 @@ func (c *conn) invoke(ev *session.Event) bool {
 // apply writes a reply: its frames to this connection, its deliveries to
 // theirs, and the close it asks for.
 func (c *conn) apply(ctx context.Context, r *session.Reply) {
+	c.handlerRefused(r.Refused)
 	if r.State != nil {
 		if c.state == nil {
 			c.fr.SetMaxSize(c.srv.cfg.MaxPacketSize)

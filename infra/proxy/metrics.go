@@ -7,19 +7,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
 )
 
 // Reasons a connection is refused or dropped before its CONNECT was
 // accepted, the values of the reason label of
-// mqttless_connections_refused_total.
+// mqttless_connections_refused_total, with those the handlers give for a
+// CONNECT they refused (session.ConnectRefusals; refusals.go).
 const (
 	RefusedRateLimit      = "rate_limit"      // over MaxConnRate for its source address
 	RefusedConnectTimeout = "connect_timeout" // no CONNECT within ConnectTimeout
 	RefusedTLSHandshake   = "tls_handshake"   // the TLS handshake failed or timed out
 	RefusedProtocol       = "protocol"        // the first packet was not a well-formed CONNECT
-	RefusedConnect        = "connect_refused" // the handlers refused the CONNECT
+	RefusedConnect        = "connect_refused" // the handlers refused the CONNECT, or failed, giving no reason
 	RefusedShuttingDown   = "shutting_down"   // accepted while the proxy shut down
-	RefusedSubprotocol    = "subprotocol"     // a WebSocket upgrade without subprotocol mqtt
+	RefusedSubprotocol    = "subprotocol"     // a WebSocket upgrade without subprotocol mqtt or mqttv3.1
 	// RefusedMaxConnections: MaxConnections connections were open.
 	RefusedMaxConnections = "max_connections"
 	// RefusedPendingConnects: MaxPendingConnects connections were waiting
@@ -51,6 +53,7 @@ type Metrics struct {
 	connections      prometheus.Gauge
 	connectionsTotal prometheus.Counter
 	refused          map[string]prometheus.Counter // by reason, read-only after NewMetrics
+	denied           map[string]prometheus.Counter // by reason, read-only after NewMetrics
 	packetsIn        [16]prometheus.Counter        // by packet type
 	packetsOut       [16]prometheus.Counter
 	bytesIn          prometheus.Counter
@@ -85,11 +88,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mqttless_accept_errors_total",
 			Help: "Temporary accept errors, such as running out of file descriptors; the listener backs off and retries."}),
 		refused: map[string]prometheus.Counter{},
+		denied:  map[string]prometheus.Counter{},
 	}
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqttless_connections_refused_total",
 		Help: "Connections closed before their CONNECT was accepted, by reason."}, []string{"reason"})
-	for _, r := range refusedReasons {
+	for _, r := range append(refusedReasons[:], session.ConnectRefusals...) {
 		m.refused[r] = refused.WithLabelValues(r)
+	}
+	denied := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqttless_access_denied_total",
+		Help: "PUBLISH packets and SUBSCRIBE filters the access rules denied, by reason."}, []string{"reason"})
+	for _, r := range session.Denials {
+		m.denied[r] = denied.WithLabelValues(r)
 	}
 	in := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mqttless_packets_received_total",
 		Help: "MQTT packets received from clients, by type."}, []string{"type"})
@@ -103,7 +112,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Help: "Bytes waiting to be written, summed over all connections' send queues, the batches being written included."},
 		func() float64 { return float64(m.sendQueued.Load()) })
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, refused, in, out,
+		for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, refused, denied, in, out,
 			m.bytesIn, m.bytesOut, m.invokeDuration, m.handlerErrors, m.dropped, m.acceptErrors, queued} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("proxy: register metrics: %w", err)
@@ -148,10 +157,27 @@ func (m *Metrics) counted(fc *frameCounts, byType *[16]prometheus.Counter, bytes
 	bytes.Add(float64(fc.bytes))
 }
 
-// refuse counts a refused connection; m may be nil.
+// refuse counts a refused connection; m may be nil. A reason without a
+// label of its own (from a newer handler) counts as RefusedConnect.
 func (m *Metrics) refuse(reason string) {
-	if m != nil {
-		m.refused[reason].Inc()
+	if m == nil {
+		return
+	}
+	c := m.refused[reason]
+	if c == nil {
+		c = m.refused[RefusedConnect]
+	}
+	c.Inc()
+}
+
+// deny counts a PUBLISH or SUBSCRIBE filter the handlers denied; m may be
+// nil.
+func (m *Metrics) deny(reason string) {
+	if m == nil {
+		return
+	}
+	if c := m.denied[reason]; c != nil {
+		c.Inc()
 	}
 }
 
@@ -159,7 +185,7 @@ func (m *Metrics) refuse(reason string) {
 // configured, for $SYS (RunSys). All fields are atomic.
 type stats struct {
 	accepted atomic.Uint64 // connections accepted
-	refused  atomic.Uint64 // connections refused by the rate limit
+	refused  atomic.Uint64 // connections refused, for every reason (refusals.go)
 	// acceptErrors counts temporary accept errors (admit.go).
 	acceptErrors atomic.Uint64
 	framesIn     atomic.Uint64

@@ -100,7 +100,7 @@ func sourceIP(a net.Addr) (netip.Addr, bool) {
 }
 
 // allowConn applies MaxConnRate to a new connection from remote. A
-// refused connection is counted and logged at debug level; the caller
+// refused connection is counted and logged (refusals.go); the caller
 // closes it.
 func (s *Server) allowConn(remote net.Addr) bool {
 	if s.connRate == nil {
@@ -110,9 +110,7 @@ func (s *Server) allowConn(remote net.Addr) bool {
 	if !ok || s.connRate.allow(ip, time.Now()) {
 		return true
 	}
-	s.stats.refused.Add(1)
-	s.metrics.refuse(RefusedRateLimit)
-	s.log.Debug("connection refused: over the connection rate limit", "remote", remote.String())
+	s.refuse(RefusedRateLimit, "remote", remote.String())
 	return false
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqttless/mqttless/core/ratelog"
 	"github.com/mqttless/mqttless/core/session"
 )
 
@@ -208,14 +209,15 @@ type Server struct {
 	conns map[string]*conn
 	ln    net.Listener
 	done  bool
-	// maxConns is the most connections open at once.
-	maxConns int
 	// pending counts the connections in conns whose CONNECT has not been
 	// accepted (conn.pending); users counts the connections of each
 	// username (conn.user), for MaxUserConnections.
 	pending int
 	users   map[string]int
-	wg      sync.WaitGroup // one per connection
+	// clients counts the connections whose CONNECT was accepted
+	// (conn.isClient), maxClients the most at once: $SYS's clients.
+	clients, maxClients int
+	wg                  sync.WaitGroup // one per connection
 
 	// sendBytes is the bytes waiting to be written over all connections,
 	// batches being written included (each conn's queued + inWrite), for
@@ -223,6 +225,8 @@ type Server struct {
 	sendBytes atomic.Int64
 	// acceptLog rate-limits the log lines of accept errors (admit.go).
 	acceptLog acceptLog
+	// refusalLog rate-limits the log lines of refusals (refusals.go).
+	refusalLog *ratelog.Limiter
 
 	// Dropped counts QoS 0 frames dropped on full send queues, or past
 	// MaxSendBytesTotal (mqttless_dropped_messages_total counts them too).
@@ -244,7 +248,7 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, inv: inv, log: log, prefix: randomHex(6), conns: map[string]*conn{},
-		users: map[string]int{}, started: time.Now(), metrics: cfg.Metrics}
+		users: map[string]int{}, started: time.Now(), metrics: cfg.Metrics, refusalLog: newRefusalLog()}
 	if cfg.MaxConnRate > 0 {
 		s.connRate = newConnLimiter(cfg.MaxConnRate, maxRateSources)
 	}
@@ -289,7 +293,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		c, refused := s.newConn(nc)
 		if c == nil {
-			s.metrics.refuse(refused)
+			s.refuse(refused)
 			nc.Close()
 			continue
 		}
@@ -315,7 +319,6 @@ func (s *Server) newConn(nc net.Conn) (*conn, string) {
 	}
 	s.conns[id] = c
 	s.pending++
-	s.maxConns = max(s.maxConns, len(s.conns))
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.accepted.Add(1)

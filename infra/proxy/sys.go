@@ -25,12 +25,20 @@ const DefaultSysPrefix = "$SYS/broker"
 // prefix, such as $SYS/broker/proxy/<id>, or each overwrites the
 // others'):
 //
-//	version                        "mqttless <module version>"
+//	version                        "mqttless <version>" (Version)
 //	uptime                         "<seconds> seconds"
-//	clients/connected              open connections
-//	clients/maximum                most open connections at once
-//	clients/total                  connections accepted
-//	connections/refused            connections refused by MaxConnRate
+//	clients/connected              clients connected: connections whose
+//	                               CONNECT was accepted, as Mosquitto
+//	                               counts them (a socket that never sent
+//	                               an accepted CONNECT is no client)
+//	clients/maximum                most clients connected at once
+//	clients/total                  clients connected; the handlers make it
+//	                               Mosquitto's "connected and registered"
+//	                               (the sessions the store holds) when the
+//	                               store counts them (-store bolt, memory)
+//	connections/refused            connections closed before their CONNECT
+//	                               was accepted, for every reason: the sum
+//	                               of mqttless_connections_refused_total
 //	messages/received, messages/sent                   MQTT packets of every type
 //	publish/messages/received, publish/messages/sent   PUBLISH packets
 //	publish/messages/dropped       QoS 0 messages dropped on full send queues
@@ -97,18 +105,18 @@ func newSysLoad() *sysLoad { return &sysLoad{} }
 // sysValues builds the statistics at now, updating the loads.
 func (s *Server) sysValues(prefix string, sl *sysLoad, now time.Time) []session.SysValue {
 	s.mu.RLock()
-	connected, maxConns := len(s.conns), s.maxConns
+	connected, maxClients := s.clients, s.maxClients
 	s.mu.RUnlock()
 	st := &s.stats
 	cur := [len(sysCounters)]uint64{st.framesIn.Load(), st.framesOut.Load(), st.publishIn.Load(),
 		st.publishOut.Load(), st.bytesIn.Load(), st.bytesOut.Load(), st.accepted.Load()}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	vals := []session.SysValue{
-		{Topic: "version", Value: "mqttless " + moduleVersion()},
+		{Topic: "version", Value: "mqttless " + BrokerVersion()},
 		{Topic: "uptime", Value: strconv.FormatInt(int64(now.Sub(s.started)/time.Second), 10) + " seconds"},
 		{Topic: "clients/connected", Value: strconv.Itoa(connected)},
-		{Topic: "clients/maximum", Value: strconv.Itoa(maxConns)},
-		{Topic: "clients/total", Value: u(cur[6])},
+		{Topic: "clients/maximum", Value: strconv.Itoa(maxClients)},
+		{Topic: "clients/total", Value: strconv.Itoa(connected)},
 		{Topic: "connections/refused", Value: u(st.refused.Load())},
 		{Topic: "messages/received", Value: u(cur[0])},
 		{Topic: "messages/sent", Value: u(cur[1])},
@@ -144,8 +152,19 @@ func (s *Server) sysValues(prefix string, sl *sysLoad, now time.Time) []session.
 	return vals
 }
 
-// moduleVersion is the version of the module the binary was built from.
-func moduleVersion() string {
+// Version is the broker's version, stamped at build time by the Makefile
+// and the SAM build (-ldflags "-X
+// github.com/mqttless/mqttless/infra/proxy.Version=$(git describe)");
+// empty in a binary built otherwise, which BrokerVersion then takes from
+// the module's build information.
+var Version string
+
+// BrokerVersion is Version, or else the version of the module the binary
+// was built from ("(devel)" for a build in its own checkout).
+func BrokerVersion() string {
+	if Version != "" {
+		return Version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}

@@ -117,3 +117,34 @@ func TestRunSys(t *testing.T) {
 		t.Errorf("load/publish/sent/1min = %v", v)
 	}
 }
+
+// $SYS/broker/version is the version stamped at build time (the Makefile
+// and the SAM build set proxy.Version with -ldflags -X), else the
+// module's.
+func TestSysVersionStamped(t *testing.T) {
+	if got := proxy.BrokerVersion(); got == "" {
+		t.Fatal("BrokerVersion is empty without a stamp")
+	}
+	defer func(v string) { proxy.Version = v }(proxy.Version)
+	proxy.Version = "v1.2.3-4-gabcdef0"
+	var mu sync.Mutex
+	var vals []session.SysValue
+	inv := &fakeInvoker{reply: func(ev *session.Event) (*session.Reply, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		vals = ev.Sys
+		return &session.Reply{}, nil
+	}}
+	srv, _ := start(t, inv, proxy.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.RunSys(ctx, time.Hour, ""); close(done) }()
+	eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return vals != nil })
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if vals[0].Topic != "$SYS/broker/version" || vals[0].Value != "mqttless v1.2.3-4-gabcdef0" {
+		t.Errorf("%s = %q, want mqttless v1.2.3-4-gabcdef0", vals[0].Topic, vals[0].Value)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -14,7 +15,8 @@ import (
 var ErrTLSConfig = errors.New("proxy: TLS configuration")
 
 // TLSConfig returns the server TLS configuration of a listener with the
-// certificate chain and key in certFile and keyFile (PEM). With
+// certificate chain and key in certFile and keyFile (PEM; each file name
+// may instead be the PEM itself, see readPEM). With
 // clientCAFile (PEM, one or more CA certificates), clients may present a
 // certificate signed by one of those CAs, which is verified, and whose
 // subject common name becomes the connection's Event.CertIdentity; with
@@ -25,20 +27,28 @@ func TLSConfig(certFile, keyFile, clientCAFile string, requireClientCert bool) (
 	if certFile == "" || keyFile == "" {
 		return nil, fmt.Errorf("%w: a certificate file and a key file are both required", ErrTLSConfig)
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, certName, err := readPEM(certFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: certificate %s with key %s: %w", ErrTLSConfig, certFile, keyFile, err)
+		return nil, fmt.Errorf("%w: certificate: %w", ErrTLSConfig, err)
+	}
+	keyPEM, keyName, err := readPEM(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key: %w", ErrTLSConfig, err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%w: certificate %s with key %s: %w", ErrTLSConfig, certName, keyName, err)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	switch {
 	case clientCAFile != "":
-		pem, err := os.ReadFile(clientCAFile)
+		pem, name, err := readPEM(clientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: client CA file: %w", ErrTLSConfig, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: client CA file %s holds no PEM certificate", ErrTLSConfig, clientCAFile)
+			return nil, fmt.Errorf("%w: client CA file %s holds no PEM certificate", ErrTLSConfig, name)
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
@@ -49,6 +59,19 @@ func TLSConfig(certFile, keyFile, clientCAFile string, requireClientCert bool) (
 		return nil, fmt.Errorf("%w: requiring client certificates needs a client CA file", ErrTLSConfig)
 	}
 	return cfg, nil
+}
+
+// readPEM returns the PEM a TLS setting gives, and a name for it in
+// errors: the setting itself when it starts with "-----BEGIN" (as when
+// ECS fills MQTTLESS_TLS_KEY from a Secrets Manager secret, so that no
+// file is needed in the container; the name then never quotes it), else
+// the content of the file it names.
+func readPEM(v string) ([]byte, string, error) {
+	if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN") {
+		return []byte(v), "(PEM given in the setting)", nil
+	}
+	b, err := os.ReadFile(v)
+	return b, v, err
 }
 
 // ServeTLS is Serve over tls.NewListener(ln, cfg).
@@ -68,8 +91,7 @@ func (c *conn) handshake() bool {
 	start := time.Now()
 	tc.SetDeadline(start.Add(c.srv.cfg.ConnectTimeout))
 	if err := tc.Handshake(); err != nil {
-		c.srv.metrics.refuse(RefusedTLSHandshake)
-		c.srv.log.Debug("TLS handshake failed", "conn", c.id, "remote", tc.RemoteAddr().String(), "err", err)
+		c.srv.refuse(RefusedTLSHandshake, "conn", c.id, "remote", tc.RemoteAddr().String(), "err", err)
 		return false
 	}
 	tc.SetDeadline(time.Time{})

@@ -13,15 +13,19 @@ import (
 	"github.com/coder/websocket"
 )
 
-// wsSubprotocol is the WebSocket subprotocol of MQTT (MQTT 5.0 section
-// 6.0, 3.1.1 section 6).
-const wsSubprotocol = "mqtt"
+// wsSubprotocols are the WebSocket subprotocols the proxy accepts, in
+// its order of preference: mqtt, the subprotocol of MQTT (MQTT 5.0
+// section 6.0, 3.1.1 section 6), and mqttv3.1, which MQTT.js and Paho
+// JavaScript offer for MQTT 3.1 (MQIsdp). Either carries any version: the
+// CONNECT says which.
+var wsSubprotocols = []string{"mqtt", "mqttv3.1"}
 
 // WebSocketHandler returns the handler of MQTT over WebSockets; the caller
 // mounts it, at /mqtt by convention, on an http.Server (with TLS for wss).
 //
-// The client must offer the subprotocol mqtt [MQTT-6.0.0-3]: an upgrade
-// that does not is refused with 400 Bad Request and no upgrade (RFC 6455
+// The client must offer the subprotocol mqtt [MQTT-6.0.0-3] (or
+// mqttv3.1, which MQTT 3.1 clients offer; mqtt is chosen when both are):
+// an upgrade that offers neither is refused with 400 Bad Request and no upgrade (RFC 6455
 // section 4.2.2 lets the server fail a handshake it cannot serve). MQTT
 // travels in binary messages [MQTT-6.0.0-1]: a text message closes the
 // connection. A message may hold part of a packet, or several
@@ -66,20 +70,20 @@ func (s *Server) NewWebSocketServer() *http.Server {
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !offersMQTT(r.Header) {
-		s.metrics.refuse(RefusedSubprotocol)
-		http.Error(w, "proxy: the WebSocket subprotocol mqtt is required", http.StatusBadRequest)
+		s.refuse(RefusedSubprotocol)
+		http.Error(w, "proxy: the WebSocket subprotocol mqtt (or mqttv3.1) is required", http.StatusBadRequest)
 		return
 	}
 	s.mu.RLock()
 	refused := s.admitLocked()
 	s.mu.RUnlock()
 	if refused != "" {
-		s.metrics.refuse(refused)
+		s.refuse(refused)
 		http.Error(w, "proxy: "+refused, http.StatusServiceUnavailable)
 		return
 	}
 	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{wsSubprotocol},
+		Subprotocols:       wsSubprotocols,
 		InsecureSkipVerify: true, // any Origin: see the doc comment
 	})
 	if err != nil {
@@ -91,7 +95,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	wc.SetReadLimit(int64(s.cfg.MaxPacketSize) + 5)
 	c, refused := s.newConn(&wsConn{Conn: nc})
 	if c == nil { // the limits were reached since the check above
-		s.metrics.refuse(refused)
+		s.refuse(refused)
 		wc.CloseNow()
 		return
 	}
@@ -101,13 +105,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.serve()
 }
 
-// offersMQTT reports whether the upgrade request offers the mqtt
-// subprotocol.
+// offersMQTT reports whether the upgrade request offers one of
+// wsSubprotocols.
 func offersMQTT(h http.Header) bool {
 	for _, v := range h.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(p), wsSubprotocol) {
-				return true
+			for _, want := range wsSubprotocols {
+				if strings.EqualFold(strings.TrimSpace(p), want) {
+					return true
+				}
 			}
 		}
 	}

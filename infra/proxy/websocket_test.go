@@ -227,3 +227,34 @@ func TestWebSocketLimitsAtAccept(t *testing.T) {
 		t.Fatalf("%d of 6 connections over MaxConnRate closed at accept", closed)
 	}
 }
+
+// MQTT.js offers the subprotocol mqttv3.1 for MQTT 3.1 (MQIsdp): an
+// upgrade offering it alone is accepted, answered with it, and carries a
+// 3.1 CONNECT to its CONNACK; offered with mqtt, mqtt is chosen.
+func TestWebSocketSubprotocolMQTTv31(t *testing.T) {
+	inv := &fakeInvoker{reply: acceptConnect(packet.V31, 0, 0)}
+	_, url := startWS(t, inv, proxy.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wc, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mqttv3.1"}})
+	if err != nil {
+		t.Fatalf("subprotocol mqttv3.1: %v", err)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "mqttv3.1" {
+		t.Fatalf("answered subprotocol %q, want mqttv3.1", got)
+	}
+	nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
+	t.Cleanup(func() { nc.Close() })
+	c := wrapClient(t, nc, packet.V31)
+	c.send(&packet.Connect{ClientID: "mqttjs31"})
+	c.expect(packet.CONNACK)
+
+	both, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mqttv3.1", "mqtt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer both.CloseNow()
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "mqtt" {
+		t.Fatalf("offered both: answered %q, want mqtt", got)
+	}
+}

@@ -125,6 +125,7 @@ var groups = []struct {
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
 	{"Limits", limitTests},
+	{"Leases", leaseTests},
 }
 
 // env is one test's fixture: its store, and the unique prefix id of its

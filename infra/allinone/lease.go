@@ -1,0 +1,111 @@
+package allinone
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/config"
+	"github.com/mqttless/mqttless/infra/proxy"
+)
+
+// A proxy of a fleet (-invoker lambda, or -store dynamo with a delivery
+// endpoint) holds a lease in the store (session.Lease) while it serves.
+// The lease lasts -lease-period from when the handlers renewed it, on
+// their clock; the proxy renews it every third of the period. It counts
+// on its own monotonic clock from when it asked for a renewal, which is
+// before the handlers read theirs, and takes itself to hold the lease
+// until safeShare of the period has passed since the last renewal it asked
+// for and got: the rest (2 s at the default 10 s) covers the skew
+// between the clocks of the handlers that renewed and swept and the time
+// to stop. Past it the proxy may be partitioned from the handlers, and a
+// sweep may end its sessions at any moment: it stops taking connections
+// and closes those it holds (Broker.Run's shutdown).
+
+// safeShare is the share of the period a renewal is trusted for, as a
+// fraction safeNum/safeDen.
+const (
+	safeNum = 4
+	safeDen = 5
+)
+
+// leaseHolder renews the lease of one proxy through its invoker.
+type leaseHolder struct {
+	inv    proxy.Invoker
+	id     string
+	period time.Duration
+	log    *slog.Logger
+}
+
+// needsLease reports whether the broker of cfg is a proxy of a fleet,
+// whose sessions other machines must be able to take over when it dies.
+func needsLease(cfg config.Config) bool {
+	return cfg.Lambda.Invoker == "lambda" || (cfg.Store.Kind == "dynamo" && cfg.Delivery.Addr != "")
+}
+
+// renew asks the handlers for the lease once and returns when it asked.
+func (l *leaseHolder) renew(ctx context.Context) (time.Time, error) {
+	asked := time.Now()
+	_, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindLease, Proxy: l.id, LeaseMs: l.period.Milliseconds()})
+	if err != nil {
+		return asked, fmt.Errorf("renew the lease of proxy %s: %w", l.id, err)
+	}
+	return asked, nil
+}
+
+// release ends the lease at once, as a proxy that stops does once its
+// connections are closed: deliveries stop waiting on it, and a sweep ends
+// the sessions whose end it could not hand to the handlers. A failure is
+// logged: the lease then lapses at the end of its period.
+func (l *leaseHolder) release(ctx context.Context) {
+	_, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindLease, Proxy: l.id, LeaseMs: 1})
+	if err != nil {
+		l.log.Warn("releasing the lease failed; it lapses at the end of its period", "proxy", l.id, "err", err)
+	}
+}
+
+// trusted is how long a renewal is trusted for.
+func (l *leaseHolder) trusted() time.Duration { return l.period * safeNum / safeDen }
+
+// safeUntil is until when a renewal asked for at asked is trusted.
+func (l *leaseHolder) safeUntil(asked time.Time) time.Time { return asked.Add(l.trusted()) }
+
+// hold renews the lease every third of the period, from the renewal asked
+// for at held, until ctx ends (it then returns nil). It returns an error
+// once no renewal succeeded for the trusted share of the period: the
+// proxy must stop serving. Each attempt is given a third of the period at
+// most, so that one slow invocation leaves time for others, and a failed
+// renewal is retried every tenth of the period meanwhile.
+func (l *leaseHolder) hold(ctx context.Context, held time.Time) error {
+	safe := l.safeUntil(held)
+	next := held.Add(l.period / 3)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(next)):
+		}
+		attempt := time.Now().Add(l.period / 3)
+		if attempt.After(safe) {
+			attempt = safe
+		}
+		rctx, cancel := context.WithDeadline(ctx, attempt)
+		asked, err := l.renew(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			safe, next = l.safeUntil(asked), asked.Add(l.period/3)
+			continue
+		}
+		if !time.Now().Before(safe) {
+			return fmt.Errorf("no lease renewal for %v (-lease-period %v): the proxy may be cut off from the handlers, whose sweep ends its sessions once the lease lapses: %w",
+				time.Since(safe.Add(-l.trusted())).Round(time.Millisecond), l.period, err)
+		}
+		l.log.Warn("lease renewal failed; retrying", "proxy", l.id, "err", err, "trusted for", time.Until(safe).Round(time.Millisecond))
+		next = time.Now().Add(l.period / 10)
+	}
+}
