@@ -336,10 +336,12 @@ func (b *Broker) serveMetrics() *http.Server {
 // Run serves until ctx ends, then shuts down. It serves MQTT on every
 // listener (TCP, and TLS, WebSockets and secure WebSockets when set), the
 // metrics and health check, pprof and the delivery endpoint when set, and
-// has the $SYS topics published every -sys-interval. On shutdown the
-// listeners stop taking connections, the open ones are closed (with
-// DISCONNECT 0x8B at 5.0), the handlers are told of each, and the store
-// is closed; /healthz answers 503 meanwhile.
+// has the $SYS topics published every -sys-interval. When ctx ends
+// (cmd/mqttless: SIGTERM or SIGINT) it drains: the listeners stop taking
+// connections, the open ones are closed (with DISCONNECT 0x8B at 5.0,
+// proxy.Server.Drain), the handlers are told of each, which settles its
+// session, within -drain-timeout, and the store is closed; /healthz
+// answers 503 meanwhile.
 func (b *Broker) Run(ctx context.Context) error {
 	if b.cfg.Lambda.Invoker == "lambda" {
 		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
@@ -403,9 +405,17 @@ loop:
 	for _, srv := range wsServers {
 		srv.Close()
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Drain: DISCONNECT 0x8B to 5.0 clients, each connection's lost event
+	// (its session settled), within -drain-timeout.
+	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.Proxy.DrainTimeout)
 	defer cancel()
-	err = errors.Join(err, b.proxy.Shutdown(sctx))
+	begin := time.Now()
+	n := b.proxy.Connections()
+	if derr := b.proxy.Drain(sctx); derr != nil {
+		err = errors.Join(err, fmt.Errorf("-drain-timeout %v: %w", b.cfg.Proxy.DrainTimeout, derr))
+	} else {
+		b.log.Info("drained", "connections", n, "took", time.Since(begin).Round(time.Millisecond))
+	}
 	b.ln.Close()
 	err = errors.Join(err, b.closeSt())
 	b.log.Info("mqttless stopped")

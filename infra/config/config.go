@@ -121,6 +121,8 @@ type Proxy struct {
 	MaxSendBytesTotal     int
 	MaxOutboundAliases    int
 	MaxOutboundAliasBytes int
+	// DrainTimeout bounds the drain on SIGTERM (proxy.Server.Drain).
+	DrainTimeout time.Duration
 	// Tick is how often wills and expiries are processed.
 	Tick time.Duration
 	// SysInterval is how often the $SYS topics under SysPrefix are
