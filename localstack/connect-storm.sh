@@ -11,7 +11,8 @@
 # The clients all come from 127.0.0.1, so the proxies run with
 # -max-conn-rate 0 (the per-address limit would otherwise pace them); the
 # other limits, -max-pending-connects included, keep their defaults:
-# clients refused at accept retry after 200-400 ms, as devices do.
+# a client refused or closed before CONNACK retries after 200 ms, doubling
+# up to 5 s, with jitter, as devices do.
 # Settings reach the functions through the environment, as with
 # local-stack.sh (MQTTLESS_AUTH_CACHE=0 turns the credential cache off).
 set -euo pipefail

@@ -9,8 +9,8 @@ package main
 // persistent session. Then the storm: -drain-cmd runs (such as a kill
 // -TERM of the proxy of -addr), or without it every connection is dropped
 // at once, and each client, as soon as its connection ends, reconnects
-// through -reconnect-addr, retrying after 200 ms (plus jitter) when it is
-// refused or closed, as a device does. It prints the time from the drain
+// through -reconnect-addr, retrying when it is refused or closed after
+// 200 ms, doubling up to 5 s, with jitter, as a device does. It prints the time from the drain
 // to every CONNACK (all, median, 99th percentile), the clients that had
 // none within -timeout, and the reasons of the failed attempts.
 
@@ -175,6 +175,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		wg.Go(func() {
 			_, _ = io.Copy(io.Discard, c.nc) // until the drain ends it
 			c.nc.Close()
+			backoff := 200 * time.Millisecond
 			for sctx.Err() == nil {
 				attempts.Add(1)
 				err := c.connect(sctx, o, o.reconnectAddr, time.Until(deadlineOf(sctx)))
@@ -188,8 +189,9 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 				mu.Unlock()
 				select {
 				case <-sctx.Done():
-				case <-time.After(200*time.Millisecond + rand.N(200*time.Millisecond)):
+				case <-time.After(backoff + rand.N(backoff)):
 				}
+				backoff = min(2*backoff, 5*time.Second)
 			}
 		})
 	}
