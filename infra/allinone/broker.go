@@ -423,8 +423,14 @@ loop:
 }
 
 // tick publishes due wills and removes expired sessions (up to 1,000 per
-// tick), through the handlers.
+// tick), through the handlers. A tick under way when ctx ends (SIGTERM)
+// completes, within -invoke-timeout, before the drain: abandoning the
+// call would not stop the function, and an emulator of -lambda-functions
+// (one invocation at a time) then crashes on the drain's next call, so
+// that the drained connections' lost events fail.
 func (b *Broker) tick(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.Proxy.InvokeTimeout)
+	defer cancel()
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindTick, Proxy: b.id})
 	if reply != nil && len(reply.Deliveries) > 0 {
 		b.proxy.Deliver(ctx, reply.Deliveries)
