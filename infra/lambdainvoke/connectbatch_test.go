@@ -93,3 +93,40 @@ func TestConnectBatchesAreBounded(tt *testing.T) {
 	check("mqttless-connect", lambdainvoke.MaxConnectBatch, lambdainvoke.MaxConnectBatch)
 	check("mqttless-publish", lambdainvoke.MaxBatch, lambdainvoke.MaxBatch)
 }
+
+// An emulator endpoint serves one invocation at a time: when a caller
+// gives up on its call, the next call to that endpoint still waits until
+// the first has ended (else the emulator crashes).
+func TestEndpointCallOutlivesItsCaller(tt *testing.T) {
+	fns, err := invocation.ParseFunctions("connect=function@http://127.0.0.1:1,publish=p,subscribe=s,session=x")
+	if err != nil {
+		tt.Fatal(err)
+	}
+	var mu sync.Mutex
+	active, most := 0, 0
+	api := apiFunc(func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		time.Sleep(300 * time.Millisecond) // the emulator runs on, whatever the caller does
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return output(tt, &session.Reply{})
+	})
+	inv := lambdainvoke.New(fns, nil, func(string) lambdainvoke.API { return api }, nil, lambdainvoke.WithBatchTimeout(5*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ev := &session.Event{Kind: session.KindPackets, Conn: "a", Packets: [][]byte{fConnect}}
+	go func() { _, _ = inv.Invoke(ctx, ev) }()
+	time.Sleep(100 * time.Millisecond) // the first caller has given up
+	if _, err := inv.Invoke(context.Background(), &session.Event{Kind: session.KindPackets, Conn: "b", Packets: [][]byte{fConnect}}); err != nil {
+		tt.Fatalf("second call: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 {
+		tt.Fatalf("%d invocations of the endpoint at once, want 1", most)
+	}
+}
