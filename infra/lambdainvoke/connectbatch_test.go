@@ -109,11 +109,20 @@ func TestEndpointCallOutlivesItsCaller(tt *testing.T) {
 		active++
 		most = max(most, active)
 		mu.Unlock()
-		time.Sleep(300 * time.Millisecond) // the emulator runs on, whatever the caller does
-		mu.Lock()
-		active--
-		mu.Unlock()
-		return output(tt, &session.Reply{})
+		done := make(chan struct{})
+		go func() { // the emulator runs on, whatever the caller does
+			time.Sleep(300 * time.Millisecond)
+			mu.Lock()
+			active--
+			mu.Unlock()
+			close(done)
+		}()
+		select {
+		case <-done:
+			return output(tt, &session.Reply{})
+		case <-ctx.Done(): // as the SDK: the call returns, the invocation does not stop
+			return nil, ctx.Err()
+		}
 	})
 	inv := lambdainvoke.New(fns, nil, func(string) lambdainvoke.API { return api }, nil, lambdainvoke.WithBatchTimeout(5*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
