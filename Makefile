@@ -46,7 +46,7 @@ LOCALSTACK_PORT ?= 4566
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init clean
+.PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init bench-connect-storm clean
 .PHONY: cost
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
 .PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
@@ -241,6 +241,17 @@ bench-lambda: moto-deps
 ## (cmd/mqttless-cost; README "The honest bill").
 cost:
 	$(GO) run ./cmd/mqttless-cost
+
+## bench-connect-storm: a CONNECT storm on the local serverless stack
+## (localstack/connect-storm.sh): STORM_CLIENTS (2000) clients with
+## passwords (STORM_USERS users, bcrypt cost STORM_COST, 10) connected to
+## one proxy reconnect at once through the other when the first drains
+## (SIGTERM); prints the time to all CONNACKs and the failures.
+bench-connect-storm: moto-deps rie-deps functions-local
+	$(GO) build -o bin/mqttless ./cmd/mqttless
+	$(GO) build -o bin/mqttless-admin ./cmd/mqttless-admin
+	$(GO) build -o bin/mqttbench ./cmd/mqttbench
+	MOTO_PORT=$(MOTO_PORT) localstack/connect-storm.sh
 
 ## bench-init: the cold start of a handler function under the Lambda
 ## Runtime Interface Emulator, on this machine: the init phase as the

@@ -117,15 +117,19 @@ func TestFaultKill9Reconnect(t *testing.T) {
 }
 
 // TestFaultKill9WhilePublishing is TestFaultKill9Reconnect with the
-// publishers sending throughout. On today's code a few acknowledged
-// messages published in the second around the kill are now and then never
-// delivered to the subscriber that moved: the delivery to its dead
-// connection fails, the messages stay in flight for it, and the session
-// has already resumed on B (issue 15, What goes wrong today 3).
+// publishers sending throughout. A few acknowledged messages published in
+// the second around the kill used to be now and then never delivered to
+// the subscriber that moved: the delivery to its dead connection failed,
+// the messages stayed in flight for it, and the session had already
+// resumed on B (issue 15, What goes wrong today 3). A delivery refused at
+// the dead address now goes to session.Handler.Unreached: to the
+// session's current connection, or back in its queue. Two runs of three
+// passed on 2026-12-02; the third lost 4 of 266 (QoS 1 and 2 from B's
+// publisher to A's subscriber, in the second it reconnected through B).
 func TestFaultKill9WhilePublishing(t *testing.T) {
 	const scenario = "kill -9 of a proxy for good while publishing, its clients reconnect through the other, QoS 1/2"
 	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
-		"failed deliveries resent on the session's current connection, never stranded in flight (issue 15, What to build 3)")
+		"no message in flight lost when a delivery to the dead proxy races the subscriber's reconnection (issue 15, What to build 3)")
 	kill9Scenario(t, scenario, true)
 }
 
@@ -178,8 +182,6 @@ func kill9Scenario(t *testing.T, scenario string, throughout bool) {
 // and subscribed reaches it.
 func TestFaultQoS0AfterMove(t *testing.T) {
 	const scenario = "QoS 0 to a subscriber that moved from the publisher's proxy to the other"
-	const checked = "QoS0 to connected subscribers"
-	faultsPending(t, scenario, checked, "cached locations corrected on \"gone\" on the publisher's own proxy (issue 15, What to build 2)")
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	for _, clean := range []bool{false, true} {
@@ -309,15 +311,15 @@ func TestFaultDeadProxy(t *testing.T) {
 // its backlog, every acknowledged message is delivered, without forbidden
 // repeats.
 //
-// On today's code a few acknowledged messages are now and then never
-// delivered: a delivery POST cut short by the timeout ("delivery to a
-// proxy failed; its connections are treated as gone") leaves them in
-// flight for a live connection, never resent (issue 15, What goes wrong
-// today 3).
+// A delivery POST cut short by the timeout used to leave acknowledged
+// messages in flight for a live connection, never resent (issue 15, What
+// goes wrong today 3): the functions' handlers now stop a quarter of the
+// time left (at most 2 s) before the invocation's deadline, so that what
+// they made durable is posted (delivery.Relay), and a failed POST is
+// resent (delivery.Client) or its messages put back in the queue
+// (session.Handler.Unreached).
 func TestFaultFunctionTimeout(t *testing.T) {
 	const scenario = "functions time out mid-event (DynamoDB transactions slower than the 3s function timeout), QoS 1/2"
-	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
-		"failed deliveries resent, nothing half-delivered by a function that timed out left unsent (issue 15, What to build 3)")
 	s := newFaultStack(t, []string{"-e2e-function-timeout", "3"}, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-fto")

@@ -1,6 +1,7 @@
 // Command mqttbench runs load scenarios against the all-in-one broker and
 // Mosquitto, side by side, and prints medians, spreads and ratios. See
-// "Load benchmark" in README.md; make bench runs it.
+// "Load benchmark" in README.md; make bench runs it. mqttbench storm runs
+// a CONNECT storm against a running broker (storm.go).
 package main
 
 import (
@@ -14,7 +15,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	run := run
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "storm" { // storm.go
+		run, args = runStorm, args[1:]
+	}
+	if err := run(ctx, args, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mqttbench:", err)
 		os.Exit(1)
 	}

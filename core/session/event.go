@@ -38,6 +38,12 @@ const (
 	// sends it when ConnState.RetainedMore is set and the connection's
 	// send queue is empty.
 	KindRetained Kind = "retained"
+	// KindUndelivered hands back deliveries the proxy named in Proxy was
+	// given in a reply for connections it no longer holds (Deliveries):
+	// the handler settles them as it does those a delivery endpoint
+	// reports gone (Handler.Undelivered), sending them to the session's
+	// current connection or queueing them. Conn is unused.
+	KindUndelivered Kind = "undelivered"
 )
 
 // Event is what the proxy sends a handler: the payload of one Lambda
@@ -68,6 +74,8 @@ type Event struct {
 	LeaseMs int64 `json:"leaseMs,omitempty"`
 	// Sys holds the statistics of a KindSys event.
 	Sys []SysValue `json:"sys,omitempty"`
+	// Deliveries are the deliveries of a KindUndelivered event.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
 }
 
 // SysValue is one broker statistic: its topic, under $SYS/, and its value

@@ -82,6 +82,8 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 		return reply, err
 	case KindSys:
 		return h.PublishSys(ctx, ev.Sys)
+	case KindUndelivered:
+		return h.Undelivered(ctx, ev.Deliveries)
 	}
 	c := &call{h: h, ctx: ctx, ev: ev, now: h.now(), reply: &Reply{}}
 	if ev.State != nil {

@@ -35,14 +35,14 @@ func (h *Handler) Undelivered(ctx context.Context, ds []Delivery) (*Reply, error
 		if d.Client == "" || len(d.Packets) == 0 {
 			continue
 		}
-		if err := c.undelivered(&d); err != nil {
+		if err := c.undelivered(&d, false); err != nil {
 			return c.reply, fmt.Errorf("session: undelivered to %q: %w", d.Client, err)
 		}
 	}
 	return c.reply, nil
 }
 
-func (c *call) undelivered(d *Delivery) error {
+func (c *call) undelivered(d *Delivery, unreached bool) error {
 	s, err := c.h.store.Session(c.ctx, d.Client)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -66,6 +66,13 @@ func (c *call) undelivered(d *Delivery) error {
 		}
 		m := newMessage(p.Topic, clone(p.Payload), 0, p.Retain, "", &p.Properties, c.now)
 		qos0 = append(qos0, &Outbound{Retain: p.Retain, SubIDs: p.Properties.SubscriptionIDs, Message: m})
+	}
+	if unreached && s.Online() && s.Conn == d.Conn && len(ids) > 0 {
+		// The connection may be alive: what it was not sent must not
+		// wait in flight for it forever (unreached.go).
+		if err := c.requeue(d.Client, ids); err != nil {
+			return err
+		}
 	}
 	if !s.Online() || s.Conn == d.Conn {
 		// Offline, or about to be: the lost event of d.Conn may not have

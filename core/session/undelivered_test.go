@@ -379,3 +379,26 @@ func TestUndeliveredGoesToNewConnection(t *testing.T) {
 		t.Errorf("after PUBACK the QoS 1 message was resent again")
 	}
 }
+
+// A KindUndelivered event (a proxy handing back the deliveries of a reply
+// whose connections it no longer holds) is settled as Undelivered: the
+// client that moved to another connection gets the QoS 0 message there.
+func TestHandleUndeliveredEvent(t *testing.T) {
+	e := newEnv(t, session.Config{})
+	s, _, _ := e.connectOn("proxy-1", v311, "s")
+	s.sub(sub("t", 0))
+	pub, _, _ := e.connect(v5, "pub")
+	r := pub.send(publish(v5, "t", "m"))
+	wantPayloads(t, s.recv(r), "m")
+	s.lost()
+	s2, _, _ := e.connectOn("proxy-2", v311, "s")
+	s2.sub(sub("t", 0))
+	again, err := e.handler().Handle(context.Background(), &session.Event{Kind: session.KindUndelivered, Proxy: "proxy-1", Deliveries: r.Deliveries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Deliveries) != 1 || again.Deliveries[0].Conn != s2.id || again.Deliveries[0].Proxy != "proxy-2" {
+		t.Fatalf("deliveries %+v, want one to the new connection on proxy-2", again.Deliveries)
+	}
+	wantPayloads(t, s2.recv(again), "m")
+}

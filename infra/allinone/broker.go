@@ -356,12 +356,14 @@ func (b *Broker) serveMetrics() *http.Server {
 // Run serves until ctx ends, then shuts down. It serves MQTT on every
 // listener (TCP, and TLS, WebSockets and secure WebSockets when set), the
 // metrics and health check, pprof and the delivery endpoint when set, and
-// has the $SYS topics published every -sys-interval. On shutdown the
-// listeners stop taking connections, the open ones are closed (with
-// DISCONNECT 0x8B at 5.0), the handlers are told of each, the proxy's
-// lease is released, and the store is closed; /healthz answers 503
-// meanwhile. A proxy that holds a lease (lease.go) and cannot renew it in
-// time shuts down so too, and Run returns why.
+// has the $SYS topics published every -sys-interval. When ctx ends
+// (cmd/mqttless: SIGTERM or SIGINT) it drains: the listeners stop taking
+// connections, the open ones are closed (with DISCONNECT 0x8B at 5.0,
+// proxy.Server.Drain), the handlers are told of each, which settles its
+// session, within -drain-timeout; then the proxy's lease is released and
+// the store is closed; /healthz answers 503 meanwhile. A proxy that holds
+// a lease (lease.go) and cannot renew it in time drains so too, and Run
+// returns why.
 func (b *Broker) Run(ctx context.Context) error {
 	if b.cfg.Lambda.Invoker == "lambda" {
 		b.log.Info("mqttless proxy listening", "addr", b.ln.Addr().String(), "invoker", "lambda", "proxy", b.id)
@@ -463,9 +465,17 @@ loop:
 	for _, srv := range wsServers {
 		srv.Close()
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Drain: DISCONNECT 0x8B to 5.0 clients, each connection's lost event
+	// (its session settled), within -drain-timeout.
+	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.Proxy.DrainTimeout)
 	defer cancel()
-	err = errors.Join(err, b.proxy.Shutdown(sctx))
+	begin := time.Now()
+	n := b.proxy.Connections()
+	if derr := b.proxy.Drain(sctx); derr != nil {
+		err = errors.Join(err, fmt.Errorf("-drain-timeout %v: %w", b.cfg.Proxy.DrainTimeout, derr))
+	} else {
+		b.log.Info("drained", "connections", n, "took", time.Since(begin).Round(time.Millisecond))
+	}
 	if b.lease != nil {
 		stopLease()
 		if !leaseLostOnce {
@@ -484,8 +494,14 @@ loop:
 
 // tick runs one sweep through the handlers (session.Handler.Sweep): the
 // sessions of proxies whose lease lapsed, due wills and expired sessions,
-// up to 1,000 of each.
+// up to 1,000 of each. A tick under way when ctx ends (SIGTERM)
+// completes, within -invoke-timeout, before the drain: abandoning the
+// call would not stop the function, and an emulator of -lambda-functions
+// (one invocation at a time) then crashes on the drain's next call, so
+// that the drained connections' lost events fail.
 func (b *Broker) tick(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.Proxy.InvokeTimeout)
+	defer cancel()
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindTick, Proxy: b.id})
 	if reply != nil && len(reply.Deliveries) > 0 {
 		b.proxy.Deliver(ctx, reply.Deliveries)

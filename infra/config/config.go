@@ -126,6 +126,8 @@ type Proxy struct {
 	MaxSendBytesTotal     int
 	MaxOutboundAliases    int
 	MaxOutboundAliasBytes int
+	// DrainTimeout bounds the drain on SIGTERM (proxy.Server.Drain).
+	DrainTimeout time.Duration
 	// Tick is how often this process runs the sweep (0: never);
 	// LeasePeriod how long a proxy's lease lasts (infra/allinone/lease.go).
 	Tick        time.Duration

@@ -178,6 +178,8 @@ func settings(c *Config) []Setting {
 			uintOf(&c.Lambda.Concurrency, 64, 1, 100000)},
 		{"invoke-timeout", "deadline of one call to the handlers (one Lambda invocation with -invoker lambda)",
 			durationOf(&c.Proxy.InvokeTimeout, 30*time.Second, false)},
+		{"drain-timeout", "on SIGTERM (or SIGINT), how long the proxy waits, after it stopped accepting and sent DISCONNECT 0x8B (Server shutting down) to 5.0 clients, for its connections to close and their sessions to be settled (wills, offline) before it exits",
+			durationOf(&c.Proxy.DrainTimeout, 10*time.Second, false)},
 		{"delivery-addr", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)",
 			stringOf(&c.Delivery.Addr, "", nil)},
 		{"delivery-url", "URL handlers reach the delivery endpoint at, also the proxy's id; empty: http://<delivery-addr>; auto-ecs: the ECS task's IP and the port of -delivery-addr",

@@ -40,9 +40,10 @@ func NewClient(secret []byte, timeout time.Duration) (*Client, error) {
 
 // Forward sends ds to the proxy whose id is proxy and returns the
 // connections it reported gone. ds goes in one request or, past
-// BatchBytes, several, one after the other. An error means the proxy could
-// not be reached or refused a request: the caller must treat every
-// connection of ds as gone.
+// BatchBytes, several, one after the other. A request that fails is sent
+// again (retry.go). An error means the proxy could not be reached or
+// refused a request: the caller must treat every connection of ds as
+// gone; when it wraps ErrNotDelivered, none of ds was written.
 func (c *Client) Forward(ctx context.Context, proxy string, ds []session.Delivery) (gone []string, err error) {
 	if proxy == "" {
 		return nil, errNoProxy
@@ -51,9 +52,14 @@ func (c *Client) Forward(ctx context.Context, proxy string, ds []session.Deliver
 	if err != nil {
 		return nil, err
 	}
-	for _, body := range bodies {
-		g, err := c.post(ctx, proxy, body)
+	for i, body := range bodies {
+		g, err := c.postRetrying(ctx, proxy, body)
 		if err != nil {
+			if i > 0 {
+				// The requests before it were served: some of ds was
+				// written.
+				return nil, perhapsServed{fmt.Errorf("delivery: request %d of %d to %s: %w", i+1, len(bodies), proxy, err)}
+			}
 			return nil, err
 		}
 		gone = append(gone, g...)
@@ -73,6 +79,9 @@ func (c *Client) post(ctx context.Context, proxy string, body []byte) (gone []st
 	req.Header.Set(HeaderSignature, Sign(c.secret, ts, body))
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if neverSent(err) {
+			return nil, fmt.Errorf("%w: post to %s: %w", ErrNotDelivered, proxy, err)
+		}
 		return nil, fmt.Errorf("delivery: post to %s: %w", proxy, err)
 	}
 	defer resp.Body.Close()
@@ -81,7 +90,8 @@ func (c *Client) post(ctx context.Context, proxy string, body []byte) (gone []st
 		return nil, fmt.Errorf("delivery: reading the answer of %s: %w", proxy, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, errorFromStatus(resp.StatusCode, strings.TrimSpace(string(data)))
+		// The endpoint writes frames only when it answers 200.
+		return nil, fmt.Errorf("%w: %w", ErrNotDelivered, errorFromStatus(resp.StatusCode, strings.TrimSpace(string(data))))
 	}
 	var r Response
 	if err := json.Unmarshal(data, &r); err != nil {

@@ -3,11 +3,13 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/delivery"
@@ -24,6 +26,7 @@ type fakeHandler struct {
 	mu          sync.Mutex
 	events      []*session.Event
 	undelivered [][]session.Delivery
+	unreached   [][]session.Delivery
 }
 
 func (h *fakeHandler) Handle(_ context.Context, ev *session.Event) (*session.Reply, error) {
@@ -37,6 +40,13 @@ func (h *fakeHandler) Undelivered(_ context.Context, ds []session.Delivery) (*se
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.undelivered = append(h.undelivered, append([]session.Delivery(nil), ds...))
+	return h.again, h.uerr
+}
+
+func (h *fakeHandler) Unreached(_ context.Context, ds []session.Delivery) (*session.Reply, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unreached = append(h.unreached, append([]session.Delivery(nil), ds...))
 	return h.again, h.uerr
 }
 
@@ -299,14 +309,15 @@ func TestRelayOverClient(t *testing.T) {
 	if len(h.undelivered) != 1 || !slices.Equal(conns(h.undelivered[0]), []string{"gone-conn"}) {
 		t.Fatalf("undelivered %+v, want gone-conn", h.undelivered)
 	}
-	// A proxy with another secret refuses: everything for it is undelivered.
+	// A proxy with another secret refuses, writing nothing: everything for
+	// it is unreached.
 	bad := newClient(t, otherSecret)
 	h = &fakeHandler{reply: &session.Reply{Deliveries: ds[:2]}}
 	if _, err := delivery.NewRelay(h, bad, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "http://caller"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.undelivered) != 1 || strings.Join(conns(h.undelivered[0]), ",") != "live-conn,gone-conn" {
-		t.Fatalf("undelivered %+v, want both", h.undelivered)
+	if len(h.unreached) != 1 || strings.Join(conns(h.unreached[0]), ",") != "live-conn,gone-conn" || len(h.undelivered) != 0 {
+		t.Fatalf("unreached %+v, undelivered %+v; want both unreached", h.unreached, h.undelivered)
 	}
 }
 
@@ -331,5 +342,67 @@ func TestRelayRedeliversOnce(t *testing.T) {
 	}
 	if len(h.undelivered) != 2 || conns(h.undelivered[0])[0] != "old" || conns(h.undelivered[1])[0] != "new" {
 		t.Errorf("Undelivered got %v, want the old connection's then the new one's", h.undelivered)
+	}
+}
+
+// Deliveries whose proxy certainly wrote nothing (ErrNotDelivered) go to
+// Unreached, which puts their in-flight messages back in the queue; those
+// whose proxy may have written them go to Undelivered, as gone ones do.
+func TestRelayUnreached(t *testing.T) {
+	h := &fakeHandler{reply: &session.Reply{Deliveries: []session.Delivery{dl("p2", "a"), dl("p3", "b"), dl("p4", "c")}}}
+	fwd := &fakeForwarder{
+		gone: map[string][]string{"p4": {"c"}},
+		errs: map[string]error{"p2": fmt.Errorf("%w: refused", delivery.ErrNotDelivered), "p3": errors.New("timeout")},
+	}
+	if _, err := delivery.NewRelay(h, fwd, nil).Handle(context.Background(), &session.Event{Kind: session.KindPackets, Proxy: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.unreached) != 1 || !slices.Equal(conns(h.unreached[0]), []string{"a"}) {
+		t.Errorf("Unreached got %v, want the delivery to p2", h.unreached)
+	}
+	var got []string
+	for _, ds := range h.undelivered {
+		got = append(got, conns(ds)...)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("Undelivered got %v, want the deliveries to p3 (failed) and p4 (gone)", got)
+	}
+}
+
+// deadlineHandler fails, as a store call cut short does, when its context
+// ends, after making a delivery.
+type deadlineHandler struct {
+	fakeHandler
+	left time.Duration // what the handler's context had left
+}
+
+func (h *deadlineHandler) Handle(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	deadline, _ := ctx.Deadline()
+	h.left = time.Until(deadline)
+	<-ctx.Done()
+	return &session.Reply{Deliveries: []session.Delivery{dl("p2", "a")}}, ctx.Err()
+}
+
+// Under a deadline (a Lambda invocation's), the handler gets less time
+// than the invocation, so that when it runs out of it the deliveries it
+// made are still posted before the invocation ends.
+func TestRelayKeepsTimeForDeliveries(t *testing.T) {
+	h := &deadlineHandler{}
+	fwd := &fakeForwarder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err := delivery.NewRelay(h, fwd, nil).Handle(ctx, &session.Event{Kind: session.KindPackets, Proxy: "p1"})
+	if err == nil {
+		t.Fatal("the handler's error was lost")
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the invocation's time ran out before the deliveries were posted")
+	}
+	if h.left > 350*time.Millisecond {
+		t.Errorf("the handler had %v of 400ms, want a quarter kept for the deliveries", h.left)
+	}
+	if len(fwd.calls["p2"]) != 1 {
+		t.Errorf("posts to p2: %v, want the delivery the handler made", fwd.calls["p2"])
 	}
 }

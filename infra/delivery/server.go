@@ -79,8 +79,9 @@ type Server struct {
 	slots   chan struct{}
 
 	mu        sync.Mutex
-	seen      map[string]int64 // signature -> when it may be forgotten (Unix ms)
-	lastPrune int64            // when seen was last pruned (Unix ms)
+	seen      map[string]int64      // signature -> when it may be forgotten (Unix ms)
+	served    map[string]*servedReq // request id -> its answer (idempotent.go)
+	lastPrune int64                 // when seen and served were last pruned (Unix ms)
 }
 
 // NewServer returns the endpoint that hands signed requests to deliver. It
@@ -110,7 +111,7 @@ func NewServer(cfg ServerConfig, deliver DeliverFunc, log *slog.Logger) (*Server
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, deliver: deliver, log: log, now: time.Now, seen: map[string]int64{},
+	return &Server{cfg: cfg, deliver: deliver, log: log, now: time.Now, seen: map[string]int64{}, served: map[string]*servedReq{},
 		refusal: ratelog.New(10*time.Second, 64), slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
@@ -157,7 +158,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "delivery: bad request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp := Response{Gone: s.deliver(r.Context(), req.Deliveries)}
+	resp, err := s.serve(r.Context(), &req, ts)
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
 }
@@ -251,6 +256,7 @@ func (s *Server) checkBody(ts int64, sig string, body []byte) error {
 				delete(s.seen, k)
 			}
 		}
+		s.pruneServed(now)
 	}
 	// A request is fresh until ts+skew; remember it as long.
 	s.seen[sig] = ts + skew

@@ -155,10 +155,15 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 		return nil, nil, err
 	}
 	fresh := map[string]bool{}
+	gens := map[string]int64{} // a generation of each client's matches
 	for _, r := range matches {
 		if min(qos, r.QoS) > 0 || strings.HasPrefix(r.Filter, "$share/") {
 			fresh[r.Client] = true
 		}
+		if g, ok := gens[r.Client]; ok && g != r.Gen {
+			fresh[r.Client] = true // items of two generations: read which is the session's
+		}
+		gens[r.Client] = r.Gen
 	}
 	now := time.Now()
 	items := map[string]*sessionItem{}
@@ -168,7 +173,12 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 			continue
 		}
 		if !fresh[r.Client] {
-			if it := st.located.get(r.Client, now); it != nil {
+			// A copy of another generation than the subscription is
+			// stale: the client started a new session (a clean start,
+			// perhaps through another proxy) and subscribed again since.
+			// Trusting it would drop the message as one for an old
+			// session, which no proxy would report gone.
+			if it := st.located.get(r.Client, now); it != nil && it.Gen == r.Gen {
 				items[r.Client] = it
 				continue
 			}

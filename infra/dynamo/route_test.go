@@ -168,3 +168,36 @@ func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
 	}
 	route(0, "c3", 2) // Undelivered's fresh read corrected it
 }
+
+// TestRouteQoS0AfterCleanStartElsewhere: a client whose copy MatchSessions
+// keeps starts a clean session through another instance (its old session
+// and subscriptions gone, a new generation) and subscribes again. A QoS 0
+// route does not take the copy of the old generation for the truth (which
+// would drop the message as one for an ended session, and no proxy would
+// report it gone): it reads the session afresh and reaches the new
+// connection (issue 15, item 1).
+func TestRouteQoS0AfterCleanStartElsewhere(t *testing.T) {
+	a, id := connected(t) // online on c1
+	ctx := t.Context()
+	b := dynamo.New(db, table)
+	topic := uniqueName(t) + "/x"
+	if _, err := a.Subscribe(ctx, id, "c1", []session.Subscription{{Filter: topic, QoS: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, sessions, err := a.MatchSessions(ctx, topic, 0); err != nil || sessions[id] == nil || sessions[id].Conn != "c1" {
+		t.Fatalf("MatchSessions = %+v, %v; want the session on c1", sessions, err)
+	}
+	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Identity: testIdentity, Conn: "c2", Proxy: "p2", Version: packet.V311, ReceiveMax: 20}, true, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe(ctx, id, "c2", []session.Subscription{{Filter: topic, QoS: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	subs, sessions, err := a.MatchSessions(ctx, topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs) != 1 || sessions[id] == nil || sessions[id].Conn != "c2" || sessions[id].Proxy != "p2" {
+		t.Fatalf("after a clean start elsewhere: subscriptions %+v, session %+v; want the one on c2 of p2", subs, sessions[id])
+	}
+}

@@ -52,12 +52,26 @@ func GroupOf(frame []byte) Group {
 	return GroupSession
 }
 
+// GroupOfKind returns the group that handles events of a kind other than
+// KindPackets: GroupPublish for KindUndelivered, whose deliveries mostly
+// come from the fan-out of a PUBLISH (the publish function's instances
+// hold the cached locations that such a delivery found stale, and
+// settling it corrects the copy of the instance that does), else
+// GroupSession.
+func GroupOfKind(k session.Kind) Group {
+	if k == session.KindUndelivered {
+		return GroupPublish
+	}
+	return GroupSession
+}
+
 // Accepts reports whether group g serves event ev: a packets event whose
-// frames all belong to g, or, for GroupSession, any other kind. A function
-// refuses other events, so that a misrouted packet fails loudly.
+// frames all belong to g, or any other kind whose group (GroupOfKind) is
+// g. A function refuses other events, so that a misrouted packet fails
+// loudly.
 func (g Group) Accepts(ev *session.Event) bool {
 	if ev.Kind != session.KindPackets {
-		return g == GroupSession
+		return g == GroupOfKind(ev.Kind)
 	}
 	for _, f := range ev.Packets {
 		if GroupOf(f) != g {

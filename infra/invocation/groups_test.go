@@ -174,6 +174,7 @@ func TestAccepts(t *testing.T) {
 		{"lease", &session.Event{Kind: session.KindLease, Proxy: "p", LeaseMs: 5000}, []invocation.Group{invocation.GroupSession}},
 		{"recover", &session.Event{Kind: session.KindRecover, Proxy: "p"}, []invocation.Group{invocation.GroupSession}},
 		{"unknown kind", &session.Event{Kind: "bogus"}, []invocation.Group{invocation.GroupSession}},
+		{"undelivered", &session.Event{Kind: session.KindUndelivered, Proxy: "p"}, []invocation.Group{invocation.GroupPublish}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

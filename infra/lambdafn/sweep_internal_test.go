@@ -25,6 +25,10 @@ func (h *countingHandler) Undelivered(context.Context, []session.Delivery) (*ses
 	return &session.Reply{}, nil
 }
 
+func (h *countingHandler) Unreached(context.Context, []session.Delivery) (*session.Reply, error) {
+	return &session.Reply{}, nil
+}
+
 type noForwarder struct{}
 
 func (noForwarder) Forward(context.Context, string, []session.Delivery) ([]string, error) {

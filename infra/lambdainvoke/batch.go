@@ -14,6 +14,16 @@ import (
 // MaxBatch bounds the events of one batched invocation.
 const MaxBatch = 64
 
+// MaxConnectBatch bounds the events of one batched invocation of the
+// connect function: each CONNECT with a password costs a bcrypt check
+// (about 95 ms of a full core at cost 10, 1.3 s at 128 MB of Lambda), and
+// one invocation handles at most 16 events at once (infra/lambdafn) and
+// answers when all are done; 64 CONNECTs in one invocation would outlast
+// the 30 s timeout at 128 MB, failing them all. So a reconnection storm
+// is spread over more invocations, which Lambda runs on more instances
+// (issue 15, item 4; "CONNECT storms" in README.md).
+const MaxConnectBatch = 16
+
 // An invocation.Batch's JSON is its events' JSON between these.
 const (
 	batchOpen  = `{"batch":[`
@@ -84,7 +94,7 @@ func (inv *Invoker) run(p *pool, batch []*request) {
 }
 
 // next takes the waiting requests for the next invocation (up to MaxBatch
-// events whose Batch is at most MaxInvokeBytes of JSON, dropping those
+// events, MaxConnectBatch for the connect function, whose Batch is at most MaxInvokeBytes of JSON, dropping those
 // whose callers gave up), or frees the slot and returns nil when none
 // wait. A lease renewal, which waits first, goes alone: a batch answers
 // when its slowest event is done.
@@ -100,8 +110,12 @@ func (p *pool) next() []*request {
 		return []*request{req}
 	}
 	var batch []*request
+	limit := MaxBatch
+	if p.g == invocation.GroupConnect {
+		limit = MaxConnectBatch
+	}
 	size, i := len(batchOpen)+len(batchClose), 0
-	for ; i < len(p.pending) && len(batch) < MaxBatch; i++ {
+	for ; i < len(p.pending) && len(batch) < limit; i++ {
 		req := p.pending[i]
 		if req.ctx.Err() != nil {
 			continue

@@ -141,7 +141,7 @@ func New(fns map[invocation.Group][]invocation.Target, api API, newAPI func(endp
 // runs and comes back with what was merged so far.
 func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
 	if ev.Kind != session.KindPackets {
-		return inv.call(ctx, invocation.GroupSession, ev)
+		return inv.call(ctx, invocation.GroupOfKind(ev.Kind), ev)
 	}
 	merged := &session.Reply{}
 	state := ev.State
@@ -230,6 +230,15 @@ func (inv *Invoker) invokeOne(ctx context.Context, p *pool, payload []byte) (*se
 		return nil, err
 	}
 	defer release()
+	if p.free != nil {
+		// An emulator (a target with an endpoint) serves one invocation at
+		// a time and crashes on a second: a call its caller gives up on
+		// must still end before the target is free again, so it runs
+		// within the invoker's timeout rather than the caller's deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), inv.timeout)
+		defer cancel()
+	}
 	out, err := invoke(ctx, t, payload)
 	if err != nil {
 		return nil, err

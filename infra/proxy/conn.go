@@ -85,7 +85,13 @@ type conn struct {
 	writing     bool // a writer goroutine is running
 	established bool // CONNACK is queued; frames before it wait
 	closeAfter  bool // close once the queue is written
-	closed      bool
+	closed      bool // closing started for good (closing.go)
+	// lingerBy is when the closing ends at the latest (closing.go);
+	// writeBy the deadline of the write under way; writerGone, when set,
+	// is closed as the writer exits.
+	lingerBy   time.Time
+	writeBy    time.Time
+	writerGone chan struct{}
 	// waitingDrain: the reader waits for the queue to empty (retained.go).
 	waitingDrain bool
 }
@@ -108,6 +114,10 @@ func (c *conn) serve() {
 // for a connection that parks, until it has been idle for parkAfter.
 func (c *conn) run() {
 	for {
+		if c.isClosed() {
+			c.end()
+			return
+		}
 		if c.retainedPending() && !c.serveRetained() {
 			c.end()
 			return
@@ -116,7 +126,7 @@ func (c *conn) run() {
 			// Wait a little in this goroutine, so that a busy connection
 			// does not go through the poller for every batch; then park.
 			waitStart := time.Now()
-			c.nc.SetReadDeadline(waitStart.Add(parkAfter))
+			c.setReadDeadline(waitStart.Add(parkAfter))
 			if err := c.rd.fill(); err != nil {
 				if !isTimeout(err) {
 					c.readFailed(err)
@@ -130,9 +140,9 @@ func (c *conn) run() {
 			}
 		}
 		if c.deadline > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.deadline))
+			c.setReadDeadline(time.Now().Add(c.deadline))
 		} else {
-			c.nc.SetReadDeadline(time.Time{})
+			c.setReadDeadline(time.Time{})
 		}
 		if !c.step() {
 			c.end()
@@ -156,6 +166,10 @@ func (c *conn) step() bool {
 	}
 	if c.rd.buffered() == 0 {
 		c.rd.release()
+	}
+	if c.isClosed() {
+		batchBufs.Put(bp)
+		return false // closing: what the client still sends is drained, not handled
 	}
 	var fc frameCounts
 	for _, f := range frames {
@@ -193,21 +207,25 @@ func (c *conn) step() bool {
 	return true
 }
 
-// end runs once the reader stops for good: it closes the connection (once
-// a pending close-after write is done), tells the handlers that a
-// connection whose CONNECT was accepted was lost, and removes it from the
-// server.
+// end runs once the reader stops for good: it closes the connection as
+// closing.go says (once a pending close-after write is done, the writer
+// half-closes), tells the handlers that a connection whose CONNECT was
+// accepted was lost, drains the input, closes the socket and removes the
+// connection from the server.
 func (c *conn) end() {
 	c.mu.Lock()
 	if !c.closeAfter || !c.writing {
 		c.closeLocked()
 	}
 	c.mu.Unlock()
+	c.waitWriter()
 	c.rd.release()
-	pollerRemove(c)
 	if c.state != nil {
 		c.invoke(&session.Event{Kind: session.KindLost})
 	}
+	c.drainInput()
+	c.nc.Close()
+	pollerRemove(c)
 	c.srv.remove(c)
 }
 
@@ -274,6 +292,9 @@ func (c *conn) answerPings(frames [][]byte) [][]byte {
 // readFailed ends the connection after a read error, telling a 5.0 client
 // why when the cause is its own packet.
 func (c *conn) readFailed(err error) {
+	if c.isClosed() {
+		return // the read ended because the connection is closing
+	}
 	var rc packet.ReasonCode
 	var ne net.Error
 	if c.state == nil {
@@ -355,7 +376,7 @@ func (c *conn) apply(ctx context.Context, r *session.Reply) {
 		c.push(r.Packets, r.Close)
 	}
 	if len(r.Deliveries) > 0 {
-		c.srv.Deliver(ctx, r.Deliveries)
+		c.srv.deliverReply(r.Deliveries)
 	}
 }
 
@@ -393,8 +414,8 @@ func (c *conn) establish(frames [][]byte, closeAfter bool) {
 func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return false
+	if c.closed || c.closeAfter {
+		return false // nothing follows the closing packet [MQTT-3.14.4-1]
 	}
 	before := c.queued
 	for _, f := range frames {
@@ -410,7 +431,7 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 			}
 			c.srv.log.Warn("send queue full, closing slow consumer", "conn", c.id)
 			c.queuedChanged(c.queued - before)
-			c.closeLocked()
+			c.slowConsumerLocked()
 			return false
 		}
 		f = c.aliasLocked(f)
@@ -418,9 +439,31 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 		c.queued += len(f)
 	}
 	c.queuedChanged(c.queued - before)
-	c.closeAfter = c.closeAfter || closeAfter
+	if closeAfter {
+		c.closeAfter = true
+		c.capWriteLocked()
+	}
 	c.kick()
 	return true
+}
+
+// slowConsumerLocked closes a connection whose send queue is full: what
+// waits is dropped (QoS 1 and 2 messages stay in the store and are sent
+// again at the next connection), and a 5.0 client gets DISCONNECT 0x97
+// Quota exceeded after the batch being written, within closeLinger. mu
+// must be held.
+func (c *conn) slowConsumerLocked() {
+	c.queuedChanged(-c.queued)
+	c.queue, c.queued = nil, 0
+	if c.version == packet.V5 {
+		if b, err := (&packet.Disconnect{ReasonCode: packet.QuotaExceeded}).Append(nil, packet.V5); err == nil {
+			c.queue, c.queued = [][]byte{b}, len(b)
+			c.queuedChanged(len(b))
+		}
+	}
+	c.closeAfter = true
+	c.capWriteLocked()
+	c.kick()
 }
 
 // kick starts the writer if there is work and none runs. mu must be held.
@@ -443,19 +486,26 @@ func (c *conn) write() {
 	for {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
-			c.writing = false
-			c.drained()
-			// An idle connection keeps no queue arrays.
-			c.queue, c.spare = nil, nil
 			if !c.closed && c.closeAfter {
 				c.closeLocked()
 			}
+			if c.closed {
+				// After the last frame: half-close (closing.go).
+				c.mu.Unlock()
+				c.halfClose()
+				c.mu.Lock()
+			}
+			c.writerExitLocked()
+			c.drained()
+			// An idle connection keeps no queue arrays.
+			c.queue, c.spare = nil, nil
 			c.mu.Unlock()
 			return
 		}
 		out := c.queue
 		c.inWrite = c.queued
 		c.queue, c.spare, c.queued = c.spare[:0], nil, 0
+		c.setWriteDeadlineLocked()
 		c.mu.Unlock()
 
 		// Tally before writing: net.Buffers.WriteTo consumes out.
@@ -463,7 +513,6 @@ func (c *conn) write() {
 		for _, f := range out {
 			fc.add(f)
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 		var err error
 		if len(out) == 1 {
 			// A plain write: a vectored one makes the socket keep an iovec
@@ -515,27 +564,11 @@ func isQoS0Publish(f []byte) bool {
 	return len(f) > 0 && f[0]>>4 == byte(packet.PUBLISH) && f[0]&0x06 == 0
 }
 
-// close closes the network connection at once.
+// close closes the connection now, as closing.go says, without a packet.
 func (c *conn) close() {
 	c.mu.Lock()
 	c.closeLocked()
 	c.mu.Unlock()
-}
-
-func (c *conn) closeLocked() {
-	if c.closed {
-		return
-	}
-	c.closed = true
-	c.queuedChanged(-c.queued)
-	c.queue, c.queued = nil, 0
-	if c.stop != nil {
-		close(c.stop)
-	}
-	c.nc.Close()
-	// A parked connection has no reader to notice: start one, which finds
-	// the socket closed and ends the connection.
-	c.wake()
 }
 
 // shutdown closes the connection for a server shutdown, with DISCONNECT

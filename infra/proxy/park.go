@@ -38,6 +38,11 @@ func (c *conn) park(waitStart time.Time) bool {
 	raw, token := c.raw, c.token
 	c.parkUntil.Store(until)
 	c.pstate.Store(parked)
+	if c.isClosed() {
+		// Closing started while it ran: closeLocked's wake may have
+		// found it running. Whoever turns it back to running ends it.
+		return !c.pstate.CompareAndSwap(parked, running)
+	}
 	if err := armPoll(raw, token); err != nil {
 		if !c.pstate.CompareAndSwap(parked, running) {
 			return true // closed meanwhile: the closer runs it to its end

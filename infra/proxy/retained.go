@@ -41,7 +41,7 @@ func (c *conn) serveRetained() bool {
 			dl = waitStart.Add(c.deadline)
 		}
 		// Set before waitingDrain, so that the writer's deadline wins.
-		c.nc.SetReadDeadline(dl)
+		c.setReadDeadline(dl)
 		c.mu.Lock()
 		closed, idle := c.closed, len(c.queue) == 0 && !c.writing
 		c.waitingDrain = !idle && !closed

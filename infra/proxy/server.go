@@ -191,7 +191,7 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// Server is one proxy. mu guards conns, ln and done; each connection
+// Server is one proxy. mu guards conns, lns and done; each connection
 // guards its own state; the counters are atomic, and connRate has its own
 // lock.
 type Server struct {
@@ -207,7 +207,7 @@ type Server struct {
 
 	mu    sync.RWMutex
 	conns map[string]*conn
-	ln    net.Listener
+	lns   []net.Listener // those Serve accepts on
 	done  bool
 	// pending counts the connections in conns whose CONNECT has not been
 	// accepted (conn.pending); users counts the connections of each
@@ -258,8 +258,8 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 // ID returns the proxy's id.
 func (s *Server) ID() string { return s.cfg.ID }
 
-// Serve accepts connections on ln until ln is closed or Shutdown is
-// called. It returns nil after Shutdown. Running out of file descriptors,
+// Serve accepts connections on ln until ln is closed or Drain (or
+// Shutdown) is called. It returns nil after Drain. Running out of file descriptors,
 // and other temporary accept errors, make it back off and retry, not
 // return (admit.go). ln may be a TLS listener
 // (tls.NewListener, or ServeTLS): its connections complete the handshake
@@ -270,7 +270,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return nil
 	}
-	s.ln = ln
+	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
 	var backoff time.Duration
 	for {
@@ -375,13 +375,21 @@ func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []str
 	return gone
 }
 
-// Shutdown stops accepting, closes every connection (with DISCONNECT 0x8B
-// at 5.0), and waits until the handlers have been told of each, or ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error {
+// Drain stops accepting (closing the listeners Serve accepts on, and
+// refusing WebSocket upgrades with 503), closes every connection as
+// closing.go says (DISCONNECT 0x8B Server shutting down at 5.0, a close
+// at 3.1.1), and waits until each has ended: the handlers were sent its
+// lost event, which settles its session (will published or scheduled,
+// session offline, expiry counting from then), and its socket is closed.
+// It returns an error wrapping ctx's when ctx ends first; the connections
+// left go on closing. It is what a proxy does on SIGTERM, and when it may
+// no longer hold its connections (a lost lease). The proxy accepts no
+// connection afterwards.
+func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	s.done = true
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -397,9 +405,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("proxy: shutdown: %w", ctx.Err())
+		return fmt.Errorf("proxy: drain: %d connections left: %w", s.Connections(), ctx.Err())
 	}
 }
+
+// Shutdown is Drain.
+func (s *Server) Shutdown(ctx context.Context) error { return s.Drain(ctx) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -79,7 +79,7 @@ func (s *Server) sendSys(ctx context.Context, prefix string, sl *sysLoad, now ti
 		return
 	}
 	if reply != nil && len(reply.Deliveries) > 0 {
-		s.Deliver(ictx, reply.Deliveries)
+		s.deliverReply(reply.Deliveries)
 	}
 }
 
