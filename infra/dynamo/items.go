@@ -127,6 +127,10 @@ type sessionItem struct {
 	// has one): before then DynamoDB cannot have deleted any, so NQ is
 	// exact. It is not raised when messages leave the queue.
 	QX int64 `dynamodbav:"qx,omitempty"`
+	// HF is the Seq of the QoS 1 or 2 message put in flight last (which
+	// may have left flight since): while NF > 0 it is the After of the
+	// next one put in flight (session.Outbound.After).
+	HF uint64 `dynamodbav:"hf,omitempty"`
 }
 
 // ttlMargin is how long after a message expires its item's ttl falls

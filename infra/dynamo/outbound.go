@@ -209,6 +209,10 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		removedBytes := 0 // their sz
 		full := false
 		planned := map[uint16]bool{}
+		var after uint64 // session.Outbound.After of the next put in flight
+		if cur.NF > 0 {
+			after = cur.HF
+		}
 		for _, item := range items {
 			var it outItem
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
@@ -253,7 +257,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			}
 			ops = append(ops, del, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: av,
 				ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}})
-			take = append(take, it.outbound())
+			o := it.outbound()
+			o.After, after = after, it.Seq
+			take = append(take, o)
 			putAt = append(putAt, len(ops)-1)
 			nf++
 			qos12++
@@ -267,6 +273,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		e.setExpr(e.n("nq") + " = " + e.n("nq") + " - " + e.v(num(int64(removed))))
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
+		if qos12 > 0 {
+			e.set("hf", num(int64(after)))
+		}
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
 		ops[0] = types.TransactWriteItem{Update: &types.Update{
 			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
