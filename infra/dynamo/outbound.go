@@ -273,10 +273,18 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		e.setExpr(e.n("nq") + " = " + e.n("nq") + " - " + e.v(num(int64(removed))))
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
+		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
 		if qos12 > 0 {
 			e.set("hf", num(int64(after)))
+			// The After values came from cur's hf: a dispatch that put
+			// another message in flight since (cur may be Enqueue's
+			// read) fails the condition, and the round is read again.
+			if cur.HF == 0 {
+				cond += fmt.Sprintf(" AND (attribute_not_exists(%s) OR %s = %s)", e.n("hf"), e.n("hf"), e.v(num(0)))
+			} else {
+				cond += fmt.Sprintf(" AND %s = %s", e.n("hf"), e.v(num(int64(cur.HF))))
+			}
 		}
-		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
 		ops[0] = types.TransactWriteItem{Update: &types.Update{
 			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
