@@ -79,10 +79,6 @@ func TestOrderPerTopic(t *testing.T) {
 	}
 }
 
-// onDynamo reports whether the brokers of the run keep their sessions in
-// DynamoDB (moto): MQTTLESS_E2E_STORE=dynamo or the serverless stack.
-func onDynamo() bool { return e2eStore == "dynamo" || e2eStack != "" }
-
 // orderResult is what the subscriber of one run saw.
 type orderResult struct {
 	inversions int    // PUBLISH frames without DUP carrying an earlier message than one seen before
