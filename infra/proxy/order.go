@@ -45,20 +45,34 @@ func (c *conn) orderWait() time.Duration { return c.srv.cfg.InvokeTimeout }
 // them. before is c.queued when the caller took mu (see addLocked). It
 // returns false when the connection closed: its queue overflowed.
 func (c *conn) placeLocked(frames [][]byte, order []session.Order, before *int) bool {
+	// A reply or delivery holds a window's worth of frames at most, as a
+	// rule a few: a map only for many.
 	var byPID map[uint16]session.Order
-	for _, o := range order {
-		if !o.Skip {
-			if byPID == nil {
-				byPID = make(map[uint16]session.Order, len(order))
+	if len(order) > 16 {
+		byPID = make(map[uint16]session.Order, len(order))
+		for _, o := range order {
+			if !o.Skip {
+				byPID[o.PacketID] = o
 			}
-			byPID[o.PacketID] = o
 		}
+	}
+	find := func(pid uint16) (session.Order, bool) {
+		if byPID != nil {
+			o, ok := byPID[pid]
+			return o, ok
+		}
+		for _, o := range order {
+			if !o.Skip && o.PacketID == pid {
+				return o, true
+			}
+		}
+		return session.Order{}, false
 	}
 	for _, f := range frames {
 		o, tagged := session.Order{}, false
-		if byPID != nil {
+		if len(order) > 0 {
 			if pid, ok := publishPacketID(f); ok {
-				o, tagged = byPID[pid]
+				o, tagged = find(pid)
 			}
 		}
 		if tagged && o.After > c.ord.last {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -123,4 +124,23 @@ func TestPublishPacketID(t *testing.T) {
 			t.Fatalf("publishPacketID(% x) found a packet id", f)
 		}
 	}
+}
+
+// One delivery of many frames out of order (past the size at which the
+// orders are looked up in a map) is written in order.
+func TestOrderManyInOneDelivery(t *testing.T) {
+	c := orderConn(time.Minute)
+	var frames [][]byte
+	var order []session.Order
+	var want []string
+	for i := 20; i >= 1; i-- {
+		frames = append(frames, pub(t, uint16(i), fmt.Sprintf("m%d", i)))
+		order = append(order, session.Order{PacketID: uint16(i), Seq: uint64(i), After: uint64(i - 1)})
+		want = append([]string{fmt.Sprintf("m%d", i)}, want...)
+	}
+	c.pushOrdered(frames, order, false)
+	if got := queuedPayloads(t, c); got != strings.Join(want, " ") {
+		t.Fatalf("queued %q, want %q", got, strings.Join(want, " "))
+	}
+	stopOrder(c)
 }
