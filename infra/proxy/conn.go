@@ -373,13 +373,11 @@ func (c *conn) establish(frames [][]byte, order []session.Order, closeAfter bool
 	c.queue, c.queued = make([][]byte, 0, len(frames)+len(early)), 0
 	start := 0 // c.queued when the reply's frames are placed
 	c.queuedChanged(-before)
-	if c.closed || !c.placeLocked(frames, order, &start) {
+	if c.closed || !c.placeLocked(frames, order, &start, false) {
 		return
 	}
 	for _, f := range early {
-		f = c.aliasLocked(f)
-		c.queue = append(c.queue, f)
-		c.queued += len(f)
+		c.appendLocked(f)
 	}
 	c.queuedChanged(c.queued - start)
 	c.established = true
@@ -407,7 +405,7 @@ func (c *conn) pushOrdered(frames [][]byte, order []session.Order, closeAfter bo
 	}
 	before := c.queued
 	if len(order) > 0 {
-		if !c.placeLocked(frames, order, &before) {
+		if !c.placeLocked(frames, order, &before, true) {
 			return false
 		}
 	} else {
@@ -444,10 +442,16 @@ func (c *conn) addLocked(f []byte, before *int) bool {
 		c.closeLocked()
 		return false
 	}
+	c.appendLocked(f)
+	return true
+}
+
+// appendLocked queues f, rewritten for the connection's topic aliases,
+// with no bound. mu must be held.
+func (c *conn) appendLocked(f []byte) {
 	f = c.aliasLocked(f)
 	c.queue = append(c.queue, f)
 	c.queued += len(f)
-	return true
 }
 
 // kick starts the writer if there is work and none runs. mu must be held.

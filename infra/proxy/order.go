@@ -42,9 +42,11 @@ func (c *conn) orderWait() time.Duration { return c.srv.cfg.InvokeTimeout }
 
 // placeLocked queues frames, each QoS 1 or 2 PUBLISH frame that order
 // places after its predecessor, then the frames that were waiting for
-// them. before is c.queued when the caller took mu (see addLocked). It
-// returns false when the connection closed: its queue overflowed.
-func (c *conn) placeLocked(frames [][]byte, order []session.Order, before *int) bool {
+// them. before is c.queued when the caller took mu (see addLocked);
+// bounded applies MaxSendBytes to frames (not to a CONNECT's reply, see
+// establish). It returns false when the connection closed: its queue
+// overflowed.
+func (c *conn) placeLocked(frames [][]byte, order []session.Order, before *int, bounded bool) bool {
 	// A reply or delivery holds a window's worth of frames at most, as a
 	// rule a few: a map only for many.
 	var byPID map[uint16]session.Order
@@ -81,7 +83,9 @@ func (c *conn) placeLocked(frames [][]byte, order []session.Order, before *int) 
 			}
 			continue
 		}
-		if !c.addLocked(f, before) {
+		if !bounded {
+			c.appendLocked(f)
+		} else if !c.addLocked(f, before) {
 			return false
 		}
 		if tagged {
