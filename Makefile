@@ -46,7 +46,7 @@ LOCALSTACK_PORT ?= 4566
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init bench-connect-storm clean
+.PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init bench-connect-storm bench-order clean
 .PHONY: cost
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
 .PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
@@ -252,6 +252,28 @@ bench-connect-storm: moto-deps rie-deps functions-local
 	$(GO) build -o bin/mqttless-admin ./cmd/mqttless-admin
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench
 	MOTO_PORT=$(MOTO_PORT) localstack/connect-storm.sh
+
+## bench-order: issue 16's order figure: ORDER_RUNS (50) runs of 1,000
+## messages from one publisher to one subscriber on one topic, at QoS 1
+## and 2, MQTT 3.1.1 and 5.0, at the default -max-inflight 20, counting
+## PUBLISH frames written without DUP after a later message (test/
+## order_test.go; grep "ORDER |"). ORDER_STORE=dynamo runs the broker on
+## DynamoDB (moto), ORDER_STORE=lambda on the local serverless stack.
+ORDER_RUNS ?= 50
+ORDER_STORE ?=
+ORDER_GREP := grep -E 'ORDER \||^(ok|FAIL|---)'
+bench-order: $(if $(filter lambda,$(ORDER_STORE)),moto-deps rie-deps functions-local,$(if $(ORDER_STORE),moto-deps))
+ifeq ($(ORDER_STORE),)
+	set -o pipefail; MQTTLESS_ORDER_RUNS=$(ORDER_RUNS) MQTTLESS_E2E_RACE=0 \
+	  $(GO) test -run '^TestOrderPerTopic$$' -count=1 -v -timeout 600m ./test/ | $(ORDER_GREP)
+else ifeq ($(ORDER_STORE),dynamo)
+	set -o pipefail; MQTTLESS_ORDER_RUNS=$(ORDER_RUNS) MQTTLESS_E2E_RACE=0 MQTTLESS_E2E_STORE=dynamo MOTO_PORT=$(MOTO_PORT) \
+	  localstack/with-moto.sh $(GO) test -run '^TestOrderPerTopic$$' -count=1 -v -timeout 600m ./test/ | $(ORDER_GREP)
+else
+	set -o pipefail; MQTTLESS_ORDER_RUNS=$(ORDER_RUNS) MQTTLESS_E2E_RACE=0 MQTTLESS_E2E_STACK=lambda \
+	  MQTTLESS_E2E_RIE=$(CURDIR)/bin/aws-lambda-rie MOTO_PORT=$(MOTO_PORT) \
+	  localstack/with-moto.sh $(GO) test -run '^TestOrderPerTopic$$' -count=1 -v -timeout 600m ./test/ | $(ORDER_GREP)
+endif
 
 ## bench-init: the cold start of a handler function under the Lambda
 ## Runtime Interface Emulator, on this machine: the init phase as the

@@ -264,13 +264,15 @@ func (c *call) resume() error {
 		return err
 	}
 	for _, o := range inflight {
+		// The resent messages come first on the new connection: what is
+		// put in flight later is written after them (order.go).
+		o.After = 0
 		if o.State == Released {
 			c.send(&packet.Pubrel{PacketID: o.PacketID})
+			c.sendOwn(o, nil) // its PUBLISH was written before
 			continue
 		}
-		if b := c.encodeOut(o, true, c.st.Version, c.st.MaxPacketSize); b != nil {
-			c.reply.Packets = append(c.reply.Packets, b)
-		}
+		c.sendOwn(o, c.encodeOut(o, true, c.st.Version, c.st.MaxPacketSize))
 	}
 	return c.dispatch()
 }
@@ -290,11 +292,10 @@ func (c *call) dispatch() error {
 			}
 			if expired {
 				freed = freed || o.QoS > 0
+				c.sendOwn(o, nil) // its place in the order, unsent
 				continue
 			}
-			if b := c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize); b != nil {
-				c.reply.Packets = append(c.reply.Packets, b)
-			}
+			c.sendOwn(o, c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize)) // [MQTT-4.6.0-6] order.go
 		}
 		if !freed {
 			return nil

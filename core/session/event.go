@@ -89,6 +89,9 @@ type SysValue struct {
 type Reply struct {
 	// Packets are frames to write to the event's connection, in order.
 	Packets [][]byte `json:"packets,omitempty"`
+	// Order places the QoS 1 and 2 PUBLISH frames of Packets in their
+	// session's order (see Order).
+	Order []Order `json:"order,omitempty"`
 	// Deliveries are frames for other connections.
 	Deliveries []Delivery `json:"deliveries,omitempty"`
 	// Close asks the proxy to close the connection after writing Packets.
@@ -112,7 +115,10 @@ type Delivery struct {
 	// (Handler.Undelivered).
 	Client  string   `json:"client,omitempty"`
 	Packets [][]byte `json:"packets,omitempty"`
-	Close   bool     `json:"close,omitempty"`
+	// Order places the QoS 1 and 2 PUBLISH frames of Packets in their
+	// session's order (see Order).
+	Order []Order `json:"order,omitempty"`
+	Close bool    `json:"close,omitempty"`
 }
 
 // ConnState is the state of one connection that handlers need between

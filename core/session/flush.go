@@ -220,11 +220,10 @@ func (c *call) sendOut(s *Session, out []*Outbound, window int) error {
 			}
 			if expired {
 				freed = freed || d.QoS > 0
+				c.deliverOut(s, d, nil) // its place in the order, unsent
 				continue
 			}
-			if b := c.encodeOut(d, false, s.Version, 0); b != nil {
-				c.deliver(s, b)
-			}
+			c.deliverOut(s, d, c.encodeOut(d, false, s.Version, 0)) // [MQTT-4.6.0-6] order.go
 		}
 		if !freed || window == 0 {
 			return nil

@@ -145,6 +145,15 @@ const (
 type Outbound struct {
 	// Seq orders a session's outbound messages; the store assigns it.
 	Seq uint64 `json:"seq"`
+	// After is set by Dispatch (and Enqueue's dispatch) on a QoS 1 or 2
+	// message it puts in flight: the Seq of a QoS 1 or 2 message of the
+	// session put in flight before it that may still be, the latest
+	// such; 0 when none is. The message is written to the connection only
+	// after that one (see Order). A store may name a message that has
+	// since left flight (its PUBLISH was written, or it expired unsent),
+	// never one later than the latest put in flight before it. It is not
+	// stored: Inflight leaves it 0.
+	After uint64 `json:"after,omitempty"`
 	// PacketID is assigned when the message goes in flight.
 	PacketID uint16   `json:"pid,omitempty"`
 	State    OutState `json:"state"`

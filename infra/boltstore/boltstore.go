@@ -1239,6 +1239,12 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 	window = min(window, 65535)
 	var f, p *bolt.Bucket
 	var out []*session.Outbound
+	var after uint64 // the latest Seq in flight (Outbound.After)
+	if f = cb.Bucket(bInflight); f != nil {
+		if k, _ := f.Cursor().Last(); len(k) == 8 {
+			after = binary.BigEndian.Uint64(k)
+		}
+	}
 	c := q.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
 		o := new(session.Outbound)
@@ -1258,7 +1264,7 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 		if o.QoS == 0 {
 			continue // handed out and gone
 		}
-		if f == nil {
+		if f == nil || p == nil {
 			var err error
 			if f, err = cb.CreateBucketIfNotExists(bInflight); err != nil {
 				return nil, err
@@ -1278,6 +1284,7 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 		if err := p.Put(pidKey(pid), key); err != nil {
 			return nil, err
 		}
+		o.After, after = after, o.Seq // not stored
 		n.inflight++
 	}
 	return out, nil

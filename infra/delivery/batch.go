@@ -81,7 +81,9 @@ func requestBodies(ds []session.Delivery) ([][]byte, error) {
 
 // cutDelivery cuts d into deliveries for its connection whose packets'
 // base64 stays under BatchBytes each (but for a single packet, which goes
-// alone), in order; Close is on the last.
+// alone), in order; Close is on the last. Each carries d's Order: the
+// proxy finds a frame's place by its packet identifier, and takes a skip
+// twice as once.
 func cutDelivery(d session.Delivery) []session.Delivery {
 	size := 0
 	for _, p := range d.Packets {
@@ -91,13 +93,13 @@ func cutDelivery(d session.Delivery) []session.Delivery {
 		return []session.Delivery{d}
 	}
 	var parts []session.Delivery
-	cur := session.Delivery{Proxy: d.Proxy, Conn: d.Conn, Client: d.Client}
+	cur := session.Delivery{Proxy: d.Proxy, Conn: d.Conn, Client: d.Client, Order: d.Order}
 	size = 0
 	for _, p := range d.Packets {
 		n := base64.StdEncoding.EncodedLen(len(p)) + 3
 		if len(cur.Packets) > 0 && size+n > BatchBytes-bodySlack {
 			parts = append(parts, cur)
-			cur = session.Delivery{Proxy: d.Proxy, Conn: d.Conn, Client: d.Client}
+			cur = session.Delivery{Proxy: d.Proxy, Conn: d.Conn, Client: d.Client, Order: d.Order}
 			size = 0
 		}
 		cur.Packets = append(cur.Packets, p)

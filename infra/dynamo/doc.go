@@ -28,7 +28,9 @@
 //	    to), bound, ver, exp (expiry interval), expAt, rmax,
 //	    mps, will, willAt, seq (last outbound Seq), nq (queued count), nf
 //	    (in-flight QoS 1/2 count), qx (at most the earliest ttl queued),
-//	    cnt (the session counters count it), ttl; owner (P#<proxy>, only while online: index owner); dueP,
+//	    cnt (the session counters count it), hf (Seq of the message put in
+//	    flight last: the After of the next while nf > 0), ttl; owner
+//	    (P#<proxy>, only while online: index owner); dueP,
 //	    dueAt (only while offline with a will or an expiry: index due)
 //	subscription, session side   pk S#<client id>, sk G<gen>#U#<filter>
 //	    gen, c (client id), f (filter), q, nl, rap, rh (options), sid
@@ -251,8 +253,10 @@
 //   - Dispatch. Query the oldest queued O# items (48 a round), and move
 //     those that fit the window in flight in one TransactWriteItems: delete
 //     each O# item (condition: it exists), put it as F#<pid> (condition:
-//     attribute_not_exists), and update the session's nq, nf and nb on the
-//     condition nf <= window - moved. QoS 0 messages are only deleted. The
+//     attribute_not_exists), and update the session's nq, nf, nb and hf
+//     on the condition nf <= window - moved and hf unchanged (each message
+//     moved reports as session.Outbound.After the hf read, or the message
+//     moved before it; 0 when nf was 0). QoS 0 messages are only deleted. The
 //     packet identifier is derived from the Seq, (seq - 1) mod 65535 + 1,
 //     so it needs no allocation write; the put's condition makes DynamoDB
 //     refuse one still held by an older in-flight message (Seqs in flight

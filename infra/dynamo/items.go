@@ -132,6 +132,10 @@ type sessionItem struct {
 	// (sessionquota.go): every session Connect created or took over since
 	// they were kept.
 	Cnt bool `dynamodbav:"cnt,omitempty"`
+	// HF is the Seq of the QoS 1 or 2 message put in flight last (which
+	// may have left flight since): while NF > 0 it is the After of the
+	// next one put in flight (session.Outbound.After).
+	HF uint64 `dynamodbav:"hf,omitempty"`
 }
 
 // ttlMargin is how long after a message expires its item's ttl falls

@@ -209,6 +209,10 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		removedBytes := 0 // their sz
 		full := false
 		planned := map[uint16]bool{}
+		var after uint64 // session.Outbound.After of the next put in flight
+		if cur.NF > 0 {
+			after = cur.HF
+		}
 		for _, item := range items {
 			var it outItem
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
@@ -253,7 +257,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			}
 			ops = append(ops, del, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: av,
 				ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}})
-			take = append(take, it.outbound())
+			o := it.outbound()
+			o.After, after = after, it.Seq
+			take = append(take, o)
 			putAt = append(putAt, len(ops)-1)
 			nf++
 			qos12++
@@ -268,6 +274,17 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
+		if qos12 > 0 {
+			e.set("hf", num(int64(after)))
+			// The After values came from cur's hf: a dispatch that put
+			// another message in flight since (cur may be Enqueue's
+			// read) fails the condition, and the round is read again.
+			if cur.HF == 0 {
+				cond += fmt.Sprintf(" AND (attribute_not_exists(%s) OR %s = %s)", e.n("hf"), e.n("hf"), e.v(num(0)))
+			} else {
+				cond += fmt.Sprintf(" AND %s = %s", e.n("hf"), e.v(num(int64(cur.HF))))
+			}
+		}
 		ops[0] = types.TransactWriteItem{Update: &types.Update{
 			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,

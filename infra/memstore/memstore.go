@@ -324,10 +324,12 @@ func (rec *record) dispatch(window int) []*session.Outbound {
 	window = min(window, 65535)
 	inflight := 0
 	used := map[uint16]bool{}
+	var after uint64 // the latest Seq in flight (Outbound.After)
 	for _, o := range rec.out {
 		if o.State != session.Queued {
 			inflight++
 			used[o.PacketID] = true
+			after = max(after, o.Seq)
 		}
 	}
 	var sent []*session.Outbound
@@ -343,7 +345,9 @@ func (rec *record) dispatch(window int) []*session.Outbound {
 			o.PacketID = rec.allocPID(used)
 			o.State = session.Sent
 			inflight++
-			sent = append(sent, cloneOutbound(o))
+			c := cloneOutbound(o)
+			c.After, after = after, o.Seq
+			sent = append(sent, c)
 			kept = append(kept, o)
 		default:
 			stopped = true // keep order: nothing overtakes a waiting message

@@ -64,6 +64,7 @@ func (c *conn) closeLocked() {
 	c.closed = true
 	c.queuedChanged(-c.queued)
 	c.queue, c.queued = nil, 0
+	c.stopOrderLocked()
 	if c.stop != nil {
 		close(c.stop)
 	}

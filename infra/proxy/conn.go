@@ -94,6 +94,9 @@ type conn struct {
 	writerGone chan struct{}
 	// waitingDrain: the reader waits for the queue to empty (retained.go).
 	waitingDrain bool
+	// ord holds QoS 1 and 2 PUBLISH frames until their predecessor in
+	// the session's order is written (order.go).
+	ord orderState
 }
 
 // serve runs the connection's reader until it ends or parks.
@@ -371,9 +374,9 @@ func (c *conn) apply(ctx context.Context, r *session.Reply) {
 		c.mu.Unlock()
 	}
 	if !c.isEstablished() {
-		c.establish(r.Packets, r.Close)
-	} else if len(r.Packets) > 0 || r.Close {
-		c.push(r.Packets, r.Close)
+		c.establish(r.Packets, r.Order, r.Close)
+	} else if len(r.Packets) > 0 || len(r.Order) > 0 || r.Close {
+		c.pushOrdered(r.Packets, r.Order, r.Close)
 	}
 	if len(r.Deliveries) > 0 {
 		c.srv.deliverReply(r.Deliveries)
@@ -389,20 +392,25 @@ func (c *conn) isEstablished() bool {
 // establish queues the CONNACK (and what follows it in the reply) ahead of
 // any delivery that arrived before it [MQTT-3.2.0-1], then lets the writer
 // run.
-func (c *conn) establish(frames [][]byte, closeAfter bool) {
+// The reply's QoS 1 and 2 PUBLISH frames take their place in the session's
+// order (order.go); the deliveries that came early passed it already.
+func (c *conn) establish(frames [][]byte, order []session.Order, closeAfter bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	early, before := c.queue, c.queued
 	c.queue, c.queued = make([][]byte, 0, len(frames)+len(early)), 0
-	for _, f := range append(frames, early...) {
-		f = c.aliasLocked(f)
-		c.queue = append(c.queue, f)
-		c.queued += len(f)
+	start := 0 // c.queued when the reply's frames are placed
+	c.queuedChanged(-before)
+	if c.closed || !c.placeLocked(frames, order, &start, false) {
+		return
 	}
-	c.queuedChanged(c.queued - before)
+	for _, f := range early {
+		c.appendLocked(f)
+	}
+	c.queuedChanged(c.queued - start)
 	c.established = true
 	c.closeAfter = c.closeAfter || closeAfter
 	c.kick()
-	c.mu.Unlock()
 }
 
 // push queues frames for writing, and closes after them when closeAfter is
@@ -412,31 +420,28 @@ func (c *conn) establish(frames [][]byte, closeAfter bool) {
 // MaxSendBytesTotal over all connections, QoS 0 PUBLISH frames are dropped
 // too.
 func (c *conn) push(frames [][]byte, closeAfter bool) bool {
+	return c.pushOrdered(frames, nil, closeAfter)
+}
+
+// pushOrdered is push for frames of a reply or delivery whose QoS 1 and 2
+// PUBLISH frames order places in their session's order (order.go).
+func (c *conn) pushOrdered(frames [][]byte, order []session.Order, closeAfter bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.closeAfter {
 		return false // nothing follows the closing packet [MQTT-3.14.4-1]
 	}
 	before := c.queued
-	for _, f := range frames {
-		qos0 := isQoS0Publish(f)
-		if qos0 && c.srv.sendBytes.Load()+int64(c.queued-before+len(f)) > int64(c.srv.cfg.MaxSendBytesTotal) {
-			c.srv.dropped()
-			continue
-		}
-		if (len(c.queue) > 0 || c.inWrite > 0) && c.queued+c.inWrite+len(f) > c.srv.cfg.MaxSendBytes {
-			if qos0 {
-				c.srv.dropped()
-				continue
-			}
-			c.srv.log.Warn("send queue full, closing slow consumer", "conn", c.id)
-			c.queuedChanged(c.queued - before)
-			c.slowConsumerLocked()
+	if len(order) > 0 {
+		if !c.placeLocked(frames, order, &before, true) {
 			return false
 		}
-		f = c.aliasLocked(f)
-		c.queue = append(c.queue, f)
-		c.queued += len(f)
+	} else {
+		for _, f := range frames {
+			if !c.addLocked(f, &before) {
+				return false
+			}
+		}
 	}
 	c.queuedChanged(c.queued - before)
 	if closeAfter {
@@ -455,6 +460,7 @@ func (c *conn) push(frames [][]byte, closeAfter bool) bool {
 func (c *conn) slowConsumerLocked() {
 	c.queuedChanged(-c.queued)
 	c.queue, c.queued = nil, 0
+	c.stopOrderLocked()
 	if c.version == packet.V5 {
 		if b, err := (&packet.Disconnect{ReasonCode: packet.QuotaExceeded}).Append(nil, packet.V5); err == nil {
 			c.queue, c.queued = [][]byte{b}, len(b)
@@ -464,6 +470,39 @@ func (c *conn) slowConsumerLocked() {
 	c.closeAfter = true
 	c.capWriteLocked()
 	c.kick()
+}
+
+// addLocked queues frame f, or drops it (a QoS 0 PUBLISH past a bound), or
+// closes the connection when the queue is full, returning false. before is
+// c.queued when the caller took mu: the caller adds c.queued - before to
+// the bytes queued across connections once done, which addLocked does
+// itself before closing. mu must be held.
+func (c *conn) addLocked(f []byte, before *int) bool {
+	qos0 := isQoS0Publish(f)
+	if qos0 && c.srv.sendBytes.Load()+int64(c.queued-*before+len(f)) > int64(c.srv.cfg.MaxSendBytesTotal) {
+		c.srv.dropped()
+		return true
+	}
+	if (len(c.queue) > 0 || c.inWrite > 0) && c.queued+c.inWrite+len(f) > c.srv.cfg.MaxSendBytes {
+		if qos0 {
+			c.srv.dropped()
+			return true
+		}
+		c.srv.log.Warn("send queue full, closing slow consumer", "conn", c.id)
+		c.queuedChanged(c.queued - *before)
+		c.slowConsumerLocked()
+		return false
+	}
+	c.appendLocked(f)
+	return true
+}
+
+// appendLocked queues f, rewritten for the connection's topic aliases,
+// with no bound. mu must be held.
+func (c *conn) appendLocked(f []byte) {
+	f = c.aliasLocked(f)
+	c.queue = append(c.queue, f)
+	c.queued += len(f)
 }
 
 // kick starts the writer if there is work and none runs. mu must be held.

@@ -231,6 +231,9 @@ type Server struct {
 	// Dropped counts QoS 0 frames dropped on full send queues, or past
 	// MaxSendBytesTotal (mqttless_dropped_messages_total counts them too).
 	Dropped atomic.Uint64
+	// OrderGaps counts the times a connection wrote frames that had waited
+	// orderWait for a predecessor that did not come (order.go).
+	OrderGaps atomic.Uint64
 	// HandlerErrors counts calls to the handlers that failed: each failed
 	// call for a connection closed it; a failed $SYS call is only logged
 	// (mqttless_handler_errors_total counts them too).
@@ -368,7 +371,7 @@ func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []str
 		s.mu.RLock()
 		c := s.conns[d.Conn]
 		s.mu.RUnlock()
-		if c == nil || !c.push(d.Packets, d.Close) {
+		if c == nil || !c.pushOrdered(d.Packets, d.Order, d.Close) {
 			gone = append(gone, d.Conn)
 		}
 	}

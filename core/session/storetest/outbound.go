@@ -19,6 +19,7 @@ var outboundTests = []test{
 	{"DispatchWindow", testDispatchWindow},
 	{"DispatchQoS0", testDispatchQoS0},
 	{"DispatchRefill", testDispatchRefill},
+	{"DispatchAfter", testDispatchAfter},
 	{"Inflight", testInflight},
 	{"Acks", testAcks},
 	{"PacketIDsUnique", testPacketIDsUnique},
@@ -196,6 +197,46 @@ func testDispatchRefill(e *env) {
 		}
 	}
 	e.eq("dispatched", got, all)
+}
+
+// testDispatchAfter: a message put in flight names, as After, the latest
+// QoS 1 or 2 message put in flight before it while one is still in flight
+// (across calls as within one), and 0 when none is; QoS 0 messages name
+// none. The proxy writes it only after that one [MQTT-4.6.0-6].
+func testDispatchAfter(e *env) {
+	c := e.connected("c")
+	e.enqueue(c, 100, 0, out(1, "a"), out(2, "b"), out(0, "c"), out(1, "d"), out(1, "e"))
+	after := func(window int) map[string]uint64 {
+		e.Helper()
+		d, err := e.st.Dispatch(e.ctx, c, window)
+		e.must(err, "Dispatch")
+		got := map[string]uint64{}
+		for _, o := range d {
+			got[string(o.Message.Payload)] = o.After
+		}
+		e.checkDispatched(d)
+		return got
+	}
+	first := after(2)
+	e.eq("dispatched", len(first), 3) // a, b, c
+	f := e.inflight(c)
+	seq := map[string]uint64{}
+	for _, o := range f {
+		seq[string(o.Message.Payload)] = o.Seq
+		if o.After != 0 {
+			e.Fatalf("Inflight returned %q with After %d, want 0", o.Message.Payload, o.After)
+		}
+	}
+	e.eq("After of the first in flight", first["a"], uint64(0))
+	e.eq("After of b", first["b"], seq["a"])
+	e.eq("After of QoS 0 c", first["c"], uint64(0))
+	e.must(e.st.Acknowledge(e.ctx, c, f[0].PacketID), "Acknowledge a")
+	e.eq("After of d, with b still in flight", after(2)["d"], seq["b"])
+	f = e.inflight(c)
+	e.must(e.st.Release(e.ctx, c, f[0].PacketID), "Release b")
+	e.must(e.st.Complete(e.ctx, c, f[0].PacketID), "Complete b")
+	e.must(e.st.Acknowledge(e.ctx, c, f[1].PacketID), "Acknowledge d")
+	e.eq("After of e, with none in flight", after(2)["e"], uint64(0))
 }
 
 // testInflight: Inflight lists the Sent and Released messages in order.

@@ -371,17 +371,31 @@ func (e *env) dispatch(clientID string, window int) []*session.Outbound {
 }
 
 // checkDispatched checks what Dispatch handed out: QoS 1 and 2 messages are
-// Sent under distinct non-zero packet ids, in increasing Seq order.
+// Sent under distinct non-zero packet ids, in increasing Seq order, each
+// After the one before it in the same call (Outbound.After). It then clears
+// After, which Inflight does not return, so that tests compare the rest.
 func (e *env) checkDispatched(d []*session.Outbound) {
 	e.Helper()
 	ids := map[uint16]bool{}
+	var prev *session.Outbound // the last QoS 1 or 2 message of d so far
 	for i, o := range d {
 		if i > 0 && o.Seq <= d[i-1].Seq {
 			e.Fatalf("dispatched out of order: seq %d after %d", o.Seq, d[i-1].Seq)
 		}
 		if o.QoS == 0 {
+			if o.After != 0 {
+				e.Fatalf("dispatched QoS 0 %q with After %d, want 0", o.Message.Payload, o.After)
+			}
 			continue
 		}
+		if prev != nil && o.After != prev.Seq {
+			e.Fatalf("dispatched %q with After %d, want %d, the Seq of %q before it", o.Message.Payload, o.After, prev.Seq, prev.Message.Payload)
+		}
+		if o.After >= o.Seq {
+			e.Fatalf("dispatched %q (seq %d) After %d", o.Message.Payload, o.Seq, o.After)
+		}
+		prev = o
+		defer func() { o.After = 0 }()
 		if o.State != session.Sent {
 			e.Fatalf("dispatched %q in state %d, want Sent", o.Message.Payload, o.State)
 		}
