@@ -27,6 +27,7 @@ func TestRefusalsSeen(t *testing.T) {
 	tlsAddr, metricsAddr := mustFreeAddr(t), mustFreeAddr(t)
 	b := startBroker(t, withDataDir(dir), withFlags("-allow-anonymous=false", "-auth-cache", authCache,
 		"-auth-backoff", "0", "-max-keepalive", "60", "-sys-interval", "500ms", "-metrics-addr", metricsAddr,
+		"-connect-timeout", "2m", // the two idle sockets below stay unrefused while $SYS is read
 		"-tls-addr", tlsAddr, "-tls-cert", certFile, "-tls-key", keyFile))
 
 	refuse := func(p *packet.Connect, want packet.ReasonCode) {
