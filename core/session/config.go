@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mqttless/mqttless/core/auth"
+	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/topic"
 )
 
@@ -110,6 +111,12 @@ type Config struct {
 	// anonymous device.
 	MaxUserRetained      int
 	MaxUserRetainedBytes int64
+	// Packet is what the codec accepts beyond the specification: the User
+	// Properties one packet may carry, in count and bytes
+	// [packet.MaxUserProperties, packet.MaxUserPropertyBytes; the zero
+	// value is the defaults]. Every packet the handlers decode is held to
+	// it; one over it is refused as packet.ErrUserProperties says (0x97).
+	Packet packet.Limits
 }
 
 // Defaults.
@@ -165,6 +172,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPacketSize < 64 || c.MaxPacketSize > 268_435_460 {
 		return c, fmt.Errorf("%w: MaxPacketSize %d is outside 64 to 268435460", ErrConfig, c.MaxPacketSize)
+	}
+	if c.Packet.UserProperties == 0 {
+		c.Packet.UserProperties = packet.MaxUserProperties
+	}
+	if c.Packet.UserPropertyBytes == 0 {
+		c.Packet.UserPropertyBytes = packet.MaxUserPropertyBytes
+	}
+	if c.Packet.UserProperties < 0 || c.Packet.UserPropertyBytes < 0 {
+		return c, fmt.Errorf("%w: Packet %+v is negative", ErrConfig, c.Packet)
 	}
 	if c.TopicAliasMax == 0 {
 		c.TopicAliasMax = DefaultTopicAliasMax

@@ -10,7 +10,7 @@ import (
 // publish handles a PUBLISH from the client (sections 3.3.4 and 4.3).
 func (c *call) publish(frame []byte) error {
 	var p packet.Publish
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	if err := p.DecodeWith(frame, c.st.Version, c.h.cfg.Packet); err != nil {
 		c.malformed(err)
 		return nil
 	}
