@@ -48,6 +48,9 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := store.(StoreBytesCounter); !ok {
+		cfg.MaxStoreBytes = 0 // it cannot hold; infra/config refuses the setting there
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

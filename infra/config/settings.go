@@ -75,6 +75,8 @@ func settings(c *Config) []Setting {
 			uintOf(&s.MaxQueued, d.MaxQueued, 1, 1<<31-1)},
 		{"max-queued-bytes", "bytes (topic, payload, properties) of the queued messages per session; more are dropped, as past -max-queued",
 			uintOf(&s.MaxQueuedBytes, d.MaxQueuedBytes, 1, 1<<31-1)},
+		{"max-store-bytes", "bytes (topic, payload, properties) of the queued messages of all sessions together, counted by the embedded store (bolt, memory) in the same transaction as each enqueue; past it messages are dropped as past -max-queued-bytes; not with -store dynamo (see Limits)",
+			uintOf(&s.MaxStoreBytes, d.MaxStoreBytes, 1, 1<<62)},
 		{"queue-qos0", "queue QoS 0 messages for offline clients",
 			boolOf(&s.QueueQoS0, d.QueueQoS0)},
 		{"max-packet-size", "largest packet accepted, in bytes; with -store dynamo the default is " + strconv.Itoa(dynamo.MaxPacketSize) + ", the most it accepts (a message is one 400 KB item)",
