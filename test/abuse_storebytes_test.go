@@ -35,8 +35,11 @@ func TestAbuseStoreBytes(t *testing.T) {
 	pub := dialRaw(t, b.addr, packet.V5)
 	pub.mustConnect(connectPacket(packet.V5, "store-bytes-pub", true))
 	payload := bytes.Repeat([]byte{'s'}, size)
+	quota := 0
 	for i := range sent {
-		pub.publish(&packet.Publish{Topic: "abuse/store", Payload: payload, QoS: 1, PacketID: uint16(i + 1)})
+		if pub.publish(&packet.Publish{Topic: "abuse/store", Payload: payload, QoS: 1, PacketID: uint16(i + 1)}) == packet.QuotaExceeded {
+			quota++
+		}
 	}
 	drain := func(i int) int {
 		s := dialRaw(t, b.addr, packet.V5)
@@ -66,9 +69,12 @@ func TestAbuseStoreBytes(t *testing.T) {
 	// store takes copies while it holds fewer than store bytes.
 	want := store/size + 1
 	abuseReport(t, "offline queue bytes, all sessions", fmt.Sprintf("-max-store-bytes %d KiB (default 1 GiB), -max-queued-bytes %d KiB", store>>10, perSession>>10),
-		fmt.Sprintf("%d sessions × %d messages of %d KiB: %d copies queued (%d KiB) in all; each session alone could hold %d KiB", sessions, sent, size>>10, total, total*size>>10, perSession>>10))
+		fmt.Sprintf("%d sessions × %d messages of %d KiB: %d copies queued (%d KiB) in all; each session alone could hold %d KiB; %d PUBACKs 0x97", sessions, sent, size>>10, total, total*size>>10, perSession>>10, quota))
 	if total > want {
 		t.Fatalf("%d copies of %d KiB queued in all with -max-store-bytes %d KiB, want at most %d", total, size>>10, store>>10, want)
+	}
+	if quota != sent-1 {
+		t.Errorf("%d of %d PUBACKs 0x97 quota exceeded, want all but the first (which filled the store)", quota, sent)
 	}
 	if total < store/size {
 		t.Fatalf("%d copies of %d KiB queued in all with -max-store-bytes %d KiB, want %d: the store is full before its quota", total, size>>10, store>>10, store/size)

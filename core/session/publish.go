@@ -106,6 +106,19 @@ func matchedCode(n int) packet.ReasonCode {
 	return packet.Success
 }
 
+// pubackCode is the PUBACK reason code of a QoS 1 message fanned out as f:
+// 0x97 Quota exceeded when it matched subscribers but every one of their
+// queues was full (section 3.4.2.1), else as matchedCode. A QoS 2
+// message's PUBREC keeps matchedCode (0x10 when it reached none): a PUBREC
+// of 0x80 or above ends the exchange (section 4.3.3), while the receive
+// state recorded for it would wait for a PUBREL that never comes.
+func pubackCode(f *fanout) packet.ReasonCode {
+	if f.n == 0 && f.full > 0 {
+		return packet.QuotaExceeded
+	}
+	return matchedCode(f.n)
+}
+
 // ackPublish answers a QoS 1 PUBLISH with PUBACK or a QoS 2 one with
 // PUBREC (sections 4.3.2 and 4.3.3).
 func (c *call) ackPublish(p *packet.Publish, rc packet.ReasonCode) {
