@@ -370,3 +370,48 @@ func TestLimitConnectTimeout(t *testing.T) {
 		late.ping()
 	})
 }
+
+// TestLimitUserProperties runs a broker with -max-user-properties 2 and
+// -max-user-property-bytes 16: a CONNECT or PUBLISH within both is served;
+// a CONNECT with 3 user properties gets CONNACK 0x97, and a PUBLISH with 3,
+// or with 17 bytes in 2, gets DISCONNECT 0x97 and a close (the defaults,
+// 128 and 64 KiB, accept all of them).
+func TestLimitUserProperties(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, withFlags("-max-user-properties", "2", "-max-user-property-bytes", "16"))
+	v := packet.V5
+	props := func(kv ...string) packet.Properties {
+		var p packet.Properties
+		for i := 0; i < len(kv); i += 2 {
+			p.User = append(p.User, packet.UserProperty{Key: kv[i], Value: kv[i+1]})
+		}
+		return p
+	}
+	c := dialRaw(t, b.addr, v)
+	cp := connectPacket(v, uniq("uprops-c"), true)
+	cp.Properties.User = props("a", "1", "b", "2", "c", "3").User
+	if ack := c.connect(cp); ack.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("CONNECT with 3 user properties: CONNACK %s, want 0x97 quota exceeded", ack.ReasonCode)
+	}
+	c.expectClose(waitTime)
+
+	root := topicRoot("uprops")
+	sub, _ := rawConnect(t, b.addr, v, uniq("uprops-sub"), true)
+	sub.subscribe(1, packet.Subscription{Filter: root, QoS: 1})
+	for i, bad := range []packet.Properties{props("a", "1", "b", "2", "c", "3"), props("k1", "value1", "k2", "value2x")} {
+		c := dialRaw(t, b.addr, v)
+		cp := connectPacket(v, uniq("uprops-pub"), true)
+		cp.Properties.User = props("a", "1", "b", "2").User // at the count limit, 4 bytes
+		if ack := c.connect(cp); ack.ReasonCode != packet.Success {
+			t.Fatalf("CONNECT with 2 user properties: CONNACK %s", ack.ReasonCode)
+		}
+		c.publish(&packet.Publish{Topic: root, QoS: 1, PacketID: 1, Payload: []byte("ok"),
+			Properties: props("k1", "value1", "k2", "value2")}) // 16 bytes
+		sub.ack(sub.expectPublish(root, "ok"))
+		c.send(&packet.Publish{Topic: root, QoS: 1, PacketID: 2, Payload: []byte("over"), Properties: bad})
+		if d := c.expectClose(waitTime); d == nil || d.ReasonCode != packet.QuotaExceeded {
+			t.Errorf("PUBLISH %d over the limits: DISCONNECT %v before the close, want 0x97", i, d)
+		}
+	}
+	sub.expectNone(quietTime)
+}

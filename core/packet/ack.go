@@ -15,14 +15,14 @@ var (
 	pubcompCodec = ack{PUBCOMP, pubrelReasons}
 )
 
-func (a ack) decode(frame []byte, v Version, id *uint16, rc *ReasonCode, props *Properties) error {
+func (a ack) decode(frame []byte, v Version, lim Limits, id *uint16, rc *ReasonCode, props *Properties) error {
 	_, b, err := body(frame, a.t, v)
 	if err != nil {
 		return err
 	}
 	*props = Properties{}
 	*rc = Success
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	*id = d.u16(a.t.String() + " packet identifier")
 	if d.err == nil && *id == 0 {
 		return wrap(ErrPacketIDZero, "%s", a.t) // [MQTT-2.2.1-5]: a PUBLISH's id, never 0

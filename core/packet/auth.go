@@ -10,8 +10,11 @@ type Auth struct {
 func (p *Auth) Type() Type { return AUTH }
 
 // Decode decodes an AUTH frame. Below 5.0 it fails with ErrInvalidType.
-func (p *Auth) Decode(frame []byte, v Version) error {
-	return decodeReasoned(frame, AUTH, v, authReasons, &p.ReasonCode, &p.Properties)
+func (p *Auth) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a AUTH frame under lim.
+func (p *Auth) DecodeWith(frame []byte, v Version, lim Limits) error {
+	return decodeReasoned(frame, AUTH, v, lim, authReasons, &p.ReasonCode, &p.Properties)
 }
 
 // Append appends the AUTH to dst. Below 5.0 it fails with ErrVersion.

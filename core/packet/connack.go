@@ -14,13 +14,16 @@ type Connack struct {
 func (p *Connack) Type() Type { return CONNACK }
 
 // Decode decodes a CONNACK frame.
-func (p *Connack) Decode(frame []byte, v Version) error {
+func (p *Connack) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a CONNACK frame under lim.
+func (p *Connack) DecodeWith(frame []byte, v Version, lim Limits) error {
 	_, b, err := body(frame, CONNACK, v)
 	if err != nil {
 		return err
 	}
 	*p = Connack{}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	flags := d.u8("connect acknowledge flags")
 	rc := d.u8("connect reason code")
 	if d.err != nil {

@@ -45,13 +45,16 @@ const (
 // ignored. When the protocol name or level is not supported the error is
 // ErrProtocolName or ErrProtocolVersion and ProtocolName and Version are
 // set, so that the server can answer with the right CONNACK.
-func (p *Connect) Decode(frame []byte, _ Version) error {
+func (p *Connect) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a CONNECT frame under lim.
+func (p *Connect) DecodeWith(frame []byte, _ Version, lim Limits) error {
 	_, b, err := body(frame, CONNECT, V5)
 	if err != nil {
 		return err
 	}
 	*p = Connect{}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	p.ProtocolName = d.str("protocol name")
 	p.Version = Version(d.u8("protocol level"))
 	if d.err != nil {

@@ -10,8 +10,11 @@ type Disconnect struct {
 func (p *Disconnect) Type() Type { return DISCONNECT }
 
 // Decode decodes a DISCONNECT frame.
-func (p *Disconnect) Decode(frame []byte, v Version) error {
-	return decodeReasoned(frame, DISCONNECT, v, disconnectReasons, &p.ReasonCode, &p.Properties)
+func (p *Disconnect) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a DISCONNECT frame under lim.
+func (p *Disconnect) DecodeWith(frame []byte, v Version, lim Limits) error {
+	return decodeReasoned(frame, DISCONNECT, v, lim, disconnectReasons, &p.ReasonCode, &p.Properties)
 }
 
 // Append appends the DISCONNECT at version v to dst in its shortest form.
@@ -28,7 +31,7 @@ func (p *Disconnect) Append(dst []byte, v Version) ([]byte, error) {
 // decodeReasoned decodes the body shared by DISCONNECT and AUTH: an optional
 // reason code and optional properties, where a Remaining Length of 0 means
 // Success with no properties (sections 3.14.2.1 and 3.15.2.1).
-func decodeReasoned(frame []byte, t Type, v Version, valid reasonSet, rc *ReasonCode, props *Properties) error {
+func decodeReasoned(frame []byte, t Type, v Version, lim Limits, valid reasonSet, rc *ReasonCode, props *Properties) error {
 	_, b, err := body(frame, t, v)
 	if err != nil {
 		return err
@@ -40,7 +43,7 @@ func decodeReasoned(frame []byte, t Type, v Version, valid reasonSet, rc *Reason
 		}
 		return nil
 	}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	if d.remaining() > 0 {
 		*rc = ReasonCode(d.u8(t.String() + " reason code"))
 		if !valid.has(*rc) {

@@ -18,9 +18,9 @@ type decoder struct {
 	err error
 	// users and userBytes count the User Properties read so far in the
 	// packet, and the bytes of their names and values, across all of its
-	// property lists (a CONNECT has two), for MaxUserProperties and
-	// MaxUserPropertyBytes.
+	// property lists (a CONNECT has two), against lim.
 	users, userBytes int
+	lim              Limits
 }
 
 func (d *decoder) fail(err error) {

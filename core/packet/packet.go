@@ -48,7 +48,10 @@ func New(t Type) Packet {
 // version v (a CONNECT carries its own version and ignores v). On failure
 // it returns the error together with the packet as far as it was decoded,
 // or a nil packet when the type itself is invalid.
-func Decode(frame []byte, v Version) (Packet, error) {
+func Decode(frame []byte, v Version) (Packet, error) { return DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith is Decode under lim.
+func DecodeWith(frame []byte, v Version, lim Limits) (Packet, error) {
 	if len(frame) == 0 {
 		return nil, ErrTruncated
 	}
@@ -56,6 +59,11 @@ func Decode(frame []byte, v Version) (Packet, error) {
 	p := New(t)
 	if p == nil {
 		return nil, wrap(ErrInvalidType, "type %d", t) // section 2.1.2: reserved
+	}
+	if l, ok := p.(interface {
+		DecodeWith([]byte, Version, Limits) error
+	}); ok {
+		return p, l.DecodeWith(frame, v, lim)
 	}
 	return p, p.Decode(frame, v)
 }

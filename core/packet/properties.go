@@ -129,17 +129,47 @@ func (id PropertyID) AllowedIn(t Type) bool {
 // User Property is allowed to appear multiple times", sections 3.1.2.11.8
 // and 3.3.2.3.7), so a packet of 1 MiB could hold 262,144 empty ones,
 // which decode into about 16 MiB of memory, before authentication in a
-// CONNECT (issue 14). A
-// packet over either limit fails to decode with ErrUserProperties
-// (0x97 Quota exceeded). The limits are far above what clients use (AWS
-// IoT Core's and Alibaba's brokers take 20 user properties per packet).
+// CONNECT (issue 14). A packet over either limit fails to decode with
+// ErrUserProperties (0x97 Quota exceeded). The defaults are far above what
+// clients use (AWS IoT Core's and Alibaba's brokers take 20 user
+// properties per packet); the operator sets others with
+// -max-user-properties and -max-user-property-bytes, which reach every
+// decoder as a Limits value (DecodeWith).
 const (
-	// MaxUserProperties is the most User Properties one packet may carry.
+	// MaxUserProperties is the default most User Properties one packet
+	// may carry.
 	MaxUserProperties = 128
-	// MaxUserPropertyBytes is the most bytes of names and values the User
-	// Properties of one packet may hold (without their length prefixes).
+	// MaxUserPropertyBytes is the default most bytes of names and values
+	// the User Properties of one packet may hold (without their length
+	// prefixes).
 	MaxUserPropertyBytes = 64 << 10
 )
+
+// Limits are what a decoder accepts beyond the specification's own rules.
+// A zero field stands for its default, so the zero Limits is the default
+// (Decode uses it).
+type Limits struct {
+	// UserProperties is the most User Properties one packet may carry
+	// [MaxUserProperties].
+	UserProperties int
+	// UserPropertyBytes is the most bytes of names and values the User
+	// Properties of one packet may hold [MaxUserPropertyBytes].
+	UserPropertyBytes int
+}
+
+func (l Limits) userProperties() int {
+	if l.UserProperties <= 0 {
+		return MaxUserProperties
+	}
+	return l.UserProperties
+}
+
+func (l Limits) userPropertyBytes() int {
+	if l.UserPropertyBytes <= 0 {
+		return MaxUserPropertyBytes
+	}
+	return l.UserPropertyBytes
+}
 
 // UserProperty is one User Property: a name and a value, both UTF-8 strings.
 type UserProperty struct {
@@ -244,7 +274,7 @@ func (d *decoder) properties(p *Properties, t Type) {
 		return
 	}
 	end := d.off + n
-	pd := decoder{b: d.b[:end], off: d.off, users: d.users, userBytes: d.userBytes}
+	pd := decoder{b: d.b[:end], off: d.off, lim: d.lim, users: d.users, userBytes: d.userBytes}
 	for pd.err == nil && pd.off < end {
 		pd.property(p, t)
 	}
@@ -345,16 +375,16 @@ func (d *decoder) property(p *Properties, t Type) {
 		p.RetainAvailable = d.u8(name)
 		d.boolean(p.RetainAvailable, name)
 	case PropUser:
-		if d.users >= MaxUserProperties {
-			d.fail(wrap(ErrUserProperties, "more than %d in %s", MaxUserProperties, t))
+		if n := d.lim.userProperties(); d.users >= n {
+			d.fail(wrap(ErrUserProperties, "more than %d in %s", n, t))
 			return
 		}
 		k := d.str(name + " name")
 		v := d.str(name + " value")
 		d.users++
 		d.userBytes += len(k) + len(v)
-		if d.err == nil && d.userBytes > MaxUserPropertyBytes {
-			d.fail(wrap(ErrUserProperties, "names and values of more than %d bytes in %s", MaxUserPropertyBytes, t))
+		if n := d.lim.userPropertyBytes(); d.err == nil && d.userBytes > n {
+			d.fail(wrap(ErrUserProperties, "names and values of more than %d bytes in %s", n, t))
 			return
 		}
 		p.User = append(p.User, UserProperty{Key: k, Value: v})

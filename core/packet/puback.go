@@ -11,8 +11,11 @@ type Puback struct {
 func (p *Puback) Type() Type { return PUBACK }
 
 // Decode decodes a PUBACK frame.
-func (p *Puback) Decode(frame []byte, v Version) error {
-	return pubackCodec.decode(frame, v, &p.PacketID, &p.ReasonCode, &p.Properties)
+func (p *Puback) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a PUBACK frame under lim.
+func (p *Puback) DecodeWith(frame []byte, v Version, lim Limits) error {
+	return pubackCodec.decode(frame, v, lim, &p.PacketID, &p.ReasonCode, &p.Properties)
 }
 
 // Append appends the PUBACK at version v to dst, in its shortest form.

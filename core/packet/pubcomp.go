@@ -11,8 +11,11 @@ type Pubcomp struct {
 func (p *Pubcomp) Type() Type { return PUBCOMP }
 
 // Decode decodes a PUBCOMP frame.
-func (p *Pubcomp) Decode(frame []byte, v Version) error {
-	return pubcompCodec.decode(frame, v, &p.PacketID, &p.ReasonCode, &p.Properties)
+func (p *Pubcomp) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a PUBCOMP frame under lim.
+func (p *Pubcomp) DecodeWith(frame []byte, v Version, lim Limits) error {
+	return pubcompCodec.decode(frame, v, lim, &p.PacketID, &p.ReasonCode, &p.Properties)
 }
 
 // Append appends the PUBCOMP at version v to dst, in its shortest form.

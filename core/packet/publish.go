@@ -18,7 +18,10 @@ func (p *Publish) Type() Type { return PUBLISH }
 
 // Decode decodes a PUBLISH frame. It copies the topic (one allocation) and
 // leaves Payload aliasing frame.
-func (p *Publish) Decode(frame []byte, v Version) error {
+func (p *Publish) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a PUBLISH frame under lim.
+func (p *Publish) DecodeWith(frame []byte, v Version, lim Limits) error {
 	h, b, err := body(frame, PUBLISH, v)
 	if err != nil {
 		return err
@@ -30,7 +33,7 @@ func (p *Publish) Decode(frame []byte, v Version) error {
 	if p.QoS == 0 && p.Dup {
 		return ErrDupWithQoS0 // [MQTT-3.3.1-2]
 	}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	p.Topic = d.str("PUBLISH topic name") // [MQTT-3.3.2-1]
 	if p.QoS > 0 {
 		p.PacketID = d.u16("PUBLISH packet identifier")

@@ -11,8 +11,11 @@ type Pubrec struct {
 func (p *Pubrec) Type() Type { return PUBREC }
 
 // Decode decodes a PUBREC frame.
-func (p *Pubrec) Decode(frame []byte, v Version) error {
-	return pubrecCodec.decode(frame, v, &p.PacketID, &p.ReasonCode, &p.Properties)
+func (p *Pubrec) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a PUBREC frame under lim.
+func (p *Pubrec) DecodeWith(frame []byte, v Version, lim Limits) error {
+	return pubrecCodec.decode(frame, v, lim, &p.PacketID, &p.ReasonCode, &p.Properties)
 }
 
 // Append appends the PUBREC at version v to dst, in its shortest form.

@@ -11,8 +11,11 @@ type Pubrel struct {
 func (p *Pubrel) Type() Type { return PUBREL }
 
 // Decode decodes a PUBREL frame.
-func (p *Pubrel) Decode(frame []byte, v Version) error {
-	return pubrelCodec.decode(frame, v, &p.PacketID, &p.ReasonCode, &p.Properties)
+func (p *Pubrel) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a PUBREL frame under lim.
+func (p *Pubrel) DecodeWith(frame []byte, v Version, lim Limits) error {
+	return pubrelCodec.decode(frame, v, lim, &p.PacketID, &p.ReasonCode, &p.Properties)
 }
 
 // Append appends the PUBREL at version v to dst, in its shortest form.

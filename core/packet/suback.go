@@ -20,13 +20,16 @@ type Suback struct {
 func (p *Suback) Type() Type { return SUBACK }
 
 // Decode decodes a SUBACK frame.
-func (p *Suback) Decode(frame []byte, v Version) error {
+func (p *Suback) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a SUBACK frame under lim.
+func (p *Suback) DecodeWith(frame []byte, v Version, lim Limits) error {
 	_, b, err := body(frame, SUBACK, v)
 	if err != nil {
 		return err
 	}
 	*p = Suback{}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	p.PacketID = d.u16("SUBACK packet identifier")
 	if v == V5 {
 		d.properties(&p.Properties, SUBACK)

@@ -24,13 +24,16 @@ type Subscribe struct {
 func (p *Subscribe) Type() Type { return SUBSCRIBE }
 
 // Decode decodes a SUBSCRIBE frame.
-func (p *Subscribe) Decode(frame []byte, v Version) error {
+func (p *Subscribe) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a SUBSCRIBE frame under lim.
+func (p *Subscribe) DecodeWith(frame []byte, v Version, lim Limits) error {
 	_, b, err := body(frame, SUBSCRIBE, v) // [MQTT-3.8.1-1]
 	if err != nil {
 		return err
 	}
 	*p = Subscribe{}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	p.PacketID = d.u16("SUBSCRIBE packet identifier")
 	if d.err == nil && p.PacketID == 0 {
 		return wrap(ErrPacketIDZero, "SUBSCRIBE") // [MQTT-2.2.1-3]

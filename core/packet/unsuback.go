@@ -12,13 +12,16 @@ type Unsuback struct {
 func (p *Unsuback) Type() Type { return UNSUBACK }
 
 // Decode decodes an UNSUBACK frame.
-func (p *Unsuback) Decode(frame []byte, v Version) error {
+func (p *Unsuback) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a UNSUBACK frame under lim.
+func (p *Unsuback) DecodeWith(frame []byte, v Version, lim Limits) error {
 	_, b, err := body(frame, UNSUBACK, v)
 	if err != nil {
 		return err
 	}
 	*p = Unsuback{}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	p.PacketID = d.u16("UNSUBACK packet identifier")
 	if v < V5 {
 		return d.end("UNSUBACK")

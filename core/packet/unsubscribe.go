@@ -11,13 +11,16 @@ type Unsubscribe struct {
 func (p *Unsubscribe) Type() Type { return UNSUBSCRIBE }
 
 // Decode decodes an UNSUBSCRIBE frame.
-func (p *Unsubscribe) Decode(frame []byte, v Version) error {
+func (p *Unsubscribe) Decode(frame []byte, v Version) error { return p.DecodeWith(frame, v, Limits{}) }
+
+// DecodeWith decodes a UNSUBSCRIBE frame under lim.
+func (p *Unsubscribe) DecodeWith(frame []byte, v Version, lim Limits) error {
 	_, b, err := body(frame, UNSUBSCRIBE, v) // [MQTT-3.10.1-1]
 	if err != nil {
 		return err
 	}
 	*p = Unsubscribe{}
-	d := decoder{b: b}
+	d := decoder{b: b, lim: lim}
 	p.PacketID = d.u16("UNSUBSCRIBE packet identifier")
 	if d.err == nil && p.PacketID == 0 {
 		return wrap(ErrPacketIDZero, "UNSUBSCRIBE") // [MQTT-2.2.1-3]

@@ -94,3 +94,59 @@ func BenchmarkDecodeHostileConnect(b *testing.B) {
 		}
 	}
 }
+
+// TestUserPropertyLimitsSettable: the operator's lower limits
+// (-max-user-properties, -max-user-property-bytes) refuse what the
+// defaults accept, with the same error, in every packet type that
+// DecodeWith reaches; a higher one accepts what the defaults refuse.
+func TestUserPropertyLimitsSettable(t *testing.T) {
+	pub := &packet.Publish{Topic: "t", QoS: 1, PacketID: 1, Properties: packet.Properties{User: userProps(3, 10)}}
+	b, err := pub.Append(nil, packet.V5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := packet.DecodeWith(b, packet.V5, packet.Limits{}); err != nil {
+		t.Fatalf("default limits: %v", err)
+	}
+	for _, lim := range []packet.Limits{{UserProperties: 2}, {UserPropertyBytes: 32}} {
+		if _, err := packet.DecodeWith(b, packet.V5, lim); !errors.Is(err, packet.ErrUserProperties) {
+			t.Errorf("PUBLISH with 3 properties of 11 bytes under %+v: %v, want ErrUserProperties", lim, err)
+		}
+		if err := new(packet.Publish).DecodeWith(b, packet.V5, lim); !errors.Is(err, packet.ErrUserProperties) {
+			t.Errorf("Publish.DecodeWith under %+v: %v, want ErrUserProperties", lim, err)
+		}
+	}
+	at := packet.Limits{UserProperties: 3, UserPropertyBytes: 33}
+	if _, err := packet.DecodeWith(b, packet.V5, at); err != nil {
+		t.Errorf("at the limits %+v: %v", at, err)
+	}
+
+	// Every type with properties takes the limits.
+	props := packet.Properties{User: userProps(2, 0)}
+	lim := packet.Limits{UserProperties: 1}
+	for _, p := range []packet.Packet{
+		&packet.Connect{Version: packet.V5, ClientID: "c", Properties: props},
+		&packet.Connack{Properties: props},
+		&packet.Puback{PacketID: 1, ReasonCode: packet.Success, Properties: props},
+		&packet.Pubrec{PacketID: 1, ReasonCode: packet.Success, Properties: props},
+		&packet.Pubrel{PacketID: 1, ReasonCode: packet.Success, Properties: props},
+		&packet.Pubcomp{PacketID: 1, ReasonCode: packet.Success, Properties: props},
+		&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}, Properties: props},
+		&packet.Suback{PacketID: 1, ReasonCodes: []packet.ReasonCode{0}, Properties: props},
+		&packet.Unsubscribe{PacketID: 1, Filters: []string{"a"}, Properties: props},
+		&packet.Unsuback{PacketID: 1, ReasonCodes: []packet.ReasonCode{0}, Properties: props},
+		&packet.Disconnect{Properties: props},
+		&packet.Auth{ReasonCode: packet.ContinueAuthentication, Properties: props},
+	} {
+		b, err := p.Append(nil, packet.V5)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Type(), err)
+		}
+		if _, err := packet.DecodeWith(b, packet.V5, packet.Limits{}); err != nil {
+			t.Errorf("%s under the defaults: %v", p.Type(), err)
+		}
+		if _, err := packet.DecodeWith(b, packet.V5, lim); !errors.Is(err, packet.ErrUserProperties) {
+			t.Errorf("%s with 2 user properties under %+v: %v, want ErrUserProperties", p.Type(), lim, err)
+		}
+	}
+}

@@ -9,8 +9,8 @@ import (
 // ack handles PUBACK, PUBREC and PUBCOMP for messages the server sent, and
 // PUBREL for QoS 2 messages it received (sections 4.3.2 and 4.3.3).
 func (c *call) ack(t packet.Type, frame []byte) error {
-	p := packet.New(t)
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	p, err := packet.DecodeWith(frame, c.st.Version, c.h.cfg.Packet) // of type t, as the frame says
+	if err != nil {
 		c.malformed(err)
 		return nil
 	}

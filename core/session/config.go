@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mqttless/mqttless/core/auth"
+	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/topic"
 )
 
@@ -54,6 +55,12 @@ type Config struct {
 	// crosses it is still taken, so a message as large as MaxPacketSize
 	// can always be queued.
 	MaxQueuedBytes int
+	// MaxStoreBytes bounds the bytes (Message.Size) of the queued messages
+	// of all sessions together [DefaultMaxStoreBytes], refused as
+	// MaxQueuedBytes is (QueueLimit.StoreBytes). It holds on a store that
+	// is a StoreBytesCounter; New sets it to 0 on any other store, and
+	// the settings refuse -max-store-bytes there (infra/config).
+	MaxStoreBytes int64
 	// MaxInflight is how many QoS 1 and 2 messages the server has in
 	// flight to one client [20]: the window of a 3.1.1 client, which
 	// announces no Receive Maximum, and the cap on a 5.0 client's Receive
@@ -110,6 +117,12 @@ type Config struct {
 	// anonymous device.
 	MaxUserRetained      int
 	MaxUserRetainedBytes int64
+	// Packet is what the codec accepts beyond the specification: the User
+	// Properties one packet may carry, in count and bytes
+	// [packet.MaxUserProperties, packet.MaxUserPropertyBytes; the zero
+	// value is the defaults]. Every packet the handlers decode is held to
+	// it; one over it is refused as packet.ErrUserProperties says (0x97).
+	Packet packet.Limits
 }
 
 // Defaults.
@@ -133,6 +146,9 @@ const (
 	// of DefaultMaxRetainedBytes.
 	DefaultMaxUserRetained      = 10_000
 	DefaultMaxUserRetainedBytes = 16 << 20
+	// DefaultMaxStoreBytes is the default MaxStoreBytes: 1 GiB of queued
+	// messages, on disk (bolt) or in memory.
+	DefaultMaxStoreBytes = 1 << 30
 )
 
 // ErrConfig is a configuration value out of range; the message names it.
@@ -165,6 +181,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPacketSize < 64 || c.MaxPacketSize > 268_435_460 {
 		return c, fmt.Errorf("%w: MaxPacketSize %d is outside 64 to 268435460", ErrConfig, c.MaxPacketSize)
+	}
+	if c.MaxStoreBytes == 0 {
+		c.MaxStoreBytes = DefaultMaxStoreBytes
+	}
+	if c.MaxStoreBytes < 0 {
+		return c, fmt.Errorf("%w: MaxStoreBytes %d is negative", ErrConfig, c.MaxStoreBytes)
+	}
+	if c.Packet.UserProperties == 0 {
+		c.Packet.UserProperties = packet.MaxUserProperties
+	}
+	if c.Packet.UserPropertyBytes == 0 {
+		c.Packet.UserPropertyBytes = packet.MaxUserPropertyBytes
+	}
+	if c.Packet.UserProperties < 0 || c.Packet.UserPropertyBytes < 0 {
+		return c, fmt.Errorf("%w: Packet %+v is negative", ErrConfig, c.Packet)
 	}
 	if c.TopicAliasMax == 0 {
 		c.TopicAliasMax = DefaultTopicAliasMax
@@ -250,5 +281,5 @@ func (c *Config) topicLimits() topic.Limits {
 
 // queueLimit is the bound on one session's queue that Store.Enqueue keeps.
 func (c *Config) queueLimit() QueueLimit {
-	return QueueLimit{Messages: c.MaxQueued, Bytes: c.MaxQueuedBytes}
+	return QueueLimit{Messages: c.MaxQueued, Bytes: c.MaxQueuedBytes, StoreBytes: c.MaxStoreBytes}
 }

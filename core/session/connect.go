@@ -10,7 +10,7 @@ import (
 // connect handles the CONNECT that opens a connection (section 3.1.4).
 func (c *call) connect(frame []byte) error {
 	var p packet.Connect
-	if err := p.Decode(frame, 0); err != nil {
+	if err := p.DecodeWith(frame, 0, c.h.cfg.Packet); err != nil {
 		c.refuseDecode(&p, err)
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 // [MQTT-3.1.2-8], and the session goes offline or ends.
 func (c *call) clientDisconnect(frame []byte) error {
 	var p packet.Disconnect
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	if err := p.DecodeWith(frame, c.st.Version, c.h.cfg.Packet); err != nil {
 		c.malformed(err)
 		return nil
 	}

@@ -10,7 +10,7 @@ import "github.com/mqttless/mqttless/core/packet"
 // [MQTT-3.14.2-1], so the connection is closed with 0x82 (section 4.13).
 func (c *call) enhancedAuth(frame []byte) error {
 	var p packet.Auth
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	if err := p.DecodeWith(frame, c.st.Version, c.h.cfg.Packet); err != nil {
 		c.malformed(err)
 		return nil
 	}

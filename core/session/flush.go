@@ -21,9 +21,11 @@ import (
 // of the event, and before the frames whose handling could observe the
 // deferred writes (see needsFlush).
 
-// fanout counts the sessions a message went to: the count is final after
-// the flush, when the enqueues it waited for are done.
-type fanout struct{ n int }
+// fanout counts the sessions a message went to (n), and those whose queue
+// was full (full, past -max-queued, -max-queued-bytes or -max-store-bytes):
+// the counts are final after the flush, when the enqueues it waited for
+// are done.
+type fanout struct{ n, full int }
 
 // pendingOut is the work deferred for one subscriber, in fan-out order.
 type pendingOut struct {
@@ -119,7 +121,7 @@ func (c *call) flush() error {
 		if err != nil {
 			continue
 		}
-		var p packet.Packet = &packet.Puback{PacketID: a.packetID, ReasonCode: matchedCode(a.f.n)}
+		var p packet.Packet = &packet.Puback{PacketID: a.packetID, ReasonCode: pubackCode(a.f)}
 		if a.qos == 2 {
 			p = &packet.Pubrec{PacketID: a.packetID, ReasonCode: matchedCode(a.f.n)}
 		}
@@ -197,9 +199,13 @@ func (c *call) enqueue(s *Session, run []pendingItem, window int) error {
 		case len(run) == 0:
 		case len(out) == 0:
 			// Full, and nothing left the queue: the rest is dropped.
+			for i := range run {
+				run[i].f.full++
+			}
 			c.dropped(s, run[0].topic, len(run))
 			return nil
 		case accepted == 0:
+			run[0].f.full++
 			c.dropped(s, run[0].topic, 1)
 			run, msgs = run[1:], msgs[1:]
 		}

@@ -48,6 +48,9 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := store.(StoreBytesCounter); !ok {
+		cfg.MaxStoreBytes = 0 // it cannot hold; infra/config refuses the setting there
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -265,7 +268,7 @@ func (c *call) frame(frame []byte) error {
 		// A server never receives CONNACK, SUBACK, UNSUBACK or PINGRESP:
 		// one that parses is a Protocol Error. Type 0 is reserved and does
 		// not parse: a Malformed Packet (0x81) (section 2.1.2) [MQTT-4.13.1-1].
-		if _, err := packet.Decode(frame, c.version()); err != nil {
+		if _, err := packet.DecodeWith(frame, c.version(), c.h.cfg.Packet); err != nil {
 			c.malformed(err)
 			return nil
 		}

@@ -10,7 +10,7 @@ import (
 // publish handles a PUBLISH from the client (sections 3.3.4 and 4.3).
 func (c *call) publish(frame []byte) error {
 	var p packet.Publish
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	if err := p.DecodeWith(frame, c.st.Version, c.h.cfg.Packet); err != nil {
 		c.malformed(err)
 		return nil
 	}
@@ -104,6 +104,19 @@ func matchedCode(n int) packet.ReasonCode {
 		return packet.NoMatchingSubscribers
 	}
 	return packet.Success
+}
+
+// pubackCode is the PUBACK reason code of a QoS 1 message fanned out as f:
+// 0x97 Quota exceeded when it matched subscribers but every one of their
+// queues was full (section 3.4.2.1), else as matchedCode. A QoS 2
+// message's PUBREC keeps matchedCode (0x10 when it reached none): a PUBREC
+// of 0x80 or above ends the exchange (section 4.3.3), while the receive
+// state recorded for it would wait for a PUBREL that never comes.
+func pubackCode(f *fanout) packet.ReasonCode {
+	if f.n == 0 && f.full > 0 {
+		return packet.QuotaExceeded
+	}
+	return matchedCode(f.n)
 }
 
 // ackPublish answers a QoS 1 PUBLISH with PUBACK or a QoS 2 one with

@@ -42,6 +42,32 @@ type Offline struct {
 type QueueLimit struct {
 	Messages int
 	Bytes    int
+	// StoreBytes, when > 0, bounds in the same way the bytes (Message.Size)
+	// of the queued messages of every session of the store together
+	// (-max-store-bytes): a message is taken while they are fewer than
+	// StoreBytes. Only a StoreBytesCounter, which counts them in the same
+	// atomic step as each enqueue and dequeue, is given it.
+	StoreBytes int64
+}
+
+// Takes reports whether a queue of queued messages holding bytes takes one
+// more message, when the queues of the whole store hold storeBytes. It is
+// the one rule of QueueLimit; each store applies it inside the atomic step
+// that enqueues.
+func (l QueueLimit) Takes(queued, bytes int, storeBytes int64) bool {
+	return queued < l.Messages &&
+		(l.Bytes <= 0 || bytes < l.Bytes) &&
+		(l.StoreBytes <= 0 || storeBytes < l.StoreBytes)
+}
+
+// StoreBytesCounter is a Store that keeps the count of QueueLimit.StoreBytes:
+// the Message.Size of the queued messages of all its sessions, changed in
+// the same atomic step as every enqueue, dispatch and session removal. A
+// store without it cannot hold -max-store-bytes (DynamoDB: one more write
+// on one shared item for every queued message).
+type StoreBytesCounter interface {
+	// QueuedStoreBytes returns the count.
+	QueuedStoreBytes(ctx context.Context) (int64, error)
 }
 
 // RetainedLimits bounds the retained messages of a store; a zero field

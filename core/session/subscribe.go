@@ -10,7 +10,7 @@ import (
 // sends the matching retained messages as Retain Handling asks.
 func (c *call) subscribe(frame []byte) error {
 	var p packet.Subscribe
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	if err := p.DecodeWith(frame, c.st.Version, c.h.cfg.Packet); err != nil {
 		c.malformed(err)
 		return nil
 	}
@@ -115,7 +115,7 @@ func (c *call) limitSubscriptions(subs []Subscription, idx []int, codes []packet
 // unsubscribe handles UNSUBSCRIBE (section 3.10.4).
 func (c *call) unsubscribe(frame []byte) error {
 	var p packet.Unsubscribe
-	if err := p.Decode(frame, c.st.Version); err != nil {
+	if err := p.DecodeWith(frame, c.st.Version, c.h.cfg.Packet); err != nil {
 		c.malformed(err)
 		return nil
 	}

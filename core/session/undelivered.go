@@ -57,7 +57,7 @@ func (c *call) undelivered(d *Delivery, unreached bool) error {
 			continue
 		}
 		var p packet.Publish
-		if err := p.Decode(frame, s.Version); err != nil {
+		if err := p.DecodeWith(frame, s.Version, c.h.cfg.Packet); err != nil {
 			continue
 		}
 		if p.QoS > 0 {

@@ -144,6 +144,7 @@ func (b *Broker) start() error {
 		MaxPendingConnects: cfg.Proxy.MaxPendingConnects, MaxConnectSize: cfg.Proxy.MaxConnectSize,
 		MaxSendBytesTotal:  cfg.Proxy.MaxSendBytesTotal,
 		MaxOutboundAliases: cfg.Proxy.MaxOutboundAliases, MaxOutboundAliasBytes: cfg.Proxy.MaxOutboundAliasBytes,
+		Packet:  cfg.Session.Packet,
 		Metrics: b.metrics,
 	}, b.inv, b.log)
 	if err != nil {

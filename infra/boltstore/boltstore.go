@@ -269,6 +269,9 @@ func (st *Store) init() error {
 		if err := initRetainedBy(tx); err != nil {
 			return err
 		}
+		if err := initQueuedBytes(tx); err != nil {
+			return err
+		}
 		return initRetainedTotals(tx)
 	})
 	if err != nil {
@@ -719,6 +722,11 @@ func deleteSession(tx *bolt.Tx, old *session.Session) error {
 	if err := countSession(tx, true, old.Identity, -1); err != nil {
 		return err
 	}
+	if cb := tx.Bucket(bSessions).Bucket([]byte(old.ClientID)); cb != nil {
+		if err := addQueuedBytes(tx, -int64(getCounters(cb).bytes)); err != nil {
+			return err
+		}
+	}
 	return tx.Bucket(bSessions).DeleteBucket([]byte(old.ClientID))
 }
 
@@ -781,8 +789,12 @@ func getCounters(cb *bolt.Bucket) counters {
 	return n
 }
 
-// putCounters writes n to the session bucket cb.
+// putCounters writes n to the session bucket cb, and adds the change of
+// its bytes to the store's count (kQueuedBytes).
 func putCounters(cb *bolt.Bucket, n counters) error {
+	if err := addQueuedBytes(cb.Tx(), int64(n.bytes)-int64(getCounters(cb).bytes)); err != nil {
+		return err
+	}
 	v := make([]byte, 0, 26)
 	v = binary.BigEndian.AppendUint64(v, n.seq)
 	v = binary.BigEndian.AppendUint16(v, n.pid)
@@ -1167,16 +1179,18 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 			return errNoSession(clientID)
 		}
 		n := getCounters(cb)
+		total := queuedBytes(tx)
 		if len(msgs) > 0 && int64(n.queued) < int64(limit.Messages) {
 			q, err := cb.CreateBucketIfNotExists(bQueued)
 			if err != nil {
 				return err
 			}
-			for _, m := range msgs[:min(len(msgs), limit.Messages-int(n.queued))] {
-				if limit.Bytes > 0 && n.bytes >= uint64(limit.Bytes) {
+			for _, m := range msgs {
+				if !limit.Takes(int(n.queued), int(min(n.bytes, 1<<62)), total) {
 					break
 				}
 				n.bytes += uint64(m.Message.Size())
+				total += int64(m.Message.Size())
 				o := *m
 				n.seq++
 				o.Seq, o.State, o.PacketID = n.seq, session.Queued, 0

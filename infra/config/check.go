@@ -34,6 +34,14 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 		} else if c.Session.MaxPacketSize > dynamo.MaxPacketSize {
 			p.fail("max-packet-size", s, fmt.Sprintf("-store dynamo holds each message in one 400 KB item: want at most %d", dynamo.MaxPacketSize))
 		}
+		// DynamoDB keeps no store-wide count of queued bytes: it would be
+		// one more write, on one item shared by every session, for each
+		// queued message (session.StoreBytesCounter).
+		if s, set := raw("max-store-bytes"); !set {
+			c.Session.MaxStoreBytes = 0
+		} else {
+			p.fail("max-store-bytes", s, "-store dynamo keeps no count of the bytes queued by all sessions (it would cost one more write on every queued message): bound each session with -max-queued-bytes and -max-sessions")
+		}
 		if c.Store.Table == "" {
 			p.fail("table", c.Store.Table, "must not be empty")
 		}

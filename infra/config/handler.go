@@ -22,6 +22,9 @@ func (c Config) NewHandler(st session.Store, log *slog.Logger) (*session.Handler
 	} else if !c.Auth.AllowAnonymous || c.Auth.CertIdentity {
 		return nil, fmt.Errorf("-store %s keeps no users: it needs -allow-anonymous=true and -cert-identity=false", c.Store.Kind)
 	}
+	if _, ok := st.(session.StoreBytesCounter); !ok && c.Session.MaxStoreBytes > 0 {
+		return nil, fmt.Errorf("-max-store-bytes: -store %s keeps no count of the bytes queued by all sessions", c.Store.Kind)
+	}
 	return session.New(st, c.Session, log, opts...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/auth"
+	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
 	"github.com/mqttless/mqttless/infra/dynamo"
 	"github.com/mqttless/mqttless/infra/invocation"
@@ -74,6 +75,8 @@ func settings(c *Config) []Setting {
 			uintOf(&s.MaxQueued, d.MaxQueued, 1, 1<<31-1)},
 		{"max-queued-bytes", "bytes (topic, payload, properties) of the queued messages per session; more are dropped, as past -max-queued",
 			uintOf(&s.MaxQueuedBytes, d.MaxQueuedBytes, 1, 1<<31-1)},
+		{"max-store-bytes", "bytes (topic, payload, properties) of the queued messages of all sessions together, counted by the embedded store (bolt, memory) in the same transaction as each enqueue; past it messages are dropped as past -max-queued-bytes; not with -store dynamo (see Limits)",
+			uintOf(&s.MaxStoreBytes, d.MaxStoreBytes, 1, 1<<62)},
 		{"queue-qos0", "queue QoS 0 messages for offline clients",
 			boolOf(&s.QueueQoS0, d.QueueQoS0)},
 		{"max-packet-size", "largest packet accepted, in bytes; with -store dynamo the default is " + strconv.Itoa(dynamo.MaxPacketSize) + ", the most it accepts (a message is one 400 KB item)",
@@ -82,6 +85,10 @@ func settings(c *Config) []Setting {
 			uintOf(&s.TopicAliasMax, d.TopicAliasMax, 1, 65535)},
 		{"max-alias-bytes", "bytes of topic names one connection's topic aliases may hold together (the connection state carries them to the handlers with every event); an alias past it closes the connection with DISCONNECT 0x94",
 			uintOf(&s.MaxAliasBytes, d.MaxAliasBytes, 1, 1<<20)},
+		{"max-user-properties", "user properties (5.0) one packet may carry, a CONNECT's and its will's together; a packet with more is refused with 0x97: CONNACK 0x97 for a CONNECT, DISCONNECT 0x97 and a close for any other",
+			uintOf(&s.Packet.UserProperties, packet.MaxUserProperties, 1, 1<<20)},
+		{"max-user-property-bytes", "bytes of names and values the user properties of one packet may hold; more: refused as -max-user-properties",
+			uintOf(&s.Packet.UserPropertyBytes, packet.MaxUserPropertyBytes, 1, 268_435_455)},
 		{"max-client-id", "longest client identifier, in bytes",
 			uintOf(&s.MaxClientIDLen, d.MaxClientIDLen, 23, 65535)},
 		{"max-topic-length", "longest topic name or filter, in bytes",

@@ -26,6 +26,9 @@ type Store struct {
 	// identities counts the sessions by Session.Identity
 	// (sessionquota.go); it changes with sessions.
 	identities map[string]int
+	// queuedBytes is the Message.Size of the queued messages of every
+	// session (session.StoreBytesCounter), changed with them.
+	queuedBytes int64
 	// retainedBytes is the sum of the retained messages' Message.Size.
 	retainedBytes int64
 	// retainedBy is what the retained messages hold by Message.Identity.
@@ -67,6 +70,7 @@ func (st *Store) clear(rec *record) {
 		st.subs.Remove(f, rec.s.ClientID)
 	}
 	rec.subs = map[string]session.Subscription{}
+	st.queuedBytes -= queuedSize(rec.out)
 	rec.out = nil
 	rec.inbound = map[uint16]*session.Inbound{}
 }
@@ -290,10 +294,11 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 	}
 	accepted := 0
 	for _, m := range msgs {
-		if queued >= limit.Messages || (limit.Bytes > 0 && size >= limit.Bytes) {
+		if !limit.Takes(queued, size, st.queuedBytes) {
 			break
 		}
 		size += m.Message.Size()
+		st.queuedBytes += int64(m.Message.Size())
 		o := cloneOutbound(m)
 		rec.nextSeq++
 		o.Seq, o.State, o.PacketID = rec.nextSeq, session.Queued, 0
@@ -304,7 +309,34 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 	if window <= 0 {
 		return accepted, nil, nil
 	}
-	return accepted, rec.dispatch(window), nil
+	return accepted, st.dispatch(rec, window), nil
+}
+
+// QueuedStoreBytes implements session.StoreBytesCounter.
+func (st *Store) QueuedStoreBytes(context.Context) (int64, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.queuedBytes, nil
+}
+
+// queuedSize returns the Message.Size of the queued messages of out.
+func queuedSize(out []*session.Outbound) int64 {
+	var n int64
+	for _, o := range out {
+		if o.State == session.Queued {
+			n += int64(o.Message.Size())
+		}
+	}
+	return n
+}
+
+// dispatch is rec.dispatch, counting what leaves the queue out of
+// st.queuedBytes. st.mu must be held.
+func (st *Store) dispatch(rec *record, window int) []*session.Outbound {
+	before := queuedSize(rec.out)
+	sent := rec.dispatch(window)
+	st.queuedBytes -= before - queuedSize(rec.out)
+	return sent
 }
 
 // Dispatch implements session.Store.
@@ -315,7 +347,7 @@ func (st *Store) Dispatch(_ context.Context, clientID string, window int) ([]*se
 	if rec == nil {
 		return nil, nil
 	}
-	return rec.dispatch(window), nil
+	return st.dispatch(rec, window), nil
 }
 
 func (rec *record) dispatch(window int) []*session.Outbound {

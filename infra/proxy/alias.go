@@ -23,7 +23,7 @@ func (c *conn) aliasLocked(f []byte) []byte {
 		return f
 	}
 	var p packet.Publish
-	if err := p.Decode(f, packet.V5); err != nil || p.Properties.Has(packet.PropTopicAlias) {
+	if err := p.DecodeWith(f, packet.V5, c.srv.cfg.Packet); err != nil || p.Properties.Has(packet.PropTopicAlias) {
 		return f
 	}
 	cfg := &c.srv.cfg

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/ratelog"
 	"github.com/mqttless/mqttless/core/session"
 )
@@ -81,6 +82,11 @@ type Config struct {
 	// user: a refused CONNECT that named a client id in use has taken that
 	// session over (its previous connection, of the same user, is closed).
 	MaxUserConnections int
+	// Packet is the codec's limits of the handlers (session.Config.Packet,
+	// -max-user-properties), under which the proxy decodes the PUBLISH
+	// frames it gives topic aliases, so that it reads every frame the
+	// handlers made.
+	Packet packet.Limits
 	// MaxConnectSize is the largest frame accepted before the CONNECT is
 	// accepted (the CONNECT itself, with its will) [64 KiB, at most
 	// MaxPacketSize]; MaxPacketSize applies from then on. A larger claim

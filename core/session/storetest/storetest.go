@@ -130,6 +130,7 @@ var groups = []struct {
 	{"Copies", copyTests},
 	{"Limits", limitTests},
 	{"SessionQuota", sessionQuotaTests},
+	{"StoreBytes", storeBytesTests},
 	{"Leases", leaseTests},
 }
 
