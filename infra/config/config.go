@@ -109,6 +109,8 @@ type Proxy struct {
 	MaxSendBytes   int
 	ConnectTimeout time.Duration
 	InvokeTimeout  time.Duration
+	// OrderWait bounds a frame's wait for its predecessor (proxy.Config).
+	OrderWait time.Duration
 	// MaxPublishRate bounds the PUBLISH packets per second of one
 	// connection; MaxConnRate the new connections per second from one
 	// source address (0: unlimited).

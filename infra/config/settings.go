@@ -185,6 +185,8 @@ func settings(c *Config) []Setting {
 			uintOf(&c.Lambda.Concurrency, 64, 1, 100000)},
 		{"invoke-timeout", "deadline of one call to the handlers (one Lambda invocation with -invoker lambda)",
 			durationOf(&c.Proxy.InvokeTimeout, 30*time.Second, false)},
+		{"order-wait", "how long a QoS 1 or 2 message to a connection waits for the one handed out before it (by another handler call still under way) before it is written anyway, out of order; a longer wait keeps order through slower calls, but when the earlier call failed, the session's messages stall for that long",
+			durationOf(&c.Proxy.OrderWait, 2*time.Second, false)},
 		{"drain-timeout", "on SIGTERM (or SIGINT), how long the proxy waits, after it stopped accepting and sent DISCONNECT 0x8B (Server shutting down) to 5.0 clients, for its connections to close and their sessions to be settled (wills, offline) before it exits",
 			durationOf(&c.Proxy.DrainTimeout, 10*time.Second, false)},
 		{"delivery-addr", "listen address of the delivery endpoint that handlers post deliveries to; empty: off (required with -invoker lambda)",

@@ -36,9 +36,14 @@ type heldFrame struct {
 	frame []byte
 }
 
-// orderWait is how long a frame waits for its predecessor: a call that
-// handed it out has answered within the invoke timeout, or failed.
-func (c *conn) orderWait() time.Duration { return c.srv.cfg.InvokeTimeout }
+// orderWait is how long a frame waits for its predecessor (-order-wait).
+// The call that handed the predecessor out answers within milliseconds
+// when all is well, but it may have failed after the store step (a
+// Store error, a function that died with its proxy), and then the
+// predecessor never comes until the client reconnects: every frame of the
+// session waits this long, so it is short, not the invoke timeout. A
+// predecessor slower than this is written after its successors.
+func (c *conn) orderWait() time.Duration { return c.srv.cfg.OrderWait }
 
 // placeLocked queues frames, each QoS 1 or 2 PUBLISH frame that order
 // places after its predecessor, then the frames that were waiting for

@@ -15,7 +15,7 @@ import (
 // orderConn returns a connection whose queue the test reads: it is not
 // established, so no writer runs.
 func orderConn(wait time.Duration) *conn {
-	cfg := Config{MaxSendBytes: 1 << 20, MaxSendBytesTotal: 1 << 30, InvokeTimeout: wait}
+	cfg := Config{MaxSendBytes: 1 << 20, MaxSendBytesTotal: 1 << 30, OrderWait: wait}
 	return &conn{srv: &Server{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 }
 

@@ -38,6 +38,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// InvokeTimeout bounds one call to the handlers [30s].
 	InvokeTimeout time.Duration
+	// OrderWait bounds how long a QoS 1 or 2 PUBLISH frame waits for its
+	// predecessor in its session's order before it is written anyway
+	// (order.go) [2s].
+	OrderWait time.Duration
 	// MaxSendBytes bounds the bytes waiting to be written to one
 	// connection, the batch being written included [4 MiB]. A frame that would pass it is dropped and counted
 	// when it is a QoS 0 PUBLISH; any other frame closes the connection as a
@@ -145,7 +149,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := errors.Join(def(&c.ConnectTimeout, 10*time.Second, "ConnectTimeout"),
 		def(&c.WriteTimeout, 30*time.Second, "WriteTimeout"),
-		def(&c.InvokeTimeout, 30*time.Second, "InvokeTimeout")); err != nil {
+		def(&c.InvokeTimeout, 30*time.Second, "InvokeTimeout"),
+		def(&c.OrderWait, 2*time.Second, "OrderWait")); err != nil {
 		return c, err
 	}
 	if c.MaxPacketSize == 0 {
