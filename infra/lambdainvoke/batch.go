@@ -94,14 +94,16 @@ func (inv *Invoker) run(p *pool, batch []*request) {
 }
 
 // next takes the waiting requests for the next invocation (up to MaxBatch
-// events, MaxConnectBatch for the connect function, whose Batch is at most MaxInvokeBytes of JSON, dropping those
-// whose callers gave up), or frees the slot and returns nil when none
+// events, MaxConnectBatch for the connect function, whose Batch is at
+// most MaxInvokeBytes of JSON, dropping those whose callers gave up and
+// refusing those it sheds), or frees the slot and returns nil when none
 // wait. A lease renewal, which waits first, goes alone: a batch answers
 // when its slowest event is done.
 func (p *pool) next() []*request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.pending) > 0 && p.pending[0].ctx.Err() != nil {
+	now := time.Now()
+	for len(p.pending) > 0 && p.gone(p.pending[0], now) {
 		p.pending = p.pending[1:]
 	}
 	if len(p.pending) > 0 && p.pending[0].ev.Kind == session.KindLease {
@@ -117,7 +119,7 @@ func (p *pool) next() []*request {
 	size, i := len(batchOpen)+len(batchClose), 0
 	for ; i < len(p.pending) && len(batch) < limit; i++ {
 		req := p.pending[i]
-		if req.ctx.Err() != nil {
+		if p.gone(req, now) {
 			continue
 		}
 		n := len(req.payload) + 1 // and a comma
@@ -135,8 +137,30 @@ func (p *pool) next() []*request {
 	return batch
 }
 
-// runBatch makes the invocation for batch and answers each request.
+// gone reports whether req leaves the queue without an invocation: its
+// caller gave up (an event of a closed connection), or it is shed
+// (shed.go), in which case it is answered with invocation.ErrShed. p.mu
+// must be held.
+func (p *pool) gone(req *request, now time.Time) bool {
+	if req.ctx.Err() != nil {
+		return true
+	}
+	if p.shedLocked(req, now) {
+		req.done <- result{nil, invocation.ErrShed}
+		return true
+	}
+	return false
+}
+
+// runBatch makes the invocation for batch, answers each request and adds
+// the invocation's duration to p.took.
 func (inv *Invoker) runBatch(p *pool, batch []*request) {
+	begin := time.Now()
+	defer func() {
+		p.mu.Lock()
+		p.observeLocked(time.Since(begin))
+		p.mu.Unlock()
+	}()
 	if len(batch) == 1 {
 		r, err := inv.invokeOne(batch[0].ctx, p, batch[0].payload)
 		batch[0].done <- result{r, err}

@@ -67,6 +67,9 @@ type pool struct {
 	mu       sync.Mutex
 	inflight int
 	pending  []*request
+	// took is the mean duration of the group's recent invocations
+	// (shed.go); mu guards it.
+	took time.Duration
 }
 
 // Invoker implements the proxy's Invoker on Lambda. It is safe for

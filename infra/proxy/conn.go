@@ -67,6 +67,11 @@ type conn struct {
 	// refusedFor is the reason the handlers gave for refusing the CONNECT
 	// (refusals.go), set by the reader.
 	refusedFor string
+	// abandoned is set when the client closed the connection while its
+	// CONNECT waited for the handlers (connectwait.go): by the watching
+	// goroutine before it cancels the call; read by the reader once the
+	// call returned.
+	abandoned atomic.Bool
 	// isClient is set while the connection counts as a client in $SYS
 	// (its CONNECT accepted, admit.go); Server.mu guards it.
 	isClient bool
@@ -342,9 +347,14 @@ func (c *conn) invoke(ev *session.Event) bool {
 	ev.SendRoom = c.sendRoom()
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.InvokeTimeout)
 	defer cancel()
+	ctx, unwatch := c.connectContext(ctx, cancel, ev) // connectwait.go
 	reply, err := c.srv.invoke(ctx, ev)
+	unwatch()
 	if reply != nil {
 		c.apply(ctx, reply)
+	}
+	if err != nil && c.connectUnanswered(ev, err) {
+		return false
 	}
 	if err != nil {
 		c.srv.log.Error("handler failed", "conn", c.id, "kind", ev.Kind, "err", err)

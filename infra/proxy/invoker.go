@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/invocation"
 )
 
 // Invoker hands an event to the handlers and returns their reply. An error
@@ -43,7 +45,9 @@ func (s *Server) invoke(ctx context.Context, ev *session.Event) (*session.Reply,
 	if m != nil {
 		m.invokeDuration.Observe(time.Since(begin).Seconds())
 	}
-	if err != nil {
+	// A CONNECT shed, or dropped for its closed connection (connectwait.go),
+	// is a refusal, not a failure of the handlers.
+	if err != nil && !errors.Is(err, invocation.ErrShed) && !errors.Is(err, context.Canceled) {
 		s.HandlerErrors.Add(1)
 		if m != nil {
 			m.handlerErrors.Inc()

@@ -30,11 +30,17 @@ const (
 	// RefusedUserConnections: the CONNECT's user had MaxUserConnections
 	// connections.
 	RefusedUserConnections = "user_connections"
+	// RefusedBusy: the CONNECT waited for the handlers until too little of
+	// -invoke-timeout was left for an answer (connectwait.go).
+	RefusedBusy = "server_busy"
+	// RefusedAbandoned: the client closed the connection while its CONNECT
+	// waited for the handlers (connectwait.go).
+	RefusedAbandoned = "abandoned"
 )
 
 var refusedReasons = [...]string{RefusedRateLimit, RefusedConnectTimeout, RefusedTLSHandshake,
 	RefusedProtocol, RefusedConnect, RefusedShuttingDown, RefusedSubprotocol,
-	RefusedMaxConnections, RefusedPendingConnects, RefusedUserConnections}
+	RefusedMaxConnections, RefusedPendingConnects, RefusedUserConnections, RefusedBusy, RefusedAbandoned}
 
 // Metrics are the proxy's Prometheus metrics. Create them once with
 // NewMetrics and pass them in Config.Metrics; several proxies in one

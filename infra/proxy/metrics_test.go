@@ -148,8 +148,8 @@ mqttless_connections_total 3
 `), "mqttless_connections_total"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg, "mqttless_connections_refused_total"); err != nil || n != 10+len(session.ConnectRefusals) {
-		t.Errorf("%d refusal reasons exported, want all 10 of the proxy and the handlers' %d (%v)", n, len(session.ConnectRefusals), err)
+	if n, err := testutil.GatherAndCount(reg, "mqttless_connections_refused_total"); err != nil || n != 12+len(session.ConnectRefusals) {
+		t.Errorf("%d refusal reasons exported, want all 12 of the proxy and the handlers' %d (%v)", n, len(session.ConnectRefusals), err)
 	}
 	if n, err := testutil.GatherAndCount(reg, "mqttless_access_denied_total"); err != nil || n != len(session.Denials) {
 		t.Errorf("%d denial reasons exported, want %d (%v)", n, len(session.Denials), err)
