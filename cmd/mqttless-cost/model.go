@@ -12,7 +12,9 @@ type Deployment struct {
 	TaskVCPU, TaskGB             float64 // ProxyCpu 512, ProxyMemory 1024
 	Zones                        int     // the load balancer's and the endpoint's zones
 	FunctionMemoryGB             float64 // FunctionMemorySize 128
-	TickSeconds                  float64 // -tick: each proxy invokes the session function this often
+	SweepSeconds                 float64 // MQTTLESS_TICK of the scheduled sweep: a pass this often
+	SweepRunSeconds              float64 // each scheduled (once a minute) sweep invocation runs this long
+	LeasePeriodSeconds           float64 // -lease-period: a proxy renews every third of it
 	SysIntervalSeconds           float64 // MQTTLESS_SYS_INTERVAL
 	EMFIntervalSeconds           float64 // MQTTLESS_EMF_INTERVAL
 	Alarms                       int     // metrics read by the template's alarms, autoscaling's included
@@ -23,7 +25,8 @@ type Deployment struct {
 var Defaults = Deployment{
 	ProxyMinCount: 2, ProxyMaxCount: 10, ConnectionsPerTask: 20000,
 	TaskVCPU: 0.5, TaskGB: 1, Zones: 2, FunctionMemoryGB: 0.125,
-	TickSeconds: 1, SysIntervalSeconds: 60, EMFIntervalSeconds: 60,
+	SweepSeconds: 1, SweepRunSeconds: 60, LeasePeriodSeconds: 10,
+	SysIntervalSeconds: 60, EMFIntervalSeconds: 60,
 	// HandlerErrors 4, Throttles 6, EventErrors 4, Duration 4,
 	// ProxyProblems 2, UnhealthyProxies 1, ProxyCount 1; the target
 	// tracking policies' own alarms: CPU 2 x 1, connections 2 x 2.
@@ -72,9 +75,14 @@ var (
 	// ALL) while the client is online, so each update writes the index too.
 	indexWritesQoS1 = PerMessage{0, 0, 3, 0,
 		"estimate: 3 session-item updates per QoS 1 delivery, each also written to the owner index"}
-	// Per tick: one query of the due index (0.5 RRU, eventually
-	// consistent, rounded up to 1), in one call.
-	tick = PerMessage{1, 1, 0, (0.002 + 0.006) * 0.125, "estimate: a tick is 1 query of the due index"}
+	// Per sweep pass: one query of the leases and one of the due index
+	// (each 0.5 RRU, eventually consistent, rounded up to 1); the pass
+	// runs inside the scheduled invocation, whose GB-seconds are counted
+	// whole.
+	sweepPass = PerMessage{0, 2, 0, 0, "estimate: a sweep pass is 1 query of the leases and 1 of the due index"}
+	// Per lease renewal: one invocation of the session function and one
+	// conditional write of the proxy's lease item.
+	leaseRenewal = PerMessage{1, 0, 1, (0.002 + 0.006) * 0.125, "estimate: a lease renewal is 1 invocation and 1 write"}
 	// Per $SYS publication of a proxy: one invocation, about 25 retained
 	// writes (template.yaml), each 1 KB in a transaction.
 	sys = PerMessage{1, 0, 25 * 2, (0.002 + 25*0.006) * 0.125, "estimate: 25 retained writes per $SYS round"}
@@ -183,11 +191,17 @@ func MQTTless(d Deployment, f Fleet) Bill {
 	fix("Public IPv4 addresses", f3("%d (load balancer, one a zone) + %d (tasks)", d.Zones, tasks), ipv4Hour, float64(d.Zones+tasks)*month)
 	fix("Secrets Manager interface endpoint", f3("%d zones x 730 h", d.Zones), endpointAZHour, float64(d.Zones)*month)
 	fix("Delivery secret", "1", secretMonth, 1)
-	ticks := float64(tasks) * seconds / d.TickSeconds
+	sweeps := seconds / 60 // the schedule's invocations, one a minute
+	passes := seconds / d.SweepSeconds
+	renewals := float64(tasks) * seconds / (d.LeasePeriodSeconds / 3)
 	sysRounds := float64(tasks) * seconds / d.SysIntervalSeconds
-	fix("Ticks (session function), requests", f3("%d tasks x 1 a second = %.1fM", tasks, ticks/1e6), lambdaRequest, ticks*tick.Invocations+sysRounds*sys.Invocations)
-	fix("Ticks and $SYS rounds, GB-seconds", "", lambdaGBSecond, ticks*tick.GBSeconds+sysRounds*sys.GBSeconds)
-	fix("Ticks, due-index reads", f3("%.1fM RRU", ticks*tick.RRU/1e6), dynamoRead, ticks*tick.RRU)
+	fix("Sweep, lease renewals and $SYS rounds (session function), requests",
+		f3("1 sweep a minute; %d tasks x a renewal every %.1f s = %.1fM", tasks, d.LeasePeriodSeconds/3, renewals/1e6),
+		lambdaRequest, sweeps+renewals*leaseRenewal.Invocations+sysRounds*sys.Invocations)
+	fix("Sweep, lease renewals and $SYS rounds, GB-seconds", f3("the sweep runs %.0f s of each minute", d.SweepRunSeconds), lambdaGBSecond,
+		sweeps*d.SweepRunSeconds*d.FunctionMemoryGB+renewals*leaseRenewal.GBSeconds+sysRounds*sys.GBSeconds)
+	fix("Sweep passes, lease and due-index reads", f3("%.1fM RRU", passes*sweepPass.RRU/1e6), dynamoRead, passes*sweepPass.RRU)
+	fix("Lease renewals, writes", f3("%.1fM WRU", renewals*leaseRenewal.WRU/1e6), dynamoWrite, renewals*leaseRenewal.WRU)
 	fix("$SYS rounds, retained writes", f3("%d tasks x 1 a minute x 50 WRU", tasks), dynamoWrite, sysRounds*sys.WRU)
 	fix("Alarms", f3("%d metrics", d.Alarms), alarmMetric, float64(d.Alarms))
 	fix("Dashboard", "1", dashboardMonth, 1)
