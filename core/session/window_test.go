@@ -191,7 +191,7 @@ func TestWindowSkips(t *testing.T) {
 	sub.NoLocal = true
 	w.Follow(streamA, 0, sub, Position{}, 0)
 	es := entries("a/x", 1, 1, 4)
-	es[0].Message.Publisher = "c"               // its own
+	es[0].Message.Publisher = "c"                // its own
 	es[1].Message.ExpiresAt = winNow.UnixMilli() // expired
 	w.Skip(streamA, []uint64{3}, winNow)
 	wantOffsets(t, "after skips", w.Offer(streamA, es, winNow), "4")
