@@ -42,6 +42,12 @@ type StreamEntry struct {
 
 // Position is a session's progress on one sub-stream.
 type Position struct {
+	// Number is the subscription's number in its session, the same for
+	// every sub-stream of its filter: it places the subscription's packet
+	// identifiers (PIDPlan), so it is durable with the position. The
+	// window gives a new subscription the smallest number its session does
+	// not use (Window.FreeNumber).
+	Number int
 	// Acked is the offset up to which every message of the sub-stream is
 	// acknowledged (PUBACK, or PUBCOMP at QoS 2), or was not the session's
 	// (published before it subscribed, denied, its own under No Local); 0
@@ -63,10 +69,11 @@ type Positions map[StreamID]Position
 //     never leaves a gap. Sub-streams are independent.
 //   - ReadStream and Heads of a sub-stream with no entry find nothing (0
 //     for Heads) and are not errors.
-//   - Positions belong to a subscription: SavePositions keeps only those
-//     of filters the session subscribes to (a save that raced an
-//     Unsubscribe drops the filter's), and Unsubscribe, a Connect that
-//     clears the session and DeleteSession remove them.
+//   - Positions belong to a subscription: Positions returns only those of
+//     filters the session subscribes to (a save that raced an Unsubscribe
+//     may be kept by the store, never returned), a Subscribe that makes a
+//     new subscription starts it with none, and Unsubscribe, a Connect
+//     that clears the session and DeleteSession remove them.
 //   - SavePositions sets each sub-stream it names and leaves the others as
 //     they were. It is fenced on conn as every write of a connection is.
 //   - Values are copied deeply both ways, as everywhere in the Store.

@@ -32,13 +32,14 @@ type Window struct {
 
 // follow is the window's state of one sub-stream.
 type follow struct {
-	slot  int
-	sub   Subscription
-	acked uint64          // every offset <= acked is done
-	done  map[uint64]bool // offsets above acked that are done
-	rel   map[uint64]bool // QoS 2 offsets above acked released (PUBREC came)
-	next  uint64          // the next offset to hand out
-	dupTo uint64          // offsets <= dupTo may have been sent before: DUP
+	number int // the subscription's number (Position.Number)
+	slot   int
+	sub    Subscription
+	acked  uint64          // every offset <= acked is done
+	done   map[uint64]bool // offsets above acked that are done
+	rel    map[uint64]bool // QoS 2 offsets above acked released (PUBREC came)
+	next   uint64          // the next offset to hand out
+	dupTo  uint64          // offsets <= dupTo may have been sent before: DUP
 	// wait are entries at or above next not handed out yet, by offset:
 	// above a gap (order), or with the window full. At most hold.
 	wait []waiting
@@ -89,18 +90,18 @@ func NewWindow(plan PIDPlan, max, hold int) *Window {
 	return &Window{plan: plan, max: max, hold: hold, follows: map[StreamID]*follow{}, flight: map[uint16]*flying{}}
 }
 
-// Follow starts following sub-stream id for subscription sub, number n of
-// its session, from pos: the acknowledged offset and the released ones (a
+// Follow starts following sub-stream id for subscription sub from pos: the
+// subscription's number, the acknowledged offset and the released ones (a
 // resume), or the head for a new subscription. Offsets up to dupTo may
 // have been sent on an earlier connection: they go out with DUP
 // [MQTT-3.3.1-1], their released ones as PUBREL [MQTT-4.4.0-1]. Following
 // a sub-stream again replaces its subscription options only.
-func (w *Window) Follow(id StreamID, n int, sub Subscription, pos Position, dupTo uint64) {
+func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint64) {
 	if f := w.follows[id]; f != nil {
 		f.sub = sub
 		return
 	}
-	f := &follow{slot: w.plan.Slot(n, id.Shard), sub: sub, acked: pos.Acked, next: pos.Acked + 1,
+	f := &follow{number: pos.Number, slot: w.plan.Slot(pos.Number, id.Shard), sub: sub, acked: pos.Acked, next: pos.Acked + 1,
 		dupTo: dupTo, seen: pos.Acked, done: map[uint64]bool{}, rel: map[uint64]bool{}}
 	for _, o := range pos.Released {
 		if o > pos.Acked {
@@ -108,6 +109,20 @@ func (w *Window) Follow(id StreamID, n int, sub Subscription, pos Position, dupT
 		}
 	}
 	w.follows[id] = f
+}
+
+// FreeNumber returns the smallest subscription number that no followed
+// filter uses, for a new subscription.
+func (w *Window) FreeNumber() int {
+	used := map[int]bool{}
+	for _, f := range w.follows {
+		used[f.number] = true
+	}
+	n := 0
+	for used[n] {
+		n++
+	}
+	return n
 }
 
 // Unfollow stops following id (Unsubscribe): its messages in flight stay
@@ -295,7 +310,7 @@ func (w *Window) markDone(f *follow, offset uint64) {
 func (w *Window) Positions() (Positions, bool) {
 	pos := make(Positions, len(w.follows))
 	for id, f := range w.follows {
-		p := Position{Acked: f.acked}
+		p := Position{Number: f.number, Acked: f.acked}
 		for o := range f.rel {
 			p.Released = append(p.Released, o)
 		}

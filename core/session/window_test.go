@@ -59,7 +59,7 @@ func wantOffsets(t *testing.T, what string, got []Send, want ...string) {
 // [MQTT-4.6.0-6].
 func TestWindowOrderAndCap(t *testing.T) {
 	w := NewWindow(testPlan(t), 3, 100)
-	w.Follow(streamA, 0, subA(1), Position{}, 0)
+	w.Follow(streamA, subA(1), Position{}, 0)
 	got := w.Offer(streamA, entries("a/x", 1, 1, 6), winNow)
 	wantOffsets(t, "first offer", got, "1", "2", "3")
 	if w.Inflight() != 3 {
@@ -93,7 +93,7 @@ func TestWindowOrderAndCap(t *testing.T) {
 // for (Gaps).
 func TestWindowReordersAndDropsRepeats(t *testing.T) {
 	w := NewWindow(testPlan(t), 20, 100)
-	w.Follow(streamA, 0, subA(1), Position{Acked: 10}, 0)
+	w.Follow(streamA, subA(1), Position{Acked: 10}, 0)
 	wantOffsets(t, "13 before 11", w.Offer(streamA, entries("a/x", 1, 13, 13), winNow))
 	if g := w.Gaps(); !reflect.DeepEqual(g, []Gap{{Stream: streamA, After: 10}}) {
 		t.Fatalf("gaps %v, want after 10", g)
@@ -110,7 +110,7 @@ func TestWindowReordersAndDropsRepeats(t *testing.T) {
 // written.
 func TestWindowQoS0OutsideWindow(t *testing.T) {
 	w := NewWindow(testPlan(t), 1, 100)
-	w.Follow(streamA, 0, subA(0), Position{}, 0)
+	w.Follow(streamA, subA(0), Position{}, 0)
 	got := w.Offer(streamA, entries("a/x", 2, 1, 5), winNow)
 	wantOffsets(t, "QoS 0 subscription", got, "1", "2", "3", "4", "5")
 	for _, s := range got {
@@ -127,7 +127,7 @@ func TestWindowQoS0OutsideWindow(t *testing.T) {
 // positions to save before the PUBREL goes [MQTT-4.4.0-1]; PUBCOMP ends it.
 func TestWindowQoS2(t *testing.T) {
 	w := NewWindow(testPlan(t), 20, 100)
-	w.Follow(streamA, 0, subA(2), Position{}, 0)
+	w.Follow(streamA, subA(2), Position{}, 0)
 	got := w.Offer(streamA, entries("a/x", 2, 1, 2), winNow)
 	p1, p2 := got[0].Out.PacketID, got[1].Out.PacketID
 	if _, err := w.Acked(p1, winNow); !errors.Is(err, ErrUnknownPacket) {
@@ -141,7 +141,7 @@ func TestWindowQoS2(t *testing.T) {
 		t.Fatal(err)
 	}
 	pos, dirty := w.Positions()
-	if !dirty || !reflect.DeepEqual(pos[streamA], Position{Acked: 0, Released: []uint64{2}}) {
+	if !dirty || !reflect.DeepEqual(pos[streamA], Position{Released: []uint64{2}}) {
 		t.Fatalf("positions %+v dirty %v, want 2 released", pos[streamA], dirty)
 	}
 	if _, err := w.Completed(p2, winNow); err != nil {
@@ -161,7 +161,7 @@ func TestWindowQoS2(t *testing.T) {
 // [MQTT-3.3.1-1], and new ones without.
 func TestWindowResumeKeepsIdentifiers(t *testing.T) {
 	first := NewWindow(testPlan(t), 20, 100)
-	first.Follow(streamA, 3, subA(2), Position{Acked: 10}, 0)
+	first.Follow(streamA, subA(2), Position{Number: 3, Acked: 10}, 0)
 	sent := first.Offer(streamA, entries("a/x", 2, 11, 14), winNow)
 	if _, err := first.Received(sent[1].Out.PacketID, false, winNow); err != nil { // 12
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestWindowResumeKeepsIdentifiers(t *testing.T) {
 	saved, _ := first.Positions()
 	// The connection dies; the next one resumes from what was saved.
 	second := NewWindow(testPlan(t), 20, 100)
-	second.Follow(streamA, 3, subA(2), saved[streamA], 14)
+	second.Follow(streamA, subA(2), saved[streamA], 14)
 	again := second.Offer(streamA, entries("a/x", 2, 11, 16), winNow)
 	wantOffsets(t, "resume", again, "11D", "12R", "13D", "14D", "15", "16")
 	for i, s := range again[:4] {
@@ -189,7 +189,7 @@ func TestWindowSkips(t *testing.T) {
 	w := NewWindow(testPlan(t), 20, 100)
 	sub := subA(1)
 	sub.NoLocal = true
-	w.Follow(streamA, 0, sub, Position{}, 0)
+	w.Follow(streamA, sub, Position{}, 0)
 	es := entries("a/x", 1, 1, 4)
 	es[0].Message.Publisher = "c"                // its own
 	es[1].Message.ExpiresAt = winNow.UnixMilli() // expired
@@ -205,7 +205,7 @@ func TestWindowSkips(t *testing.T) {
 // bounded memory and loses nothing.
 func TestWindowHoldBound(t *testing.T) {
 	w := NewWindow(testPlan(t), 1, 3)
-	w.Follow(streamA, 0, subA(1), Position{}, 0)
+	w.Follow(streamA, subA(1), Position{}, 0)
 	got := w.Offer(streamA, entries("a/x", 1, 1, 10), winNow)
 	wantOffsets(t, "window of 1", got, "1")
 	if g := w.Gaps(); len(g) != 0 {
@@ -235,7 +235,7 @@ func TestWindowSpan(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := NewWindow(plan, 2, 100)
-	w.Follow(streamA, 0, subA(1), Position{}, 0)
+	w.Follow(streamA, subA(1), Position{}, 0)
 	got := w.Offer(streamA, entries("a/x", 1, 1, 5), winNow)
 	wantOffsets(t, "span 2", got, "1", "2")
 	next, _ := w.Acked(got[1].Out.PacketID, winNow) // 2 acknowledged, 1 not
@@ -248,7 +248,7 @@ func TestWindowSpan(t *testing.T) {
 // sub-stream is no longer followed.
 func TestWindowUnfollow(t *testing.T) {
 	w := NewWindow(testPlan(t), 20, 100)
-	w.Follow(streamA, 0, subA(1), Position{}, 0)
+	w.Follow(streamA, subA(1), Position{}, 0)
 	got := w.Offer(streamA, entries("a/x", 1, 1, 1), winNow)
 	w.Unfollow(streamA)
 	if _, err := w.Acked(got[0].Out.PacketID, winNow); err != nil {
@@ -275,5 +275,25 @@ func TestCatchUpFrom(t *testing.T) {
 		if after != c.wantAfter || drops != c.wantDrops {
 			t.Errorf("CatchUpFrom(%d, %d, %d) = %d, %d; want %d, %d", c.acked, c.head, c.maxQueued, after, drops, c.wantAfter, c.wantDrops)
 		}
+	}
+}
+
+// A new subscription gets the smallest number its session does not use, so
+// its identifiers never overlap another subscription's.
+func TestWindowFreeNumber(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	if n := w.FreeNumber(); n != 0 {
+		t.Fatalf("first number %d, want 0", n)
+	}
+	for i, n := range []int{0, 1, 3} {
+		w.Follow(StreamID{Filter: fmt.Sprint("f", i)}, subA(1), Position{Number: n}, 0)
+	}
+	w.Follow(StreamID{Filter: "f0", Shard: 1}, subA(1), Position{Number: 0}, 0) // another shard of f0
+	if n := w.FreeNumber(); n != 2 {
+		t.Fatalf("free number %d, want 2", n)
+	}
+	pos, _ := w.Positions()
+	if pos[StreamID{Filter: "f2"}].Number != 3 {
+		t.Fatalf("positions lose the subscription number: %+v", pos)
 	}
 }

@@ -178,12 +178,12 @@ func testPositionsSaved(e *env) {
 	e.subscribe(c, "conn1", fa, fb)
 	a0, a1, b0 := session.StreamID{Filter: fa}, session.StreamID{Filter: fa, Shard: 1}, session.StreamID{Filter: fb}
 	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{
-		a0: {Acked: 4, Released: []uint64{6, 7}}, b0: {Acked: 9},
+		a0: {Number: 0, Acked: 4, Released: []uint64{6, 7}}, b0: {Number: 1, Acked: 9},
 	}), "SavePositions")
 	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{a1: {Acked: 2}, a0: {Acked: 7}}), "SavePositions again")
 	got, err := ss.Positions(e.ctx, c)
 	e.must(err, "Positions")
-	want := session.Positions{a0: {Acked: 7}, a1: {Acked: 2}, b0: {Acked: 9}}
+	want := session.Positions{a0: {Acked: 7}, a1: {Acked: 2}, b0: {Number: 1, Acked: 9}}
 	e.eq("positions", got, want)
 	got[b0] = session.Position{Acked: 100}
 	again, err := ss.Positions(e.ctx, c)
@@ -211,9 +211,10 @@ func testPositionsFenced(e *env) {
 	e.eq("positions kept over the takeover", got, session.Positions{id: {Acked: 3}})
 }
 
-// testPositionsFollowSubscriptions: positions belong to a subscription: a
-// save for a filter not subscribed is dropped, Unsubscribe and a clean
-// Connect remove them.
+// testPositionsFollowSubscriptions: positions belong to a subscription:
+// those of a filter not subscribed are never returned, and Unsubscribe and
+// a clean Connect remove them (a later Subscribe of the filter does not
+// bring them back).
 func testPositionsFollowSubscriptions(e *env) {
 	ss := e.streams()
 	c := e.client("c")
@@ -231,6 +232,14 @@ func testPositionsFollowSubscriptions(e *env) {
 	got, err = ss.Positions(e.ctx, c)
 	e.must(err, "Positions")
 	e.eq("positions after Unsubscribe", got, session.Positions{a: {Acked: 1}})
+	e.subscribe(c, "conn1", fb)
+	got, err = ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after subscribing again", got, session.Positions{a: {Acked: 1}})
+	e.subscribe(c, "conn1", other.Filter) // saved before its subscription
+	got, err = ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after subscribing to a filter saved before", got, session.Positions{a: {Acked: 1}})
 	e.connect(c, "conn2", true)
 	got, err = ss.Positions(e.ctx, c)
 	e.must(err, "Positions")
