@@ -240,9 +240,7 @@
 //     and retries. Queued items whose ttl has passed are deleted in the
 //     same transaction (counted out of nq) instead of being put in flight,
 //     and the F# item carries no ttl. When the query finds the whole queue
-//     shorter than nq, the queue is recounted first (see Expiry), unless
-//     the round used Enqueue's view of the session (whose nq misses the
-//     dispatches since its read): then it reads the session first.
+//     shorter than nq, the queue is recounted first (see Expiry).
 //     Dispatch returns the messages it put in flight or an error, never
 //     both (settle.go): its caller sends only what an error-free call
 //     returns, and a message in flight that is never sent holds a place of

@@ -175,8 +175,7 @@ func (st *Store) dispatchRounds(ctx context.Context, clientID string, window int
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
 	recounted, reread := false, false
 	for try := 0; try < maxTries; {
-		fresh := cur == nil || try > 0 || len(sent) > 0 || reread
-		if fresh {
+		if cur == nil || try > 0 || len(sent) > 0 || reread {
 			reread = false
 			var err error
 			if cur, err = st.readSession(ctx, clientID); err != nil {
@@ -194,12 +193,8 @@ func (st *Store) dispatchRounds(ctx context.Context, clientID string, window int
 		now := time.Now().Unix()
 		if len(items) < 48 && len(items) < cur.NQ && !recounted {
 			// The whole queue is fewer messages than nq says: DynamoDB
-			// deleted expired ones, or (when cur is Enqueue's view, whose
-			// nq misses the dispatches since its read) others took them.
-			recounted, reread = fresh, true
-			if !fresh {
-				continue
-			}
+			// deleted expired ones.
+			recounted, reread = true, true
 			if err := st.recount(ctx, clientID, cur, now); err != nil {
 				return sent, err
 			}
