@@ -266,6 +266,17 @@
 //     same transaction (counted out of nq) instead of being put in flight,
 //     and the F# item carries no ttl. When the query finds the whole queue
 //     shorter than nq, the queue is recounted first (see Expiry).
+//     Dispatch returns the messages it put in flight or an error, never
+//     both (settle.go): its caller sends only what an error-free call
+//     returns, and a message in flight that is never sent holds a place of
+//     the window until the client reconnects (a few of them stop the
+//     queue). So a round that fails after earlier rounds moved messages
+//     (the caller's deadline, under a backlog of more than a round) ends
+//     the call with those messages, and a round's transaction that gets no
+//     answer is sent again with the same ClientRequestToken, unaffected by
+//     the caller's deadline (at most 3 s): DynamoDB answers success
+//     without writing again if the first was applied, and applies or
+//     cancels it otherwise, so the round's outcome is known.
 //   - Acknowledge, Complete: one transaction: delete F#<pid> on the
 //     condition of its QoS and state, and nf - 1 on the session conditioned
 //     on gen (the Store caches generations it has read, so this usually

@@ -167,10 +167,9 @@ func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*
 	return st.dispatch(ctx, clientID, window, nil)
 }
 
-// dispatch is Dispatch, whose first round uses cur (when not nil) instead
-// of reading the session: the transaction's conditions check it all the
-// same.
-func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
+// dispatchRounds moves queued messages in flight, round after round, and
+// returns them; on an error, with those of the rounds before it.
+func (st *Store) dispatchRounds(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
 	window = min(window, 65535)
 	var sent []*session.Outbound
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
@@ -289,7 +288,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
 		}}
-		err = st.transact(ctx, ops)
+		// The round's outcome must be known: messages it put in flight
+		// and did not return would never be sent.
+		err = st.transactKnown(ctx, ops)
 		if reasons := canceled(err); reasons != nil {
 			for i, at := range putAt {
 				if at >= 0 && failedAt(reasons, at) {
