@@ -180,15 +180,28 @@ type Store interface {
 
 	// Enqueue appends messages to the outbound queue of clientID within
 	// limit (see QueueLimit); it reports how many were accepted, in order,
-	// dropping the rest. When window > 0 it then dispatches as Dispatch
-	// does and returns the messages it put in flight.
-	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, limit QueueLimit, window int) (accepted int, dispatched []*Outbound, err error)
+	// dropping the rest. The messages are queued whoever holds the
+	// session. When window > 0 it then dispatches for conn as Dispatch
+	// does and returns the messages it put in flight; a dispatch fenced
+	// off returns ErrFenced with accepted.
+	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, limit QueueLimit, conn string, window int) (accepted int, dispatched []*Outbound, err error)
 	// Dispatch moves queued messages, oldest first, to in flight while
 	// fewer than window QoS 1 and 2 messages are in flight, assigning each a
 	// packet identifier no in-flight message uses; queued QoS 0 messages are
 	// handed out and removed without counting against the window. It
-	// returns the messages to send, in order.
-	Dispatch(ctx context.Context, clientID string, window int) ([]*Outbound, error)
+	// returns the messages to send, in order, to conn.
+	//
+	// conn fences the step: when conn is not the session's connection
+	// (another connection took the session over, or it went offline),
+	// nothing moves and Dispatch returns ErrFenced. A message put in
+	// flight for a connection that is gone would wait there until the
+	// client's next connection, and the connection that took over may
+	// already have resent what was in flight when it started (a late call
+	// of a proxy that died; issue 15): checked in the step that moves the
+	// messages, the fence leaves them queued for the connection that holds
+	// the session. An empty conn dispatches whoever holds the session
+	// (tools and tests).
+	Dispatch(ctx context.Context, clientID, conn string, window int) ([]*Outbound, error)
 	// Inflight returns the messages in flight (Sent or Released) in order,
 	// for resending when the client reconnects.
 	Inflight(ctx context.Context, clientID string) ([]*Outbound, error)

@@ -59,7 +59,7 @@ func (c *call) requeue(clientID string, ids []uint16) error {
 			continue
 		}
 		cp := &Outbound{QoS: o.QoS, Retain: o.Retain, SubIDs: o.SubIDs, Message: o.Message}
-		n, _, err := c.h.store.Enqueue(c.ctx, clientID, []*Outbound{cp}, c.h.cfg.queueLimit(), 0)
+		n, _, err := c.h.store.Enqueue(c.ctx, clientID, []*Outbound{cp}, c.h.cfg.queueLimit(), "", 0)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}

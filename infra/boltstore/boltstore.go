@@ -1165,14 +1165,15 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 }
 
 // Enqueue implements session.Store.
-func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, conn string, window int) (int, []*session.Outbound, error) {
 	var (
 		accepted   int
 		dispatched []*session.Outbound
 	)
 	var early bool
+	var fence error // a dispatch fenced off (the queue is written)
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
-		accepted, dispatched = 0, nil
+		accepted, dispatched, fence = 0, nil, nil
 		early = st.endingCached(clientID)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
@@ -1202,8 +1203,9 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 			}
 		}
 		if window > 0 {
-			var err error
-			if dispatched, err = dispatch(cb, &n, window); err != nil {
+			if err := dispatchFence(cb, clientID, conn); err != nil {
+				fence = err // the messages are queued all the same
+			} else if dispatched, err = dispatch(cb, &n, window); err != nil {
 				return err
 			}
 		}
@@ -1212,11 +1214,30 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 	if err != nil {
 		return 0, nil, wrap(err, "enqueue for %q", clientID)
 	}
+	if fence != nil {
+		return accepted, nil, wrap(fence, "enqueue for %q", clientID)
+	}
 	return accepted, dispatched, nil
 }
 
+// dispatchFence returns ErrFenced when conn is not empty and not the
+// connection of the session bucket cb (session.Store.Dispatch).
+func dispatchFence(cb *bolt.Bucket, clientID, conn string) error {
+	if conn == "" {
+		return nil
+	}
+	s, err := getSessionHead(cb)
+	if err != nil {
+		return err
+	}
+	if s.Conn != conn {
+		return errFenced(clientID, conn)
+	}
+	return nil
+}
+
 // Dispatch implements session.Store.
-func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
+func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	var dispatched []*session.Outbound
 	var early bool
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
@@ -1225,6 +1246,9 @@ func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return nil
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		n := getCounters(cb)
 		if n.queued == 0 {

@@ -111,7 +111,7 @@ func TestReopen(t *testing.T) {
 		{QoS: 1, Message: session.Message{Topic: "x/b", Payload: []byte("4"), QoS: 1}},
 		{QoS: 2, Message: session.Message{Topic: "x/b", Payload: []byte("5"), QoS: 2}},
 	}
-	_, inflight, err := st.Enqueue(ctx, "a", msgs, session.QueueLimit{Messages: 100}, 2)
+	_, inflight, err := st.Enqueue(ctx, "a", msgs, session.QueueLimit{Messages: 100}, "", 2)
 	must(err)
 	must(st.Release(ctx, "a", inflight[0].PacketID))
 	_, err = st.Receive(ctx, "a", &session.Inbound{PacketID: 9, Message: session.Message{Topic: "in", Payload: []byte("in"), QoS: 2}})
@@ -162,14 +162,14 @@ func TestReopen(t *testing.T) {
 			t.Fatalf("dispatched %v, want %v", got, want)
 		}
 	}
-	d, err := st.Dispatch(ctx, "a", 4)
+	d, err := st.Dispatch(ctx, "a", "", 4)
 	must(err)
 	check(d, "3", "4")
 	must(st.Acknowledge(ctx, "a", inflight[1].PacketID))
 	must(st.Complete(ctx, "a", inflight[0].PacketID))
 	delete(used, inflight[0].PacketID)
 	delete(used, inflight[1].PacketID)
-	_, d, err = st.Enqueue(ctx, "a", []*session.Outbound{{QoS: 1, Message: session.Message{Topic: "x/b", Payload: []byte("6"), QoS: 1}}}, session.QueueLimit{Messages: 100}, 4)
+	_, d, err = st.Enqueue(ctx, "a", []*session.Outbound{{QoS: 1, Message: session.Message{Topic: "x/b", Payload: []byte("6"), QoS: 1}}}, session.QueueLimit{Messages: 100}, "", 4)
 	must(err)
 	check(d, "5", "6")
 

@@ -83,11 +83,11 @@ func TestDispatchCutShort(t *testing.T) {
 			}
 			last := msgs[len(msgs)-1]
 			if !viaEnqueue {
-				if _, _, err := st.Enqueue(ctx, client, msgs, session.QueueLimit{Messages: 100}, 0); err != nil {
+				if _, _, err := st.Enqueue(ctx, client, msgs, session.QueueLimit{Messages: 100}, "", 0); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				if _, _, err := st.Enqueue(ctx, client, msgs[:len(msgs)-1], session.QueueLimit{Messages: 100}, 0); err != nil {
+				if _, _, err := st.Enqueue(ctx, client, msgs[:len(msgs)-1], session.QueueLimit{Messages: 100}, "", 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -106,12 +106,12 @@ func TestDispatchCutShort(t *testing.T) {
 			var err error
 			if viaEnqueue {
 				var n int
-				n, got, err = cst.Enqueue(cctx, client, []*session.Outbound{last}, session.QueueLimit{Messages: 100}, window)
+				n, got, err = cst.Enqueue(cctx, client, []*session.Outbound{last}, session.QueueLimit{Messages: 100}, "", window)
 				if n != 1 {
 					t.Logf("enqueue accepted %d (err %v)", n, err)
 				}
 			} else {
-				got, err = cst.Dispatch(cctx, client, window)
+				got, err = cst.Dispatch(cctx, client, "", window)
 			}
 			in, ierr := st.Inflight(ctx, client)
 			if ierr != nil {

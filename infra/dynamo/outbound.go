@@ -26,7 +26,7 @@ const (
 // the seq read and on room in the queue; a lost race is retried. When the
 // queue looks full and DynamoDB may have deleted expired messages of it
 // (the session's qx has passed), nq is first counted afresh (recount).
-func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, conn string, window int) (int, []*session.Outbound, error) {
 	maxQueued := limit.Messages
 	items := make([]map[string]types.AttributeValue, len(msgs))
 	for i, o := range msgs {
@@ -149,7 +149,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 	if window <= 0 {
 		return accepted, nil, nil
 	}
-	d, err := st.dispatch(ctx, clientID, window, last)
+	d, err := st.dispatch(ctx, clientID, conn, window, last)
 	return accepted, d, err
 }
 
@@ -159,17 +159,20 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 // its packet identifier (derived from its Seq) on the condition that no
 // in-flight message holds it, and the session's nq and nf change on the
 // condition that the window still has room. A round that loses a race is
-// retried. A message's packet identifier is derived from its Seq, (seq-1)
+// retried. The update is also conditioned on the session's conn being
+// conn (when not empty): a round for a connection that no longer holds
+// the session moves nothing, and the call returns ErrFenced (see
+// session.Store.Dispatch). A message's packet identifier is derived from its Seq, (seq-1)
 // mod 65535 + 1; when an older in-flight message still holds it (the Seqs
 // in flight span more than 65,535), the put's condition fails and the next
 // free identifier is tried.
-func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
-	return st.dispatch(ctx, clientID, window, nil)
+func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
+	return st.dispatch(ctx, clientID, conn, window, nil)
 }
 
 // dispatchRounds moves queued messages in flight, round after round, and
 // returns them; on an error, with those of the rounds before it.
-func (st *Store) dispatchRounds(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
+func (st *Store) dispatchRounds(ctx context.Context, clientID, conn string, window int, cur *sessionItem) ([]*session.Outbound, error) {
 	window = min(window, 65535)
 	var sent []*session.Outbound
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
@@ -181,6 +184,9 @@ func (st *Store) dispatchRounds(ctx context.Context, clientID string, window int
 			if cur, err = st.readSession(ctx, clientID); err != nil {
 				return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 			}
+		}
+		if cur != nil && conn != "" && cur.Conn != conn {
+			return sent, fmt.Errorf("dynamo: dispatch for %q to connection %q: %w", clientID, conn, session.ErrFenced)
 		}
 		if cur == nil || cur.NQ <= 0 {
 			return sent, nil
@@ -273,6 +279,11 @@ func (st *Store) dispatchRounds(ctx context.Context, clientID string, window int
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
+		if conn != "" {
+			// The fence: a takeover since cur was read fails the round,
+			// and the next round's read sees it.
+			cond += fmt.Sprintf(" AND %s = %s", e.n("conn"), e.v(str(conn)))
+		}
 		if qos12 > 0 {
 			e.set("hf", num(int64(after)))
 			// The After values came from cur's hf: a dispatch that put

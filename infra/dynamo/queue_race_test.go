@@ -77,7 +77,7 @@ func TestQueueUnderBacklog(t *testing.T) {
 		}
 	}
 	dispatch := func() {
-		d, err := st.Dispatch(ctx, client, window)
+		d, err := st.Dispatch(ctx, client, "", window)
 		if err != nil {
 			fail(fmt.Errorf("dispatch: %w", err))
 		}
@@ -90,7 +90,7 @@ func TestQueueUnderBacklog(t *testing.T) {
 				payload := fmt.Sprintf("%d-%d", p, i)
 				o := &session.Outbound{QoS: 1, Message: session.Message{Topic: "t", Payload: []byte(payload), QoS: 1,
 					ExpiresAt: time.Now().Add(time.Hour).UnixMilli()}}
-				n, d, err := stores[p].Enqueue(ctx, client, []*session.Outbound{o}, limit, window)
+				n, d, err := stores[p].Enqueue(ctx, client, []*session.Outbound{o}, limit, "", window)
 				if err != nil {
 					fail(fmt.Errorf("enqueue: %w", err))
 					return
@@ -148,7 +148,7 @@ func TestQueueUnderBacklog(t *testing.T) {
 			}
 			o := in[len(in)-1]
 			cp := &session.Outbound{QoS: o.QoS, Message: o.Message}
-			n, _, err := st.Enqueue(ctx, client, []*session.Outbound{cp}, limit, 0)
+			n, _, err := st.Enqueue(ctx, client, []*session.Outbound{cp}, limit, "", 0)
 			if err != nil {
 				fail(fmt.Errorf("requeue: %w", err))
 				continue

@@ -19,8 +19,8 @@ import (
 // call with those messages, since its caller sends what it returns only
 // when there is no error, and a message in flight that is never sent holds
 // a place of the window until the client reconnects.
-func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
-	sent, err := st.dispatchRounds(ctx, clientID, window, cur)
+func (st *Store) dispatch(ctx context.Context, clientID, conn string, window int, cur *sessionItem) ([]*session.Outbound, error) {
+	sent, err := st.dispatchRounds(ctx, clientID, conn, window, cur)
 	if err != nil && len(sent) > 0 {
 		st.log.Warn("dynamo: dispatch cut short; returning what it put in flight", "client", clientID, "sent", len(sent), "err", err)
 		return sent, nil

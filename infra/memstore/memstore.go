@@ -278,7 +278,7 @@ func (st *Store) Receiving(_ context.Context, clientID string) (int, error) {
 }
 
 // Enqueue implements session.Store.
-func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, conn string, window int) (int, []*session.Outbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
@@ -309,7 +309,19 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 	if window <= 0 {
 		return accepted, nil, nil
 	}
+	if err := fenced(rec, clientID, conn); err != nil {
+		return accepted, nil, err
+	}
 	return accepted, st.dispatch(rec, window), nil
+}
+
+// fenced returns ErrFenced when conn is not empty and not the connection
+// of rec (session.Store.Dispatch).
+func fenced(rec *record, clientID, conn string) error {
+	if conn != "" && rec.s.Conn != conn {
+		return fmt.Errorf("memstore: dispatch for %q to connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return nil
 }
 
 // QueuedStoreBytes implements session.StoreBytesCounter.
@@ -340,12 +352,15 @@ func (st *Store) dispatch(rec *record, window int) []*session.Outbound {
 }
 
 // Dispatch implements session.Store.
-func (st *Store) Dispatch(_ context.Context, clientID string, window int) ([]*session.Outbound, error) {
+func (st *Store) Dispatch(_ context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	if rec == nil {
 		return nil, nil
+	}
+	if err := fenced(rec, clientID, conn); err != nil {
+		return nil, err
 	}
 	return st.dispatch(rec, window), nil
 }

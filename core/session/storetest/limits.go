@@ -32,12 +32,12 @@ func testEnqueueMaxBytes(e *env) {
 	c := e.connected("c")
 	lim := session.QueueLimit{Messages: 100, Bytes: 1000}
 	msgs := []*session.Outbound{sized(400), sized(400), sized(400), sized(400)}
-	n, _, err := e.st.Enqueue(e.ctx, c, msgs, lim, 0)
+	n, _, err := e.st.Enqueue(e.ctx, c, msgs, lim, "", 0)
 	e.must(err, "Enqueue")
 	if n != 3 { // 0, 400+, 800+ are below 1000; then 1200+ is not
 		e.Fatalf("Enqueue accepted %d of 4 messages of 400 bytes with Bytes 1000, want 3", n)
 	}
-	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(1)}, lim, 0)
+	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(1)}, lim, "", 0)
 	e.must(err, "Enqueue")
 	if n != 0 {
 		e.Fatalf("Enqueue into a queue past Bytes accepted %d", n)
@@ -46,13 +46,13 @@ func testEnqueueMaxBytes(e *env) {
 		e.Fatalf("Dispatch with window 2 gave %d", len(d))
 	}
 	// One message of 400 left queued: room again.
-	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400), sized(400), sized(400)}, lim, 0)
+	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400), sized(400), sized(400)}, lim, "", 0)
 	e.must(err, "Enqueue")
 	if n != 2 {
 		e.Fatalf("Enqueue after 2 left the queue accepted %d, want 2", n)
 	}
 	// Bytes 0 bounds nothing.
-	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, session.QueueLimit{Messages: 100}, 0)
+	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, session.QueueLimit{Messages: 100}, "", 0)
 	e.must(err, "Enqueue")
 	if n != 1 {
 		e.Fatalf("Enqueue with Bytes 0 accepted %d", n)
@@ -64,11 +64,11 @@ func testEnqueueMaxBytes(e *env) {
 func testEnqueueMaxBytesCleared(e *env) {
 	c := e.connected("c")
 	lim := session.QueueLimit{Messages: 100, Bytes: 1000}
-	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(2000)}, lim, 0); err != nil || n != 1 {
+	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(2000)}, lim, "", 0); err != nil || n != 1 {
 		e.Fatalf("Enqueue: %d, %v", n, err)
 	}
 	e.connect(c, "conn2", true)
-	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, lim, 0); err != nil || n != 1 {
+	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, lim, "", 0); err != nil || n != 1 {
 		e.Fatalf("Enqueue after a clean Connect: %d, %v; want 1 accepted", n, err)
 	}
 }

@@ -125,11 +125,11 @@ func testEnqueueAssigns(e *env) {
 // creates nothing; Dispatch and Inflight find nothing.
 func testOutboundUnknown(e *env) {
 	c := e.client("nobody")
-	_, _, err := e.st.Enqueue(e.ctx, c, outs(1, "a"), session.QueueLimit{Messages: 100}, 10)
+	_, _, err := e.st.Enqueue(e.ctx, c, outs(1, "a"), session.QueueLimit{Messages: 100}, "", 10)
 	e.wantErr(err, session.ErrNotFound, "Enqueue to an unknown session")
 	_, err = e.st.Session(e.ctx, c)
 	e.wantErr(err, session.ErrNotFound, "Session after Enqueue")
-	d, err := e.st.Dispatch(e.ctx, c, 10)
+	d, err := e.st.Dispatch(e.ctx, c, "", 10)
 	if len(d) != 0 || err != nil && !errors.Is(err, session.ErrNotFound) {
 		e.Fatalf("Dispatch of an unknown session = %s, %v; want none", show(d), err)
 	}
@@ -208,7 +208,7 @@ func testDispatchAfter(e *env) {
 	e.enqueue(c, 100, 0, out(1, "a"), out(2, "b"), out(0, "c"), out(1, "d"), out(1, "e"))
 	after := func(window int) map[string]uint64 {
 		e.Helper()
-		d, err := e.st.Dispatch(e.ctx, c, window)
+		d, err := e.st.Dispatch(e.ctx, c, "", window)
 		e.must(err, "Dispatch")
 		got := map[string]uint64{}
 		for _, o := range d {

@@ -125,6 +125,7 @@ var groups = []struct {
 	{"Retained", retainedTests},
 	{"RetainedIdentity", retainedIdentityTests},
 	{"Outbound", outboundTests},
+	{"DispatchFence", dispatchFenceTests},
 	{"Inbound", inboundTests},
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
@@ -356,7 +357,7 @@ func outs(qos byte, payloads ...string) []*session.Outbound {
 // enqueue enqueues msgs for clientID and returns Enqueue's results.
 func (e *env) enqueue(clientID string, maxQueued, window int, msgs ...*session.Outbound) (int, []*session.Outbound) {
 	e.Helper()
-	n, d, err := e.st.Enqueue(e.ctx, clientID, msgs, session.QueueLimit{Messages: maxQueued}, window)
+	n, d, err := e.st.Enqueue(e.ctx, clientID, msgs, session.QueueLimit{Messages: maxQueued}, "", window)
 	e.must(err, "Enqueue "+clientID)
 	e.checkDispatched(d)
 	return n, d
@@ -365,7 +366,7 @@ func (e *env) enqueue(clientID string, maxQueued, window int, msgs ...*session.O
 // dispatch dispatches for clientID with window.
 func (e *env) dispatch(clientID string, window int) []*session.Outbound {
 	e.Helper()
-	d, err := e.st.Dispatch(e.ctx, clientID, window)
+	d, err := e.st.Dispatch(e.ctx, clientID, "", window)
 	e.must(err, "Dispatch "+clientID)
 	e.checkDispatched(d)
 	return d
