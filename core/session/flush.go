@@ -111,7 +111,7 @@ func (c *call) flush() error {
 	c.pending, c.pendingBy = nil, nil
 	if err == nil {
 		for _, id := range c.marks {
-			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, id); err != nil {
+			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, c.ev.Conn, id); err != nil {
 				break
 			}
 		}

@@ -215,16 +215,27 @@ type Store interface {
 	// ErrNotFound when no released message uses packetID.
 	Complete(ctx context.Context, clientID string, packetID uint16) error
 
-	// Receive records a QoS 2 message received under packetID, unless one
-	// is already recorded; it returns the existing record, or nil when
-	// in was stored.
-	Receive(ctx context.Context, clientID string, in *Inbound) (existing *Inbound, err error)
+	// Receive records a QoS 2 message received under packetID on
+	// connection conn, unless one is already recorded; it returns the
+	// existing record, or nil when in was stored.
+	//
+	// Receive, MarkFannedOut and Forget are fenced like Dispatch: when conn
+	// is not the session's connection they write nothing and return
+	// ErrFenced (an empty conn is not fenced). A late call of a connection
+	// whose client has started a new session (clean start) would
+	// otherwise leave receive state there under a packet identifier the
+	// new connection reuses: its next message under that identifier would
+	// be taken for a resend and never routed (issue 15). The state of a
+	// session kept across connections is the client's, whichever
+	// connection writes it [MQTT-4.3.3-9]; the fence checks conn where the
+	// store learns which session the write goes to.
+	Receive(ctx context.Context, clientID, conn string, in *Inbound) (existing *Inbound, err error)
 	// MarkFannedOut records that the message received under packetID
 	// reached its subscribers (it sets Inbound.Routed).
-	MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error
+	MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Forget removes the receive state of packetID (PUBREL), returning
 	// ErrNotFound when there was none.
-	Forget(ctx context.Context, clientID string, packetID uint16) error
+	Forget(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Receiving returns how many QoS 2 messages of clientID have receive
 	// state (Receive'd and not yet Forgotten); 0 when there is no session.
 	Receiving(ctx context.Context, clientID string) (int, error)

@@ -1221,7 +1221,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 }
 
 // dispatchFence returns ErrFenced when conn is not empty and not the
-// connection of the session bucket cb (session.Store.Dispatch).
+// connection of the session bucket cb (session.Store.Dispatch, Receive).
 func dispatchFence(cb *bolt.Bucket, clientID, conn string) error {
 	if conn == "" {
 		return nil
@@ -1424,13 +1424,16 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 }
 
 // Receive implements session.Store.
-func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
 	var existing *session.Inbound
 	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		existing = nil
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return errNoSession(clientID)
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		b, err := cb.CreateBucketIfNotExists(bInbound)
 		if err != nil {
@@ -1450,12 +1453,15 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 }
 
 // inbound runs fn on the receive state of packetID of clientID.
-func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
+func (st *Store) inbound(ctx context.Context, clientID, conn string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
 	return st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		notFound := fmt.Errorf("receive state of packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return notFound
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		b := cb.Bucket(bInbound)
 		if b == nil {
@@ -1471,8 +1477,8 @@ func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, 
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
-	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, v []byte) error {
+func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, conn, packetID, func(b *bolt.Bucket, k, v []byte) error {
 		var in session.Inbound
 		if err := getRecord(v, &in); err != nil {
 			return err
@@ -1506,8 +1512,8 @@ func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
-	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, _ []byte) error {
+func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, conn, packetID, func(b *bolt.Bucket, k, _ []byte) error {
 		return b.Delete(k)
 	})
 	return wrap(err, "forget")

@@ -499,6 +499,25 @@ func (st *Store) gen(ctx context.Context, clientID string) (int64, error) {
 	return cur.Gen, nil
 }
 
+// genFor returns the current generation of clientID's session for a write
+// of connection conn: ErrFenced when conn is not empty and not the
+// session's connection (session.Store.Receive). The write goes to the
+// generation read with the connection, so a clean start after the read
+// leaves it in the old generation, where nothing sees it.
+func (st *Store) genFor(ctx context.Context, clientID, conn string) (int64, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, err)
+	}
+	if cur == nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if conn != "" && cur.Conn != conn {
+		return 0, fmt.Errorf("dynamo: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return cur.Gen, nil
+}
+
 // Receiving implements session.Store: a read of the generation and a query
 // of its I# keys.
 func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
@@ -540,8 +559,8 @@ func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) 
 
 // Receive implements session.Store: a put conditioned on the identifier
 // being free, returning the item that holds it otherwise.
-func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -586,8 +605,8 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}
@@ -608,8 +627,8 @@ func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID ui
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}

@@ -316,10 +316,10 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 }
 
 // fenced returns ErrFenced when conn is not empty and not the connection
-// of rec (session.Store.Dispatch).
+// of rec (session.Store.Dispatch, Receive).
 func fenced(rec *record, clientID, conn string) error {
 	if conn != "" && rec.s.Conn != conn {
-		return fmt.Errorf("memstore: dispatch for %q to connection %q: %w", clientID, conn, session.ErrFenced)
+		return fmt.Errorf("memstore: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
 	}
 	return nil
 }
@@ -490,12 +490,15 @@ func (st *Store) Release(_ context.Context, clientID string, packetID uint16) er
 }
 
 // Receive implements session.Store.
-func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+func (st *Store) Receive(_ context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	if rec == nil {
 		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if err := fenced(rec, clientID, conn); err != nil {
+		return nil, err
 	}
 	if old := rec.inbound[in.PacketID]; old != nil {
 		return cloneInbound(old), nil
@@ -505,10 +508,15 @@ func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) MarkFannedOut(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
+	if rec != nil {
+		if err := fenced(rec, clientID, conn); err != nil {
+			return err
+		}
+	}
 	if rec == nil || rec.inbound[packetID] == nil {
 		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}
@@ -517,10 +525,15 @@ func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) Forget(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
+	if rec != nil {
+		if err := fenced(rec, clientID, conn); err != nil {
+			return err
+		}
+	}
 	if rec == nil || rec.inbound[packetID] == nil {
 		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}

@@ -8,6 +8,7 @@ var dispatchFenceTests = []test{
 	{"DispatchForConn", testDispatchForConn},
 	{"DispatchFencedAfterTakeover", testDispatchFencedAfterTakeover},
 	{"DispatchFencedOffline", testDispatchFencedOffline},
+	{"ReceiveFenced", testReceiveFenced},
 }
 
 // testDispatchForConn: Dispatch and Enqueue for the connection that holds
@@ -65,4 +66,24 @@ func testDispatchFencedOffline(e *env) {
 	_, err := e.st.Dispatch(e.ctx, c, "conn1", 10)
 	e.wantErr(err, session.ErrFenced, "Dispatch for the connection gone offline")
 	e.eq("dispatched without a connection", payloads(e.dispatch(c, 10)), []string{"1"})
+}
+
+// testReceiveFenced is a late call of a connection whose client has since
+// started a new session (clean start): its Receive, MarkFannedOut and
+// Forget are ErrFenced and leave the new session's receive state alone, so
+// that the new connection's message under the same packet identifier is
+// not taken for a resend of the old one.
+func testReceiveFenced(e *env) {
+	c := e.connected("c")
+	e.receive(c, e.inbound(5, "old"))
+	e.connect(c, "conn2", true)
+	_, err := e.st.Receive(e.ctx, c, "conn1", e.inbound(7, "late"))
+	e.wantErr(err, session.ErrFenced, "Receive from the connection taken over")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "conn1", 7), session.ErrFenced, "MarkFannedOut from the connection taken over")
+	if got := e.receive(c, e.inbound(7, "new")); got != nil {
+		e.Fatalf("Receive of the new connection's packet 7 found %q, want none", got.Message.Payload)
+	}
+	e.wantErr(e.st.Forget(e.ctx, c, "conn1", 7), session.ErrFenced, "Forget from the connection taken over")
+	e.must(e.st.MarkFannedOut(e.ctx, c, "conn2", 7), "MarkFannedOut from the new connection")
+	e.must(e.st.Forget(e.ctx, c, "conn2", 7), "Forget from the new connection")
 }

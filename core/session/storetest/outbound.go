@@ -419,7 +419,7 @@ func (e *env) inbound(pid uint16, payload string) *session.Inbound {
 // receive calls Receive and returns the existing record.
 func (e *env) receive(c string, in *session.Inbound) *session.Inbound {
 	e.Helper()
-	existing, err := e.st.Receive(e.ctx, c, in)
+	existing, err := e.st.Receive(e.ctx, c, "", in)
 	e.must(err, "Receive")
 	return existing
 }
@@ -432,35 +432,35 @@ func testInboundLifecycle(e *env) {
 		e.Fatalf("first Receive: existing = %s, want nil", show(got))
 	}
 	e.eq("second Receive", e.receive(c, e.inbound(5, "two")), e.inbound(5, "one"))
-	e.must(e.st.MarkFannedOut(e.ctx, c, 5), "MarkFannedOut")
+	e.must(e.st.MarkFannedOut(e.ctx, c, "", 5), "MarkFannedOut")
 	routed := e.inbound(5, "one")
 	routed.Routed = true
 	e.eq("Receive after MarkFannedOut", e.receive(c, e.inbound(5, "three")), routed)
 	if got := e.receive(c, e.inbound(6, "six")); got != nil {
 		e.Fatalf("Receive of another packet id: existing = %s, want nil", show(got))
 	}
-	e.must(e.st.Forget(e.ctx, c, 5), "Forget")
-	e.wantErr(e.st.Forget(e.ctx, c, 5), session.ErrNotFound, "second Forget")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 5), session.ErrNotFound, "MarkFannedOut after Forget")
+	e.must(e.st.Forget(e.ctx, c, "", 5), "Forget")
+	e.wantErr(e.st.Forget(e.ctx, c, "", 5), session.ErrNotFound, "second Forget")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "", 5), session.ErrNotFound, "MarkFannedOut after Forget")
 	if got := e.receive(c, e.inbound(5, "four")); got != nil {
 		e.Fatalf("Receive after Forget: existing = %s, want nil", show(got))
 	}
 	e.eq("Receive of the new record", e.receive(c, e.inbound(5, "five")), e.inbound(5, "four"))
 	e.eq("Receive of the other", e.receive(c, e.inbound(6, "x")), e.inbound(6, "six"))
-	e.must(e.st.Forget(e.ctx, c, 6), "Forget")
+	e.must(e.st.Forget(e.ctx, c, "", 6), "Forget")
 }
 
 // testInboundNotFound: MarkFannedOut and Forget of unknown packet ids, and
 // Receive on unknown sessions, are ErrNotFound.
 func testInboundNotFound(e *env) {
 	c := e.connected("c")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
-	e.wantErr(e.st.Forget(e.ctx, c, 9), session.ErrNotFound, "Forget of an unknown packet id")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "", 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
+	e.wantErr(e.st.Forget(e.ctx, c, "", 9), session.ErrNotFound, "Forget of an unknown packet id")
 	nobody := e.client("nobody")
-	_, err := e.st.Receive(e.ctx, nobody, e.inbound(1, "x"))
+	_, err := e.st.Receive(e.ctx, nobody, "", e.inbound(1, "x"))
 	e.wantErr(err, session.ErrNotFound, "Receive on an unknown session")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
-	e.wantErr(e.st.Forget(e.ctx, nobody, 1), session.ErrNotFound, "Forget on an unknown session")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, "", 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
+	e.wantErr(e.st.Forget(e.ctx, nobody, "", 1), session.ErrNotFound, "Forget on an unknown session")
 	_, err = e.st.Session(e.ctx, nobody)
 	e.wantErr(err, session.ErrNotFound, "Session after Receive")
 }

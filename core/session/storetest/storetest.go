@@ -503,7 +503,7 @@ func (e *env) populate(clientID, conn string) uint16 {
 	e.eq("dispatched", payloads(d), []string{"x"})
 	e.must(e.st.Release(e.ctx, clientID, d[0].PacketID), "Release")
 	in := &session.Inbound{PacketID: inboundPID, Message: session.Message{Topic: e.topic("in"), Payload: []byte("in"), QoS: 2}}
-	existing, err := e.st.Receive(e.ctx, clientID, in)
+	existing, err := e.st.Receive(e.ctx, clientID, "", in)
 	e.must(err, "Receive")
 	if existing != nil {
 		e.Fatalf("Receive on a fresh session: existing = %s", show(existing))
@@ -531,7 +531,7 @@ func (e *env) checkContents(clientID string, want int, pid uint16) {
 		if f[0].PacketID != pid {
 			e.Fatalf("in-flight packet id %d, want %d", f[0].PacketID, pid)
 		}
-		in, err := e.st.Receive(e.ctx, clientID, &session.Inbound{PacketID: inboundPID})
+		in, err := e.st.Receive(e.ctx, clientID, "", &session.Inbound{PacketID: inboundPID})
 		e.must(err, "Receive")
 		if in == nil || string(in.Message.Payload) != "in" {
 			e.Fatalf("receive state: %s, want the recorded one", show(in))
@@ -546,7 +546,7 @@ func (e *env) checkContents(clientID string, want int, pid uint16) {
 	for _, op := range []func(context.Context, string, uint16) error{e.st.Acknowledge, e.st.Release, e.st.Complete} {
 		e.wantErr(op(e.ctx, clientID, pid), session.ErrNotFound, "ack of the old in-flight message")
 	}
-	in, err := e.st.Receive(e.ctx, clientID, &session.Inbound{PacketID: inboundPID})
+	in, err := e.st.Receive(e.ctx, clientID, "", &session.Inbound{PacketID: inboundPID})
 	if want == deleted {
 		e.wantErr(err, session.ErrNotFound, "Receive on a deleted session")
 		return
