@@ -197,9 +197,13 @@ func (st *Store) dispatchRounds(ctx context.Context, clientID, conn string, wind
 			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 		}
 		now := time.Now().Unix()
-		if len(items) < 48 && len(items) < cur.NQ && !recounted {
-			// The whole queue is fewer messages than nq says: DynamoDB
-			// deleted expired ones.
+		if len(items) < 48 && len(items) < cur.NQ && ttlPassed(cur.QX, now) && !recounted {
+			// The whole queue is fewer messages than nq says, and
+			// DynamoDB may have deleted expired ones (qx has passed).
+			// Before qx it cannot have: the messages missing were moved
+			// by a dispatch since cur was read (cur may be Enqueue's
+			// view), and the round goes on with those found, under its
+			// conditions.
 			recounted, reread = true, true
 			if err := st.recount(ctx, clientID, cur, now); err != nil {
 				return sent, err
