@@ -59,17 +59,17 @@ func newDeliveryFront(t *testing.T) *deliveryFront {
 // failed deliveries (the row reports how many requests were refused, 3
 // per failed delivery).
 //
-// It is gated: in runs on a loaded machine (2026-12-02) the queues of the
-// subscribers grew to dozens of messages and then stopped being
-// dispatched, the DynamoDB store's queue count (nq) off from the items
-// ("dynamo: recount of a queue" nq 44, live 68; "recount lost a race"),
-// with or without a refused request (a run with the front never refusing
-// and -max-inflight 4 failed the same way; one with neither passed):
-// acknowledged messages never reached a subscriber on A as well as on B.
+// It was gated (issue 15) while, on a loaded machine, the subscribers'
+// queues grew to dozens of messages and then stopped being dispatched:
+// a Dispatch cut short by its caller's deadline had put messages in
+// flight that it never returned, and they held the window (the DynamoDB
+// store now returns what it put in flight; infra/dynamo/settle.go). The
+// "dynamo: recount of a queue" lines seen then (nq 44, live 68) were a
+// Dispatch recounting from a view of the session that concurrent calls
+// had changed, which its condition refuses ("recount lost a race"), not a
+// count off from the items.
 func TestFaultDeliveryRefused(t *testing.T) {
 	const scenario = "a proxy's delivery endpoint refuses every request for a window (as after clock skew), QoS 1/2"
-	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
-		"a fix of the DynamoDB queue count that stalls dispatch under backlog (dynamo: recount lost a race), seen in this scenario")
 	s := newFaultStack(t, nil, "A")
 	a := s.proxy("A")
 	front := newDeliveryFront(t)
@@ -98,8 +98,12 @@ func TestFaultDeliveryRefused(t *testing.T) {
 	// message to B's subscribers goes out in a delivery posted from A's
 	// events only when their window has room as it is routed; otherwise
 	// their acknowledgements on B dispatch it, and B writes it itself.
-	if n := front.refused.Load(); n < 6 {
-		t.Errorf("the window refused %d requests, want the deliveries of 4 s of publishing", n)
+	// After a failed delivery, B holds its subscribers' next frames for
+	// -order-wait (their predecessors went back to the queue), so their
+	// windows stay full and A's events rarely find room again within the
+	// 4 s: runs see one failed delivery, at times more.
+	if n := front.refused.Load(); n < 3 {
+		t.Errorf("the window refused %d requests, want at least one failed delivery (3)", n)
 	}
 	for _, p := range pubs {
 		if n := p.client().waitAcked(30 * time.Second); n > 0 {

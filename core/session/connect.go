@@ -280,9 +280,9 @@ func (c *call) resume() error {
 // dispatch sends queued messages to this connection as its window allows.
 func (c *call) dispatch() error {
 	for {
-		out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, int(c.st.ReceiveMax))
+		out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, c.ev.Conn, int(c.st.ReceiveMax))
 		if err != nil {
-			return err
+			return c.storeErr(err) // fenced: taken over, closed
 		}
 		freed := false // an expired message left the window: dispatch again
 		for _, o := range out {

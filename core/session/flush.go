@@ -111,7 +111,7 @@ func (c *call) flush() error {
 	c.pending, c.pendingBy = nil, nil
 	if err == nil {
 		for _, id := range c.marks {
-			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, id); err != nil {
+			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, c.ev.Conn, id); err != nil {
 				break
 			}
 		}
@@ -178,20 +178,31 @@ func (c *call) enqueue(s *Session, run []pendingItem, window int) error {
 		msgs[i] = run[i].o
 	}
 	for len(run) > 0 {
-		accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, msgs, c.h.cfg.queueLimit(), window)
+		accepted, out, err := c.h.store.Enqueue(c.ctx, s.ClientID, msgs, c.h.cfg.queueLimit(), s.Conn, window)
 		if errors.Is(err, ErrNotFound) {
 			// The session ended (its client disconnected, or it expired)
 			// since fanOut read it: it no longer subscribes, and its end must
 			// not fail the publisher's call.
 			return nil
 		}
-		if err != nil {
+		fenced := errors.Is(err, ErrFenced)
+		if err != nil && !fenced {
 			return err
 		}
 		for i := range accepted {
 			run[i].f.n++
 		}
-		if err := c.sendOut(s, out, window); err != nil {
+		if !fenced {
+			err = c.sendOut(s, out, window)
+		}
+		if errors.Is(err, ErrFenced) {
+			// Queued, not sent: the client moved since fanOut read s.
+			if err := c.moved(s); err != nil {
+				return err
+			}
+			out, err = nil, nil
+		}
+		if err != nil {
 			return err
 		}
 		run, msgs = run[accepted:], msgs[accepted:]
@@ -235,7 +246,7 @@ func (c *call) sendOut(s *Session, out []*Outbound, window int) error {
 			return nil
 		}
 		var err error
-		if out, err = c.h.store.Dispatch(c.ctx, s.ClientID, window); err != nil {
+		if out, err = c.h.store.Dispatch(c.ctx, s.ClientID, s.Conn, window); err != nil {
 			return err
 		}
 	}

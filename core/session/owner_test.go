@@ -165,7 +165,7 @@ func TestOwnerSessionWithoutIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	queued := []*session.Outbound{{QoS: 1, Message: session.Message{Topic: "t", Payload: []byte("old"), QoS: 1}}}
-	if _, _, err := e.store.Enqueue(t.Context(), "old-id", queued, session.QueueLimit{Messages: 10}, 0); err != nil {
+	if _, _, err := e.store.Enqueue(t.Context(), "old-id", queued, session.QueueLimit{Messages: 10}, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	_, ack, rest := e.connect(v5, "old-id", login("bob", "pw"), persistent())
@@ -303,7 +303,7 @@ func TestOwnerUserRemoved(t *testing.T) {
 				}
 			}
 			wantPayloads(t, watcher.recv(alice.lost())) // no will from a removed user
-			if q, err := e.store.Dispatch(t.Context(), "alice-phone", 10); err != nil || len(q) != 0 {
+			if q, err := e.store.Dispatch(t.Context(), "alice-phone", "", 10); err != nil || len(q) != 0 {
 				t.Fatalf("queued for the removed user: %d (%v)", len(q), err)
 			}
 			wantDisconnect(t, other, other.send(publish(v, "devices/alice/t", "x", qos(0, 0))), packet.NotAuthorized)

@@ -74,9 +74,9 @@ func (c *call) publish(frame []byte) error {
 	// Routed false, so a retry after a failure routes again; Routed is set
 	// when the call flushes the deliveries, before the PUBREC goes out. A
 	// resend within the same call finds it marked there.
-	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, &Inbound{PacketID: p.PacketID, Message: m})
+	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, c.ev.Conn, &Inbound{PacketID: p.PacketID, Message: m})
 	if err != nil {
-		return err
+		return c.storeErr(err) // fenced: taken over, closed
 	}
 	f := &fanout{n: 1}
 	switch {

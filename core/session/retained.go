@@ -257,8 +257,8 @@ func (r *retainedRun) enqueue(sc *RetainedScan) (bool, error) {
 	var sent []*Outbound
 	if len(msgs) > 0 {
 		var err error
-		if accepted, sent, err = c.h.store.Enqueue(c.ctx, c.st.ClientID, msgs, c.h.cfg.queueLimit(), r.window); err != nil {
-			return false, err
+		if accepted, sent, err = c.h.store.Enqueue(c.ctx, c.st.ClientID, msgs, c.h.cfg.queueLimit(), c.ev.Conn, r.window); err != nil {
+			return false, c.storeErr(err) // fenced: taken over, closed
 		}
 	}
 	// Pass every item before the first message the queue did not take.

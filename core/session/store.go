@@ -180,15 +180,28 @@ type Store interface {
 
 	// Enqueue appends messages to the outbound queue of clientID within
 	// limit (see QueueLimit); it reports how many were accepted, in order,
-	// dropping the rest. When window > 0 it then dispatches as Dispatch
-	// does and returns the messages it put in flight.
-	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, limit QueueLimit, window int) (accepted int, dispatched []*Outbound, err error)
+	// dropping the rest. The messages are queued whoever holds the
+	// session. When window > 0 it then dispatches for conn as Dispatch
+	// does and returns the messages it put in flight; a dispatch fenced
+	// off returns ErrFenced with accepted.
+	Enqueue(ctx context.Context, clientID string, msgs []*Outbound, limit QueueLimit, conn string, window int) (accepted int, dispatched []*Outbound, err error)
 	// Dispatch moves queued messages, oldest first, to in flight while
 	// fewer than window QoS 1 and 2 messages are in flight, assigning each a
 	// packet identifier no in-flight message uses; queued QoS 0 messages are
 	// handed out and removed without counting against the window. It
-	// returns the messages to send, in order.
-	Dispatch(ctx context.Context, clientID string, window int) ([]*Outbound, error)
+	// returns the messages to send, in order, to conn.
+	//
+	// conn fences the step: when conn is not the session's connection
+	// (another connection took the session over, or it went offline),
+	// nothing moves and Dispatch returns ErrFenced. A message put in
+	// flight for a connection that is gone would wait there until the
+	// client's next connection, and the connection that took over may
+	// already have resent what was in flight when it started (a late call
+	// of a proxy that died; issue 15): checked in the step that moves the
+	// messages, the fence leaves them queued for the connection that holds
+	// the session. An empty conn dispatches whoever holds the session
+	// (tools and tests).
+	Dispatch(ctx context.Context, clientID, conn string, window int) ([]*Outbound, error)
 	// Inflight returns the messages in flight (Sent or Released) in order,
 	// for resending when the client reconnects.
 	Inflight(ctx context.Context, clientID string) ([]*Outbound, error)
@@ -202,16 +215,27 @@ type Store interface {
 	// ErrNotFound when no released message uses packetID.
 	Complete(ctx context.Context, clientID string, packetID uint16) error
 
-	// Receive records a QoS 2 message received under packetID, unless one
-	// is already recorded; it returns the existing record, or nil when
-	// in was stored.
-	Receive(ctx context.Context, clientID string, in *Inbound) (existing *Inbound, err error)
+	// Receive records a QoS 2 message received under packetID on
+	// connection conn, unless one is already recorded; it returns the
+	// existing record, or nil when in was stored.
+	//
+	// Receive, MarkFannedOut and Forget are fenced like Dispatch: when conn
+	// is not the session's connection they write nothing and return
+	// ErrFenced (an empty conn is not fenced). A late call of a connection
+	// whose client has started a new session (clean start) would
+	// otherwise leave receive state there under a packet identifier the
+	// new connection reuses: its next message under that identifier would
+	// be taken for a resend and never routed (issue 15). The state of a
+	// session kept across connections is the client's, whichever
+	// connection writes it [MQTT-4.3.3-9]; the fence checks conn where the
+	// store learns which session the write goes to.
+	Receive(ctx context.Context, clientID, conn string, in *Inbound) (existing *Inbound, err error)
 	// MarkFannedOut records that the message received under packetID
 	// reached its subscribers (it sets Inbound.Routed).
-	MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error
+	MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Forget removes the receive state of packetID (PUBREL), returning
 	// ErrNotFound when there was none.
-	Forget(ctx context.Context, clientID string, packetID uint16) error
+	Forget(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Receiving returns how many QoS 2 messages of clientID have receive
 	// state (Receive'd and not yet Forgotten); 0 when there is no session.
 	Receiving(ctx context.Context, clientID string) (int, error)

@@ -80,7 +80,7 @@ func (c *call) undelivered(d *Delivery, unreached bool) error {
 		if len(qos0) == 0 || !c.h.cfg.QueueQoS0 || s.ExpiryInterval == 0 {
 			return nil
 		}
-		_, _, err := c.h.store.Enqueue(c.ctx, d.Client, qos0, c.h.cfg.queueLimit(), 0)
+		_, _, err := c.h.store.Enqueue(c.ctx, d.Client, qos0, c.h.cfg.queueLimit(), "", 0)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // Unreached handles deliveries that certainly never reached their proxy:
@@ -43,39 +44,59 @@ func (h *Handler) Unreached(ctx context.Context, ds []Delivery) (*Reply, error) 
 }
 
 // requeue puts the QoS 1 and 2 messages in flight for clientID under ids,
-// never sent, back in its queue: a copy is enqueued (window 0: nothing is
-// dispatched now, since the proxy just failed), then the in-flight one's
-// exchange is ended, in two atomic steps. A failure between them leaves
-// both, so that the message is sent twice at worst and never lost; a
-// message the queue has no room for stays in flight, to be sent when the
-// client reconnects.
+// never sent, back in its queue: copies are enqueued, all in one call
+// (window 0: nothing is dispatched now, since the proxy just failed), then
+// the in-flight ones' exchanges are ended, concurrently, in two atomic
+// steps per message. A failure between them leaves both, so that the
+// message is sent twice at worst and never lost; a message the queue has
+// no room for stays in flight, to be sent when the client reconnects.
+// One call for the copies and concurrent ends keep a failed delivery of a
+// window's worth of messages from holding the call (and the PUBLISH that
+// made the delivery) for a store round trip per message.
 func (c *call) requeue(clientID string, ids []uint16) error {
 	inflight, err := c.h.store.Inflight(c.ctx, clientID)
 	if err != nil {
 		return err
 	}
+	var back []*Outbound
+	var copies []*Outbound
 	for _, o := range inflight {
 		if o.State != Sent || !slices.Contains(ids, o.PacketID) {
 			continue
 		}
-		cp := &Outbound{QoS: o.QoS, Retain: o.Retain, SubIDs: o.SubIDs, Message: o.Message}
-		n, _, err := c.h.store.Enqueue(c.ctx, clientID, []*Outbound{cp}, c.h.cfg.queueLimit(), 0)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			continue
-		}
-		if o.QoS == 1 {
-			err = c.h.store.Acknowledge(c.ctx, clientID, o.PacketID)
-		} else if err = c.h.store.Release(c.ctx, clientID, o.PacketID); err == nil {
-			err = c.h.store.Complete(c.ctx, clientID, o.PacketID)
-		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+		back = append(back, o)
+		copies = append(copies, &Outbound{QoS: o.QoS, Retain: o.Retain, SubIDs: o.SubIDs, Message: o.Message})
+	}
+	if len(copies) == 0 {
+		return nil
+	}
+	n, _, err := c.h.store.Enqueue(c.ctx, clientID, copies, c.h.cfg.queueLimit(), "", 0)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	back = back[:n] // the queue took the first n, in order
+	errs := make([]error, len(back))
+	var wg sync.WaitGroup
+	for i, o := range back {
+		wg.Go(func() {
+			var err error
+			if o.QoS == 1 {
+				err = c.h.store.Acknowledge(c.ctx, clientID, o.PacketID)
+			} else if err = c.h.store.Release(c.ctx, clientID, o.PacketID); err == nil {
+				err = c.h.store.Complete(c.ctx, clientID, o.PacketID)
+			}
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	for i, o := range back {
+		if errs[i] != nil {
+			return errs[i]
 		}
 		c.h.log.Debug("message in flight for an unreached connection put back in the queue", "client", clientID, "packetId", o.PacketID, "qos", o.QoS, "topic", o.Message.Topic)
 	}

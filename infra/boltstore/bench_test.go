@@ -42,7 +42,7 @@ func benchConnect(b *testing.B, st session.Store, clientID string) {
 // do: Enqueue puts it in flight at once, then the PUBACK acknowledges it.
 func enqueueDispatchAck(b *testing.B, st session.Store, clientID string, m *session.Outbound) {
 	ctx := b.Context()
-	_, d, err := st.Enqueue(ctx, clientID, []*session.Outbound{m}, session.QueueLimit{Messages: 1000}, 10)
+	_, d, err := st.Enqueue(ctx, clientID, []*session.Outbound{m}, session.QueueLimit{Messages: 1000}, "", 10)
 	if err != nil || len(d) != 1 {
 		b.Fatalf("Enqueue: %v, %d dispatched", err, len(d))
 	}

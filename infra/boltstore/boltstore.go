@@ -1165,14 +1165,15 @@ func (st *Store) Match(ctx context.Context, name string) ([]session.Subscription
 }
 
 // Enqueue implements session.Store.
-func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, conn string, window int) (int, []*session.Outbound, error) {
 	var (
 		accepted   int
 		dispatched []*session.Outbound
 	)
 	var early bool
+	var fence error // a dispatch fenced off (the queue is written)
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
-		accepted, dispatched = 0, nil
+		accepted, dispatched, fence = 0, nil, nil
 		early = st.endingCached(clientID)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
@@ -1202,8 +1203,9 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 			}
 		}
 		if window > 0 {
-			var err error
-			if dispatched, err = dispatch(cb, &n, window); err != nil {
+			if err := dispatchFence(cb, clientID, conn); err != nil {
+				fence = err // the messages are queued all the same
+			} else if dispatched, err = dispatch(cb, &n, window); err != nil {
 				return err
 			}
 		}
@@ -1212,11 +1214,30 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 	if err != nil {
 		return 0, nil, wrap(err, "enqueue for %q", clientID)
 	}
+	if fence != nil {
+		return accepted, nil, wrap(fence, "enqueue for %q", clientID)
+	}
 	return accepted, dispatched, nil
 }
 
+// dispatchFence returns ErrFenced when conn is not empty and not the
+// connection of the session bucket cb (session.Store.Dispatch, Receive).
+func dispatchFence(cb *bolt.Bucket, clientID, conn string) error {
+	if conn == "" {
+		return nil
+	}
+	s, err := getSessionHead(cb)
+	if err != nil {
+		return err
+	}
+	if s.Conn != conn {
+		return errFenced(clientID, conn)
+	}
+	return nil
+}
+
 // Dispatch implements session.Store.
-func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
+func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	var dispatched []*session.Outbound
 	var early bool
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
@@ -1225,6 +1246,9 @@ func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return nil
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		n := getCounters(cb)
 		if n.queued == 0 {
@@ -1400,13 +1424,16 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 }
 
 // Receive implements session.Store.
-func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
 	var existing *session.Inbound
 	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		existing = nil
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return errNoSession(clientID)
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		b, err := cb.CreateBucketIfNotExists(bInbound)
 		if err != nil {
@@ -1426,12 +1453,15 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 }
 
 // inbound runs fn on the receive state of packetID of clientID.
-func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
+func (st *Store) inbound(ctx context.Context, clientID, conn string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
 	return st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		notFound := fmt.Errorf("receive state of packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return notFound
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		b := cb.Bucket(bInbound)
 		if b == nil {
@@ -1447,8 +1477,8 @@ func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, 
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
-	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, v []byte) error {
+func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, conn, packetID, func(b *bolt.Bucket, k, v []byte) error {
 		var in session.Inbound
 		if err := getRecord(v, &in); err != nil {
 			return err
@@ -1482,8 +1512,8 @@ func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
-	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, _ []byte) error {
+func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, conn, packetID, func(b *bolt.Bucket, k, _ []byte) error {
 		return b.Delete(k)
 	})
 	return wrap(err, "forget")

@@ -141,7 +141,7 @@ func TestEndingSessionWrites(t *testing.T) {
 	}
 	msg := &session.Outbound{QoS: 1, Message: session.Message{Topic: "a/b", Payload: []byte("x"), QoS: 1}}
 	for _, id := range []string{"e", "d"} {
-		_, sent, err := st.Enqueue(ctx, id, []*session.Outbound{msg}, session.QueueLimit{Messages: 10}, 5)
+		_, sent, err := st.Enqueue(ctx, id, []*session.Outbound{msg}, session.QueueLimit{Messages: 10}, "", 5)
 		must(err)
 		if len(sent) != 1 {
 			t.Fatalf("Enqueue for %s dispatched %d", id, len(sent))
@@ -210,7 +210,7 @@ func TestEndingSessionReadsOwnWrites(t *testing.T) {
 			t.Fatalf("after subscribing to %s, Subscriptions has %d, want %d", filter, len(subs), i+1)
 		}
 		msg := &session.Outbound{QoS: 1, Message: session.Message{Topic: filter, Payload: []byte("x"), QoS: 1}}
-		if _, _, err := st.Enqueue(ctx, "e", []*session.Outbound{msg}, session.QueueLimit{Messages: 100}, 100); err != nil {
+		if _, _, err := st.Enqueue(ctx, "e", []*session.Outbound{msg}, session.QueueLimit{Messages: 100}, "", 100); err != nil {
 			t.Fatal(err)
 		}
 		if f, err := st.Inflight(ctx, "e"); err != nil || len(f) != i+1 {

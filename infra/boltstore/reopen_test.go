@@ -111,12 +111,12 @@ func TestReopen(t *testing.T) {
 		{QoS: 1, Message: session.Message{Topic: "x/b", Payload: []byte("4"), QoS: 1}},
 		{QoS: 2, Message: session.Message{Topic: "x/b", Payload: []byte("5"), QoS: 2}},
 	}
-	_, inflight, err := st.Enqueue(ctx, "a", msgs, session.QueueLimit{Messages: 100}, 2)
+	_, inflight, err := st.Enqueue(ctx, "a", msgs, session.QueueLimit{Messages: 100}, "", 2)
 	must(err)
 	must(st.Release(ctx, "a", inflight[0].PacketID))
-	_, err = st.Receive(ctx, "a", &session.Inbound{PacketID: 9, Message: session.Message{Topic: "in", Payload: []byte("in"), QoS: 2}})
+	_, err = st.Receive(ctx, "a", "", &session.Inbound{PacketID: 9, Message: session.Message{Topic: "in", Payload: []byte("in"), QoS: 2}})
 	must(err)
-	must(st.MarkFannedOut(ctx, "a", 9))
+	must(st.MarkFannedOut(ctx, "a", "", 9))
 	before := read(t, st, now)
 	must(st.Close())
 
@@ -134,7 +134,7 @@ func TestReopen(t *testing.T) {
 	if len(after.inflight) != 2 || len(after.retained) != 2 || !slices.Equal(after.due, []string{"b"}) {
 		t.Fatalf("after reopening: %d in flight, %d retained, due %v", len(after.inflight), len(after.retained), after.due)
 	}
-	in, err := st.Receive(ctx, "a", &session.Inbound{PacketID: 9})
+	in, err := st.Receive(ctx, "a", "", &session.Inbound{PacketID: 9})
 	must(err)
 	if in == nil || !in.Routed || string(in.Message.Payload) != "in" {
 		t.Fatalf("receive state after reopening: %+v", in)
@@ -162,14 +162,14 @@ func TestReopen(t *testing.T) {
 			t.Fatalf("dispatched %v, want %v", got, want)
 		}
 	}
-	d, err := st.Dispatch(ctx, "a", 4)
+	d, err := st.Dispatch(ctx, "a", "", 4)
 	must(err)
 	check(d, "3", "4")
 	must(st.Acknowledge(ctx, "a", inflight[1].PacketID))
 	must(st.Complete(ctx, "a", inflight[0].PacketID))
 	delete(used, inflight[0].PacketID)
 	delete(used, inflight[1].PacketID)
-	_, d, err = st.Enqueue(ctx, "a", []*session.Outbound{{QoS: 1, Message: session.Message{Topic: "x/b", Payload: []byte("6"), QoS: 1}}}, session.QueueLimit{Messages: 100}, 4)
+	_, d, err = st.Enqueue(ctx, "a", []*session.Outbound{{QoS: 1, Message: session.Message{Topic: "x/b", Payload: []byte("6"), QoS: 1}}}, session.QueueLimit{Messages: 100}, "", 4)
 	must(err)
 	check(d, "5", "6")
 

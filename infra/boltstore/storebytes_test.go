@@ -31,7 +31,7 @@ func TestStoreBytesReopen(t *testing.T) {
 		if _, err := st.Connect(ctx, s, false, 1000); err != nil {
 			t.Fatal(err)
 		}
-		if n, _, err := st.Enqueue(ctx, id, []*session.Outbound{msg()}, session.QueueLimit{Messages: 10}, 0); err != nil || n != 1 {
+		if n, _, err := st.Enqueue(ctx, id, []*session.Outbound{msg()}, session.QueueLimit{Messages: 10}, "", 0); err != nil || n != 1 {
 			t.Fatalf("Enqueue for %s: %d, %v", id, n, err)
 		}
 	}
@@ -41,7 +41,7 @@ func TestStoreBytesReopen(t *testing.T) {
 			t.Errorf("%s: QueuedStoreBytes %d, %v; want %d", what, n, err, 2*size)
 		}
 		lim := session.QueueLimit{Messages: 10, StoreBytes: 2 * size}
-		if n, _, err := st.Enqueue(ctx, "a", []*session.Outbound{msg()}, lim, 0); err != nil || n != 0 {
+		if n, _, err := st.Enqueue(ctx, "a", []*session.Outbound{msg()}, lim, "", 0); err != nil || n != 0 {
 			t.Errorf("%s: Enqueue into a full store: %d, %v; want none accepted", what, n, err)
 		}
 	}

@@ -110,7 +110,13 @@
 //     is ErrQuotaExceeded, a failed session condition a lost race.
 //   - Fencing. Every write a connection makes to its session is a condition
 //     conn = :conn on the session item, or a ConditionCheck of it (with gen)
-//     in the same TransactWriteItems.
+//     in the same TransactWriteItems. Dispatch (and Enqueue's dispatch)
+//     adds conn = :conn to its update of the session item when given a
+//     connection. Receive, MarkFannedOut and Forget read the session
+//     item for its gen and check conn on that read: the write goes to the
+//     gen read, so a clean start after the read leaves it in the old
+//     generation, which nothing reads. Acknowledge, Release and Complete
+//     are not fenced (session.Store).
 //   - Sessions: BatchGetItem of session items, 100 keys a call, unprocessed
 //     keys retried, except the items the Store's own Match read less than
 //     100 ms before (see Match). The will stays in the session item: the
@@ -254,7 +260,8 @@
 //     those that fit the window in flight in one TransactWriteItems: delete
 //     each O# item (condition: it exists), put it as F#<pid> (condition:
 //     attribute_not_exists), and update the session's nq, nf, nb and hf
-//     on the condition nf <= window - moved and hf unchanged (each message
+//     on the condition nf <= window - moved, conn the connection
+//     dispatched for (else ErrFenced), and hf unchanged (each message
 //     moved reports as session.Outbound.After the hf read, or the message
 //     moved before it; 0 when nf was 0). QoS 0 messages are only deleted. The
 //     packet identifier is derived from the Seq, (seq - 1) mod 65535 + 1,
@@ -266,6 +273,17 @@
 //     same transaction (counted out of nq) instead of being put in flight,
 //     and the F# item carries no ttl. When the query finds the whole queue
 //     shorter than nq, the queue is recounted first (see Expiry).
+//     Dispatch returns the messages it put in flight or an error, never
+//     both (settle.go): its caller sends only what an error-free call
+//     returns, and a message in flight that is never sent holds a place of
+//     the window until the client reconnects (a few of them stop the
+//     queue). So a round that fails after earlier rounds moved messages
+//     (the caller's deadline, under a backlog of more than a round) ends
+//     the call with those messages, and a round's transaction that gets no
+//     answer is sent again with the same ClientRequestToken, unaffected by
+//     the caller's deadline (at most 3 s): DynamoDB answers success
+//     without writing again if the first was applied, and applies or
+//     cancels it otherwise, so the round's outcome is known.
 //   - Acknowledge, Complete: one transaction: delete F#<pid> on the
 //     condition of its QoS and state, and nf - 1 on the session conditioned
 //     on gen (the Store caches generations it has read, so this usually
@@ -297,7 +315,12 @@
 //     (the caller re-reads), so nq never ends below the messages queued.
 //     Enqueue recounts when the queue looks full and qx has passed;
 //     Dispatch when its query finds fewer queued items than nq (the whole
-//     queue read). So a session whose expired messages DynamoDB deleted
+//     queue read) and qx has passed. Before qx a shortfall is a dispatch
+//     that ran since the session was read (the nq read is older than the
+//     query, or is Enqueue's view), which a recount's condition on nq
+//     would refuse anyway ("recount lost a race"): nq is kept exact by
+//     the transactions that move the items, and only DynamoDB's TTL
+//     deletion takes items without it. So a session whose expired messages DynamoDB deleted
 //     unseen can be filled to -max-queued again at its next enqueue, and nq
 //     never reads 0 (which makes Dispatch stop) while messages wait in the
 //     queue.

@@ -90,3 +90,15 @@ func (st *Store) Partition(ctx context.Context, clientID string) ([]map[string]t
 func (st *Store) Item(ctx context.Context, pk, sk string) (map[string]types.AttributeValue, error) {
 	return st.getItem(ctx, pk, sk)
 }
+
+// DispatchAfterRead is Dispatch whose first round uses a read of the
+// session made before between runs (as Enqueue's dispatch uses Enqueue's
+// read): for a test of a takeover in between.
+func (st *Store) DispatchAfterRead(ctx context.Context, clientID, conn string, window int, between func()) ([]*session.Outbound, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	between()
+	return st.dispatch(ctx, clientID, conn, window, cur)
+}

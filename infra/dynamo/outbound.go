@@ -26,7 +26,7 @@ const (
 // the seq read and on room in the queue; a lost race is retried. When the
 // queue looks full and DynamoDB may have deleted expired messages of it
 // (the session's qx has passed), nq is first counted afresh (recount).
-func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, conn string, window int) (int, []*session.Outbound, error) {
 	maxQueued := limit.Messages
 	items := make([]map[string]types.AttributeValue, len(msgs))
 	for i, o := range msgs {
@@ -149,7 +149,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 	if window <= 0 {
 		return accepted, nil, nil
 	}
-	d, err := st.dispatch(ctx, clientID, window, last)
+	d, err := st.dispatch(ctx, clientID, conn, window, last)
 	return accepted, d, err
 }
 
@@ -159,18 +159,20 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 // its packet identifier (derived from its Seq) on the condition that no
 // in-flight message holds it, and the session's nq and nf change on the
 // condition that the window still has room. A round that loses a race is
-// retried. A message's packet identifier is derived from its Seq, (seq-1)
+// retried. The update is also conditioned on the session's conn being
+// conn (when not empty): a round for a connection that no longer holds
+// the session moves nothing, and the call returns ErrFenced (see
+// session.Store.Dispatch). A message's packet identifier is derived from its Seq, (seq-1)
 // mod 65535 + 1; when an older in-flight message still holds it (the Seqs
 // in flight span more than 65,535), the put's condition fails and the next
 // free identifier is tried.
-func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
-	return st.dispatch(ctx, clientID, window, nil)
+func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
+	return st.dispatch(ctx, clientID, conn, window, nil)
 }
 
-// dispatch is Dispatch, whose first round uses cur (when not nil) instead
-// of reading the session: the transaction's conditions check it all the
-// same.
-func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
+// dispatchRounds moves queued messages in flight, round after round, and
+// returns them; on an error, with those of the rounds before it.
+func (st *Store) dispatchRounds(ctx context.Context, clientID, conn string, window int, cur *sessionItem) ([]*session.Outbound, error) {
 	window = min(window, 65535)
 	var sent []*session.Outbound
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
@@ -183,6 +185,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 				return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 			}
 		}
+		if cur != nil && conn != "" && cur.Conn != conn {
+			return sent, fmt.Errorf("dynamo: dispatch for %q to connection %q: %w", clientID, conn, session.ErrFenced)
+		}
 		if cur == nil || cur.NQ <= 0 {
 			return sent, nil
 		}
@@ -192,9 +197,13 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			return sent, fmt.Errorf("dynamo: dispatch for %q: %w", clientID, err)
 		}
 		now := time.Now().Unix()
-		if len(items) < 48 && len(items) < cur.NQ && !recounted {
-			// The whole queue is fewer messages than nq says: DynamoDB
-			// deleted expired ones.
+		if len(items) < 48 && len(items) < cur.NQ && ttlPassed(cur.QX, now) && !recounted {
+			// The whole queue is fewer messages than nq says, and
+			// DynamoDB may have deleted expired ones (qx has passed).
+			// Before qx it cannot have: the messages missing were moved
+			// by a dispatch since cur was read (cur may be Enqueue's
+			// view), and the round goes on with those found, under its
+			// conditions.
 			recounted, reread = true, true
 			if err := st.recount(ctx, clientID, cur, now); err != nil {
 				return sent, err
@@ -274,6 +283,11 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
+		if conn != "" {
+			// The fence: a takeover since cur was read fails the round,
+			// and the next round's read sees it.
+			cond += fmt.Sprintf(" AND %s = %s", e.n("conn"), e.v(str(conn)))
+		}
 		if qos12 > 0 {
 			e.set("hf", num(int64(after)))
 			// The After values came from cur's hf: a dispatch that put
@@ -289,7 +303,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 			TableName: &st.table, Key: key(pk, sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
 		}}
-		err = st.transact(ctx, ops)
+		// The round's outcome must be known: messages it put in flight
+		// and did not return would never be sent.
+		err = st.transactKnown(ctx, ops)
 		if reasons := canceled(err); reasons != nil {
 			for i, at := range putAt {
 				if at >= 0 && failedAt(reasons, at) {
@@ -487,6 +503,25 @@ func (st *Store) gen(ctx context.Context, clientID string) (int64, error) {
 	return cur.Gen, nil
 }
 
+// genFor returns the current generation of clientID's session for a write
+// of connection conn: ErrFenced when conn is not empty and not the
+// session's connection (session.Store.Receive). The write goes to the
+// generation read with the connection, so a clean start after the read
+// leaves it in the old generation, where nothing sees it.
+func (st *Store) genFor(ctx context.Context, clientID, conn string) (int64, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, err)
+	}
+	if cur == nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if conn != "" && cur.Conn != conn {
+		return 0, fmt.Errorf("dynamo: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return cur.Gen, nil
+}
+
 // Receiving implements session.Store: a read of the generation and a query
 // of its I# keys.
 func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
@@ -528,8 +563,8 @@ func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) 
 
 // Receive implements session.Store: a put conditioned on the identifier
 // being free, returning the item that holds it otherwise.
-func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -574,8 +609,8 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}
@@ -596,8 +631,8 @@ func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID ui
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}

@@ -195,8 +195,10 @@ func NewClient(ctx context.Context) (*dynamodb.Client, error) {
 			o.MaxAttempts = 10
 			o.MaxBackoff = 5 * time.Second
 		})
-		// A plain write that meets an ongoing transaction on its item.
-		return retry.AddWithErrorCodes(r, "TransactionConflictException")
+		// A plain write that meets an ongoing transaction on its item, and
+		// a transaction resent with the token of one still running
+		// (transactKnown).
+		return retry.AddWithErrorCodes(r, "TransactionConflictException", "TransactionInProgressException")
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: load AWS configuration: %w", err)
@@ -377,7 +379,13 @@ func (st *Store) query(ctx context.Context, in *dynamodb.QueryInput, limit int) 
 
 // transact runs a TransactWriteItems (at most 100 items).
 func (st *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
-	out, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items, ReturnConsumedCapacity: total})
+	return st.transactToken(ctx, items, nil)
+}
+
+// transactToken is transact with the ClientRequestToken token (the SDK
+// makes one up when it is nil); see transactKnown.
+func (st *Store) transactToken(ctx context.Context, items []types.TransactWriteItem, token *string) error {
+	out, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items, ReturnConsumedCapacity: total, ClientRequestToken: token})
 	if err != nil {
 		return err
 	}

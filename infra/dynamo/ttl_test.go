@@ -119,7 +119,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 	const maxQueued = 5
 	now := time.Now().UnixMilli()
 	// Expired an hour ago: the ttl (expiry plus a margin) has passed.
-	if n, _, err := st.Enqueue(ctx, id, outbound(0, maxQueued, now-3600_000), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != maxQueued {
+	if n, _, err := st.Enqueue(ctx, id, outbound(0, maxQueued, now-3600_000), session.QueueLimit{Messages: maxQueued}, "", 0); err != nil || n != maxQueued {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
 	queued := items(t, st, id, "#O#")
@@ -129,7 +129,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 	sweep(t, queued[:3])
 	wantCounters(t, st, id, maxQueued, 0) // drifted: DynamoDB changed no counter
 
-	n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued+1, now+3600_000), session.QueueLimit{Messages: maxQueued}, 0)
+	n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued+1, now+3600_000), session.QueueLimit{Messages: maxQueued}, "", 0)
 	if err != nil || n != maxQueued {
 		t.Fatalf("Enqueue after the TTL deletion = %d, %v; want %d", n, err, maxQueued)
 	}
@@ -137,7 +137,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 	if got := len(items(t, st, id, "#O#")); got != maxQueued {
 		t.Fatalf("%d queued items, want %d (the expired ones deleted)", got, maxQueued)
 	}
-	out, err := st.Dispatch(ctx, id, 20)
+	out, err := st.Dispatch(ctx, id, "", 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 			t.Fatalf("in-flight item %v has a ttl", it["sk"])
 		}
 	}
-	if n, _, err := st.Enqueue(ctx, id, outbound(20, maxQueued+1, 0), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != maxQueued {
+	if n, _, err := st.Enqueue(ctx, id, outbound(20, maxQueued+1, 0), session.QueueLimit{Messages: maxQueued}, "", 0); err != nil || n != maxQueued {
 		t.Fatalf("Enqueue to an empty queue = %d, %v; want %d", n, err, maxQueued)
 	}
 }
@@ -160,20 +160,20 @@ func TestDispatchAfterTTLDeletion(t *testing.T) {
 	ctx := t.Context()
 	const maxQueued = 5
 	now := time.Now().UnixMilli()
-	if n, _, err := st.Enqueue(ctx, id, outbound(0, 2, now-3600_000), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != 2 {
+	if n, _, err := st.Enqueue(ctx, id, outbound(0, 2, now-3600_000), session.QueueLimit{Messages: maxQueued}, "", 0); err != nil || n != 2 {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
-	if n, _, err := st.Enqueue(ctx, id, outbound(2, 3, now+3600_000), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != 3 {
+	if n, _, err := st.Enqueue(ctx, id, outbound(2, 3, now+3600_000), session.QueueLimit{Messages: maxQueued}, "", 0); err != nil || n != 3 {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
 	sweep(t, items(t, st, id, "#O#")[:2])
-	out, err := st.Dispatch(ctx, id, 2)
+	out, err := st.Dispatch(ctx, id, "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantPayloads(t, out, 2, 2)
 	wantCounters(t, st, id, 1, 2)
-	if n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued, 0), session.QueueLimit{Messages: maxQueued}, 0); err != nil || n != maxQueued-1 {
+	if n, _, err := st.Enqueue(ctx, id, outbound(10, maxQueued, 0), session.QueueLimit{Messages: maxQueued}, "", 0); err != nil || n != maxQueued-1 {
 		t.Fatalf("Enqueue = %d, %v; want %d", n, err, maxQueued-1)
 	}
 	wantCounters(t, st, id, maxQueued, 2)

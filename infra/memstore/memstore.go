@@ -284,7 +284,7 @@ func (st *Store) Receiving(_ context.Context, clientID string) (int, error) {
 }
 
 // Enqueue implements session.Store.
-func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, window int) (int, []*session.Outbound, error) {
+func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Outbound, limit session.QueueLimit, conn string, window int) (int, []*session.Outbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
@@ -315,7 +315,19 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 	if window <= 0 {
 		return accepted, nil, nil
 	}
+	if err := fenced(rec, clientID, conn); err != nil {
+		return accepted, nil, err
+	}
 	return accepted, st.dispatch(rec, window), nil
+}
+
+// fenced returns ErrFenced when conn is not empty and not the connection
+// of rec (session.Store.Dispatch, Receive).
+func fenced(rec *record, clientID, conn string) error {
+	if conn != "" && rec.s.Conn != conn {
+		return fmt.Errorf("memstore: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return nil
 }
 
 // QueuedStoreBytes implements session.StoreBytesCounter.
@@ -346,12 +358,15 @@ func (st *Store) dispatch(rec *record, window int) []*session.Outbound {
 }
 
 // Dispatch implements session.Store.
-func (st *Store) Dispatch(_ context.Context, clientID string, window int) ([]*session.Outbound, error) {
+func (st *Store) Dispatch(_ context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	if rec == nil {
 		return nil, nil
+	}
+	if err := fenced(rec, clientID, conn); err != nil {
+		return nil, err
 	}
 	return st.dispatch(rec, window), nil
 }
@@ -481,12 +496,15 @@ func (st *Store) Release(_ context.Context, clientID string, packetID uint16) er
 }
 
 // Receive implements session.Store.
-func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+func (st *Store) Receive(_ context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	if rec == nil {
 		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if err := fenced(rec, clientID, conn); err != nil {
+		return nil, err
 	}
 	if old := rec.inbound[in.PacketID]; old != nil {
 		return cloneInbound(old), nil
@@ -496,10 +514,15 @@ func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) MarkFannedOut(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
+	if rec != nil {
+		if err := fenced(rec, clientID, conn); err != nil {
+			return err
+		}
+	}
 	if rec == nil || rec.inbound[packetID] == nil {
 		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}
@@ -508,10 +531,15 @@ func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) Forget(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
+	if rec != nil {
+		if err := fenced(rec, clientID, conn); err != nil {
+			return err
+		}
+	}
 	if rec == nil || rec.inbound[packetID] == nil {
 		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}

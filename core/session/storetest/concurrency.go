@@ -97,7 +97,7 @@ func testConcurrentOutbound(e *env) {
 				if i%2 == 0 {
 					win = window
 				}
-				n, d, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{o}, session.QueueLimit{Messages: 1_000_000}, win)
+				n, d, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{o}, session.QueueLimit{Messages: 1_000_000}, "", win)
 				if err != nil {
 					fail(err)
 					return
@@ -107,7 +107,7 @@ func testConcurrentOutbound(e *env) {
 				mu.Unlock()
 				take(d)
 				if i%3 == 0 {
-					d, err := e.st.Dispatch(e.ctx, c, window)
+					d, err := e.st.Dispatch(e.ctx, c, "", window)
 					if err != nil {
 						fail(err)
 						return
@@ -168,7 +168,7 @@ func testConcurrentEnqueueBound(e *env) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 6 {
-				n, _, err := e.st.Enqueue(e.ctx, c, outs(1, strconv.Itoa(w*10+i)), session.QueueLimit{Messages: maxQueued}, 0)
+				n, _, err := e.st.Enqueue(e.ctx, c, outs(1, strconv.Itoa(w*10+i)), session.QueueLimit{Messages: maxQueued}, "", 0)
 				mu.Lock()
 				accepted += n
 				if err != nil {

@@ -32,12 +32,12 @@ func testEnqueueMaxBytes(e *env) {
 	c := e.connected("c")
 	lim := session.QueueLimit{Messages: 100, Bytes: 1000}
 	msgs := []*session.Outbound{sized(400), sized(400), sized(400), sized(400)}
-	n, _, err := e.st.Enqueue(e.ctx, c, msgs, lim, 0)
+	n, _, err := e.st.Enqueue(e.ctx, c, msgs, lim, "", 0)
 	e.must(err, "Enqueue")
 	if n != 3 { // 0, 400+, 800+ are below 1000; then 1200+ is not
 		e.Fatalf("Enqueue accepted %d of 4 messages of 400 bytes with Bytes 1000, want 3", n)
 	}
-	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(1)}, lim, 0)
+	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(1)}, lim, "", 0)
 	e.must(err, "Enqueue")
 	if n != 0 {
 		e.Fatalf("Enqueue into a queue past Bytes accepted %d", n)
@@ -46,13 +46,13 @@ func testEnqueueMaxBytes(e *env) {
 		e.Fatalf("Dispatch with window 2 gave %d", len(d))
 	}
 	// One message of 400 left queued: room again.
-	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400), sized(400), sized(400)}, lim, 0)
+	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400), sized(400), sized(400)}, lim, "", 0)
 	e.must(err, "Enqueue")
 	if n != 2 {
 		e.Fatalf("Enqueue after 2 left the queue accepted %d, want 2", n)
 	}
 	// Bytes 0 bounds nothing.
-	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, session.QueueLimit{Messages: 100}, 0)
+	n, _, err = e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, session.QueueLimit{Messages: 100}, "", 0)
 	e.must(err, "Enqueue")
 	if n != 1 {
 		e.Fatalf("Enqueue with Bytes 0 accepted %d", n)
@@ -64,11 +64,11 @@ func testEnqueueMaxBytes(e *env) {
 func testEnqueueMaxBytesCleared(e *env) {
 	c := e.connected("c")
 	lim := session.QueueLimit{Messages: 100, Bytes: 1000}
-	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(2000)}, lim, 0); err != nil || n != 1 {
+	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(2000)}, lim, "", 0); err != nil || n != 1 {
 		e.Fatalf("Enqueue: %d, %v", n, err)
 	}
 	e.connect(c, "conn2", true)
-	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, lim, 0); err != nil || n != 1 {
+	if n, _, err := e.st.Enqueue(e.ctx, c, []*session.Outbound{sized(400)}, lim, "", 0); err != nil || n != 1 {
 		e.Fatalf("Enqueue after a clean Connect: %d, %v; want 1 accepted", n, err)
 	}
 }
@@ -87,12 +87,12 @@ func testReceiving(e *env) {
 	}
 	count(0)
 	for _, pid := range []uint16{1, 2, 3} {
-		if _, err := e.st.Receive(e.ctx, c, &session.Inbound{PacketID: pid, Message: out(2, "m").Message}); err != nil {
+		if _, err := e.st.Receive(e.ctx, c, "", &session.Inbound{PacketID: pid, Message: out(2, "m").Message}); err != nil {
 			e.Fatalf("Receive: %v", err)
 		}
 	}
 	count(3)
-	e.must(e.st.Forget(e.ctx, c, 2), "Forget")
+	e.must(e.st.Forget(e.ctx, c, "", 2), "Forget")
 	count(2)
 	n, err := e.st.Receiving(e.ctx, e.client("none"))
 	e.must(err, "Receiving of no session")
@@ -156,10 +156,10 @@ func testBinaryPayloads(e *env) {
 		e.Fatalf("in-flight payload changed")
 	}
 	in := &session.Inbound{PacketID: 9, Message: o.Message}
-	if _, err := e.st.Receive(e.ctx, c, in); err != nil {
+	if _, err := e.st.Receive(e.ctx, c, "", in); err != nil {
 		e.Fatalf("Receive: %v", err)
 	}
-	got, err := e.st.Receive(e.ctx, c, &session.Inbound{PacketID: 9, Message: out(2, "other").Message})
+	got, err := e.st.Receive(e.ctx, c, "", &session.Inbound{PacketID: 9, Message: out(2, "other").Message})
 	e.must(err, "Receive again")
 	if got == nil || !bytes.Equal(got.Message.Payload, p) {
 		e.Fatalf("receive state payload changed")

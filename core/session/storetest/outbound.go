@@ -125,11 +125,11 @@ func testEnqueueAssigns(e *env) {
 // creates nothing; Dispatch and Inflight find nothing.
 func testOutboundUnknown(e *env) {
 	c := e.client("nobody")
-	_, _, err := e.st.Enqueue(e.ctx, c, outs(1, "a"), session.QueueLimit{Messages: 100}, 10)
+	_, _, err := e.st.Enqueue(e.ctx, c, outs(1, "a"), session.QueueLimit{Messages: 100}, "", 10)
 	e.wantErr(err, session.ErrNotFound, "Enqueue to an unknown session")
 	_, err = e.st.Session(e.ctx, c)
 	e.wantErr(err, session.ErrNotFound, "Session after Enqueue")
-	d, err := e.st.Dispatch(e.ctx, c, 10)
+	d, err := e.st.Dispatch(e.ctx, c, "", 10)
 	if len(d) != 0 || err != nil && !errors.Is(err, session.ErrNotFound) {
 		e.Fatalf("Dispatch of an unknown session = %s, %v; want none", show(d), err)
 	}
@@ -208,7 +208,7 @@ func testDispatchAfter(e *env) {
 	e.enqueue(c, 100, 0, out(1, "a"), out(2, "b"), out(0, "c"), out(1, "d"), out(1, "e"))
 	after := func(window int) map[string]uint64 {
 		e.Helper()
-		d, err := e.st.Dispatch(e.ctx, c, window)
+		d, err := e.st.Dispatch(e.ctx, c, "", window)
 		e.must(err, "Dispatch")
 		got := map[string]uint64{}
 		for _, o := range d {
@@ -419,7 +419,7 @@ func (e *env) inbound(pid uint16, payload string) *session.Inbound {
 // receive calls Receive and returns the existing record.
 func (e *env) receive(c string, in *session.Inbound) *session.Inbound {
 	e.Helper()
-	existing, err := e.st.Receive(e.ctx, c, in)
+	existing, err := e.st.Receive(e.ctx, c, "", in)
 	e.must(err, "Receive")
 	return existing
 }
@@ -432,35 +432,35 @@ func testInboundLifecycle(e *env) {
 		e.Fatalf("first Receive: existing = %s, want nil", show(got))
 	}
 	e.eq("second Receive", e.receive(c, e.inbound(5, "two")), e.inbound(5, "one"))
-	e.must(e.st.MarkFannedOut(e.ctx, c, 5), "MarkFannedOut")
+	e.must(e.st.MarkFannedOut(e.ctx, c, "", 5), "MarkFannedOut")
 	routed := e.inbound(5, "one")
 	routed.Routed = true
 	e.eq("Receive after MarkFannedOut", e.receive(c, e.inbound(5, "three")), routed)
 	if got := e.receive(c, e.inbound(6, "six")); got != nil {
 		e.Fatalf("Receive of another packet id: existing = %s, want nil", show(got))
 	}
-	e.must(e.st.Forget(e.ctx, c, 5), "Forget")
-	e.wantErr(e.st.Forget(e.ctx, c, 5), session.ErrNotFound, "second Forget")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 5), session.ErrNotFound, "MarkFannedOut after Forget")
+	e.must(e.st.Forget(e.ctx, c, "", 5), "Forget")
+	e.wantErr(e.st.Forget(e.ctx, c, "", 5), session.ErrNotFound, "second Forget")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "", 5), session.ErrNotFound, "MarkFannedOut after Forget")
 	if got := e.receive(c, e.inbound(5, "four")); got != nil {
 		e.Fatalf("Receive after Forget: existing = %s, want nil", show(got))
 	}
 	e.eq("Receive of the new record", e.receive(c, e.inbound(5, "five")), e.inbound(5, "four"))
 	e.eq("Receive of the other", e.receive(c, e.inbound(6, "x")), e.inbound(6, "six"))
-	e.must(e.st.Forget(e.ctx, c, 6), "Forget")
+	e.must(e.st.Forget(e.ctx, c, "", 6), "Forget")
 }
 
 // testInboundNotFound: MarkFannedOut and Forget of unknown packet ids, and
 // Receive on unknown sessions, are ErrNotFound.
 func testInboundNotFound(e *env) {
 	c := e.connected("c")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
-	e.wantErr(e.st.Forget(e.ctx, c, 9), session.ErrNotFound, "Forget of an unknown packet id")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "", 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
+	e.wantErr(e.st.Forget(e.ctx, c, "", 9), session.ErrNotFound, "Forget of an unknown packet id")
 	nobody := e.client("nobody")
-	_, err := e.st.Receive(e.ctx, nobody, e.inbound(1, "x"))
+	_, err := e.st.Receive(e.ctx, nobody, "", e.inbound(1, "x"))
 	e.wantErr(err, session.ErrNotFound, "Receive on an unknown session")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
-	e.wantErr(e.st.Forget(e.ctx, nobody, 1), session.ErrNotFound, "Forget on an unknown session")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, "", 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
+	e.wantErr(e.st.Forget(e.ctx, nobody, "", 1), session.ErrNotFound, "Forget on an unknown session")
 	_, err = e.st.Session(e.ctx, nobody)
 	e.wantErr(err, session.ErrNotFound, "Session after Receive")
 }

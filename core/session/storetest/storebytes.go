@@ -43,7 +43,7 @@ func testStoreBytesCounted(e *env) {
 		for i := range msgs {
 			msgs[i] = sized(400)
 		}
-		got, _, err := e.st.Enqueue(e.ctx, c, msgs, lim, 0)
+		got, _, err := e.st.Enqueue(e.ctx, c, msgs, lim, "", 0)
 		e.must(err, "Enqueue")
 		if got != want {
 			e.Fatalf("Enqueue of %d messages of %d bytes with %d queued in the store, StoreBytes %d: accepted %d, want %d",

@@ -125,6 +125,7 @@ var groups = []struct {
 	{"Retained", retainedTests},
 	{"RetainedIdentity", retainedIdentityTests},
 	{"Outbound", outboundTests},
+	{"DispatchFence", dispatchFenceTests},
 	{"Inbound", inboundTests},
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
@@ -357,7 +358,7 @@ func outs(qos byte, payloads ...string) []*session.Outbound {
 // enqueue enqueues msgs for clientID and returns Enqueue's results.
 func (e *env) enqueue(clientID string, maxQueued, window int, msgs ...*session.Outbound) (int, []*session.Outbound) {
 	e.Helper()
-	n, d, err := e.st.Enqueue(e.ctx, clientID, msgs, session.QueueLimit{Messages: maxQueued}, window)
+	n, d, err := e.st.Enqueue(e.ctx, clientID, msgs, session.QueueLimit{Messages: maxQueued}, "", window)
 	e.must(err, "Enqueue "+clientID)
 	e.checkDispatched(d)
 	return n, d
@@ -366,7 +367,7 @@ func (e *env) enqueue(clientID string, maxQueued, window int, msgs ...*session.O
 // dispatch dispatches for clientID with window.
 func (e *env) dispatch(clientID string, window int) []*session.Outbound {
 	e.Helper()
-	d, err := e.st.Dispatch(e.ctx, clientID, window)
+	d, err := e.st.Dispatch(e.ctx, clientID, "", window)
 	e.must(err, "Dispatch "+clientID)
 	e.checkDispatched(d)
 	return d
@@ -503,7 +504,7 @@ func (e *env) populate(clientID, conn string) uint16 {
 	e.eq("dispatched", payloads(d), []string{"x"})
 	e.must(e.st.Release(e.ctx, clientID, d[0].PacketID), "Release")
 	in := &session.Inbound{PacketID: inboundPID, Message: session.Message{Topic: e.topic("in"), Payload: []byte("in"), QoS: 2}}
-	existing, err := e.st.Receive(e.ctx, clientID, in)
+	existing, err := e.st.Receive(e.ctx, clientID, "", in)
 	e.must(err, "Receive")
 	if existing != nil {
 		e.Fatalf("Receive on a fresh session: existing = %s", show(existing))
@@ -531,7 +532,7 @@ func (e *env) checkContents(clientID string, want int, pid uint16) {
 		if f[0].PacketID != pid {
 			e.Fatalf("in-flight packet id %d, want %d", f[0].PacketID, pid)
 		}
-		in, err := e.st.Receive(e.ctx, clientID, &session.Inbound{PacketID: inboundPID})
+		in, err := e.st.Receive(e.ctx, clientID, "", &session.Inbound{PacketID: inboundPID})
 		e.must(err, "Receive")
 		if in == nil || string(in.Message.Payload) != "in" {
 			e.Fatalf("receive state: %s, want the recorded one", show(in))
@@ -546,7 +547,7 @@ func (e *env) checkContents(clientID string, want int, pid uint16) {
 	for _, op := range []func(context.Context, string, uint16) error{e.st.Acknowledge, e.st.Release, e.st.Complete} {
 		e.wantErr(op(e.ctx, clientID, pid), session.ErrNotFound, "ack of the old in-flight message")
 	}
-	in, err := e.st.Receive(e.ctx, clientID, &session.Inbound{PacketID: inboundPID})
+	in, err := e.st.Receive(e.ctx, clientID, "", &session.Inbound{PacketID: inboundPID})
 	if want == deleted {
 		e.wantErr(err, session.ErrNotFound, "Receive on a deleted session")
 		return
