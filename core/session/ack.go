@@ -49,12 +49,12 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 		return nil
 	case *packet.Pubrel:
 		rc := packet.Success
-		err := store.Forget(c.ctx, id, p.PacketID)
+		err := store.Forget(c.ctx, id, c.ev.Conn, p.PacketID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			rc = packet.PacketIdentifierNotFound
 		case err != nil:
-			return err
+			return c.storeErr(err) // taken over: closed, the new connection's state kept
 		default:
 			if c.st.Pending > 0 {
 				c.st.Pending--

@@ -97,7 +97,8 @@ func (c *call) pendingWork() bool {
 // flush does the deferred store work: the enqueues, then the MarkFannedOut
 // calls, and then fills in the acknowledgements. When a store write fails
 // the acknowledgements are dropped (the client resends), and the error is
-// returned.
+// returned; when the connection was taken over (ErrFenced) they are
+// dropped too, and the connection closes.
 func (c *call) flush() error {
 	if !c.pendingWork() {
 		return nil
@@ -111,7 +112,7 @@ func (c *call) flush() error {
 	c.pending, c.pendingBy = nil, nil
 	if err == nil {
 		for _, id := range c.marks {
-			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, id); err != nil {
+			if err = c.h.store.MarkFannedOut(c.ctx, c.st.ClientID, c.ev.Conn, id); err != nil {
 				break
 			}
 		}
@@ -136,7 +137,7 @@ func (c *call) flush() error {
 		c.reply.Packets = slices.DeleteFunc(c.reply.Packets, func(b []byte) bool { return b == nil })
 	}
 	c.acks = nil
-	return err
+	return c.storeErr(err) // fenced: this connection was taken over, and closes
 }
 
 // flushOut writes the deferred messages of one subscriber: each run of

@@ -74,9 +74,11 @@ func (c *call) publish(frame []byte) error {
 	// Routed false, so a retry after a failure routes again; Routed is set
 	// when the call flushes the deliveries, before the PUBREC goes out. A
 	// resend within the same call finds it marked there.
-	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, &Inbound{PacketID: p.PacketID, Message: m})
+	// Fenced on this connection (Store.Receive): a connection taken over
+	// meanwhile is closed, the message neither recorded nor acknowledged.
+	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, c.ev.Conn, &Inbound{PacketID: p.PacketID, Message: m})
 	if err != nil {
-		return err
+		return c.storeErr(err)
 	}
 	f := &fanout{n: 1}
 	switch {

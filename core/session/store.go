@@ -202,16 +202,31 @@ type Store interface {
 	// ErrNotFound when no released message uses packetID.
 	Complete(ctx context.Context, clientID string, packetID uint16) error
 
+	// The receive state of a session is written only by the connection
+	// that owns it: Receive, MarkFannedOut and Forget are fenced on conn
+	// (ErrFenced; ErrNotFound when there is no session). A call of a
+	// connection taken over while its event was on the way (a draining
+	// proxy cut it; the client reconnected with Clean Start through
+	// another proxy, and that CONNECT was handled first) would otherwise
+	// record a packet identifier in the new session, whose connection
+	// numbers its packets afresh: its next QoS 2 PUBLISH under that
+	// identifier would be taken for a resend, acknowledged and delivered
+	// to no one (issue 15). A store whose check of the owner and write
+	// are two steps must make a write that follows a clearing takeover
+	// invisible to the new session (the DynamoDB store writes under the
+	// generation it read with the owner).
+
 	// Receive records a QoS 2 message received under packetID, unless one
 	// is already recorded; it returns the existing record, or nil when
-	// in was stored.
-	Receive(ctx context.Context, clientID string, in *Inbound) (existing *Inbound, err error)
+	// in was stored. It is fenced on conn.
+	Receive(ctx context.Context, clientID, conn string, in *Inbound) (existing *Inbound, err error)
 	// MarkFannedOut records that the message received under packetID
-	// reached its subscribers (it sets Inbound.Routed).
-	MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error
+	// reached its subscribers (it sets Inbound.Routed). It is fenced on
+	// conn.
+	MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Forget removes the receive state of packetID (PUBREL), returning
-	// ErrNotFound when there was none.
-	Forget(ctx context.Context, clientID string, packetID uint16) error
+	// ErrNotFound when there was none. It is fenced on conn.
+	Forget(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Receiving returns how many QoS 2 messages of clientID have receive
 	// state (Receive'd and not yet Forgotten); 0 when there is no session.
 	Receiving(ctx context.Context, clientID string) (int, error)

@@ -1399,14 +1399,25 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 	return wrap(err, "acknowledge")
 }
 
+// receiver returns the session bucket of clientID for a write of its
+// receive state by conn: ErrNotFound without a session, ErrFenced when
+// conn does not own it (session.Store.Receive).
+func receiver(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, error) {
+	if tx.Bucket(bSessions).Bucket([]byte(clientID)) == nil {
+		return nil, errNoSession(clientID)
+	}
+	cb, _, err := owned(tx, clientID, conn)
+	return cb, err
+}
+
 // Receive implements session.Store.
-func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
 	var existing *session.Inbound
 	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		existing = nil
-		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
-		if cb == nil {
-			return errNoSession(clientID)
+		cb, err := receiver(tx, clientID, conn)
+		if err != nil {
+			return err
 		}
 		b, err := cb.CreateBucketIfNotExists(bInbound)
 		if err != nil {
@@ -1425,13 +1436,14 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 	return existing, nil
 }
 
-// inbound runs fn on the receive state of packetID of clientID.
-func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
+// inbound runs fn on the receive state of packetID of clientID, for conn,
+// which must own the session.
+func (st *Store) inbound(ctx context.Context, clientID, conn string, packetID uint16, fn func(b *bolt.Bucket, k, v []byte) error) error {
 	return st.update(ctx, true, nil, func(tx *bolt.Tx) error {
 		notFound := fmt.Errorf("receive state of packet id %d of %q: %w", packetID, clientID, session.ErrNotFound)
-		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
-		if cb == nil {
-			return notFound
+		cb, err := receiver(tx, clientID, conn)
+		if err != nil {
+			return err
 		}
 		b := cb.Bucket(bInbound)
 		if b == nil {
@@ -1447,8 +1459,8 @@ func (st *Store) inbound(ctx context.Context, clientID string, packetID uint16, 
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
-	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, v []byte) error {
+func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, conn, packetID, func(b *bolt.Bucket, k, v []byte) error {
 		var in session.Inbound
 		if err := getRecord(v, &in); err != nil {
 			return err
@@ -1482,8 +1494,8 @@ func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
-	err := st.inbound(ctx, clientID, packetID, func(b *bolt.Bucket, k, _ []byte) error {
+func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
+	err := st.inbound(ctx, clientID, conn, packetID, func(b *bolt.Bucket, k, _ []byte) error {
 		return b.Delete(k)
 	})
 	return wrap(err, "forget")

@@ -114,9 +114,9 @@ func TestReopen(t *testing.T) {
 	_, inflight, err := st.Enqueue(ctx, "a", msgs, session.QueueLimit{Messages: 100}, 2)
 	must(err)
 	must(st.Release(ctx, "a", inflight[0].PacketID))
-	_, err = st.Receive(ctx, "a", &session.Inbound{PacketID: 9, Message: session.Message{Topic: "in", Payload: []byte("in"), QoS: 2}})
+	_, err = st.Receive(ctx, "a", "c1", &session.Inbound{PacketID: 9, Message: session.Message{Topic: "in", Payload: []byte("in"), QoS: 2}})
 	must(err)
-	must(st.MarkFannedOut(ctx, "a", 9))
+	must(st.MarkFannedOut(ctx, "a", "c1", 9))
 	before := read(t, st, now)
 	must(st.Close())
 
@@ -134,7 +134,7 @@ func TestReopen(t *testing.T) {
 	if len(after.inflight) != 2 || len(after.retained) != 2 || !slices.Equal(after.due, []string{"b"}) {
 		t.Fatalf("after reopening: %d in flight, %d retained, due %v", len(after.inflight), len(after.retained), after.due)
 	}
-	in, err := st.Receive(ctx, "a", &session.Inbound{PacketID: 9})
+	in, err := st.Receive(ctx, "a", "c1", &session.Inbound{PacketID: 9})
 	must(err)
 	if in == nil || !in.Routed || string(in.Message.Payload) != "in" {
 		t.Fatalf("receive state after reopening: %+v", in)

@@ -526,10 +526,33 @@ func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) 
 	return nil
 }
 
+// receiverGen returns the generation of clientID's session for a write of
+// its receive state by conn: ErrNotFound without a session, ErrFenced when
+// conn does not own it. The owner and the generation come from one read,
+// and the write that follows goes under that generation: when a takeover
+// that clears the session (Clean Start, or a session not kept) comes
+// between the read and the write, the write lands in the old generation,
+// which the new session never reads (and purges); a takeover that keeps
+// the session keeps its receive state, which the write then joins, as it
+// would have a moment earlier (session.Store.Receive).
+func (st *Store) receiverGen(ctx context.Context, clientID, conn string) (int64, error) {
+	cur, err := st.readSession(ctx, clientID)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, err)
+	}
+	if cur == nil {
+		return 0, fmt.Errorf("dynamo: session %q: %w", clientID, session.ErrNotFound)
+	}
+	if conn == "" || cur.Conn != conn {
+		return 0, fmt.Errorf("dynamo: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
+	}
+	return cur.Gen, nil
+}
+
 // Receive implements session.Store: a put conditioned on the identifier
 // being free, returning the item that holds it otherwise.
-func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
+	gen, err := st.receiverGen(ctx, clientID, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -574,8 +597,8 @@ func (st *Store) Receive(ctx context.Context, clientID string, in *session.Inbou
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.receiverGen(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}
@@ -596,8 +619,8 @@ func (st *Store) MarkFannedOut(ctx context.Context, clientID string, packetID ui
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.receiverGen(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}

@@ -474,13 +474,23 @@ func (st *Store) Release(_ context.Context, clientID string, packetID uint16) er
 	return nil
 }
 
+// receiver returns the record of clientID for a write of its receive
+// state by conn: ErrNotFound without a session, ErrFenced when conn does
+// not own it (session.Store.Receive). st.mu must be held.
+func (st *Store) receiver(clientID, conn string) (*record, error) {
+	if st.sessions[clientID] == nil {
+		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	}
+	return st.owned(clientID, conn)
+}
+
 // Receive implements session.Store.
-func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound) (*session.Inbound, error) {
+func (st *Store) Receive(_ context.Context, clientID, conn string, in *session.Inbound) (*session.Inbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	rec := st.sessions[clientID]
-	if rec == nil {
-		return nil, fmt.Errorf("memstore: session %q: %w", clientID, session.ErrNotFound)
+	rec, err := st.receiver(clientID, conn)
+	if err != nil {
+		return nil, err
 	}
 	if old := rec.inbound[in.PacketID]; old != nil {
 		return cloneInbound(old), nil
@@ -490,11 +500,14 @@ func (st *Store) Receive(_ context.Context, clientID string, in *session.Inbound
 }
 
 // MarkFannedOut implements session.Store.
-func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) MarkFannedOut(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	rec := st.sessions[clientID]
-	if rec == nil || rec.inbound[packetID] == nil {
+	rec, err := st.receiver(clientID, conn)
+	if err != nil {
+		return err
+	}
+	if rec.inbound[packetID] == nil {
 		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}
 	rec.inbound[packetID].Routed = true
@@ -502,11 +515,14 @@ func (st *Store) MarkFannedOut(_ context.Context, clientID string, packetID uint
 }
 
 // Forget implements session.Store.
-func (st *Store) Forget(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) Forget(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	rec := st.sessions[clientID]
-	if rec == nil || rec.inbound[packetID] == nil {
+	rec, err := st.receiver(clientID, conn)
+	if err != nil {
+		return err
+	}
+	if rec.inbound[packetID] == nil {
 		return fmt.Errorf("memstore: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}
 	delete(rec.inbound, packetID)

@@ -87,12 +87,12 @@ func testReceiving(e *env) {
 	}
 	count(0)
 	for _, pid := range []uint16{1, 2, 3} {
-		if _, err := e.st.Receive(e.ctx, c, &session.Inbound{PacketID: pid, Message: out(2, "m").Message}); err != nil {
+		if _, err := e.st.Receive(e.ctx, c, "conn1", &session.Inbound{PacketID: pid, Message: out(2, "m").Message}); err != nil {
 			e.Fatalf("Receive: %v", err)
 		}
 	}
 	count(3)
-	e.must(e.st.Forget(e.ctx, c, 2), "Forget")
+	e.must(e.st.Forget(e.ctx, c, "conn1", 2), "Forget")
 	count(2)
 	n, err := e.st.Receiving(e.ctx, e.client("none"))
 	e.must(err, "Receiving of no session")
@@ -156,10 +156,10 @@ func testBinaryPayloads(e *env) {
 		e.Fatalf("in-flight payload changed")
 	}
 	in := &session.Inbound{PacketID: 9, Message: o.Message}
-	if _, err := e.st.Receive(e.ctx, c, in); err != nil {
+	if _, err := e.st.Receive(e.ctx, c, "conn1", in); err != nil {
 		e.Fatalf("Receive: %v", err)
 	}
-	got, err := e.st.Receive(e.ctx, c, &session.Inbound{PacketID: 9, Message: out(2, "other").Message})
+	got, err := e.st.Receive(e.ctx, c, "conn1", &session.Inbound{PacketID: 9, Message: out(2, "other").Message})
 	e.must(err, "Receive again")
 	if got == nil || !bytes.Equal(got.Message.Payload, p) {
 		e.Fatalf("receive state payload changed")

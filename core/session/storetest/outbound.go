@@ -409,6 +409,8 @@ func testPacketIDWraparound(e *env) {
 var inboundTests = []test{
 	{"Lifecycle", testInboundLifecycle},
 	{"NotFound", testInboundNotFound},
+	{"Fenced", testInboundFenced},
+	{"StaleAfterClean", testInboundStaleAfterClean},
 }
 
 // inbound returns a QoS 2 message received under pid.
@@ -416,10 +418,11 @@ func (e *env) inbound(pid uint16, payload string) *session.Inbound {
 	return &session.Inbound{PacketID: pid, Message: session.Message{Topic: e.topic("in"), Payload: []byte(payload), QoS: 2, Publisher: "pub"}}
 }
 
-// receive calls Receive and returns the existing record.
+// receive calls Receive from conn1, the owner of connected's sessions,
+// and returns the existing record.
 func (e *env) receive(c string, in *session.Inbound) *session.Inbound {
 	e.Helper()
-	existing, err := e.st.Receive(e.ctx, c, in)
+	existing, err := e.st.Receive(e.ctx, c, "conn1", in)
 	e.must(err, "Receive")
 	return existing
 }
@@ -432,35 +435,80 @@ func testInboundLifecycle(e *env) {
 		e.Fatalf("first Receive: existing = %s, want nil", show(got))
 	}
 	e.eq("second Receive", e.receive(c, e.inbound(5, "two")), e.inbound(5, "one"))
-	e.must(e.st.MarkFannedOut(e.ctx, c, 5), "MarkFannedOut")
+	e.must(e.st.MarkFannedOut(e.ctx, c, "conn1", 5), "MarkFannedOut")
 	routed := e.inbound(5, "one")
 	routed.Routed = true
 	e.eq("Receive after MarkFannedOut", e.receive(c, e.inbound(5, "three")), routed)
 	if got := e.receive(c, e.inbound(6, "six")); got != nil {
 		e.Fatalf("Receive of another packet id: existing = %s, want nil", show(got))
 	}
-	e.must(e.st.Forget(e.ctx, c, 5), "Forget")
-	e.wantErr(e.st.Forget(e.ctx, c, 5), session.ErrNotFound, "second Forget")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 5), session.ErrNotFound, "MarkFannedOut after Forget")
+	e.must(e.st.Forget(e.ctx, c, "conn1", 5), "Forget")
+	e.wantErr(e.st.Forget(e.ctx, c, "conn1", 5), session.ErrNotFound, "second Forget")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "conn1", 5), session.ErrNotFound, "MarkFannedOut after Forget")
 	if got := e.receive(c, e.inbound(5, "four")); got != nil {
 		e.Fatalf("Receive after Forget: existing = %s, want nil", show(got))
 	}
 	e.eq("Receive of the new record", e.receive(c, e.inbound(5, "five")), e.inbound(5, "four"))
 	e.eq("Receive of the other", e.receive(c, e.inbound(6, "x")), e.inbound(6, "six"))
-	e.must(e.st.Forget(e.ctx, c, 6), "Forget")
+	e.must(e.st.Forget(e.ctx, c, "conn1", 6), "Forget")
 }
 
 // testInboundNotFound: MarkFannedOut and Forget of unknown packet ids, and
 // Receive on unknown sessions, are ErrNotFound.
 func testInboundNotFound(e *env) {
 	c := e.connected("c")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, c, 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
-	e.wantErr(e.st.Forget(e.ctx, c, 9), session.ErrNotFound, "Forget of an unknown packet id")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "conn1", 9), session.ErrNotFound, "MarkFannedOut of an unknown packet id")
+	e.wantErr(e.st.Forget(e.ctx, c, "conn1", 9), session.ErrNotFound, "Forget of an unknown packet id")
 	nobody := e.client("nobody")
-	_, err := e.st.Receive(e.ctx, nobody, e.inbound(1, "x"))
+	_, err := e.st.Receive(e.ctx, nobody, "conn1", e.inbound(1, "x"))
 	e.wantErr(err, session.ErrNotFound, "Receive on an unknown session")
-	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
-	e.wantErr(e.st.Forget(e.ctx, nobody, 1), session.ErrNotFound, "Forget on an unknown session")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, nobody, "conn1", 1), session.ErrNotFound, "MarkFannedOut on an unknown session")
+	e.wantErr(e.st.Forget(e.ctx, nobody, "conn1", 1), session.ErrNotFound, "Forget on an unknown session")
 	_, err = e.st.Session(e.ctx, nobody)
 	e.wantErr(err, session.ErrNotFound, "Session after Receive")
+}
+
+// testInboundFenced: Receive, MarkFannedOut and Forget from a connection
+// that does not own the session are ErrFenced and change nothing: after a
+// takeover that keeps the session, and once it is offline.
+func testInboundFenced(e *env) {
+	c := e.connected("c")
+	e.receive(c, e.inbound(5, "one"))
+	e.connect(c, "conn2", false) // kept: the receive state stays
+	_, err := e.st.Receive(e.ctx, c, "conn1", e.inbound(6, "stale"))
+	e.wantErr(err, session.ErrFenced, "Receive from the connection taken over")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "conn1", 5), session.ErrFenced, "MarkFannedOut from the connection taken over")
+	e.wantErr(e.st.Forget(e.ctx, c, "conn1", 5), session.ErrFenced, "Forget from the connection taken over")
+	got, err := e.st.Receive(e.ctx, c, "conn2", e.inbound(5, "again"))
+	e.must(err, "Receive from the owner")
+	e.eq("the record kept, not routed", got, e.inbound(5, "one"))
+	got, err = e.st.Receive(e.ctx, c, "conn2", e.inbound(6, "fresh"))
+	e.must(err, "Receive from the owner")
+	if got != nil {
+		e.Fatalf("the fenced Receive left a record: %s", show(got))
+	}
+	e.offline(c, "conn2", session.Offline{})
+	_, err = e.st.Receive(e.ctx, c, "conn2", e.inbound(7, "late"))
+	e.wantErr(err, session.ErrFenced, "Receive once offline")
+	e.wantErr(e.st.Forget(e.ctx, c, "", 5), session.ErrFenced, "Forget from no connection")
+	n, err := e.st.Receiving(e.ctx, c)
+	e.must(err, "Receiving")
+	e.eq("receive states", n, 2)
+}
+
+// testInboundStaleAfterClean: a connection taken over with Clean Start
+// cannot record receive state in the new session, so that the new
+// connection's first PUBLISH under the same packet identifier is a new
+// message, not a resend (issue 15, the rolling replacement).
+func testInboundStaleAfterClean(e *env) {
+	c := e.connected("c")
+	e.connect(c, "conn2", true)
+	_, err := e.st.Receive(e.ctx, c, "conn1", e.inbound(1, "stale"))
+	e.wantErr(err, session.ErrFenced, "Receive from the connection taken over")
+	got, err := e.st.Receive(e.ctx, c, "conn2", e.inbound(1, "fresh"))
+	e.must(err, "Receive from the owner")
+	if got != nil {
+		e.Fatalf("the new session holds a stale receive state: %s", show(got))
+	}
+	e.must(e.st.Forget(e.ctx, c, "conn2", 1), "Forget")
 }
