@@ -91,8 +91,12 @@ func (h *history) offline(client string) { h.add(hevent{kind: evOffline, client:
 func (h *history) subscribed(client, filter string, qos byte) {
 	h.add(hevent{kind: evSubscribed, client: client, topic: filter, qos: qos})
 }
-func (h *history) sent(client, msg, topic string, qos byte) {
-	h.add(hevent{kind: evSent, client: client, msg: msg, topic: topic, qos: qos})
+func (h *history) sent(client, msg, topic string, qos byte) { h.sentAs(client, msg, topic, qos, 0) }
+
+// sentAs is sent with the PUBLISH's packet identifier, which the report
+// of a lost message names (to find it in the handlers' logs).
+func (h *history) sentAs(client, msg, topic string, qos byte, pid uint16) {
+	h.add(hevent{kind: evSent, client: client, msg: msg, topic: topic, qos: qos, pid: pid})
 }
 func (h *history) acked(client, msg string) { h.add(hevent{kind: evAcked, client: client, msg: msg}) }
 func (h *history) arrived(client, msg, topic string, qos byte, dup bool, pid uint16) {
@@ -357,7 +361,8 @@ func check(evs []hevent, end time.Time, c Checks) *checkResult {
 				if _, acked := m.acked[id]; acked {
 					if q, ok := m.subQoS(cl, s.topic, s.at, m.end); ok && q > 0 && m.upAtEnd(cl) {
 						if len(arr) == 0 {
-							r.violate(chkDelivered, "%s (QoS %d on %s, sent %s) never reached %s", id, s.qos, s.topic, m.rel(s.at), cl)
+							r.violate(chkDelivered, "%s (QoS %d on %s, packet id %d from %s on %s, sent %s, acknowledged %v later) never reached %s (on %s then)",
+								id, s.qos, s.topic, s.pid, s.client, m.proxyAt(s.client, s.at), m.rel(s.at), m.acked[id].Sub(s.at).Round(time.Millisecond), cl, m.proxyAt(cl, s.at))
 						} else {
 							r.count(chkDelivered, true)
 						}
@@ -496,6 +501,17 @@ func (m *model) checkLatency(r *checkResult, msgs []string, bound time.Duration)
 			r.violate(chkLatency, "%s (sent %s) not acknowledged within %v, its connection open", id, m.rel(s.at), bound)
 		}
 	}
+}
+
+// proxyAt names the proxy client was connected through at t, or
+// "no proxy" between its connections.
+func (m *model) proxyAt(client string, t time.Time) string {
+	for _, s := range m.spans[client] {
+		if !s.from.After(t) && (s.to.IsZero() || !s.to.Before(t)) {
+			return s.proxy
+		}
+	}
+	return "no proxy"
 }
 
 // rel prints t relative to the end of the history.

@@ -81,6 +81,13 @@ func (c *call) publish(frame []byte) error {
 		return c.storeErr(err)
 	}
 	f := &fanout{n: 1}
+	if existing != nil {
+		// A resend before PUBREL, or a client that reused the identifier
+		// too early: the log names it, so a message acknowledged and not
+		// delivered can be traced to it.
+		c.h.log.Debug("QoS 2 PUBLISH under a packet identifier with receive state: a resend",
+			"client", c.st.ClientID, "conn", c.ev.Conn, "packetId", p.PacketID, "routed", existing.Routed, "dup", p.Dup)
+	}
 	switch {
 	case existing == nil:
 		c.st.Pending++
