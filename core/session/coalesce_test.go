@@ -21,9 +21,9 @@ func (s *countingStore) Enqueue(ctx context.Context, id string, msgs []*session.
 	return s.Store.Enqueue(ctx, id, msgs, limit, window)
 }
 
-func (s *countingStore) Dispatch(ctx context.Context, id string, window int) ([]*session.Outbound, error) {
+func (s *countingStore) Dispatch(ctx context.Context, id, conn string, window int) ([]*session.Outbound, error) {
 	s.dispatch.Add(1)
-	return s.Store.Dispatch(ctx, id, window)
+	return s.Store.Dispatch(ctx, id, conn, window)
 }
 
 func (s *countingStore) Acknowledge(ctx context.Context, id string, packetID uint16) error {

@@ -277,10 +277,61 @@ func (c *call) resume() error {
 	return c.dispatch()
 }
 
+// handovers bounds how often dispatch follows the session to the
+// connection that took it over: each is a takeover during the call.
+const handovers = 3
+
 // dispatch sends queued messages to this connection as its window allows.
+// The dispatch is fenced on this connection (Store.Dispatch). When another
+// connection took the session over (this one's call was under way when a
+// draining proxy cut it, and the client resumed through another proxy
+// first), the acknowledgements of this call may have freed room in the
+// window that the new connection, which resumed before them, will not
+// fill until its next event: this connection is closed, and the call
+// dispatches for the connection that holds the session instead, as a
+// delivery to it [MQTT-4.4.0-1]. A session offline has its queue
+// dispatched when it resumes.
 func (c *call) dispatch() error {
+	err := c.dispatchTo(nil)
+	for range handovers {
+		if !errors.Is(err, ErrFenced) {
+			return err
+		}
+		c.reply.Close = true
+		s, serr := c.h.store.Session(c.ctx, c.st.ClientID)
+		if errors.Is(serr, ErrNotFound) {
+			return nil
+		}
+		if serr != nil {
+			return serr
+		}
+		if !s.Online() || s.Conn == c.ev.Conn {
+			return nil
+		}
+		err = c.dispatchTo(s)
+	}
+	if errors.Is(err, ErrFenced) {
+		return nil // taken over again and again: the last one resumes
+	}
+	return err
+}
+
+// dispatchTo dispatches the queue of this call's session to session s's
+// connection, fenced on it, or with s nil to this connection.
+func (c *call) dispatchTo(s *Session) error {
+	conn, window, v, maxSize := c.ev.Conn, int(c.st.ReceiveMax), c.st.Version, c.st.MaxPacketSize
+	if s != nil {
+		conn, window, v, maxSize = s.Conn, int(s.ReceiveMax), s.Version, s.MaxPacketSize
+	}
+	send := func(o *Outbound, b []byte) {
+		if s == nil {
+			c.sendOwn(o, b)
+		} else {
+			c.deliverOut(s, o, b)
+		}
+	}
 	for {
-		out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, int(c.st.ReceiveMax))
+		out, err := c.h.store.Dispatch(c.ctx, c.st.ClientID, conn, window)
 		if err != nil {
 			return err
 		}
@@ -292,10 +343,10 @@ func (c *call) dispatch() error {
 			}
 			if expired {
 				freed = freed || o.QoS > 0
-				c.sendOwn(o, nil) // its place in the order, unsent
+				send(o, nil) // its place in the order, unsent
 				continue
 			}
-			c.sendOwn(o, c.encodeOut(o, false, c.st.Version, c.st.MaxPacketSize)) // [MQTT-4.6.0-6] order.go
+			send(o, c.encodeOut(o, false, v, maxSize)) // [MQTT-4.6.0-6] order.go
 		}
 		if !freed {
 			return nil

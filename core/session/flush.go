@@ -236,7 +236,7 @@ func (c *call) sendOut(s *Session, out []*Outbound, window int) error {
 			return nil
 		}
 		var err error
-		if out, err = c.h.store.Dispatch(c.ctx, s.ClientID, window); err != nil {
+		if out, err = c.h.store.Dispatch(c.ctx, s.ClientID, "", window); err != nil {
 			return err
 		}
 	}

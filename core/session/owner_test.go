@@ -303,7 +303,7 @@ func TestOwnerUserRemoved(t *testing.T) {
 				}
 			}
 			wantPayloads(t, watcher.recv(alice.lost())) // no will from a removed user
-			if q, err := e.store.Dispatch(t.Context(), "alice-phone", 10); err != nil || len(q) != 0 {
+			if q, err := e.store.Dispatch(t.Context(), "alice-phone", "", 10); err != nil || len(q) != 0 {
 				t.Fatalf("queued for the removed user: %d (%v)", len(q), err)
 			}
 			wantDisconnect(t, other, other.send(publish(v, "devices/alice/t", "x", qos(0, 0))), packet.NotAuthorized)

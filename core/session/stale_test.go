@@ -85,3 +85,42 @@ func TestStalePubrelKeepsReceiveState(t *testing.T) {
 }
 
 func sub2(filter string) packet.Subscription { return sub(filter, 2) }
+
+// A PUBACK of a subscriber's connection that was taken over (its call was
+// under way when a draining proxy cut it; the client resumed its session
+// through another proxy first) frees room in the window; the messages
+// that then go in flight go to the connection that holds the session, not
+// to the closed one, where they would wait in flight, unsent, until the
+// client connects again [MQTT-4.4.0-1].
+func TestStaleAckDispatchesToTheOwner(t *testing.T) {
+	e := newEnv(t, session.Config{})
+	old, _, _ := e.connect(v5, "sub", persistent(), receiveMax(1))
+	old.sub(sub(`t/#`, 1))
+	pub, _, _ := e.connect(v5, "pub")
+	r := pub.send(publish(v5, "t/x", "m1", qos(1, 1)), publish(v5, "t/x", "m2", qos(1, 2)))
+	first := publishes(old.recv(r))
+	if len(first) != 1 || string(first[0].Payload) != "m1" {
+		t.Fatalf("the window of one holds %s, want m1", describeAll(old.recv(r)))
+	}
+	// The client resumes through another proxy: m1 is resent, m2 waits
+	// for the window.
+	cur, _, after := e.connectOn("proxy-2", v5, "sub", persistent(), receiveMax(1))
+	wantPayloads(t, after, "m1")
+
+	// The old connection's PUBACK of m1, handled only now.
+	r, err := old.handle(&session.Event{Kind: session.KindPackets, Packets: [][]byte{puback(v5, first[0].PacketID)}})
+	if err != nil {
+		t.Fatalf("stale PUBACK: %v", err)
+	}
+	if got := publishes(old.out(r)); len(got) != 0 {
+		t.Errorf("m2 sent to the connection taken over: %s", describeAll(old.out(r)))
+	}
+	got := payloads(cur.recv(r))
+	old.lost()
+	// The new connection's PUBACK of m1 (already ended) dispatches too.
+	r = cur.send(puback(v5, after[0].(*packet.Publish).PacketID))
+	got = append(got, payloads(cur.out(r))...)
+	if len(got) != 1 || got[0] != "m2" {
+		t.Fatalf("the connection holding the session got %q, want [\"m2\"]", got)
+	}
+}

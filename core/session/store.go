@@ -187,8 +187,15 @@ type Store interface {
 	// fewer than window QoS 1 and 2 messages are in flight, assigning each a
 	// packet identifier no in-flight message uses; queued QoS 0 messages are
 	// handed out and removed without counting against the window. It
-	// returns the messages to send, in order.
-	Dispatch(ctx context.Context, clientID string, window int) ([]*Outbound, error)
+	// returns the messages to send, in order (none when there is no
+	// session). With conn set it is fenced on conn, in the same atomic
+	// step: a call dispatching to its own connection, which a takeover
+	// may have closed (the messages would wait in flight, unsent, until
+	// the client's next connection, since the new one resumed the session
+	// before). With conn empty it is not: a fan-out dispatching to the
+	// connection it read, whose delivery Handler.Undelivered settles when
+	// that connection is gone.
+	Dispatch(ctx context.Context, clientID, conn string, window int) ([]*Outbound, error)
 	// Inflight returns the messages in flight (Sent or Released) in order,
 	// for resending when the client reconnects.
 	Inflight(ctx context.Context, clientID string) ([]*Outbound, error)

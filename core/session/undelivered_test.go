@@ -25,7 +25,7 @@ func (e *env) undelivered(ds []session.Delivery) *session.Reply {
 // store: what Undelivered left there.
 func (e *env) queuedQoS0(clientID string) []string {
 	e.t.Helper()
-	out, err := e.store.Dispatch(context.Background(), clientID, 0)
+	out, err := e.store.Dispatch(context.Background(), clientID, "", 0)
 	if err != nil {
 		e.t.Fatalf("Dispatch: %v", err)
 	}

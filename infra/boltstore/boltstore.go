@@ -1216,7 +1216,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 }
 
 // Dispatch implements session.Store.
-func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
+func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	var dispatched []*session.Outbound
 	var early bool
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
@@ -1225,6 +1225,11 @@ func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return nil
+		}
+		if conn != "" {
+			if _, _, err := owned(tx, clientID, conn); err != nil {
+				return err
+			}
 		}
 		n := getCounters(cb)
 		if n.queued == 0 {

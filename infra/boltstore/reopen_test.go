@@ -162,7 +162,7 @@ func TestReopen(t *testing.T) {
 			t.Fatalf("dispatched %v, want %v", got, want)
 		}
 	}
-	d, err := st.Dispatch(ctx, "a", 4)
+	d, err := st.Dispatch(ctx, "a", "", 4)
 	must(err)
 	check(d, "3", "4")
 	must(st.Acknowledge(ctx, "a", inflight[1].PacketID))

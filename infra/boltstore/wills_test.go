@@ -120,7 +120,7 @@ func TestOldLayoutRead(t *testing.T) {
 	if err != nil || s.Will == nil || string(s.Will.Message.Payload) != "inline" {
 		t.Fatalf("Session of an inline will: %+v, %v", s, err)
 	}
-	d, err := st.Dispatch(ctx, "c", 10)
+	d, err := st.Dispatch(ctx, "c", "", 10)
 	if err != nil || len(d) != 1 || string(d[0].Message.Payload) != "json" {
 		t.Fatalf("Dispatch of a JSON message: %v, %v", d, err)
 	}

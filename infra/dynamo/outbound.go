@@ -149,7 +149,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 	if window <= 0 {
 		return accepted, nil, nil
 	}
-	d, err := st.dispatch(ctx, clientID, window, last)
+	d, err := st.dispatch(ctx, clientID, "", window, last)
 	return accepted, d, err
 }
 
@@ -163,14 +163,15 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 // mod 65535 + 1; when an older in-flight message still holds it (the Seqs
 // in flight span more than 65,535), the put's condition fails and the next
 // free identifier is tried.
-func (st *Store) Dispatch(ctx context.Context, clientID string, window int) ([]*session.Outbound, error) {
-	return st.dispatch(ctx, clientID, window, nil)
+func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
+	return st.dispatch(ctx, clientID, conn, window, nil)
 }
 
 // dispatch is Dispatch, whose first round uses cur (when not nil) instead
 // of reading the session: the transaction's conditions check it all the
-// same.
-func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur *sessionItem) ([]*session.Outbound, error) {
+// same. With conn set, each round checks the owner it read, and the
+// transaction's condition on the session item checks it again.
+func (st *Store) dispatch(ctx context.Context, clientID, conn string, window int, cur *sessionItem) ([]*session.Outbound, error) {
 	window = min(window, 65535)
 	var sent []*session.Outbound
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
@@ -185,6 +186,12 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		}
 		if cur == nil || cur.NQ <= 0 {
 			return sent, nil
+		}
+		if conn != "" && cur.Conn != conn {
+			if len(sent) > 0 {
+				return sent, nil // in flight while conn held the session
+			}
+			return nil, fmt.Errorf("dynamo: dispatch for %q from %q: %w", clientID, conn, session.ErrFenced)
 		}
 		pk := sessionPK(clientID)
 		items, err := st.genItems(ctx, clientID, cur.Gen, kindQueued, 48)
@@ -274,6 +281,9 @@ func (st *Store) dispatch(ctx context.Context, clientID string, window int, cur 
 		e.setExpr(e.n("nf") + " = " + e.n("nf") + " + " + e.v(num(int64(qos12))))
 		e.setExpr(e.n("nb") + " = if_not_exists(" + e.n("nb") + ", " + e.v(num(0)) + ") - " + e.v(num(int64(removedBytes))))
 		cond := fmt.Sprintf("%s = %s AND %s <= %s", e.n("gen"), e.v(num(cur.Gen)), e.n("nf"), e.v(num(int64(window-qos12))))
+		if conn != "" {
+			cond += fmt.Sprintf(" AND %s = %s", e.n("conn"), e.v(str(conn)))
+		}
 		if qos12 > 0 {
 			e.set("hf", num(int64(after)))
 			// The After values came from cur's hf: a dispatch that put

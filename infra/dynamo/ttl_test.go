@@ -137,7 +137,7 @@ func TestQueueFullAfterTTLDeletion(t *testing.T) {
 	if got := len(items(t, st, id, "#O#")); got != maxQueued {
 		t.Fatalf("%d queued items, want %d (the expired ones deleted)", got, maxQueued)
 	}
-	out, err := st.Dispatch(ctx, id, 20)
+	out, err := st.Dispatch(ctx, id, "", 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestDispatchAfterTTLDeletion(t *testing.T) {
 		t.Fatalf("Enqueue = %d, %v", n, err)
 	}
 	sweep(t, items(t, st, id, "#O#")[:2])
-	out, err := st.Dispatch(ctx, id, 2)
+	out, err := st.Dispatch(ctx, id, "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

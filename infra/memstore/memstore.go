@@ -340,12 +340,15 @@ func (st *Store) dispatch(rec *record, window int) []*session.Outbound {
 }
 
 // Dispatch implements session.Store.
-func (st *Store) Dispatch(_ context.Context, clientID string, window int) ([]*session.Outbound, error) {
+func (st *Store) Dispatch(_ context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	if rec == nil {
 		return nil, nil
+	}
+	if conn != "" && rec.s.Conn != conn {
+		return nil, fmt.Errorf("memstore: dispatch for %q from %q: %w", clientID, conn, session.ErrFenced)
 	}
 	return st.dispatch(rec, window), nil
 }

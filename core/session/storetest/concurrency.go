@@ -107,7 +107,7 @@ func testConcurrentOutbound(e *env) {
 				mu.Unlock()
 				take(d)
 				if i%3 == 0 {
-					d, err := e.st.Dispatch(e.ctx, c, window)
+					d, err := e.st.Dispatch(e.ctx, c, "", window)
 					if err != nil {
 						fail(err)
 						return

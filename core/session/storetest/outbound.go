@@ -14,6 +14,7 @@ var outboundTests = []test{
 	{"EnqueueQueueOnly", testEnqueueQueueOnly},
 	{"EnqueueMaxQueued", testEnqueueMaxQueued},
 	{"EnqueueDispatches", testEnqueueDispatches},
+	{"DispatchFencedOnConn", testDispatchFencedOnConn},
 	{"EnqueueAssigns", testEnqueueAssigns},
 	{"UnknownSession", testOutboundUnknown},
 	{"DispatchWindow", testDispatchWindow},
@@ -129,7 +130,7 @@ func testOutboundUnknown(e *env) {
 	e.wantErr(err, session.ErrNotFound, "Enqueue to an unknown session")
 	_, err = e.st.Session(e.ctx, c)
 	e.wantErr(err, session.ErrNotFound, "Session after Enqueue")
-	d, err := e.st.Dispatch(e.ctx, c, 10)
+	d, err := e.st.Dispatch(e.ctx, c, "", 10)
 	if len(d) != 0 || err != nil && !errors.Is(err, session.ErrNotFound) {
 		e.Fatalf("Dispatch of an unknown session = %s, %v; want none", show(d), err)
 	}
@@ -208,7 +209,7 @@ func testDispatchAfter(e *env) {
 	e.enqueue(c, 100, 0, out(1, "a"), out(2, "b"), out(0, "c"), out(1, "d"), out(1, "e"))
 	after := func(window int) map[string]uint64 {
 		e.Helper()
-		d, err := e.st.Dispatch(e.ctx, c, window)
+		d, err := e.st.Dispatch(e.ctx, c, "", window)
 		e.must(err, "Dispatch")
 		got := map[string]uint64{}
 		for _, o := range d {
@@ -511,4 +512,34 @@ func testInboundStaleAfterClean(e *env) {
 		e.Fatalf("the new session holds a stale receive state: %s", show(got))
 	}
 	e.must(e.st.Forget(e.ctx, c, "conn2", 1), "Forget")
+}
+
+// testDispatchFencedOnConn: Dispatch with a connection moves nothing and
+// is ErrFenced when that connection does not hold the session (taken
+// over, or the session offline), and dispatches for the one that does;
+// without a connection it dispatches whoever holds the session.
+func testDispatchFencedOnConn(e *env) {
+	c := e.connected("c")
+	e.enqueue(c, 100, 0, out(1, "a"), out(2, "b"), out(1, "c"))
+	e.connect(c, "conn2", false)
+	d, err := e.st.Dispatch(e.ctx, c, "conn1", 10)
+	e.wantErr(err, session.ErrFenced, "Dispatch from the connection taken over")
+	if len(d) != 0 {
+		e.Fatalf("a fenced Dispatch handed out %s", show(d))
+	}
+	d, err = e.st.Dispatch(e.ctx, c, "conn2", 1)
+	e.must(err, "Dispatch from the owner")
+	e.eq("dispatched to the owner", payloads(d), []string{"a"})
+	d, err = e.st.Dispatch(e.ctx, c, "", 2)
+	e.must(err, "Dispatch without a connection")
+	e.eq("dispatched without a connection", payloads(d), []string{"b"})
+	e.offline(c, "conn2", session.Offline{})
+	_, err = e.st.Dispatch(e.ctx, c, "conn2", 10)
+	e.wantErr(err, session.ErrFenced, "Dispatch once offline")
+	e.eq("queued", payloads(e.dispatch(c, 10)), []string{"c"})
+	d, err = e.st.Dispatch(e.ctx, e.client("nobody"), "conn1", 10)
+	e.must(err, "Dispatch without a session")
+	if len(d) != 0 {
+		e.Fatalf("Dispatch without a session handed out %s", show(d))
+	}
 }

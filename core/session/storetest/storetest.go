@@ -365,7 +365,7 @@ func (e *env) enqueue(clientID string, maxQueued, window int, msgs ...*session.O
 // dispatch dispatches for clientID with window.
 func (e *env) dispatch(clientID string, window int) []*session.Outbound {
 	e.Helper()
-	d, err := e.st.Dispatch(e.ctx, clientID, window)
+	d, err := e.st.Dispatch(e.ctx, clientID, "", window)
 	e.must(err, "Dispatch "+clientID)
 	e.checkDispatched(d)
 	return d
