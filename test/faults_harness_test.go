@@ -305,6 +305,9 @@ func report(t *testing.T, scenario string, r *checkResult, notes ...string) {
 		checked += "; " + strings.Join(notes, "; ")
 	}
 	t.Logf("FAULT | %s | %s | %s |", scenario, checked, result)
+	for _, n := range r.Notes {
+		t.Logf("lost: %s", n)
+	}
 	for i, v := range r.Violations {
 		if i == 20 {
 			t.Errorf("... and %d more violations", len(r.Violations)-20)
