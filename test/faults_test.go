@@ -422,6 +422,7 @@ func TestFaultRollingReplace(t *testing.T) {
 	}
 	s.h.settle(3*time.Second, 60*time.Second)
 	r := check(s.h.events(), time.Now(), Checks{})
+	recheck(s.h, r, Checks{})
 	checkOwners(t, r, s.table(), proxyID(c), proxyID(d))
 	moves := 0
 	for _, k := range keepers {
