@@ -254,7 +254,8 @@
 //     those that fit the window in flight in one TransactWriteItems: delete
 //     each O# item (condition: it exists), put it as F#<pid> (condition:
 //     attribute_not_exists), and update the session's nq, nf, nb and hf
-//     on the condition nf <= window - moved and hf unchanged (each message
+//     on the condition nf <= window - moved and hf unchanged, and, for a
+//     Dispatch fenced on a connection, conn unchanged (each message
 //     moved reports as session.Outbound.After the hf read, or the message
 //     moved before it; 0 when nf was 0). QoS 0 messages are only deleted. The
 //     packet identifier is derived from the Seq, (seq - 1) mod 65535 + 1,
@@ -269,10 +270,13 @@
 //   - Acknowledge, Complete: one transaction: delete F#<pid> on the
 //     condition of its QoS and state, and nf - 1 on the session conditioned
 //     on gen (the Store caches generations it has read, so this usually
-//     needs no read first). Release, Receive, MarkFannedOut, Forget: read the
-//     gen, then one conditional write (attribute_not_exists for Receive,
-//     returning the existing item on failure). Receiving: read the gen,
-//     then a query of its I# keys.
+//     needs no read first). Release: read the gen, then one conditional
+//     write. Receive, MarkFannedOut, Forget: read the session (its owner,
+//     ErrFenced unless it is the calling connection, and its gen), then one
+//     conditional write under that gen (attribute_not_exists for Receive,
+//     returning the existing item on failure): a write that follows a
+//     clearing takeover lands in the old generation, which the new session
+//     never reads. Receiving: read the gen, then a query of its I# keys.
 //   - Expiry. The session item has a ttl (session expiry plus a day), as a
 //     backstop: Due finds expired sessions and the handler deletes them with
 //     everything they hold. Queued messages and retained messages with a
