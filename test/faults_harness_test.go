@@ -295,6 +295,9 @@ func recheck(h *history, r *checkResult, c Checks) {
 	again := check(h.events(), time.Now(), c)
 	r.Notes = append(r.Notes, fmt.Sprintf("checked again %v later: %s (%d violations)",
 		time.Since(start).Round(time.Second), again.Summary(), len(again.Violations)))
+	for _, n := range again.Notes {
+		r.Notes = append(r.Notes, "still: "+n)
+	}
 }
 
 // faultsPending skips a scenario that waits for a feature of issue 15
