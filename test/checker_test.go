@@ -91,8 +91,12 @@ func (h *history) offline(client string) { h.add(hevent{kind: evOffline, client:
 func (h *history) subscribed(client, filter string, qos byte) {
 	h.add(hevent{kind: evSubscribed, client: client, topic: filter, qos: qos})
 }
-func (h *history) sent(client, msg, topic string, qos byte) {
-	h.add(hevent{kind: evSent, client: client, msg: msg, topic: topic, qos: qos})
+func (h *history) sent(client, msg, topic string, qos byte) { h.sentAs(client, msg, topic, qos, 0) }
+
+// sentAs is sent with the PUBLISH's packet identifier, which the report
+// of a lost message names (to find it in the handlers' logs).
+func (h *history) sentAs(client, msg, topic string, qos byte, pid uint16) {
+	h.add(hevent{kind: evSent, client: client, msg: msg, topic: topic, qos: qos, pid: pid})
 }
 func (h *history) acked(client, msg string) { h.add(hevent{kind: evAcked, client: client, msg: msg}) }
 func (h *history) arrived(client, msg, topic string, qos byte, dup bool, pid uint16) {
@@ -123,8 +127,11 @@ type Checks struct {
 // cases held of how many were checked.
 type checkResult struct {
 	Violations []string
-	held       map[string][2]int // check -> {held, checked}
-	order      []string
+	// Notes sum up the violations for the reader of a failed run (which
+	// subscriber missed which run of whose messages).
+	Notes []string
+	held  map[string][2]int // check -> {held, checked}
+	order []string
 }
 
 func (r *checkResult) count(check string, ok bool) {
@@ -156,6 +163,7 @@ func (r *checkResult) merge(o *checkResult) {
 		}
 	}
 	r.Violations = append(r.Violations, o.Violations...)
+	r.Notes = append(r.Notes, o.Notes...)
 }
 
 // OK reports whether no promise was broken.
@@ -347,7 +355,17 @@ func check(evs []hevent, end time.Time, c Checks) *checkResult {
 	for id := range m.sent {
 		msgs = append(msgs, id)
 	}
-	sort.Strings(msgs)
+	// In the order they were sent (then by id), so that a run of lost
+	// messages reads as one.
+	sort.Slice(msgs, func(i, j int) bool {
+		a, b := m.sent[msgs[i]], m.sent[msgs[j]]
+		if !a.at.Equal(b.at) {
+			return a.at.Before(b.at)
+		}
+		return msgs[i] < msgs[j]
+	})
+	lost := map[[2]string][]string{} // {subscriber, publisher} -> message ids, in send order
+	var lostKeys [][2]string
 
 	for _, id := range msgs {
 		s := m.sent[id]
@@ -357,7 +375,13 @@ func check(evs []hevent, end time.Time, c Checks) *checkResult {
 				if _, acked := m.acked[id]; acked {
 					if q, ok := m.subQoS(cl, s.topic, s.at, m.end); ok && q > 0 && m.upAtEnd(cl) {
 						if len(arr) == 0 {
-							r.violate(chkDelivered, "%s (QoS %d on %s, sent %s) never reached %s", id, s.qos, s.topic, m.rel(s.at), cl)
+							k := [2]string{cl, s.client}
+							if lost[k] == nil {
+								lostKeys = append(lostKeys, k)
+							}
+							lost[k] = append(lost[k], id)
+							r.violate(chkDelivered, "%s (QoS %d on %s, packet id %d from %s on %s, sent %s, acknowledged %v later) never reached %s (on %s then)",
+								id, s.qos, s.topic, s.pid, s.client, m.proxyAt(s.client, s.at), m.rel(s.at), m.acked[id].Sub(s.at).Round(time.Millisecond), cl, m.proxyAt(cl, s.at))
 						} else {
 							r.count(chkDelivered, true)
 						}
@@ -380,6 +404,12 @@ func check(evs []hevent, end time.Time, c Checks) *checkResult {
 				}
 			}
 		}
+	}
+	for _, k := range lostKeys {
+		ids := lost[k]
+		first, last := m.sent[ids[0]], m.sent[ids[len(ids)-1]]
+		r.Notes = append(r.Notes, fmt.Sprintf("%s missed %d acknowledged messages of %s, sent from %s (%s, on %s) to %s (%s, on %s)",
+			k[0], len(ids), k[1], m.rel(first.at), ids[0], m.proxyAt(k[1], first.at), m.rel(last.at), ids[len(ids)-1], m.proxyAt(k[1], last.at)))
 	}
 	if c.WillBound > 0 {
 		m.checkWills(r, c.WillBound)
@@ -496,6 +526,17 @@ func (m *model) checkLatency(r *checkResult, msgs []string, bound time.Duration)
 			r.violate(chkLatency, "%s (sent %s) not acknowledged within %v, its connection open", id, m.rel(s.at), bound)
 		}
 	}
+}
+
+// proxyAt names the proxy client was connected through at t, or
+// "no proxy" between its connections.
+func (m *model) proxyAt(client string, t time.Time) string {
+	for _, s := range m.spans[client] {
+		if !s.from.After(t) && (s.to.IsZero() || !s.to.Before(t)) {
+			return s.proxy
+		}
+	}
+	return "no proxy"
 }
 
 // rel prints t relative to the end of the history.

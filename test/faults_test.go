@@ -365,11 +365,18 @@ func TestFaultFunctionTimeout(t *testing.T) {
 // online with A or B as its owner. (Without the emulator's gate,
 // riegate_test.go, the emulator crashes when a stopping proxy cancels an
 // invocation and sends the next, and this scenario loses and repeats QoS 2
-// messages: an artefact of the emulator, not of the broker.)
+// messages: an artefact of the emulator, not of the broker.) A publisher's
+// PUBLISH whose call is still under way when the drain cuts its connection
+// meets its reconnection (Clean Session) through the successor: that call
+// is fenced off the new session's QoS 2 receive state (Store.Receive), or
+// the new connection's next QoS 2 PUBLISH under the same packet
+// identifier would be taken for a resend, acknowledged and delivered to no
+// one (a CI run, 2026-12-02: 342/344; core/session/stale_test.go). On a
+// loaded machine the handlers answer seconds late, and the subscribers'
+// backlogs can pause past the first quiet period: lateCheck checks again
+// after a longer one before calling a message lost.
 func TestFaultRollingReplace(t *testing.T) {
 	const scenario = "rolling replacement of both proxies by new ones (new ids), SIGTERM, QoS 1/2"
-	faultsPending(t, scenario, chkDelivered+"; "+chkDupQoS1+"; "+chkOnceQoS2,
-		"no acknowledged QoS 2 message lost across a drain (CI, 2026-12-02: 342/344, one QoS 2 message reached neither subscriber; 3 other runs passed)")
 	s := newFaultStack(t, nil, "A", "B")
 	a, b := s.proxy("A"), s.proxy("B")
 	root := topicRoot("f-roll")
@@ -421,7 +428,7 @@ func TestFaultRollingReplace(t *testing.T) {
 		p.client().waitAcked(30 * time.Second)
 	}
 	s.h.settle(3*time.Second, 60*time.Second)
-	r := check(s.h.events(), time.Now(), Checks{})
+	r := lateCheck(s.h, check(s.h.events(), time.Now(), Checks{}), Checks{})
 	checkOwners(t, r, s.table(), proxyID(c), proxyID(d))
 	moves := 0
 	for _, k := range keepers {

@@ -228,7 +228,7 @@ func (c *fclient) publish(msg, topic string, qos byte) error {
 		c.pending[p.PacketID] = msg
 		c.mu.Unlock()
 	}
-	c.h.sent(c.id, msg, topic, qos)
+	c.h.sentAs(c.id, msg, topic, qos, p.PacketID)
 	return c.write(p)
 }
 

@@ -233,7 +233,7 @@ func (c *call) frame(frame []byte) error {
 		}
 	}
 	if needsFlush(t) {
-		if err := c.flush(); err != nil {
+		if err := c.flush(); err != nil || c.reply.Close {
 			return err
 		}
 	}
