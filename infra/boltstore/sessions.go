@@ -124,6 +124,80 @@ func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, 
 	return cb, s, nil
 }
 
+// Connect implements session.Store, as ConnectWithin with no limits.
+func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
+	return st.ConnectWithin(ctx, s, clean, now, session.SessionLimits{})
+}
+
+// ConnectWithin implements session.SessionQuota: the limits are checked
+// against bSessionCounts in the transaction that writes the session.
+func (st *Store) ConnectWithin(ctx context.Context, s *session.Session, clean bool, now int64, lim session.SessionLimits) (*session.Session, error) {
+	var (
+		prev    *session.Session
+		removed []string // subscriptions deleted
+		stored  *session.Session
+		early   bool
+	)
+	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
+		prev, removed, stored = nil, nil, nil
+		sessions := tx.Bucket(bSessions)
+		key := []byte(s.ClientID)
+		cb := sessions.Bucket(key)
+		// A new session that ends with its connection and has no will
+		// leaves nothing to do after a crash.
+		early = cb == nil && ending(s)
+		if cb != nil {
+			old, err := getSession(tx, cb)
+			if err != nil {
+				return err
+			}
+			if !old.MayConnect(s.Identity, now) {
+				return fmt.Errorf("as %q: %w", s.Identity, session.ErrNotOwner)
+			}
+			prev = old
+		}
+		if err := withinSessionLimits(tx, s, prev, lim); err != nil {
+			return err
+		}
+		if prev != nil && (clean || !prev.Kept(s.Identity, now)) {
+			removed = subFilters(cb)
+			if err := clearSession(cb); err != nil {
+				return err
+			}
+		}
+		switch {
+		case cb == nil:
+			var err error
+			if cb, err = sessions.CreateBucket(key); err != nil {
+				return err
+			}
+			if err := countSession(tx, true, s.Identity, 1); err != nil {
+				return err
+			}
+		case prev.Identity != s.Identity:
+			if err := countSession(tx, false, prev.Identity, -1); err != nil {
+				return err
+			}
+			if err := countSession(tx, false, s.Identity, 1); err != nil {
+				return err
+			}
+		}
+		ns := cloneSession(s)
+		ns.ExpiresAt, ns.WillAt = 0, 0
+		stored = ns
+		return putSession(tx, cb, prev, ns)
+	}, func() {
+		st.setCached(s.ClientID, stored)
+		for _, f := range removed {
+			st.subs.Remove(f, s.ClientID)
+		}
+	})
+	if err != nil {
+		return nil, wrap(err, "connect %q", s.ClientID)
+	}
+	return prev, nil
+}
+
 // SetOffline implements session.Store.
 func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o session.Offline) error {
 	var stored *session.Session
