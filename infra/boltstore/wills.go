@@ -17,24 +17,6 @@ import (
 // it inline, and is read as it is.
 var bWills = []byte("wills")
 
-// cacheEntry is a session in the cache: the session without its will, and
-// whether it has one.
-type cacheEntry struct {
-	s    *session.Session // Will nil; never modified, only replaced
-	will bool
-}
-
-// newCacheEntry returns the cache entry of s, which must not be modified
-// afterwards (its will is dropped from a copy, not from s).
-func newCacheEntry(s *session.Session) *cacheEntry {
-	if s.Will == nil {
-		return &cacheEntry{s: s}
-	}
-	c := *s
-	c.Will = nil
-	return &cacheEntry{s: &c, will: true}
-}
-
 // getWill reads the will of clientID from the wills bucket, or nil.
 func getWill(tx *bolt.Tx, clientID []byte) (*session.Will, error) {
 	v := tx.Bucket(bWills).Get(clientID)
