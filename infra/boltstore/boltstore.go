@@ -1,8 +1,6 @@
 package boltstore
 
 import (
-	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -201,90 +199,4 @@ func errNoSession(clientID string) error {
 // errFenced is the error for a write by a connection not owning the session.
 func errFenced(clientID, conn string) error {
 	return fmt.Errorf("session %q, connection %q: %w", clientID, conn, session.ErrFenced)
-}
-
-// dueTimes returns the times at which s falls due: its pending will and
-// its expiry, while it is offline.
-func dueTimes(s *session.Session) []int64 {
-	if s == nil || s.Online() {
-		return nil
-	}
-	var t []int64
-	if s.Will != nil && s.WillAt != 0 {
-		t = append(t, s.WillAt)
-	}
-	if s.ExpiresAt != 0 {
-		t = append(t, s.ExpiresAt)
-	}
-	return t
-}
-
-// isDue reports whether s is due at now.
-func isDue(s *session.Session, now int64) bool {
-	for _, t := range dueTimes(s) {
-		if t <= now {
-			return true
-		}
-	}
-	return false
-}
-
-// Due implements session.Store. It reads the due bucket in time order.
-func (st *Store) Due(ctx context.Context, now int64, limit int) ([]*session.Session, error) {
-	var out []*session.Session
-	err := st.view(ctx, func(tx *bolt.Tx) error {
-		sessions := tx.Bucket(bSessions)
-		seen := map[string]bool{}
-		c := tx.Bucket(bDue).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
-			if len(k) < 8 || int64(binary.BigEndian.Uint64(k)) > now {
-				break
-			}
-			id := string(k[8:])
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			cb := sessions.Bucket(k[8:])
-			if cb == nil {
-				continue
-			}
-			s, err := getSession(tx, cb)
-			if err != nil {
-				return fmt.Errorf("session %q: %w", id, err)
-			}
-			if isDue(s, now) {
-				out = append(out, s)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrap(err, "due sessions")
-	}
-	return out, nil
-}
-
-// ClearWill implements session.Store.
-func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
-	var stored *session.Session
-	err := st.write(ctx, nil, func(tx *bolt.Tx) error {
-		stored = nil
-		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
-		if cb == nil {
-			return fmt.Errorf("pending will of %q: %w", clientID, session.ErrNotFound)
-		}
-		old, err := getSession(tx, cb)
-		if err != nil {
-			return err
-		}
-		if old.Online() || old.Will == nil || old.WillAt != willAt {
-			return fmt.Errorf("pending will of %q at %d: %w", clientID, willAt, session.ErrNotFound)
-		}
-		s := *old
-		s.Will, s.WillAt = nil, 0
-		stored = cloneSession(&s)
-		return putSession(tx, cb, old, &s)
-	}, func() { st.setCached(clientID, stored) })
-	return wrap(err, "clear will")
 }

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"context"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,4 +48,28 @@ func putWill(tx *bolt.Tx, clientID []byte, w *session.Will) error {
 // reading it.
 func hasWill(tx *bolt.Tx, clientID []byte) bool {
 	return tx.Bucket(bWills).Get(clientID) != nil
+}
+
+// ClearWill implements session.Store.
+func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
+	var stored *session.Session
+	err := st.write(ctx, nil, func(tx *bolt.Tx) error {
+		stored = nil
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return fmt.Errorf("pending will of %q: %w", clientID, session.ErrNotFound)
+		}
+		old, err := getSession(tx, cb)
+		if err != nil {
+			return err
+		}
+		if old.Online() || old.Will == nil || old.WillAt != willAt {
+			return fmt.Errorf("pending will of %q at %d: %w", clientID, willAt, session.ErrNotFound)
+		}
+		s := *old
+		s.Will, s.WillAt = nil, 0
+		stored = cloneSession(&s)
+		return putSession(tx, cb, old, &s)
+	}, func() { st.setCached(clientID, stored) })
+	return wrap(err, "clear will")
 }
