@@ -28,15 +28,7 @@ func subFilters(cb *bolt.Bucket) []string {
 // ClientID set to clientID.
 func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []session.Subscription) ([]bool, error) {
 	existed := make([]bool, len(subs))
-	var early bool
-	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
-		clear(existed)
-		early = false
-		cb, s, err := owned(tx, clientID, conn)
-		if err != nil {
-			return err
-		}
-		early = ending(s)
+	err := st.changeSubs(ctx, clientID, conn, existed, func(cb *bolt.Bucket) error {
 		u, err := cb.CreateBucketIfNotExists(bSubs)
 		if err != nil {
 			return err
@@ -65,15 +57,7 @@ func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []se
 // Unsubscribe implements session.Store.
 func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters []string) ([]bool, error) {
 	existed := make([]bool, len(filters))
-	var early bool
-	err := st.write(ctx, &early, func(tx *bolt.Tx) error {
-		clear(existed)
-		early = false
-		cb, s, err := owned(tx, clientID, conn)
-		if err != nil {
-			return err
-		}
-		early = ending(s)
+	err := st.changeSubs(ctx, clientID, conn, existed, func(cb *bolt.Bucket) error {
 		u := cb.Bucket(bSubs)
 		if u == nil {
 			return nil
@@ -100,6 +84,26 @@ func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters
 		return nil, wrap(err, "unsubscribe %q", clientID)
 	}
 	return existed, nil
+}
+
+// changeSubs runs change on the session bucket of clientID, which conn
+// must own, in a write (see Store.write) whose after updates the
+// subscription index. existed (one flag a filter, set by change) is
+// cleared first, since the group commit may run change more than once. The
+// write may return before it is durable when the session ends with its
+// connection (see ending).
+func (st *Store) changeSubs(ctx context.Context, clientID, conn string, existed []bool, change func(cb *bolt.Bucket) error, after func()) error {
+	var early bool
+	return st.write(ctx, &early, func(tx *bolt.Tx) error {
+		clear(existed)
+		early = false
+		cb, s, err := owned(tx, clientID, conn)
+		if err != nil {
+			return err
+		}
+		early = ending(s)
+		return change(cb)
+	}, after)
 }
 
 // Subscriptions implements session.Store. They come in filter order.
