@@ -98,6 +98,23 @@
 // on (see scanRetained, retained.go); the count and bytes of the retained
 // messages are kept in meta (retainedTotals).
 //
+// # Files
+//
+// One concern a file, as in infra/dynamo: store.go opens and closes the
+// file (Store, its options and locks); txn.go runs the transactions
+// (update, write, view) and the group commit; keys.go names the buckets and
+// builds the keys; records.go encodes the values that carry a message;
+// sessions.go holds the session records, Connect (the takeover),
+// SetOffline, DeleteSession and Owned; cache.go the session cache
+// (Session, Sessions); due.go the due bucket (Due); wills.go the wills
+// bucket and ClearWill; subs.go the subscriptions and the subscription
+// index (Match); outbound.go the queue, the in-flight window and the
+// acknowledgements (Enqueue, Dispatch, Acknowledge, Release, Complete);
+// inbound.go the QoS 2 receive state; retained.go and retainedby.go the
+// retained messages and their totals; sessionquota.go and storebytes.go
+// the session and queued-byte quotas; leases.go the proxies' leases;
+// auth.go the users and rules (auth.Store).
+//
 // # Limits
 //
 // bbolt keys are at most 32768 bytes: client ids, topics and filters
