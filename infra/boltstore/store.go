@@ -29,7 +29,7 @@ type Store struct {
 	batch  bool
 	group  *group // set by WithGroupCommit
 	// sessions caches every session, decoded and without its will (see
-	// wills.go), for Session and Sessions. It
+	// wills.go), for Session and Sessions (cache.go); sessMu guards it. It
 	// is loaded at Open and, since the store is the file's only user,
 	// stays equal to the committed session records: every write that
 	// changes a session record (Connect, SetOffline, DeleteSession,
