@@ -222,8 +222,8 @@ func addTarget(targets []target, byClient map[string]int, s *Subscription) []tar
 // of the message's and the subscription's [MQTT-3.8.4-8]; the retain flag
 // is kept only under Retain As Published [MQTT-3.3.1-12] [MQTT-3.3.1-13].
 func (c *call) deliverTo(s *Session, t *target, m *Message, f *fanout) {
-	qos := min(m.QoS, t.qos)
-	o := &Outbound{QoS: qos, Retain: m.Retain && t.rap, SubIDs: t.subIDs, Message: *m}
+	o := Forwarded(m, t.qos, t.rap, t.subIDs)
+	qos := o.QoS
 	if s.Version < packet.V5 {
 		o.SubIDs = nil
 	}
@@ -248,6 +248,15 @@ func (c *call) deliverTo(s *Session, t *target, m *Message, f *fanout) {
 		}
 	}
 	c.queueOut(s, o, f)
+}
+
+// Forwarded returns m as it goes to a subscription of QoS subQoS with
+// Retain As Published rap and subscription identifiers subIDs: at the lower
+// of the two QoS [MQTT-3.8.4-8], with the retain flag
+// of the PUBLISH only under Retain As Published [MQTT-3.3.1-12]
+// [MQTT-3.3.1-13].
+func Forwarded(m *Message, subQoS byte, rap bool, subIDs []uint32) *Outbound {
+	return &Outbound{QoS: min(m.QoS, subQoS), Retain: m.Retain && rap, SubIDs: subIDs, Message: *m}
 }
 
 // publishWill publishes the will message of a session of identity:

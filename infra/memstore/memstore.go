@@ -35,6 +35,9 @@ type Store struct {
 	retainedBy map[string]retainedUse
 	users      authData                 // users and access rules (auth.go), under their own lock
 	leases     map[string]session.Lease // by proxy (leases.go)
+	// streams are delivery v2's sub-streams (streams.go); the entry at
+	// offset o is at index o-1.
+	streams map[session.StreamID][]session.Message
 }
 
 // record is one session with everything it holds.
@@ -45,6 +48,7 @@ type record struct {
 	nextSeq uint64
 	nextPID uint16
 	inbound map[uint16]*session.Inbound
+	pos     session.Positions // delivery v2 (streams.go), of filters in subs only
 }
 
 // New returns an empty Store.
@@ -70,6 +74,7 @@ func (st *Store) clear(rec *record) {
 		st.subs.Remove(f, rec.s.ClientID)
 	}
 	rec.subs = map[string]session.Subscription{}
+	rec.pos = nil
 	st.queuedBytes -= queuedSize(rec.out)
 	rec.out = nil
 	rec.inbound = map[uint16]*session.Inbound{}
@@ -223,6 +228,7 @@ func (st *Store) Unsubscribe(_ context.Context, clientID, conn string, filters [
 	for i, f := range filters {
 		if _, existed[i] = rec.subs[f]; existed[i] {
 			delete(rec.subs, f)
+			dropPositions(rec, f)
 			st.subs.Remove(f, clientID)
 		}
 	}

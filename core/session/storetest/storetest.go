@@ -132,6 +132,7 @@ var groups = []struct {
 	{"SessionQuota", sessionQuotaTests},
 	{"StoreBytes", storeBytesTests},
 	{"Leases", leaseTests},
+	{"Streams", streamTests},
 }
 
 // env is one test's fixture: its store, and the unique prefix id of its

@@ -1,0 +1,247 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
+)
+
+// The store steps of delivery v2 (session.StreamStore). A store that does
+// not have them yet skips these tests, saying so: issue 16 builds them
+// store by store (memstore first), and every store is to pass them.
+
+var streamTests = []test{
+	{"AppendDense", testAppendDense},
+	{"AppendConcurrent", testAppendConcurrent},
+	{"ReadStreamRange", testReadStreamRange},
+	{"StreamCopies", testStreamCopies},
+	{"PositionsSaved", testPositionsSaved},
+	{"PositionsFenced", testPositionsFenced},
+	{"PositionsFollowSubscriptions", testPositionsFollowSubscriptions},
+}
+
+// streams returns the store's StreamStore, or skips the test.
+func (e *env) streams() session.StreamStore {
+	e.Helper()
+	ss, ok := e.st.(session.StreamStore)
+	if !ok {
+		e.Skipf("%T has no delivery v2 streams yet (issue 16)", e.st)
+	}
+	return ss
+}
+
+// appendMsg appends a QoS 1 message with payload to id and returns its
+// offset.
+func (e *env) appendMsg(ss session.StreamStore, id session.StreamID, payload string) uint64 {
+	e.Helper()
+	off, err := ss.Append(e.ctx, id, &session.Message{Topic: id.Filter, Payload: []byte(payload), QoS: 1})
+	e.must(err, "Append "+payload)
+	return off
+}
+
+// readAll reads every entry of id above after, in pages of 3.
+func (e *env) readAll(ss session.StreamStore, id session.StreamID, after uint64) []session.StreamEntry {
+	e.Helper()
+	var out []session.StreamEntry
+	for {
+		page, err := ss.ReadStream(e.ctx, id, after, 3)
+		e.must(err, "ReadStream")
+		if len(page) > 3 {
+			e.Fatalf("ReadStream returned %d entries, limit 3", len(page))
+		}
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+		after = page[len(page)-1].Offset
+	}
+}
+
+// testAppendDense: offsets of a sub-stream start at 1 and follow each other;
+// another shard of the same filter, and another filter, count apart; a
+// sub-stream with no entry reads empty with head 0.
+func testAppendDense(e *env) {
+	ss := e.streams()
+	a := session.StreamID{Filter: e.topic("a")}
+	a1 := session.StreamID{Filter: a.Filter, Shard: 1}
+	b := session.StreamID{Filter: e.topic("b", "+")}
+	empty := session.StreamID{Filter: e.topic("none")}
+	for i, want := range []uint64{1, 2, 3} {
+		e.eq(fmt.Sprintf("offset of a's message %d", i), e.appendMsg(ss, a, fmt.Sprint("a", i)), want)
+	}
+	e.eq("first offset of a's shard 1", e.appendMsg(ss, a1, "x"), uint64(1))
+	e.eq("first offset of b", e.appendMsg(ss, b, "y"), uint64(1))
+	heads, err := ss.Heads(e.ctx, []session.StreamID{a, a1, b, empty})
+	e.must(err, "Heads")
+	e.eq("heads", heads, map[session.StreamID]uint64{a: 3, a1: 1, b: 1, empty: 0})
+	got, err := ss.ReadStream(e.ctx, empty, 0, 10)
+	e.must(err, "ReadStream of an empty sub-stream")
+	e.eq("entries of an empty sub-stream", len(got), 0)
+}
+
+// testAppendConcurrent: appends racing on one sub-stream get the offsets
+// 1..n, each once, and each writer's messages keep its order.
+func testAppendConcurrent(e *env) {
+	ss := e.streams()
+	id := session.StreamID{Filter: e.topic("hot")}
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	offsets := make([][]uint64, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				off, err := ss.Append(e.ctx, id, &session.Message{Topic: id.Filter, Payload: fmt.Appendf(nil, "%d-%d", w, i), QoS: 1})
+				if err != nil {
+					e.Errorf("Append %d-%d: %v", w, i, err)
+					return
+				}
+				offsets[w] = append(offsets[w], off)
+			}
+		})
+	}
+	wg.Wait()
+	var all []uint64
+	for w, offs := range offsets {
+		if !slices.IsSorted(offs) {
+			e.Errorf("writer %d's offsets are out of its order: %v", w, offs)
+		}
+		all = append(all, offs...)
+	}
+	slices.Sort(all)
+	want := make([]uint64, writers*each)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	e.eq("offsets given", all, want)
+	entries := e.readAll(ss, id, 0)
+	e.eq("entries read", len(entries), writers*each)
+	for _, en := range entries {
+		var w, i int
+		if _, err := fmt.Sscanf(string(en.Message.Payload), "%d-%d", &w, &i); err != nil || offsets[w][i] != en.Offset {
+			e.Errorf("entry at %d holds %q, which Append placed elsewhere", en.Offset, en.Message.Payload)
+		}
+	}
+}
+
+// testReadStreamRange: ReadStream returns the entries above after, in
+// order, within limit; after at or past the head finds none.
+func testReadStreamRange(e *env) {
+	ss := e.streams()
+	id := session.StreamID{Filter: e.topic("r")}
+	for i := range 7 {
+		e.appendMsg(ss, id, fmt.Sprint("m", i+1))
+	}
+	var payloads []string
+	for _, en := range e.readAll(ss, id, 2) {
+		payloads = append(payloads, string(en.Message.Payload))
+	}
+	e.eq("entries above 2", payloads, []string{"m3", "m4", "m5", "m6", "m7"})
+	page, err := ss.ReadStream(e.ctx, id, 7, 10)
+	e.must(err, "ReadStream at the head")
+	e.eq("entries above the head", len(page), 0)
+	page, err = ss.ReadStream(e.ctx, id, 0, 2)
+	e.must(err, "ReadStream limit 2")
+	e.eq("offsets of the first page", []uint64{page[0].Offset, page[1].Offset}, []uint64{1, 2})
+}
+
+// testStreamCopies: a message appended, or read, shares nothing with the
+// store.
+func testStreamCopies(e *env) {
+	ss := e.streams()
+	id := session.StreamID{Filter: e.topic("c")}
+	m := &session.Message{Topic: id.Filter, Payload: []byte("abc"), QoS: 2,
+		Props: session.Props{CorrelationData: []byte("cd"), User: []packet.UserProperty{{Key: "k", Value: "v"}}}}
+	_, err := ss.Append(e.ctx, id, m)
+	e.must(err, "Append")
+	m.Payload[0], m.Props.CorrelationData[0], m.Props.User[0].Value = 'X', 'X', "X"
+	got, err := ss.ReadStream(e.ctx, id, 0, 1)
+	e.must(err, "ReadStream")
+	want := session.Message{Topic: id.Filter, Payload: []byte("abc"), QoS: 2,
+		Props: session.Props{CorrelationData: []byte("cd"), User: []packet.UserProperty{{Key: "k", Value: "v"}}}}
+	e.eq("entry after the caller changed its message", got[0].Message, want)
+	got[0].Message.Payload[0] = 'Y'
+	again, err := ss.ReadStream(e.ctx, id, 0, 1)
+	e.must(err, "ReadStream")
+	e.eq("entry after the caller changed what it read", again[0].Message, want)
+}
+
+// testPositionsSaved: SavePositions sets the sub-streams it names and
+// keeps the others; Positions returns copies.
+func testPositionsSaved(e *env) {
+	ss := e.streams()
+	c := e.client("c")
+	e.connect(c, "conn1", false)
+	fa, fb := e.topic("a"), e.topic("b", "#")
+	e.subscribe(c, "conn1", fa, fb)
+	a0, a1, b0 := session.StreamID{Filter: fa}, session.StreamID{Filter: fa, Shard: 1}, session.StreamID{Filter: fb}
+	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{
+		a0: {Number: 0, Acked: 4, Released: []uint64{6, 7}}, b0: {Number: 1, Acked: 9},
+	}), "SavePositions")
+	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{a1: {Acked: 2}, a0: {Acked: 7}}), "SavePositions again")
+	got, err := ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	want := session.Positions{a0: {Acked: 7}, a1: {Acked: 2}, b0: {Number: 1, Acked: 9}}
+	e.eq("positions", got, want)
+	got[b0] = session.Position{Acked: 100}
+	again, err := ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after the caller changed what it read", again, want)
+	none, err := ss.Positions(e.ctx, e.client("nobody"))
+	e.must(err, "Positions of no session")
+	e.eq("positions of no session", len(none), 0)
+}
+
+// testPositionsFenced: only the session's connection saves its positions.
+func testPositionsFenced(e *env) {
+	ss := e.streams()
+	c := e.client("c")
+	e.connect(c, "conn1", false)
+	f := e.topic("a")
+	e.subscribe(c, "conn1", f)
+	id := session.StreamID{Filter: f}
+	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{id: {Acked: 3}}), "SavePositions")
+	e.connect(c, "conn2", false) // takes the session over
+	e.wantErr(ss.SavePositions(e.ctx, c, "conn1", session.Positions{id: {Acked: 5}}), session.ErrFenced, "SavePositions of the old connection")
+	e.wantErr(ss.SavePositions(e.ctx, c, "", session.Positions{id: {Acked: 5}}), session.ErrFenced, "SavePositions of the empty connection")
+	got, err := ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions kept over the takeover", got, session.Positions{id: {Acked: 3}})
+}
+
+// testPositionsFollowSubscriptions: positions belong to a subscription:
+// those of a filter not subscribed are never returned, and Unsubscribe and
+// a clean Connect remove them (a later Subscribe of the filter does not
+// bring them back).
+func testPositionsFollowSubscriptions(e *env) {
+	ss := e.streams()
+	c := e.client("c")
+	e.connect(c, "conn1", false)
+	fa, fb := e.topic("a"), e.topic("b")
+	e.subscribe(c, "conn1", fa, fb)
+	a, b := session.StreamID{Filter: fa}, session.StreamID{Filter: fb}
+	other := session.StreamID{Filter: e.topic("never")}
+	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{a: {Acked: 1}, b: {Acked: 2}, other: {Acked: 3}}), "SavePositions")
+	got, err := ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions (the unsubscribed filter's dropped)", got, session.Positions{a: {Acked: 1}, b: {Acked: 2}})
+	_, err = e.st.Unsubscribe(e.ctx, c, "conn1", []string{fb})
+	e.must(err, "Unsubscribe")
+	got, err = ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after Unsubscribe", got, session.Positions{a: {Acked: 1}})
+	e.subscribe(c, "conn1", fb)
+	got, err = ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after subscribing again", got, session.Positions{a: {Acked: 1}})
+	e.subscribe(c, "conn1", other.Filter) // saved before its subscription
+	got, err = ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after subscribing to a filter saved before", got, session.Positions{a: {Acked: 1}})
+	e.connect(c, "conn2", true)
+	got, err = ss.Positions(e.ctx, c)
+	e.must(err, "Positions")
+	e.eq("positions after a clean Connect", len(got), 0)
+}

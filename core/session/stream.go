@@ -1,0 +1,96 @@
+package session
+
+import (
+	"context"
+	"hash/fnv"
+)
+
+// This file holds the store steps of delivery v2 (docs/architecture.md,
+// "Delivery v2"): a QoS 1/2 message is appended once to the stream of each
+// distinct subscription filter that matches its topic, and each session
+// keeps, per filter and sub-stream, how far it has acknowledged. Nothing is
+// written per delivery. The window rules that use these steps live in core;
+// a store keeps only the atomic steps below (StreamStore).
+
+// StreamID names one sub-stream: the stream of a subscription filter (never
+// a shared one: shared subscriptions keep per-member queues), split into
+// sub-streams by a hash of the topic name (ShardOf), so that a topic's
+// messages are always in one sub-stream, in publish order [MQTT-4.6.0-6].
+type StreamID struct {
+	Filter string
+	Shard  int
+}
+
+// ShardOf returns the sub-stream, among shards, that holds the messages of
+// topic: FNV-1a of the topic name modulo shards (0 when shards <= 1). It is
+// the one rule that places a message; changing it moves topics between
+// sub-streams, so it is part of the stored format.
+func ShardOf(topic string, shards int) int {
+	if shards <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(topic))
+	return int(h.Sum32() % uint32(shards))
+}
+
+// StreamEntry is one message of a sub-stream, at its offset.
+type StreamEntry struct {
+	Offset  uint64
+	Message Message
+}
+
+// Position is a session's progress on one sub-stream.
+type Position struct {
+	// Number is the subscription's number in its session, the same for
+	// every sub-stream of its filter: it places the subscription's packet
+	// identifiers (PIDPlan), so it is durable with the position. The
+	// window gives a new subscription the smallest number its session does
+	// not use (Window.FreeNumber).
+	Number int
+	// Acked is the offset up to which every message of the sub-stream is
+	// acknowledged (PUBACK, or PUBCOMP at QoS 2), or was not the session's
+	// (published before it subscribed, denied, its own under No Local); 0
+	// is before the first entry.
+	Acked uint64
+	// Released are the QoS 2 offsets above Acked whose PUBREC came: after a
+	// crash they get PUBREL again, never PUBLISH [MQTT-4.4.0-1]. Ascending.
+	Released []uint64
+}
+
+// Positions are a session's positions, by sub-stream.
+type Positions map[StreamID]Position
+
+// StreamStore is the Store steps of delivery v2. Readings of the contract
+// (core/session/storetest, "Streams"):
+//
+//   - Offsets of a sub-stream start at 1 and are dense: Append gives the
+//     entry the offset after the last one, whatever runs concurrently, and
+//     never leaves a gap. Sub-streams are independent.
+//   - ReadStream and Heads of a sub-stream with no entry find nothing (0
+//     for Heads) and are not errors.
+//   - Positions belong to a subscription: Positions returns only those of
+//     filters the session subscribes to (a save that raced an Unsubscribe
+//     may be kept by the store, never returned), a Subscribe that makes a
+//     new subscription starts it with none, and Unsubscribe, a Connect
+//     that clears the session and DeleteSession remove them.
+//   - SavePositions sets each sub-stream it names and leaves the others as
+//     they were. It is fenced on conn as every write of a connection is.
+//   - Values are copied deeply both ways, as everywhere in the Store.
+type StreamStore interface {
+	// Append adds msg at the end of the sub-stream id and returns its
+	// offset.
+	Append(ctx context.Context, id StreamID, msg *Message) (uint64, error)
+	// ReadStream returns the entries of id with offsets above after, in
+	// offset order, at most limit of them.
+	ReadStream(ctx context.Context, id StreamID, after uint64, limit int) ([]StreamEntry, error)
+	// Heads returns the last offset of each of ids (0 for one without
+	// entries).
+	Heads(ctx context.Context, ids []StreamID) (map[StreamID]uint64, error)
+	// SavePositions records pos for clientID's session, written by its
+	// connection conn: ErrFenced when conn does not own the session.
+	SavePositions(ctx context.Context, clientID, conn string, pos Positions) error
+	// Positions returns clientID's positions (none for a session that does
+	// not exist).
+	Positions(ctx context.Context, clientID string) (Positions, error)
+}

@@ -1,0 +1,382 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Window is delivery v2's send window of one live connection over the
+// sub-streams of its non-shared subscriptions (docs/architecture.md,
+// "Delivery v2"). It holds, as plain data, the rules that v1 spreads over
+// the stores: which messages go in flight (Receive Maximum and
+// -max-inflight [MQTT-3.3.4-9], QoS 0 outside the window), their packet
+// identifiers (PIDPlan), the order of each sub-stream [MQTT-4.6.0-6], the
+// QoS 2 states, and how far the session has acknowledged (Positions).
+//
+// A Window is owned by one goroutine at a time (the proxy's connection, or
+// the session function building a resume); it is not safe for concurrent
+// use and does no I/O: deliveries are offered to it, acknowledgements told
+// to it, and it returns what to write. Whoever owns it saves Positions
+// (StreamStore.SavePositions), at the latest before writing a PUBREL that
+// Received asked to wait for the save.
+type Window struct {
+	plan    PIDPlan
+	max     int // QoS 1/2 PUBLISHes in flight at most
+	hold    int // entries held per sub-stream at most (waiting for room or order)
+	follows map[StreamID]*follow
+	flight  map[uint16]*flying
+	dirty   bool // Positions changed since the last Saved
+}
+
+// follow is the window's state of one sub-stream.
+type follow struct {
+	number int // the subscription's number (Position.Number)
+	slot   int
+	sub    Subscription
+	acked  uint64          // every offset <= acked is done
+	done   map[uint64]bool // offsets above acked that are done
+	rel    map[uint64]bool // QoS 2 offsets above acked released (PUBREC came)
+	next   uint64          // the next offset to hand out
+	dupTo  uint64          // offsets <= dupTo may have been sent before: DUP
+	// wait are entries at or above next not handed out yet, by offset:
+	// above a gap (order), or with the window full. At most hold.
+	wait []waiting
+	// seen is the highest offset offered; above len(wait)'s last, the
+	// entries were let go (hold) and are to be read again (Gaps).
+	seen uint64
+}
+
+// waiting is an entry held by a follow; skip: not for this session.
+type waiting struct {
+	StreamEntry
+	skip bool
+}
+
+// at returns where offset is, or goes, in f.wait, and whether it is there.
+func (f *follow) at(offset uint64) (int, bool) {
+	return slices.BinarySearchFunc(f.wait, offset, func(x waiting, o uint64) int { return cmpU(x.Offset, o) })
+}
+
+// flying is one PUBLISH (or PUBREL) in flight.
+type flying struct {
+	id       StreamID
+	offset   uint64
+	qos      byte
+	released bool // PUBREC came; PUBREL written or due
+}
+
+// Send is one frame the window hands out, in the order to write them.
+type Send struct {
+	Stream StreamID
+	Offset uint64
+	// Release: write PUBREL for PacketID (a released QoS 2 message being
+	// resumed); Out is nil.
+	Release bool
+	// Out is the PUBLISH to write (QoS, Retain, SubIDs, PacketID and the
+	// message), with Dup when it may have been sent before [MQTT-3.3.1-1].
+	Out *Outbound
+	Dup bool
+}
+
+// ErrUnknownPacket is an acknowledgement of a packet identifier the window
+// has not in flight, or in the wrong state (a PUBACK for a QoS 2 message).
+var ErrUnknownPacket = errors.New("session: acknowledgement of no message in flight")
+
+// NewWindow returns an empty window for the plan, with max QoS 1/2
+// messages in flight and hold entries held per sub-stream.
+func NewWindow(plan PIDPlan, max, hold int) *Window {
+	return &Window{plan: plan, max: max, hold: hold, follows: map[StreamID]*follow{}, flight: map[uint16]*flying{}}
+}
+
+// Follow starts following sub-stream id for subscription sub from pos: the
+// subscription's number, the acknowledged offset and the released ones (a
+// resume), or the head for a new subscription. Offsets up to dupTo may
+// have been sent on an earlier connection: they go out with DUP
+// [MQTT-3.3.1-1], their released ones as PUBREL [MQTT-4.4.0-1]. Following
+// a sub-stream again replaces its subscription options only.
+func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint64) {
+	if f := w.follows[id]; f != nil {
+		f.sub = sub
+		return
+	}
+	f := &follow{number: pos.Number, slot: w.plan.Slot(pos.Number, id.Shard), sub: sub, acked: pos.Acked, next: pos.Acked + 1,
+		dupTo: dupTo, seen: pos.Acked, done: map[uint64]bool{}, rel: map[uint64]bool{}}
+	for _, o := range pos.Released {
+		if o > pos.Acked {
+			f.rel[o] = true
+		}
+	}
+	w.follows[id] = f
+}
+
+// FreeNumber returns the smallest subscription number that no followed
+// filter uses, for a new subscription.
+func (w *Window) FreeNumber() int {
+	used := map[int]bool{}
+	for _, f := range w.follows {
+		used[f.number] = true
+	}
+	n := 0
+	for used[n] {
+		n++
+	}
+	return n
+}
+
+// Unfollow stops following id (Unsubscribe): its messages in flight stay
+// until acknowledged [MQTT-3.10.4-3], the rest is dropped.
+func (w *Window) Unfollow(id StreamID) {
+	delete(w.follows, id)
+	w.dirty = true
+}
+
+// Offer gives the window entries of sub-stream id (a delivery, a catch-up
+// or a resume), in any order and with repeats, and returns what to write
+// now. Entries at offsets already handed out are dropped: a delivery made
+// twice is written once. now is for message expiry.
+func (w *Window) Offer(id StreamID, entries []StreamEntry, now time.Time) []Send {
+	f := w.follows[id]
+	if f == nil {
+		return nil // not (or no longer) subscribed
+	}
+	var out []Send
+	for _, e := range entries {
+		w.hold1(f, waiting{StreamEntry: e})
+		out = w.pumpFollow(out, id, f, now) // hand out before holding more
+	}
+	return out
+}
+
+// hold1 holds e in f unless it was handed out or is held already; past
+// w.hold entries, the highest are let go, to be read again (Gaps).
+func (w *Window) hold1(f *follow, e waiting) {
+	f.seen = max(f.seen, e.Offset)
+	if e.Offset < f.next {
+		return
+	}
+	i, found := f.at(e.Offset)
+	if found {
+		if e.skip {
+			f.wait[i].skip = true
+		}
+		return
+	}
+	if i >= w.hold {
+		return
+	}
+	f.wait = slices.Insert(f.wait, i, e)
+	if len(f.wait) > w.hold {
+		f.wait = f.wait[:w.hold]
+	}
+}
+
+// Skip tells the window that offsets of id are not for this session (its
+// own message under No Local, a denied one): they count as done.
+func (w *Window) Skip(id StreamID, offsets []uint64, now time.Time) []Send {
+	f := w.follows[id]
+	if f == nil {
+		return nil
+	}
+	for _, o := range offsets {
+		w.hold1(f, waiting{StreamEntry: StreamEntry{Offset: o}, skip: true})
+	}
+	return w.pump(now)
+}
+
+// pump hands out what may go now, sub-stream by sub-stream.
+func (w *Window) pump(now time.Time) []Send {
+	var out []Send
+	for id, f := range w.follows {
+		out = w.pumpFollow(out, id, f, now)
+	}
+	return out
+}
+
+// pumpFollow appends to out what f may hand out now.
+func (w *Window) pumpFollow(out []Send, id StreamID, f *follow, now time.Time) []Send {
+	for len(f.wait) > 0 && f.wait[0].Offset == f.next {
+		s, ok := w.handOut(id, f, &f.wait[0], now)
+		if !ok {
+			break // the window is full
+		}
+		if s != nil {
+			out = append(out, *s)
+		}
+		f.wait = f.wait[1:]
+		f.next++
+	}
+	return out
+}
+
+// handOut decides the entry at f.next: nil Send when it is done without a
+// frame (a skip, expired, not the session's), false when it must wait for
+// room in the window.
+func (w *Window) handOut(id StreamID, f *follow, e *waiting, now time.Time) (*Send, bool) {
+	m := &e.Message
+	if e.skip || m.Expired(now) || (f.sub.NoLocal && m.Publisher == f.sub.ClientID) { // [MQTT-3.8.3-3]
+		w.markDone(f, e.Offset)
+		return nil, true
+	}
+	o := Forwarded(m, f.sub.QoS, f.sub.RetainAsPublished, subIDList(f.sub.SubID))
+	dup := e.Offset <= f.dupTo
+	if o.QoS == 0 {
+		w.markDone(f, e.Offset)
+		return &Send{Stream: id, Offset: e.Offset, Out: o}, true
+	}
+	if len(w.flight) >= w.max || !w.plan.Sendable(f.acked+1, e.Offset) { // [MQTT-3.3.4-9]
+		return nil, false
+	}
+	pid := w.plan.ID(f.slot, e.Offset)
+	o.PacketID, o.State = pid, Sent
+	fl := &flying{id: id, offset: e.Offset, qos: o.QoS}
+	w.flight[pid] = fl
+	if f.rel[e.Offset] && o.QoS == 2 {
+		// Released on an earlier connection: PUBREL, never PUBLISH again
+		// [MQTT-4.4.0-1] (section 4.3.3).
+		fl.released = true
+		return &Send{Stream: id, Offset: e.Offset, Release: true, Out: &Outbound{PacketID: pid, QoS: 2, State: Released}}, true
+	}
+	return &Send{Stream: id, Offset: e.Offset, Out: o, Dup: dup}, true
+}
+
+// Acked handles a PUBACK (QoS 1) for pid: the message is done [MQTT-4.3.2].
+func (w *Window) Acked(pid uint16, now time.Time) ([]Send, error) {
+	fl := w.flight[pid]
+	if fl == nil || fl.qos != 1 {
+		return nil, fmt.Errorf("PUBACK %d: %w", pid, ErrUnknownPacket)
+	}
+	return w.finish(pid, fl, now), nil
+}
+
+// Received handles a PUBREC for pid: the message is released, and the
+// PUBREL may be written only once Positions including it are saved, so
+// that a crash resends PUBREL, not PUBLISH [MQTT-4.4.0-1]. A PUBREC with a
+// reason code of 0x80 or more ends the exchange instead (failed: the
+// message is done, no PUBREL) (section 4.3.3).
+func (w *Window) Received(pid uint16, failed bool, now time.Time) ([]Send, error) {
+	fl := w.flight[pid]
+	if fl == nil || fl.qos != 2 {
+		return nil, fmt.Errorf("PUBREC %d: %w", pid, ErrUnknownPacket)
+	}
+	if failed {
+		return w.finish(pid, fl, now), nil
+	}
+	if !fl.released {
+		fl.released = true
+		if f := w.follows[fl.id]; f != nil {
+			f.rel[fl.offset] = true
+		}
+		w.dirty = true
+	}
+	return nil, nil
+}
+
+// Completed handles a PUBCOMP for pid: the QoS 2 exchange is done.
+func (w *Window) Completed(pid uint16, now time.Time) ([]Send, error) {
+	fl := w.flight[pid]
+	if fl == nil || !fl.released {
+		return nil, fmt.Errorf("PUBCOMP %d: %w", pid, ErrUnknownPacket)
+	}
+	return w.finish(pid, fl, now), nil
+}
+
+// finish ends pid's flight and hands out what the room lets go.
+func (w *Window) finish(pid uint16, fl *flying, now time.Time) []Send {
+	delete(w.flight, pid)
+	if f := w.follows[fl.id]; f != nil {
+		w.markDone(f, fl.offset)
+	}
+	return w.pump(now)
+}
+
+// markDone records offset as done and advances acked over the done run.
+func (w *Window) markDone(f *follow, offset uint64) {
+	if offset <= f.acked {
+		return
+	}
+	f.done[offset] = true
+	for f.done[f.acked+1] {
+		delete(f.done, f.acked+1)
+		delete(f.rel, f.acked+1)
+		f.acked++
+	}
+	w.dirty = true
+}
+
+// Positions returns the positions to save, and whether they changed since
+// the last Saved.
+func (w *Window) Positions() (Positions, bool) {
+	pos := make(Positions, len(w.follows))
+	for id, f := range w.follows {
+		p := Position{Number: f.number, Acked: f.acked}
+		for o := range f.rel {
+			p.Released = append(p.Released, o)
+		}
+		slices.Sort(p.Released)
+		pos[id] = p
+	}
+	return pos, w.dirty
+}
+
+// Saved tells the window that what Positions returned is durable.
+func (w *Window) Saved() { w.dirty = false }
+
+// Inflight returns how many QoS 1/2 messages are in flight.
+func (w *Window) Inflight() int { return len(w.flight) }
+
+// Gap is a sub-stream whose next entries the window does not hold: they
+// are to be read from the store (ReadStream after After) and offered.
+type Gap struct {
+	Stream StreamID
+	After  uint64
+}
+
+// Gaps returns the sub-streams with entries offered and let go, or with a
+// hole in front of what is held: a catch-up reads them. A gap found while
+// a delivery may still be on its way is normal; its owner waits
+// (-order-wait) before asking.
+func (w *Window) Gaps() []Gap {
+	var out []Gap
+	for id, f := range w.follows {
+		if len(f.wait) > 0 && f.wait[0].Offset > f.next {
+			out = append(out, Gap{Stream: id, After: f.next - 1})
+			continue
+		}
+		if len(f.wait) == 0 && f.seen >= f.next {
+			out = append(out, Gap{Stream: id, After: f.next - 1})
+		}
+	}
+	slices.SortFunc(out, func(a, b Gap) int {
+		if a.Stream.Filter != b.Stream.Filter {
+			if a.Stream.Filter < b.Stream.Filter {
+				return -1
+			}
+			return 1
+		}
+		return a.Stream.Shard - b.Stream.Shard
+	})
+	return out
+}
+
+// CatchUpFrom returns where a session that has acknowledged up to acked
+// reads a sub-stream whose head is head, when it keeps at most maxQueued
+// messages a sub-stream: a session further behind skips its oldest,
+// counted as dropped (-max-queued), rather than refusing the newest.
+func CatchUpFrom(acked, head uint64, maxQueued int) (after, dropped uint64) {
+	if maxQueued > 0 && head > acked+uint64(maxQueued) {
+		return head - uint64(maxQueued), head - uint64(maxQueued) - acked
+	}
+	return acked, 0
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,299 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var winNow = time.UnixMilli(1_800_000_000_000)
+
+// entries returns entries of offsets from..to of topic t at QoS q.
+func entries(t string, q byte, from, to uint64) []StreamEntry {
+	var out []StreamEntry
+	for o := from; o <= to; o++ {
+		out = append(out, StreamEntry{Offset: o, Message: Message{Topic: t, QoS: q, Payload: fmt.Appendf(nil, "m%d", o)}})
+	}
+	return out
+}
+
+// offsets returns the offsets of sends, with R for a PUBREL and D for DUP.
+func offsets(sends []Send) []string {
+	var out []string
+	for _, s := range sends {
+		tag := ""
+		if s.Release {
+			tag = "R"
+		} else if s.Dup {
+			tag = "D"
+		}
+		out = append(out, fmt.Sprintf("%d%s", s.Offset, tag))
+	}
+	return out
+}
+
+func testPlan(t *testing.T) PIDPlan {
+	t.Helper()
+	p, err := NewPIDPlan(20, 1000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var streamA = StreamID{Filter: "a/#"}
+
+func subA(q byte) Subscription { return Subscription{ClientID: "c", Filter: "a/#", QoS: q, SubID: 7} }
+
+func wantOffsets(t *testing.T, what string, got []Send, want ...string) {
+	t.Helper()
+	if g := offsets(got); !reflect.DeepEqual(g, want) && !(len(g) == 0 && len(want) == 0) {
+		t.Fatalf("%s: handed out %v, want %v", what, g, want)
+	}
+}
+
+// The window hands out a sub-stream in offset order, at most max QoS 1/2
+// messages in flight [MQTT-3.3.4-9]; each PUBACK lets the next go
+// [MQTT-4.6.0-6].
+func TestWindowOrderAndCap(t *testing.T) {
+	w := NewWindow(testPlan(t), 3, 100)
+	w.Follow(streamA, subA(1), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 1, 1, 6), winNow)
+	wantOffsets(t, "first offer", got, "1", "2", "3")
+	if w.Inflight() != 3 {
+		t.Fatalf("in flight %d, want 3", w.Inflight())
+	}
+	for _, s := range got {
+		if s.Out.PacketID != w.plan.ID(w.plan.Slot(0, 0), s.Offset) || s.Out.QoS != 1 || !reflect.DeepEqual(s.Out.SubIDs, []uint32{7}) {
+			t.Fatalf("offset %d: %+v", s.Offset, s.Out)
+		}
+	}
+	next, err := w.Acked(got[1].Out.PacketID, winNow) // PUBACK of 2 before 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOffsets(t, "after PUBACK of 2", next, "4")
+	if pos, _ := w.Positions(); pos[streamA].Acked != 0 {
+		t.Fatalf("acked %d after PUBACK of 2 only, want 0 (1 is not acknowledged)", pos[streamA].Acked)
+	}
+	next, _ = w.Acked(got[0].Out.PacketID, winNow)
+	wantOffsets(t, "after PUBACK of 1", next, "5")
+	if pos, dirty := w.Positions(); pos[streamA].Acked != 2 || !dirty {
+		t.Fatalf("acked %d dirty %v, want 2 true", pos[streamA].Acked, dirty)
+	}
+	if _, err := w.Acked(got[0].Out.PacketID, winNow); !errors.Is(err, ErrUnknownPacket) {
+		t.Fatalf("second PUBACK of 1: %v, want ErrUnknownPacket", err)
+	}
+}
+
+// Deliveries arrive from several calls in any order and some twice: the
+// window writes each offset once, in order, and reports a hole it waits
+// for (Gaps).
+func TestWindowReordersAndDropsRepeats(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	w.Follow(streamA, subA(1), Position{Acked: 10}, 0)
+	wantOffsets(t, "13 before 11", w.Offer(streamA, entries("a/x", 1, 13, 13), winNow))
+	if g := w.Gaps(); !reflect.DeepEqual(g, []Gap{{Stream: streamA, After: 10}}) {
+		t.Fatalf("gaps %v, want after 10", g)
+	}
+	wantOffsets(t, "11 and 12", w.Offer(streamA, entries("a/x", 1, 11, 12), winNow), "11", "12", "13")
+	wantOffsets(t, "11..13 again", w.Offer(streamA, entries("a/x", 1, 9, 13), winNow))
+	if g := w.Gaps(); len(g) != 0 {
+		t.Fatalf("gaps %v, want none", g)
+	}
+}
+
+// A message goes at the lower of its QoS and the subscription's
+// [MQTT-3.8.4-8]; QoS 0 frames are outside the window and done when
+// written.
+func TestWindowQoS0OutsideWindow(t *testing.T) {
+	w := NewWindow(testPlan(t), 1, 100)
+	w.Follow(streamA, subA(0), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 2, 1, 5), winNow)
+	wantOffsets(t, "QoS 0 subscription", got, "1", "2", "3", "4", "5")
+	for _, s := range got {
+		if s.Out.QoS != 0 || s.Out.PacketID != 0 {
+			t.Fatalf("offset %d went at QoS %d pid %d", s.Offset, s.Out.QoS, s.Out.PacketID)
+		}
+	}
+	if pos, _ := w.Positions(); pos[streamA].Acked != 5 || w.Inflight() != 0 {
+		t.Fatalf("acked %d in flight %d, want 5 and 0", pos[streamA].Acked, w.Inflight())
+	}
+}
+
+// QoS 2: PUBREC releases the message, and the released offset is in the
+// positions to save before the PUBREL goes [MQTT-4.4.0-1]; PUBCOMP ends it.
+func TestWindowQoS2(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	w.Follow(streamA, subA(2), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 2, 1, 2), winNow)
+	p1, p2 := got[0].Out.PacketID, got[1].Out.PacketID
+	if _, err := w.Acked(p1, winNow); !errors.Is(err, ErrUnknownPacket) {
+		t.Fatalf("PUBACK of a QoS 2 message: %v, want ErrUnknownPacket", err)
+	}
+	if _, err := w.Completed(p1, winNow); !errors.Is(err, ErrUnknownPacket) {
+		t.Fatalf("PUBCOMP before PUBREC: %v, want ErrUnknownPacket", err)
+	}
+	w.Saved()
+	if _, err := w.Received(p2, false, winNow); err != nil {
+		t.Fatal(err)
+	}
+	pos, dirty := w.Positions()
+	if !dirty || !reflect.DeepEqual(pos[streamA], Position{Released: []uint64{2}}) {
+		t.Fatalf("positions %+v dirty %v, want 2 released", pos[streamA], dirty)
+	}
+	if _, err := w.Completed(p2, winNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Received(p1, true, winNow); err != nil { // a failing PUBREC ends it
+		t.Fatal(err)
+	}
+	if pos, _ := w.Positions(); !reflect.DeepEqual(pos[streamA], Position{Acked: 2}) || w.Inflight() != 0 {
+		t.Fatalf("positions %+v in flight %d, want acked 2, none", pos[streamA], w.Inflight())
+	}
+}
+
+// A resumed session gets, from its saved positions, the same packet
+// identifiers the earlier connection used [MQTT-4.4.0-1]: PUBREL for a
+// released message, PUBLISH with DUP for those that may have been sent
+// [MQTT-3.3.1-1], and new ones without.
+func TestWindowResumeKeepsIdentifiers(t *testing.T) {
+	first := NewWindow(testPlan(t), 20, 100)
+	first.Follow(streamA, subA(2), Position{Number: 3, Acked: 10}, 0)
+	sent := first.Offer(streamA, entries("a/x", 2, 11, 14), winNow)
+	if _, err := first.Received(sent[1].Out.PacketID, false, winNow); err != nil { // 12
+		t.Fatal(err)
+	}
+	saved, _ := first.Positions()
+	// The connection dies; the next one resumes from what was saved.
+	second := NewWindow(testPlan(t), 20, 100)
+	second.Follow(streamA, subA(2), saved[streamA], 14)
+	again := second.Offer(streamA, entries("a/x", 2, 11, 16), winNow)
+	wantOffsets(t, "resume", again, "11D", "12R", "13D", "14D", "15", "16")
+	for i, s := range again[:4] {
+		if s.Out.PacketID != sent[i].Out.PacketID {
+			t.Fatalf("offset %d resent with packet id %d, first sent with %d", s.Offset, s.Out.PacketID, sent[i].Out.PacketID)
+		}
+	}
+	if _, err := second.Completed(again[1].Out.PacketID, winNow); err != nil {
+		t.Fatalf("PUBCOMP after the resumed PUBREL: %v", err)
+	}
+}
+
+// Messages that are not for the session take their place in the order
+// without a frame: its own under No Local [MQTT-3.8.3-3], expired ones
+// [MQTT-3.3.2-5], and offsets the fan-out skipped.
+func TestWindowSkips(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	sub := subA(1)
+	sub.NoLocal = true
+	w.Follow(streamA, sub, Position{}, 0)
+	es := entries("a/x", 1, 1, 4)
+	es[0].Message.Publisher = "c"                // its own
+	es[1].Message.ExpiresAt = winNow.UnixMilli() // expired
+	w.Skip(streamA, []uint64{3}, winNow)
+	wantOffsets(t, "after skips", w.Offer(streamA, es, winNow), "4")
+	if pos, _ := w.Positions(); pos[streamA].Acked != 3 {
+		t.Fatalf("acked %d, want 3 (the skipped ones are done)", pos[streamA].Acked)
+	}
+}
+
+// The window holds at most hold entries of a sub-stream; the rest are let
+// go and read again once there is room (Gaps), so a slow subscriber costs
+// bounded memory and loses nothing.
+func TestWindowHoldBound(t *testing.T) {
+	w := NewWindow(testPlan(t), 1, 3)
+	w.Follow(streamA, subA(1), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 1, 1, 10), winNow)
+	wantOffsets(t, "window of 1", got, "1")
+	if g := w.Gaps(); len(g) != 0 {
+		t.Fatalf("gaps %v while 2..4 are held", g)
+	}
+	for range 3 {
+		next, err := w.Acked(got[0].Out.PacketID, winNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = next
+	}
+	wantOffsets(t, "after three PUBACKs", got, "4")
+	next, _ := w.Acked(got[0].Out.PacketID, winNow)
+	wantOffsets(t, "after the held ones", next)
+	if g := w.Gaps(); !reflect.DeepEqual(g, []Gap{{Stream: streamA, After: 4}}) {
+		t.Fatalf("gaps %v, want after 4 (5..10 were let go)", g)
+	}
+	wantOffsets(t, "read again", w.Offer(streamA, entries("a/x", 1, 5, 10), winNow), "5")
+}
+
+// Two offsets of one sub-stream a span apart would share an identifier:
+// the window never has both in flight, whatever Receive Maximum allows.
+func TestWindowSpan(t *testing.T) {
+	plan, err := NewPIDPlan(2, 10000, 3) // span (65535-2)/30000 = 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(plan, 2, 100)
+	w.Follow(streamA, subA(1), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 1, 1, 5), winNow)
+	wantOffsets(t, "span 2", got, "1", "2")
+	next, _ := w.Acked(got[1].Out.PacketID, winNow) // 2 acknowledged, 1 not
+	wantOffsets(t, "1 still in flight", next)
+	next, _ = w.Acked(got[0].Out.PacketID, winNow)
+	wantOffsets(t, "1 acknowledged", next, "3", "4")
+}
+
+// Unsubscribe: messages in flight still complete [MQTT-3.10.4-3]; the
+// sub-stream is no longer followed.
+func TestWindowUnfollow(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	w.Follow(streamA, subA(1), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 1, 1, 1), winNow)
+	w.Unfollow(streamA)
+	if _, err := w.Acked(got[0].Out.PacketID, winNow); err != nil {
+		t.Fatalf("PUBACK after Unsubscribe: %v", err)
+	}
+	wantOffsets(t, "offer after Unsubscribe", w.Offer(streamA, entries("a/x", 1, 2, 2), winNow))
+	if pos, _ := w.Positions(); len(pos) != 0 {
+		t.Fatalf("positions %v after Unsubscribe", pos)
+	}
+}
+
+func TestCatchUpFrom(t *testing.T) {
+	for _, c := range []struct {
+		acked, head          uint64
+		maxQueued            int
+		wantAfter, wantDrops uint64
+	}{
+		{10, 15, 100, 10, 0},
+		{10, 150, 100, 50, 40},
+		{10, 110, 100, 10, 0},
+		{10, 1000, 0, 10, 0},
+	} {
+		after, drops := CatchUpFrom(c.acked, c.head, c.maxQueued)
+		if after != c.wantAfter || drops != c.wantDrops {
+			t.Errorf("CatchUpFrom(%d, %d, %d) = %d, %d; want %d, %d", c.acked, c.head, c.maxQueued, after, drops, c.wantAfter, c.wantDrops)
+		}
+	}
+}
+
+// A new subscription gets the smallest number its session does not use, so
+// its identifiers never overlap another subscription's.
+func TestWindowFreeNumber(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	if n := w.FreeNumber(); n != 0 {
+		t.Fatalf("first number %d, want 0", n)
+	}
+	for i, n := range []int{0, 1, 3} {
+		w.Follow(StreamID{Filter: fmt.Sprint("f", i)}, subA(1), Position{Number: n}, 0)
+	}
+	w.Follow(StreamID{Filter: "f0", Shard: 1}, subA(1), Position{Number: 0}, 0) // another shard of f0
+	if n := w.FreeNumber(); n != 2 {
+		t.Fatalf("free number %d, want 2", n)
+	}
+	pos, _ := w.Positions()
+	if pos[StreamID{Filter: "f2"}].Number != 3 {
+		t.Fatalf("positions lose the subscription number: %+v", pos)
+	}
+}
