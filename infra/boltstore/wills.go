@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"context"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,24 +17,6 @@ import (
 // ("s") holds no will; one written before wills moved out may still hold
 // it inline, and is read as it is.
 var bWills = []byte("wills")
-
-// cacheEntry is a session in the cache: the session without its will, and
-// whether it has one.
-type cacheEntry struct {
-	s    *session.Session // Will nil; never modified, only replaced
-	will bool
-}
-
-// newCacheEntry returns the cache entry of s, which must not be modified
-// afterwards (its will is dropped from a copy, not from s).
-func newCacheEntry(s *session.Session) *cacheEntry {
-	if s.Will == nil {
-		return &cacheEntry{s: s}
-	}
-	c := *s
-	c.Will = nil
-	return &cacheEntry{s: &c, will: true}
-}
 
 // getWill reads the will of clientID from the wills bucket, or nil.
 func getWill(tx *bolt.Tx, clientID []byte) (*session.Will, error) {
@@ -65,4 +48,28 @@ func putWill(tx *bolt.Tx, clientID []byte, w *session.Will) error {
 // reading it.
 func hasWill(tx *bolt.Tx, clientID []byte) bool {
 	return tx.Bucket(bWills).Get(clientID) != nil
+}
+
+// ClearWill implements session.Store.
+func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
+	var stored *session.Session
+	err := st.write(ctx, nil, func(tx *bolt.Tx) error {
+		stored = nil
+		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+		if cb == nil {
+			return fmt.Errorf("pending will of %q: %w", clientID, session.ErrNotFound)
+		}
+		old, err := getSession(tx, cb)
+		if err != nil {
+			return err
+		}
+		if old.Online() || old.Will == nil || old.WillAt != willAt {
+			return fmt.Errorf("pending will of %q at %d: %w", clientID, willAt, session.ErrNotFound)
+		}
+		s := *old
+		s.Will, s.WillAt = nil, 0
+		stored = cloneSession(&s)
+		return putSession(tx, cb, old, &s)
+	}, func() { st.setCached(clientID, stored) })
+	return wrap(err, "clear will")
 }
