@@ -143,6 +143,9 @@ func New(fns map[invocation.Group][]invocation.Target, api API, newAPI func(endp
 // returns passed to the next. The replies are merged; an error stops the
 // runs and comes back with what was merged so far.
 func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	if p := inv.leasePool(ev); p != nil {
+		return inv.renew(ctx, p, ev)
+	}
 	if ev.Kind != session.KindPackets {
 		return inv.call(ctx, invocation.GroupOfKind(ev.Kind), ev)
 	}
