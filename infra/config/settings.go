@@ -179,7 +179,7 @@ func settings(c *Config) []Setting {
 			stringOf(&c.Listen.Pprof, "", nil)},
 		{"invoker", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)",
 			oneOf(&c.Lambda.Invoker, "local", "local", "lambda")},
-		{"lambda-functions", "functions of -invoker lambda: group=name[@endpoint], comma-separated; a group named twice is a pool; an entry with an endpoint (an emulator) gets one call at a time",
+		{"lambda-functions", "functions of -invoker lambda: group=name[@endpoint], comma-separated, for the groups connect, publish, subscribe and session, and optionally lease (the session function's code, deployed apart: the proxy's lease renewals go there alone, so that a storm in the others cannot delay them; without it they go to session); a group named twice is a pool; an entry with an endpoint (an emulator) gets one call at a time",
 			functionsOf(&c.Lambda.Functions, invocation.DefaultFunctions)},
 		{"lambda-concurrency", "invocations of each function in flight from one proxy; events of other connections that come meanwhile are batched into the next",
 			uintOf(&c.Lambda.Concurrency, 64, 1, 100000)},
