@@ -150,6 +150,7 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 	// back-off of the address it guesses others' passwords from.
 	c.users.succeed(name)
 	c.creds.put(username, password, u.Hash, now)
+	c.log.Debug("password verified", "user", logField(username), "source", src)
 	return c.userIdentity(u), nil
 }
 
