@@ -14,7 +14,8 @@
 # a client refused or closed before CONNACK retries after 200 ms, doubling
 # up to 5 s, with jitter, as devices do.
 # Settings reach the functions through the environment, as with
-# local-stack.sh (MQTTLESS_AUTH_CACHE=0 turns the credential cache off).
+# local-stack.sh (MQTTLESS_AUTH_CREDENTIAL_CACHE=0 turns the credential
+# cache off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

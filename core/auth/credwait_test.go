@@ -71,3 +71,30 @@ func TestCoalescedChecksWrongPassword(t *testing.T) {
 		}
 	}
 }
+
+// CredentialTTL, not CacheTTL, bounds the verified credentials when set:
+// a storm that lasts minutes costs one check per username, while the
+// rules are read every CacheTTL; a negative CredentialTTL keeps none.
+func TestCredentialTTL(t *testing.T) {
+	e := newGuardEnv(t, auth.Options{CacheTTL: 10 * time.Second, CredentialTTL: 10 * time.Minute})
+	for range 3 {
+		if err := e.login(t, "", "alice", "pw"); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(time.Minute)
+	}
+	if n := e.c.Stats().PasswordChecks; n != 1 {
+		t.Errorf("%d checks for 3 logins a minute apart within a 10 min CredentialTTL, want 1", n)
+	}
+	e.clk.Advance(10 * time.Minute)
+	e.login(t, "", "alice", "pw")
+	if n := e.c.Stats().PasswordChecks; n != 2 {
+		t.Errorf("%d checks after CredentialTTL, want 2", n)
+	}
+	off := newGuardEnv(t, auth.Options{CacheTTL: 10 * time.Second, CredentialTTL: -1})
+	off.login(t, "", "alice", "pw")
+	off.login(t, "", "alice", "pw")
+	if n := off.c.Stats().PasswordChecks; n != 2 {
+		t.Errorf("%d checks with CredentialTTL < 0, want 2", n)
+	}
+}
