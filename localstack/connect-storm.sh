@@ -18,7 +18,12 @@
 # query of the due index by reading the whole table, so with 2,000
 # sessions a pass took 10 s of the one moto process the CONNECTs wait on
 # (issue 15; the sweep's only work here, the drained proxy's lapsed
-# lease, comes up to 4 s later).
+# lease, comes up to 4 s later). The lease period is 30 s, not 10 s:
+# the renewals have an emulator of their own, but share moto, where one
+# renewal (a PutItem) waited 10.7 s behind the sweep's reads of the
+# drained proxy's 2,000 sessions, and the proxy, trusting a renewal for
+# 4/5 of the period, stopped serving (a run of 2026-12-02); DynamoDB
+# answers a PutItem in milliseconds.
 # Settings reach the functions through the environment, as with
 # local-stack.sh (MQTTLESS_AUTH_CREDENTIAL_CACHE=0 turns the credential
 # cache off).
@@ -33,7 +38,7 @@ export MQTTLESS_TABLE="${MQTTLESS_TABLE:-mqttless-storm}"
 export PROXY_ADDRS="${PROXY_ADDRS:-127.0.0.1:2883 127.0.0.1:2884}"
 export DELIVERY_ADDRS="${DELIVERY_ADDRS:-127.0.0.1:10883 127.0.0.1:10884}"
 export RIE_BASE_PORT="${RIE_BASE_PORT:-9500}"
-export PROXY_ARGS="${PROXY_ARGS:--max-conn-rate 0 -sys-interval 0 -tick 5s}"
+export PROXY_ARGS="${PROXY_ARGS:--max-conn-rate 0 -sys-interval 0 -tick 5s -lease-period 30s}"
 export MQTTLESS_ALLOW_ANONYMOUS=false
 read -r -a proxies <<<"$PROXY_ADDRS"
 
