@@ -141,8 +141,8 @@ func TestEndpointCallOutlivesItsCaller(tt *testing.T) {
 }
 
 // An emulator's call that outlasts the invoker's timeout leaves its
-// function running: the emulator is not invoked again until one more
-// timeout has passed, rather than at once (a second invocation crashes
+// function running: the emulator is not invoked again until two more
+// timeouts have passed, rather than at once (a second invocation crashes
 // it).
 func TestEndpointTimedOutCallQuarantined(tt *testing.T) {
 	fns, err := invocation.ParseFunctions("connect=c,publish=p,subscribe=s,session=function@http://127.0.0.1:1")

@@ -213,14 +213,16 @@ func take(ctx context.Context, p *pool) (*target, func(), error) {
 // giveBack returns a target of p taken for a call whose context is ctx
 // with release. An emulator's call that ran out of time (its function
 // still runs: the emulator only ends it at its own timeout) is given
-// back one invoker timeout later, not at once: the emulator panics on a
+// back two invoker timeouts later, not at once: the emulator panics on a
 // second invocation meanwhile, and local-stack.sh gives the functions
-// twice the invoker's 30 s. (In a storm a sweep of a drained proxy's
-// 1,742 sessions outlasted 30 s on moto, and both session emulators of
-// the other proxy crashed on the next events.)
+// twice the invoker's 30 s, so the emulator has ended the function 30 s
+// before. (In a storm a sweep of a drained proxy's 1,742 sessions
+// outlasted 30 s on moto, and both session emulators of the other proxy
+// crashed on the next events; with one timeout, which ended as the
+// emulator's own did, one of them still crashed.)
 func (inv *Invoker) giveBack(ctx context.Context, p *pool, release func()) {
 	if p.free != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		time.AfterFunc(inv.timeout, release)
+		time.AfterFunc(2*inv.timeout, release)
 		return
 	}
 	release()
