@@ -49,7 +49,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 .PHONY: all build run moto moto-deps test test-unit test-hostile test-abuse test-e2e-dynamo test-e2e-lambda test-faults rie-deps functions functions-local local vet fmt-check deps bench-deps fuzz bench bench-codec bench-dynamo bench-lambda bench-init bench-connect-storm bench-order clean
 .PHONY: cost
 .PHONY: sam-deps sam-check deploy image deploy-moto localstack-up localstack-deploy localstack-test localstack-down
-.PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction
+.PHONY: build-ConnectFunction build-PublishFunction build-SubscribeFunction build-SessionFunction build-LeaseFunction
 
 all: build
 
@@ -298,16 +298,16 @@ sam-deps: .venv/bin/sam
 
 ## sam-check: lints template.yaml (cfn-lint, then sam validate --lint) and
 ## builds it (sam build, without Docker), failing on any error or warning;
-## checks the four bootstraps are linux/$(FUNCTION_GOARCH) builds.
+## checks the five bootstraps are linux/$(FUNCTION_GOARCH) builds.
 sam-check: sam-deps
 	.venv/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template-file template.yaml --region $(or $(AWS_REGION),us-east-1)
 	@mkdir -p build; set -o pipefail; $(SAM) build --build-in-source --template-file template.yaml --build-dir $(SAM_BUILD_DIR) \
 	  --parameter-overrides FunctionArchitecture=$(if $(filter amd64,$(FUNCTION_GOARCH)),x86_64,arm64) 2>&1 | tee build/sam-build.log; \
 	if grep -qiE '^(warning|.*\bwarning:)' build/sam-build.log; then echo "sam-check: sam build warned"; exit 1; fi
-	@for f in ConnectFunction PublishFunction SubscribeFunction SessionFunction; do \
+	@for f in ConnectFunction PublishFunction SubscribeFunction SessionFunction LeaseFunction; do \
 	  $(GO) version -m $(SAM_BUILD_DIR)/$$f/bootstrap | grep -q "GOARCH=$(FUNCTION_GOARCH)" || { echo "sam-check: $$f/bootstrap is not a $(FUNCTION_GOARCH) build"; exit 1; }; \
-	done; echo "sam-check: template lints clean; $(SAM_BUILD_DIR) holds the four functions (linux/$(FUNCTION_GOARCH))"
+	done; echo "sam-check: template lints clean; $(SAM_BUILD_DIR) holds the five functions (linux/$(FUNCTION_GOARCH))"
 
 # sam build runs these (BuildMethod makefile, CodeUri the repository root)
 # with ARTIFACTS_DIR set: each builds its function for Lambda
@@ -316,6 +316,12 @@ build-ConnectFunction build-PublishFunction build-SubscribeFunction build-Sessio
 	@[ -n "$(ARTIFACTS_DIR)" ] || { echo "$@: run by sam build, which sets ARTIFACTS_DIR"; exit 1; }
 	GOOS=linux GOARCH=$(FUNCTION_GOARCH) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s $(VERSION_LDFLAGS)" \
 	  -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $(patsubst build-%Function,%,$@) | tr A-Z a-z)
+
+# The lease function is the session function's code (template.yaml).
+build-LeaseFunction:
+	@[ -n "$(ARTIFACTS_DIR)" ] || { echo "$@: run by sam build, which sets ARTIFACTS_DIR"; exit 1; }
+	GOOS=linux GOARCH=$(FUNCTION_GOARCH) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s $(VERSION_LDFLAGS)" \
+	  -o $(ARTIFACTS_DIR)/bootstrap ./functions/session
 
 ## deploy: builds and deploys the stack to AWS (STACK_NAME, AWS_REGION or
 ## the CLI's region): sam build, then sam deploy, guided the first time

@@ -12,9 +12,21 @@
 # -max-conn-rate 0 (the per-address limit would otherwise pace them); the
 # other limits, -max-pending-connects included, keep their defaults:
 # a client refused or closed before CONNACK retries after 200 ms, doubling
-# up to 5 s, with jitter, as devices do.
+# up to 5 s, with jitter, as devices do. The proxies sweep every 5 s
+# (-tick), not every second: each proxy of the local stack sweeps (in the
+# cloud one schedule sweeps for the fleet), and moto answers the sweep's
+# query of the due index by reading the whole table, so with 2,000
+# sessions a pass took 10 s of the one moto process the CONNECTs wait on
+# (issue 15; the sweep's only work here, the drained proxy's lapsed
+# lease, comes up to 4 s later). The lease period is 30 s, not 10 s:
+# the renewals have an emulator of their own, but share moto, where one
+# renewal (a PutItem) waited 10.7 s behind the sweep's reads of the
+# drained proxy's 2,000 sessions, and the proxy, trusting a renewal for
+# 4/5 of the period, stopped serving (a run of 2026-12-02); DynamoDB
+# answers a PutItem in milliseconds.
 # Settings reach the functions through the environment, as with
-# local-stack.sh (MQTTLESS_AUTH_CACHE=0 turns the credential cache off).
+# local-stack.sh (MQTTLESS_AUTH_CREDENTIAL_CACHE=0 turns the credential
+# cache off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +38,7 @@ export MQTTLESS_TABLE="${MQTTLESS_TABLE:-mqttless-storm}"
 export PROXY_ADDRS="${PROXY_ADDRS:-127.0.0.1:2883 127.0.0.1:2884}"
 export DELIVERY_ADDRS="${DELIVERY_ADDRS:-127.0.0.1:10883 127.0.0.1:10884}"
 export RIE_BASE_PORT="${RIE_BASE_PORT:-9500}"
-export PROXY_ARGS="${PROXY_ARGS:--max-conn-rate 0 -sys-interval 0}"
+export PROXY_ARGS="${PROXY_ARGS:--max-conn-rate 0 -sys-interval 0 -tick 5s -lease-period 30s}"
 export MQTTLESS_ALLOW_ANONYMOUS=false
 read -r -a proxies <<<"$PROXY_ADDRS"
 

@@ -8,7 +8,8 @@
 #   - the four handler functions (build/local/<name>/bootstrap), each under
 #     its own AWS Lambda Runtime Interface Emulator (bin/aws-lambda-rie),
 #     RIE_PER_FUNCTION instances per function and proxy, because an
-#     emulator serves one invocation at a time;
+#     emulator serves one invocation at a time, and one more session
+#     emulator per proxy for its lease renewals alone (lease=);
 #   - one proxy per address in PROXY_ADDRS (bin/mqttless -invoker lambda),
 #     each on its own pool of emulators, with its delivery endpoint on the
 #     matching address of DELIVERY_ADDRS. Each proxy holds a lease
@@ -154,6 +155,21 @@ start() {
         port=$((port + 2))
       done
     done
+    # One more session emulator per proxy serves only its lease renewals
+    # (the route lease=, infra/lambdainvoke/lease.go): a renewal never
+    # waits behind the session emulators' other work, so a proxy busy
+    # with a storm keeps its lease.
+    name="rie-p$p-lease"
+    endpoint="127.0.0.1:$port"
+    launch "$name" "$logs/$name.log" \
+      env AWS_LAMBDA_FUNCTION_NAME="mqttless-lease" AWS_LAMBDA_FUNCTION_TIMEOUT=60 LOG_LEVEL=warn \
+      "$BIN_DIR/aws-lambda-rie" \
+      --runtime-interface-emulator-address "$endpoint" \
+      --runtime-api-address "127.0.0.1:$((port + 1))" \
+      "$PWD/$FUNCTIONS_DIR/session/bootstrap"
+    wait_port "$endpoint" "$launched" "$name" "$logs/$name.log" || { stop; exit 1; }
+    fns+=",lease=function@http://$endpoint"
+    port=$((port + 2))
     name="proxy-$p"
     # shellcheck disable=SC2086 # PROXY_ARGS is a list of flags
     launch "$name" "$logs/$name.log" "$BIN_DIR/mqttless" -addr "${proxies[$p]}" \

@@ -63,7 +63,9 @@ func (c *Checker) Authenticate(ctx context.Context, username string, password []
 //
 // Each check of a password runs bcrypt, tens of milliseconds of CPU, so
 // checks are rationed (guard.go): credentials verified within CacheTTL
-// pass without bcrypt while the user's hash is unchanged; after failures,
+// pass without bcrypt while the user's hash is unchanged, and the checks
+// of one username run one at a time, so that concurrent CONNECTs with the
+// same credentials make one check (credwait.go); after failures,
 // the source address and the username are backed off, and a client
 // refused during a back-off gets ErrBadCredentials without a check, as for
 // a wrong password (0x86, return code 4 at 3.1.1), so that it cannot tell
@@ -97,16 +99,20 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 		c.log.Debug("anonymous client refused")
 		return Identity{}, ErrAnonymous
 	}
-	now := c.now()
-	if hasPassword && c.creds.candidate(username, password, now) {
-		u, err := c.store.User(ctx, username)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return Identity{}, fmt.Errorf("auth: read user %q: %w", username, err)
+	for hasPassword {
+		if id, ok, err := c.cached(ctx, username, password); err != nil || ok {
+			return id, err
 		}
-		if err == nil && c.creds.verified(username, password, u.Hash, now) {
-			return c.userIdentity(u), nil
+		done, err := c.creds.claim(ctx, username) // credwait.go
+		if err != nil {
+			return Identity{}, err
+		}
+		if done != nil {
+			defer done()
+			break
 		}
 	}
+	now := c.now()
 	src, name := sourceKey(remote), userKey(username)
 	if c.sources.blocked(src, now) || c.users.blocked(name, now) {
 		c.backedOff.Add(1)
@@ -144,7 +150,26 @@ func (c *Checker) AuthenticateFrom(ctx context.Context, remote, username string,
 	// back-off of the address it guesses others' passwords from.
 	c.users.succeed(name)
 	c.creds.put(username, password, u.Hash, now)
+	c.log.Debug("password verified", "user", logField(username), "source", src)
 	return c.userIdentity(u), nil
+}
+
+// cached returns the identity of username when password is what this
+// Checker verified for it within CacheTTL, against the user's hash now
+// stored.
+func (c *Checker) cached(ctx context.Context, username string, password []byte) (Identity, bool, error) {
+	now := c.now()
+	if !c.creds.candidate(username, password, now) {
+		return Identity{}, false, nil
+	}
+	u, err := c.store.User(ctx, username)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Identity{}, false, fmt.Errorf("auth: read user %q: %w", username, err)
+	}
+	if err == nil && c.creds.verified(username, password, u.Hash, now) {
+		return c.userIdentity(u), true, nil
+	}
+	return Identity{}, false, nil
 }
 
 // userIdentity is the identity of the stored user u, with its client-id

@@ -39,9 +39,16 @@ type Options struct {
 	// after 3 failed checks in a row, and a source address after 10
 	// (others may share it) [DefaultFailureBackoff]; it doubles with each further failure, up to
 	// MaxFailureBackoff [DefaultMaxFailureBackoff]. A negative value turns
-	// the back-off off. Verified credentials are remembered for CacheTTL.
+	// the back-off off. Verified credentials are remembered for
+	// CredentialTTL.
 	FailureBackoff    time.Duration
 	MaxFailureBackoff time.Duration
+	// CredentialTTL is how long a password verified for a username passes
+	// again without bcrypt, while the user's stored hash (read at each
+	// use) is the one it was verified against, so that a changed password
+	// or a removed user ends it at once [CacheTTL]. A negative value
+	// remembers none.
+	CredentialTTL time.Duration
 }
 
 // Checker authenticates clients against the users of a Store and

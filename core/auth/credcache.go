@@ -17,14 +17,17 @@ import (
 // changed password or a removed user ends it at once.
 //
 // Locking: mu guards entries, at most maxEntries; when full, expired ones
-// are pruned, and a new one that still finds no room is not kept.
+// are pruned, and a new one that still finds no room is not kept. mu also
+// guards checking, the usernames whose password is being checked
+// (credwait.go).
 type credCache struct {
 	key        [32]byte
 	ttl        time.Duration
 	maxEntries int
 
-	mu      sync.Mutex
-	entries map[string]credEntry
+	mu       sync.Mutex
+	entries  map[string]credEntry
+	checking map[string]chan struct{} // closed when the check ends
 }
 
 type credEntry struct {
@@ -36,7 +39,7 @@ type credEntry struct {
 // newCredCache returns a cache keeping entries for ttl; ttl <= 0 keeps
 // none.
 func newCredCache(ttl time.Duration, maxEntries int) *credCache {
-	c := &credCache{ttl: ttl, maxEntries: maxEntries, entries: map[string]credEntry{}}
+	c := &credCache{ttl: ttl, maxEntries: maxEntries, entries: map[string]credEntry{}, checking: map[string]chan struct{}{}}
 	_, _ = rand.Read(c.key[:])
 	return c
 }

@@ -51,8 +51,17 @@ func newGuard(o Options) guard {
 		checks:  make(chan struct{}, n),
 		sources: newBackoff(freeSourceFailures, base, max, guardKeys),
 		users:   newBackoff(freeUserFailures, base, max, guardKeys),
-		creds:   newCredCache(o.CacheTTL, guardKeys),
+		creds:   newCredCache(credentialTTL(o), guardKeys),
 	}
+}
+
+// credentialTTL is how long verified credentials are remembered: o's
+// CredentialTTL, or its CacheTTL when that is zero.
+func credentialTTL(o Options) time.Duration {
+	if o.CredentialTTL != 0 {
+		return o.CredentialTTL
+	}
+	return o.CacheTTL
 }
 
 // checkPassword compares password with hash once one of the

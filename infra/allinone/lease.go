@@ -57,9 +57,14 @@ func (l *leaseHolder) renew(ctx context.Context) (time.Time, error) {
 
 // release ends the lease at once, as a proxy that stops does once its
 // connections are closed: deliveries stop waiting on it, and a sweep ends
-// the sessions whose end it could not hand to the handlers. A failure is
-// logged: the lease then lapses at the end of its period.
+// the sessions whose end it could not hand to the handlers. It has a third
+// of the period of its own, even when the drain used up ctx (a storm's
+// drain often does: the release then failed at once, and the sessions
+// waited for the lease to lapse). A failure is logged: the lease then
+// lapses at the end of its period.
 func (l *leaseHolder) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.period/3)
+	defer cancel()
 	_, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindLease, Proxy: l.id, LeaseMs: 1})
 	if err != nil {
 		l.log.Warn("releasing the lease failed; it lapses at the end of its period", "proxy", l.id, "err", err)

@@ -103,3 +103,28 @@ func TestLeaseHolderStops(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A proxy whose drain used up its deadline (a storm's drain often does)
+// still releases its lease, within a third of the period of its own.
+func TestLeaseReleaseAfterDrainTimeout(t *testing.T) {
+	inv := &leaseInvoker{}
+	l := &leaseHolder{inv: ctxInvoker{inv}, id: "p", period: 600 * time.Millisecond, log: discard()}
+	drained, cancel := context.WithCancel(context.Background())
+	cancel() // -drain-timeout passed
+	l.release(drained)
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.renewed != 1 || len(inv.periods) != 1 || inv.periods[0] != 1 {
+		t.Fatalf("release after the drain's deadline: %d sent (periods %v), want the release (1 ms) sent", inv.renewed, inv.periods)
+	}
+}
+
+// ctxInvoker fails a call whose context has ended, as the Lambda invoker does.
+type ctxInvoker struct{ *leaseInvoker }
+
+func (c ctxInvoker) Invoke(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.leaseInvoker.Invoke(ctx, ev)
+}

@@ -73,6 +73,9 @@ type Auth struct {
 	Backoff           time.Duration
 	BackoffMax        time.Duration
 	MaxPasswordChecks int
+	// CredentialCache is how long verified credentials skip bcrypt (0:
+	// none; auth.Options.CredentialTTL).
+	CredentialCache time.Duration
 }
 
 // Listen is the proxy's listeners; an empty address is off.

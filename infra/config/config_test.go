@@ -166,9 +166,17 @@ func TestParseConfigSecurity(t *testing.T) {
 		t.Errorf("limits: got %+v", c)
 	}
 	// The password checks' rationing: on by default, -auth-backoff 0 off,
-	// -auth-cache 0 caches no credentials.
-	if o := c.Auth.Options(nil); o.CacheTTL >= 0 {
-		t.Errorf("-auth-cache 0: CacheTTL %v, want off (negative)", o.CacheTTL)
+	// -auth-cache 0 reads the rules every time, -auth-credential-cache 0
+	// caches no credentials; the credentials' cache outlasts the rules'.
+	if o := c.Auth.Options(nil); o.CacheTTL >= 0 || o.CredentialTTL != 10*time.Minute {
+		t.Errorf("-auth-cache 0: CacheTTL %v, want off (negative); CredentialTTL %v, want the default 10m", o.CacheTTL, o.CredentialTTL)
+	}
+	c, err = config.Parse([]string{"-auth-credential-cache", "0"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Auth.Options(nil); o.CredentialTTL >= 0 {
+		t.Errorf("-auth-credential-cache 0: CredentialTTL %v, want off (negative)", o.CredentialTTL)
 	}
 	c, err = config.Parse([]string{"-auth-backoff", "0"}, env(nil), io.Discard)
 	if err != nil {

@@ -29,8 +29,8 @@ func (c Config) NewHandler(st session.Store, log *slog.Logger) (*session.Handler
 }
 
 // Options returns the options of the handlers' auth.Checker: -auth-cache
-// 0 reads the rules for every check and keeps no verified credentials;
-// -auth-backoff 0 turns the back-off off.
+// 0 reads the rules for every check; -auth-credential-cache 0 keeps no
+// verified credentials; -auth-backoff 0 turns the back-off off.
 func (a Auth) Options(log *slog.Logger) auth.Options {
 	ttl := a.Cache
 	if ttl == 0 {
@@ -40,8 +40,12 @@ func (a Auth) Options(log *slog.Logger) auth.Options {
 	if backoff == 0 {
 		backoff = -1
 	}
+	creds := a.CredentialCache
+	if creds == 0 {
+		creds = -1
+	}
 	return auth.Options{AllowAnonymous: a.AllowAnonymous, CertIdentity: a.CertIdentity, ClientIDs: a.ClientIDs, CacheTTL: ttl, Log: log,
-		FailureBackoff: backoff, MaxFailureBackoff: a.BackoffMax, MaxPasswordChecks: a.MaxPasswordChecks}
+		FailureBackoff: backoff, MaxFailureBackoff: a.BackoffMax, MaxPasswordChecks: a.MaxPasswordChecks, CredentialTTL: creds}
 }
 
 // WarnAnonymous logs, when anonymous access is on, that any client may

@@ -27,14 +27,23 @@ const (
 	// DISCONNECT, AUTH, lost connections, leases, ticks and sweeps, and
 	// recoveries.
 	GroupSession Group = "session"
+	// GroupLease is a route, not a function of its own code: the session
+	// function (a copy of it deployed apart, template.yaml's
+	// LeaseFunction) that the proxies' lease renewals go to, so that a
+	// renewal never waits behind the session group's other events nor is
+	// throttled with them in a storm (infra/lambdainvoke/lease.go).
+	// Optional in a function list: without it renewals go to the session
+	// group.
+	GroupLease Group = "lease"
 )
 
-// Groups lists every group.
+// Groups lists every group a function list must name, each a function of
+// its own code (functions/<group>); GroupLease is optional.
 var Groups = []Group{GroupConnect, GroupPublish, GroupSubscribe, GroupSession}
 
 // DefaultFunctions is the -lambda-functions default: the function names
 // template.yaml gives.
-const DefaultFunctions = "connect=mqttless-connect,publish=mqttless-publish,subscribe=mqttless-subscribe,session=mqttless-session"
+const DefaultFunctions = "connect=mqttless-connect,publish=mqttless-publish,subscribe=mqttless-subscribe,session=mqttless-session,lease=mqttless-lease"
 
 // GroupOf returns the group that handles a frame.
 func GroupOf(frame []byte) Group {
@@ -94,7 +103,7 @@ var ErrFunctions = errors.New("invocation: bad function list")
 
 // ParseFunctions parses a function list: comma-separated entries
 // group=name or group=name@endpoint. A group named several times gets a
-// pool of targets. Every group must be named.
+// pool of targets. Every group of Groups must be named; GroupLease may be.
 func ParseFunctions(spec string) (map[Group][]Target, error) {
 	out := map[Group][]Target{}
 	for _, entry := range strings.Split(spec, ",") {
@@ -107,12 +116,12 @@ func ParseFunctions(spec string) (map[Group][]Target, error) {
 			return nil, fmt.Errorf("%w: entry %q is not group=name[@endpoint]", ErrFunctions, entry)
 		}
 		grp := Group(g)
-		known := false
+		known := grp == GroupLease
 		for _, k := range Groups {
 			known = known || k == grp
 		}
 		if !known {
-			return nil, fmt.Errorf("%w: unknown group %q (want connect, publish, subscribe or session)", ErrFunctions, g)
+			return nil, fmt.Errorf("%w: unknown group %q (want connect, publish, subscribe, session or lease)", ErrFunctions, g)
 		}
 		name, ep, _ := strings.Cut(target, "@")
 		if name == "" {

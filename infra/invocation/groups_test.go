@@ -17,6 +17,7 @@ func TestParseFunctions(t *testing.T) {
 		invocation.GroupPublish:   {{Name: "mqttless-publish"}},
 		invocation.GroupSubscribe: {{Name: "mqttless-subscribe"}},
 		invocation.GroupSession:   {{Name: "mqttless-session"}},
+		invocation.GroupLease:     {{Name: "mqttless-lease"}},
 	}
 	good := []struct {
 		name string
@@ -24,8 +25,15 @@ func TestParseFunctions(t *testing.T) {
 		want map[invocation.Group][]T
 	}{
 		{name: "the default", spec: invocation.DefaultFunctions, want: defaults},
-		{name: "spaces and empty entries", spec: " connect=mqttless-connect , publish=mqttless-publish,,subscribe=mqttless-subscribe,session=mqttless-session, ", want: defaults},
-		{name: "any order", spec: "session=mqttless-session,subscribe=mqttless-subscribe,publish=mqttless-publish,connect=mqttless-connect", want: defaults},
+		{name: "spaces and empty entries", spec: " connect=mqttless-connect , publish=mqttless-publish,,subscribe=mqttless-subscribe,session=mqttless-session,lease=mqttless-lease, ", want: defaults},
+		{name: "any order", spec: "lease=mqttless-lease,session=mqttless-session,subscribe=mqttless-subscribe,publish=mqttless-publish,connect=mqttless-connect", want: defaults},
+		{name: "no lease route", spec: "connect=c,publish=p,subscribe=s,session=x",
+			want: map[invocation.Group][]T{
+				invocation.GroupConnect:   {{Name: "c"}},
+				invocation.GroupPublish:   {{Name: "p"}},
+				invocation.GroupSubscribe: {{Name: "s"}},
+				invocation.GroupSession:   {{Name: "x"}},
+			}},
 		{name: "endpoints and pools",
 			spec: "connect=function@http://127.0.0.1:9001,connect=function@http://127.0.0.1:9002,publish=pub@https://lambda.example:443,subscribe=sub,session=ses,session=ses2",
 			want: map[invocation.Group][]T{

@@ -301,7 +301,11 @@ func templatePolicies(t *testing.T) map[string][]string {
 		t.Fatalf("template.yaml: %v", err)
 	}
 	out := map[string][]string{}
+	names := []string{"LeaseFunction"}
 	for _, name := range functionResources {
+		names = append(names, name)
+	}
+	for _, name := range names {
 		res, ok := doc.Resources[name]
 		if !ok || res.Type != "AWS::Serverless::Function" {
 			t.Fatalf("template.yaml has no function %s", name)
@@ -349,4 +353,27 @@ func nodeText(n *yaml.Node) string {
 		s += " " + nodeText(c)
 	}
 	return s
+}
+
+// The lease function (template.yaml's LeaseFunction, the session
+// function's code) serves only lease renewals and releases: its policy
+// grants what they call, and nothing more.
+func TestLeaseFunctionPolicy(t *testing.T) {
+	skipWithoutTable(t)
+	granted := templatePolicies(t)["LeaseFunction"]
+	rec := &recorder{seen: map[string]bool{}}
+	h, err := session.New(dynamo.New(rec.client(), table), session.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := lambdafn.NewFunction(invocation.GroupSession, delivery.NewRelay(h, nil, nil), nil)
+	for _, ms := range []int64{10_000, 1} { // a renewal, then the release
+		if _, err := fn.Handle(t.Context(), &session.Event{Kind: session.KindLease, Proxy: "iam-lease-proxy", LeaseMs: ms}); err != nil {
+			t.Fatalf("lease event: %v", err)
+		}
+	}
+	used := rec.actions()
+	if !slices.Equal(used, granted) {
+		t.Errorf("LeaseFunction grants %v; its lease events call %v", granted, used)
+	}
 }

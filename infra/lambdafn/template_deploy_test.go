@@ -156,7 +156,9 @@ func TestTemplateRetainsState(t *testing.T) {
 
 // Every function has a maximum concurrency (reserved), which the proxies
 // cannot outrun at their most: ProxyMaxCount proxies with
-// ProxyLambdaConcurrency invocations each in flight; and the functions'
+// ProxyLambdaConcurrency invocations each in flight; the lease function
+// has a reservation of its own, at least one renewal per proxy, so that a
+// storm in the others cannot throttle a renewal; and the functions'
 // reservations leave the 100 unreserved executions Lambda demands of an
 // account's default quota of 1,000.
 func TestTemplateConcurrencyLimits(t *testing.T) {
@@ -171,22 +173,30 @@ func TestTemplateConcurrencyLimits(t *testing.T) {
 	if proxies*perProxy > limit {
 		t.Errorf("%d proxies x %d invocations in flight = %d, over the functions' limit %d: events would be throttled", proxies, perProxy, proxies*perProxy, limit)
 	}
-	if n := len(s.ofType("AWS::Serverless::Function")); n*limit > 1000-100 {
-		t.Errorf("%d functions x %d reserved leaves less than 100 of the default quota of 1,000 unreserved", n, limit)
+	lease := num(t, s.props("LeaseFunction")["ReservedConcurrentExecutions"])
+	if lease < proxies {
+		t.Errorf("the lease function reserves %d, under one renewal for each of %d proxies", lease, proxies)
+	}
+	if n := len(s.ofType("AWS::Serverless::Function")) - 1; n*limit+lease > 1000-100 {
+		t.Errorf("%d functions x %d reserved and the lease function's %d leave less than 100 of the default quota of 1,000 unreserved", n, limit, lease)
 	}
 	for _, name := range functionResources {
 		if _, own := s.props(name)["ReservedConcurrentExecutions"]; own {
 			t.Errorf("%s sets its own concurrency; the Globals' limit is the one tested", name)
 		}
 	}
-	if _, ok := newStack(t, map[string]string{"FunctionMaxConcurrency": "0"}).Globals["Function"].(map[string]any)["ReservedConcurrentExecutions"]; ok {
+	unlimited := newStack(t, map[string]string{"FunctionMaxConcurrency": "0"})
+	if _, ok := unlimited.Globals["Function"].(map[string]any)["ReservedConcurrentExecutions"]; ok {
 		t.Error("FunctionMaxConcurrency=0 still reserves concurrency")
+	}
+	if _, ok := unlimited.props("LeaseFunction")["ReservedConcurrentExecutions"]; ok {
+		t.Error("FunctionMaxConcurrency=0 still reserves the lease function's concurrency")
 	}
 }
 
 // The roles grant what the proxies and tasks need and nothing wider: no
 // statement in the template allows every resource, the proxies may
-// invoke the four functions only, and their tasks read the delivery secret
+// invoke the five functions only, and their tasks read the delivery secret
 // only (and the mutual TLS secret when there is one).
 func TestTemplatePolicies(t *testing.T) {
 	mtlsArn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:m"
@@ -210,8 +220,8 @@ func TestTemplatePolicies(t *testing.T) {
 		walk("Resources", map[string]any{"x": anyMap(s.Resources)})
 
 		invoke := list(list(s.props("ProxyTaskRole")["Policies"])[0]["PolicyDocument"].(map[string]any)["Statement"])
-		if len(invoke) != 1 || invoke[0]["Action"] != "lambda:InvokeFunction" || len(invoke[0]["Resource"].([]any)) != 4 {
-			t.Errorf("the proxies' task role: %v, want lambda:InvokeFunction on the four functions only", invoke)
+		if len(invoke) != 1 || invoke[0]["Action"] != "lambda:InvokeFunction" || len(invoke[0]["Resource"].([]any)) != 5 {
+			t.Errorf("the proxies' task role: %v, want lambda:InvokeFunction on the five functions only", invoke)
 		}
 		exec := list(list(s.props("ProxyExecutionRole")["Policies"])[0]["PolicyDocument"].(map[string]any)["Statement"])
 		res := fmt.Sprint(exec[0]["Resource"])

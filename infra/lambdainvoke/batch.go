@@ -199,7 +199,7 @@ func (inv *Invoker) invokeBatch(ctx context.Context, p *pool, batch []*request) 
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() { inv.giveBack(ctx, p, release) }()
 	// The Batch's JSON, from its events' JSON as next measured it.
 	payload := []byte(batchOpen)
 	for i, req := range batch {

@@ -139,3 +139,56 @@ func TestEndpointCallOutlivesItsCaller(tt *testing.T) {
 		tt.Fatalf("%d invocations of the endpoint at once, want 1", most)
 	}
 }
+
+// An emulator's call that outlasts the invoker's timeout leaves its
+// function running: the emulator is not invoked again until two more
+// timeouts have passed, rather than at once (a second invocation crashes
+// it).
+func TestEndpointTimedOutCallQuarantined(tt *testing.T) {
+	fns, err := invocation.ParseFunctions("connect=c,publish=p,subscribe=s,session=function@http://127.0.0.1:1")
+	if err != nil {
+		tt.Fatal(err)
+	}
+	var mu sync.Mutex
+	active, most, calls := 0, 0, 0
+	api := apiFunc(func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+		mu.Lock()
+		active++
+		calls++
+		first := calls == 1
+		most = max(most, active)
+		mu.Unlock()
+		run := 10 * time.Millisecond
+		if first {
+			run = 300 * time.Millisecond // past the invoker's 200 ms
+		}
+		done := make(chan struct{})
+		go func() { // the emulator runs on, whatever the caller does
+			time.Sleep(run)
+			mu.Lock()
+			active--
+			mu.Unlock()
+			close(done)
+		}()
+		select {
+		case <-done:
+			return output(tt, &session.Reply{})
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	inv := lambdainvoke.New(fns, nil, func(string) lambdainvoke.API { return api }, nil, lambdainvoke.WithBatchTimeout(200*time.Millisecond))
+	if _, err := inv.Invoke(context.Background(), &session.Event{Kind: session.KindTick}); err == nil {
+		tt.Fatal("the first call outlasted the invoker's timeout and succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := inv.Invoke(ctx, &session.Event{Kind: session.KindTick}); err != nil {
+		tt.Fatalf("second call: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 {
+		tt.Fatalf("%d invocations of the emulator at once, want 1", most)
+	}
+}

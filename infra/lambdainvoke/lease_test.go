@@ -93,10 +93,11 @@ func queueThenLease(tt *testing.T, inv *lambdainvoke.Invoker, h *heldAPI) (lease
 	return lease, wg
 }
 
-// On Lambda a lease renewal does not wait for a busy function's slot: a
-// busy proxy keeps its lease.
+// On Lambda, without a lease route (leaseroute_test.go), a lease renewal
+// does not wait for a busy session function's slot: a busy proxy keeps
+// its lease.
 func TestInvokeLeaseDoesNotWait(tt *testing.T) {
-	fns, err := invocation.ParseFunctions(invocation.DefaultFunctions)
+	fns, err := invocation.ParseFunctions("connect=c,publish=p,subscribe=s,session=x")
 	if err != nil {
 		tt.Fatal(err)
 	}
@@ -115,8 +116,8 @@ func TestInvokeLeaseDoesNotWait(tt *testing.T) {
 	wg.Wait()
 }
 
-// On an emulator, which serves one invocation at a time, a lease renewal
-// that waits goes alone in the next invocation, ahead of the events queued
+// On an emulator, which serves one invocation at a time, without a lease
+// route, a lease renewal that waits goes alone in the next invocation, ahead of the events queued
 // before it.
 func TestInvokeLeaseGoesFirstOnEmulators(tt *testing.T) {
 	fns, err := invocation.ParseFunctions("connect=c,publish=p,subscribe=s,session=function@http://127.0.0.1:9001")

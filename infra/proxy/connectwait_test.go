@@ -133,3 +133,25 @@ func TestPipelinedConnectNotCancelled(t *testing.T) {
 	}
 	nc.Close()
 }
+
+// A CONNECT that waits for the handlers longer than -connect-timeout (the
+// read deadline the connection had for its CONNECT) is answered: the
+// expired deadline is not taken for a client that went away. In the
+// 2,000-client storm of make bench-connect-storm, every CONNECT that
+// waited 10 s in the invoker's queue was closed without CONNACK.
+func TestConnectWaitingPastConnectTimeoutAnswered(t *testing.T) {
+	inv := ctxInvoker(func(ctx context.Context, ev *session.Event) (*session.Reply, error) {
+		if ev.Kind == session.KindPackets && ev.State == nil {
+			time.Sleep(4 * 250 * time.Millisecond) // looks at the socket past the deadline
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return acceptConnect(packet.V311, 0, 0)(ev)
+		}
+		return &session.Reply{}, nil
+	})
+	_, addr := start(t, inv, proxy.Config{ConnectTimeout: 300 * time.Millisecond, InvokeTimeout: 10 * time.Second})
+	c := dial(t, addr, packet.V311)
+	c.send(&packet.Connect{ClientID: "c", CleanStart: true})
+	c.expect(packet.CONNACK)
+}
