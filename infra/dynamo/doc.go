@@ -31,7 +31,9 @@
 //	    cnt (the session counters count it), hf (Seq of the message put in
 //	    flight last: the After of the next while nf > 0), ttl; owner
 //	    (P#<proxy>, only while online: index owner); dueP,
-//	    dueAt (only while offline with a will or an expiry: index due)
+//	    dueAt (only while offline with a will or an expiry: index due),
+//	    pos (delivery v2's positions: a map from "<shard>|<filter>" to n,
+//	    a, r; streams.go)
 //	subscription, session side   pk S#<client id>, sk G<gen>#U#<filter>
 //	    gen, c (client id), f (filter), q, nl, rap, rh (options), sid
 //	queued message               pk S#<client id>, sk G<gen>#O#<seq>
@@ -68,6 +70,9 @@
 //	    the attributes of the user item
 //	access rule                  pk ACL, sk R#<id>
 //	    id, user, client, access (publish, subscribe or both), filter, deny
+//	stream entry (delivery v2)   pk Q#<shard>#<filter>, sk o#<offset, 16 hex>
+//	    msg, ttl (WithStreamRetention, or the message's expiry); see
+//	    streams.go
 //	proxy lease                  pk L, sk <proxy>
 //	    until (Unix ms), ended, unreachable, ttl (a day after until);
 //	    see leases.go

@@ -136,6 +136,9 @@ type sessionItem struct {
 	// may have left flight since): while NF > 0 it is the After of the
 	// next one put in flight (session.Outbound.After).
 	HF uint64 `dynamodbav:"hf,omitempty"`
+	// Pos are delivery v2's positions by posKey (streams.go); Connect
+	// sets it empty for a new or cleared session.
+	Pos map[string]posItem `dynamodbav:"pos,omitempty"`
 }
 
 // ttlMargin is how long after a message expires its item's ttl falls

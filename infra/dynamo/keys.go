@@ -255,3 +255,44 @@ func userListSK(name string) string { return userPrefix + name }
 
 // ruleSK is the sort key of the rule with id.
 func ruleSK(id string) string { return "R#" + id }
+
+// Delivery v2's sub-streams (streams.go): the entries of one sub-stream
+// share the partition "Q#<shard>#<filter>" (the shard first, so that a
+// filter's own characters never make two keys alike) and are sorted by
+// offset, 16 hex digits.
+
+const streamPrefix = "Q#"
+
+// streamPK is the partition of sub-stream id.
+func streamPK(shard int, filter string) string {
+	return streamPrefix + strconv.Itoa(shard) + "#" + filter
+}
+
+// streamSKPrefix begins every entry's sort key.
+const streamSKPrefix = "o#"
+
+// streamSK is the sort key of the entry at offset.
+func streamSK(offset uint64) string { return fmt.Sprintf("%s%016x", streamSKPrefix, offset) }
+
+// parseStreamSK returns the offset of an entry's sort key.
+func parseStreamSK(sk string) (uint64, bool) {
+	if !strings.HasPrefix(sk, streamSKPrefix) {
+		return 0, false
+	}
+	o, err := strconv.ParseUint(sk[len(streamSKPrefix):], 16, 64)
+	return o, err == nil
+}
+
+// posKey is the key of a sub-stream's position in the session item's pos
+// map: "<shard>|<filter>".
+func posKey(shard int, filter string) string { return strconv.Itoa(shard) + "|" + filter }
+
+// parsePosKey takes a posKey apart.
+func parsePosKey(k string) (shard int, filter string, ok bool) {
+	s, f, found := strings.Cut(k, "|")
+	if !found {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(s)
+	return n, f, err == nil
+}

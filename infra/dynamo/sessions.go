@@ -189,6 +189,7 @@ func (st *Store) ConnectWithin(ctx context.Context, s *session.Session, clean bo
 			for _, a := range []string{"seq", "nq", "nf", "nb"} {
 				e.set(a, num(0))
 			}
+			e.set("pos", emptyMap())
 		} else {
 			prev = cur.session()
 			if !prev.MayConnect(s.Identity, now) {
@@ -203,6 +204,7 @@ func (st *Store) ConnectWithin(ctx context.Context, s *session.Session, clean bo
 				e.set("nf", num(0))
 				e.set("nb", num(0))
 				e.remove("qx")
+				e.set("pos", emptyMap()) // positions go with the subscriptions
 			}
 		}
 		counts := sessionCountOps(st.table, cur, s.Identity, lim)

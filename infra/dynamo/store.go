@@ -48,6 +48,9 @@ type Store struct {
 	recent  recentSessions
 	matches matchCache
 	located locatedSessions
+
+	heads           streamHeads   // delivery v2 (streams.go)
+	streamRetention time.Duration // WithStreamRetention
 }
 
 // recentSessions holds the session items Match read to check generations,

@@ -129,14 +129,15 @@ func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []se
 	for i := range subs {
 		s := subs[i]
 		s.ClientID = clientID
-		if existed[i], err = st.subscribe(ctx, cur.Gen, conn, &s); err != nil {
+		if existed[i], err = st.subscribe(ctx, cur, conn, &s); err != nil {
 			return nil, err
 		}
 	}
 	return existed, nil
 }
 
-func (st *Store) subscribe(ctx context.Context, gen int64, conn string, s *session.Subscription) (bool, error) {
+func (st *Store) subscribe(ctx context.Context, cur *sessionItem, conn string, s *session.Subscription) (bool, error) {
+	gen := cur.Gen
 	inner := innerFilter(s.Filter)
 	side := toSubItem(s, gen)
 	side.PK, side.SK = sessionPK(s.ClientID), subSK(gen, s.Filter)
@@ -160,8 +161,12 @@ func (st *Store) subscribe(ctx context.Context, gen int64, conn string, s *sessi
 		if existed {
 			cond = "attribute_exists(#pk)"
 		}
+		fence := st.fence(s.ClientID, conn, gen)
+		if !existed {
+			fence = st.fenceDropping(cur, s.ClientID, conn, gen, s.Filter)
+		}
 		ops := []types.TransactWriteItem{
-			st.fence(s.ClientID, conn, gen),
+			fence,
 			{Put: &types.Put{TableName: &st.table, Item: sideAV, ConditionExpression: &cond,
 				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
 			{Put: &types.Put{TableName: &st.table, Item: topicAV}},
@@ -198,14 +203,15 @@ func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters
 	}
 	existed := make([]bool, len(filters))
 	for i, f := range filters {
-		if existed[i], err = st.unsubscribe(ctx, clientID, conn, cur.Gen, f); err != nil {
+		if existed[i], err = st.unsubscribe(ctx, cur, clientID, conn, f); err != nil {
 			return nil, err
 		}
 	}
 	return existed, nil
 }
 
-func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int64, filter string) (bool, error) {
+func (st *Store) unsubscribe(ctx context.Context, cur *sessionItem, clientID, conn string, filter string) (bool, error) {
+	gen := cur.Gen
 	pk, sk := sessionPK(clientID), subSK(gen, filter)
 	for try := 0; try < maxTries; try++ {
 		old, err := st.getItem(ctx, pk, sk)
@@ -217,7 +223,7 @@ func (st *Store) unsubscribe(ctx context.Context, clientID, conn string, gen int
 		}
 		inner := innerFilter(filter)
 		ops := []types.TransactWriteItem{
-			st.fence(clientID, conn, gen),
+			st.fenceDropping(cur, clientID, conn, gen, filter),
 			{Delete: &types.Delete{TableName: &st.table, Key: key(pk, sk), ConditionExpression: aws.String("attribute_exists(#pk)"),
 				ExpressionAttributeNames: map[string]string{"#pk": attrPK}}},
 			{Delete: &types.Delete{TableName: &st.table, Key: key(nodePK(inner), topicSideSK(filter, gen, clientID))}},

@@ -1,0 +1,104 @@
+package dynamo_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mqttless/mqttless/core/packet"
+	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/dynamo"
+)
+
+func streamTestID(t *testing.T) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return t.Name() + "-" + hex.EncodeToString(b[:])
+}
+
+// The costs delivery v2's design counts on (docs/architecture.md, "Cost
+// per operation"), estimated from item sizes: a warm Append is one write
+// unit and one call, a position save of a small session one write unit.
+func TestStreamCosts(t *testing.T) {
+	skipWithoutTable(t)
+	ctx := context.Background()
+	st := dynamo.New(db, table)
+	id := streamTestID(t)
+	sid := session.StreamID{Filter: id + "/a/+"}
+	msg := &session.Message{Topic: id + "/a/x", QoS: 1, Payload: make([]byte, 100)}
+	if _, err := st.Append(ctx, sid, msg); err != nil { // learns the head
+		t.Fatal(err)
+	}
+	before := st.Consumed()
+	if _, err := st.Append(ctx, sid, msg); err != nil {
+		t.Fatal(err)
+	}
+	if d := st.Consumed().Sub(before); d.EstWrite != 1 || d.EstRead != 0 || d.Calls != 1 {
+		t.Errorf("warm Append cost %+v, want 1 write unit in 1 call and no read", d)
+	}
+
+	c := id + "-c"
+	s := &session.Session{ClientID: c, Identity: "u", Proxy: "p", Conn: "conn1", Version: packet.V5, ExpiryInterval: 60, ReceiveMax: 10}
+	if _, err := st.Connect(ctx, s, true, 1_800_000_000_000); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.DeleteSession(context.Background(), c, "conn1") })
+	if _, err := st.Subscribe(ctx, c, "conn1", []session.Subscription{{ClientID: c, Filter: sid.Filter, QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	before = st.Consumed()
+	if err := st.SavePositions(ctx, c, "conn1", session.Positions{sid: {Acked: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := st.Consumed().Sub(before); d.EstWrite != 1 || d.Calls != 1 {
+		t.Errorf("SavePositions cost %+v, want 1 write unit in 1 call", d)
+	}
+}
+
+// A session item written before delivery v2 has no pos map: the first
+// save creates it.
+func TestSavePositionsWithoutMap(t *testing.T) {
+	skipWithoutTable(t)
+	ctx := context.Background()
+	st := dynamo.New(db, table)
+	id := streamTestID(t)
+	c := id + "-c"
+	s := &session.Session{ClientID: c, Identity: "u", Proxy: "p", Conn: "conn1", Version: packet.V5, ExpiryInterval: 60, ReceiveMax: 10}
+	if _, err := st.Connect(ctx, s, true, 1_800_000_000_000); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.DeleteSession(context.Background(), c, "conn1") })
+	sid := session.StreamID{Filter: id + "/f", Shard: 2}
+	if _, err := st.Subscribe(ctx, c, "conn1", []session.Subscription{{ClientID: c, Filter: sid.Filter, QoS: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "S#" + c}, "sk": &types.AttributeValueMemberS{Value: "#"},
+		},
+		UpdateExpression: aws.String("REMOVE pos"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := session.Positions{sid: {Number: 4, Acked: 9, Released: []uint64{11}}}
+	if err := st.SavePositions(ctx, c, "conn1", want); err != nil {
+		t.Fatalf("SavePositions on an item without pos: %v", err)
+	}
+	got, err := st.Positions(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[sid].Number != 4 || got[sid].Acked != 9 || len(got[sid].Released) != 1 || got[sid].Released[0] != 11 {
+		t.Fatalf("positions %+v, want %+v", got, want)
+	}
+	if err := st.SavePositions(ctx, c, "conn2", want); !errors.Is(err, session.ErrFenced) {
+		t.Fatalf("a save from another connection: %v, want ErrFenced", err)
+	}
+}
