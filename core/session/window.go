@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,7 +57,7 @@ type waiting struct {
 
 // at returns where offset is, or goes, in f.wait, and whether it is there.
 func (f *follow) at(offset uint64) (int, bool) {
-	return slices.BinarySearchFunc(f.wait, offset, func(x waiting, o uint64) int { return cmpU(x.Offset, o) })
+	return slices.BinarySearchFunc(f.wait, offset, func(x waiting, o uint64) int { return cmp.Compare(x.Offset, o) })
 }
 
 // flying is one PUBLISH (or PUBREL) in flight.
@@ -349,13 +350,7 @@ func (w *Window) Gaps() []Gap {
 		}
 	}
 	slices.SortFunc(out, func(a, b Gap) int {
-		if a.Stream.Filter != b.Stream.Filter {
-			if a.Stream.Filter < b.Stream.Filter {
-				return -1
-			}
-			return 1
-		}
-		return a.Stream.Shard - b.Stream.Shard
+		return cmp.Or(cmp.Compare(a.Stream.Filter, b.Stream.Filter), cmp.Compare(a.Stream.Shard, b.Stream.Shard))
 	})
 	return out
 }
@@ -369,14 +364,4 @@ func CatchUpFrom(acked, head uint64, maxQueued int) (after, dropped uint64) {
 		return head - uint64(maxQueued), head - uint64(maxQueued) - acked
 	}
 	return acked, 0
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

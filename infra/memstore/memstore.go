@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/mqttless/mqttless/core/auth"
@@ -247,18 +248,8 @@ func (st *Store) Subscriptions(_ context.Context, clientID string) ([]session.Su
 	for _, s := range rec.subs {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b session.Subscription) int { return compare(a.Filter, b.Filter) })
+	slices.SortFunc(out, func(a, b session.Subscription) int { return strings.Compare(a.Filter, b.Filter) })
 	return out, nil
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Match implements session.Store.
