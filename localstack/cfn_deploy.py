@@ -243,7 +243,7 @@ def check(stack, template, arch, sent_path, moto):
 
     lam = client("lambda")
     fns = dict(kv.split("=", 1) for kv in outputs.get("LambdaFunctions", "").split(",") if kv)
-    expect(sorted(fns) == ["connect", "publish", "session", "subscribe"], f"the stack outputs LambdaFunctions {fns}")
+    expect(sorted(fns) == ["connect", "lease", "publish", "session", "subscribe"], f"the stack outputs LambdaFunctions {fns}")
     for group, name in sorted(fns.items()):
         c = lam.get_function_configuration(FunctionName=name)
         env = c.get("Environment", {}).get("Variables", {})
