@@ -27,10 +27,11 @@ var Defaults = Deployment{
 	TaskVCPU: 0.5, TaskGB: 1, Zones: 2, FunctionMemoryGB: 0.125,
 	SweepSeconds: 1, SweepRunSeconds: 60, LeasePeriodSeconds: 10,
 	SysIntervalSeconds: 60, EMFIntervalSeconds: 60,
-	// HandlerErrors 4, Throttles 6, EventErrors 4, Duration 4,
+	// HandlerErrors 4, Throttles 6, EventErrors 4, Duration 4, the lease
+	// function's 2 (LeaseFunction, issue 15),
 	// ProxyProblems 2, UnhealthyProxies 1, ProxyCount 1; the target
 	// tracking policies' own alarms: CPU 2 x 1, connections 2 x 2.
-	Alarms:        28,
+	Alarms:        30,
 	CustomMetrics: 4*2 + 5,
 }
 
