@@ -297,10 +297,12 @@ func (c *call) malformed(err error) {
 }
 
 // storeErr turns ErrFenced, which means this connection was taken over,
-// into a plain close, and passes other errors up.
+// into the close a takeover makes (DISCONNECT 0x8E at 5.0 [MQTT-3.1.4-3]):
+// a call of the old connection can find the fence before the takeover's
+// own DISCONNECT reaches it. Other errors pass up.
 func (c *call) storeErr(err error) error {
 	if errors.Is(err, ErrFenced) {
-		c.reply.Close = true
+		c.disconnect(packet.SessionTakenOver, "")
 		return nil
 	}
 	return err
