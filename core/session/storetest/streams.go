@@ -42,6 +42,14 @@ func (e *env) appendMsg(ss session.StreamStore, id session.StreamID, payload str
 	return off
 }
 
+// positions returns clientID's positions, which must be readable.
+func (e *env) positions(ss session.StreamStore, clientID string) session.Positions {
+	e.Helper()
+	got, err := ss.Positions(e.ctx, clientID)
+	e.must(err, "Positions")
+	return got
+}
+
 // readAll reads every entry of id above after, in pages of 3.
 func (e *env) readAll(ss session.StreamStore, id session.StreamID, after uint64) []session.StreamEntry {
 	e.Helper()
@@ -181,17 +189,12 @@ func testPositionsSaved(e *env) {
 		a0: {Number: 0, Acked: 4, Released: []uint64{6, 7}}, b0: {Number: 1, Acked: 9},
 	}), "SavePositions")
 	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{a1: {Acked: 2}, a0: {Acked: 7}}), "SavePositions again")
-	got, err := ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
+	got := e.positions(ss, c)
 	want := session.Positions{a0: {Acked: 7}, a1: {Acked: 2}, b0: {Number: 1, Acked: 9}}
 	e.eq("positions", got, want)
 	got[b0] = session.Position{Acked: 100}
-	again, err := ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions after the caller changed what it read", again, want)
-	none, err := ss.Positions(e.ctx, e.client("nobody"))
-	e.must(err, "Positions of no session")
-	e.eq("positions of no session", len(none), 0)
+	e.eq("positions after the caller changed what it read", e.positions(ss, c), want)
+	e.eq("positions of no session", len(e.positions(ss, e.client("nobody"))), 0)
 }
 
 // testPositionsFenced: only the session's connection saves its positions.
@@ -206,9 +209,7 @@ func testPositionsFenced(e *env) {
 	e.connect(c, "conn2", false) // takes the session over
 	e.wantErr(ss.SavePositions(e.ctx, c, "conn1", session.Positions{id: {Acked: 5}}), session.ErrFenced, "SavePositions of the old connection")
 	e.wantErr(ss.SavePositions(e.ctx, c, "", session.Positions{id: {Acked: 5}}), session.ErrFenced, "SavePositions of the empty connection")
-	got, err := ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions kept over the takeover", got, session.Positions{id: {Acked: 3}})
+	e.eq("positions kept over the takeover", e.positions(ss, c), session.Positions{id: {Acked: 3}})
 }
 
 // testPositionsFollowSubscriptions: positions belong to a subscription:
@@ -224,24 +225,14 @@ func testPositionsFollowSubscriptions(e *env) {
 	a, b := session.StreamID{Filter: fa}, session.StreamID{Filter: fb}
 	other := session.StreamID{Filter: e.topic("never")}
 	e.must(ss.SavePositions(e.ctx, c, "conn1", session.Positions{a: {Acked: 1}, b: {Acked: 2}, other: {Acked: 3}}), "SavePositions")
-	got, err := ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions (the unsubscribed filter's dropped)", got, session.Positions{a: {Acked: 1}, b: {Acked: 2}})
-	_, err = e.st.Unsubscribe(e.ctx, c, "conn1", []string{fb})
+	e.eq("positions (the unsubscribed filter's dropped)", e.positions(ss, c), session.Positions{a: {Acked: 1}, b: {Acked: 2}})
+	_, err := e.st.Unsubscribe(e.ctx, c, "conn1", []string{fb})
 	e.must(err, "Unsubscribe")
-	got, err = ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions after Unsubscribe", got, session.Positions{a: {Acked: 1}})
+	e.eq("positions after Unsubscribe", e.positions(ss, c), session.Positions{a: {Acked: 1}})
 	e.subscribe(c, "conn1", fb)
-	got, err = ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions after subscribing again", got, session.Positions{a: {Acked: 1}})
+	e.eq("positions after subscribing again", e.positions(ss, c), session.Positions{a: {Acked: 1}})
 	e.subscribe(c, "conn1", other.Filter) // saved before its subscription
-	got, err = ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions after subscribing to a filter saved before", got, session.Positions{a: {Acked: 1}})
+	e.eq("positions after subscribing to a filter saved before", e.positions(ss, c), session.Positions{a: {Acked: 1}})
 	e.connect(c, "conn2", true)
-	got, err = ss.Positions(e.ctx, c)
-	e.must(err, "Positions")
-	e.eq("positions after a clean Connect", len(got), 0)
+	e.eq("positions after a clean Connect", len(e.positions(ss, c)), 0)
 }
