@@ -296,6 +296,24 @@ func TestTemplateAlarmsReadTheMetrics(t *testing.T) {
 	}
 }
 
+// The dashboard graphs every function of the stack: its events, failed
+// events, p99 duration and throttles, so that an operator sees the one
+// that fails (the lease function's renewals included).
+func TestTemplateDashboardShowsEveryFunction(t *testing.T) {
+	s := newStack(t, withCert)
+	body := fmt.Sprint(s.props("Dashboard")["DashboardBody"].(map[string]any)["Fn::Sub"].([]any)[0])
+	fns := s.ofType("AWS::Serverless::Function")
+	if len(fns) < 5 {
+		t.Fatalf("the stack has functions %v", fns)
+	}
+	for _, fn := range fns {
+		ref := "${" + fn + "}"
+		if n := strings.Count(body, ref); n < 4 {
+			t.Errorf("the dashboard names %s %d times, want at least 4 (events, failed events, duration, throttles)", fn, n)
+		}
+	}
+}
+
 // An existing VPC gets the endpoints its functions need, or the deploy is
 // refused before anything is created, naming what is missing.
 func TestTemplateExistingVpc(t *testing.T) {
