@@ -396,8 +396,7 @@ localstack-down:
 ## on the local serverless stack, verbose, one at a time: a DynamoDB fault
 ## proxy in front of moto, proxies killed for good, replaced with new ids,
 ## hanging functions, and a checker of what the clients recorded; grep
-## "FAULT |" for the table. Scenarios that wait for a feature of issue 15
-## skip, saying which, unless MQTTLESS_FAULTS_PENDING=1.
+## "FAULT |" for the table. Every scenario runs; none is gated.
 test-faults: moto-deps rie-deps functions-local
 	MQTTLESS_E2E_STACK=lambda MQTTLESS_E2E_RIE=$(CURDIR)/bin/aws-lambda-rie MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -count=1 -v -timeout 30m -run '^TestFault' ./test/

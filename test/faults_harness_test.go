@@ -305,17 +305,6 @@ func lateCheck(h *history, r *checkResult, c Checks) *checkResult {
 	return again
 }
 
-// faultsPending skips a scenario that waits for a feature of issue 15
-// unless MQTTLESS_FAULTS_PENDING=1, printing its row of the table.
-func faultsPending(t *testing.T, scenario, checked, feature string) {
-	t.Helper()
-	if os.Getenv("MQTTLESS_FAULTS_PENDING") == "1" {
-		return
-	}
-	t.Logf("FAULT | %s | %s | pending: waits for %s |", scenario, checked, feature)
-	t.Skipf("waits for issue 15: %s (MQTTLESS_FAULTS_PENDING=1 runs it)", feature)
-}
-
 // report prints the scenario's row of the table and fails the test on
 // every violation.
 func report(t *testing.T, scenario string, r *checkResult, notes ...string) {

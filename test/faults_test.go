@@ -3,8 +3,6 @@ package e2e_test
 // The scenarios of the fault-injection harness (issue 15, "How it is
 // tested"), each printing one row "FAULT | scenario | what was checked |
 // result |". They run on the local serverless stack: make test-faults.
-// Scenarios that wait for a feature of issue 15 skip (faultsPending)
-// unless MQTTLESS_FAULTS_PENDING=1; their checks are the real ones.
 
 import (
 	"fmt"
