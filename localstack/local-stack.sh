@@ -137,19 +137,24 @@ start() {
   [ "${#deliveries[@]}" -ge "${#proxies[@]}" ] || die "DELIVERY_ADDRS needs one address per proxy"
 
   local port="$RIE_BASE_PORT" p fn i name fns endpoint
+  # emulate NAME FUNCTION-NAME CODE PORT starts an emulator NAME serving
+  # functions/CODE's bootstrap as FUNCTION-NAME on 127.0.0.1:PORT (its
+  # runtime API on PORT+1) and waits until it listens.
+  emulate() {
+    launch "$1" "$logs/$1.log" \
+      env AWS_LAMBDA_FUNCTION_NAME="$2" AWS_LAMBDA_FUNCTION_TIMEOUT=60 LOG_LEVEL=warn \
+      "$BIN_DIR/aws-lambda-rie" \
+      --runtime-interface-emulator-address "127.0.0.1:$4" \
+      --runtime-api-address "127.0.0.1:$(($4 + 1))" \
+      "$PWD/$FUNCTIONS_DIR/$3/bootstrap"
+    wait_port "127.0.0.1:$4" "$launched" "$1" "$logs/$1.log" || { stop; exit 1; }
+  }
   for p in "${!proxies[@]}"; do
     fns=""
     for fn in "${FUNCTIONS[@]}"; do
       for ((i = 0; i < RIE_PER_FUNCTION; i++)); do
-        name="rie-p$p-$fn-$i"
         endpoint="127.0.0.1:$port"
-        launch "$name" "$logs/$name.log" \
-          env AWS_LAMBDA_FUNCTION_NAME="mqttless-$fn" AWS_LAMBDA_FUNCTION_TIMEOUT=60 LOG_LEVEL=warn \
-          "$BIN_DIR/aws-lambda-rie" \
-          --runtime-interface-emulator-address "$endpoint" \
-          --runtime-api-address "127.0.0.1:$((port + 1))" \
-          "$PWD/$FUNCTIONS_DIR/$fn/bootstrap"
-        wait_port "$endpoint" "$launched" "$name" "$logs/$name.log" || { stop; exit 1; }
+        emulate "rie-p$p-$fn-$i" "mqttless-$fn" "$fn" "$port"
         # The emulator serves its one function as "function".
         fns+="${fns:+,}$fn=function@http://$endpoint"
         port=$((port + 2))
@@ -159,15 +164,8 @@ start() {
     # (the route lease=, infra/lambdainvoke/lease.go): a renewal never
     # waits behind the session emulators' other work, so a proxy busy
     # with a storm keeps its lease.
-    name="rie-p$p-lease"
     endpoint="127.0.0.1:$port"
-    launch "$name" "$logs/$name.log" \
-      env AWS_LAMBDA_FUNCTION_NAME="mqttless-lease" AWS_LAMBDA_FUNCTION_TIMEOUT=60 LOG_LEVEL=warn \
-      "$BIN_DIR/aws-lambda-rie" \
-      --runtime-interface-emulator-address "$endpoint" \
-      --runtime-api-address "127.0.0.1:$((port + 1))" \
-      "$PWD/$FUNCTIONS_DIR/session/bootstrap"
-    wait_port "$endpoint" "$launched" "$name" "$logs/$name.log" || { stop; exit 1; }
+    emulate "rie-p$p-lease" mqttless-lease session "$port"
     fns+=",lease=function@http://$endpoint"
     port=$((port + 2))
     name="proxy-$p"
