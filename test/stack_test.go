@@ -404,43 +404,55 @@ func tryStartPool(env []string) (*fnPool, error) {
 	if os.Getenv("GORACE") == "" {
 		clean = append(clean, "GORACE=atexit_sleep_ms=0")
 	}
+	// Each route of -lambda-functions gets riePerFunction instances of its
+	// function, and the lease route one more instance of the session
+	// function, as local-stack.sh and the template have it: a renewal
+	// never waits behind the session instances' other work (drains, lost
+	// events, sweeps), so a loaded proxy keeps its lease.
+	type launch struct{ route, code string }
+	var launches []launch
 	for _, fn := range stackFunctions {
 		for i := 0; i < riePerFunction; i++ {
-			invokeAddr, err := freeAddr()
-			if err != nil {
-				p.stop()
-				return nil, err
-			}
-			runtimeAddr, err := freeAddr()
-			if err != nil {
-				p.stop()
-				return nil, err
-			}
-			bootstrap := filepath.Join(functionsDir, fn, "bootstrap")
-			cmd := exec.Command(rieBin,
-				"--runtime-interface-emulator-address", invokeAddr,
-				"--runtime-api-address", runtimeAddr,
-				bootstrap)
-			cmd.Dir = filepath.Dir(bootstrap)
-			// env comes last: its AWS_LAMBDA_FUNCTION_TIMEOUT (a harness
-			// flag) wins over the default.
-			cmd.Env = append(append(append([]string{}, clean...),
-				"AWS_LAMBDA_FUNCTION_NAME=mqttless-"+fn,
-				"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-				"LOG_LEVEL=warn"), env...)
-			in := &rieInstance{fn: fn, endpoint: "http://" + invokeAddr, cmd: cmd, done: make(chan struct{})}
-			in.out = &lineWriter{prefix: fmt.Sprintf("[%s/%d] ", fn, i), pool: p}
-			cmd.Stdout, cmd.Stderr = in.out, in.out
-			if err := cmd.Start(); err != nil {
-				p.stop()
-				return nil, fmt.Errorf("start %s: %w", rieBin, err)
-			}
-			go func() {
-				_ = cmd.Wait()
-				close(in.done)
-			}()
-			p.instances = append(p.instances, in)
+			launches = append(launches, launch{fn, fn})
 		}
+	}
+	launches = append(launches, launch{"lease", "session"})
+	for i, l := range launches {
+		fn := l.route
+		invokeAddr, err := freeAddr()
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		runtimeAddr, err := freeAddr()
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		bootstrap := filepath.Join(functionsDir, l.code, "bootstrap")
+		cmd := exec.Command(rieBin,
+			"--runtime-interface-emulator-address", invokeAddr,
+			"--runtime-api-address", runtimeAddr,
+			bootstrap)
+		cmd.Dir = filepath.Dir(bootstrap)
+		// env comes last: its AWS_LAMBDA_FUNCTION_TIMEOUT (a harness
+		// flag) wins over the default.
+		cmd.Env = append(append(append([]string{}, clean...),
+			"AWS_LAMBDA_FUNCTION_NAME=mqttless-"+fn,
+			"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
+			"LOG_LEVEL=warn"), env...)
+		in := &rieInstance{fn: fn, endpoint: "http://" + invokeAddr, cmd: cmd, done: make(chan struct{})}
+		in.out = &lineWriter{prefix: fmt.Sprintf("[%s/%d] ", fn, i%riePerFunction), pool: p}
+		cmd.Stdout, cmd.Stderr = in.out, in.out
+		if err := cmd.Start(); err != nil {
+			p.stop()
+			return nil, fmt.Errorf("start %s: %w", rieBin, err)
+		}
+		go func() {
+			_ = cmd.Wait()
+			close(in.done)
+		}()
+		p.instances = append(p.instances, in)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, in := range p.instances {
