@@ -48,9 +48,10 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byt
 func pidKey(id uint16) []byte { return binary.BigEndian.AppendUint16(make([]byte, 0, 2), id) }
 
 // streamKey is the key of sub-stream id, in the streams bucket and in a
-// session's pos bucket: the filter, a zero byte (which no filter holds: a UTF-8 string
-// carries no U+0000 [MQTT-1.5.4-2]) and the shard (4 bytes big-endian). The positions of a
-// filter thus share the prefix filterPrefix(filter).
+// session's pos bucket: the filter, a zero byte (which no filter holds: a
+// UTF-8 string carries no U+0000 [MQTT-1.5.4-2]) and the shard (4 bytes
+// big-endian). The positions of a filter thus share the prefix
+// filterPrefix(filter).
 func streamKey(id session.StreamID) []byte {
 	return binary.BigEndian.AppendUint32(filterPrefix(id.Filter), uint32(id.Shard))
 }

@@ -83,14 +83,16 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		if err != nil {
 			return err
 		}
+		if next%trimEvery == 0 { // before the Put: never the entry appended
+			if _, err := trimFront(sb, at, st.streamRetention, trimBatch); err != nil {
+				return err
+			}
+		}
 		if err := sb.Put(seqKey(next), data); err != nil {
 			return err
 		}
 		off = next
-		if next%trimEvery == 0 {
-			_, err = trimFront(sb, at, st.streamRetention, trimBatch)
-		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, wrap(err, "append to %q shard %d", id.Filter, id.Shard)
