@@ -62,7 +62,7 @@ const (
 
 // Append implements session.StreamStore.
 func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.Message) (uint64, error) {
-	if id.Shard < 0 || id.Shard > math.MaxUint32 {
+	if !fitsUint32(id.Shard) {
 		return 0, fmt.Errorf("boltstore: append to %q: shard %d out of range", id.Filter, id.Shard)
 	}
 	at := time.Now().UnixMilli()
@@ -102,7 +102,7 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 
 // ReadStream implements session.StreamStore.
 func (st *Store) ReadStream(ctx context.Context, id session.StreamID, after uint64, limit int) ([]session.StreamEntry, error) {
-	if after == math.MaxUint64 || limit <= 0 || id.Shard < 0 || id.Shard > math.MaxUint32 {
+	if after == math.MaxUint64 || limit <= 0 || !fitsUint32(id.Shard) {
 		return nil, nil
 	}
 	var out []session.StreamEntry
@@ -135,7 +135,7 @@ func (st *Store) Heads(ctx context.Context, ids []session.StreamID) (map[session
 		streams := tx.Bucket(bStreams)
 		for _, id := range ids {
 			out[id] = 0
-			if id.Shard < 0 || id.Shard > math.MaxUint32 {
+			if !fitsUint32(id.Shard) {
 				continue
 			}
 			if sb := streams.Bucket(streamKey(id)); sb != nil {
@@ -156,7 +156,7 @@ func (st *Store) Heads(ctx context.Context, ids []session.StreamID) (map[session
 func (st *Store) SavePositions(ctx context.Context, clientID, conn string, pos session.Positions) error {
 	vals := make(map[string][]byte, len(pos))
 	for id, p := range pos {
-		if id.Shard < 0 || id.Shard > math.MaxUint32 || p.Number < 0 || p.Number > math.MaxUint32 {
+		if !fitsUint32(id.Shard) || !fitsUint32(p.Number) {
 			return fmt.Errorf("boltstore: positions of %q: sub-stream %q shard %d, number %d out of range", clientID, id.Filter, id.Shard, p.Number)
 		}
 		vals[string(streamKey(id))] = encodePosition(p)
@@ -245,6 +245,9 @@ func dropPositions(cb *bolt.Bucket, filter string) error {
 	}
 	return nil
 }
+
+// fitsUint32 reports whether n has 4 bytes in a key or a position.
+func fitsUint32(n int) bool { return n >= 0 && uint64(n) <= math.MaxUint32 }
 
 // encodePosition encodes p: Number (4 bytes big-endian), Acked (8) and
 // each of Released (8).
