@@ -85,3 +85,64 @@ func BenchmarkEnqueueDispatchAckParallel(b *testing.B) {
 		})
 	}
 }
+
+// benchStream is the sub-stream the stream benchmarks write: one filter,
+// as in S2 of make bench (publishers to topics one subscription matches).
+var benchStream = session.StreamID{Filter: "sensors/+/+/temperature"}
+
+// BenchmarkAppend measures one Append (one durable write of a published
+// QoS 1 message) at a time: each commits alone, with its fsync under sync.
+func BenchmarkAppend(b *testing.B) {
+	for _, bc := range benchConfigs {
+		b.Run(bc.name, func(b *testing.B) {
+			st := open(b, bc.opts...)
+			m := &benchMessage().Message
+			for b.Loop() {
+				if _, err := st.Append(b.Context(), benchStream, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendParallel measures Appends of 64 goroutines at once to one
+// sub-stream, as many publishers of one filter: with WithGroupCommit (and
+// WithBatch) they share commits and fsyncs.
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, bc := range benchConfigs {
+		b.Run(bc.name, func(b *testing.B) {
+			st := open(b, bc.opts...)
+			b.SetParallelism(32)
+			m := &benchMessage().Message
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := st.Append(b.Context(), benchStream, m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkReadStream measures reading a window's worth (20 entries) of a
+// sub-stream of 10,000, from offsets spread over it.
+func BenchmarkReadStream(b *testing.B) {
+	st := open(b, boltstore.WithNoSync(), boltstore.WithGroupCommit())
+	m := &benchMessage().Message
+	const n = 10_000
+	for range n {
+		if _, err := st.Append(b.Context(), benchStream, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var after uint64
+	for b.Loop() {
+		got, err := st.ReadStream(b.Context(), benchStream, after, 20)
+		if err != nil || len(got) == 0 {
+			b.Fatalf("ReadStream after %d: %d entries, %v", after, len(got), err)
+		}
+		after = (after + 997) % (n - 20)
+	}
+}

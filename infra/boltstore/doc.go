@@ -39,6 +39,16 @@
 // commit. A publisher's PUBACK thus waits for the commit of the messages
 // it queued for durable sessions only.
 //
+// Delivery v2's Append (streams.go) is such a durable write, always: the
+// message is committed before Append returns, whoever subscribes, so that
+// the PUBACK that follows it says the message is kept. Under
+// WithGroupCommit (or WithBatch) concurrent Appends share a commit and
+// its fsync, which is what makes a published QoS 1 message cost a share
+// of one commit rather than a commit per delivery (BenchmarkAppend and
+// BenchmarkAppendParallel). SavePositions is an outbound write like
+// Acknowledge: it may return before its commit for a session that ends
+// with its connection.
+//
 // # Layout
 //
 // The file holds these buckets:
@@ -56,6 +66,10 @@
 //	    p/ <packet id, 2 BE>   Seq of the in-flight message using it
 //	    i/ <packet id, 2 BE>   QoS 2 receive state (records)
 //	    u/ <filter>            subscriptions (JSON)
+//	    pos/ <filter>\0<shard, 4 BE>
+//	                           delivery v2 positions on the filter's
+//	                           sub-streams: number (4 BE), acked (8 BE),
+//	                           released offsets (8 BE each)
 //	retained  <topic>          retained messages (JSON)
 //	due       <time, 8 BE><client id>
 //	                           offline sessions by pending will (WillAt)
@@ -69,14 +83,41 @@
 //	                           the messages recorded with the identity
 //	                           (retainedby.go)
 //	leases    <proxy>          the proxy's lease (JSON, leases.go)
+//	streams                    delivery v2: one nested bucket per
+//	                           sub-stream (streams.go):
+//	  <filter>\0<shard, 4 BE>  its bucket sequence is the head (last
+//	                           offset given); entries are
+//	    <offset, 8 BE>         records of the message and its append time
 //
 // Values are the session types' JSON encodings, but for those that carry a
-// message (q, f, i, wills), which are records: a JSON header and the raw
-// payload (records.go); a file written before records holds JSON there,
-// which is read as well. Seq keys keep each session's messages in order;
+// message (q, f, i, wills, stream entries), which are records: a JSON
+// header and the raw payload (records.go); a file written before records
+// holds JSON there, which is read as well. Seq keys keep each session's messages in order;
 // since Dispatch moves the oldest queued messages first, every in-flight
 // message is older than every queued one. Deleting a session deletes its
 // bucket with everything in it, and its will.
+//
+// Stream offsets come from the bucket's sequence (NextSequence), which is
+// part of the transaction: a group that runs again, or a transaction that
+// fails, gives its offsets back, so offsets are dense and start at 1. A
+// zero byte separates filter and shard in stream and position keys, as no
+// filter holds U+0000, so a filter's positions are one key range. Positions
+// belong to subscriptions: SavePositions writes only those of subscribed
+// filters, Subscribe of a new subscription and Unsubscribe delete the
+// filter's range, a Connect that clears the session deletes pos, and
+// DeleteSession the session bucket.
+//
+// Stream entries are removed from the front of their sub-stream only, so
+// each holds the offsets from its oldest entry to its head, with no hole:
+// an entry goes once its message has expired, or once it is older than
+// WithStreamRetention (the design's rule: the longest session expiry plus
+// a day, after which no session can still need it), by Append (every 64
+// offsets, on the sub-stream it writes) and by TrimStreams (every
+// sub-stream, for a periodic sweep). A sub-stream bucket stays when it is
+// emptied: its sequence is the head, which must never go back. Without a
+// retention, entries whose message does not expire are kept: the
+// design's per-filter low-water mark (the lowest position of the filter's
+// subscribers) is not built.
 //
 // # Indexes in memory
 //
@@ -98,6 +139,14 @@
 // on (see scanRetained, retained.go); the count and bytes of the retained
 // messages are kept in meta (retainedTotals).
 //
+// The streams and positions keep nothing in memory and take no lock of
+// their own: a head is its bucket's sequence, read and advanced in the
+// transaction that appends, and bbolt runs one read-write transaction at a
+// time, so a sub-stream's offsets follow commit order (under
+// WithGroupCommit an Append runs in its group's transaction, under the
+// store mutex like every grouped write). Reads (ReadStream, Heads,
+// Positions) are read-only transactions, which see committed appends only.
+//
 // # Files
 //
 // One concern a file, as in infra/dynamo: store.go opens and closes the
@@ -110,6 +159,8 @@
 // bucket and ClearWill; subs.go the subscriptions and the subscription
 // index (Match); outbound.go the queue, the in-flight window and the
 // acknowledgements (Enqueue, Dispatch, Acknowledge, Release, Complete);
+// streams.go delivery v2's streams and positions (session.StreamStore)
+// and their retention;
 // inbound.go the QoS 2 receive state; retained.go and retainedby.go the
 // retained messages and their totals; sessionquota.go and storebytes.go
 // the session and queued-byte quotas; leases.go the proxies' leases;

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mqttless/mqttless/core/session"
 )
 
 // Bucket names and keys.
@@ -23,6 +25,8 @@ var (
 	bPIDs     = []byte("p")
 	bInbound  = []byte("i")
 	bSubs     = []byte("u")
+	bPos      = []byte("pos")
+	bStreams  = []byte("streams")
 )
 
 // format is the layout version written to meta.
@@ -42,6 +46,29 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byt
 
 // pidKey is the key of packet id id.
 func pidKey(id uint16) []byte { return binary.BigEndian.AppendUint16(make([]byte, 0, 2), id) }
+
+// streamKey is the key of sub-stream id, in the streams bucket and in a
+// session's pos bucket: the filter, a zero byte (which no filter holds: a
+// UTF-8 string carries no U+0000 [MQTT-1.5.4-2]) and the shard (4 bytes
+// big-endian). The positions of a filter thus share the prefix
+// filterPrefix(filter).
+func streamKey(id session.StreamID) []byte {
+	return binary.BigEndian.AppendUint32(filterPrefix(id.Filter), uint32(id.Shard))
+}
+
+// filterPrefix is the prefix of the streamKeys of filter.
+func filterPrefix(filter string) []byte {
+	return append(append(make([]byte, 0, len(filter)+5), filter...), 0)
+}
+
+// parseStreamKey reads a streamKey.
+func parseStreamKey(k []byte) (session.StreamID, bool) {
+	n := len(k) - 5
+	if n < 0 || k[n] != 0 {
+		return session.StreamID{}, false
+	}
+	return session.StreamID{Filter: string(k[:n]), Shard: int(binary.BigEndian.Uint32(k[n+1:]))}, true
+}
 
 // dueKey is the due-bucket key of clientID at time t (Unix ms).
 func dueKey(t int64, clientID string) []byte {

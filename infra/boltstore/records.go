@@ -12,7 +12,7 @@ import (
 )
 
 // A record is how the file holds a value that carries a message (an
-// outbound message, a QoS 2 receive state, a will): recordV1, the length of
+// outbound message, a QoS 2 receive state, a will, a stream entry): recordV1, the length of
 // a header (4 bytes big-endian), the header (the value as JSON, the
 // message's payload left out) and then the payload's raw bytes. The payload
 // thus costs its own size on disk, not the third more of base64 in JSON.
@@ -20,7 +20,7 @@ import (
 // starts with '{'; getRecord reads both.
 const recordV1 = 0x01
 
-// withoutPayload returns a copy of v (an *Outbound, *Inbound or *Will)
+// withoutPayload returns a copy of v (an *Outbound, *Inbound, *Will or *streamRecord)
 // whose message has no payload, and that payload; v itself for any other
 // value, with a nil payload.
 func withoutPayload(v any) (any, []byte) {
@@ -37,6 +37,10 @@ func withoutPayload(v any) (any, []byte) {
 		c := *x
 		c.Message.Payload = nil
 		return &c, x.Message.Payload
+	case *streamRecord:
+		c := *x
+		c.Message.Payload = nil
+		return &c, x.Message.Payload
 	}
 	return v, nil
 }
@@ -50,11 +54,13 @@ func messageOf(v any) *session.Message {
 		return &x.Message
 	case *session.Will:
 		return &x.Message
+	case *streamRecord:
+		return &x.Message
 	}
 	return nil
 }
 
-// encodeRecord encodes v (an *Outbound, *Inbound or *Will) as a record.
+// encodeRecord encodes v (an *Outbound, *Inbound, *Will or *streamRecord) as a record.
 func encodeRecord(v any) ([]byte, error) {
 	hv, payload := withoutPayload(v)
 	hdr, err := json.Marshal(hv)
@@ -68,7 +74,7 @@ func encodeRecord(v any) ([]byte, error) {
 	return append(b, payload...), nil
 }
 
-// putRecord stores v (an *Outbound, *Inbound or *Will) as a record under k.
+// putRecord stores v (an *Outbound, *Inbound, *Will or *streamRecord) as a record under k.
 func putRecord(b *bolt.Bucket, k []byte, v any) error {
 	data, err := encodeRecord(v)
 	if err != nil {

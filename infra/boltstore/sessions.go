@@ -81,10 +81,11 @@ func deleteSession(tx *bolt.Tx, old *session.Session) error {
 	return tx.Bucket(bSessions).DeleteBucket([]byte(old.ClientID))
 }
 
-// clearSession deletes what the session bucket cb holds, keeping the
-// session and its Seq and packet id counters.
+// clearSession deletes what the session bucket cb holds (subscriptions and
+// their stream positions included), keeping the session and its Seq and
+// packet id counters.
 func clearSession(cb *bolt.Bucket) error {
-	for _, name := range [][]byte{bQueued, bInflight, bPIDs, bInbound, bSubs} {
+	for _, name := range [][]byte{bQueued, bInflight, bPIDs, bInbound, bSubs, bPos} {
 		if cb.Bucket(name) != nil {
 			if err := cb.DeleteBucket(name); err != nil {
 				return err

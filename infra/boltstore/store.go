@@ -38,6 +38,9 @@ type Store struct {
 	// are never modified in place, only replaced; readers get copies.
 	sessMu   sync.RWMutex
 	sessions map[string]*cacheEntry
+	// streamRetention is how long stream entries are kept at least
+	// (WithStreamRetention); 0 for as long as their message lives.
+	streamRetention time.Duration
 }
 
 // Option configures Open.
@@ -50,6 +53,8 @@ type options struct {
 	batchDelay  time.Duration
 	group       bool
 	mode        os.FileMode
+	// streamRetention: see WithStreamRetention (streams.go).
+	streamRetention time.Duration
 }
 
 // WithLockTimeout sets how long Open waits for the file lock another
@@ -104,7 +109,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.MaxBatchDelay = o.batchDelay
 	}
 	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch,
-		sessions: map[string]*cacheEntry{}}
+		sessions: map[string]*cacheEntry{}, streamRetention: o.streamRetention}
 	if o.group {
 		st.group = &group{db: db, writeMu: &st.subsMu}
 	}
@@ -119,7 +124,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 // subscription index and the session cache.
 func (st *Store) init() error {
 	err := st.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue, bWills, bLeases} {
+		for _, name := range [][]byte{bMeta, bSessions, bRetained, bDue, bWills, bLeases, bStreams} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -36,6 +36,12 @@ func (st *Store) Subscribe(ctx context.Context, clientID, conn string, subs []se
 		for i, s := range subs {
 			k := []byte(s.Filter)
 			existed[i] = u.Get(k) != nil
+			if !existed[i] {
+				// A new subscription starts with no stream position.
+				if err := dropPositions(cb, s.Filter); err != nil {
+					return err
+				}
+			}
 			s.ClientID = clientID
 			if err := putJSON(u, k, s); err != nil {
 				return fmt.Errorf("filter %q: %w", s.Filter, err)
@@ -69,6 +75,9 @@ func (st *Store) Unsubscribe(ctx context.Context, clientID, conn string, filters
 			}
 			existed[i] = true
 			if err := u.Delete(k); err != nil {
+				return err
+			}
+			if err := dropPositions(cb, f); err != nil {
 				return err
 			}
 		}
