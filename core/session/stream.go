@@ -64,9 +64,17 @@ type Positions map[StreamID]Position
 // StreamStore is the Store steps of delivery v2. Readings of the contract
 // (core/session/storetest, "Streams"):
 //
-//   - Offsets of a sub-stream start at 1 and are dense: Append gives the
+//   - Offsets of a sub-stream only grow and are dense: Append gives the
 //     entry the offset after the last one, whatever runs concurrently, and
 //     never leaves a gap. Sub-streams are independent.
+//   - A sub-stream with no entry (a new one, or one whose entries all
+//     passed their retention) may begin at any offset of at least 1 above
+//     every offset it gave before: memstore and bbolt count from 1 and
+//     never reset, DynamoDB (which keeps no head item) begins from the
+//     clock. So a reader that finds the first entry above the offset it
+//     expected takes the offsets between as gone, as it does for entries
+//     past their retention; an offset is never given twice, so a session's
+//     position never hides a new message.
 //   - ReadStream and Heads of a sub-stream with no entry find nothing (0
 //     for Heads) and are not errors.
 //   - Positions belong to a subscription: Positions returns only those of

@@ -71,8 +71,10 @@
 //	access rule                  pk ACL, sk R#<id>
 //	    id, user, client, access (publish, subscribe or both), filter, deny
 //	stream entry (delivery v2)   pk Q#<shard>#<filter>, sk o#<offset, 16 hex>
-//	    msg, ttl (WithStreamRetention, or the message's expiry); see
-//	    streams.go
+//	    msg, ttl (WithStreamRetention); see streams.go
+//	stream base (delivery v2)    pk Q#<shard>#<filter>, sk b#
+//	    base (the offset an empty sub-stream continues after), at (Unix s);
+//	    no ttl; see streamBase in streams.go
 //	proxy lease                  pk L, sk <proxy>
 //	    until (Unix ms), ended, unreachable, ttl (a day after until);
 //	    see leases.go

@@ -268,6 +268,10 @@ func streamPK(shard int, filter string) string {
 	return streamPrefix + strconv.Itoa(shard) + "#" + filter
 }
 
+// streamBaseSK is the sort key of a sub-stream's base item (streamBase),
+// below every entry's.
+const streamBaseSK = "b#"
+
 // streamSKPrefix begins every entry's sort key.
 const streamSKPrefix = "o#"
 

@@ -42,12 +42,80 @@ import (
 
 var _ session.StreamStore = (*Store)(nil)
 
-// WithStreamRetention gives stream entries a ttl of d after their append
-// (earlier when the message expires earlier): at least the longest
-// session expiry plus the sweep's delay, so that no session still holding
-// a position below an entry outlives it. 0 keeps entries until deleted.
+// WithStreamRetention gives stream entries a ttl of d after their append:
+// at least the longest session expiry plus the sweep's delay, so that no
+// session still holding a position below an entry outlives it, and far
+// longer than headCacheAge. A message's own expiry does not shorten it
+// (the window drops an expired message when it would send it
+// [MQTT-3.3.2-5]): an entry that vanished early would leave a hole at an
+// offset below the head that an Append with an older head could fill, out
+// of order. 0 keeps entries until deleted.
 func WithStreamRetention(d time.Duration) Option {
 	return func(st *Store) { st.streamRetention = d }
+}
+
+// headCacheAge is how long a cached head serves Append before it is read
+// again: far below any retention, so that the offset after a cached head
+// is either taken (the condition fails and the head is read) or never
+// was, never one whose entry the ttl removed.
+const headCacheAge = time.Hour
+
+// clockOffsetShift places a sub-stream that has no entry (streamBase):
+// its offsets continue from (Unix milliseconds << clockOffsetShift). No
+// head item is written per message, so once retention has removed every
+// entry of a quiet sub-stream the last offset it gave is unknown;
+// beginning from the clock keeps the new offsets above every earlier one
+// (session.StreamStore: an offset is never given twice) as long as fewer
+// than 4,096 entries a millisecond were appended, far above a partition's
+// 1,000 writes a second. Such an offset is about 7.3×10^15, well inside a
+// uint64 and the 16 hex digits of the sort key.
+const clockOffsetShift = 12
+
+// streamBase returns the offset after which a sub-stream that has no
+// entry continues. Appends racing on an empty sub-stream must agree on
+// one base (two would interleave two runs of offsets), so the base is
+// kept in the sub-stream's base item (sort key streamBaseSK, no ttl),
+// written with a condition: a new base from the clock only when there is
+// none, or when the one recorded is older than the retention (every entry
+// of its run has gone: a sub-stream is empty with a younger base only
+// while the appends racing on it have not landed yet). Otherwise the
+// recorded base holds, and the condition on the entry's put sorts the
+// racers out. One write and, for the losers, one read, only when a
+// sub-stream begins; nothing per message.
+func (st *Store) streamBase(ctx context.Context, id session.StreamID, now time.Time) (uint64, error) {
+	pk := streamPK(id.Shard, id.Filter)
+	cond := "attribute_not_exists(#b)"
+	vals := map[string]types.AttributeValue{
+		":b": num(int64(uint64(now.UnixMilli()) << clockOffsetShift)), ":at": num(now.Unix()),
+	}
+	if st.streamRetention > 0 {
+		cond += " OR #at < :old"
+		vals[":old"] = num(now.Add(-st.streamRetention).Unix())
+	}
+	_, err := st.update(ctx, &dynamodb.UpdateItemInput{Key: key(pk, streamBaseSK),
+		UpdateExpression:          aws.String("SET #b = :b, #at = :at"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#b": "base", "#at": "at"},
+		ExpressionAttributeValues: vals})
+	if err == nil {
+		return uint64(now.UnixMilli()) << clockOffsetShift, nil
+	}
+	if !condFailed(err) {
+		return 0, fmt.Errorf("dynamo: begin %q: %w", pk, err)
+	}
+	it, err := st.getItem(ctx, pk, streamBaseSK)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: read the base of %q: %w", pk, err)
+	}
+	n, ok := it["base"].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("dynamo: base item of %q without a base", pk)
+	}
+	b, err := strconv.ParseUint(n.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: base item of %q: %w", pk, err)
+	}
+	return b, nil
 }
 
 // posItem is a position as the session item's pos map holds it.
@@ -61,26 +129,38 @@ type posItem struct {
 // sub-stream: a hint for Append, which a failed condition corrects.
 type streamHeads struct {
 	mu sync.Mutex
-	m  map[session.StreamID]uint64
+	m  map[session.StreamID]cachedHead
+}
+
+type cachedHead struct {
+	offset uint64
+	at     time.Time // when it was learned
 }
 
 // maxHeads bounds the cache; it starts over when full.
 const maxHeads = 10_000
 
-func (h *streamHeads) get(id session.StreamID) (uint64, bool) {
+// get returns the cached head of id unless it is older than headCacheAge.
+func (h *streamHeads) get(id session.StreamID, now time.Time) (uint64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	o, ok := h.m[id]
-	return o, ok
+	c, ok := h.m[id]
+	if !ok || now.Sub(c.at) > headCacheAge {
+		return 0, false
+	}
+	return c.offset, true
 }
 
-func (h *streamHeads) put(id session.StreamID, o uint64) {
+func (h *streamHeads) put(id session.StreamID, o uint64, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil || len(h.m) >= maxHeads {
-		h.m = map[session.StreamID]uint64{}
+		h.m = map[session.StreamID]cachedHead{}
 	}
-	h.m[id] = max(h.m[id], o)
+	if c, ok := h.m[id]; ok && c.offset > o {
+		o = c.offset
+	}
+	h.m[id] = cachedHead{offset: o, at: now}
 }
 
 // Append implements session.StreamStore.
@@ -90,16 +170,21 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		return 0, fmt.Errorf("dynamo: encode stream entry: %w", err)
 	}
 	pk := streamPK(id.Shard, id.Filter)
-	head, ok := st.heads.get(id)
+	head, ok := st.heads.get(id, time.Now())
 	for try := 0; try < maxTries; try++ {
 		if !ok {
 			if head, err = st.head(ctx, id); err != nil {
 				return 0, fmt.Errorf("dynamo: append to %q: %w", pk, err)
 			}
+			if head == 0 {
+				if head, err = st.streamBase(ctx, id, time.Now()); err != nil {
+					return 0, err
+				}
+			}
 		}
 		item := map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(streamSK(head + 1)), "msg": mav}
-		if ttl := st.streamTTL(msg, time.Now()); ttl != 0 {
-			item["ttl"] = num(ttl)
+		if st.streamRetention > 0 {
+			item["ttl"] = num(time.Now().Add(st.streamRetention).Unix())
 		}
 		if itemSize(item) > MaxItemSize {
 			return 0, fmt.Errorf("dynamo: append to %q: %w", pk, ErrItemTooLarge)
@@ -117,22 +202,10 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		if err != nil {
 			return 0, fmt.Errorf("dynamo: append to %q: %w", pk, err)
 		}
-		st.heads.put(id, head+1)
+		st.heads.put(id, head+1, time.Now())
 		return head + 1, nil
 	}
 	return 0, fmt.Errorf("dynamo: append to %q: %w", pk, errContended)
-}
-
-// streamTTL returns the ttl of an entry for msg appended at now.
-func (st *Store) streamTTL(msg *session.Message, now time.Time) int64 {
-	ttl := msgTTL(msg.ExpiresAt)
-	if st.streamRetention > 0 {
-		r := now.Add(st.streamRetention).Unix()
-		if ttl == 0 || r < ttl {
-			ttl = r
-		}
-	}
-	return ttl
 }
 
 // head reads the last offset of id (0 when it has no entry) and caches it.
@@ -151,7 +224,7 @@ func (st *Store) head(ctx context.Context, id session.StreamID) (uint64, error) 
 	if !ok {
 		return 0, fmt.Errorf("dynamo: stream entry with sort key %q", skOf(items[0]))
 	}
-	st.heads.put(id, o)
+	st.heads.put(id, o, time.Now())
 	return o, nil
 }
 

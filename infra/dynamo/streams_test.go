@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -100,5 +102,78 @@ func TestSavePositionsWithoutMap(t *testing.T) {
 	}
 	if err := st.SavePositions(ctx, c, "conn2", want); !errors.Is(err, session.ErrFenced) {
 		t.Fatalf("a save from another connection: %v, want ErrFenced", err)
+	}
+}
+
+// A sub-stream whose entries have all gone (their ttl passed: here they
+// are deleted by hand) begins above every offset it gave before, so that
+// a session whose position is at the old head still reads the new
+// message; and an entry's ttl is the retention whatever the message's own
+// expiry, so that no entry vanishes below the head while Appends still
+// count on it.
+func TestStreamEmptiedContinuesAbove(t *testing.T) {
+	skipWithoutTable(t)
+	ctx := context.Background()
+	id := streamTestID(t)
+	sid := session.StreamID{Filter: id + "/q"}
+	st := dynamo.New(db, table, dynamo.WithStreamRetention(48*time.Hour))
+	msg := &session.Message{Topic: sid.Filter, QoS: 1, Payload: []byte("x"), ExpiresAt: time.Now().Add(time.Second).UnixMilli()}
+	var last uint64
+	for range 3 {
+		o, err := st.Append(ctx, sid, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = o
+	}
+	entries, err := st.ReadStream(ctx, sid, 0, 10)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("ReadStream = %d entries, %v", len(entries), err)
+	}
+	pk := "Q#0#" + sid.Filter
+	out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :o)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk},
+			":o": &types.AttributeValueMemberS{Value: "o#"}}})
+	if err != nil || len(out.Items) != 3 {
+		t.Fatalf("query of %q: %d items, %v", pk, len(out.Items), err)
+	}
+	for _, it := range out.Items {
+		n, _ := it["ttl"].(*types.AttributeValueMemberN)
+		if n == nil {
+			t.Fatalf("entry %v has no ttl", it["sk"])
+		}
+		var ttl int64
+		if _, err := fmt.Sscan(n.Value, &ttl); err != nil || time.Until(time.Unix(ttl, 0)) < 47*time.Hour {
+			t.Errorf("entry ttl %s, want the 48 h retention, not the message's 1 s expiry", n.Value)
+		}
+		if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The retention has passed since the sub-stream began: its base item
+	// says so.
+	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: "b#"}},
+		UpdateExpression:          aws.String("SET #at = :at"),
+		ConditionExpression:       aws.String("attribute_exists(#b)"),
+		ExpressionAttributeNames:  map[string]string{"#at": "at", "#b": "base"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": &types.AttributeValueMemberN{Value: fmt.Sprint(time.Now().Add(-49 * time.Hour).Unix())}}}); err != nil {
+		t.Fatalf("age the base item: %v", err)
+	}
+	// Another instance, which never saw the sub-stream (this one's cached
+	// head is younger than headCacheAge, which a real retention is far
+	// above), begins it above its old head, and continues from there.
+	fresh := dynamo.New(db, table, dynamo.WithStreamRetention(48*time.Hour))
+	o, err := fresh.Append(ctx, sid, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o <= last {
+		t.Errorf("appended at %d after the sub-stream emptied, not above its old head %d", o, last)
+	}
+	if o2, err := fresh.Append(ctx, sid, msg); err != nil || o2 != o+1 {
+		t.Errorf("next append at %d (%v), want %d", o2, err, o+1)
 	}
 }

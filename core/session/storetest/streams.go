@@ -68,30 +68,38 @@ func (e *env) readAll(ss session.StreamStore, id session.StreamID, after uint64)
 	}
 }
 
-// testAppendDense: offsets of a sub-stream start at 1 and follow each other;
-// another shard of the same filter, and another filter, count apart; a
-// sub-stream with no entry reads empty with head 0.
+// testAppendDense: offsets of a sub-stream follow each other from its
+// first (at least 1: a store may begin a sub-stream with no entry higher,
+// see session.StreamStore); another shard of the same filter, and another
+// filter, count apart; a sub-stream with no entry reads empty with head 0.
 func testAppendDense(e *env) {
 	ss := e.streams()
 	a := session.StreamID{Filter: e.topic("a")}
 	a1 := session.StreamID{Filter: a.Filter, Shard: 1}
 	b := session.StreamID{Filter: e.topic("b", "+")}
 	empty := session.StreamID{Filter: e.topic("none")}
-	for i, want := range []uint64{1, 2, 3} {
-		e.eq(fmt.Sprintf("offset of a's message %d", i), e.appendMsg(ss, a, fmt.Sprint("a", i)), want)
+	first := e.appendMsg(ss, a, "a0")
+	if first < 1 {
+		e.Errorf("first offset of a = %d, want at least 1", first)
 	}
-	e.eq("first offset of a's shard 1", e.appendMsg(ss, a1, "x"), uint64(1))
-	e.eq("first offset of b", e.appendMsg(ss, b, "y"), uint64(1))
+	for i := range uint64(2) {
+		e.eq(fmt.Sprintf("offset of a's message %d", i+1), e.appendMsg(ss, a, fmt.Sprint("a", i+1)), first+i+1)
+	}
+	fa1, fb := e.appendMsg(ss, a1, "x"), e.appendMsg(ss, b, "y")
+	if fa1 < 1 || fb < 1 {
+		e.Errorf("first offsets of a's shard 1 and of b = %d, %d, want at least 1", fa1, fb)
+	}
 	heads, err := ss.Heads(e.ctx, []session.StreamID{a, a1, b, empty})
 	e.must(err, "Heads")
-	e.eq("heads", heads, map[session.StreamID]uint64{a: 3, a1: 1, b: 1, empty: 0})
+	e.eq("heads", heads, map[session.StreamID]uint64{a: first + 2, a1: fa1, b: fb, empty: 0})
 	got, err := ss.ReadStream(e.ctx, empty, 0, 10)
 	e.must(err, "ReadStream of an empty sub-stream")
 	e.eq("entries of an empty sub-stream", len(got), 0)
 }
 
-// testAppendConcurrent: appends racing on one sub-stream get the offsets
-// 1..n, each once, and each writer's messages keep its order.
+// testAppendConcurrent: appends racing on one sub-stream get n offsets
+// that follow each other, each once, and each writer's messages keep its
+// order.
 func testAppendConcurrent(e *env) {
 	ss := e.streams()
 	id := session.StreamID{Filter: e.topic("hot")}
@@ -121,7 +129,7 @@ func testAppendConcurrent(e *env) {
 	slices.Sort(all)
 	want := make([]uint64, writers*each)
 	for i := range want {
-		want[i] = uint64(i + 1)
+		want[i] = all[0] + uint64(i)
 	}
 	e.eq("offsets given", all, want)
 	entries := e.readAll(ss, id, 0)
@@ -139,20 +147,21 @@ func testAppendConcurrent(e *env) {
 func testReadStreamRange(e *env) {
 	ss := e.streams()
 	id := session.StreamID{Filter: e.topic("r")}
-	for i := range 7 {
-		e.appendMsg(ss, id, fmt.Sprint("m", i+1))
+	first := e.appendMsg(ss, id, "m1")
+	for i := range 6 {
+		e.appendMsg(ss, id, fmt.Sprint("m", i+2))
 	}
 	var payloads []string
-	for _, en := range e.readAll(ss, id, 2) {
+	for _, en := range e.readAll(ss, id, first+1) {
 		payloads = append(payloads, string(en.Message.Payload))
 	}
-	e.eq("entries above 2", payloads, []string{"m3", "m4", "m5", "m6", "m7"})
-	page, err := ss.ReadStream(e.ctx, id, 7, 10)
+	e.eq("entries above the second", payloads, []string{"m3", "m4", "m5", "m6", "m7"})
+	page, err := ss.ReadStream(e.ctx, id, first+6, 10)
 	e.must(err, "ReadStream at the head")
 	e.eq("entries above the head", len(page), 0)
 	page, err = ss.ReadStream(e.ctx, id, 0, 2)
 	e.must(err, "ReadStream limit 2")
-	e.eq("offsets of the first page", []uint64{page[0].Offset, page[1].Offset}, []uint64{1, 2})
+	e.eq("offsets of the first page", []uint64{page[0].Offset, page[1].Offset}, []uint64{first, first + 1})
 }
 
 // testStreamCopies: a message appended, or read, shares nothing with the
