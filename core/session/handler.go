@@ -51,6 +51,9 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if _, ok := store.(StoreBytesCounter); !ok {
 		cfg.MaxStoreBytes = 0 // it cannot hold; infra/config refuses the setting there
 	}
+	if _, ok := store.(StreamStore); cfg.Delivery == DeliveryV2 && !ok {
+		return nil, fmt.Errorf("%w: Delivery %q needs a store with streams (StreamStore)", ErrConfig, cfg.Delivery)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +110,10 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 			}
 		}
 	case KindRetained:
+	case KindPositions:
+		err = c.savePositions()
+	case KindCatchUp:
+		err = c.catchUp()
 	default:
 		err = fmt.Errorf("session: unknown event kind %q", ev.Kind)
 	}

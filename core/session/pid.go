@@ -49,3 +49,8 @@ func (p PIDPlan) ID(slot int, offset uint64) uint16 {
 func (p PIDPlan) Sendable(oldest, offset uint64) bool {
 	return offset >= oldest && offset-oldest < uint64(p.Span)
 }
+
+// Owns reports whether pid is one of the plan's slots (a delivery v2
+// message), not one of the identifiers 1 to Reserved of the per-member
+// queues.
+func (p PIDPlan) Owns(pid uint16) bool { return int(pid) > p.Reserved }

@@ -112,6 +112,16 @@ func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint6
 	w.follows[id] = f
 }
 
+// Behind tells the window that sub-stream id has entries up to head (the
+// head read when the follow began): those not offered are to be read with
+// a catch-up (Gaps), so that a message appended while the follow was being
+// set up is not missed.
+func (w *Window) Behind(id StreamID, head uint64) {
+	if f := w.follows[id]; f != nil {
+		f.seen = max(f.seen, head)
+	}
+}
+
 // FreeNumber returns the smallest subscription number that no followed
 // filter uses, for a new subscription.
 func (w *Window) FreeNumber() int {
