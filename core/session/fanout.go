@@ -36,7 +36,7 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 	}
 	var targets []target
 	byClient := map[string]int{}
-	var shared map[string][]*Subscription // group\x00filter -> members
+	var shared map[string][]*Subscription  // group\x00filter -> members
 	var streams map[string][]*Subscription // filter -> subscriptions, delivery v2 (v2.go)
 	for i := range subs {
 		s := &subs[i]

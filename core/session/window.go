@@ -122,6 +122,15 @@ func (w *Window) Behind(id StreamID, head uint64) {
 	}
 }
 
+// Next returns the next offset the window hands out on id, and whether
+// it follows id.
+func (w *Window) Next(id StreamID) (uint64, bool) {
+	if f := w.follows[id]; f != nil {
+		return f.next, true
+	}
+	return 0, false
+}
+
 // FreeNumber returns the smallest subscription number that no followed
 // filter uses, for a new subscription.
 func (w *Window) FreeNumber() int {

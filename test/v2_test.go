@@ -1,0 +1,174 @@
+package e2e_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// Delivery v2 (-delivery v2, issue 16) on the all-in-one broker with the
+// memory store: what a subscriber relies on, as under v1.
+
+// v2Broker starts a broker of the test's own delivering by streams.
+func v2Broker(t *testing.T, flags ...string) *broker {
+	t.Helper()
+	if onDynamo() {
+		t.Skip("delivery v2 is wired on the all-in-one broker's memory store in this step")
+	}
+	needOwnBroker(t)
+	return startBroker(t, withFlags(append([]string{"-store", "memory", "-delivery", "v2", "-max-inflight", "20"}, flags...)...))
+}
+
+// v2MaxInflight is -max-inflight of v2Broker: packet identifiers above it
+// are the streams' (PIDPlan), those up to it the per-member queues'.
+const v2MaxInflight = 20
+
+// The order of 1,000 QoS 1 and QoS 2 messages on one topic, with the
+// subscriber's acknowledgements in bursts so that the window fills
+// [MQTT-4.6.0-6]; as TestOrderPerTopic under v1.
+func TestV2OrderPerTopic(t *testing.T) {
+	b := v2Broker(t)
+	msgs := envInt(t, "MQTTLESS_ORDER_MESSAGES", 1000)
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		for _, qos := range []byte{1, 2} {
+			t.Run(fmt.Sprintf("%s/qos%d", v, qos), func(t *testing.T) {
+				r, err := orderRun(t, b.addr, v, qos, msgs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.inversions > 0 {
+					t.Errorf("%d inversions without DUP, first %s", r.inversions, r.first)
+				}
+				t.Logf("V2 ORDER | %s QoS %d | %d messages | DUP frames %d", v, qos, msgs, r.dups)
+			})
+		}
+	}
+}
+
+// publishN publishes n messages "0".."n-1" on topic at qos and completes
+// each exchange.
+func publishN(t *testing.T, addr, topic string, qos byte, n int) {
+	t.Helper()
+	pub, _ := rawConnect(t, addr, packet.V5, uniq("v2-pub"), true)
+	defer pub.close()
+	for i := range n {
+		pub.publish(&packet.Publish{Topic: topic, QoS: qos, PacketID: uint16(i + 1), Payload: []byte(strconv.Itoa(i))})
+	}
+}
+
+// A persistent session that was offline gets every message published
+// meanwhile, in order, once, under packet identifiers of the streams
+// (above -max-inflight), and nothing more.
+func TestV2OfflineResume(t *testing.T) {
+	b := v2Broker(t)
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			topic := topicRoot("v2-offline")
+			id := uniq("v2-sub")
+			sub, _ := rawConnect(t, b.addr, v, id, false)
+			sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+			sub.disconnect(packet.Success)
+
+			const n = 100
+			publishN(t, b.addr, topic, 1, n)
+
+			sub = dialRaw(t, b.addr, v)
+			defer sub.close()
+			if ack := sub.mustConnect(connectPacket(v, id, false)); !ack.SessionPresent {
+				t.Fatal("session not present")
+			}
+			for i := range n {
+				p := sub.expectPublish(topic, strconv.Itoa(i))
+				if int(p.PacketID) <= v2MaxInflight {
+					t.Fatalf("message %d under packet id %d, one of the queues' (1..%d)", i, p.PacketID, v2MaxInflight)
+				}
+				sub.ack(p)
+			}
+			sub.expectNone(500 * time.Millisecond)
+		})
+	}
+}
+
+// QoS 1: messages acknowledged before a disconnect are not sent again;
+// those unacknowledged are, with DUP and their packet identifiers
+// [MQTT-4.4.0-1] [MQTT-3.3.1-1].
+func TestV2QoS1Redelivery(t *testing.T) {
+	b := v2Broker(t)
+	topic := topicRoot("v2-redeliver")
+	id := uniq("v2-sub")
+	sub, _ := rawConnect(t, b.addr, packet.V5, id, false)
+	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	const n, acked = 10, 4
+	publishN(t, b.addr, topic, 1, n)
+	ids := map[string]uint16{}
+	for i := range n {
+		p := sub.expectPublish(topic, strconv.Itoa(i))
+		if p.Dup {
+			t.Fatalf("message %d with DUP on its first delivery", i)
+		}
+		ids[string(p.Payload)] = p.PacketID
+		if i < acked {
+			sub.ack(p)
+		}
+	}
+	sub.ping() // the acknowledgements were read before the disconnect
+	sub.disconnect(packet.Success)
+
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, id, false))
+	for i := acked; i < n; i++ {
+		p := sub.expectPublish(topic, strconv.Itoa(i))
+		if !p.Dup {
+			t.Errorf("message %d resent without DUP", i)
+		}
+		if want := ids[strconv.Itoa(i)]; p.PacketID != want {
+			t.Errorf("message %d resent under packet id %d, first sent under %d", i, p.PacketID, want)
+		}
+		sub.ack(p)
+	}
+	sub.expectNone(500 * time.Millisecond)
+}
+
+// QoS 2: a message whose PUBREC the server answered with PUBREL gets
+// PUBREL again after a reconnect, never PUBLISH (section 4.3.3)
+// [MQTT-4.4.0-1]; one not yet received (no PUBREC) is resent with DUP.
+func TestV2QoS2Released(t *testing.T) {
+	b := v2Broker(t)
+	topic := topicRoot("v2-released")
+	id := uniq("v2-sub")
+	sub, _ := rawConnect(t, b.addr, packet.V5, id, false)
+	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 2})
+	publishN(t, b.addr, topic, 2, 2)
+	first := sub.expectPublish(topic, "0")
+	second := sub.expectPublish(topic, "1")
+	sub.send(&packet.Pubrec{PacketID: first.PacketID})
+	sub.expectPubrel(first.PacketID)
+	sub.disconnect(packet.Success) // no PUBCOMP
+
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, id, false))
+	rel := expect[*packet.Pubrel](t, sub)
+	if rel.PacketID != first.PacketID {
+		t.Fatalf("PUBREL %d, want %d", rel.PacketID, first.PacketID)
+	}
+	p := sub.expectPublish(topic, "1")
+	if !p.Dup || p.PacketID != second.PacketID {
+		t.Fatalf("second message resent with DUP %v under %d, want DUP under %d", p.Dup, p.PacketID, second.PacketID)
+	}
+	sub.send(&packet.Pubcomp{PacketID: first.PacketID})
+	sub.ack(p)
+	sub.expectNone(500 * time.Millisecond)
+
+	// Completed: nothing after a further reconnect.
+	sub.ping()
+	sub.disconnect(packet.Success)
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, id, false))
+	sub.expectNone(500 * time.Millisecond)
+}
