@@ -113,3 +113,49 @@ func (f *fakeInvoker) snapshot() []session.Event {
 	defer f.mu.Unlock()
 	return append([]session.Event(nil), f.events...)
 }
+
+// A gap the deliveries do not fill (the follow's head is past the entries
+// it came with) is read with a catch-up after OrderWait, and its entries
+// written in order.
+func TestWindowCatchUp(t *testing.T) {
+	plan, err := session.NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := session.StreamID{Filter: "t"}
+	msg := func(o uint64) session.StreamEntry {
+		return session.StreamEntry{Offset: o, Message: session.Message{Topic: "t", Payload: []byte{'0' + byte(o)}, QoS: 1}}
+	}
+	inv := &fakeInvoker{}
+	inv.reply = func(ev *session.Event) (*session.Reply, error) {
+		switch {
+		case ev.Kind == session.KindCatchUp:
+			if len(ev.Gaps) != 1 || ev.Gaps[0].Stream != id || ev.Gaps[0].After != 1 {
+				t.Errorf("catch-up of %+v, want %v after 1", ev.Gaps, id)
+				return &session.Reply{}, nil
+			}
+			return &session.Reply{Stream: &session.StreamWork{Entries: []session.StreamDelivery{
+				{Stream: id, Entries: []session.StreamEntry{msg(2), msg(3)}}}}}, nil
+		case ev.State == nil && ev.Kind == session.KindPackets:
+			ack, _ := (&packet.Connack{}).Append(nil, packet.V311)
+			return &session.Reply{Packets: [][]byte{ack},
+				State: &session.ConnState{ClientID: "c", Version: packet.V311, KeepAlive: 60},
+				Stream: &session.StreamWork{
+					Window: &session.WindowSpec{Plan: plan, Max: 20, Hold: 16},
+					Follows: []session.Follow{{Stream: id, Sub: session.Subscription{ClientID: "c", Filter: "t", QoS: 1}, Head: 3,
+						Entries: []session.StreamEntry{msg(1)}}},
+				}}, nil
+		}
+		return &session.Reply{Stream: &session.StreamWork{Saved: true}}, nil
+	}
+	_, addr := start(t, inv, proxy.Config{OrderWait: 50 * time.Millisecond})
+	c := dial(t, addr, packet.V311)
+	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
+	c.expect(packet.CONNACK)
+	for _, want := range []string{"1", "2", "3"} {
+		p := c.expect(packet.PUBLISH).(*packet.Publish)
+		if string(p.Payload) != want {
+			t.Fatalf("PUBLISH %q, want %q", p.Payload, want)
+		}
+	}
+}
