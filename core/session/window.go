@@ -249,6 +249,12 @@ func (w *Window) handOut(id StreamID, f *follow, e *waiting, now time.Time) (*Se
 		return nil, false
 	}
 	pid := w.plan.ID(f.slot, e.Offset)
+	if w.flight[pid] != nil {
+		// Still in flight for a subscription whose number this one took
+		// after an UNSUBSCRIBE [MQTT-3.10.4-3]: two messages in flight
+		// never share an identifier (section 2.2.1).
+		return nil, false
+	}
 	o.PacketID, o.State = pid, Sent
 	fl := &flying{id: id, offset: e.Offset, qos: o.QoS}
 	w.flight[pid] = fl

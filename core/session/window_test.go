@@ -324,3 +324,29 @@ func TestWindowBehind(t *testing.T) {
 		t.Fatalf("Owns: %d should be the plan's, 20 the queues'", sends[0].Out.PacketID)
 	}
 }
+
+// A subscription that takes the number of one unsubscribed while its
+// message is still in flight waits for that identifier to be free.
+func TestWindowNumberReusedWaits(t *testing.T) {
+	plan, err := NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(plan, 20, 16)
+	now := time.Now()
+	old, next := StreamID{Filter: "old"}, StreamID{Filter: "new"}
+	w.Follow(old, Subscription{ClientID: "c", Filter: "old", QoS: 1}, Position{Number: 0}, 0)
+	first := w.Offer(old, []StreamEntry{{Offset: 1, Message: Message{Topic: "old", QoS: 1}}}, now)
+	if len(first) != 1 {
+		t.Fatalf("sends %v", first)
+	}
+	w.Unfollow(old)
+	w.Follow(next, Subscription{ClientID: "c", Filter: "new", QoS: 1}, Position{Number: 0}, 0)
+	if s := w.Offer(next, []StreamEntry{{Offset: 1, Message: Message{Topic: "new", QoS: 1}}}, now); len(s) != 0 {
+		t.Fatalf("sent under identifier %d, still in flight", s[0].Out.PacketID)
+	}
+	s, err := w.Acked(first[0].Out.PacketID, now)
+	if err != nil || len(s) != 1 || s[0].Stream != next || s[0].Out.PacketID != first[0].Out.PacketID {
+		t.Fatalf("after the PUBACK: %v, %v", s, err)
+	}
+}
