@@ -159,3 +159,29 @@ func TestWindowCatchUp(t *testing.T) {
 		}
 	}
 }
+
+// Acknowledged positions are saved within PositionSave of the first
+// unsaved one, without waiting for more acknowledgements or the end.
+func TestWindowSavesWithinPositionSave(t *testing.T) {
+	plan, err := session.NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &fakeInvoker{}
+	inv.reply = v2Connect(t, plan, true)
+	_, addr := start(t, inv, proxy.Config{PositionSave: 50 * time.Millisecond})
+	c := dial(t, addr, packet.V311)
+	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
+	c.expect(packet.CONNACK)
+	c.expect(packet.PUBLISH)
+	p1 := c.expect(packet.PUBLISH).(*packet.Publish)
+	c.send(&packet.Puback{PacketID: p1.PacketID}) // offset 2: done above a QoS 2 in flight
+	eventually(t, func() bool {
+		for _, ev := range inv.snapshot() {
+			if ev.Kind == session.KindPositions {
+				return true
+			}
+		}
+		return false
+	})
+}
