@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -20,6 +21,14 @@ func v2Broker(t *testing.T, flags ...string) *broker {
 	}
 	needOwnBroker(t)
 	return startBroker(t, withFlags(append([]string{"-store", "memory", "-delivery", "v2", "-max-inflight", "20"}, flags...)...))
+}
+
+// skipUnderV2 skips a test of v1's behaviour when the shared broker runs
+// under delivery v2 (MQTTLESS_E2E_DELIVERY=v2).
+func skipUnderV2(t *testing.T) {
+	if os.Getenv("MQTTLESS_E2E_DELIVERY") == "v2" {
+		t.Skip("v1's behaviour; the shared broker runs -delivery v2")
+	}
 }
 
 // v2MaxInflight is -max-inflight of v2Broker: packet identifiers above it
@@ -181,5 +190,28 @@ func TestV2QoS2Released(t *testing.T) {
 	sub = dialRaw(t, b.addr, packet.V5)
 	defer sub.close()
 	sub.mustConnect(connectPacket(packet.V5, id, false))
+	sub.expectNone(500 * time.Millisecond)
+}
+
+// Overlapping subscriptions under v2: one copy per matching subscription,
+// each at its subscription's QoS with its own subscription identifier,
+// which 5.0 allows (section 3.3.4, [MQTT-3.3.4-5]); v1 sends one copy.
+func TestV2OverlappingSubscriptions(t *testing.T) {
+	b := v2Broker(t)
+	root := topicRoot("v2-overlap")
+	sub, _ := rawConnect(t, b.addr, packet.V5, uniq("v2-ov"), true)
+	defer sub.close()
+	sub.subscribeID(1, 11, packet.Subscription{Filter: root + "/+", QoS: 1})
+	sub.subscribeID(2, 22, packet.Subscription{Filter: root + "/#", QoS: 2})
+	publishN(t, b.addr, root+"/x", 2, 1)
+	got := map[byte][]uint32{}
+	for range 2 {
+		p := sub.expectPublish(root+"/x", "0")
+		got[p.QoS] = p.Properties.SubscriptionIDs
+		sub.ack(p)
+	}
+	if len(got[1]) != 1 || got[1][0] != 11 || len(got[2]) != 1 || got[2][0] != 22 {
+		t.Fatalf("copies by QoS with their identifiers: %v, want QoS 1 [11] and QoS 2 [22]", got)
+	}
 	sub.expectNone(500 * time.Millisecond)
 }
