@@ -215,3 +215,81 @@ func TestV2OverlappingSubscriptions(t *testing.T) {
 	}
 	sub.expectNone(500 * time.Millisecond)
 }
+
+// A subscription made while its topic is being published to gets every
+// message from some point on, in order, with no hole: one appended while
+// the SUBSCRIBE was being handled reaches no delivery, and is read by the
+// catch-up of the new follow (-order-wait).
+func TestV2SubscribeWhilePublishing(t *testing.T) {
+	b := v2Broker(t, "-order-wait", "200ms")
+	topic := topicRoot("v2-midway")
+	pub, _ := rawConnect(t, b.addr, packet.V5, uniq("v2-pub"), true)
+	defer pub.close()
+	// The publisher sends QoS 1 messages numbered 0.. until told to stop,
+	// and says how many it sent; its PUBACKs are drained.
+	stop, sent := make(chan struct{}), make(chan int, 1)
+	go func() {
+		pw := frameWriter{c: pub}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				sent <- i
+				return
+			default:
+			}
+			if err := pw.write(&packet.Publish{Topic: topic, QoS: 1, PacketID: uint16(i%60000 + 1), Payload: []byte(strconv.Itoa(i))}); err != nil {
+				sent <- -1
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	go func() {
+		for range pub.in {
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	sub, _ := rawConnect(t, b.addr, packet.V5, uniq("v2-sub"), true)
+	defer sub.close()
+	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	w := frameWriter{c: sub}
+	first, last, total := -1, -1, -1
+	deadline := time.After(30 * time.Second)
+	for total < 0 || last < total-1 {
+		var p packet.Packet
+		select {
+		case q, ok := <-sub.in:
+			if !ok {
+				t.Fatalf("subscriber connection ended at %d: %v", last, sub.err)
+			}
+			p = q
+		case <-deadline:
+			t.Fatalf("subscriber stalled after %d (from %d, of %d)", last, first, total)
+		}
+		pp, ok := p.(*packet.Publish)
+		if !ok {
+			t.Fatalf("subscriber got %s", p.Type())
+		}
+		i, err := strconv.Atoi(string(pp.Payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first < 0 {
+			first, last = i, i-1
+		}
+		if i != last+1 {
+			t.Fatalf("got %d after %d: a hole or an inversion", i, last)
+		}
+		last = i
+		if err := w.write(&packet.Puback{PacketID: pp.PacketID}); err != nil {
+			t.Fatal(err)
+		}
+		if last-first == 300 {
+			close(stop)
+			if total = <-sent; total < 0 {
+				t.Fatal("publisher failed")
+			}
+		}
+	}
+	t.Logf("subscribed at message %d; %d published", first, total)
+}
