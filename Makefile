@@ -259,13 +259,15 @@ bench-connect-storm: moto-deps rie-deps functions-local
 ## PUBLISH frames written without DUP after a later message (test/
 ## order_test.go; grep "ORDER |"). ORDER_STORE=dynamo runs the broker on
 ## DynamoDB (moto), ORDER_STORE=lambda on the local serverless stack.
+## Without ORDER_STORE, the same runs go through delivery v2 too
+## (-delivery v2 -store memory, TestV2OrderPerTopic: "V2 ORDER |").
 ORDER_RUNS ?= 50
 ORDER_STORE ?=
 ORDER_GREP := grep -E 'ORDER \||^(ok|FAIL|---)'
 bench-order: $(if $(filter lambda,$(ORDER_STORE)),moto-deps rie-deps functions-local,$(if $(ORDER_STORE),moto-deps))
 ifeq ($(ORDER_STORE),)
 	set -o pipefail; MQTTLESS_ORDER_RUNS=$(ORDER_RUNS) MQTTLESS_E2E_RACE=0 \
-	  $(GO) test -run '^TestOrderPerTopic$$' -count=1 -v -timeout 600m ./test/ | $(ORDER_GREP)
+	  $(GO) test -run '^(TestOrderPerTopic|TestV2OrderPerTopic)$$' -count=1 -v -timeout 600m ./test/ | $(ORDER_GREP)
 else ifeq ($(ORDER_STORE),dynamo)
 	set -o pipefail; MQTTLESS_ORDER_RUNS=$(ORDER_RUNS) MQTTLESS_E2E_RACE=0 MQTTLESS_E2E_STORE=dynamo MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -run '^TestOrderPerTopic$$' -count=1 -v -timeout 600m ./test/ | $(ORDER_GREP)

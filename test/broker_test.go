@@ -62,7 +62,13 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer stopStack()
-	shared, err = spawn(sharedFlags, filepath.Join(dir, "shared-data"), "")
+	flags := sharedFlags
+	if os.Getenv("MQTTLESS_E2E_DELIVERY") == "v2" {
+		// The suite against delivery v2, on the store that has streams in
+		// this step (docs/architecture.md, "Wiring (step 4)").
+		flags = append(slices.Clip(flags), "-store", "memory", "-delivery", "v2")
+	}
+	shared, err = spawn(flags, filepath.Join(dir, "shared-data"), "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the shared broker:", err)
 		return 1

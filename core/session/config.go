@@ -72,6 +72,13 @@ type Config struct {
 	MaxQueued int
 	// QueueQoS0 queues QoS 0 messages for offline clients [false].
 	QueueQoS0 bool
+	// Delivery chooses how QoS 1 and 2 messages reach non-shared
+	// subscriptions ["v1"]: "v1" queues them per subscriber in the store
+	// (Enqueue, Dispatch); "v2" appends them once per matching filter to
+	// the store's streams and lets the proxy's window (Window) send them
+	// (docs/architecture.md, "Delivery v2"; v2.go). v2 needs a store that
+	// is a StreamStore.
+	Delivery string
 	// MaxPacketSize is the largest packet the server accepts, announced as
 	// Maximum Packet Size [1 MiB].
 	MaxPacketSize uint32
@@ -124,6 +131,12 @@ type Config struct {
 	// it; one over it is refused as packet.ErrUserProperties says (0x97).
 	Packet packet.Limits
 }
+
+// Delivery values.
+const (
+	DeliveryV1 = "v1"
+	DeliveryV2 = "v2"
+)
 
 // Defaults.
 const (
@@ -224,6 +237,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxSubscriptions < 1 {
 		return c, fmt.Errorf("%w: MaxSubscriptions %d is negative", ErrConfig, c.MaxSubscriptions)
 	}
+	switch c.Delivery {
+	case "":
+		c.Delivery = DeliveryV1
+	case DeliveryV1:
+	case DeliveryV2:
+		if _, err := c.pidPlan(); err != nil {
+			return c, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	default:
+		return c, fmt.Errorf("%w: Delivery %q is neither %q nor %q", ErrConfig, c.Delivery, DeliveryV1, DeliveryV2)
+	}
 	// The counts and sizes below: 0 takes the default, a negative value is
 	// refused.
 	for _, f := range []struct {
@@ -282,4 +306,9 @@ func (c *Config) topicLimits() topic.Limits {
 // queueLimit is the bound on one session's queue that Store.Enqueue keeps.
 func (c *Config) queueLimit() QueueLimit {
 	return QueueLimit{Messages: c.MaxQueued, Bytes: c.MaxQueuedBytes, StoreBytes: c.MaxStoreBytes}
+}
+
+// pidPlan is delivery v2's packet identifier plan for these settings.
+func (c *Config) pidPlan() (PIDPlan, error) {
+	return NewPIDPlan(int(c.MaxInflight), c.MaxSubscriptions, StreamShards)
 }

@@ -221,6 +221,11 @@ func (c *call) connect(frame []byte) error {
 			return err
 		}
 	}
+	if c.h.v2() {
+		if err := c.connectStreams(present); err != nil {
+			return err
+		}
+	}
 	if prev != nil {
 		// Only now, after the CONNACK [MQTT-3.2.0-1] and the resent
 		// messages: the old connection's will may match a subscription of

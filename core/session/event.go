@@ -44,6 +44,15 @@ const (
 	// reports gone (Handler.Undelivered), sending them to the session's
 	// current connection or queueing them. Conn is unused.
 	KindUndelivered Kind = "undelivered"
+	// KindPositions saves the delivery v2 positions of the connection's
+	// session (Event.Positions), fenced on Conn (v2.go). The proxy sends it
+	// as its window asks (every few acknowledgements, after a while, before
+	// a QoS 2 PUBREL, at the end of the connection).
+	KindPositions Kind = "positions"
+	// KindCatchUp asks for the entries of the sub-streams in Event.Gaps
+	// (Reply.Stream.Entries): the connection's window found a gap that no
+	// delivery filled within the proxy's order wait (v2.go).
+	KindCatchUp Kind = "catchup"
 )
 
 // Event is what the proxy sends a handler: the payload of one Lambda
@@ -76,6 +85,10 @@ type Event struct {
 	Sys []SysValue `json:"sys,omitempty"`
 	// Deliveries are the deliveries of a KindUndelivered event.
 	Deliveries []Delivery `json:"deliveries,omitempty"`
+	// Positions are the positions a KindPositions event saves.
+	Positions []StreamPosition `json:"positions,omitempty"`
+	// Gaps are the sub-streams a KindCatchUp event reads.
+	Gaps []Gap `json:"gaps,omitempty"`
 }
 
 // SysValue is one broker statistic: its topic, under $SYS/, and its value
@@ -103,6 +116,9 @@ type Reply struct {
 	// each denied PUBLISH or SUBSCRIBE filter (DeniedPublish,
 	// DeniedSubscribe), for the proxy's metrics. The handlers logged them.
 	Refused []string `json:"refused,omitempty"`
+	// Stream is delivery v2's work for the event's connection (v2.go);
+	// nil under v1 and when there is none.
+	Stream *StreamWork `json:"stream,omitempty"`
 }
 
 // Delivery is frames for one connection held by some proxy, or a request to
@@ -119,6 +135,11 @@ type Delivery struct {
 	// session's order (see Order).
 	Order []Order `json:"order,omitempty"`
 	Close bool    `json:"close,omitempty"`
+	// Streams are delivery v2's entries for the connection's window,
+	// offered after Packets (v2.go). A delivery that finds its connection
+	// gone needs nothing for them: the session reads its streams when it
+	// connects again.
+	Streams []StreamDelivery `json:"streams,omitempty"`
 }
 
 // ConnState is the state of one connection that handlers need between

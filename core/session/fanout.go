@@ -36,7 +36,8 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 	}
 	var targets []target
 	byClient := map[string]int{}
-	var shared map[string][]*Subscription // group\x00filter -> members
+	var shared map[string][]*Subscription  // group\x00filter -> members
+	var streams map[string][]*Subscription // filter -> subscriptions, delivery v2 (v2.go)
 	for i := range subs {
 		s := &subs[i]
 		if group, inner, ok, _ := topic.ParseShared(s.Filter); ok {
@@ -45,6 +46,13 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 			}
 			key := group + "\x00" + inner
 			shared[key] = append(shared[key], s)
+			continue
+		}
+		if c.h.v2() && m.QoS > 0 {
+			if streams == nil {
+				streams = map[string][]*Subscription{}
+			}
+			streams[s.Filter] = append(streams[s.Filter], s)
 			continue
 		}
 		if s.NoLocal && s.ClientID == m.Publisher {
@@ -57,6 +65,11 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 		ids = append(ids, t.clientID)
 	}
 	for _, members := range shared {
+		for _, s := range members {
+			ids = append(ids, s.ClientID)
+		}
+	}
+	for _, members := range streams {
 		for _, s := range members {
 			ids = append(ids, s.ClientID)
 		}
@@ -84,6 +97,11 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 		pick := pool[rand.IntN(len(pool))]
 		targets = append(targets, target{clientID: pick.ClientID, qos: pick.QoS, rap: pick.RetainAsPublished,
 			subIDs: subIDList(pick.SubID)})
+	}
+	if len(streams) > 0 {
+		if err := c.fanOutStreams(m, streams, sessions, f); err != nil {
+			return f, err
+		}
 	}
 	for i := range targets {
 		s := sessions[targets[i].clientID]

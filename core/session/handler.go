@@ -51,6 +51,15 @@ func New(store Store, cfg Config, log *slog.Logger, opts ...Option) (*Handler, e
 	if _, ok := store.(StoreBytesCounter); !ok {
 		cfg.MaxStoreBytes = 0 // it cannot hold; infra/config refuses the setting there
 	}
+	if cfg.Delivery == DeliveryV2 {
+		_, streams := store.(StreamStore)
+		limiter, limits := store.(PacketIDLimiter)
+		if !streams || !limits {
+			return nil, fmt.Errorf("%w: Delivery %q needs a store with streams (StreamStore) whose queues can keep to packet identifiers 1 to MaxInflight (PacketIDLimiter)", ErrConfig, cfg.Delivery)
+		}
+		// The identifiers above MaxInflight are the streams' (PIDPlan).
+		limiter.LimitPacketIDs(cfg.MaxInflight)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -107,6 +116,10 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 			}
 		}
 	case KindRetained:
+	case KindPositions:
+		err = c.savePositions()
+	case KindCatchUp:
+		err = c.catchUp()
 	default:
 		err = fmt.Errorf("session: unknown event kind %q", ev.Kind)
 	}

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
@@ -106,18 +108,43 @@ func (c *call) fits(o *Outbound, v packet.Version, maxSize uint32) bool {
 // larger than the client accepts: the server then acts as if it had sent it
 // [MQTT-3.1.2-25].
 func (c *call) encodeOut(o *Outbound, dup bool, v packet.Version, maxSize uint32) []byte {
-	p := o.Message.publishPacket(o.QoS, o.Retain, o.SubIDs, v, c.now)
-	p.PacketID = o.PacketID
-	p.Dup = dup && o.QoS > 0 // [MQTT-3.3.1-1] DUP on redelivery only, [MQTT-3.3.1-2] never at QoS 0
-	b, err := p.Append(nil, v)
+	b, err := EncodeOutbound(o, dup, v, maxSize, c.now)
+	if errors.Is(err, ErrTooLarge) {
+		c.h.log.Debug("message larger than the client's maximum packet size dropped",
+			"topic", o.Message.Topic, "max", maxSize) // [MQTT-3.1.2-24]
+		return nil
+	}
 	if err != nil {
 		c.h.log.Error("encode outbound message", "topic", o.Message.Topic, "err", err)
 		return nil
 	}
-	if maxSize != 0 && uint32(len(b)) > maxSize {
-		c.h.log.Debug("message larger than the client's maximum packet size dropped",
-			"topic", o.Message.Topic, "size", len(b), "max", maxSize) // [MQTT-3.1.2-24]
-		return nil
-	}
 	return b
+}
+
+// ErrTooLarge is a PUBLISH larger than the client's Maximum Packet Size: the
+// server acts as if it had sent it [MQTT-3.1.2-25].
+var ErrTooLarge = errors.New("session: PUBLISH larger than the client's maximum packet size")
+
+// EncodeOutbound encodes an outbound message for a connection at version v
+// with maximum packet size maxSize (0: none), its expiry counted at now: the
+// one rule for every PUBLISH the broker writes, whether the handlers encode
+// it (v1) or the proxy's window hands it out (v2). Subscription identifiers
+// go only to 5.0 clients. ErrTooLarge when the packet is larger than the
+// client accepts [MQTT-3.1.2-24].
+func EncodeOutbound(o *Outbound, dup bool, v packet.Version, maxSize uint32, now time.Time) ([]byte, error) {
+	subIDs := o.SubIDs
+	if v < packet.V5 {
+		subIDs = nil
+	}
+	p := o.Message.publishPacket(o.QoS, o.Retain, subIDs, v, now)
+	p.PacketID = o.PacketID
+	p.Dup = dup && o.QoS > 0 // [MQTT-3.3.1-1] DUP on redelivery only, [MQTT-3.3.1-2] never at QoS 0
+	b, err := p.Append(nil, v)
+	if err != nil {
+		return nil, fmt.Errorf("session: encode PUBLISH to %q: %w", o.Message.Topic, err)
+	}
+	if maxSize != 0 && uint32(len(b)) > maxSize {
+		return nil, fmt.Errorf("%d bytes, %d allowed: %w", len(b), maxSize, ErrTooLarge)
+	}
+	return b, nil
 }

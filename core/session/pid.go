@@ -49,3 +49,18 @@ func (p PIDPlan) ID(slot int, offset uint64) uint16 {
 func (p PIDPlan) Sendable(oldest, offset uint64) bool {
 	return offset >= oldest && offset-oldest < uint64(p.Span)
 }
+
+// Owns reports whether pid is one of the plan's slots (a delivery v2
+// message), not one of the identifiers 1 to Reserved of the per-member
+// queues.
+func (p PIDPlan) Owns(pid uint16) bool { return int(pid) > p.Reserved }
+
+// PacketIDLimiter is a Store whose per-session queues (Dispatch) can keep
+// the packet identifiers they assign within 1 to max, so that delivery
+// v2's PIDPlan has the rest: shared subscriptions (and retained and queued
+// QoS 0 messages) keep v1's queues beside the streams. New calls
+// LimitPacketIDs(MaxInflight) under Delivery "v2", and refuses a store
+// without it. A Dispatch window is then at most max.
+type PacketIDLimiter interface {
+	LimitPacketIDs(max uint16)
+}

@@ -60,6 +60,13 @@ func (c *call) subscribe(frame []byte) error {
 			return c.storeErr(err)
 		}
 	}
+	if c.h.v2() && len(subs) > 0 {
+		// The window follows the new subscriptions from their heads, before
+		// any message published after the SUBACK (v2.go).
+		if err := c.follow(subs, existed, false); err != nil || c.reply.Close {
+			return err
+		}
+	}
 	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
 	c.send(ack) // [MQTT-3.8.4-1] [MQTT-3.8.4-2]
 
@@ -124,6 +131,9 @@ func (c *call) unsubscribe(frame []byte) error {
 		return c.storeErr(err)
 	}
 	c.dropRetainedScans(p.Filters)
+	if c.h.v2() {
+		c.unfollow(p.Filters, existed)
+	}
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	if c.st.Version == packet.V5 {
 		ack.ReasonCodes = make([]packet.ReasonCode, len(p.Filters))

@@ -112,6 +112,25 @@ func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint6
 	w.follows[id] = f
 }
 
+// Behind tells the window that sub-stream id has entries up to head (the
+// head read when the follow began): those not offered are to be read with
+// a catch-up (Gaps), so that a message appended while the follow was being
+// set up is not missed.
+func (w *Window) Behind(id StreamID, head uint64) {
+	if f := w.follows[id]; f != nil {
+		f.seen = max(f.seen, head)
+	}
+}
+
+// Next returns the next offset the window hands out on id, and whether
+// it follows id.
+func (w *Window) Next(id StreamID) (uint64, bool) {
+	if f := w.follows[id]; f != nil {
+		return f.next, true
+	}
+	return 0, false
+}
+
 // FreeNumber returns the smallest subscription number that no followed
 // filter uses, for a new subscription.
 func (w *Window) FreeNumber() int {
@@ -230,6 +249,12 @@ func (w *Window) handOut(id StreamID, f *follow, e *waiting, now time.Time) (*Se
 		return nil, false
 	}
 	pid := w.plan.ID(f.slot, e.Offset)
+	if w.flight[pid] != nil {
+		// Still in flight for a subscription whose number this one took
+		// after an UNSUBSCRIBE [MQTT-3.10.4-3]: two messages in flight
+		// never share an identifier (section 2.2.1).
+		return nil, false
+	}
 	o.PacketID, o.State = pid, Sent
 	fl := &flying{id: id, offset: e.Offset, qos: o.QoS}
 	w.flight[pid] = fl

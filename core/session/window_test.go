@@ -297,3 +297,56 @@ func TestWindowFreeNumber(t *testing.T) {
 		t.Fatalf("positions lose the subscription number: %+v", pos)
 	}
 }
+
+// A follow whose head is past what was offered has a gap to read: a
+// message appended while the follow was being set up is not missed.
+func TestWindowBehind(t *testing.T) {
+	plan, err := NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(plan, 20, 16)
+	id := StreamID{Filter: "a/b"}
+	w.Follow(id, Subscription{ClientID: "c", Filter: "a/b", QoS: 1}, Position{Acked: 3}, 0)
+	if g := w.Gaps(); len(g) != 0 {
+		t.Fatalf("gaps before Behind: %v", g)
+	}
+	w.Behind(id, 5)
+	g := w.Gaps()
+	if len(g) != 1 || g[0].Stream != id || g[0].After != 3 {
+		t.Fatalf("gaps after Behind(5): %v, want one after 3", g)
+	}
+	sends := w.Offer(id, []StreamEntry{{Offset: 4, Message: Message{Topic: "a/b", QoS: 1}}, {Offset: 5, Message: Message{Topic: "a/b", QoS: 1}}}, time.Now())
+	if len(sends) != 2 || len(w.Gaps()) != 0 {
+		t.Fatalf("after the catch-up: %d sends, gaps %v", len(sends), w.Gaps())
+	}
+	if !plan.Owns(sends[0].Out.PacketID) || plan.Owns(20) {
+		t.Fatalf("Owns: %d should be the plan's, 20 the queues'", sends[0].Out.PacketID)
+	}
+}
+
+// A subscription that takes the number of one unsubscribed while its
+// message is still in flight waits for that identifier to be free.
+func TestWindowNumberReusedWaits(t *testing.T) {
+	plan, err := NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(plan, 20, 16)
+	now := time.Now()
+	old, next := StreamID{Filter: "old"}, StreamID{Filter: "new"}
+	w.Follow(old, Subscription{ClientID: "c", Filter: "old", QoS: 1}, Position{Number: 0}, 0)
+	first := w.Offer(old, []StreamEntry{{Offset: 1, Message: Message{Topic: "old", QoS: 1}}}, now)
+	if len(first) != 1 {
+		t.Fatalf("sends %v", first)
+	}
+	w.Unfollow(old)
+	w.Follow(next, Subscription{ClientID: "c", Filter: "new", QoS: 1}, Position{Number: 0}, 0)
+	if s := w.Offer(next, []StreamEntry{{Offset: 1, Message: Message{Topic: "new", QoS: 1}}}, now); len(s) != 0 {
+		t.Fatalf("sent under identifier %d, still in flight", s[0].Out.PacketID)
+	}
+	s, err := w.Acked(first[0].Out.PacketID, now)
+	if err != nil || len(s) != 1 || s[0].Stream != next || s[0].Out.PacketID != first[0].Out.PacketID {
+		t.Fatalf("after the PUBACK: %v, %v", s, err)
+	}
+}

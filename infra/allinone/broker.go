@@ -138,7 +138,7 @@ func (b *Broker) start() error {
 	srv, err := proxy.New(proxy.Config{
 		ID: b.id, MaxPacketSize: maxPacket,
 		MaxSendBytes: cfg.Proxy.MaxSendBytes, ConnectTimeout: cfg.Proxy.ConnectTimeout,
-		InvokeTimeout: cfg.Proxy.InvokeTimeout, OrderWait: cfg.Proxy.OrderWait,
+		InvokeTimeout: cfg.Proxy.InvokeTimeout, OrderWait: cfg.Proxy.OrderWait, PositionSave: cfg.Proxy.PositionSave,
 		MaxPublishRate: cfg.Proxy.MaxPublishRate, MaxConnRate: cfg.Proxy.MaxConnRate,
 		MaxConnections: cfg.Proxy.MaxConnections, MaxUserConnections: cfg.Proxy.MaxUserConnections,
 		MaxPendingConnects: cfg.Proxy.MaxPendingConnects, MaxConnectSize: cfg.Proxy.MaxConnectSize,

@@ -114,6 +114,9 @@ type Proxy struct {
 	InvokeTimeout  time.Duration
 	// OrderWait bounds a frame's wait for its predecessor (proxy.Config).
 	OrderWait time.Duration
+	// PositionSave bounds how long delivery v2's positions wait to be
+	// saved (proxy.Config).
+	PositionSave time.Duration
 	// MaxPublishRate bounds the PUBLISH packets per second of one
 	// connection; MaxConnRate the new connections per second from one
 	// source address (0: unlimited).

@@ -35,6 +35,7 @@ func TestParseConfigNamesBadSetting(t *testing.T) {
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
 		{[]string{"-log-format", "xml"}, nil, "-log-format"},
 		{[]string{"-queue-qos0", "maybe"}, nil, "-queue-qos0"},
+		{[]string{"-delivery", "v3"}, nil, "-delivery"},
 		{nil, map[string]string{"MQTTLESS_TOPIC_ALIAS_MAX": "x"}, "-topic-alias-max (MQTTLESS_TOPIC_ALIAS_MAX)"},
 		{[]string{"-invoke-timeout", "0s"}, nil, "-invoke-timeout"},
 		{[]string{"-invoker", "grpc"}, nil, "-invoker"},

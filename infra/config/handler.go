@@ -25,7 +25,16 @@ func (c Config) NewHandler(st session.Store, log *slog.Logger) (*session.Handler
 	if _, ok := st.(session.StoreBytesCounter); !ok && c.Session.MaxStoreBytes > 0 {
 		return nil, fmt.Errorf("-max-store-bytes: -store %s keeps no count of the bytes queued by all sessions", c.Store.Kind)
 	}
-	return session.New(st, c.Session, log, opts...)
+	_, streams := st.(session.StreamStore)
+	_, limits := st.(session.PacketIDLimiter)
+	if (!streams || !limits) && c.Session.Delivery == session.DeliveryV2 {
+		return nil, fmt.Errorf("-delivery v2: -store %s has no streams (delivery v2's store steps) or cannot keep its queues' packet identifiers to 1..-max-inflight", c.Store.Kind)
+	}
+	h, err := session.New(st, c.Session, log, opts...)
+	if err != nil && c.Session.Delivery == session.DeliveryV2 {
+		return nil, fmt.Errorf("-delivery v2: %w", err)
+	}
+	return h, err
 }
 
 // Options returns the options of the handlers' auth.Checker: -auth-cache

@@ -48,3 +48,30 @@ func TestParseConfigStoreBytes(t *testing.T) {
 		t.Errorf("a store without the count: err = %v, want one naming -max-store-bytes", err)
 	}
 }
+
+// -delivery v2 needs a store with streams: on another, start-up stops with
+// a message that names the setting; a bad value is refused by Parse.
+func TestDeliveryV2NeedsStreams(t *testing.T) {
+	c, err := config.Parse([]string{"-store", "memory", "-delivery", "v2"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := c.NewHandler(memstore.New(), slog.New(slog.DiscardHandler)); err != nil || h.Config().Delivery != session.DeliveryV2 {
+		t.Fatalf("memory store: %v", err)
+	}
+	type noStreams struct {
+		session.Store
+		session.StoreBytesCounter
+	}
+	ms := memstore.New()
+	if _, err := c.NewHandler(noStreams{ms, ms}, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "-delivery") {
+		t.Errorf("a store without streams: err = %v, want one naming -delivery", err)
+	}
+	c, err = config.Parse([]string{"-delivery", "v2", "-max-inflight", "1000"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NewHandler(memstore.New(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "-delivery") || !strings.Contains(err.Error(), "-max-inflight") {
+		t.Errorf("-max-inflight past the identifier plan: err = %v, want one naming -delivery and -max-inflight", err)
+	}
+}

@@ -105,6 +105,6 @@ func cutDelivery(d session.Delivery) []session.Delivery {
 		cur.Packets = append(cur.Packets, p)
 		size += n
 	}
-	cur.Close = d.Close
+	cur.Close, cur.Streams = d.Close, d.Streams // delivery v2's entries after the frames (not counted in the cut yet)
 	return append(parts, cur)
 }

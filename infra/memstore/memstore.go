@@ -39,6 +39,18 @@ type Store struct {
 	// streams are delivery v2's sub-streams (streams.go); the entry at
 	// offset o is at index o-1.
 	streams map[session.StreamID][]session.Message
+	// pidMax bounds the packet identifiers Dispatch assigns (1..pidMax;
+	// 65535 when 0): session.PacketIDLimiter.
+	pidMax uint16
+}
+
+var _ session.PacketIDLimiter = (*Store)(nil)
+
+// LimitPacketIDs implements session.PacketIDLimiter.
+func (st *Store) LimitPacketIDs(max uint16) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.pidMax = max
 }
 
 // record is one session with everything it holds.
@@ -343,7 +355,11 @@ func queuedSize(out []*session.Outbound) int64 {
 // st.queuedBytes. st.mu must be held.
 func (st *Store) dispatch(rec *record, window int) []*session.Outbound {
 	before := queuedSize(rec.out)
-	sent := rec.dispatch(window)
+	pidMax := st.pidMax
+	if pidMax == 0 {
+		pidMax = 65535
+	}
+	sent := rec.dispatch(min(window, int(pidMax)), pidMax)
 	st.queuedBytes -= before - queuedSize(rec.out)
 	return sent
 }
@@ -362,7 +378,7 @@ func (st *Store) Dispatch(_ context.Context, clientID, conn string, window int) 
 	return st.dispatch(rec, window), nil
 }
 
-func (rec *record) dispatch(window int) []*session.Outbound {
+func (rec *record) dispatch(window int, pidMax uint16) []*session.Outbound {
 	// There are only 65535 packet identifiers: allocPID would never return
 	// with all of them in flight.
 	window = min(window, 65535)
@@ -386,7 +402,7 @@ func (rec *record) dispatch(window int) []*session.Outbound {
 		case o.QoS == 0:
 			sent = append(sent, o) // QoS 0 leaves the queue when sent
 		case inflight < window:
-			o.PacketID = rec.allocPID(used)
+			o.PacketID = rec.allocPID(used, pidMax)
 			o.State = session.Sent
 			inflight++
 			c := cloneOutbound(o)
@@ -403,11 +419,12 @@ func (rec *record) dispatch(window int) []*session.Outbound {
 	return sent
 }
 
-// allocPID returns the next packet identifier not in used and marks it.
-func (rec *record) allocPID(used map[uint16]bool) uint16 {
+// allocPID returns the next packet identifier up to pidMax not in used
+// and marks it; fewer than pidMax are in used (dispatch's window).
+func (rec *record) allocPID(used map[uint16]bool, pidMax uint16) uint16 {
 	for {
 		rec.nextPID++
-		if rec.nextPID == 0 {
+		if rec.nextPID == 0 || rec.nextPID > pidMax {
 			rec.nextPID = 1
 		}
 		if !used[rec.nextPID] {

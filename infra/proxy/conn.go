@@ -102,6 +102,9 @@ type conn struct {
 	// ord holds QoS 1 and 2 PUBLISH frames until their predecessor in
 	// the session's order is written (order.go).
 	ord orderState
+	// sw is the delivery v2 window (window.go), nil under v1: set once,
+	// by the reader, when the CONNACK is applied.
+	sw *streamWin
 }
 
 // serve runs the connection's reader until it ends or parks.
@@ -191,6 +194,11 @@ func (c *conn) step() bool {
 	}
 	if c.state != nil {
 		frames = c.answerPings(frames)
+		var ok bool
+		if frames, ok = c.takeAcks(frames); !ok { // window.go
+			batchBufs.Put(bp)
+			return false
+		}
 	}
 	if !c.throttle(fc.publish) {
 		batchBufs.Put(bp)
@@ -228,6 +236,7 @@ func (c *conn) end() {
 	c.mu.Unlock()
 	c.waitWriter()
 	c.rd.release()
+	c.endWindow() // window.go: positions saved before the session goes offline
 	if c.state != nil {
 		c.invoke(&session.Event{Kind: session.KindLost})
 	}
@@ -387,6 +396,11 @@ func (c *conn) apply(ctx context.Context, r *session.Reply) {
 		c.establish(r.Packets, r.Order, r.Close)
 	} else if len(r.Packets) > 0 || len(r.Order) > 0 || r.Close {
 		c.pushOrdered(r.Packets, r.Order, r.Close)
+	}
+	if r.Stream != nil && c.state != nil {
+		c.mu.Lock()
+		c.applyStreamLocked(r.Stream, c.state) // window.go
+		c.mu.Unlock()
 	}
 	if len(r.Deliveries) > 0 {
 		c.srv.deliverReply(r.Deliveries)

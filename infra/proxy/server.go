@@ -42,6 +42,11 @@ type Config struct {
 	// predecessor in its session's order before it is written anyway
 	// (order.go) [2s].
 	OrderWait time.Duration
+	// PositionSave bounds how long a delivery v2 window's acknowledged
+	// positions wait before they are saved (window.go) [1s]; they are
+	// saved sooner every 20 acknowledgements, before a PUBREL and when the
+	// connection ends.
+	PositionSave time.Duration
 	// MaxSendBytes bounds the bytes waiting to be written to one
 	// connection, the batch being written included [4 MiB]. A frame that would pass it is dropped and counted
 	// when it is a QoS 0 PUBLISH; any other frame closes the connection as a
@@ -150,7 +155,8 @@ func (c Config) withDefaults() (Config, error) {
 	if err := errors.Join(def(&c.ConnectTimeout, 10*time.Second, "ConnectTimeout"),
 		def(&c.WriteTimeout, 30*time.Second, "WriteTimeout"),
 		def(&c.InvokeTimeout, 30*time.Second, "InvokeTimeout"),
-		def(&c.OrderWait, 2*time.Second, "OrderWait")); err != nil {
+		def(&c.OrderWait, 2*time.Second, "OrderWait"),
+		def(&c.PositionSave, time.Second, "PositionSave")); err != nil {
 		return c, err
 	}
 	if c.MaxPacketSize == 0 {
@@ -234,6 +240,8 @@ type Server struct {
 	// batches being written included (each conn's queued + inWrite), for
 	// MaxSendBytesTotal.
 	sendBytes atomic.Int64
+	// pacer runs the timed work of delivery v2 windows (window.go).
+	pacer pacer
 	// acceptLog rate-limits the log lines of accept errors (admit.go).
 	acceptLog acceptLog
 	// refusalLog rate-limits the log lines of refusals (refusals.go).
@@ -263,6 +271,7 @@ func New(cfg Config, inv Invoker, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, inv: inv, log: log, prefix: randomHex(6), conns: map[string]*conn{},
 		users: map[string]int{}, started: time.Now(), metrics: cfg.Metrics, refusalLog: newRefusalLog()}
+	s.pacer.srv = s
 	if cfg.MaxConnRate > 0 {
 		s.connRate = newConnLimiter(cfg.MaxConnRate, maxRateSources)
 	}
@@ -384,6 +393,10 @@ func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []str
 		s.mu.RUnlock()
 		if c == nil || !c.pushOrdered(d.Packets, d.Order, d.Close) {
 			gone = append(gone, d.Conn)
+			continue
+		}
+		if len(d.Streams) > 0 {
+			c.pushStreams(d.Streams) // window.go; a closed one reads its streams at its next connection
 		}
 	}
 	return gone

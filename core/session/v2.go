@@ -1,0 +1,396 @@
+package session
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/mqttless/mqttless/core/topic"
+)
+
+// This file is the handlers' half of delivery v2 (Config.Delivery "v2";
+// docs/architecture.md, "Delivery v2", "Wiring (step 4)"). A QoS 1 or 2
+// PUBLISH is appended once to the sub-stream of each distinct non-shared
+// filter that matches it, before the PUBACK/PUBREC; the online sessions of
+// those filters are sent the entry (StreamDelivery), those it is not for a
+// skip; offline sessions are written nothing. The proxy runs one Window per
+// connection (infra/proxy/window.go): the CONNACK tells it what to follow
+// and where to resume (StreamWork), a SUBACK what it starts following at
+// the heads, an UNSUBACK what it stops following; it takes the
+// acknowledgements of the window's packet identifiers itself and saves
+// positions through KindPositions events; a gap that no delivery fills is
+// read through a KindCatchUp event. Shared subscriptions, QoS 0 messages
+// and retained messages stay on v1's per-session queues, whose packet
+// identifiers are 1 to -max-inflight (PIDPlan.Reserved).
+
+// StreamShards is the sub-streams per filter (S in the design). Fixed at 1
+// in this step; -stream-shards makes it a setting later. It is part of the
+// stored format (ShardOf) and of the packet identifier plan.
+const StreamShards = 1
+
+// streamHold is how many entries a window holds per sub-stream, and reads
+// at once in a resume or a catch-up: past it, entries are read again when
+// the window has room (Window.Gaps).
+const streamHold = 256
+
+// StreamWork is delivery v2's part of a reply for the event's connection,
+// applied by the proxy in this order: Window, Unfollows, Follows, Entries.
+type StreamWork struct {
+	// Window starts the connection's window (the CONNACK of a v2 handler).
+	Window *WindowSpec `json:"window,omitempty"`
+	// Unfollows are the sub-streams of filters unsubscribed.
+	Unfollows []StreamID `json:"unfollows,omitempty"`
+	// Follows are the sub-streams to follow: a session's subscriptions at
+	// connect, with their resume, or new subscriptions at their heads.
+	Follows []Follow `json:"follows,omitempty"`
+	// Entries are for sub-streams the window follows (a delivery to this
+	// connection, or a catch-up).
+	Entries []StreamDelivery `json:"entries,omitempty"`
+	// Saved is set by a KindPositions event whose positions are durable.
+	Saved bool `json:"saved,omitempty"`
+}
+
+// WindowSpec is what the proxy needs to run a connection's Window.
+type WindowSpec struct {
+	Plan PIDPlan `json:"plan"`
+	// Max is the QoS 1 and 2 messages in flight at most: the client's
+	// Receive Maximum capped at -max-inflight [MQTT-3.3.4-9].
+	Max int `json:"max"`
+	// Hold is the entries held per sub-stream (NewWindow).
+	Hold int `json:"hold"`
+}
+
+// Follow is one sub-stream for the window to follow (Window.Follow), the
+// entries to offer it and the offsets to skip.
+type Follow struct {
+	Stream   StreamID     `json:"stream"`
+	Sub      Subscription `json:"sub"`
+	Position Position     `json:"position"`
+	// DupTo: offsets up to it may have been sent on an earlier connection.
+	DupTo uint64 `json:"dupTo,omitempty"`
+	// Head is the last offset of the sub-stream when it was read: entries
+	// up to it that Entries do not hold are read with a catch-up
+	// (Window.Behind).
+	Head    uint64        `json:"head,omitempty"`
+	Entries []StreamEntry `json:"entries,omitempty"`
+	Skips   []uint64      `json:"skips,omitempty"`
+}
+
+// StreamDelivery is entries of one sub-stream for a connection's window,
+// and offsets of it that are not for the session (denied by its access
+// rules) (Window.Offer, Window.Skip).
+type StreamDelivery struct {
+	Stream  StreamID      `json:"stream"`
+	Entries []StreamEntry `json:"entries,omitempty"`
+	Skips   []uint64      `json:"skips,omitempty"`
+}
+
+// StreamPosition is one sub-stream's position, as events carry them
+// (Positions is a map with a struct key, which JSON cannot carry).
+type StreamPosition struct {
+	Stream   StreamID `json:"stream"`
+	Position Position `json:"position"`
+}
+
+// PositionList returns pos as a list in sub-stream order.
+func PositionList(pos Positions) []StreamPosition {
+	out := make([]StreamPosition, 0, len(pos))
+	for id, p := range pos {
+		out = append(out, StreamPosition{Stream: id, Position: p})
+	}
+	slices.SortFunc(out, func(a, b StreamPosition) int {
+		return cmp.Or(cmp.Compare(a.Stream.Filter, b.Stream.Filter), cmp.Compare(a.Stream.Shard, b.Stream.Shard))
+	})
+	return out
+}
+
+// v2 reports whether the handler delivers by streams.
+func (h *Handler) v2() bool { return h.cfg.Delivery == DeliveryV2 }
+
+// streamStore returns the store's stream steps (New checks the store has
+// them under v2).
+func (c *call) streamStore() StreamStore { return c.h.store.(StreamStore) }
+
+// work returns the reply's StreamWork, adding it.
+func (c *call) work() *StreamWork {
+	if c.reply.Stream == nil {
+		c.reply.Stream = &StreamWork{}
+	}
+	return c.reply.Stream
+}
+
+// streamsOf returns the sub-streams of subscription s: none for a shared one.
+func streamsOf(s *Subscription) []StreamID {
+	if _, _, shared, _ := topic.ParseShared(s.Filter); shared {
+		return nil
+	}
+	ids := make([]StreamID, StreamShards)
+	for shard := range ids {
+		ids[shard] = StreamID{Filter: s.Filter, Shard: shard}
+	}
+	return ids
+}
+
+// connectStreams starts the connection's window after the CONNACK: a
+// resumed session follows every non-shared subscription from its saved
+// positions, its unacknowledged entries resent [MQTT-4.4.0-1].
+func (c *call) connectStreams(present bool) error {
+	plan, err := c.h.cfg.pidPlan()
+	if err != nil {
+		return err
+	}
+	c.work().Window = &WindowSpec{Plan: plan, Max: int(c.st.ReceiveMax), Hold: streamHold}
+	if !present {
+		return nil
+	}
+	subs, err := c.h.store.Subscriptions(c.ctx, c.st.ClientID)
+	if err != nil {
+		return err
+	}
+	return c.follow(subs, nil, true)
+}
+
+// follow adds Follows for subs to the reply. existed[i] says subs[i]
+// replaced a subscription of the same filter (a SUBSCRIBE; nil at
+// connect). A subscription without a position (new, or made under v1)
+// gets the smallest free number; a new one starts at the heads of its
+// sub-streams, one made before the streams reads them from the start
+// (docs/architecture.md, "Migration"). resume reads the entries after the
+// saved positions, at most -max-queued behind the head (CatchUpFrom).
+func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
+	var ids []StreamID
+	for i := range subs {
+		ids = append(ids, streamsOf(&subs[i])...)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	ss := c.streamStore()
+	pos, err := ss.Positions(c.ctx, c.st.ClientID)
+	if err != nil {
+		return err
+	}
+	heads, err := ss.Heads(c.ctx, ids)
+	if err != nil {
+		return err
+	}
+	plan, err := c.h.cfg.pidPlan()
+	if err != nil {
+		return err
+	}
+	used := map[int]bool{}
+	for _, p := range pos {
+		used[p.Number] = true
+	}
+	save := Positions{}
+	w := c.work()
+	for i := range subs {
+		s := &subs[i]
+		sids := streamsOf(s)
+		if len(sids) == 0 {
+			continue
+		}
+		number, had := -1, false
+		if p, ok := pos[sids[0]]; ok {
+			number, had = p.Number, true
+		}
+		if !had {
+			number = 0
+			for used[number] {
+				number++
+			}
+			used[number] = true
+		}
+		fresh := existed != nil && !existed[i] // a new subscription: from the head
+		for _, id := range sids {
+			head := heads[id]
+			p, ok := pos[id]
+			if !ok || fresh {
+				p = Position{Number: number}
+				if fresh {
+					p.Acked = head
+				}
+				save[id] = p
+			}
+			f := Follow{Stream: id, Sub: *s, Position: p, Head: head}
+			if resume || !ok {
+				after, dropped := CatchUpFrom(p.Acked, head, c.h.cfg.MaxQueued)
+				if dropped > 0 {
+					// -max-queued: the oldest are skipped, counted as dropped.
+					c.dropped(&Session{ClientID: c.st.ClientID}, id.Filter, int(dropped))
+					p.Acked = after
+					p.Released = slices.DeleteFunc(slices.Clone(p.Released), func(o uint64) bool { return o <= after })
+					f.Position = p
+					save[id] = p
+				}
+				f.DupTo = min(head, p.Acked+uint64(plan.Span))
+				if head > p.Acked {
+					entries, err := ss.ReadStream(c.ctx, id, p.Acked, streamHold)
+					if err != nil {
+						return err
+					}
+					f.Entries, f.Skips, err = c.mayReceiveEntries(entries)
+					if err != nil {
+						return err
+					}
+				}
+			}
+			w.Follows = append(w.Follows, f)
+		}
+	}
+	if len(save) > 0 {
+		if err := ss.SavePositions(c.ctx, c.st.ClientID, c.ev.Conn, save); err != nil {
+			return c.storeErr(err)
+		}
+	}
+	return nil
+}
+
+// mayReceiveEntries splits entries read for this connection's session into those
+// its access rules let it receive and the offsets of the others.
+func (c *call) mayReceiveEntries(entries []StreamEntry) ([]StreamEntry, []uint64, error) {
+	if c.h.auth == nil {
+		return entries, nil, nil
+	}
+	self := &Session{ClientID: c.st.ClientID, Identity: c.st.Identity, Bound: c.st.Bound, Conn: c.ev.Conn, Version: c.st.Version}
+	keep := entries[:0:0]
+	var skips []uint64
+	for _, e := range entries {
+		ok, err := c.mayDeliver(self, &e.Message)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			keep = append(keep, e)
+		} else {
+			skips = append(skips, e.Offset)
+		}
+	}
+	return keep, skips, nil
+}
+
+// unfollow adds the sub-streams of the filters unsubscribed to the reply.
+func (c *call) unfollow(filters []string, existed []bool) {
+	for i, f := range filters {
+		if i < len(existed) && !existed[i] {
+			continue
+		}
+		s := Subscription{Filter: f}
+		if ids := streamsOf(&s); len(ids) > 0 {
+			c.work().Unfollows = append(c.work().Unfollows, ids...)
+		}
+	}
+}
+
+// fanOutStreams appends m once to the sub-stream of each filter in
+// byFilter (its non-shared subscriptions that match m) and sends the entry
+// to each online session of them: an entry, or a skip for a session its
+// access rules deny, or its own message under No Local [MQTT-3.8.3-3].
+// Offline sessions are written nothing: their positions and the streams
+// hold the message. The append is durable before the PUBACK/PUBREC
+// [MQTT-4.3.2-2] [MQTT-4.3.3-2].
+func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, sessions map[string]*Session, f *fanout) error {
+	filters := make([]string, 0, len(byFilter))
+	for filter := range byFilter {
+		filters = append(filters, filter)
+	}
+	slices.Sort(filters)
+	ss := c.streamStore()
+	counted := map[string]bool{}
+	for _, filter := range filters {
+		id := StreamID{Filter: filter, Shard: ShardOf(m.Topic, StreamShards)}
+		off, err := ss.Append(c.ctx, id, m)
+		if err != nil {
+			return fmt.Errorf("session: append to %q: %w", filter, err)
+		}
+		entry := StreamEntry{Offset: off, Message: *m}
+		for _, sub := range byFilter[filter] {
+			s := sessions[sub.ClientID]
+			if s == nil {
+				continue // a subscription outliving its session
+			}
+			ok := !(sub.NoLocal && sub.ClientID == m.Publisher) // [MQTT-3.8.3-3]
+			if ok {
+				if ok, err = c.mayDeliver(s, m); err != nil {
+					return err
+				}
+			}
+			if ok && !counted[s.ClientID] {
+				counted[s.ClientID] = true
+				f.n++
+			}
+			if !s.Online() {
+				continue
+			}
+			d := c.streamDelivery(s, id)
+			if ok {
+				d.Entries = append(d.Entries, entry)
+			} else {
+				d.Skips = append(d.Skips, off)
+			}
+		}
+	}
+	return nil
+}
+
+// streamDelivery returns the StreamDelivery of sub-stream id to session
+// s's connection (this one's reply, or a Delivery), adding it.
+func (c *call) streamDelivery(s *Session, id StreamID) *StreamDelivery {
+	var list *[]StreamDelivery
+	if s.Conn == c.ev.Conn {
+		list = &c.work().Entries
+	} else {
+		list = &c.delivery(s).Streams
+	}
+	for i := range *list {
+		if (*list)[i].Stream == id {
+			return &(*list)[i]
+		}
+	}
+	*list = append(*list, StreamDelivery{Stream: id})
+	return &(*list)[len(*list)-1]
+}
+
+// savePositions handles KindPositions: the connection's window saves its
+// positions, fenced on the connection. A connection taken over is closed
+// (storeErr); Saved tells the proxy the positions are durable.
+func (c *call) savePositions() error {
+	if c.st == nil || !c.h.v2() {
+		return nil
+	}
+	pos := make(Positions, len(c.ev.Positions))
+	for _, p := range c.ev.Positions {
+		pos[p.Stream] = p.Position
+	}
+	if err := c.streamStore().SavePositions(c.ctx, c.st.ClientID, c.ev.Conn, pos); err != nil {
+		if errors.Is(err, ErrFenced) {
+			c.reply.Close = true // taken over: its DISCONNECT comes with the takeover
+			return nil
+		}
+		return err
+	}
+	c.work().Saved = true
+	return nil
+}
+
+// catchUp handles KindCatchUp: it reads the sub-streams of the event's
+// gaps after where the window stands.
+func (c *call) catchUp() error {
+	if c.st == nil || !c.h.v2() {
+		return nil
+	}
+	ss := c.streamStore()
+	for _, g := range c.ev.Gaps {
+		entries, err := ss.ReadStream(c.ctx, g.Stream, g.After, streamHold)
+		if err != nil {
+			return err
+		}
+		keep, skips, err := c.mayReceiveEntries(entries)
+		if err != nil {
+			return err
+		}
+		c.work().Entries = append(c.work().Entries, StreamDelivery{Stream: g.Stream, Entries: keep, Skips: skips})
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package e2e_test
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mqttless/mqttless/core/packet"
+)
+
+// Delivery v2 (-delivery v2, issue 16) on the all-in-one broker with the
+// memory store: what a subscriber relies on, as under v1.
+
+// v2Broker starts a broker of the test's own delivering by streams.
+func v2Broker(t *testing.T, flags ...string) *broker {
+	t.Helper()
+	if onDynamo() {
+		t.Skip("delivery v2 is wired on the all-in-one broker's memory store in this step")
+	}
+	needOwnBroker(t)
+	return startBroker(t, withFlags(append([]string{"-store", "memory", "-delivery", "v2", "-max-inflight", "20"}, flags...)...))
+}
+
+// skipUnderV2 skips a test of v1's behaviour when the shared broker runs
+// under delivery v2 (MQTTLESS_E2E_DELIVERY=v2).
+func skipUnderV2(t *testing.T) {
+	if os.Getenv("MQTTLESS_E2E_DELIVERY") == "v2" {
+		t.Skip("v1's behaviour; the shared broker runs -delivery v2")
+	}
+}
+
+// v2MaxInflight is -max-inflight of v2Broker: packet identifiers above it
+// are the streams' (PIDPlan), those up to it the per-member queues'.
+const v2MaxInflight = 20
+
+// The order of 1,000 QoS 1 and QoS 2 messages on one topic, with the
+// subscriber's acknowledgements in bursts so that the window fills
+// [MQTT-4.6.0-6]; as TestOrderPerTopic under v1.
+func TestV2OrderPerTopic(t *testing.T) {
+	b := v2Broker(t)
+	runs := envInt(t, "MQTTLESS_ORDER_RUNS", 2)
+	msgs := envInt(t, "MQTTLESS_ORDER_MESSAGES", 1000)
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		for _, qos := range []byte{1, 2} {
+			t.Run(fmt.Sprintf("%s/qos%d", v, qos), func(t *testing.T) {
+				inversions, dups := 0, 0
+				start := time.Now()
+				for run := range runs {
+					r, err := orderRun(t, b.addr, v, qos, msgs)
+					if err != nil {
+						t.Fatalf("run %d: %v", run, err)
+					}
+					if r.inversions > 0 {
+						t.Errorf("run %d: %d inversions without DUP, first %s", run, r.inversions, r.first)
+					}
+					inversions += r.inversions
+					dups += r.dups
+				}
+				t.Logf("V2 ORDER | %s QoS %d | %d runs of %d messages | inversions %d | DUP frames %d | %v",
+					v, qos, runs, msgs, inversions, dups, time.Since(start).Round(time.Millisecond))
+			})
+		}
+	}
+}
+
+// publishN publishes n messages "0".."n-1" on topic at qos and completes
+// each exchange.
+func publishN(t *testing.T, addr, topic string, qos byte, n int) {
+	t.Helper()
+	pub, _ := rawConnect(t, addr, packet.V5, uniq("v2-pub"), true)
+	defer pub.close()
+	for i := range n {
+		pub.publish(&packet.Publish{Topic: topic, QoS: qos, PacketID: uint16(i + 1), Payload: []byte(strconv.Itoa(i))})
+	}
+}
+
+// A persistent session that was offline gets every message published
+// meanwhile, in order, once, under packet identifiers of the streams
+// (above -max-inflight), and nothing more.
+func TestV2OfflineResume(t *testing.T) {
+	b := v2Broker(t)
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			topic := topicRoot("v2-offline")
+			id := uniq("v2-sub")
+			sub, _ := rawConnect(t, b.addr, v, id, false)
+			sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+			sub.disconnect(packet.Success)
+
+			const n = 100
+			publishN(t, b.addr, topic, 1, n)
+
+			sub = dialRaw(t, b.addr, v)
+			defer sub.close()
+			if ack := sub.mustConnect(connectPacket(v, id, false)); !ack.SessionPresent {
+				t.Fatal("session not present")
+			}
+			for i := range n {
+				p := sub.expectPublish(topic, strconv.Itoa(i))
+				// The session's first subscription, offset i+1: its slot's
+				// identifiers start above -max-inflight, span
+				// (65535-20)/1000 = 65 at -max-subscriptions 1000.
+				if want := uint16(1 + v2MaxInflight + (i+1)%65); p.PacketID != want {
+					t.Fatalf("message %d under packet id %d, want %d (PIDPlan)", i, p.PacketID, want)
+				}
+				sub.ack(p)
+			}
+			sub.expectNone(500 * time.Millisecond)
+		})
+	}
+}
+
+// QoS 1: messages acknowledged before a disconnect are not sent again;
+// those unacknowledged are, with DUP and their packet identifiers
+// [MQTT-4.4.0-1] [MQTT-3.3.1-1].
+func TestV2QoS1Redelivery(t *testing.T) {
+	b := v2Broker(t)
+	topic := topicRoot("v2-redeliver")
+	id := uniq("v2-sub")
+	sub, _ := rawConnect(t, b.addr, packet.V5, id, false)
+	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	const n, acked = 10, 4
+	publishN(t, b.addr, topic, 1, n)
+	ids := map[string]uint16{}
+	for i := range n {
+		p := sub.expectPublish(topic, strconv.Itoa(i))
+		if p.Dup {
+			t.Fatalf("message %d with DUP on its first delivery", i)
+		}
+		ids[string(p.Payload)] = p.PacketID
+		if i < acked {
+			sub.ack(p)
+		}
+	}
+	sub.ping() // the acknowledgements were read before the disconnect
+	sub.disconnect(packet.Success)
+
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, id, false))
+	for i := acked; i < n; i++ {
+		p := sub.expectPublish(topic, strconv.Itoa(i))
+		if !p.Dup {
+			t.Errorf("message %d resent without DUP", i)
+		}
+		if want := ids[strconv.Itoa(i)]; p.PacketID != want {
+			t.Errorf("message %d resent under packet id %d, first sent under %d", i, p.PacketID, want)
+		}
+		sub.ack(p)
+	}
+	sub.expectNone(500 * time.Millisecond)
+}
+
+// QoS 2: a message whose PUBREC the server answered with PUBREL gets
+// PUBREL again after a reconnect, never PUBLISH (section 4.3.3)
+// [MQTT-4.4.0-1]; one not yet received (no PUBREC) is resent with DUP.
+func TestV2QoS2Released(t *testing.T) {
+	b := v2Broker(t)
+	topic := topicRoot("v2-released")
+	id := uniq("v2-sub")
+	sub, _ := rawConnect(t, b.addr, packet.V5, id, false)
+	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 2})
+	publishN(t, b.addr, topic, 2, 2)
+	first := sub.expectPublish(topic, "0")
+	second := sub.expectPublish(topic, "1")
+	sub.send(&packet.Pubrec{PacketID: first.PacketID})
+	sub.expectPubrel(first.PacketID)
+	sub.disconnect(packet.Success) // no PUBCOMP
+
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, id, false))
+	rel := expect[*packet.Pubrel](t, sub)
+	if rel.PacketID != first.PacketID {
+		t.Fatalf("PUBREL %d, want %d", rel.PacketID, first.PacketID)
+	}
+	p := sub.expectPublish(topic, "1")
+	if !p.Dup || p.PacketID != second.PacketID {
+		t.Fatalf("second message resent with DUP %v under %d, want DUP under %d", p.Dup, p.PacketID, second.PacketID)
+	}
+	sub.send(&packet.Pubcomp{PacketID: first.PacketID})
+	sub.ack(p)
+	sub.expectNone(500 * time.Millisecond)
+
+	// Completed: nothing after a further reconnect.
+	sub.ping()
+	sub.disconnect(packet.Success)
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, id, false))
+	sub.expectNone(500 * time.Millisecond)
+}
+
+// Overlapping subscriptions under v2: one copy per matching subscription,
+// each at its subscription's QoS with its own subscription identifier,
+// which 5.0 allows (section 3.3.4, [MQTT-3.3.4-5]); v1 sends one copy.
+func TestV2OverlappingSubscriptions(t *testing.T) {
+	b := v2Broker(t)
+	root := topicRoot("v2-overlap")
+	sub, _ := rawConnect(t, b.addr, packet.V5, uniq("v2-ov"), true)
+	defer sub.close()
+	sub.subscribeID(1, 11, packet.Subscription{Filter: root + "/+", QoS: 1})
+	sub.subscribeID(2, 22, packet.Subscription{Filter: root + "/#", QoS: 2})
+	publishN(t, b.addr, root+"/x", 2, 1)
+	got := map[byte][]uint32{}
+	for range 2 {
+		p := sub.expectPublish(root+"/x", "0")
+		got[p.QoS] = p.Properties.SubscriptionIDs
+		sub.ack(p)
+	}
+	if len(got[1]) != 1 || got[1][0] != 11 || len(got[2]) != 1 || got[2][0] != 22 {
+		t.Fatalf("copies by QoS with their identifiers: %v, want QoS 1 [11] and QoS 2 [22]", got)
+	}
+	sub.expectNone(500 * time.Millisecond)
+}
+
+// A subscription made while its topic is being published to gets every
+// message from some point on, in order, with no hole: one appended while
+// the SUBSCRIBE was being handled reaches no delivery, and is read by the
+// catch-up of the new follow (-order-wait).
+func TestV2SubscribeWhilePublishing(t *testing.T) {
+	b := v2Broker(t, "-order-wait", "200ms")
+	topic := topicRoot("v2-midway")
+	pub, _ := rawConnect(t, b.addr, packet.V5, uniq("v2-pub"), true)
+	defer pub.close()
+	// The publisher sends QoS 1 messages numbered 0.. until told to stop,
+	// and says how many it sent; its PUBACKs are drained.
+	stop, sent := make(chan struct{}), make(chan int, 1)
+	go func() {
+		pw := frameWriter{c: pub}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				sent <- i
+				return
+			default:
+			}
+			if err := pw.write(&packet.Publish{Topic: topic, QoS: 1, PacketID: uint16(i%60000 + 1), Payload: []byte(strconv.Itoa(i))}); err != nil {
+				sent <- -1
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	go func() {
+		for range pub.in {
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	sub, _ := rawConnect(t, b.addr, packet.V5, uniq("v2-sub"), true)
+	defer sub.close()
+	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	w := frameWriter{c: sub}
+	first, last, total := -1, -1, -1
+	deadline := time.After(30 * time.Second)
+	for total < 0 || last < total-1 {
+		var p packet.Packet
+		select {
+		case q, ok := <-sub.in:
+			if !ok {
+				t.Fatalf("subscriber connection ended at %d: %v", last, sub.err)
+			}
+			p = q
+		case <-deadline:
+			t.Fatalf("subscriber stalled after %d (from %d, of %d)", last, first, total)
+		}
+		pp, ok := p.(*packet.Publish)
+		if !ok {
+			t.Fatalf("subscriber got %s", p.Type())
+		}
+		i, err := strconv.Atoi(string(pp.Payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first < 0 {
+			first, last = i, i-1
+		}
+		if i != last+1 {
+			t.Fatalf("got %d after %d: a hole or an inversion", i, last)
+		}
+		last = i
+		if err := w.write(&packet.Puback{PacketID: pp.PacketID}); err != nil {
+			t.Fatal(err)
+		}
+		if last-first == 300 {
+			close(stop)
+			if total = <-sent; total < 0 {
+				t.Fatal("publisher failed")
+			}
+		}
+	}
+	t.Logf("subscribed at message %d; %d published", first, total)
+}
