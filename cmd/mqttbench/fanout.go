@@ -427,7 +427,7 @@ func (r *fanoutRun) publish(ctx context.Context, stdout io.Writer) {
 		}
 		rs := r.tally.results()
 		m := rs[len(rs)-1]
-		fmt.Fprintf(stdout, "  message %d: %d of %d subscribers after %v\n", seq, m.received, o.subs, time.Duration(now()-sent).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "  message %d: received by %d of %d subscribers when the wait ended, %v after its send\n", seq, m.received, o.subs, time.Duration(now()-sent).Round(time.Millisecond))
 	}
 }
 
