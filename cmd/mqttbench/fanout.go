@@ -311,7 +311,7 @@ func runFanout(ctx context.Context, args []string, stdout io.Writer) error {
 	if limit > 0 && limit < uint64(o.subs)+64 {
 		return fmt.Errorf("fanout: %d subscribers need more than the %d open files allowed (ulimit -n)", o.subs, limit)
 	}
-	r := &fanoutRun{o: o, tally: newFanoutTally(o.subs, o.messages),
+	r := &fanoutRun{o: o, tally: newFanoutTally(o.subs, o.messages, len(o.addrs)),
 		pace: &pacer{interval: time.Duration(float64(time.Second) / o.connectRate)}, reasons: map[string]int{}}
 	subs := make([]*fanoutSub, o.subs)
 	for i := range subs {

@@ -14,12 +14,13 @@ import (
 )
 
 // fanoutTally counts the receipts of messages 1..len(msgs) by subscribers
-// 0..subs-1. Every subscriber goroutine calls receive; the lock guards
-// all of it.
+// 0..subs-1, subscriber i connected to proxy i mod proxies. Every
+// subscriber goroutine calls receive; the lock guards all of it.
 type fanoutTally struct {
-	mu   sync.Mutex
-	subs int
-	msgs []msgTally // message seq is msgs[seq-1]
+	mu      sync.Mutex
+	subs    int
+	proxies int
+	msgs    []msgTally // message seq is msgs[seq-1]
 }
 
 // msgTally is one message's counts.
@@ -29,15 +30,17 @@ type msgTally struct {
 	pubackErr  string        // why there was no PUBACK
 	got        []uint16      // receipts per subscriber
 	received   int           // subscribers with at least one receipt
+	byProxy    []int         // of received, per proxy
 	last       int64         // the latest first receipt, ns since clockOrigin
 	dupWithDUP int           // receipts after the first that had DUP set
 	dupNoDUP   int           // receipts after the first without DUP: the broker sent it twice as new
 }
 
-func newFanoutTally(subs, messages int) *fanoutTally {
-	t := &fanoutTally{subs: subs, msgs: make([]msgTally, messages)}
+func newFanoutTally(subs, messages, proxies int) *fanoutTally {
+	t := &fanoutTally{subs: subs, proxies: proxies, msgs: make([]msgTally, messages)}
 	for i := range t.msgs {
 		t.msgs[i].got = make([]uint16, subs)
+		t.msgs[i].byProxy = make([]int, proxies)
 	}
 	return t
 }
@@ -76,6 +79,7 @@ func (t *fanoutTally) receive(sub, seq int, dup bool, at int64) bool {
 		}
 	} else {
 		m.received++
+		m.byProxy[sub%t.proxies]++
 		m.last = max(m.last, at)
 	}
 	m.got[sub]++
@@ -96,6 +100,7 @@ type fanoutResult struct {
 	pubackErr            string
 	lastDelivery         time.Duration // from the send to the last first receipt; 0: none received
 	received, missing    int
+	byProxy              string // received per proxy: "100/100 0/100"
 	dupWithDUP, dupNoDUP int
 }
 
@@ -111,6 +116,11 @@ func (t *fanoutTally) results() []fanoutResult {
 		r := fanoutResult{seq: i + 1, puback: m.puback, pubackErr: m.pubackErr,
 			received: m.received, missing: t.subs - m.received,
 			dupWithDUP: m.dupWithDUP, dupNoDUP: m.dupNoDUP}
+		var per []string
+		for p, n := range m.byProxy {
+			per = append(per, fmt.Sprintf("%d/%d", n, (t.subs-p+t.proxies-1)/t.proxies))
+		}
+		r.byProxy = strings.Join(per, " ")
 		if m.received > 0 {
 			r.lastDelivery = time.Duration(m.last - m.sent)
 		}
@@ -184,8 +194,8 @@ func reportFanout(w io.Writer, subs int, rs []fanoutResult) error {
 		if r.puback == 0 && r.pubackErr != "" {
 			ack = "none (" + r.pubackErr + ")"
 		}
-		fmt.Fprintf(w, "message %d: PUBACK %s; last delivery %s; received by %d of %d (missing %d); duplicates %d with DUP, %d without\n",
-			r.seq, ack, fanDur(int64(r.lastDelivery), r.received > 0), r.received, subs, r.missing, r.dupWithDUP, r.dupNoDUP)
+		fmt.Fprintf(w, "message %d: PUBACK %s; last delivery %s; received by %d of %d (missing %d; per proxy %s); duplicates %d with DUP, %d without\n",
+			r.seq, ack, fanDur(int64(r.lastDelivery), r.received > 0), r.received, subs, r.missing, r.byProxy, r.dupWithDUP, r.dupNoDUP)
 	}
 	s := summarizeFanout(subs, rs)
 	verdict := "pass"

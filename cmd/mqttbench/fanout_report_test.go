@@ -7,12 +7,13 @@ import (
 	"time"
 )
 
-// A run of 3 subscribers and 3 messages: message 1 reaches everyone once;
+// A run of 3 subscribers over 2 proxies (0 and 2 on the first) and 3
+// messages: message 1 reaches everyone once;
 // message 2 reaches subscriber 0 twice more (once redelivered with DUP,
 // once sent again as new) and misses subscriber 2; message 3 has no
 // PUBACK and reaches nobody.
 func fanoutSample() *fanoutTally {
-	t := newFanoutTally(3, 3)
+	t := newFanoutTally(3, 3, 2)
 	ms := int64(time.Millisecond)
 	t.sent(1, 100*ms)
 	t.acked(1, 20*time.Millisecond, "")
@@ -35,9 +36,9 @@ func fanoutSample() *fanoutTally {
 func TestFanoutTallyCountsDuplicatesAndMissing(t *testing.T) {
 	rs := fanoutSample().results()
 	want := []fanoutResult{
-		{seq: 1, puback: 20 * time.Millisecond, lastDelivery: 50 * time.Millisecond, received: 3},
-		{seq: 2, puback: 40 * time.Millisecond, lastDelivery: 200 * time.Millisecond, received: 2, missing: 1, dupWithDUP: 1, dupNoDUP: 1},
-		{seq: 3, pubackErr: "closed after 30s", missing: 3},
+		{seq: 1, puback: 20 * time.Millisecond, lastDelivery: 50 * time.Millisecond, received: 3, byProxy: "2/2 1/1"},
+		{seq: 2, puback: 40 * time.Millisecond, lastDelivery: 200 * time.Millisecond, received: 2, missing: 1, byProxy: "1/2 1/1", dupWithDUP: 1, dupNoDUP: 1},
+		{seq: 3, pubackErr: "closed after 30s", missing: 3, byProxy: "0/2 0/1"},
 	}
 	if len(rs) != len(want) {
 		t.Fatalf("results: %d messages, want %d: %+v", len(rs), len(want), rs)
@@ -50,7 +51,7 @@ func TestFanoutTallyCountsDuplicatesAndMissing(t *testing.T) {
 }
 
 func TestFanoutTallyIgnoresOtherMessages(t *testing.T) {
-	tl := newFanoutTally(2, 2)
+	tl := newFanoutTally(2, 2, 2)
 	tl.sent(1, 1)
 	for _, c := range []struct{ sub, seq int }{{0, 0}, {0, 3}, {-1, 1}, {2, 1}} {
 		if tl.receive(c.sub, c.seq, false, 5) {
@@ -67,7 +68,7 @@ func TestFanoutTallyIgnoresOtherMessages(t *testing.T) {
 
 func TestFanoutSummaryVerdict(t *testing.T) {
 	// Delivered to all, with a duplicate that had DUP: passes.
-	ok := newFanoutTally(2, 1)
+	ok := newFanoutTally(2, 1, 2)
 	ok.sent(1, 1)
 	ok.acked(1, time.Millisecond, "")
 	ok.receive(0, 1, false, 2)
@@ -93,7 +94,7 @@ func TestFanoutSummaryVerdict(t *testing.T) {
 		}
 	}
 	for _, w := range []string{
-		"message 3: PUBACK none (closed after 30s); last delivery -; received by 0 of 3 (missing 3)",
+		"message 3: PUBACK none (closed after 30s); last delivery -; received by 0 of 3 (missing 3; per proxy 0/2 0/1)",
 		"FANOUT | 3 subscribers | 3 messages | delivered to all 1/3 | PUBACK 2/3, median 20ms, max 40ms | last delivery median 50ms, max 200ms | missing 4 | duplicates 1 with DUP, 1 without | FAIL",
 	} {
 		if !strings.Contains(out.String(), w) {
