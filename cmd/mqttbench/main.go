@@ -1,7 +1,8 @@
 // Command mqttbench runs load scenarios against the all-in-one broker and
 // Mosquitto, side by side, and prints medians, spreads and ratios. See
 // "Load benchmark" in README.md; make bench runs it. mqttbench storm runs
-// a CONNECT storm against a running broker (storm.go).
+// a CONNECT storm against a running broker (storm.go); mqttbench fanout
+// measures QoS 1 fan-out to many subscribers (fanout.go).
 package main
 
 import (
@@ -19,6 +20,9 @@ func main() {
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "storm" { // storm.go
 		run, args = runStorm, args[1:]
+	}
+	if len(args) > 0 && args[0] == "fanout" { // fanout.go
+		run, args = runFanout, args[1:]
 	}
 	if err := run(ctx, args, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mqttbench:", err)
