@@ -75,6 +75,9 @@ type Follow struct {
 	Head    uint64        `json:"head,omitempty"`
 	Entries []StreamEntry `json:"entries,omitempty"`
 	Skips   []uint64      `json:"skips,omitempty"`
+	// GoneBelow, when set, is the first entry a read found above an
+	// offset it expected: the offsets between are gone (Window.Gone).
+	GoneBelow uint64 `json:"goneBelow,omitempty"`
 }
 
 // StreamDelivery is entries of one sub-stream for a connection's window,
@@ -84,6 +87,19 @@ type StreamDelivery struct {
 	Stream  StreamID      `json:"stream"`
 	Entries []StreamEntry `json:"entries,omitempty"`
 	Skips   []uint64      `json:"skips,omitempty"`
+	// GoneBelow: as Follow's, for a catch-up.
+	GoneBelow uint64 `json:"goneBelow,omitempty"`
+}
+
+// goneBelow returns the offset of the first of entries, read after after,
+// when it is not after+1: the offsets between no longer exist (past their
+// retention, or a sub-stream that began again above them, StreamStore),
+// since a store never leaves a hole below an entry it has; 0 otherwise.
+func goneBelow(entries []StreamEntry, after uint64) uint64 {
+	if len(entries) > 0 && entries[0].Offset > after+1 {
+		return entries[0].Offset
+	}
+	return 0
 }
 
 // StreamPosition is one sub-stream's position, as events carry them
@@ -230,6 +246,7 @@ func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
 					if err != nil {
 						return err
 					}
+					f.GoneBelow = goneBelow(entries, p.Acked)
 					f.Entries, f.Skips, err = c.mayReceiveEntries(entries)
 					if err != nil {
 						return err
@@ -390,7 +407,8 @@ func (c *call) catchUp() error {
 		if err != nil {
 			return err
 		}
-		c.work().Entries = append(c.work().Entries, StreamDelivery{Stream: g.Stream, Entries: keep, Skips: skips})
+		c.work().Entries = append(c.work().Entries, StreamDelivery{Stream: g.Stream, Entries: keep, Skips: skips,
+			GoneBelow: goneBelow(entries, g.After)})
 	}
 	return nil
 }

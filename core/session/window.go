@@ -47,6 +47,10 @@ type follow struct {
 	// seen is the highest offset offered; above len(wait)'s last, the
 	// entries were let go (hold) and are to be read again (Gaps).
 	seen uint64
+	// gone are runs [from, to) of offsets that were never handed out and
+	// no longer exist (Gone), ascending, all at or above acked+1: acked
+	// passes a run whole once it reaches it.
+	gone [][2]uint64
 }
 
 // waiting is an entry held by a follow; skip: not for this session.
@@ -323,12 +327,49 @@ func (w *Window) markDone(f *follow, offset uint64) {
 		return
 	}
 	f.done[offset] = true
-	for f.done[f.acked+1] {
-		delete(f.done, f.acked+1)
-		delete(f.rel, f.acked+1)
-		f.acked++
+	w.advance(f)
+}
+
+// advance moves acked over the offsets done and the runs gone after it.
+func (w *Window) advance(f *follow) {
+	for {
+		switch {
+		case f.done[f.acked+1]:
+			delete(f.done, f.acked+1)
+			delete(f.rel, f.acked+1)
+			f.acked++
+		case len(f.gone) > 0 && f.gone[0][0] <= f.acked+1:
+			f.acked = max(f.acked, f.gone[0][1]-1)
+			f.gone = f.gone[1:]
+		default:
+			w.dirty = true
+			return
+		}
 	}
-	w.dirty = true
+}
+
+// Gone tells the window that the offsets of id below below that it has
+// not handed out no longer exist: a read after next-1 found its first
+// entry at below. They were past their retention, or never given (a
+// sub-stream with no entry may begin above the offsets it gave before,
+// StreamStore). They count as done, without a frame; an entry the window
+// holds is never passed over.
+func (w *Window) Gone(id StreamID, below uint64, now time.Time) []Send {
+	f := w.follows[id]
+	if f == nil {
+		return nil
+	}
+	if len(f.wait) > 0 {
+		below = min(below, f.wait[0].Offset)
+	}
+	if below <= f.next {
+		return w.pump(now)
+	}
+	f.gone = append(f.gone, [2]uint64{f.next, below})
+	f.next = below
+	f.seen = max(f.seen, below-1)
+	w.advance(f)
+	return w.pump(now)
 }
 
 // Positions returns the positions to save, and whether they changed since

@@ -350,3 +350,56 @@ func TestWindowNumberReusedWaits(t *testing.T) {
 		t.Fatalf("after the PUBACK: %v, %v", s, err)
 	}
 }
+
+// A sub-stream that began again far above the offsets it gave (DynamoDB
+// after its entries passed their retention), or whose oldest entries are
+// gone: the read after next-1 finds its first entry higher, and the
+// offsets between count as done without a frame. Acked passes them only
+// once everything below them is acknowledged, and an entry the window
+// holds is never passed over.
+func TestWindowGone(t *testing.T) {
+	w := NewWindow(testPlan(t), 20, 100)
+	w.Follow(streamA, subA(1), Position{Acked: 10}, 0)
+	first := w.Offer(streamA, entries("a/x", 1, 11, 11), winNow)
+	wantOffsets(t, "11", first, "11")
+	const base = uint64(7_357_541_059_153_920)
+	wantOffsets(t, "an entry above the hole", w.Offer(streamA, entries("a/x", 1, base+1, base+1), winNow))
+	if g := w.Gaps(); !reflect.DeepEqual(g, []Gap{{Stream: streamA, After: 11}}) {
+		t.Fatalf("gaps %v, want after 11", g)
+	}
+	// The catch-up read after 11 found base+1 first.
+	wantOffsets(t, "after Gone", w.Gone(streamA, base+1, winNow))
+	if g := w.Gaps(); len(g) != 0 {
+		t.Fatalf("gaps %v after Gone, want none", g)
+	}
+	// base+1 is out of 11's span: it waits for 11's PUBACK.
+	next, err := w.Acked(first[0].Out.PacketID, winNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOffsets(t, "after PUBACK of 11", next, fmt.Sprint(base+1))
+	if pos, _ := w.Positions(); pos[streamA].Acked != base {
+		t.Fatalf("acked %d, want %d: the gone run passed once 11 was acknowledged", pos[streamA].Acked, base)
+	}
+	// A Gone that names an offset above one the window holds stops there.
+	w2 := NewWindow(testPlan(t), 20, 100)
+	w2.Follow(streamA, subA(1), Position{Acked: 10}, 0)
+	wantOffsets(t, "13 held", w2.Offer(streamA, entries("a/x", 1, 13, 13), winNow))
+	wantOffsets(t, "Gone below 20 with 13 held", w2.Gone(streamA, 20, winNow), "13")
+	wantOffsets(t, "Gone below the next", w2.Gone(streamA, 5, winNow))
+	if pos, _ := w2.Positions(); pos[streamA].Acked != 12 {
+		t.Fatalf("acked %d, want 12 (11 and 12 gone, 13 in flight)", pos[streamA].Acked)
+	}
+}
+
+// goneBelow names the first entry a read found only when it is not the
+// one after where the read began.
+func TestGoneBelow(t *testing.T) {
+	for _, tc := range []struct {
+		from, to, after, want uint64
+	}{{11, 12, 10, 0}, {15, 16, 10, 15}, {1, 0, 10, 0}} {
+		if got := goneBelow(entries("a/x", 1, tc.from, tc.to), tc.after); got != tc.want {
+			t.Errorf("entries %d..%d read after %d: goneBelow %d, want %d", tc.from, tc.to, tc.after, got, tc.want)
+		}
+	}
+}

@@ -93,6 +93,9 @@ func (c *conn) applyStreamLocked(w *session.StreamWork, st *session.ConnState) {
 		sw.win.Follow(f.Stream, f.Sub, f.Position, f.DupTo)
 		sw.win.Behind(f.Stream, f.Head)
 		sw.probes[f.Stream] = now
+		if f.GoneBelow > 0 && !c.writeSendsLocked(sw.win.Gone(f.Stream, f.GoneBelow, now), &before) {
+			return
+		}
 		if !c.writeSendsLocked(sw.win.Offer(f.Stream, f.Entries, now), &before) {
 			return
 		}
@@ -116,6 +119,9 @@ func (c *conn) offerLocked(ds []session.StreamDelivery, before *int) bool {
 	}
 	now := time.Now()
 	for _, d := range ds {
+		if d.GoneBelow > 0 && !c.writeSendsLocked(sw.win.Gone(d.Stream, d.GoneBelow, now), before) {
+			return false
+		}
 		if len(d.Entries) > 0 && !c.writeSendsLocked(sw.win.Offer(d.Stream, d.Entries, now), before) {
 			return false
 		}
