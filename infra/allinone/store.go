@@ -41,7 +41,8 @@ func OpenStore(cfg config.Store, log *slog.Logger) (session.Store, func() error,
 		return nil, nil, fmt.Errorf("-data-dir %s: %w", cfg.DataDir, err)
 	}
 	path := filepath.Join(cfg.DataDir, BoltFile)
-	st, err := boltstore.Open(path, boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit())
+	st, err := boltstore.Open(path, boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit(),
+		boltstore.WithStreamRetention(cfg.StreamRetention))
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, nil, fmt.Errorf("the store in %s is in use by another process (a broker serving no admin socket there, or another mqttless-admin): %w", cfg.DataDir, err)
 	}
@@ -69,5 +70,5 @@ func openDynamo(cfg config.Store, log *slog.Logger) (session.Store, func() error
 			log.Info("created the DynamoDB table", "table", cfg.Table)
 		}
 	}
-	return dynamo.New(db, cfg.Table, dynamo.WithLogger(log)), func() error { return nil }, nil
+	return dynamo.New(db, cfg.Table, dynamo.WithLogger(log), dynamo.WithStreamRetention(cfg.StreamRetention)), func() error { return nil }, nil
 }

@@ -33,6 +33,14 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) session.Store { return open(t, boltstore.WithNoSync()) })
 }
 
+// Under delivery v2 the queues keep to packet identifiers 1..max
+// (session.PacketIDLimiter): the identifiers above are the streams'.
+func TestLimitPacketIDs(t *testing.T) {
+	t.Parallel()
+	storetest.PacketIDLimit(t, open(t, boltstore.WithNoSync()))
+	storetest.PacketIDLimit(t, open(t, boltstore.WithGroupCommit()))
+}
+
 // TestStoreBatch runs the contract suite with batched writes, whose
 // transaction functions bbolt may run more than once. It is skipped with
 // -short.

@@ -98,7 +98,7 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 		if window > 0 {
 			if err := dispatchFence(cb, clientID, conn); err != nil {
 				fence = err // the messages are queued all the same
-			} else if dispatched, err = dispatch(cb, &n, window); err != nil {
+			} else if dispatched, err = dispatch(cb, &n, window, st.pidMax()); err != nil {
 				return err
 			}
 		}
@@ -148,7 +148,7 @@ func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int
 			return nil
 		}
 		var err error
-		if dispatched, err = dispatch(cb, &n, window); err != nil {
+		if dispatched, err = dispatch(cb, &n, window, st.pidMax()); err != nil {
 			return err
 		}
 		return putCounters(cb, n)
@@ -160,14 +160,15 @@ func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int
 }
 
 // dispatch moves queued messages of the session bucket cb in flight as
-// Dispatch describes, updating n, and returns them.
-func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, error) {
+// Dispatch describes, updating n, and returns them, with packet ids in
+// 1..maxPID (LimitPacketIDs).
+func dispatch(cb *bolt.Bucket, n *counters, window int, maxPID uint16) ([]*session.Outbound, error) {
 	q := cb.Bucket(bQueued)
 	if q == nil || n.queued == 0 {
 		return nil, nil
 	}
-	// There are only 65535 packet ids to hand out.
-	window = min(window, 65535)
+	// There are only maxPID packet ids to hand out.
+	window = min(window, int(maxPID))
 	var f, p *bolt.Bucket
 	var out []*session.Outbound
 	var after uint64 // the latest Seq in flight (Outbound.After)
@@ -204,7 +205,7 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 				return nil, err
 			}
 		}
-		pid, err := allocPID(p, n)
+		pid, err := allocPID(p, n, maxPID)
 		if err != nil {
 			return nil, err
 		}
@@ -221,12 +222,12 @@ func dispatch(cb *bolt.Bucket, n *counters, window int) ([]*session.Outbound, er
 	return out, nil
 }
 
-// allocPID returns the packet id after n.pid (wrapping past 65535, never
+// allocPID returns the packet id after n.pid (wrapping past maxPID, never
 // 0) that no message in flight uses, per the packet id bucket p.
-func allocPID(p *bolt.Bucket, n *counters) (uint16, error) {
-	for range 65535 {
+func allocPID(p *bolt.Bucket, n *counters, maxPID uint16) (uint16, error) {
+	for range int(maxPID) {
 		n.pid++
-		if n.pid == 0 {
+		if n.pid == 0 || n.pid > maxPID {
 			n.pid = 1
 		}
 		if p.Get(pidKey(n.pid)) == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,6 +42,23 @@ type Store struct {
 	// streamRetention is how long stream entries are kept at least
 	// (WithStreamRetention); 0 for as long as their message lives.
 	streamRetention time.Duration
+	// pidLimit bounds the packet ids the queues assign (LimitPacketIDs;
+	// 0 for 65535). Set before the store serves, read by every Dispatch.
+	pidLimit atomic.Uint32
+}
+
+var _ session.PacketIDLimiter = (*Store)(nil)
+
+// LimitPacketIDs implements session.PacketIDLimiter: the queues assign
+// packet ids 1..max, delivery v2's streams the ones above.
+func (st *Store) LimitPacketIDs(max uint16) { st.pidLimit.Store(uint32(max)) }
+
+// pidMax is the highest packet id the queues assign.
+func (st *Store) pidMax() uint16 {
+	if m := st.pidLimit.Load(); m != 0 {
+		return uint16(m)
+	}
+	return 65535
 }
 
 // Option configures Open.

@@ -27,6 +27,9 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 		p.fail("sys-prefix", c.Proxy.SysPrefix, "want a topic name under $SYS/ such as $SYS/broker")
 	}
 	c.checkTLS(p)
+	if e := c.Session.MaxSessionExpiry; e != 0 && e != session.NeverExpires {
+		c.Store.StreamRetention = time.Duration(e)*time.Second + streamRetentionMargin
+	}
 	if c.Store.Kind == "dynamo" {
 		// Every message must fit in one DynamoDB item.
 		if s, set := raw("max-packet-size"); !set {

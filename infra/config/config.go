@@ -51,7 +51,16 @@ type Store struct {
 	Table       string
 	CreateTable bool
 	Template    string
+	// StreamRetention is how long delivery v2's stream entries are kept:
+	// -max-session-expiry plus a day, so that no session still needing an
+	// entry outlives it; 0 (keep until trimmed) when sessions may never
+	// expire. Derived, not a flag.
+	StreamRetention time.Duration
 }
+
+// streamRetentionMargin is what StreamRetention adds to the longest
+// session expiry: the sweep's delay in ending a session, with room.
+const streamRetentionMargin = 24 * time.Hour
 
 // Auth is the authentication and authorization of the handlers.
 type Auth struct {

@@ -81,7 +81,7 @@ func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, l
 	if err != nil {
 		return nil, err
 	}
-	st := dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log))
+	st := dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log), dynamo.WithStreamRetention(cfg.Store.StreamRetention))
 	h, err := cfg.NewHandler(st, log)
 	if err != nil {
 		return nil, err
