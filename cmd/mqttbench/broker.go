@@ -28,6 +28,7 @@ type launcher struct {
 	mqttlessBin  string
 	mosquittoBin string
 	profileDir   string // where our broker's profiles go; empty: no profiling
+	delivery     string // mqttless's -delivery
 	profileSecs  int
 }
 
@@ -84,7 +85,8 @@ func (l *launcher) start(ctx context.Context, name, profile string) (*target, er
 		// benchmark measures throughput, not the limiter (Mosquitto has no
 		// such limits by default either).
 		args := []string{"-addr", t.addr, "-store", "bolt", "-data-dir", filepath.Join(dir, "data"),
-			"-max-publish-rate", "0", "-max-conn-rate", "0", "-max-connections", "1000000", "-max-sessions", "1000000"}
+			"-max-publish-rate", "0", "-max-conn-rate", "0", "-max-connections", "1000000", "-max-sessions", "1000000",
+			"-delivery", l.delivery}
 		if l.profileDir != "" {
 			pp, err := freePort()
 			if err != nil {

@@ -91,7 +91,7 @@ func (c *call) markFannedOut(packetID uint16) {
 
 // pendingWork reports whether anything waits for a flush.
 func (c *call) pendingWork() bool {
-	return len(c.pending) > 0 || len(c.marks) > 0 || len(c.acks) > 0
+	return len(c.pending) > 0 || len(c.marks) > 0 || len(c.acks) > 0 || len(c.appends) > 0
 }
 
 // flush does the deferred store work: the enqueues, then the MarkFannedOut
@@ -102,11 +102,12 @@ func (c *call) flush() error {
 	if !c.pendingWork() {
 		return nil
 	}
-	var err error
+	err := c.flushAppends()
 	for _, p := range c.pending {
-		if err = c.flushOut(p); err != nil {
+		if err != nil {
 			break
 		}
+		err = c.flushOut(p)
 	}
 	c.pending, c.pendingBy = nil, nil
 	if err == nil {

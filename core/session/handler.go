@@ -153,6 +153,7 @@ type call struct {
 	pending      []*pendingOut          // per subscriber, in fan-out order
 	pendingBy    map[string]*pendingOut // by client id
 	acks         []pendingAck
+	appends      []pendingAppend // delivery v2's stream appends (flushAppends)
 	marks        []uint16        // QoS 2 packet ids to mark fanned out
 	marked       map[uint16]bool // the same, as a set
 	ends         []ended         // PUBACK and PUBCOMP of the current run

@@ -102,3 +102,23 @@ type StreamStore interface {
 	// not exist).
 	Positions(ctx context.Context, clientID string) (Positions, error)
 }
+
+// StreamAppend is one append of an AppendBatch: Msg at the end of ID.
+type StreamAppend struct {
+	ID  StreamID
+	Msg *Message
+}
+
+// StreamBatcher is a StreamStore that appends several entries with one
+// durable write: the messages of one event (up to 64 PUBLISH packets of a
+// connection) then cost one commit instead of one each, as v1's Enqueue
+// of a run does. Without it the handlers call Append for each, in order.
+// Readings of the contract (storetest, "Streams/AppendBatch"):
+//
+//   - The offsets are those Appends of the batch, one after another in
+//     its order, would give: within a sub-stream they follow each other in
+//     batch order, whatever runs concurrently.
+//   - All are appended or, on an error, none.
+type StreamBatcher interface {
+	AppendBatch(ctx context.Context, batch []StreamAppend) ([]uint64, error)
+}

@@ -305,23 +305,19 @@ func (c *call) unfollow(filters []string, existed []bool) {
 // to each online session of them: an entry, or a skip for a session its
 // access rules deny, or its own message under No Local [MQTT-3.8.3-3].
 // Offline sessions are written nothing: their positions and the streams
-// hold the message. The append is durable before the PUBACK/PUBREC
-// [MQTT-4.3.2-2] [MQTT-4.3.3-2].
+// hold the message. The appends are deferred to the call's flush, which
+// writes all the appends of the call at once (StreamBatcher) before the
+// PUBACKs and PUBRECs that wait for it [MQTT-4.3.2-2] [MQTT-4.3.3-2]; f
+// counts the sessions now, which the appends do not change.
 func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, sessions map[string]*Session, f *fanout) error {
 	filters := make([]string, 0, len(byFilter))
 	for filter := range byFilter {
 		filters = append(filters, filter)
 	}
 	slices.Sort(filters)
-	ss := c.streamStore()
 	counted := map[string]bool{}
 	for _, filter := range filters {
-		id := StreamID{Filter: filter, Shard: ShardOf(m.Topic, StreamShards)}
-		off, err := ss.Append(c.ctx, id, m)
-		if err != nil {
-			return fmt.Errorf("session: append to %q: %w", filter, err)
-		}
-		entry := StreamEntry{Offset: off, Message: *m}
+		pa := pendingAppend{StreamAppend: StreamAppend{ID: StreamID{Filter: filter, Shard: ShardOf(m.Topic, StreamShards)}, Msg: m}}
 		for _, sub := range byFilter[filter] {
 			s := sessions[sub.ClientID]
 			if s == nil {
@@ -329,6 +325,7 @@ func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, se
 			}
 			ok := !(sub.NoLocal && sub.ClientID == m.Publisher) // [MQTT-3.8.3-3]
 			if ok {
+				var err error
 				if ok, err = c.mayDeliver(s, m); err != nil {
 					return err
 				}
@@ -337,14 +334,62 @@ func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, se
 				counted[s.ClientID] = true
 				f.n++
 			}
-			if !s.Online() {
-				continue
+			if s.Online() {
+				pa.to = append(pa.to, streamTarget{s: s, ok: ok})
 			}
-			d := c.streamDelivery(s, id)
-			if ok {
+		}
+		c.appends = append(c.appends, pa)
+	}
+	return nil
+}
+
+// pendingAppend is an append fanOutStreams deferred to the flush, and the
+// online sessions its entry (or a skip, not ok) then goes to.
+type pendingAppend struct {
+	StreamAppend
+	to []streamTarget
+}
+
+type streamTarget struct {
+	s  *Session
+	ok bool
+}
+
+// flushAppends writes the call's deferred appends, in call order, with
+// one StreamBatcher.AppendBatch when the store has it, and hands each
+// entry to the online sessions it is for.
+func (c *call) flushAppends() error {
+	if len(c.appends) == 0 {
+		return nil
+	}
+	pending := c.appends
+	c.appends = nil
+	offs := make([]uint64, len(pending))
+	if sb, ok := c.h.store.(StreamBatcher); ok {
+		batch := make([]StreamAppend, len(pending))
+		for i := range pending {
+			batch[i] = pending[i].StreamAppend
+		}
+		var err error
+		if offs, err = sb.AppendBatch(c.ctx, batch); err != nil {
+			return fmt.Errorf("session: append %d entries: %w", len(batch), err)
+		}
+	} else {
+		for i := range pending {
+			var err error
+			if offs[i], err = c.streamStore().Append(c.ctx, pending[i].ID, pending[i].Msg); err != nil {
+				return fmt.Errorf("session: append to %q: %w", pending[i].ID.Filter, err)
+			}
+		}
+	}
+	for i, pa := range pending {
+		entry := StreamEntry{Offset: offs[i], Message: *pa.Msg}
+		for _, t := range pa.to {
+			d := c.streamDelivery(t.s, pa.ID)
+			if t.ok {
 				d.Entries = append(d.Entries, entry)
 			} else {
-				d.Skips = append(d.Skips, off)
+				d.Skips = append(d.Skips, offs[i])
 			}
 		}
 	}

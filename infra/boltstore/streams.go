@@ -62,42 +62,58 @@ const (
 
 // Append implements session.StreamStore.
 func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.Message) (uint64, error) {
-	if !fitsUint32(id.Shard) {
-		return 0, fmt.Errorf("boltstore: append to %q: shard %d out of range", id.Filter, id.Shard)
-	}
-	at := time.Now().UnixMilli()
-	data, err := encodeRecord(&streamRecord{At: at, Message: *msg})
+	offs, err := st.AppendBatch(ctx, []session.StreamAppend{{ID: id, Msg: msg}})
 	if err != nil {
-		return 0, fmt.Errorf("boltstore: append to %q: encode: %w", id.Filter, err)
+		return 0, err
 	}
-	key := streamKey(id)
-	var off uint64
-	err = st.update(ctx, true, nil, func(tx *bolt.Tx) error {
-		off = 0
-		sb, err := tx.Bucket(bStreams).CreateBucketIfNotExists(key)
-		if err != nil {
-			return err
+	return offs[0], nil
+}
+
+var _ session.StreamBatcher = (*Store)(nil)
+
+// AppendBatch implements session.StreamBatcher: the entries are put in one
+// transaction (and so share the group commit's fsync with other writers),
+// each as Append puts it.
+func (st *Store) AppendBatch(ctx context.Context, batch []session.StreamAppend) ([]uint64, error) {
+	at := time.Now().UnixMilli()
+	data := make([][]byte, len(batch))
+	for i, a := range batch {
+		if !fitsUint32(a.ID.Shard) {
+			return nil, fmt.Errorf("boltstore: append to %q: shard %d out of range", a.ID.Filter, a.ID.Shard)
 		}
-		sb.FillPercent = streamFill
-		next, err := sb.NextSequence()
-		if err != nil {
-			return err
+		var err error
+		if data[i], err = encodeRecord(&streamRecord{At: at, Message: *a.Msg}); err != nil {
+			return nil, fmt.Errorf("boltstore: append to %q: encode: %w", a.ID.Filter, err)
 		}
-		if next%trimEvery == 0 { // before the Put: never the entry appended
-			if _, err := trimFront(sb, at, st.streamRetention, trimBatch); err != nil {
+	}
+	offs := make([]uint64, len(batch))
+	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
+		for i, a := range batch {
+			sb, err := tx.Bucket(bStreams).CreateBucketIfNotExists(streamKey(a.ID))
+			if err != nil {
 				return err
 			}
+			sb.FillPercent = streamFill
+			next, err := sb.NextSequence()
+			if err != nil {
+				return err
+			}
+			if next%trimEvery == 0 { // before the Put: never the entry appended
+				if _, err := trimFront(sb, at, st.streamRetention, trimBatch); err != nil {
+					return err
+				}
+			}
+			if err := sb.Put(seqKey(next), data[i]); err != nil {
+				return err
+			}
+			offs[i] = next
 		}
-		if err := sb.Put(seqKey(next), data); err != nil {
-			return err
-		}
-		off = next
 		return nil
 	})
 	if err != nil {
-		return 0, wrap(err, "append to %q shard %d", id.Filter, id.Shard)
+		return nil, wrap(err, "append %d entries", len(batch))
 	}
-	return off, nil
+	return offs, nil
 }
 
 // ReadStream implements session.StreamStore.

@@ -21,6 +21,7 @@ var streamTests = []test{
 	{"PositionsSaved", testPositionsSaved},
 	{"PositionsFenced", testPositionsFenced},
 	{"PositionsFollowSubscriptions", testPositionsFollowSubscriptions},
+	{"AppendBatch", testAppendBatch},
 }
 
 // streams returns the store's StreamStore, or skips the test.
@@ -244,4 +245,52 @@ func testPositionsFollowSubscriptions(e *env) {
 	e.eq("positions after subscribing to a filter saved before", e.positions(ss, c), session.Positions{a: {Acked: 1}})
 	e.connect(c, "conn2", true)
 	e.eq("positions after a clean Connect", len(e.positions(ss, c)), 0)
+}
+
+// testAppendBatch: a batch gives the offsets successive Appends would,
+// racing Appends included, and its entries read back in batch order.
+// Stores without session.StreamBatcher skip it (the handlers then call
+// Append for each).
+func testAppendBatch(e *env) {
+	ss := e.streams()
+	sb, ok := ss.(session.StreamBatcher)
+	if !ok {
+		e.Skipf("%T appends one entry at a time (no session.StreamBatcher)", e.st)
+	}
+	a, b := session.StreamID{Filter: e.topic("ba")}, session.StreamID{Filter: e.topic("bb")}
+	first := e.appendMsg(ss, a, "a0")
+	msg := func(p string) *session.Message { return &session.Message{Topic: a.Filter, Payload: []byte(p), QoS: 1} }
+	offs, err := sb.AppendBatch(e.ctx, []session.StreamAppend{{ID: a, Msg: msg("a1")}, {ID: b, Msg: msg("b0")}, {ID: a, Msg: msg("a2")}})
+	e.must(err, "AppendBatch")
+	if len(offs) != 3 || offs[0] != first+1 || offs[2] != first+2 || offs[1] < 1 {
+		e.Fatalf("AppendBatch offsets %v after a's %d", offs, first)
+	}
+	var got []string
+	for _, en := range e.readAll(ss, a, first) {
+		got = append(got, string(en.Message.Payload))
+	}
+	e.eq("a's entries after its first", got, []string{"a1", "a2"})
+	var wg sync.WaitGroup
+	var batched [][]uint64
+	var mu sync.Mutex
+	for w := range 4 {
+		wg.Go(func() {
+			o, err := sb.AppendBatch(e.ctx, []session.StreamAppend{{ID: b, Msg: msg(fmt.Sprint(w, "x"))}, {ID: b, Msg: msg(fmt.Sprint(w, "y"))}})
+			if err != nil {
+				e.Errorf("AppendBatch %d: %v", w, err)
+				return
+			}
+			mu.Lock()
+			batched = append(batched, o)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	seen := map[uint64]bool{offs[1]: true}
+	for _, o := range batched {
+		if len(o) != 2 || o[1] <= o[0] || seen[o[0]] || seen[o[1]] {
+			e.Errorf("racing batches gave offsets %v (others: %v)", o, batched)
+		}
+		seen[o[0]], seen[o[1]] = true, true
+	}
 }
