@@ -29,6 +29,12 @@ const (
 	// KindRecover reports that the proxy named in Proxy restarted after a
 	// crash: the connections it held are gone (Handler.Recover).
 	KindRecover Kind = "recover"
+	// KindDrain reports that the proxy named in Proxy is draining (on
+	// SIGTERM): it closed its connections, and asks the handlers to end
+	// the sessions it still owns in bulk rather than one lost event each
+	// (Handler.Drain). One event is one bounded pass; Reply.More asks for
+	// another.
+	KindDrain Kind = "drain"
 	// KindSys asks the handler to publish the broker's statistics in Sys
 	// as retained QoS 0 messages from the broker itself ($SYS topics).
 	// Conn is unused.
@@ -103,6 +109,10 @@ type Reply struct {
 	// each denied PUBLISH or SUBSCRIBE filter (DeniedPublish,
 	// DeniedSubscribe), for the proxy's metrics. The handlers logged them.
 	Refused []string `json:"refused,omitempty"`
+	// More is set on the reply of a KindDrain event whose pass stopped
+	// before it ended every session the proxy owned (or published every
+	// will due): another KindDrain event goes on from there.
+	More bool `json:"more,omitempty"`
 }
 
 // Delivery is frames for one connection held by some proxy, or a request to
