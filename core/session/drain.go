@@ -15,12 +15,16 @@ import (
 // goes offline, its expiry counting from now, and a session with expiry
 // 0 is removed by that Tick (section 3.1.2.11.2).
 //
-// What one pass does at most, as Sweep: tickBatch sessions of proxy,
-// started within the first half of the pass, then tickBatch due sessions,
-// passParallel at a time. Reply.More is set when it stopped before proxy
-// owned none, or handled a full page of due sessions: the proxy then
-// sends another KindDrain, which resumes from what the store holds. It
-// returns how many sessions of proxy it ended.
+// What one pass does at most: tickBatch sessions of proxy, then, in the
+// time left, tickBatch due sessions (Tick), passParallel at a time, all
+// started within drainPassMax (5 s) or before the context's deadline
+// (pass.go): the proxy's drain timeout (10 s by default) sees several
+// passes, whatever the function's own timeout. Ending the sessions comes
+// first: a session offline with its will due is settled, and the fleet's
+// sweep publishes the will if the drain does not. Reply.More is set when
+// the pass stopped before proxy owned none, or handled a full page of due
+// sessions: the proxy then sends another KindDrain, which resumes from
+// what the store holds. It returns how many sessions of proxy it ended.
 //
 // A lost event of one of the connections that races it is harmless:
 // each session goes offline by one write fenced on its connection, and
@@ -33,8 +37,8 @@ func (h *Handler) Drain(ctx context.Context, proxy string) (*Reply, int, error) 
 	if proxy == "" {
 		return &Reply{}, 0, fmt.Errorf("session: drain of no proxy")
 	}
-	p := newPass(ctx)
-	n, drained, err := h.endOwned(ctx, p.half(), proxy, tickBatch, nil)
+	p := newPass(ctx, drainPassMax)
+	n, drained, err := h.endOwned(ctx, p, proxy, tickBatch, nil)
 	if err != nil {
 		return &Reply{More: true}, n, err
 	}

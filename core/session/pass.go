@@ -11,7 +11,7 @@ import (
 // due at once), one pass ends within the invocation that runs it:
 //
 //   - it starts no session's work once its stop time has come: passMax
-//     after it began, or its context's deadline less a margin (a fifth of
+//     after it began (drainPassMax for Drain), or its context's deadline less a margin (a fifth of
 //     the time left, at most passMargin), whichever comes first. Work
 //     started by then completes (one or two store calls a session);
 //   - it works on up to passParallel sessions at once, so that a pass ends
@@ -25,6 +25,7 @@ import (
 //     the same moment, a no-op.
 const (
 	passMax      = 20 * time.Second
+	drainPassMax = 5 * time.Second
 	passMargin   = 5 * time.Second
 	passParallel = 16
 )
@@ -34,10 +35,10 @@ type pass struct {
 	stop time.Time
 }
 
-// newPass starts a pass under ctx (see above).
-func newPass(ctx context.Context) pass {
+// newPass starts a pass under ctx, of at most most (see above).
+func newPass(ctx context.Context, most time.Duration) pass {
 	now := time.Now()
-	stop := now.Add(passMax)
+	stop := now.Add(most)
 	if dl, ok := ctx.Deadline(); ok {
 		margin := min(dl.Sub(now)/5, passMargin)
 		if s := dl.Add(-margin); s.Before(stop) {

@@ -37,7 +37,7 @@ type SweepStats struct {
 func (h *Handler) Sweep(ctx context.Context, limit int) (*Reply, SweepStats, error) {
 	var st SweepStats
 	reply := &Reply{}
-	p := newPass(ctx)
+	p := newPass(ctx, passMax)
 	leases, err := h.store.Leases(ctx)
 	if err != nil {
 		return reply, st, fmt.Errorf("session: sweep: %w", err)

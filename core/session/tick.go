@@ -17,7 +17,7 @@ import (
 // or so. It is safe to run on several machines at once: a will is
 // published only by the call that clears it.
 func (h *Handler) Tick(ctx context.Context, limit int) (*Reply, int, error) {
-	return h.tick(ctx, newPass(ctx), limit)
+	return h.tick(ctx, newPass(ctx, passMax), limit)
 }
 
 // tick is Tick within pass p.

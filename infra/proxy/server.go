@@ -400,6 +400,24 @@ func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []str
 // no longer hold its connections (a lost lease). The proxy accepts no
 // connection afterwards.
 func (s *Server) Drain(ctx context.Context) error {
+	s.CloseAll()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("proxy: drain: %d connections left: %w", s.Connections(), ctx.Err())
+	}
+}
+
+// CloseAll is the first half of Drain, which calls it: it stops accepting
+// and starts closing every connection, without waiting. Once it returns,
+// no frame a client sends is handed to the handlers any more, though a
+// call under way (a CONNECT, say) may still complete. A proxy that
+// settles its sessions in bulk as it drains (session.KindDrain) calls it
+// first, then sends its drain events while Drain waits.
+func (s *Server) CloseAll() {
 	s.mu.Lock()
 	s.done = true
 	for _, ln := range s.lns {
@@ -412,14 +430,6 @@ func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.shutdown()
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("proxy: drain: %d connections left: %w", s.Connections(), ctx.Err())
 	}
 }
 
