@@ -92,9 +92,15 @@ func (h *Handler) endLapsed(ctx context.Context, p pass, l Lease, limit int) (in
 	return n, true, nil
 }
 
+// ownedPage is how many sessions endOwned reads at once: a few rounds of
+// passParallel, so that a pass short of time (or a slow store: moto's
+// index query of 1,000 sessions took seconds) still ends the sessions of
+// the pages it read.
+const ownedPage = 8 * passParallel
+
 // endOwned ends up to limit sessions owned by proxy, each as a lost
-// connection (lapse), passParallel at a time, starting none once pass p is
-// over. Before each page of sessions is ended, still (when not nil) is
+// connection (lapse), passParallel at a time, a page of ownedPage after
+// another, starting none once pass p is over. Before each page of sessions is ended, still (when not nil) is
 // asked whether to go on. It reports how many sessions it ended, and
 // whether it found proxy owning none (drained). Owned may read an index
 // that lags (DynamoDB's): a session it returns again after this call took
@@ -102,7 +108,7 @@ func (h *Handler) endLapsed(ctx context.Context, p pass, l Lease, limit int) (in
 func (h *Handler) endOwned(ctx context.Context, p pass, proxy string, limit int, still func() (bool, error)) (n int, drained bool, err error) {
 	seen := map[string]bool{} // client id and connection of each session ended
 	for n < limit && !p.over() {
-		owned, err := h.store.Owned(ctx, proxy, min(limit-n, tickBatch))
+		owned, err := h.store.Owned(ctx, proxy, min(limit-n, ownedPage))
 		if err != nil {
 			return n, false, fmt.Errorf("session: end the sessions of %q: %w", proxy, err)
 		}
