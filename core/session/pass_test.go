@@ -69,10 +69,10 @@ func TestSweepPassBoundedAndResumes(t *testing.T) {
 	e.lease("proxy-1", 5*time.Second)
 	watcher, _, _ := e.connectOn("proxy-W", v5, "watcher")
 	watcher.sub(sub("will/#", 0))
-	const n = 300
+	const n = 800
 	e.connectMany("proxy-1", "c", n)
 	e.clock.Advance(6 * time.Second)
-	st := &slowOffline{Store: e.store, delay: 5 * time.Millisecond, ended: map[string]int{}}
+	st := &slowOffline{Store: e.store, delay: 20 * time.Millisecond, ended: map[string]int{}}
 	h, err := session.New(st, session.Config{}, nil, session.WithClock(e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestSweepPassBoundedAndResumes(t *testing.T) {
 		if passes++; passes > 100 {
 			t.Fatalf("%d passes ended %d of %d sessions, published %d wills", passes, ended, n, len(wills))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		deadline, _ := ctx.Deadline()
 		r, stats, err := h.Sweep(ctx, 1000)
 		cancel()
@@ -96,9 +96,9 @@ func TestSweepPassBoundedAndResumes(t *testing.T) {
 		e.checkReply(nil, r)
 		countWills(watcher, r, wills)
 		if passes == 1 && stats.Ended >= n {
-			// 300 calls of 5 ms, 16 at a time, take 95 ms at least: more
+			// 800 calls of 20 ms, 16 at a time, take 1 s at least: more
 			// than half of the pass.
-			t.Errorf("the first pass ended all %d sessions within half of 150 ms", stats.Ended)
+			t.Errorf("the first pass ended all %d sessions within half of 1 s", stats.Ended)
 		}
 		ended += stats.Ended
 		lapsed = lapsed || stats.Lapsed == 1
