@@ -12,7 +12,9 @@ const (
 	KindPackets Kind = "packets"
 	// KindLost reports that a connection ended. The proxy sends it for every
 	// connection whose CONNECT was accepted, whether the client, the network
-	// or the broker ended it; the handler decides what the end means.
+	// or the broker ended it; the handler decides what the end means. A
+	// draining proxy of a fleet sends none for the connections it closes:
+	// it settles their sessions in bulk (KindDrain).
 	KindLost Kind = "lost"
 	// KindTick asks for the work that waits for time (Handler.Sweep): due
 	// wills, expired sessions and the sessions of proxies whose lease

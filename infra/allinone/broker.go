@@ -468,23 +468,24 @@ loop:
 	}
 	// Drain: DISCONNECT 0x8B to 5.0 clients, each connection's lost event
 	// (its session settled), within -drain-timeout. A proxy of a fleet
-	// renews its lease no more, and settles its sessions in bulk
-	// (KindDrain, lease.go's settle) while the lost events go: thousands
-	// of them take the handlers far longer than the drain timeout.
+	// renews its lease no more, and settles its sessions in bulk instead
+	// (KindDrain, lease.go's settle) while its connections close:
+	// thousands of lost events took the handlers far longer than the
+	// drain timeout.
 	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.Proxy.DrainTimeout)
 	defer cancel()
 	begin := time.Now()
 	n := b.proxy.Connections()
-	settled := make(chan struct{})
+	settled, drained := make(chan struct{}), make(chan struct{})
 	if b.lease != nil {
 		stopLease()
 		if !leaseLostOnce {
 			<-leaseLost
 		}
-		b.proxy.CloseAll()
+		b.proxy.CloseAll(true)
 		go func() {
 			defer close(settled)
-			events, done := b.lease.settle(sctx)
+			events, done := b.lease.settle(sctx, drained)
 			b.log.Info("settled the sessions of the drained connections", "done", done, "events", events,
 				"took", time.Since(begin).Round(time.Millisecond))
 		}()
@@ -492,6 +493,7 @@ loop:
 		close(settled)
 	}
 	derr := b.proxy.Drain(sctx)
+	close(drained)
 	<-settled
 	if derr != nil {
 		err = errors.Join(err, fmt.Errorf("-drain-timeout %v: %w", b.cfg.Proxy.DrainTimeout, derr))

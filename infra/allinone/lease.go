@@ -25,8 +25,8 @@ import (
 // and closes those it holds (Broker.Run's shutdown).
 //
 // A proxy that drains (SIGTERM, or a lost lease) renews its lease no
-// more, closes its connections and settles their sessions in bulk
-// (settle), then releases the lease (release). A sweep that ends the same
+// more, closes its connections without a lost event each and settles
+// their sessions in bulk (settle), then releases the lease (release). A sweep that ends the same
 // sessions meanwhile, once the lease lapsed, is harmless: each session
 // goes offline by one write fenced on its connection, and its will goes
 // once (session.Handler.Drain).
@@ -127,18 +127,28 @@ const settleRetry = 200 * time.Millisecond
 
 // settle ends the sessions the proxy still owns as it drains, in bulk: it
 // sends KindDrain events (session.Handler.Drain), one at a time, each one
-// bounded pass of the handlers, until a reply asks for no more or ctx (the
-// drain timeout) ends; a failed one is sent again. It runs while the
-// connections closed by the drain send their lost events, which then find
-// their sessions settled (or settle them first: either way once). What it
-// leaves, and a session a CONNECT still in flight puts online after it,
-// the sweep ends once the lease is released. It returns how many events
-// it sent and whether the proxy was left owning no session.
-func (l *leaseHolder) settle(ctx context.Context) (int, bool) {
+// bounded pass of the handlers, until a reply asks for no more once the
+// connections are all closed (drained is closed then: a call under way as
+// the drain began, a CONNECT say, may have put a session online after an
+// earlier pass), or ctx (the drain timeout) ends; a failed one is sent
+// again. The connections send no lost event meanwhile
+// (proxy.Server.CloseAll). What it leaves the sweep ends once the lease
+// is released. It returns how many events it sent and whether the proxy
+// was left owning no session.
+func (l *leaseHolder) settle(ctx context.Context, drained <-chan struct{}) (int, bool) {
 	for n := 1; ; n++ {
+		closed := isClosed(drained)
 		r, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindDrain, Proxy: l.id})
 		if err == nil && !r.More {
-			return n, true
+			if closed {
+				return n, true
+			}
+			select {
+			case <-ctx.Done():
+				return n, false
+			case <-drained:
+			}
+			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -151,6 +161,16 @@ func (l *leaseHolder) settle(ctx context.Context) (int, bool) {
 			return n, false
 		case <-time.After(settleRetryAfter(err)):
 		}
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
