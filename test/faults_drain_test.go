@@ -28,7 +28,8 @@ func TestFaultDrainSettlesSessions(t *testing.T) {
 	s := newFaultStack(t, nil)
 	a, b := s.start("A"), s.start("B")
 	root := topicRoot("drain-scale")
-	w, _ := rawConnect(t, b.addr, packet.V5, uniq("drain-w"), true)
+	w := dialRaw(t, b.addr, packet.V5)
+	w.mustConnect(&packet.Connect{ClientID: uniq("drain-w"), CleanStart: true}) // no keep alive: it only reads
 	w.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: root + "/+", QoS: 0}}})
 	if _, err := w.next(waitTime); err != nil {
 		t.Fatalf("SUBACK: %v", err)

@@ -16,6 +16,9 @@ import (
 //     started by then completes (one or two store calls a session);
 //   - it works on up to passParallel sessions at once, so that a pass ends
 //     that many times more sessions than one after the other would;
+//   - passMax is short because the wills a pass publishes are delivered
+//     when it returns (its Reply): on the e2e stack on moto, passes that
+//     could last 20 s held a dead proxy's wills back that long;
 //   - what it leaves is in the store as it was: sessions still online on a
 //     lapsed lease or a draining proxy (Owned returns them again), wills
 //     due and sessions expired (Due returns them again). The next pass
@@ -24,7 +27,7 @@ import (
 //     the will's time) make a session another pass ended, or is ending at
 //     the same moment, a no-op.
 const (
-	passMax      = 20 * time.Second
+	passMax      = 10 * time.Second
 	drainPassMax = 5 * time.Second
 	passMargin   = 5 * time.Second
 	passParallel = 16
