@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -20,27 +21,44 @@ func (h *Handler) Tick(ctx context.Context, limit int) (*Reply, int, error) {
 	return h.tick(ctx, newPass(ctx, passMax), limit)
 }
 
-// tick is Tick within pass p.
+// tick is Tick within pass p. It reads the due sessions a page of
+// ownedPage at a time: a slow store's read of 1,000 (moto's index query)
+// could take the whole pass, leaving none of them handled. A session
+// read again within the pass (a will another call cleared, a read that
+// lags) is not handled twice.
 func (h *Handler) tick(ctx context.Context, p pass, limit int) (*Reply, int, error) {
 	reply := &Reply{}
-	if p.over() {
-		return reply, 0, nil
-	}
-	now := h.now()
-	due, err := h.store.Due(ctx, now.UnixMilli(), limit)
-	if err != nil {
-		return reply, 0, err
-	}
 	var mu sync.Mutex // guards reply and byConn
 	byConn := map[string]int{}
-	n, _, err := each(ctx, p, due, func(s *Session) error {
-		r, err := h.settleDue(ctx, s)
-		mu.Lock()
-		mergeDeliveries(reply, byConn, r.Deliveries)
-		mu.Unlock()
-		return err
-	})
-	return reply, n, err
+	seen := map[string]bool{}
+	n := 0
+	for n < limit && !p.over() {
+		page := min(limit-n, ownedPage)
+		due, err := h.store.Due(ctx, h.now().UnixMilli(), page)
+		if err != nil {
+			return reply, n, err
+		}
+		full := len(due) == page
+		due = slices.DeleteFunc(due, func(s *Session) bool { return seen[s.ClientID] })
+		if len(due) == 0 {
+			break
+		}
+		done, all, err := each(ctx, p, due, func(s *Session) error {
+			r, err := h.settleDue(ctx, s)
+			mu.Lock()
+			mergeDeliveries(reply, byConn, r.Deliveries)
+			mu.Unlock()
+			return err
+		})
+		n += done
+		if err != nil || !all || !full {
+			return reply, n, err
+		}
+		for _, s := range due {
+			seen[s.ClientID] = true
+		}
+	}
+	return reply, n, nil
 }
 
 // mergeDeliveries adds ds to reply, one delivery per connection: the
