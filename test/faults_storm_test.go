@@ -112,11 +112,18 @@ func TestFaultConnectStormAfterDrain(t *testing.T) {
 // 300 s through addr, and returns the connection and the CONNACK, or why
 // it had none within d.
 func stormConnect(addr, id, user, password string, d time.Duration) (net.Conn, *packet.Connack, error) {
+	p := &packet.Connect{ClientID: id, KeepAlive: 600, UsernameFlag: true, Username: user, PasswordFlag: true, Password: []byte(password)}
+	return rawConnectV5(addr, p, d)
+}
+
+// rawConnectV5 connects p, given a session of 300 s, through addr, and
+// returns the connection and the CONNACK, or why it had none within d.
+func rawConnectV5(addr string, p *packet.Connect, d time.Duration) (net.Conn, *packet.Connack, error) {
+	id := p.ClientID
 	nc, err := net.DialTimeout("tcp", addr, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &packet.Connect{ClientID: id, KeepAlive: 600, UsernameFlag: true, Username: user, PasswordFlag: true, Password: []byte(password)}
 	p.Properties.SessionExpiry = 300
 	p.Properties.Set(packet.PropSessionExpiry)
 	b, err := p.Append(nil, packet.V5)

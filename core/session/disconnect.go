@@ -47,6 +47,12 @@ func (c *call) lost() error {
 // goOffline ends this connection's ownership of its session: the will, if
 // withWill, is published now or scheduled after its delay, and the session
 // ends when its expiry interval is 0, or is kept until it expires.
+//
+// The write that ends the ownership, fenced on this connection, comes
+// before the will is published: a sweep or a drain (lapse) may end the
+// same session at the same moment, scheduling its will, and a takeover
+// publishes a will its old session still owed (Store.Connect). Only the
+// call whose write succeeds owns the will, so it goes once.
 func (c *call) goOffline(withWill bool) error {
 	s, err := c.h.store.Session(c.ctx, c.st.ClientID)
 	if errors.Is(err, ErrNotFound) {
@@ -63,20 +69,23 @@ func (c *call) goOffline(withWill bool) error {
 	if expiry != NeverExpires {
 		o.ExpiresAt = c.nowMs() + int64(expiry)*1000
 	}
+	var now *Will // published once the write succeeded
 	if withWill && s.Will != nil {
 		// The will goes when its delay has passed or the session ends,
 		// whichever comes first (section 3.1.3.2.2).
-		delay := min(s.Will.Delay, expiry)
-		if delay == 0 {
-			if err := c.publishWill(s.Will, s.Identity); err != nil {
-				return err
-			}
+		if delay := min(s.Will.Delay, expiry); delay == 0 {
+			now = s.Will
 		} else {
 			o.Will, o.WillAt = s.Will, c.nowMs()+int64(delay)*1000
 		}
 	}
 	if expiry == 0 {
-		return c.storeErr(c.h.store.DeleteSession(c.ctx, c.st.ClientID, c.ev.Conn))
+		err = c.h.store.DeleteSession(c.ctx, c.st.ClientID, c.ev.Conn)
+	} else {
+		err = c.h.store.SetOffline(c.ctx, c.st.ClientID, c.ev.Conn, o)
 	}
-	return c.storeErr(c.h.store.SetOffline(c.ctx, c.st.ClientID, c.ev.Conn, o))
+	if err != nil || now == nil {
+		return c.storeErr(err)
+	}
+	return c.publishWill(now, s.Identity)
 }

@@ -12,7 +12,9 @@ const (
 	KindPackets Kind = "packets"
 	// KindLost reports that a connection ended. The proxy sends it for every
 	// connection whose CONNECT was accepted, whether the client, the network
-	// or the broker ended it; the handler decides what the end means.
+	// or the broker ended it; the handler decides what the end means. A
+	// draining proxy of a fleet sends none for the connections it closes:
+	// it settles their sessions in bulk (KindDrain).
 	KindLost Kind = "lost"
 	// KindTick asks for the work that waits for time (Handler.Sweep): due
 	// wills, expired sessions and the sessions of proxies whose lease
@@ -29,6 +31,12 @@ const (
 	// KindRecover reports that the proxy named in Proxy restarted after a
 	// crash: the connections it held are gone (Handler.Recover).
 	KindRecover Kind = "recover"
+	// KindDrain reports that the proxy named in Proxy is draining (on
+	// SIGTERM): it closed its connections, and asks the handlers to end
+	// the sessions it still owns in bulk rather than one lost event each
+	// (Handler.Drain). One event is one bounded pass; Reply.More asks for
+	// another.
+	KindDrain Kind = "drain"
 	// KindSys asks the handler to publish the broker's statistics in Sys
 	// as retained QoS 0 messages from the broker itself ($SYS topics).
 	// Conn is unused.
@@ -119,6 +127,10 @@ type Reply struct {
 	// Stream is delivery v2's work for the event's connection (v2.go);
 	// nil under v1 and when there is none.
 	Stream *StreamWork `json:"stream,omitempty"`
+	// More is set on the reply of a KindDrain event whose pass stopped
+	// before it ended every session the proxy owned (or published every
+	// will due): another KindDrain event goes on from there.
+	More bool `json:"more,omitempty"`
 }
 
 // Delivery is frames for one connection held by some proxy, or a request to

@@ -92,6 +92,9 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 	case KindRecover:
 		reply, _, err := h.Recover(ctx, ev.Proxy)
 		return reply, err
+	case KindDrain:
+		reply, _, err := h.Drain(ctx, ev.Proxy)
+		return reply, err
 	case KindSys:
 		return h.PublishSys(ctx, ev.Sys)
 	case KindUndelivered:

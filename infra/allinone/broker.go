@@ -428,8 +428,8 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer ticker.Stop()
 		tick = ticker.C
 	}
-	// The lease is held until the connections are closed and their ends
-	// handled, then released (lease.go).
+	// The lease is held until the proxy drains, then released once the
+	// drain settled its sessions (lease.go).
 	leaseCtx, stopLease := context.WithCancel(context.Background())
 	defer stopLease()
 	leaseLost := make(chan error, 1)
@@ -467,21 +467,40 @@ loop:
 		srv.Close()
 	}
 	// Drain: DISCONNECT 0x8B to 5.0 clients, each connection's lost event
-	// (its session settled), within -drain-timeout.
+	// (its session settled), within -drain-timeout. A proxy of a fleet
+	// renews its lease no more, and settles its sessions in bulk instead
+	// (KindDrain, lease.go's settle) while its connections close:
+	// thousands of lost events took the handlers far longer than the
+	// drain timeout.
 	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.Proxy.DrainTimeout)
 	defer cancel()
 	begin := time.Now()
 	n := b.proxy.Connections()
-	if derr := b.proxy.Drain(sctx); derr != nil {
-		err = errors.Join(err, fmt.Errorf("-drain-timeout %v: %w", b.cfg.Proxy.DrainTimeout, derr))
-	} else {
-		b.log.Info("drained", "connections", n, "took", time.Since(begin).Round(time.Millisecond))
-	}
+	settled, drained := make(chan struct{}), make(chan struct{})
 	if b.lease != nil {
 		stopLease()
 		if !leaseLostOnce {
 			<-leaseLost
 		}
+		b.proxy.CloseAll(true)
+		go func() {
+			defer close(settled)
+			events, done := b.lease.settle(sctx, drained)
+			b.log.Info("settled the sessions of the drained connections", "done", done, "events", events,
+				"took", time.Since(begin).Round(time.Millisecond))
+		}()
+	} else {
+		close(settled)
+	}
+	derr := b.proxy.Drain(sctx)
+	close(drained)
+	<-settled
+	if derr != nil {
+		err = errors.Join(err, fmt.Errorf("-drain-timeout %v: %w", b.cfg.Proxy.DrainTimeout, derr))
+	} else {
+		b.log.Info("drained", "connections", n, "took", time.Since(begin).Round(time.Millisecond))
+	}
+	if b.lease != nil {
 		b.lease.release(sctx)
 	}
 	b.ln.Close()

@@ -23,6 +23,13 @@ import (
 // to stop. Past it the proxy may be partitioned from the handlers, and a
 // sweep may end its sessions at any moment: it stops taking connections
 // and closes those it holds (Broker.Run's shutdown).
+//
+// A proxy that drains (SIGTERM, or a lost lease) renews its lease no
+// more, closes its connections without a lost event each and settles
+// their sessions in bulk (settle), then releases the lease (release). A sweep that ends the same
+// sessions meanwhile, once the lease lapsed, is harmless: each session
+// goes offline by one write fenced on its connection, and its will goes
+// once (session.Handler.Drain).
 
 // safeShare is the share of the period a renewal is trusted for, as a
 // fraction safeNum/safeDen.
@@ -113,4 +120,65 @@ func (l *leaseHolder) hold(ctx context.Context, held time.Time) error {
 		l.log.Warn("lease renewal failed; retrying", "proxy", l.id, "err", err, "trusted for", time.Until(safe).Round(time.Millisecond))
 		next = time.Now().Add(l.period / 10)
 	}
+}
+
+// settleRetry is the pause before a failed drain event is sent again.
+const settleRetry = 200 * time.Millisecond
+
+// settle ends the sessions the proxy still owns as it drains, in bulk: it
+// sends KindDrain events (session.Handler.Drain), one at a time, each one
+// bounded pass of the handlers, until a reply asks for no more once the
+// connections are all closed (drained is closed then: a call under way as
+// the drain began, a CONNECT say, may have put a session online after an
+// earlier pass), or ctx (the drain timeout) ends; a failed one is sent
+// again. The connections send no lost event meanwhile
+// (proxy.Server.CloseAll). What it leaves the sweep ends once the lease
+// is released. It returns how many events it sent and whether the proxy
+// was left owning no session.
+func (l *leaseHolder) settle(ctx context.Context, drained <-chan struct{}) (int, bool) {
+	for n := 1; ; n++ {
+		closed := isClosed(drained)
+		r, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindDrain, Proxy: l.id})
+		if err == nil && !r.More {
+			if closed {
+				return n, true
+			}
+			select {
+			case <-ctx.Done():
+				return n, false
+			case <-drained:
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, false
+			}
+			l.log.Warn("settling the sessions of the drained connections failed; retrying", "proxy", l.id, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return n, false
+		case <-time.After(settleRetryAfter(err)):
+		}
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// settleRetryAfter is the pause before the next drain event: none after
+// one that asked for more, settleRetry after a failure.
+func settleRetryAfter(err error) time.Duration {
+	if err != nil {
+		return settleRetry
+	}
+	return 0
 }

@@ -8,8 +8,11 @@ import (
 )
 
 // sweepMargin is how long before the invocation's deadline the scheduled
-// sweep stops starting passes: one pass (up to 1,000 sessions of lapsed
-// proxies and 1,000 due ones) ends well within it.
+// sweep stops starting passes. A pass bounds itself as well, however
+// large the backlog (core/session/pass.go): it starts no work past the
+// deadline less a fifth of the time left, so one started just before the
+// margin ends about 2 s before the deadline, and the next invocation's
+// passes resume what it left.
 const sweepMargin = 10 * time.Second
 
 // sweep serves a KindSweep event, the invocation the EventBridge schedule

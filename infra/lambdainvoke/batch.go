@@ -49,13 +49,13 @@ type result struct {
 // proxy keeps its lease (infra/allinone/lease.go), does not wait for a
 // slot on Lambda (one invocation more every third of a lease period), and
 // on emulators, which serve one invocation each, waits ahead of the
-// others and goes alone.
+// others and goes alone; so does a draining proxy's KindDrain (lease.go).
 func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
 	payload, err := encodeEvent(ev)
 	if err != nil {
 		return nil, err // too large alone: its connection fails, no batch does
 	}
-	if ev.Kind == session.KindLease && p.free == nil {
+	if goesFirst(ev.Kind) && p.free == nil {
 		return inv.invokeOne(ctx, p, payload)
 	}
 	req := &request{ctx: ctx, ev: ev, payload: payload, done: make(chan result, 1)}
@@ -64,7 +64,7 @@ func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*se
 		p.inflight++
 		p.mu.Unlock()
 		inv.run(p, []*request{req})
-	} else if ev.Kind == session.KindLease {
+	} else if goesFirst(ev.Kind) {
 		p.pending = append([]*request{req}, p.pending...)
 		p.mu.Unlock()
 	} else {
@@ -97,7 +97,7 @@ func (inv *Invoker) run(p *pool, batch []*request) {
 // events, MaxConnectBatch for the connect function, whose Batch is at
 // most MaxInvokeBytes of JSON, dropping those whose callers gave up and
 // refusing those it sheds), or frees the slot and returns nil when none
-// wait. A lease renewal, which waits first, goes alone: a batch answers
+// wait. A lease renewal or drain event, which waits first, goes alone: a batch answers
 // when its slowest event is done.
 func (p *pool) next() []*request {
 	p.mu.Lock()
@@ -106,7 +106,7 @@ func (p *pool) next() []*request {
 	for len(p.pending) > 0 && p.gone(p.pending[0], now) {
 		p.pending = p.pending[1:]
 	}
-	if len(p.pending) > 0 && p.pending[0].ev.Kind == session.KindLease {
+	if len(p.pending) > 0 && goesFirst(p.pending[0].ev.Kind) {
 		req := p.pending[0]
 		p.pending = p.pending[1:]
 		return []*request{req}

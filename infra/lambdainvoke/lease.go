@@ -23,15 +23,27 @@ import (
 // Without a lease route renewals go to the session group, ahead of its
 // waiting events (submit), which still waits for a busy emulator or
 // shares the session function's concurrency with the storm.
+//
+// A draining proxy's KindDrain events (session.Handler.Drain) take the
+// same route, for the same reason: they settle the proxy's sessions in
+// bulk while the lost events of its closed connections crowd the session
+// function, and the drain timeout is short. The proxy sends them one at a
+// time, after its last renewal, so the route is still never busy with
+// more than one.
 
-// leasePool returns the pool ev goes to when it is a lease event and the
-// function list has a lease route, else nil.
+// leasePool returns the pool ev goes to when it is a lease or drain event
+// and the function list has a lease route, else nil.
 func (inv *Invoker) leasePool(ev *session.Event) *pool {
-	if ev.Kind != session.KindLease {
+	if !goesFirst(ev.Kind) {
 		return nil
 	}
 	return inv.pools[invocation.GroupLease]
 }
+
+// goesFirst reports whether events of kind k go alone, ahead of the
+// events that wait for their group (submit): lease renewals, and a
+// draining proxy's KindDrain.
+func goesFirst(k session.Kind) bool { return k == session.KindLease || k == session.KindDrain }
 
 // renew makes the invocation of one lease event ev on the lease route p.
 func (inv *Invoker) renew(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {

@@ -123,3 +123,24 @@ func TestInvokeLeaseRouteOnEmulators(tt *testing.T) {
 	close(h.release)
 	wg.Wait()
 }
+
+// A draining proxy's drain event takes the lease route too: it settles the
+// proxy's sessions while the session function is busy with the lost events
+// of its closed connections.
+func TestInvokeDrainTakesLeaseRoute(tt *testing.T) {
+	fns, err := invocation.ParseFunctions(invocation.DefaultFunctions)
+	if err != nil {
+		tt.Fatal(err)
+	}
+	h := &heldAPI{tt: tt, release: make(chan struct{})}
+	to := &leaseAPI{tt: tt}
+	inv := lambdainvoke.New(fns, &routedAPI{lease: "mqttless-lease", to: to, held: h}, nil, nil, lambdainvoke.WithConcurrency(1))
+	_, err = inv.Invoke(tt.Context(), &session.Event{Kind: session.KindDrain, Proxy: "p"})
+	if err != nil {
+		tt.Fatal(err)
+	}
+	if got := to.seen(); len(got) != 1 || got[0] != "mqttless-lease drain" {
+		tt.Errorf("lease function invoked with %q, want the drain event", got)
+	}
+	close(h.release)
+}

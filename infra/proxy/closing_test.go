@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -249,5 +250,33 @@ func TestClosingWithoutPacketIsClean(t *testing.T) {
 	}
 	if werr != nil {
 		t.Fatalf("a write failed before the end of the stream was read: %v", werr)
+	}
+}
+
+// A drain whose sessions the proxy settles in bulk (CloseAll(true)) closes
+// every connection with DISCONNECT 0x8B and sends the handlers no lost
+// event for any: the drain events settle them. A plain Drain sends one
+// for each.
+func TestCloseAllInBulkSendsNoLost(t *testing.T) {
+	for _, inBulk := range []bool{false, true} {
+		inv := &fakeInvoker{reply: acceptConnect(packet.V5, 0, 0)}
+		srv, addr := start(t, inv, proxy.Config{})
+		c := dial(t, addr, packet.V5)
+		c.send(&packet.Connect{ClientID: "c"})
+		c.expect(packet.CONNACK)
+		srv.CloseAll(inBulk)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := srv.Drain(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("inBulk %v: Drain: %v", inBulk, err)
+		}
+		if d := c.expect(packet.DISCONNECT).(*packet.Disconnect); d.ReasonCode != packet.ServerShuttingDown {
+			t.Errorf("inBulk %v: DISCONNECT %v, want 0x8B", inBulk, d.ReasonCode)
+		}
+		lost := slices.Contains(inv.kinds(), session.KindLost)
+		if lost == inBulk {
+			t.Errorf("inBulk %v: lost event sent: %v (events %v)", inBulk, lost, inv.kinds())
+		}
 	}
 }

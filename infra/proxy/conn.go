@@ -226,7 +226,8 @@ func (c *conn) step() bool {
 // end runs once the reader stops for good: it closes the connection as
 // closing.go says (once a pending close-after write is done, the writer
 // half-closes), tells the handlers that a connection whose CONNECT was
-// accepted was lost, drains the input, closes the socket and removes the
+// accepted was lost (unless a drain settles the sessions in bulk:
+// Server.CloseAll), drains the input, closes the socket and removes the
 // connection from the server.
 func (c *conn) end() {
 	c.mu.Lock()
@@ -237,7 +238,7 @@ func (c *conn) end() {
 	c.waitWriter()
 	c.rd.release()
 	c.endWindow() // window.go: positions saved before the session goes offline
-	if c.state != nil {
+	if c.state != nil && !c.srv.settleInBulk.Load() {
 		c.invoke(&session.Event{Kind: session.KindLost})
 	}
 	c.drainInput()

@@ -242,6 +242,10 @@ type Server struct {
 	sendBytes atomic.Int64
 	// pacer runs the timed work of delivery v2 windows (window.go).
 	pacer pacer
+	// settleInBulk is set once the proxy settles the sessions of the
+	// connections it closes in bulk (CloseAll): their readers send no
+	// lost event.
+	settleInBulk atomic.Bool
 	// acceptLog rate-limits the log lines of accept errors (admit.go).
 	acceptLog acceptLog
 	// refusalLog rate-limits the log lines of refusals (refusals.go).
@@ -407,12 +411,40 @@ func (s *Server) Deliver(ctx context.Context, ds []session.Delivery) (gone []str
 // closing.go says (DISCONNECT 0x8B Server shutting down at 5.0, a close
 // at 3.1.1), and waits until each has ended: the handlers were sent its
 // lost event, which settles its session (will published or scheduled,
-// session offline, expiry counting from then), and its socket is closed.
+// session offline, expiry counting from then), unless the proxy settles
+// them in bulk (CloseAll), and its socket is closed.
 // It returns an error wrapping ctx's when ctx ends first; the connections
 // left go on closing. It is what a proxy does on SIGTERM, and when it may
 // no longer hold its connections (a lost lease). The proxy accepts no
 // connection afterwards.
 func (s *Server) Drain(ctx context.Context) error {
+	s.CloseAll(false)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("proxy: drain: %d connections left: %w", s.Connections(), ctx.Err())
+	}
+}
+
+// CloseAll is the first half of Drain, which calls it: it stops accepting
+// and starts closing every connection, without waiting. Once it returns,
+// no frame a client sends is handed to the handlers any more, though a
+// call under way (a CONNECT, say) may still complete.
+//
+// With inBulk, the connections' readers send no lost event from then on,
+// not even those already closing: the proxy settles their sessions in
+// bulk (session.KindDrain) while Drain waits, and the per-connection
+// events, redundant, would only slow that down (thousands of them, each
+// costing the handlers more than the bulk work does for its session). A
+// session a call under way puts online after the last drain event is
+// ended by the sweep once the proxy released its lease.
+func (s *Server) CloseAll(inBulk bool) {
+	if inBulk {
+		s.settleInBulk.Store(true)
+	}
 	s.mu.Lock()
 	s.done = true
 	for _, ln := range s.lns {
@@ -425,14 +457,6 @@ func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.shutdown()
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("proxy: drain: %d connections left: %w", s.Connections(), ctx.Err())
 	}
 }
 
