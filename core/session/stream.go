@@ -122,3 +122,12 @@ type StreamAppend struct {
 type StreamBatcher interface {
 	AppendBatch(ctx context.Context, batch []StreamAppend) ([]uint64, error)
 }
+
+// StreamTrimmer is a StreamStore that removes entries past their retention
+// itself, in the sweep (Handler.Sweep), rather than by a ttl of its
+// database (DynamoDB's): bbolt. TrimStreams removes up to limit entries
+// past retention at now (Unix ms) from the front of every sub-stream,
+// never leaving a hole below an entry, and returns how many.
+type StreamTrimmer interface {
+	TrimStreams(ctx context.Context, now int64, limit int) (int, error)
+}

@@ -15,6 +15,9 @@ type SweepStats struct {
 	// Due is how many offline sessions it handled whose will was due or
 	// that had expired (Tick).
 	Due int
+	// Trimmed is how many stream entries past their retention it removed
+	// (StreamTrimmer).
+	Trimmed int
 }
 
 // Sweep does the time-driven work of the whole fleet in one pass (pass.go):
@@ -63,7 +66,15 @@ func (h *Handler) Sweep(ctx context.Context, limit int) (*Reply, SweepStats, err
 	r, due, err := h.tick(ctx, p, limit)
 	st.Due = due
 	reply.Deliveries = append(reply.Deliveries, r.Deliveries...)
-	return reply, st, err
+	if err != nil {
+		return reply, st, err
+	}
+	if t, ok := h.store.(StreamTrimmer); ok && !p.over() {
+		if st.Trimmed, err = t.TrimStreams(ctx, h.now().UnixMilli(), limit); err != nil {
+			return reply, st, fmt.Errorf("session: sweep: trim the streams: %w", err)
+		}
+	}
+	return reply, st, nil
 }
 
 // endLapsed ends up to limit sessions that proxy l.Proxy owned when its

@@ -213,3 +213,35 @@ func TestSweepStaleOwned(t *testing.T) {
 		t.Fatalf("Owned read %d times for two sessions", st.calls)
 	}
 }
+
+// trimStore is a memstore whose streams the sweep trims (StreamTrimmer).
+type trimStore struct {
+	*memstore.Store
+	calls, limit int
+	now          int64
+}
+
+func (s *trimStore) TrimStreams(_ context.Context, now int64, limit int) (int, error) {
+	s.calls++
+	s.now, s.limit = now, limit
+	return 3, nil
+}
+
+// A store that trims its streams itself (bbolt) has them trimmed by every
+// sweep, at the sweep's clock and within its limit: retention is kept
+// without a ttl of its own.
+func TestSweepTrimsStreams(t *testing.T) {
+	st := &trimStore{Store: memstore.New()}
+	clock := time.UnixMilli(1_800_000_000_000)
+	h, err := session.New(st, session.Config{}, nil, session.WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stats, err := h.Sweep(context.Background(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.calls != 1 || st.now != clock.UnixMilli() || st.limit != 50 || stats.Trimmed != 3 {
+		t.Fatalf("TrimStreams called %d times at %d limit %d, stats %+v", st.calls, st.now, st.limit, stats)
+	}
+}
