@@ -363,4 +363,5 @@ func (st *Store) TrimStreams(ctx context.Context, now int64, limit int) (int, er
 	}
 	return n, nil
 }
+
 var _ session.StreamTrimmer = (*Store)(nil)
