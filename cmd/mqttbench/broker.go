@@ -29,6 +29,7 @@ type launcher struct {
 	mosquittoBin string
 	profileDir   string // where our broker's profiles go; empty: no profiling
 	delivery     string // mqttless's -delivery
+	fsync        bool   // mqttless's -fsync
 	profileSecs  int
 }
 
@@ -86,7 +87,7 @@ func (l *launcher) start(ctx context.Context, name, profile string) (*target, er
 		// such limits by default either).
 		args := []string{"-addr", t.addr, "-store", "bolt", "-data-dir", filepath.Join(dir, "data"),
 			"-max-publish-rate", "0", "-max-conn-rate", "0", "-max-connections", "1000000", "-max-sessions", "1000000",
-			"-delivery", l.delivery}
+			"-delivery", l.delivery, "-fsync", strconv.FormatBool(l.fsync)}
 		if l.profileDir != "" {
 			pp, err := freePort()
 			if err != nil {

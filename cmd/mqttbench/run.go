@@ -55,6 +55,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.launcher.mosquittoBin, "mosquitto", "/usr/sbin/mosquitto", "Mosquitto's binary")
 	fs.StringVar(&o.launcher.profileDir, "profile-dir", "", "when set, CPU and heap profiles of mqttless go here")
 	fs.StringVar(&o.launcher.delivery, "delivery", "v1", "mqttless's -delivery (v1, or v2: delivery by streams)")
+	fs.BoolVar(&o.launcher.fsync, "fsync", true, "mqttless's -fsync (false: commits survive kill -9, not a machine crash)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

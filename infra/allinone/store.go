@@ -41,8 +41,12 @@ func OpenStore(cfg config.Store, log *slog.Logger) (session.Store, func() error,
 		return nil, nil, fmt.Errorf("-data-dir %s: %w", cfg.DataDir, err)
 	}
 	path := filepath.Join(cfg.DataDir, BoltFile)
-	st, err := boltstore.Open(path, boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit(),
-		boltstore.WithStreamRetention(cfg.StreamRetention))
+	opts := []boltstore.Option{boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit(),
+		boltstore.WithStreamRetention(cfg.StreamRetention)}
+	if !cfg.Fsync {
+		opts = append(opts, boltstore.WithNoSync())
+	}
+	st, err := boltstore.Open(path, opts...)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, nil, fmt.Errorf("the store in %s is in use by another process (a broker serving no admin socket there, or another mqttless-admin): %w", cfg.DataDir, err)
 	}

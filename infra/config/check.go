@@ -30,6 +30,9 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 	if e := c.Session.MaxSessionExpiry; e != 0 && e != session.NeverExpires {
 		c.Store.StreamRetention = time.Duration(e)*time.Second + streamRetentionMargin
 	}
+	if s, set := raw("fsync"); set && c.Store.Kind != "bolt" && !c.Store.Fsync {
+		p.fail("fsync", s, fmt.Sprintf("only -store bolt writes a file of its own; -store %s has no fsync to turn off", c.Store.Kind))
+	}
 	if c.Store.Kind == "dynamo" {
 		// Every message must fit in one DynamoDB item.
 		if s, set := raw("max-packet-size"); !set {

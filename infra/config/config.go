@@ -56,6 +56,9 @@ type Store struct {
 	// entry outlives it; 0 (keep until trimmed) when sessions may never
 	// expire. Derived, not a flag.
 	StreamRetention time.Duration
+	// Fsync flushes each commit of the embedded store to the disk before
+	// what it holds is acknowledged (-fsync).
+	Fsync bool
 }
 
 // streamRetentionMargin is what StreamRetention adds to the longest

@@ -231,3 +231,15 @@ func TestParseConfigBooleans(t *testing.T) {
 		t.Errorf("-create-table true: %v", err)
 	}
 }
+
+// -fsync false applies to the embedded store only: elsewhere it stops
+// start-up, naming the setting.
+func TestFsyncOnlyBolt(t *testing.T) {
+	c, err := config.Parse([]string{"-fsync=false"}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.Store.Fsync {
+		t.Fatalf("-fsync=false with bolt: %v, fsync %v", err, c.Store.Fsync)
+	}
+	if _, err := config.Parse([]string{"-store", "memory", "-fsync=false"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "-fsync") {
+		t.Fatalf("-fsync=false with -store memory: %v, want a refusal naming -fsync", err)
+	}
+}

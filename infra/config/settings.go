@@ -51,6 +51,8 @@ func settings(c *Config) []Setting {
 			stringOf(&c.Store.DataDir, "data", nil)},
 		{"store", "the store: bolt (on disk), memory, or dynamo (DynamoDB; endpoint from AWS_ENDPOINT_URL)",
 			oneOf(&c.Store.Kind, "bolt", "bolt", "memory", "dynamo")},
+		{"fsync", "with -store bolt, flush each commit to the disk (fdatasync) before acknowledging what it holds; false hands commits to the operating system only: what was acknowledged survives the broker's crash and kill -9, not a crash of the machine or a power loss, which may also corrupt the file",
+			boolOf(&c.Store.Fsync, true)},
 		{"table", "DynamoDB table of -store dynamo",
 			stringOf(&c.Store.Table, dynamo.DefaultTable, nil)},
 		{"create-table", "with -store dynamo, create the table from -template when it is missing",
