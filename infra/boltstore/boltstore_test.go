@@ -37,8 +37,8 @@ func TestStore(t *testing.T) {
 // (session.PacketIDLimiter): the identifiers above are the streams'.
 func TestLimitPacketIDs(t *testing.T) {
 	t.Parallel()
-	storetest.PacketIDLimit(t, open(t, boltstore.WithNoSync()))
-	storetest.PacketIDLimit(t, open(t, boltstore.WithGroupCommit()))
+	storetest.PacketIDLimit(t, open(t, boltstore.WithNoSync()), "c")
+	storetest.PacketIDLimit(t, open(t, boltstore.WithGroupCommit()), "c")
 }
 
 // TestStoreBatch runs the contract suite with batched writes, whose

@@ -14,8 +14,8 @@ import (
 const MaxItemSize = 400 * 1024
 
 // packetID derives the packet identifier of an outbound message from its
-// Seq: (seq-1) mod 65535 + 1.
-func packetID(seq uint64) uint16 { return uint16((seq-1)%65535 + 1) }
+// Seq: (seq-1) mod max + 1.
+func packetID(seq uint64, max uint16) uint16 { return uint16((seq-1)%uint64(max) + 1) }
 
 // msgItem is a session.Message as an attribute.
 type msgItem struct {

@@ -163,9 +163,9 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 // conn (when not empty): a round for a connection that no longer holds
 // the session moves nothing, and the call returns ErrFenced (see
 // session.Store.Dispatch). A message's packet identifier is derived from its Seq, (seq-1)
-// mod 65535 + 1; when an older in-flight message still holds it (the Seqs
-// in flight span more than 65,535), the put's condition fails and the next
-// free identifier is tried.
+// mod max + 1 (max 65535, or LimitPacketIDs'); when an older in-flight
+// message still holds it (the Seqs in flight span more than max), the
+// put's condition fails and the next free identifier is tried.
 func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int) ([]*session.Outbound, error) {
 	return st.dispatch(ctx, clientID, conn, window, nil)
 }
@@ -173,7 +173,8 @@ func (st *Store) Dispatch(ctx context.Context, clientID, conn string, window int
 // dispatchRounds moves queued messages in flight, round after round, and
 // returns them; on an error, with those of the rounds before it.
 func (st *Store) dispatchRounds(ctx context.Context, clientID, conn string, window int, cur *sessionItem) ([]*session.Outbound, error) {
-	window = min(window, 65535)
+	maxPID := st.pidMax()
+	window = min(window, int(maxPID))
 	var sent []*session.Outbound
 	held := map[uint16]bool{} // packet ids found in flight by a failed put
 	recounted, reread := false, false
@@ -252,9 +253,9 @@ func (st *Store) dispatchRounds(ctx context.Context, clientID, conn string, wind
 				full = true
 				break
 			}
-			pid := packetID(it.Seq)
+			pid := packetID(it.Seq, maxPID)
 			for held[pid] || planned[pid] {
-				pid = pid%65535 + 1
+				pid = pid%maxPID + 1
 			}
 			planned[pid] = true
 			it.PID, it.St = pid, uint8(session.Sent)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,9 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	log   *slog.Logger
+	// pidLimit bounds the packet ids the queues assign (LimitPacketIDs;
+	// 0 for 65535). Set before the store serves.
+	pidLimit atomic.Uint32
 
 	mu       sync.Mutex
 	consumed Capacity
@@ -492,4 +496,18 @@ var errContended = errors.New("dynamo: too much contention, giving up")
 // asCond is errors.As for a failed condition.
 func asCond(err error, target **types.ConditionalCheckFailedException) bool {
 	return errors.As(err, target)
+}
+
+var _ session.PacketIDLimiter = (*Store)(nil)
+
+// LimitPacketIDs implements session.PacketIDLimiter: the queues assign
+// packet ids 1..max, delivery v2's streams the ones above.
+func (st *Store) LimitPacketIDs(max uint16) { st.pidLimit.Store(uint32(max)) }
+
+// pidMax is the highest packet id the queues assign.
+func (st *Store) pidMax() uint16 {
+	if m := st.pidLimit.Load(); m != 0 {
+		return uint16(m)
+	}
+	return 65535
 }

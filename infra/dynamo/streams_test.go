@@ -15,6 +15,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/core/session/storetest"
 	"github.com/mqttless/mqttless/infra/dynamo"
 )
 
@@ -176,4 +177,15 @@ func TestStreamEmptiedContinuesAbove(t *testing.T) {
 	if o2, err := fresh.Append(ctx, sid, msg); err != nil || o2 != o+1 {
 		t.Errorf("next append at %d (%v), want %d", o2, err, o+1)
 	}
+}
+
+// Under delivery v2 the queues keep to packet identifiers 1..max
+// (session.PacketIDLimiter): the identifiers above are the streams'. A
+// Store of its own: the limit is the Store's.
+func TestLimitPacketIDs(t *testing.T) {
+	skipWithoutTable(t)
+	st := dynamo.New(db, table)
+	c := streamTestID(t)
+	t.Cleanup(func() { _ = st.DeleteSession(context.Background(), c, "k") })
+	storetest.PacketIDLimit(t, st, c)
 }

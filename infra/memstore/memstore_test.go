@@ -15,5 +15,5 @@ func TestStore(t *testing.T) {
 // Under delivery v2 the queues keep to packet identifiers 1..max
 // (session.PacketIDLimiter): the identifiers above are the streams'.
 func TestLimitPacketIDs(t *testing.T) {
-	storetest.PacketIDLimit(t, memstore.New())
+	storetest.PacketIDLimit(t, memstore.New(), "c")
 }

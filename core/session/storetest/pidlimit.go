@@ -12,7 +12,7 @@ import (
 // above being the streams' (session.PIDPlan), and a queue's window is at
 // most max. It limits st store-wide, so each store's tests call it with a
 // store of its own rather than through Run.
-func PacketIDLimit(t *testing.T, st session.Store) {
+func PacketIDLimit(t *testing.T, st session.Store, clientID string) {
 	t.Helper()
 	lim, ok := st.(session.PacketIDLimiter)
 	if !ok {
@@ -20,7 +20,7 @@ func PacketIDLimit(t *testing.T, st session.Store) {
 	}
 	ctx := context.Background()
 	lim.LimitPacketIDs(3)
-	if _, err := st.Connect(ctx, &session.Session{ClientID: "c", Proxy: "p", Conn: "k"}, true, 0); err != nil {
+	if _, err := st.Connect(ctx, &session.Session{ClientID: clientID, Proxy: "p", Conn: "k"}, true, 0); err != nil {
 		t.Fatal(err)
 	}
 	var msgs []*session.Outbound
@@ -28,7 +28,7 @@ func PacketIDLimit(t *testing.T, st session.Store) {
 		msgs = append(msgs, &session.Outbound{QoS: 1, Message: session.Message{Topic: "t", QoS: 1}})
 	}
 	// A window of 5 asked for: the limit of 3 holds.
-	_, out, err := st.Enqueue(ctx, "c", msgs, session.QueueLimit{Messages: 100, Bytes: 1 << 20}, "k", 5)
+	_, out, err := st.Enqueue(ctx, clientID, msgs, session.QueueLimit{Messages: 100, Bytes: 1 << 20}, "k", 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func PacketIDLimit(t *testing.T, st session.Store) {
 		if len(out) == 0 {
 			t.Fatalf("nothing dispatched after %d", got)
 		}
-		inflight, err := st.Inflight(ctx, "c")
+		inflight, err := st.Inflight(ctx, clientID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,12 +47,12 @@ func PacketIDLimit(t *testing.T, st session.Store) {
 			if o.PacketID < 1 || o.PacketID > 3 {
 				t.Fatalf("packet id %d, want 1..3", o.PacketID)
 			}
-			if err := st.Acknowledge(ctx, "c", o.PacketID); err != nil {
+			if err := st.Acknowledge(ctx, clientID, o.PacketID); err != nil {
 				t.Fatal(err)
 			}
 			got++
 		}
-		if out, err = st.Dispatch(ctx, "c", "k", 5); err != nil {
+		if out, err = st.Dispatch(ctx, clientID, "k", 5); err != nil {
 			t.Fatal(err)
 		}
 	}
