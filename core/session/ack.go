@@ -24,8 +24,12 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 		c.needDispatch = true
 		return nil
 	case *packet.Pubrec:
-		err := store.Release(c.ctx, id, p.PacketID)
+		err := store.Release(c.ctx, id, c.ev.Conn, p.PacketID)
 		switch {
+		case errors.Is(err, ErrFenced):
+			// This connection was taken over: the PUBREC belongs to a
+			// session its client has left, and is not answered.
+			return c.storeErr(err)
 		case errors.Is(err, ErrNotFound):
 			// Section 4.3.3: answer an unknown identifier so the client can
 			// finish the exchange; 5.0 names the cause.
@@ -35,8 +39,8 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 			return err
 		case p.ReasonCode.IsError():
 			// A failing PUBREC ends the exchange (section 4.3.3): no PUBREL.
-			if err := store.Complete(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
+			if err := store.Complete(c.ctx, id, c.ev.Conn, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
+				return c.storeErr(err) // fenced: taken over, closed
 			}
 			c.needDispatch = true
 			return nil

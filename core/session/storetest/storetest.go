@@ -126,6 +126,7 @@ var groups = []struct {
 	{"RetainedIdentity", retainedIdentityTests},
 	{"Outbound", outboundTests},
 	{"DispatchFence", dispatchFenceTests},
+	{"AckFence", ackFenceTests},
 	{"Inbound", inboundTests},
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
@@ -502,7 +503,7 @@ func (e *env) populate(clientID, conn string) uint16 {
 	e.subscribe(clientID, conn, e.topic("a"), e.topic("b"))
 	_, d := e.enqueue(clientID, 100, 1, out(2, "x"), out(1, "y"), out(1, "z"))
 	e.eq("dispatched", payloads(d), []string{"x"})
-	e.must(e.st.Release(e.ctx, clientID, d[0].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, clientID, conn, d[0].PacketID), "Release")
 	in := &session.Inbound{PacketID: inboundPID, Message: session.Message{Topic: e.topic("in"), Payload: []byte("in"), QoS: 2}}
 	existing, err := e.st.Receive(e.ctx, clientID, "", in)
 	e.must(err, "Receive")
@@ -544,8 +545,8 @@ func (e *env) checkContents(clientID string, want int, pid uint16) {
 	e.eq("match", e.match(a), []string(nil))
 	e.eq("in flight", states(e.inflight(clientID)), []string{})
 	e.eq("queued", payloads(e.dispatch(clientID, 10)), []string{})
-	for _, op := range []func(context.Context, string, uint16) error{e.st.Acknowledge, e.st.Release, e.st.Complete} {
-		e.wantErr(op(e.ctx, clientID, pid), session.ErrNotFound, "ack of the old in-flight message")
+	for _, op := range []func(context.Context, string, string, uint16) error{e.st.Acknowledge, e.st.Release, e.st.Complete} {
+		e.wantErr(op(e.ctx, clientID, "", pid), session.ErrNotFound, "ack of the old in-flight message")
 	}
 	in, err := e.st.Receive(e.ctx, clientID, "", &session.Inbound{PacketID: inboundPID})
 	if want == deleted {
