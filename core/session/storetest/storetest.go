@@ -18,6 +18,14 @@
 //
 //   - The empty connection owns no session: Subscribe, Unsubscribe and
 //     SetOffline with conn "" are ErrFenced, offline session or not.
+//     Dispatch (and Enqueue's dispatch), Acknowledge, Release, Complete,
+//     Receive, MarkFannedOut and Forget with conn "" are not fenced.
+//   - Acknowledge, Release and Complete from a connection that no longer
+//     holds the session (taken over, kept or started afresh, or gone
+//     offline) are ErrFenced whether or not a message uses the packet
+//     identifier, and change nothing: after a Clean Start, the old
+//     connection's acknowledgement of packet id N leaves the new session's
+//     message in flight under N.
 //   - A fenced write (DeleteSession included) to a session that does not
 //     exist may return ErrFenced or ErrNotFound, and creates nothing.
 //   - Enqueue and Receive on a session that does not exist are ErrNotFound
