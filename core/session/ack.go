@@ -26,17 +26,15 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 	case *packet.Pubrec:
 		err := store.Release(c.ctx, id, c.ev.Conn, p.PacketID)
 		switch {
-		case errors.Is(err, ErrFenced):
-			// This connection was taken over: the PUBREC belongs to a
-			// session its client has left, and is not answered.
-			return c.storeErr(err)
 		case errors.Is(err, ErrNotFound):
 			// Section 4.3.3: answer an unknown identifier so the client can
 			// finish the exchange; 5.0 names the cause.
 			c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
 			return nil
 		case err != nil:
-			return err
+			// Fenced: this connection was taken over, and is closed
+			// without a PUBREL (the exchange is the new connection's).
+			return c.storeErr(err)
 		case p.ReasonCode.IsError():
 			// A failing PUBREC ends the exchange (section 4.3.3): no PUBREL.
 			if err := store.Complete(c.ctx, id, c.ev.Conn, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
