@@ -24,7 +24,7 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 		c.needDispatch = true
 		return nil
 	case *packet.Pubrec:
-		err := store.Release(c.ctx, id, p.PacketID)
+		err := store.Release(c.ctx, id, c.ev.Conn, p.PacketID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			// Section 4.3.3: answer an unknown identifier so the client can
@@ -32,11 +32,13 @@ func (c *call) ack(t packet.Type, frame []byte) error {
 			c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
 			return nil
 		case err != nil:
-			return err
+			// Fenced: this connection was taken over, and is closed
+			// without a PUBREL (the exchange is the new connection's).
+			return c.storeErr(err)
 		case p.ReasonCode.IsError():
 			// A failing PUBREC ends the exchange (section 4.3.3): no PUBREL.
-			if err := store.Complete(c.ctx, id, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
+			if err := store.Complete(c.ctx, id, c.ev.Conn, p.PacketID); err != nil && !errors.Is(err, ErrNotFound) {
+				return c.storeErr(err) // fenced: taken over, closed
 			}
 			c.needDispatch = true
 			return nil

@@ -26,9 +26,9 @@ func (s *countingStore) Dispatch(ctx context.Context, id, conn string, window in
 	return s.Store.Dispatch(ctx, id, conn, window)
 }
 
-func (s *countingStore) Acknowledge(ctx context.Context, id string, packetID uint16) error {
+func (s *countingStore) Acknowledge(ctx context.Context, id, conn string, packetID uint16) error {
 	s.acknowledge.Add(1)
-	return s.Store.Acknowledge(ctx, id, packetID)
+	return s.Store.Acknowledge(ctx, id, conn, packetID)
 }
 
 func (s *countingStore) reset() {

@@ -291,9 +291,9 @@ func (c *call) dispatch() error {
 		}
 		freed := false // an expired message left the window: dispatch again
 		for _, o := range out {
-			expired, err := c.dropExpired(c.st.ClientID, o)
+			expired, err := c.dropExpired(c.st.ClientID, c.ev.Conn, o)
 			if err != nil {
-				return err
+				return c.storeErr(err) // fenced: taken over, closed
 			}
 			if expired {
 				freed = freed || o.QoS > 0
@@ -308,21 +308,22 @@ func (c *call) dispatch() error {
 	}
 }
 
-// dropExpired reports whether o, just taken from the queue of clientID,
-// expired while it waited. Such a message is not sent [MQTT-3.3.2-5]; one
-// the store put in flight is ended there, which frees its place in the
-// window.
-func (c *call) dropExpired(clientID string, o *Outbound) (bool, error) {
+// dropExpired reports whether o, just taken from the queue of clientID by
+// a dispatch for connection conn, expired while it waited. Such a message
+// is not sent [MQTT-3.3.2-5]; one the store put in flight is ended there,
+// for conn (fenced on it: after a takeover, the exchange is the new
+// connection's, which resends it), which frees its place in the window.
+func (c *call) dropExpired(clientID, conn string, o *Outbound) (bool, error) {
 	if !o.Message.Expired(c.now) {
 		return false, nil
 	}
 	var err error
 	switch o.QoS {
 	case 1:
-		err = c.h.store.Acknowledge(c.ctx, clientID, o.PacketID)
+		err = c.h.store.Acknowledge(c.ctx, clientID, conn, o.PacketID)
 	case 2:
-		if err = c.h.store.Release(c.ctx, clientID, o.PacketID); err == nil {
-			err = c.h.store.Complete(c.ctx, clientID, o.PacketID)
+		if err = c.h.store.Release(c.ctx, clientID, conn, o.PacketID); err == nil {
+			err = c.h.store.Complete(c.ctx, clientID, conn, o.PacketID)
 		}
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {

@@ -232,7 +232,7 @@ func (c *call) sendOut(s *Session, out []*Outbound, window int) error {
 	for {
 		freed := false
 		for _, d := range out {
-			expired, err := c.dropExpired(s.ClientID, d)
+			expired, err := c.dropExpired(s.ClientID, s.Conn, d)
 			if err != nil {
 				return err
 			}
@@ -279,8 +279,9 @@ func (c *call) flushDispatch() error {
 	if c.st == nil {
 		return nil
 	}
-	if err := c.endExchanges(); err != nil {
-		return err
+	closing := c.reply.Close
+	if err := c.endExchanges(); err != nil || c.reply.Close && !closing {
+		return err // fenced: taken over, closed, nothing to dispatch
 	}
 	return c.dispatch()
 }
@@ -289,16 +290,20 @@ func (c *call) flushDispatch() error {
 // calls are independent of each other (each ends the exchange of its own
 // packet id; an unknown one is ignored), so they run concurrently: a store
 // that groups concurrent writes into one commit (boltstore's WithBatch)
-// then commits the run at once instead of once per frame.
+// then commits the run at once instead of once per frame. Each is fenced
+// on this connection: once it was taken over, they end nothing (the
+// session they acknowledge is one its client has left, or resumed
+// elsewhere, where what is in flight is resent), and the connection is
+// closed as the takeover closes it (storeErr).
 func (c *call) endExchanges() error {
 	ends := c.ends
 	c.ends = nil
 	end := func(e ended) error {
 		var err error
 		if e.qos == 1 {
-			err = c.h.store.Acknowledge(c.ctx, c.st.ClientID, e.packetID)
+			err = c.h.store.Acknowledge(c.ctx, c.st.ClientID, c.ev.Conn, e.packetID)
 		} else {
-			err = c.h.store.Complete(c.ctx, c.st.ClientID, e.packetID)
+			err = c.h.store.Complete(c.ctx, c.st.ClientID, c.ev.Conn, e.packetID)
 		}
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -306,7 +311,7 @@ func (c *call) endExchanges() error {
 		return err
 	}
 	if len(ends) == 1 {
-		return end(ends[0])
+		return c.storeErr(end(ends[0]))
 	}
 	errs := make([]error, len(ends))
 	var wg sync.WaitGroup
@@ -314,10 +319,17 @@ func (c *call) endExchanges() error {
 		wg.Go(func() { errs[i] = end(e) })
 	}
 	wg.Wait()
+	fenced := false
 	for _, err := range errs {
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrFenced):
+			fenced = true
+		case err != nil:
 			return err
 		}
+	}
+	if fenced {
+		return c.storeErr(ErrFenced)
 	}
 	return nil
 }

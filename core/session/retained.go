@@ -273,9 +273,9 @@ func (r *retainedRun) enqueue(sc *RetainedScan) (bool, error) {
 		sc.After = it.topic
 	}
 	for _, o := range sent {
-		expired, err := c.dropExpired(c.st.ClientID, o)
+		expired, err := c.dropExpired(c.st.ClientID, c.ev.Conn, o)
 		if err != nil {
-			return false, err
+			return false, c.storeErr(err) // fenced: taken over, closed
 		}
 		if expired {
 			continue // expired in the queue [MQTT-3.3.2-5]

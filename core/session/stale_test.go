@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/mqttless/mqttless/core/packet"
@@ -88,10 +89,12 @@ func sub2(filter string) packet.Subscription { return sub(filter, 2) }
 
 // A PUBACK of a subscriber's connection that was taken over (its call was
 // under way when a draining proxy cut it; the client resumed its session
-// through another proxy first) frees room in the window; the messages
-// that then go in flight go to the connection that holds the session, not
-// to the closed one, where they would wait in flight, unsent, until the
-// client connects again [MQTT-4.4.0-1].
+// through another proxy first) ends nothing: the connection that holds
+// the session resent the message [MQTT-4.4.0-1], and its own PUBACK ends
+// the exchange and frees the window. The old connection is closed as the
+// takeover closes it, and the messages that go in flight go to the
+// connection that holds the session, not to the closed one, where they
+// would wait in flight, unsent, until the client connects again.
 func TestStaleAckDispatchesToTheOwner(t *testing.T) {
 	e := newEnv(t, session.Config{})
 	old, _, _ := e.connect(v5, "sub", persistent(), receiveMax(1))
@@ -112,15 +115,99 @@ func TestStaleAckDispatchesToTheOwner(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stale PUBACK: %v", err)
 	}
-	if got := publishes(old.out(r)); len(got) != 0 {
-		t.Errorf("m2 sent to the connection taken over: %s", describeAll(old.out(r)))
+	wantTakenOver(t, old, r)
+	if got := payloads(cur.recv(r)); len(got) != 0 {
+		t.Errorf("the stale PUBACK freed the window of the connection holding the session: it got %q", got)
 	}
-	got := payloads(cur.recv(r))
 	old.lost()
-	// The new connection's PUBACK of m1 (already ended) dispatches too.
+	// The new connection's PUBACK of m1 ends it and dispatches m2.
 	r = cur.send(puback(v5, after[0].(*packet.Publish).PacketID))
-	got = append(got, payloads(cur.out(r))...)
-	if len(got) != 1 || got[0] != "m2" {
+	if got := payloads(cur.out(r)); len(got) != 1 || got[0] != "m2" {
 		t.Fatalf("the connection holding the session got %q, want [\"m2\"]", got)
+	}
+}
+
+// wantTakenOver checks that reply r of connection c closes it as a
+// takeover does: DISCONNECT 0x8E at 5.0 [MQTT-3.1.4-3], nothing else sent.
+func wantTakenOver(t *testing.T, c *conn, r *session.Reply) {
+	t.Helper()
+	if !r.Close {
+		t.Fatalf("the connection taken over is not closed")
+	}
+	out := c.out(r)
+	if c.v != v5 {
+		if len(out) != 0 {
+			t.Fatalf("the connection taken over was sent %s", describeAll(out))
+		}
+		return
+	}
+	wantTypes(t, out, packet.DISCONNECT)
+	if rc := out[0].(*packet.Disconnect).ReasonCode; rc != packet.SessionTakenOver {
+		t.Fatalf("the connection taken over is closed with %s, want %s", rc, packet.SessionTakenOver)
+	}
+}
+
+// The acknowledgements of a subscriber's connection that was taken over
+// with Clean Start (its call was under way when its proxy died; the client
+// reconnected through another proxy, and the new session put a message in
+// flight under a packet identifier the old one used) do not end the new
+// session's exchange: the message stays in flight until the new
+// connection acknowledges it. Ended by the stale PUBACK, PUBREC or
+// PUBCOMP, it would be lost: never acknowledged by the client, and never
+// resent (issue 15).
+func TestStaleAckAfterCleanStart(t *testing.T) {
+	for _, v := range versions() {
+		for _, q := range []byte{1, 2} {
+			t.Run(fmt.Sprintf("%s/QoS%d", v, q), func(t *testing.T) {
+				e := newEnv(t, session.Config{})
+				old, _, _ := e.connect(v, "sub")
+				old.sub(sub(`t/#`, q))
+				pub, _, _ := e.connect(v, "pub")
+				r := pub.send(publish(v, "t/x", "old", qos(q, 1)))
+				if len(publishes(old.recv(r))) != 1 {
+					t.Fatalf("the old connection got %s, want the message", describeAll(old.recv(r)))
+				}
+				cur, _, _ := e.connectOn("proxy-2", v, "sub")
+				cur.sub(sub(`t/#`, q))
+				r = pub.send(publish(v, "t/x", "new", qos(q, 2)))
+				got := publishes(cur.recv(r))
+				if len(got) != 1 || string(got[0].Payload) != "new" {
+					t.Fatalf("the new connection got %s, want the new message", describeAll(cur.recv(r)))
+				}
+				// The old connection acknowledges the new message's packet
+				// id: a store may number the new session from 1 again, as
+				// the old one was, and memstore does not.
+				pid := got[0].PacketID
+
+				stale := [][]byte{puback(v, pid)}
+				if q == 2 {
+					stale = [][]byte{pubrec(v, pid), pubcomp(v, pid)}
+				}
+				for _, frame := range stale {
+					r, err := old.handle(&session.Event{Kind: session.KindPackets, Packets: [][]byte{frame}})
+					if err != nil {
+						t.Fatalf("stale acknowledgement: %v", err)
+					}
+					wantTakenOver(t, old, r)
+				}
+				old.lost()
+				f, err := e.store.Inflight(t.Context(), "sub")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(f) != 1 || string(f[0].Message.Payload) != "new" || f[0].State != session.Sent {
+					t.Fatalf("in flight after the stale acknowledgements: %d messages, want the new one, Sent", len(f))
+				}
+				if q == 1 {
+					cur.send(puback(v, pid))
+				} else {
+					wantTypes(t, cur.out(cur.send(pubrec(v, pid))), packet.PUBREL)
+					cur.send(pubcomp(v, pid))
+				}
+				if f, err := e.store.Inflight(t.Context(), "sub"); err != nil || len(f) != 0 {
+					t.Fatalf("in flight after the new connection's acknowledgements: %d, %v; want none", len(f), err)
+				}
+			})
+		}
 	}
 }

@@ -207,13 +207,27 @@ type Store interface {
 	Inflight(ctx context.Context, clientID string) ([]*Outbound, error)
 	// Acknowledge ends the QoS 1 exchange of packetID (PUBACK). It returns
 	// ErrNotFound when no QoS 1 message is in flight under that identifier.
-	Acknowledge(ctx context.Context, clientID string, packetID uint16) error
+	Acknowledge(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Release records the PUBREC of a QoS 2 message (Sent to Released). It
 	// returns ErrNotFound when no QoS 2 message uses packetID.
-	Release(ctx context.Context, clientID string, packetID uint16) error
+	Release(ctx context.Context, clientID, conn string, packetID uint16) error
 	// Complete ends the QoS 2 exchange of packetID (PUBCOMP). It returns
 	// ErrNotFound when no released message uses packetID.
-	Complete(ctx context.Context, clientID string, packetID uint16) error
+	//
+	// Acknowledge, Release and Complete are the acknowledgements of
+	// connection conn, fenced on it like Dispatch: when conn is not the
+	// session's connection (taken over, or gone offline) they change
+	// nothing and return ErrFenced, whether or not a message uses
+	// packetID; an empty conn is not fenced (tools, tests, and callers
+	// that act for whichever connection holds the session). A late call
+	// of a connection whose client has since started a new session (Clean
+	// Start) would otherwise end the exchange of the new session's
+	// message that happens to use the same packet identifier: the message
+	// would leave the window without ever reaching the client, never to
+	// be resent (issue 15). A session kept across the takeover loses
+	// nothing by the fence: the connection that took over resends what is
+	// in flight [MQTT-4.4.0-1], and the client acknowledges it there.
+	Complete(ctx context.Context, clientID, conn string, packetID uint16) error
 
 	// Receive records a QoS 2 message received under packetID on
 	// connection conn, unless one is already recorded; it returns the

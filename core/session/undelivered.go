@@ -70,7 +70,7 @@ func (c *call) undelivered(d *Delivery, unreached bool) error {
 	if unreached && s.Online() && s.Conn == d.Conn && len(ids) > 0 {
 		// The connection may be alive: what it was not sent must not
 		// wait in flight for it forever (unreached.go).
-		if err := c.requeue(d.Client, ids); err != nil {
+		if err := c.requeue(d.Client, d.Conn, ids); err != nil {
 			return err
 		}
 	}

@@ -44,16 +44,19 @@ func (h *Handler) Unreached(ctx context.Context, ds []Delivery) (*Reply, error) 
 }
 
 // requeue puts the QoS 1 and 2 messages in flight for clientID under ids,
-// never sent, back in its queue: copies are enqueued, all in one call
-// (window 0: nothing is dispatched now, since the proxy just failed), then
-// the in-flight ones' exchanges are ended, concurrently, in two atomic
-// steps per message. A failure between them leaves both, so that the
-// message is sent twice at worst and never lost; a message the queue has
-// no room for stays in flight, to be sent when the client reconnects.
+// never sent to its connection conn, back in its queue: copies are
+// enqueued, all in one call (window 0: nothing is dispatched now, since
+// the proxy just failed), then the in-flight ones' exchanges are ended,
+// concurrently, in two atomic steps per message. A failure between them
+// leaves both, so that the message is sent twice at worst and never lost;
+// a message the queue has no room for stays in flight, to be sent when the
+// client reconnects. The ends are fenced on conn: once another connection
+// holds the session, they end nothing (it resends what is in flight, and
+// a session its client started afresh may use the same identifiers).
 // One call for the copies and concurrent ends keep a failed delivery of a
 // window's worth of messages from holding the call (and the PUBLISH that
 // made the delivery) for a store round trip per message.
-func (c *call) requeue(clientID string, ids []uint16) error {
+func (c *call) requeue(clientID, conn string, ids []uint16) error {
 	inflight, err := c.h.store.Inflight(c.ctx, clientID)
 	if err != nil {
 		return err
@@ -84,11 +87,11 @@ func (c *call) requeue(clientID string, ids []uint16) error {
 		wg.Go(func() {
 			var err error
 			if o.QoS == 1 {
-				err = c.h.store.Acknowledge(c.ctx, clientID, o.PacketID)
-			} else if err = c.h.store.Release(c.ctx, clientID, o.PacketID); err == nil {
-				err = c.h.store.Complete(c.ctx, clientID, o.PacketID)
+				err = c.h.store.Acknowledge(c.ctx, clientID, conn, o.PacketID)
+			} else if err = c.h.store.Release(c.ctx, clientID, conn, o.PacketID); err == nil {
+				err = c.h.store.Complete(c.ctx, clientID, conn, o.PacketID)
 			}
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFenced) {
 				errs[i] = err
 			}
 		})

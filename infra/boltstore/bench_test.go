@@ -46,7 +46,7 @@ func enqueueDispatchAck(b *testing.B, st session.Store, clientID string, m *sess
 	if err != nil || len(d) != 1 {
 		b.Fatalf("Enqueue: %v, %d dispatched", err, len(d))
 	}
-	if err := st.Acknowledge(ctx, clientID, d[0].PacketID); err != nil {
+	if err := st.Acknowledge(ctx, clientID, "", d[0].PacketID); err != nil {
 		b.Fatal(err)
 	}
 }

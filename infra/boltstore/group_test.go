@@ -147,7 +147,7 @@ func TestEndingSessionWrites(t *testing.T) {
 			t.Fatalf("Enqueue for %s dispatched %d", id, len(sent))
 		}
 	}
-	must(st.Acknowledge(ctx, "e", 1))
+	must(st.Acknowledge(ctx, "e", "", 1))
 	_, err = st.Connect(ctx, &session.Session{ClientID: "e2", Proxy: "p", Conn: "c3", Version: packet.V311}, true, 1)
 	must(err)
 	must(st.DeleteSession(ctx, "e2", "c3"))

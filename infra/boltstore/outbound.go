@@ -114,7 +114,9 @@ func (st *Store) Enqueue(ctx context.Context, clientID string, msgs []*session.O
 }
 
 // dispatchFence returns ErrFenced when conn is not empty and not the
-// connection of the session bucket cb (session.Store.Dispatch).
+// connection of the session bucket cb (session.Store.Dispatch, Receive,
+// Acknowledge): checked in the transaction that writes, so no takeover
+// comes between the check and the write.
 func dispatchFence(cb *bolt.Bucket, clientID, conn string) error {
 	if conn == "" {
 		return nil
@@ -254,24 +256,25 @@ func (st *Store) Inflight(ctx context.Context, clientID string) ([]*session.Outb
 }
 
 // Acknowledge implements session.Store.
-func (st *Store) Acknowledge(ctx context.Context, clientID string, packetID uint16) error {
-	return st.ack(ctx, clientID, packetID, 1, session.Sent, false)
+func (st *Store) Acknowledge(ctx context.Context, clientID, conn string, packetID uint16) error {
+	return st.ack(ctx, clientID, conn, packetID, 1, session.Sent, false)
 }
 
 // Release implements session.Store.
-func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) error {
-	return st.ack(ctx, clientID, packetID, 2, session.Sent, true)
+func (st *Store) Release(ctx context.Context, clientID, conn string, packetID uint16) error {
+	return st.ack(ctx, clientID, conn, packetID, 2, session.Sent, true)
 }
 
 // Complete implements session.Store.
-func (st *Store) Complete(ctx context.Context, clientID string, packetID uint16) error {
-	return st.ack(ctx, clientID, packetID, 2, session.Released, false)
+func (st *Store) Complete(ctx context.Context, clientID, conn string, packetID uint16) error {
+	return st.ack(ctx, clientID, conn, packetID, 2, session.Released, false)
 }
 
-// ack applies an acknowledgement to the in-flight message under packetID,
-// which must have QoS qos and be in state from (or already Released, when
-// release): release makes it Released, otherwise it is removed.
-func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos byte, from session.OutState, release bool) error {
+// ack applies an acknowledgement of connection conn (fenced on it, see
+// dispatchFence) to the in-flight message under packetID, which must have
+// QoS qos and be in state from (or already Released, when release):
+// release makes it Released, otherwise it is removed.
+func (st *Store) ack(ctx context.Context, clientID, conn string, packetID uint16, qos byte, from session.OutState, release bool) error {
 	var early bool
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
 		early = st.endingCached(clientID)
@@ -279,6 +282,9 @@ func (st *Store) ack(ctx context.Context, clientID string, packetID uint16, qos 
 		cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
 		if cb == nil {
 			return notFound
+		}
+		if err := dispatchFence(cb, clientID, conn); err != nil {
+			return err
 		}
 		p, f := cb.Bucket(bPIDs), cb.Bucket(bInflight)
 		if p == nil || f == nil {

@@ -122,8 +122,13 @@
 //     connection. Receive, MarkFannedOut and Forget read the session
 //     item for its gen and check conn on that read: the write goes to the
 //     gen read, so a clean start after the read leaves it in the old
-//     generation, which nothing reads. Acknowledge, Release and Complete
-//     are not fenced (session.Store).
+//     generation, which nothing reads. Acknowledge and Complete add
+//     conn = :conn to the condition of their update of the session item
+//     (no read or write unit more); a cached gen is used as before, and a
+//     failed condition reads the session, which tells a takeover
+//     (ErrFenced) from a new generation. Release checks conn on the read
+//     of the gen it makes anyway; its write, to the in-flight item, is
+//     under that gen (see Release).
 //   - Sessions: BatchGetItem of session items, 100 keys a call, unprocessed
 //     keys retried, except the items the Store's own Match read less than
 //     100 ms before (see Match). The will stays in the session item: the
@@ -288,14 +293,18 @@
 //     (the caller's deadline, under a backlog of more than a round) ends
 //     the call with those messages, and a round's transaction that gets no
 //     answer is sent again with the same ClientRequestToken, unaffected by
-//     the caller's deadline (at most 3 s): DynamoDB answers success
-//     without writing again if the first was applied, and applies or
-//     cancels it otherwise, so the round's outcome is known.
+//     the caller's deadline (at most 3 s, and at most 0.5 s past that
+//     deadline, within the 2 s the relay keeps after it for deliveries):
+//     DynamoDB answers success without writing again if the first was
+//     applied, and applies or cancels it otherwise, so the round's outcome
+//     is known. A resend without an answer in that time leaves it unknown:
+//     the round fails with an error, never success, and messages it may
+//     have put in flight wait for the client's next connection.
 //   - Acknowledge, Complete: one transaction: delete F#<pid> on the
 //     condition of its QoS and state, and nf - 1 on the session conditioned
-//     on gen (the Store caches generations it has read, so this usually
-//     needs no read first). Release, Receive, MarkFannedOut, Forget: read the
-//     gen, then one conditional write (attribute_not_exists for Receive,
+//     on gen and conn (the Store caches generations it has read, so this
+//     usually needs no read first). Release, Receive, MarkFannedOut, Forget:
+//     read the gen (and check conn), then one conditional write (attribute_not_exists for Receive,
 //     returning the existing item on failure). Receiving: read the gen,
 //     then a query of its I# keys.
 //   - Expiry. The session item has a ttl (session expiry plus a day), as a

@@ -435,29 +435,40 @@ func (st *Store) Inflight(ctx context.Context, clientID string) ([]*session.Outb
 }
 
 // Acknowledge implements session.Store.
-func (st *Store) Acknowledge(ctx context.Context, clientID string, packetID uint16) error {
-	return st.finish(ctx, clientID, packetID, 1, session.Sent)
+func (st *Store) Acknowledge(ctx context.Context, clientID, conn string, packetID uint16) error {
+	return st.finish(ctx, clientID, conn, packetID, 1, session.Sent)
 }
 
 // Complete implements session.Store.
-func (st *Store) Complete(ctx context.Context, clientID string, packetID uint16) error {
-	return st.finish(ctx, clientID, packetID, 2, session.Released)
+func (st *Store) Complete(ctx context.Context, clientID, conn string, packetID uint16) error {
+	return st.finish(ctx, clientID, conn, packetID, 2, session.Released)
 }
 
 // finish deletes the in-flight message of packetID at qos in state, and
-// counts it out of the session's nf, in one transaction.
-func (st *Store) finish(ctx context.Context, clientID string, packetID uint16, qos byte, state session.OutState) error {
+// counts it out of the session's nf, in one transaction. The session's
+// update is conditioned on its gen (cached, or read) and, when conn is not
+// empty, on its conn (the fence of session.Store.Acknowledge): a takeover
+// after the read, or since the cached gen, fails the transaction, and the
+// read that follows returns ErrFenced. The fence costs no read nor write
+// unit: it is a condition of the write the acknowledgement makes anyway.
+func (st *Store) finish(ctx context.Context, clientID, conn string, packetID uint16, qos byte, state session.OutState) error {
 	gen, cached := st.gens.get(clientID)
+	sessCond := "#gen = :gen"
+	names := map[string]string{"#nf": "nf", "#gen": "gen"}
+	if conn != "" {
+		sessCond += " AND #conn = :conn"
+		names["#conn"] = "conn"
+	}
 	for try := 0; try < maxTries; try++ {
 		if !cached {
-			cur, err := st.readSession(ctx, clientID)
-			if err != nil {
-				return fmt.Errorf("dynamo: acknowledge %q packet %d: %w", clientID, packetID, err)
+			var err error
+			if gen, err = st.genFor(ctx, clientID, conn); err != nil {
+				return fmt.Errorf("dynamo: acknowledge packet %d: %w", packetID, err)
 			}
-			if cur == nil {
-				return fmt.Errorf("dynamo: %q packet %d: %w", clientID, packetID, session.ErrNotFound)
-			}
-			gen = cur.Gen
+		}
+		values := map[string]types.AttributeValue{":one": num(1), ":gen": num(gen)}
+		if conn != "" {
+			values[":conn"] = str(conn)
 		}
 		pk := sessionPK(clientID)
 		err := st.transact(ctx, []types.TransactWriteItem{
@@ -467,13 +478,21 @@ func (st *Store) finish(ctx context.Context, clientID string, packetID uint16, q
 				ExpressionAttributeValues: map[string]types.AttributeValue{":qos": num(int64(qos)), ":st": num(int64(state))}}},
 			{Update: &types.Update{TableName: &st.table, Key: key(pk, sessionSK),
 				UpdateExpression:          aws.String("SET #nf = #nf - :one"),
-				ConditionExpression:       aws.String("#gen = :gen"),
-				ExpressionAttributeNames:  map[string]string{"#nf": "nf", "#gen": "gen"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":gen": num(gen)}}},
+				ConditionExpression:       aws.String(sessCond),
+				ExpressionAttributeNames:  names,
+				ExpressionAttributeValues: values}},
 		})
 		if reasons := canceled(err); reasons != nil {
 			if cached {
-				cached = false // the generation may have changed: read it
+				cached = false // the generation or the connection may have changed: read them
+				continue
+			}
+			if failedAt(reasons, 1) && conn != "" {
+				// The session changed since the read (a takeover): the
+				// next read tells, before a missing message does.
+				if err := backoff(ctx, try); err != nil {
+					return err
+				}
 				continue
 			}
 			if failedAt(reasons, 0) {
@@ -506,7 +525,7 @@ func (st *Store) gen(ctx context.Context, clientID string) (int64, error) {
 
 // genFor returns the current generation of clientID's session for a write
 // of connection conn: ErrFenced when conn is not empty and not the
-// session's connection (session.Store.Receive). The write goes to the
+// session's connection (session.Store.Receive, Acknowledge). The write goes to the
 // generation read with the connection, so a clean start after the read
 // leaves it in the old generation, where nothing sees it.
 func (st *Store) genFor(ctx context.Context, clientID, conn string) (int64, error) {
@@ -540,9 +559,17 @@ func (st *Store) Receiving(ctx context.Context, clientID string) (int, error) {
 	return len(items), nil
 }
 
-// Release implements session.Store: one conditional update.
-func (st *Store) Release(ctx context.Context, clientID string, packetID uint16) error {
-	gen, err := st.gen(ctx, clientID)
+// Release implements session.Store: a read of the session, which checks
+// the fence on conn, and one conditional update of the in-flight item. The
+// update is not conditioned on conn (the session item is not written), yet
+// a takeover between the read and the update changes nothing of another
+// session: a clean start moves the session to a new generation, whose
+// items the update's key does not name, and a session kept across the
+// takeover is the client's, whose repeated PUBREC finds the message
+// Released all the same (the connection that took over resends what is in
+// flight).
+func (st *Store) Release(ctx context.Context, clientID, conn string, packetID uint16) error {
+	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}

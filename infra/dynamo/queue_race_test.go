@@ -72,7 +72,7 @@ func TestQueueUnderBacklog(t *testing.T) {
 		}
 	}
 	ack := func(pid uint16) {
-		if err := st.Acknowledge(ctx, client, pid); err != nil && !errors.Is(err, session.ErrNotFound) {
+		if err := st.Acknowledge(ctx, client, "", pid); err != nil && !errors.Is(err, session.ErrNotFound) {
 			fail(fmt.Errorf("acknowledge %d: %w", pid, err))
 		}
 	}

@@ -325,7 +325,7 @@ func (st *Store) Enqueue(_ context.Context, clientID string, msgs []*session.Out
 }
 
 // fenced returns ErrFenced when conn is not empty and not the connection
-// of rec (session.Store.Dispatch, Receive).
+// of rec (session.Store.Dispatch, Receive, Acknowledge).
 func fenced(rec *record, clientID, conn string) error {
 	if conn != "" && rec.s.Conn != conn {
 		return fmt.Errorf("memstore: session %q, connection %q: %w", clientID, conn, session.ErrFenced)
@@ -463,21 +463,24 @@ func (rec *record) find(packetID uint16, qos byte, states ...session.OutState) i
 }
 
 // Acknowledge implements session.Store.
-func (st *Store) Acknowledge(_ context.Context, clientID string, packetID uint16) error {
-	return st.remove(clientID, packetID, 1, session.Sent)
+func (st *Store) Acknowledge(_ context.Context, clientID, conn string, packetID uint16) error {
+	return st.remove(clientID, conn, packetID, 1, session.Sent)
 }
 
 // Complete implements session.Store.
-func (st *Store) Complete(_ context.Context, clientID string, packetID uint16) error {
-	return st.remove(clientID, packetID, 2, session.Released)
+func (st *Store) Complete(_ context.Context, clientID, conn string, packetID uint16) error {
+	return st.remove(clientID, conn, packetID, 2, session.Released)
 }
 
-func (st *Store) remove(clientID string, packetID uint16, qos byte, state session.OutState) error {
+func (st *Store) remove(clientID, conn string, packetID uint16, qos byte, state session.OutState) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	i := -1
 	if rec != nil {
+		if err := fenced(rec, clientID, conn); err != nil {
+			return err
+		}
 		i = rec.find(packetID, qos, state)
 	}
 	if i < 0 {
@@ -488,12 +491,15 @@ func (st *Store) remove(clientID string, packetID uint16, qos byte, state sessio
 }
 
 // Release implements session.Store.
-func (st *Store) Release(_ context.Context, clientID string, packetID uint16) error {
+func (st *Store) Release(_ context.Context, clientID, conn string, packetID uint16) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	rec := st.sessions[clientID]
 	i := -1
 	if rec != nil {
+		if err := fenced(rec, clientID, conn); err != nil {
+			return err
+		}
 		i = rec.find(packetID, 2, session.Sent, session.Released)
 	}
 	if i < 0 {

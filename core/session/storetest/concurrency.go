@@ -79,9 +79,9 @@ func testConcurrentOutbound(e *env) {
 		}
 		var err error
 		if o.QoS == 1 {
-			err = e.st.Acknowledge(e.ctx, c, o.PacketID)
-		} else if err = e.st.Release(e.ctx, c, o.PacketID); err == nil {
-			err = e.st.Complete(e.ctx, c, o.PacketID)
+			err = e.st.Acknowledge(e.ctx, c, "conn1", o.PacketID)
+		} else if err = e.st.Release(e.ctx, c, "conn1", o.PacketID); err == nil {
+			err = e.st.Complete(e.ctx, c, "conn1", o.PacketID)
 		}
 		if err != nil {
 			fail(fmt.Errorf("acknowledging %d (%q): %w", o.PacketID, o.Message.Payload, err))

@@ -109,7 +109,7 @@ func testCopiesOutbound(e *env) {
 	_, d = e.enqueue(c, 100, 10, out(1, "ghi"))
 	mutateOutbound(d[0])
 	e.eq("in flight after changing Enqueue's result", payloads(e.inflight(c)), []string{"abc", "def", "ghi"})
-	e.must(e.st.Acknowledge(e.ctx, c, want[0].PacketID), "Acknowledge")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", want[0].PacketID), "Acknowledge")
 }
 
 // testCopiesRetained: the store keeps no reference to the retained messages

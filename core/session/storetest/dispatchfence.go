@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+
 	"github.com/mqttless/mqttless/core/session"
 )
 
@@ -8,6 +10,7 @@ var dispatchFenceTests = []test{
 	{"DispatchForConn", testDispatchForConn},
 	{"DispatchFencedAfterTakeover", testDispatchFencedAfterTakeover},
 	{"DispatchFencedOffline", testDispatchFencedOffline},
+	{"DispatchFencedNoSession", testDispatchFencedNoSession},
 	{"ReceiveFenced", testReceiveFenced},
 }
 
@@ -22,7 +25,7 @@ func testDispatchForConn(e *env) {
 	}
 	e.checkDispatched(d)
 	e.eq("dispatched by Enqueue for conn1", payloads(d), []string{"1", "2"})
-	e.must(e.st.Acknowledge(e.ctx, c, d[0].PacketID), "Acknowledge")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", d[0].PacketID), "Acknowledge")
 	d, err = e.st.Dispatch(e.ctx, c, "conn1", 2)
 	e.must(err, "Dispatch for conn1")
 	e.checkDispatched(d)
@@ -86,4 +89,45 @@ func testReceiveFenced(e *env) {
 	e.wantErr(e.st.Forget(e.ctx, c, "conn1", 7), session.ErrFenced, "Forget from the connection taken over")
 	e.must(e.st.MarkFannedOut(e.ctx, c, "conn2", 7), "MarkFannedOut from the new connection")
 	e.must(e.st.Forget(e.ctx, c, "conn2", 7), "Forget from the new connection")
+}
+
+// testInboundFenced: Receive, MarkFannedOut and Forget from a connection
+// that no longer holds the session change nothing: after a takeover that
+// kept the session (its receive state stays, for the new connection), and
+// once the session is offline.
+func testInboundFenced(e *env) {
+	c := e.connected("c")
+	e.receive(c, e.inbound(5, "one"))
+	e.connect(c, "conn2", false)
+	_, err := e.st.Receive(e.ctx, c, "conn1", e.inbound(6, "stale"))
+	e.wantErr(err, session.ErrFenced, "Receive from the connection taken over")
+	e.wantErr(e.st.MarkFannedOut(e.ctx, c, "conn1", 5), session.ErrFenced, "MarkFannedOut from the connection taken over")
+	e.wantErr(e.st.Forget(e.ctx, c, "conn1", 5), session.ErrFenced, "Forget from the connection taken over")
+	got, err := e.st.Receive(e.ctx, c, "conn2", e.inbound(5, "again"))
+	e.must(err, "Receive from the new connection")
+	e.eq("the record kept, not marked fanned out", got, e.inbound(5, "one"))
+	got, err = e.st.Receive(e.ctx, c, "conn2", e.inbound(6, "fresh"))
+	e.must(err, "Receive from the new connection")
+	if got != nil {
+		e.Fatalf("the fenced Receive left a record: %s", show(got))
+	}
+	e.offline(c, "conn2", session.Offline{ExpiryInterval: 3600})
+	_, err = e.st.Receive(e.ctx, c, "conn2", e.inbound(7, "late"))
+	e.wantErr(err, session.ErrFenced, "Receive once offline")
+	e.wantErr(e.st.Forget(e.ctx, c, "conn2", 5), session.ErrFenced, "Forget once offline")
+	n, err := e.st.Receiving(e.ctx, c)
+	e.must(err, "Receiving")
+	e.eq("receive states", n, 2)
+}
+
+// testDispatchFencedNoSession: a Dispatch for a connection of a session
+// that does not exist hands out nothing and creates nothing.
+func testDispatchFencedNoSession(e *env) {
+	nobody := e.client("nobody")
+	d, err := e.st.Dispatch(e.ctx, nobody, "conn1", 10)
+	if len(d) != 0 || err != nil && !errors.Is(err, session.ErrNotFound) && !errors.Is(err, session.ErrFenced) {
+		e.Fatalf("Dispatch for a connection of no session = %s, %v; want none", show(d), err)
+	}
+	_, err = e.st.Session(e.ctx, nobody)
+	e.wantErr(err, session.ErrNotFound, "Session after Dispatch")
 }

@@ -95,7 +95,7 @@ func testEnqueueDispatches(e *env) {
 	e.eq("dispatched", payloads(e.dispatch(c, 2)), []string{})
 	_, d2 := e.enqueue(c, 100, 2, out(1, "4"))
 	e.eq("dispatched by Enqueue with a full window", payloads(d2), []string{})
-	e.must(e.st.Acknowledge(e.ctx, c, d[0].PacketID), "Acknowledge")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", d[0].PacketID), "Acknowledge")
 	_, d2 = e.enqueue(c, 100, 2, out(1, "5"))
 	e.eq("dispatched by Enqueue after an ack", payloads(d2), []string{"3"})
 	e.eq("dispatched", payloads(e.dispatch(c, 4)), []string{"4", "5"})
@@ -146,12 +146,12 @@ func testDispatchWindow(e *env) {
 	e.enqueue(c, 100, 0, out(2, "a"), out(2, "b"), out(1, "c"), out(1, "d"), out(1, "e"))
 	d := e.dispatch(c, 2)
 	e.eq("dispatched", payloads(d), []string{"a", "b"})
-	e.must(e.st.Release(e.ctx, c, d[0].PacketID), "Release")
-	e.must(e.st.Release(e.ctx, c, d[1].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, c, "conn1", d[0].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, c, "conn1", d[1].PacketID), "Release")
 	e.eq("dispatched with two Released in flight", payloads(e.dispatch(c, 2)), []string{})
 	e.eq("dispatched with a smaller window", payloads(e.dispatch(c, 1)), []string{})
 	e.eq("dispatched with window 0", payloads(e.dispatch(c, 0)), []string{})
-	e.must(e.st.Complete(e.ctx, c, d[0].PacketID), "Complete")
+	e.must(e.st.Complete(e.ctx, c, "conn1", d[0].PacketID), "Complete")
 	e.eq("dispatched after Complete", payloads(e.dispatch(c, 2)), []string{"c"})
 	e.eq("dispatched with a larger window", payloads(e.dispatch(c, 4)), []string{"d", "e"})
 	e.eq("in flight", states(e.inflight(c)), []string{"b:2", "c:1", "d:1", "e:1"})
@@ -167,11 +167,11 @@ func testDispatchQoS0(e *env) {
 	e.eq("dispatched", payloads(d), []string{"a", "b", "c"})
 	e.eq("in flight", states(e.inflight(c)), []string{"a:1"})
 	e.eq("dispatched with a full window", payloads(e.dispatch(c, 1)), []string{})
-	e.must(e.st.Acknowledge(e.ctx, c, d[0].PacketID), "Acknowledge")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", d[0].PacketID), "Acknowledge")
 	d = e.dispatch(c, 1)
 	e.eq("dispatched after the ack", payloads(d), []string{"d", "e"})
 	e.eq("in flight", states(e.inflight(c)), []string{"d:1"})
-	e.must(e.st.Acknowledge(e.ctx, c, d[0].PacketID), "Acknowledge")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", d[0].PacketID), "Acknowledge")
 	e.eq("dispatched once QoS 0 messages are gone", payloads(e.dispatch(c, 1)), []string{})
 }
 
@@ -193,7 +193,7 @@ func testDispatchRefill(e *env) {
 		e.eq("in flight", e.inflight(c), d)
 		for _, o := range d {
 			got = append(got, string(o.Message.Payload))
-			e.must(e.st.Acknowledge(e.ctx, c, o.PacketID), "Acknowledge")
+			e.must(e.st.Acknowledge(e.ctx, c, "conn1", o.PacketID), "Acknowledge")
 		}
 	}
 	e.eq("dispatched", got, all)
@@ -230,12 +230,12 @@ func testDispatchAfter(e *env) {
 	e.eq("After of the first in flight", first["a"], uint64(0))
 	e.eq("After of b", first["b"], seq["a"])
 	e.eq("After of QoS 0 c", first["c"], uint64(0))
-	e.must(e.st.Acknowledge(e.ctx, c, f[0].PacketID), "Acknowledge a")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", f[0].PacketID), "Acknowledge a")
 	e.eq("After of d, with b still in flight", after(2)["d"], seq["b"])
 	f = e.inflight(c)
-	e.must(e.st.Release(e.ctx, c, f[0].PacketID), "Release b")
-	e.must(e.st.Complete(e.ctx, c, f[0].PacketID), "Complete b")
-	e.must(e.st.Acknowledge(e.ctx, c, f[1].PacketID), "Acknowledge d")
+	e.must(e.st.Release(e.ctx, c, "conn1", f[0].PacketID), "Release b")
+	e.must(e.st.Complete(e.ctx, c, "conn1", f[0].PacketID), "Complete b")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", f[1].PacketID), "Acknowledge d")
 	e.eq("After of e, with none in flight", after(2)["e"], uint64(0))
 }
 
@@ -244,25 +244,25 @@ func testInflight(e *env) {
 	c := e.connected("c")
 	_, d := e.enqueue(c, 100, 4, out(1, "a"), out(2, "b"), out(1, "c"), out(2, "d"), out(1, "queued"))
 	e.eq("in flight", e.inflight(c), d)
-	e.must(e.st.Release(e.ctx, c, d[1].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, c, "conn1", d[1].PacketID), "Release")
 	d[1].State = session.Released
 	e.eq("in flight after Release", e.inflight(c), d)
-	e.must(e.st.Acknowledge(e.ctx, c, d[0].PacketID), "Acknowledge")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", d[0].PacketID), "Acknowledge")
 	e.eq("in flight after Acknowledge", e.inflight(c), d[1:])
-	e.must(e.st.Release(e.ctx, c, d[3].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, c, "conn1", d[3].PacketID), "Release")
 	d[3].State = session.Released
-	e.must(e.st.Complete(e.ctx, c, d[1].PacketID), "Complete")
+	e.must(e.st.Complete(e.ctx, c, "conn1", d[1].PacketID), "Complete")
 	e.eq("in flight after Complete", e.inflight(c), d[2:])
 }
 
 // ackOps are the acknowledgements of outbound messages.
 var ackOps = []struct {
 	name string
-	do   func(s session.Store) func(context.Context, string, uint16) error
+	do   func(s session.Store) func(context.Context, string, string, uint16) error
 }{
-	{"Acknowledge", func(s session.Store) func(context.Context, string, uint16) error { return s.Acknowledge }},
-	{"Release", func(s session.Store) func(context.Context, string, uint16) error { return s.Release }},
-	{"Complete", func(s session.Store) func(context.Context, string, uint16) error { return s.Complete }},
+	{"Acknowledge", func(s session.Store) func(context.Context, string, string, uint16) error { return s.Acknowledge }},
+	{"Release", func(s session.Store) func(context.Context, string, string, uint16) error { return s.Release }},
+	{"Complete", func(s session.Store) func(context.Context, string, string, uint16) error { return s.Complete }},
 }
 
 // testAcks: each acknowledgement applies only to a message in the right
@@ -287,7 +287,7 @@ func testAcks(e *env) {
 				_, d := e.enqueue(c, 100, 10, out(qos, "t"), out(1, "o"), out(2, "p"))
 				pid := d[0].PacketID
 				if target == "QoS2Released" {
-					e.must(e.st.Release(e.ctx, c, pid), "Release")
+					e.must(e.st.Release(e.ctx, c, "conn1", pid), "Release")
 				}
 				before := states(e.inflight(c))
 				id := c
@@ -297,7 +297,7 @@ func testAcks(e *env) {
 				case "UnknownSession":
 					id = e.client("nobody")
 				}
-				err := op.do(e.st)(e.ctx, id, pid)
+				err := op.do(e.st)(e.ctx, id, "conn1", pid)
 				want := outcome[op.name][i]
 				if want == nf {
 					e.wantErr(err, session.ErrNotFound, fmt.Sprintf("%s of %s", op.name, target))
@@ -312,10 +312,10 @@ func testAcks(e *env) {
 				e.eq("in flight", states(e.inflight(c)), after)
 				if op.name == "Release" {
 					// Idempotent: a repeated PUBREC finds the message Released.
-					e.must(op.do(e.st)(e.ctx, id, pid), "second Release")
+					e.must(op.do(e.st)(e.ctx, id, "conn1", pid), "second Release")
 					e.eq("in flight", states(e.inflight(c)), after)
 				} else {
-					e.wantErr(op.do(e.st)(e.ctx, id, pid), session.ErrNotFound, "second "+op.name)
+					e.wantErr(op.do(e.st)(e.ctx, id, "conn1", pid), session.ErrNotFound, "second "+op.name)
 				}
 			})
 		}
@@ -355,13 +355,13 @@ func testPacketIDsUnique(e *env) {
 			pid := f.o.PacketID
 			switch {
 			case f.o.QoS == 1:
-				e.must(e.st.Acknowledge(e.ctx, c, pid), "Acknowledge")
+				e.must(e.st.Acknowledge(e.ctx, c, "conn1", pid), "Acknowledge")
 			case !f.released:
-				e.must(e.st.Release(e.ctx, c, pid), "Release")
+				e.must(e.st.Release(e.ctx, c, "conn1", pid), "Release")
 				f.released = true
 				continue
 			default:
-				e.must(e.st.Complete(e.ctx, c, pid), "Complete")
+				e.must(e.st.Complete(e.ctx, c, "conn1", pid), "Complete")
 			}
 			delete(used, pid)
 			inflight = append(inflight[:i], inflight[i+1:]...)
@@ -380,7 +380,7 @@ func testPacketIDsUnique(e *env) {
 func testPacketIDWraparound(e *env) {
 	c := e.connected("c")
 	_, held := e.enqueue(c, 100, 2, out(1, "held1"), out(2, "held2"))
-	e.must(e.st.Release(e.ctx, c, held[1].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, c, "conn1", held[1].PacketID), "Release")
 	held[1].State = session.Released
 	const batch, total = 64, 70_000
 	for sent := 0; sent < total; {
@@ -397,18 +397,19 @@ func testPacketIDWraparound(e *env) {
 			if o.PacketID == held[0].PacketID || o.PacketID == held[1].PacketID {
 				e.Fatalf("packet id %d handed out after %d messages while still in flight", o.PacketID, sent)
 			}
-			e.must(e.st.Acknowledge(e.ctx, c, o.PacketID), "Acknowledge")
+			e.must(e.st.Acknowledge(e.ctx, c, "conn1", o.PacketID), "Acknowledge")
 		}
 		sent += n
 	}
 	e.eq("in flight", e.inflight(c), held)
-	e.must(e.st.Acknowledge(e.ctx, c, held[0].PacketID), "Acknowledge of the held message")
-	e.must(e.st.Complete(e.ctx, c, held[1].PacketID), "Complete of the held message")
+	e.must(e.st.Acknowledge(e.ctx, c, "conn1", held[0].PacketID), "Acknowledge of the held message")
+	e.must(e.st.Complete(e.ctx, c, "conn1", held[1].PacketID), "Complete of the held message")
 }
 
 var inboundTests = []test{
 	{"Lifecycle", testInboundLifecycle},
 	{"NotFound", testInboundNotFound},
+	{"Fenced", testInboundFenced},
 }
 
 // inbound returns a QoS 2 message received under pid.

@@ -18,6 +18,14 @@
 //
 //   - The empty connection owns no session: Subscribe, Unsubscribe and
 //     SetOffline with conn "" are ErrFenced, offline session or not.
+//     Dispatch (and Enqueue's dispatch), Acknowledge, Release, Complete,
+//     Receive, MarkFannedOut and Forget with conn "" are not fenced.
+//   - Acknowledge, Release and Complete from a connection that no longer
+//     holds the session (taken over, kept or started afresh, or gone
+//     offline) are ErrFenced whether or not a message uses the packet
+//     identifier, and change nothing: after a Clean Start, the old
+//     connection's acknowledgement of packet id N leaves the new session's
+//     message in flight under N.
 //   - A fenced write (DeleteSession included) to a session that does not
 //     exist may return ErrFenced or ErrNotFound, and creates nothing.
 //   - Enqueue and Receive on a session that does not exist are ErrNotFound
@@ -126,6 +134,7 @@ var groups = []struct {
 	{"RetainedIdentity", retainedIdentityTests},
 	{"Outbound", outboundTests},
 	{"DispatchFence", dispatchFenceTests},
+	{"AckFence", ackFenceTests},
 	{"Inbound", inboundTests},
 	{"Concurrency", concurrencyTests},
 	{"Copies", copyTests},
@@ -502,7 +511,7 @@ func (e *env) populate(clientID, conn string) uint16 {
 	e.subscribe(clientID, conn, e.topic("a"), e.topic("b"))
 	_, d := e.enqueue(clientID, 100, 1, out(2, "x"), out(1, "y"), out(1, "z"))
 	e.eq("dispatched", payloads(d), []string{"x"})
-	e.must(e.st.Release(e.ctx, clientID, d[0].PacketID), "Release")
+	e.must(e.st.Release(e.ctx, clientID, conn, d[0].PacketID), "Release")
 	in := &session.Inbound{PacketID: inboundPID, Message: session.Message{Topic: e.topic("in"), Payload: []byte("in"), QoS: 2}}
 	existing, err := e.st.Receive(e.ctx, clientID, "", in)
 	e.must(err, "Receive")
@@ -544,8 +553,8 @@ func (e *env) checkContents(clientID string, want int, pid uint16) {
 	e.eq("match", e.match(a), []string(nil))
 	e.eq("in flight", states(e.inflight(clientID)), []string{})
 	e.eq("queued", payloads(e.dispatch(clientID, 10)), []string{})
-	for _, op := range []func(context.Context, string, uint16) error{e.st.Acknowledge, e.st.Release, e.st.Complete} {
-		e.wantErr(op(e.ctx, clientID, pid), session.ErrNotFound, "ack of the old in-flight message")
+	for _, op := range []func(context.Context, string, string, uint16) error{e.st.Acknowledge, e.st.Release, e.st.Complete} {
+		e.wantErr(op(e.ctx, clientID, "", pid), session.ErrNotFound, "ack of the old in-flight message")
 	}
 	in, err := e.st.Receive(e.ctx, clientID, "", &session.Inbound{PacketID: inboundPID})
 	if want == deleted {
