@@ -47,7 +47,7 @@ func PacketIDLimit(t *testing.T, st session.Store, clientID string) {
 			if o.PacketID < 1 || o.PacketID > 3 {
 				t.Fatalf("packet id %d, want 1..3", o.PacketID)
 			}
-			if err := st.Acknowledge(ctx, clientID, o.PacketID); err != nil {
+			if err := st.Acknowledge(ctx, clientID, "k", o.PacketID); err != nil {
 				t.Fatal(err)
 			}
 			got++
