@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,28 +34,12 @@ func TestFaultDrainSettlesSessions(t *testing.T) {
 		t.Fatalf("SUBACK: %v", err)
 	}
 	prefix := uniq("drained")
-	conns := make([]net.Conn, drainClients)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	errs := make(chan error, drainClients)
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			id := fmt.Sprintf("%s-%d", prefix, i)
-			p := &packet.Connect{ClientID: id, KeepAlive: 600, Will: &packet.Will{Topic: root + "/" + id, Payload: []byte(id)}}
-			nc, _, err := rawConnectV5(a.addr, p, 30*time.Second)
-			conns[i] = nc
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("connecting the clients through A: %v", err)
-		}
-	}
+	conns := connectMany(t, drainClients, "A", func(i int) (net.Conn, error) {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		p := &packet.Connect{ClientID: id, KeepAlive: 600, Will: &packet.Will{Topic: root + "/" + id, Payload: []byte(id)}}
+		nc, _, err := rawConnectV5(a.addr, p, 30*time.Second)
+		return nc, err
+	})
 	for _, nc := range conns {
 		go func() { readUntilClosed(nc); nc.Close() }()
 	}

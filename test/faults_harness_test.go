@@ -476,3 +476,31 @@ func (h *history) settle(quiet, max time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// connectMany makes n connections through the proxy named via, 32 at a
+// time, with connect(i) for the i-th, and fails the test on the first
+// error.
+func connectMany(t *testing.T, n int, via string, connect func(i int) (net.Conn, error)) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, n)
+	for i := range conns {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			nc, err := connect(i)
+			conns[i] = nc
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("connecting the clients through %s: %v", via, err)
+		}
+	}
+	return conns
+}

@@ -38,26 +38,11 @@ func TestFaultConnectStormAfterDrain(t *testing.T) {
 	}
 	a, b := s.start("A"), s.start("B")
 	prefix := uniq("storm")
-	conns := make([]net.Conn, stormClients)
+	conns := connectMany(t, stormClients, "A", func(i int) (net.Conn, error) {
+		nc, _, err := stormConnect(a.addr, fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("storm%d", i%stormUsers), password, 30*time.Second)
+		return nc, err
+	})
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	errs := make(chan error, stormClients)
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			nc, _, err := stormConnect(a.addr, fmt.Sprintf("%s-%d", prefix, i), fmt.Sprintf("storm%d", i%stormUsers), password, 30*time.Second)
-			conns[i] = nc
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("connecting the clients through A: %v", err)
-		}
-	}
 
 	begin := time.Now()
 	took := make([]time.Duration, stormClients)
