@@ -75,8 +75,11 @@ type Positions map[StreamID]Position
 //     expected takes the offsets between as gone, as it does for entries
 //     past their retention; an offset is never given twice, so a session's
 //     position never hides a new message.
-//   - ReadStream and Heads of a sub-stream with no entry find nothing (0
-//     for Heads) and are not errors.
+//   - ReadStream of a sub-stream with no entry finds nothing and is not an
+//     error. Heads is the last offset a sub-stream gave or, for one with
+//     no entry, the offset its next entry will follow (0 for memstore and
+//     bbolt; DynamoDB's base, below), so that a subscription starting at
+//     a head gets the next entry with no gap.
 //   - Positions belong to a subscription: Positions returns only those of
 //     filters the session subscribes to (a save that raced an Unsubscribe
 //     may be kept by the store, never returned), a Subscribe that makes a
@@ -92,8 +95,8 @@ type StreamStore interface {
 	// ReadStream returns the entries of id with offsets above after, in
 	// offset order, at most limit of them.
 	ReadStream(ctx context.Context, id StreamID, after uint64, limit int) ([]StreamEntry, error)
-	// Heads returns the last offset of each of ids (0 for one without
-	// entries).
+	// Heads returns the head of each of ids: its last offset, or the one
+	// its next entry follows.
 	Heads(ctx context.Context, ids []StreamID) (map[StreamID]uint64, error)
 	// SavePositions records pos for clientID's session, written by its
 	// connection conn: ErrFenced when conn does not own the session.

@@ -231,26 +231,11 @@ func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
 			}
 			f := Follow{Stream: id, Sub: *s, Position: p, Head: head}
 			if resume || !ok {
-				after, dropped := CatchUpFrom(p.Acked, head, c.h.cfg.MaxQueued)
-				if dropped > 0 {
-					// -max-queued: the oldest are skipped, counted as dropped.
-					c.dropped(&Session{ClientID: c.st.ClientID}, id.Filter, int(dropped))
-					p.Acked = after
-					p.Released = slices.DeleteFunc(slices.Clone(p.Released), func(o uint64) bool { return o <= after })
-					f.Position = p
-					save[id] = p
+				if err := c.resumeFollow(ss, &f, head, plan); err != nil {
+					return err
 				}
-				f.DupTo = min(head, p.Acked+uint64(plan.Span))
-				if head > p.Acked {
-					entries, err := ss.ReadStream(c.ctx, id, p.Acked, streamHold)
-					if err != nil {
-						return err
-					}
-					f.GoneBelow = goneBelow(entries, p.Acked)
-					f.Entries, f.Skips, err = c.mayReceiveEntries(entries)
-					if err != nil {
-						return err
-					}
+				if f.Position.Acked != p.Acked {
+					save[id] = f.Position
 				}
 			}
 			w.Follows = append(w.Follows, f)
@@ -262,6 +247,44 @@ func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
 		}
 	}
 	return nil
+}
+
+// resumeFollow reads what f's sub-stream holds after its position, up to
+// head, into f: the entries (those the session may not receive as skips),
+// what the read found gone (GoneBelow: offsets below the first entry no
+// longer exist), and, for a session more than -max-queued behind, a
+// position moved past its oldest entries, which are counted as dropped
+// (CatchUpFrom). The backlog is counted from the first entry that exists,
+// not from the position: a sub-stream may have begun again far above it
+// (StreamStore), and offsets that never existed are not dropped messages.
+func (c *call) resumeFollow(ss StreamStore, f *Follow, head uint64, plan PIDPlan) error {
+	p := f.Position
+	f.DupTo = min(head, p.Acked+uint64(plan.Span))
+	if head <= p.Acked {
+		return nil
+	}
+	entries, err := ss.ReadStream(c.ctx, f.Stream, p.Acked, streamHold)
+	if err != nil {
+		return err
+	}
+	from := p.Acked // the last offset before the first that exists
+	if g := goneBelow(entries, p.Acked); g > 0 {
+		from = g - 1
+	}
+	if after, dropped := CatchUpFrom(from, head, c.h.cfg.MaxQueued); dropped > 0 {
+		// -max-queued: the oldest are skipped, counted as dropped.
+		c.dropped(&Session{ClientID: c.st.ClientID}, f.Stream.Filter, int(dropped))
+		p.Acked = after
+		p.Released = slices.DeleteFunc(slices.Clone(p.Released), func(o uint64) bool { return o <= after })
+		f.Position = p
+		f.DupTo = min(head, p.Acked+uint64(plan.Span))
+		if entries, err = ss.ReadStream(c.ctx, f.Stream, p.Acked, streamHold); err != nil {
+			return err
+		}
+	}
+	f.GoneBelow = goneBelow(entries, p.Acked)
+	f.Entries, f.Skips, err = c.mayReceiveEntries(entries)
+	return err
 }
 
 // mayReceiveEntries splits entries read for this connection's session into those

@@ -107,13 +107,9 @@ func (st *Store) streamBase(ctx context.Context, id session.StreamID, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("dynamo: read the base of %q: %w", pk, err)
 	}
-	n, ok := it["base"].(*types.AttributeValueMemberN)
+	b, _, ok := parseBase(it)
 	if !ok {
 		return 0, fmt.Errorf("dynamo: base item of %q without a base", pk)
-	}
-	b, err := strconv.ParseUint(n.Value, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("dynamo: base item of %q: %w", pk, err)
 	}
 	return b, nil
 }
@@ -177,7 +173,7 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 				return 0, fmt.Errorf("dynamo: append to %q: %w", pk, err)
 			}
 			if head == 0 {
-				if head, err = st.streamBase(ctx, id, time.Now()); err != nil {
+				if head, err = st.baseOf(ctx, id, time.Now()); err != nil {
 					return 0, err
 				}
 			}
@@ -263,12 +259,42 @@ func (st *Store) Heads(ctx context.Context, ids []session.StreamID) (map[session
 	out := make(map[session.StreamID]uint64, len(ids))
 	for _, id := range ids {
 		o, err := st.head(ctx, id)
+		if err == nil && o == 0 {
+			// No entry: the base its first entry will follow.
+			o, err = st.baseOf(ctx, id, time.Now())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: head of %q: %w", streamPK(id.Shard, id.Filter), err)
 		}
 		out[id] = o
 	}
 	return out, nil
+}
+
+// baseOf returns the base of a sub-stream that has no entry: the one its
+// base item records while that is younger than the retention (one read),
+// else a new one (streamBase).
+func (st *Store) baseOf(ctx context.Context, id session.StreamID, now time.Time) (uint64, error) {
+	it, err := st.getItem(ctx, streamPK(id.Shard, id.Filter), streamBaseSK)
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: read the base of %q: %w", streamPK(id.Shard, id.Filter), err)
+	}
+	if b, at, ok := parseBase(it); ok && (st.streamRetention <= 0 || at >= now.Add(-st.streamRetention).Unix()) {
+		return b, nil
+	}
+	return st.streamBase(ctx, id, now)
+}
+
+// parseBase reads a base item: its base and when it was set.
+func parseBase(it map[string]types.AttributeValue) (base uint64, at int64, ok bool) {
+	b, okB := it["base"].(*types.AttributeValueMemberN)
+	a, okA := it["at"].(*types.AttributeValueMemberN)
+	if !okB || !okA {
+		return 0, 0, false
+	}
+	base, errB := strconv.ParseUint(b.Value, 10, 64)
+	at, errA := strconv.ParseInt(a.Value, 10, 64)
+	return base, at, errB == nil && errA == nil
 }
 
 // SavePositions implements session.StreamStore.

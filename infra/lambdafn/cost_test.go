@@ -81,22 +81,27 @@ func TestServerlessCost(t *testing.T) {
 		// proxy, at one session invocation in flight, batches their
 		// PUBACKs across connections.
 		acksTogether bool
+		// v2: delivery v2 (-delivery v2): the proxy's window takes the
+		// PUBACKs and saves positions every saveEvery of them.
+		v2 bool
 	}{
-		{0, 1, 1, false}, {1, 1, 1, false}, {0, 100, 1, false}, {1, 100, 1, false}, {1, 100, 1, true},
-		{0, 1, 10, false}, {1, 1, 10, false},
+		{0, 1, 1, false, false}, {1, 1, 1, false, false}, {0, 100, 1, false, false}, {1, 100, 1, false, false}, {1, 100, 1, true, false},
+		{0, 1, 10, false, false}, {1, 1, 10, false, false},
 		// The fan-out of make cost's fleet C: one topic, 1,000 subscribers.
-		{0, 1000, 1, false},
+		{0, 1000, 1, false, false},
+		// Delivery v2 (issue 16).
+		{1, 1, 1, false, true}, {1, 100, 1, false, true}, {1, 1, 10, false, true},
 	} {
 		n := msgs
 		if sc.subs > 1 {
 			n = max(10, msgs/10) // per 1,000 figures are scaled from fewer messages
 		}
-		r := runCost(t, sc.qos, sc.subs, sc.batch, n, sc.acksTogether)
-		rows = append(rows, r.row(sc.qos, sc.subs, sc.batch, n, sc.acksTogether))
+		r := runCost(t, sc.qos, sc.subs, sc.batch, n, sc.acksTogether, sc.v2)
+		rows = append(rows, r.row(sc.qos, sc.subs, sc.batch, n, sc.acksTogether, sc.v2))
 	}
 	fmt.Printf("\nServerless cost per 1,000 published messages (payload 100 B, MQTT 5.0, %d MB arm64 functions; duration modelled as %.0f ms + %.0f ms per DynamoDB call + %.0f ms when posting deliveries):\n\n", functionMemoryMB, baseMs, ddbMs, postMs)
-	fmt.Println("| QoS | subscribers | PUBLISH per invocation | PUBACKs | invocations | RRU | WRU | GB-s | $ per million messages | AWS IoT Core $ per million | ratio |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| QoS | subscribers | PUBLISH per invocation | PUBACKs | delivery | invocations | RRU | WRU | GB-s | $ per million messages | AWS IoT Core $ per million | ratio |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rows {
 		fmt.Println(r)
 	}
@@ -109,7 +114,7 @@ type costResult struct {
 	gbSeconds   float64
 }
 
-func (r costResult) row(qos byte, subs, batch, n int, acksTogether bool) string {
+func (r costResult) row(qos byte, subs, batch, n int, acksTogether, v2 bool) string {
 	per := 1000.0 / float64(n)
 	usd := (float64(r.invocations)*priceLambdaRequest + r.gbSeconds*priceLambdaGBSecond +
 		r.rru*priceDynamoRead + r.wru*priceDynamoWrite) / float64(n) * 1e6
@@ -125,8 +130,12 @@ func (r costResult) row(qos byte, subs, batch, n int, acksTogether bool) string 
 			pubacks = "batched across connections"
 		}
 	}
-	return fmt.Sprintf("| %d | %d | %d | %s | %.0f | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f |",
-		qos, subs, batch, pubacks, float64(r.invocations)*per, r.rru*per, r.wru*per, r.gbSeconds*per, usd, iot, usd/iot)
+	delivery := "v1"
+	if v2 {
+		delivery = fmt.Sprintf("v2 (positions saved every %d PUBACKs)", saveEvery)
+	}
+	return fmt.Sprintf("| %d | %d | %d | %s | %s | %.0f | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f |",
+		qos, subs, batch, pubacks, delivery, float64(r.invocations)*per, r.rru*per, r.wru*per, r.gbSeconds*per, usd, iot, usd/iot)
 }
 
 // meter is a fake Lambda API that runs the functions in-process, as Lambda
@@ -186,6 +195,7 @@ func (p *postCounter) Forward(_ context.Context, _ string, ds []session.Delivery
 	p.mu.Unlock()
 	for _, d := range ds {
 		p.conns[d.Conn].receive(d.Packets)
+		p.conns[d.Conn].offer(d.Streams)
 	}
 	return nil, nil
 }
@@ -201,6 +211,95 @@ type simConn struct {
 	mu    sync.Mutex
 	acks  []uint16 // QoS 1 packet ids received and not yet acknowledged
 	got   int
+	// win is the connection's delivery v2 window, as the proxy runs it
+	// (infra/proxy/window.go); unsaved counts the acknowledgements it
+	// took since its positions were last saved.
+	win     *session.Window
+	unsaved int
+}
+
+// saveEvery is how many acknowledgements a v2 window takes before the
+// proxy saves its positions (infra/proxy's saveEveryAcks).
+const saveEvery = 20
+
+// stream applies a reply's delivery v2 work as the proxy does, and takes
+// the PUBLISH frames its window hands out.
+func (c *simConn) stream(w *session.StreamWork) {
+	if w == nil {
+		return
+	}
+	if w.Window != nil {
+		c.win = session.NewWindow(w.Window.Plan, w.Window.Max, w.Window.Hold)
+	}
+	if c.win == nil {
+		return
+	}
+	for _, id := range w.Unfollows {
+		c.win.Unfollow(id)
+	}
+	for _, f := range w.Follows {
+		c.win.Follow(f.Stream, f.Sub, f.Position, f.DupTo)
+		c.take(c.win.Offer(f.Stream, f.Entries, time.Now()))
+	}
+	c.offer(w.Entries)
+}
+
+// offer gives delivered entries to the window.
+func (c *simConn) offer(ds []session.StreamDelivery) {
+	if c.win == nil {
+		return
+	}
+	for _, d := range ds {
+		c.take(c.win.Offer(d.Stream, d.Entries, time.Now()))
+		c.take(c.win.Skip(d.Stream, d.Skips, time.Now()))
+	}
+}
+
+// take counts what the window hands out as received.
+func (c *simConn) take(sends []session.Send) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range sends {
+		if s.Out == nil {
+			continue
+		}
+		c.got++
+		if s.Out.QoS == 1 {
+			c.acks = append(c.acks, s.Out.PacketID)
+		}
+	}
+}
+
+// ackWindow takes the connection's PUBACKs in its window, as the proxy
+// does without a handler call, and saves the positions every saveEvery
+// of them with a KindPositions event.
+func (c *simConn) ackWindow() {
+	c.mu.Lock()
+	ids := c.acks
+	c.acks = nil
+	c.mu.Unlock()
+	for _, id := range ids {
+		sends, err := c.win.Acked(id, time.Now())
+		if err != nil {
+			c.t.Fatalf("%s: PUBACK %d: %v", c.conn, id, err)
+		}
+		c.take(sends)
+		if c.unsaved++; c.unsaved >= saveEvery {
+			c.savePositions()
+		}
+	}
+}
+
+// savePositions sends the window's positions to the session function.
+func (c *simConn) savePositions() {
+	pos, _ := c.win.Positions()
+	r, err := c.inv.Invoke(context.Background(), &session.Event{Kind: session.KindPositions, Proxy: c.proxy, Conn: c.conn,
+		State: c.state, Positions: session.PositionList(pos)})
+	if err != nil || r.Stream == nil || !r.Stream.Saved {
+		c.t.Fatalf("%s: positions not saved: %v", c.conn, err)
+	}
+	c.win.Saved()
+	c.unsaved = 0
 }
 
 func (c *simConn) receive(frames [][]byte) {
@@ -236,8 +335,10 @@ func (c *simConn) send(ps ...packet.Packet) {
 		c.state = r.State
 	}
 	c.receive(r.Packets)
+	c.stream(r.Stream)
 	for _, d := range r.Deliveries { // for the calling proxy, which writes them itself
 		c.peers[d.Conn].receive(d.Packets)
+		c.peers[d.Conn].offer(d.Streams)
 	}
 }
 
@@ -268,10 +369,14 @@ func (c *simConn) ackAll() {
 	}
 }
 
-func runCost(t *testing.T, qos byte, subs, batch, n int, acksTogether bool) costResult {
+func runCost(t *testing.T, qos byte, subs, batch, n int, acksTogether, v2 bool) costResult {
 	t.Helper()
 	st := dynamo.New(db, table)
-	h, err := session.New(st, session.Config{MaxPacketSize: dynamo.MaxPacketSize}, nil)
+	cfg := session.Config{MaxPacketSize: dynamo.MaxPacketSize}
+	if v2 {
+		cfg.Delivery = session.DeliveryV2
+	}
+	h, err := session.New(st, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +430,12 @@ func runCost(t *testing.T, qos byte, subs, batch, n int, acksTogether bool) cost
 			ps = append(ps, p)
 		}
 		pub.send(ps...)
+		if v2 {
+			for _, c := range sc {
+				c.ackWindow()
+			}
+			continue
+		}
 		if !acksTogether {
 			for _, c := range sc {
 				c.ackEach()

@@ -72,7 +72,8 @@ func (e *env) readAll(ss session.StreamStore, id session.StreamID, after uint64)
 // testAppendDense: offsets of a sub-stream follow each other from its
 // first (at least 1: a store may begin a sub-stream with no entry higher,
 // see session.StreamStore); another shard of the same filter, and another
-// filter, count apart; a sub-stream with no entry reads empty with head 0.
+// filter, count apart; a sub-stream with no entry reads empty, and its
+// first entry follows its head.
 func testAppendDense(e *env) {
 	ss := e.streams()
 	a := session.StreamID{Filter: e.topic("a")}
@@ -92,10 +93,15 @@ func testAppendDense(e *env) {
 	}
 	heads, err := ss.Heads(e.ctx, []session.StreamID{a, a1, b, empty})
 	e.must(err, "Heads")
-	e.eq("heads", heads, map[session.StreamID]uint64{a: first + 2, a1: fa1, b: fb, empty: 0})
+	emptyHead := heads[empty]
+	delete(heads, empty)
+	e.eq("heads", heads, map[session.StreamID]uint64{a: first + 2, a1: fa1, b: fb})
 	got, err := ss.ReadStream(e.ctx, empty, 0, 10)
 	e.must(err, "ReadStream of an empty sub-stream")
 	e.eq("entries of an empty sub-stream", len(got), 0)
+	// A subscription that starts at the head of an empty sub-stream gets
+	// its first entry next, with no gap.
+	e.eq("first offset after the head of an empty sub-stream", e.appendMsg(ss, empty, "e"), emptyHead+1)
 }
 
 // testAppendConcurrent: appends racing on one sub-stream get n offsets
