@@ -229,9 +229,10 @@ bench-dynamo: moto-deps
 ## per million messages beside AWS IoT Core, through the real Lambda
 ## invoker and functions on moto (or AWS_ENDPOINT_URL). COST_MESSAGES
 ## messages per scenario (default 200; a tenth of that at 100 subscribers),
-## scaled to 1,000.
+## scaled to 1,000. COST_DELIVERY=v1 or v2 runs only the rows of that
+## delivery (v2: -delivery v2, whose PUBACKs the proxy's window takes).
 bench-lambda: moto-deps
-	MQTTLESS_LAMBDA_COST=1 MQTTLESS_LAMBDA_COST_MESSAGES=$(or $(COST_MESSAGES),200) MOTO_PORT=$(MOTO_PORT) \
+	MQTTLESS_LAMBDA_COST=1 MQTTLESS_LAMBDA_COST_MESSAGES=$(or $(COST_MESSAGES),200) MQTTLESS_LAMBDA_COST_DELIVERY=$(COST_DELIVERY) MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -run '^TestServerlessCost$$' -count=1 -v -timeout 60m ./infra/lambdafn/
 
 ## cost: the monthly bill of the stack template.yaml deploys, at its

@@ -51,6 +51,28 @@ type StreamWork struct {
 	Saved bool `json:"saved,omitempty"`
 }
 
+// Then returns the work of w followed by that of next, as the proxy
+// applies them in turn (a packet event split into runs of one function
+// group each, infra/lambdainvoke): a later Window replaces an earlier
+// one, the lists follow each other. Either may be nil.
+func (w *StreamWork) Then(next *StreamWork) *StreamWork {
+	if next == nil {
+		return w
+	}
+	if w == nil {
+		return next
+	}
+	out := *w
+	if next.Window != nil {
+		out.Window = next.Window
+	}
+	out.Unfollows = append(slices.Clip(out.Unfollows), next.Unfollows...)
+	out.Follows = append(slices.Clip(out.Follows), next.Follows...)
+	out.Entries = append(slices.Clip(out.Entries), next.Entries...)
+	out.Saved = out.Saved || next.Saved
+	return &out
+}
+
 // WindowSpec is what the proxy needs to run a connection's Window.
 type WindowSpec struct {
 	Plan PIDPlan `json:"plan"`

@@ -167,6 +167,7 @@ func (inv *Invoker) Invoke(ctx context.Context, ev *session.Event) (*session.Rep
 			merged.Packets = append(merged.Packets, r.Packets...)
 			merged.Deliveries = append(merged.Deliveries, r.Deliveries...)
 			merged.Refused = append(merged.Refused, r.Refused...)
+			merged.Stream = merged.Stream.Then(r.Stream)
 			if r.State != nil {
 				state, merged.State = r.State, r.State
 			}

@@ -72,6 +72,11 @@ func reply(i int, name string, ev *session.Event) *session.Reply {
 	if name != "mqttless-subscribe" {
 		r.State = &session.ConnState{ClientID: "c", Version: packet.V5, KeepAlive: uint16(i + 1)}
 	}
+	// Delivery v2's work: the CONNACK's window, the others' follows.
+	r.Stream = &session.StreamWork{Follows: []session.Follow{{Stream: session.StreamID{Filter: fmt.Sprintf("%s#%d", name, i)}}}}
+	if name == "mqttless-connect" {
+		r.Stream.Window = &session.WindowSpec{Max: 7}
+	}
 	return r
 }
 
@@ -183,6 +188,18 @@ func TestInvokeBatch(tt *testing.T) {
 	}
 	if got.State == nil || got.State.KeepAlive != 4 {
 		tt.Errorf("merged state %+v, want the last one (KeepAlive 4)", got.State)
+	}
+	// Delivery v2's work of every invocation reaches the proxy's window,
+	// in order: the window the CONNACK starts, then each one's follows.
+	var follows []string
+	if got.Stream != nil {
+		for _, f := range got.Stream.Follows {
+			follows = append(follows, f.Stream.Filter)
+		}
+	}
+	if got.Stream == nil || got.Stream.Window == nil || got.Stream.Window.Max != 7 ||
+		!reflect.DeepEqual(follows, []string{"mqttless-connect#0", "mqttless-publish#1", "mqttless-subscribe#2", "mqttless-session#3"}) {
+		tt.Errorf("merged stream work %+v (follows %q), want the CONNACK's window and every follow", got.Stream, follows)
 	}
 	if got.Close {
 		tt.Errorf("merged reply closes")
