@@ -191,6 +191,7 @@ func MQTTless(d Deployment, f Fleet) Bill {
 	fix("Network Load Balancer", "730 h", nlbHour, month)
 	fix("Public IPv4 addresses", f3("%d (load balancer, one a zone) + %d (tasks)", d.Zones, tasks), ipv4Hour, float64(d.Zones+tasks)*month)
 	fix("Secrets Manager interface endpoint", f3("%d zones x 730 h", d.Zones), endpointAZHour, float64(d.Zones)*month)
+	fix("Lambda interface endpoint (delivery v2's fan-out chunks)", f3("%d zones x 730 h", d.Zones), endpointAZHour, float64(d.Zones)*month)
 	fix("Delivery secret", "1", secretMonth, 1)
 	sweeps := seconds / 60 // the schedule's invocations, one a minute
 	passes := seconds / d.SweepSeconds
