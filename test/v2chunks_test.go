@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,11 @@ func TestV2ChunkRetriedNoDuplicates(t *testing.T) {
 	if e2eStack != "lambda" {
 		t.Skip("the injected chunk failure is the functions' (MQTTLESS_E2E_STACK=lambda)")
 	}
-	chunkedFanOut(t, v2Broker(t, "-fanout-chunk", "2", "-order-wait", "300ms", "-e2e-fanout-fail-once", "1"))
+	b := v2Broker(t, "-fanout-chunk", "2", "-order-wait", "300ms", "-e2e-fanout-fail-once", "1")
+	chunkedFanOut(t, b)
+	if !strings.Contains(b.log.String(), "failing a fan-out chunk mid-way") {
+		t.Fatal("no chunk failed: the functions did not read MQTTLESS_FANOUT_FAIL_ONCE")
+	}
 }
 
 // chunkedFanOut runs the scenario of TestV2ChunkedFanOut on b: expectNone
