@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 0.005 }
@@ -79,12 +81,16 @@ func TestVariable(t *testing.T) {
 		t.Errorf("1M QoS 0 messages, 30,000 connections: Lambda $%.4f, reads $%.4f, NLCU $%.4f", lambda, reads, nlcu)
 	}
 	f.Misses = 1
-	if got := f.perMessage().RRU; !near(got, 13.14) {
+	v1 := Deployment{Delivery: "v1"}
+	if got := f.perMessage(v1).RRU; !near(got, 13.14) {
 		t.Errorf("a cache miss per message: %.2f RRU, want 2.14 + 11", got)
 	}
 	f.QoS = 1
-	if p := f.perMessage(); !near(p.WRU, 17) || p.Invocations != 2 {
+	if p := f.perMessage(v1); !near(p.WRU, 17) || p.Invocations != 2 {
 		t.Errorf("QoS 1: %+v, want 14 measured + 3 index WRU and 2 invocations", p)
+	}
+	if p := f.perMessage(Deployment{Delivery: "v2"}); !near(p.WRU, 1.1) || !near(p.Invocations, 1.05) {
+		t.Errorf("QoS 1 under delivery v2: %+v, want 1.05 measured + 0.05 index WRU and 1.05 invocations", p)
 	}
 }
 
@@ -142,5 +148,12 @@ func TestDefaultsMatchTemplate(t *testing.T) {
 		if !bytes.Contains(data, []byte(env)) {
 			t.Errorf("the template does not set %s", strings.ReplaceAll(env, "\n ", ""))
 		}
+	}
+}
+
+// The bill prices the delivery the broker runs by default.
+func TestDefaultsDelivery(t *testing.T) {
+	if want := config.Default("delivery"); Defaults.Delivery != want {
+		t.Errorf("Defaults.Delivery %q, -delivery's default %q", Defaults.Delivery, want)
 	}
 }
