@@ -44,11 +44,18 @@ func TestCost(t *testing.T) {
 		return c
 	}
 	var rows []string
-	measure := func(name string, fn func()) {
+	measureOn := func(st *dynamo.Store, name string, fn func()) {
 		before := st.Consumed()
 		fn()
 		d := st.Consumed().Sub(before)
 		rows = append(rows, fmt.Sprintf("| %s | %g | %g | %g | %g | %d |", name, d.EstRead, d.EstWrite, d.Read, d.Write, d.Calls))
+	}
+	measure := func(name string, fn func()) { measureOn(st, name, fn) }
+	// A second function instance: its own caches, the same table.
+	st2 := dynamo.New(db, table)
+	h2, err := session.New(st2, session.Config{MaxPacketSize: dynamo.MaxPacketSize}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
 	payload := []byte(strings.Repeat("x", 100))
 
@@ -79,6 +86,10 @@ func TestCost(t *testing.T) {
 		name := fmt.Sprintf("%s/fan%d/x", run, subs)
 		measure(fmt.Sprintf("PUBLISH QoS 0, %d matching subscriber(s), first on its topic", subs), func() { c.publish(name, 0, payload) })
 		measure(fmt.Sprintf("PUBLISH QoS 0, %d matching subscriber(s), again (match cache warm)", subs), func() { c.publish(name, 0, payload) })
+		c2 := newClient()
+		c2.h = h2
+		c2.connect(true)
+		measureOn(st2, fmt.Sprintf("PUBLISH QoS 0, %d matching subscriber(s), first on its topic in another instance (the shared match)", subs), func() { c2.publish(name, 0, payload) })
 		measure(fmt.Sprintf("PUBLISH QoS 1, %d matching subscriber(s), match cache warm", subs), func() { c.publish(name, 1, payload) })
 		measure(fmt.Sprintf("PUBACK from each of the %d subscriber(s), total", subs), func() {
 			for _, sc := range clients {

@@ -51,6 +51,9 @@
 //	match epoch                  pk E#<first level of a filter>, or E#+
 //	                             for filters starting with + or #; sk E
 //	    e: the changes to the topic sides of the filters it covers
+//	shared match                 pk M#<topic name>, sk m
+//	    ep: the epochs a walk of the topic read; m: the topic-side items
+//	    it found (at most 32); ttl a day after the walk (sharedmatch.go)
 //	retained counter             pk R (root) or R#<topic prefix>,
 //	                             sk N<next level>
 //	    n: retained messages below prefix/level; deleted at 0
@@ -176,7 +179,9 @@
 //     are still the right ones, and the Store (one per function instance)
 //     reuses them from its match cache (matchcache.go; up to 10,000 topics,
 //     10 minutes at most); the generation check below is still made fresh.
-//     Otherwise, a walk of the subscription trie level by level: at each
+//     Otherwise a GetItem of the topic's shared match, used when its
+//     epochs equal those just read (another instance walked the topic
+//     since the last change; sharedmatch.go). Otherwise, a walk of the subscription trie level by level: at each
 //     level one BatchGetItem of the nodes prefix/level, prefix/+ and
 //     prefix/# for every node of the previous level with n > 0 (no + or #
 //     at the first level of a $ topic), and after the last level of the
@@ -185,6 +190,8 @@
 //     clients' session items: topic-side items of another generation, or of
 //     a session that is gone, are dropped. Reads grow with the topic's
 //     depth and the matching filters, never with the subscriptions held.
+//     A walk of at most 32 items stores them as the topic's shared match
+//     (one PutItem).
 //     The session items are read whole (DynamoDB bills a read by the item's
 //     size however little is projected) and kept in the Store for the
 //     Sessions call with which the fan-out follows Match: an item serves one

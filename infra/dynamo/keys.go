@@ -187,6 +187,15 @@ func topicEpochPKs(name string) []string {
 	return []string{epochPrefix + l0, epochPrefix + "+"}
 }
 
+// Shared match (sharedmatch.go): one item per topic name a walk matched.
+
+const sharedMatchPrefix = "M#"
+
+// sharedMatchSK is the sort key of every shared match item.
+const sharedMatchSK = "m"
+
+func sharedMatchPK(name string) string { return sharedMatchPrefix + name }
+
 // Retained trie: a node per topic prefix.
 
 const (

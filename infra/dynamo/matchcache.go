@@ -122,7 +122,9 @@ func (c *matchCache) put(name string, epochs []int64, matches []subItem, now tim
 
 // matchesOf returns the topic-side items of the filters matching topic
 // name, of every generation: from the match cache when the topic's epochs
-// have not moved since it was filled, else by walking the trie.
+// have not moved since it was filled, else from the shared match of
+// another instance's walk under the same epochs (sharedmatch.go), else by
+// walking the trie.
 func (st *Store) matchesOf(ctx context.Context, name string) ([]subItem, error) {
 	epochs, err := st.readEpochs(ctx, topicEpochPKs(name))
 	if err != nil {
@@ -130,8 +132,11 @@ func (st *Store) matchesOf(ctx context.Context, name string) ([]subItem, error) 
 	}
 	matches, ok := st.matches.get(name, epochs, time.Now())
 	if !ok {
-		if matches, err = st.walk(ctx, name); err != nil {
-			return nil, err
+		if matches, ok = st.sharedMatch(ctx, name, epochs); !ok {
+			if matches, err = st.walk(ctx, name); err != nil {
+				return nil, err
+			}
+			st.shareMatch(ctx, name, epochs, matches)
 		}
 		st.matches.put(name, epochs, matches, time.Now())
 	}

@@ -201,3 +201,59 @@ func TestRouteQoS0AfterCleanStartElsewhere(t *testing.T) {
 		t.Fatalf("after a clean start elsewhere: subscriptions %+v, session %+v; want the one on c2 of p2", subs, sessions[id])
 	}
 }
+
+// TestSharedMatch: an instance that has not matched a topic yet reads the
+// walk another instance stored under the same epochs (sharedmatch.go):
+// one item, not the trie; a change of the filters moves the epochs, and
+// the next Match walks again and sees it, in any instance.
+func TestSharedMatch(t *testing.T) {
+	a, id := connected(t)
+	ctx := t.Context()
+	base := uniqueName(t)
+	topic := base + "/dev/7/telemetry"
+	if _, err := a.Subscribe(ctx, id, "c1", []session.Subscription{{Filter: base + "/dev/+/telemetry", QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	match := func(st *dynamo.Store, want ...string) (rcu float64, calls int) {
+		t.Helper()
+		before := st.Consumed()
+		subs, err := st.Match(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range subs {
+			got = append(got, s.ClientID+" "+s.Filter)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("Match(%q) = %q, want %q", topic, got, want)
+		}
+		d := st.Consumed().Sub(before)
+		return d.EstRead, d.Calls
+	}
+	sub1 := id + " " + base + "/dev/+/telemetry"
+	walked, walkCalls := match(a, sub1)
+	b := dynamo.New(db, table) // another instance, its cache empty
+	shared, sharedCalls := match(b, sub1)
+	if shared != 4 || shared >= walked || sharedCalls >= walkCalls {
+		t.Errorf("a Match from the shared walk read %v RCU in %d calls (the walk %v in %d), want 4: two epochs, the shared item, the session",
+			shared, sharedCalls, walked, walkCalls)
+	}
+
+	// b subscribes a second client: the epoch moves; a fresh instance
+	// must not take the stored walk, which lacks it.
+	other := id + "-b"
+	if _, err := b.Connect(ctx, &session.Session{ClientID: other, Identity: testIdentity, Conn: "c2", Proxy: "p", Version: packet.V5, ReceiveMax: 20, ExpiryInterval: 3600}, true, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe(ctx, other, "c2", []session.Subscription{{Filter: base + "/#", QoS: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	sub2 := other + " " + base + "/#"
+	match(dynamo.New(db, table), sub1, sub2)
+	if again, _ := match(dynamo.New(db, table), sub1, sub2); again != 5 {
+		t.Errorf("a Match from the new shared walk read %v RCU, want 5: two epochs, the item, two sessions", again)
+	}
+}
