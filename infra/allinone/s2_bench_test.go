@@ -122,12 +122,17 @@ func benchS2(b *testing.B, args ...string) {
 			p.Payload[0] = byte(i)
 			var seq int
 			for {
-				<-tokens[i]
+				if _, ok := <-tokens[i]; !ok {
+					return
+				}
 				n := 1
 			more:
 				for {
 					select {
-					case <-tokens[i]:
+					case _, ok := <-tokens[i]:
+						if !ok {
+							return
+						}
 						n++
 					default:
 						break more
