@@ -177,13 +177,13 @@ func (st *Store) SavePositions(ctx context.Context, clientID, conn string, pos s
 	var early bool
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
 		early = false
-		cb, s, err := owned(tx, clientID, conn)
+		cb, ends, err := ownedFence(tx, clientID, conn)
 		if err != nil {
 			return err
 		}
 		// Positions of a session that ends with its connection are of no
 		// use after a crash (see "Durability of ending sessions").
-		early = ending(s)
+		early = ends
 		u := cb.Bucket(bSubs)
 		var pb *bolt.Bucket
 		for k, v := range vals {
