@@ -19,9 +19,10 @@ import (
 // (session.EncodeOutbound). Acknowledgements of the window's packet
 // identifiers (PIDPlan.Owns) never reach the handlers: the reader hands
 // them to the window (takeAcks). Positions are saved through KindPositions
-// events: every saveEveryAcks acknowledgements, PositionSave after the
-// first unsaved change, before a PUBREL [MQTT-4.4.0-1] and at the end of
-// the connection. A gap no delivery fills within OrderWait is read through
+// events: every saveEveryAcks acknowledgements (saveLater: the reader does
+// not wait), PositionSave after the first unsaved change (the pacer),
+// before a PUBREL [MQTT-4.4.0-1], before a DISCONNECT and at the end of
+// the connection (those three waited for). A gap no delivery fills within OrderWait is read through
 // a KindCatchUp event.
 
 // saveEveryAcks is how many acknowledgements the window takes before its
