@@ -87,12 +87,15 @@
 //	                           sub-stream (streams.go):
 //	  <filter>\0<shard, 4 BE>  its bucket sequence is the head (last
 //	                           offset given); entries are
-//	    <offset, 8 BE>         records of the message and its append time
+//	    <offset, 8 BE>         stream records of the message and its
+//	                           append time (binary, streamrecord.go)
 //
 // Values are the session types' JSON encodings, but for those that carry a
-// message (q, f, i, wills, stream entries), which are records: a JSON
-// header and the raw payload (records.go); a file written before records
-// holds JSON there, which is read as well. Seq keys keep each session's messages in order;
+// message (q, f, i, wills), which are records: a JSON header and the raw
+// payload (records.go), and stream entries, which are stream records, a
+// binary form without JSON (streamrecord.go); a file written before
+// records holds JSON there, and one written before stream records holds
+// records in the streams, which are read as well. Seq keys keep each session's messages in order;
 // since Dispatch moves the oldest queued messages first, every in-flight
 // message is older than every queued one. Deleting a session deletes its
 // bucket with everything in it, and its will.

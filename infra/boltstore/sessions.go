@@ -125,6 +125,39 @@ func owned(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, *session.Session, 
 	return cb, s, nil
 }
 
+// sessionFence is the part of a session record that ownedFence reads:
+// who owns the session and what ending needs.
+type sessionFence struct {
+	Conn           string          `json:"conn,omitempty"`
+	ExpiryInterval uint32          `json:"expiry"`
+	Will           json.RawMessage `json:"will,omitempty"`
+	WillAt         int64           `json:"willAt,omitempty"`
+}
+
+// ownedFence is owned for a writer that needs only the fence and whether
+// the session ends with its connection (SavePositions, every few
+// acknowledgements of a delivery v2 connection): it decodes only those
+// fields of the session record, not the whole session.
+func ownedFence(tx *bolt.Tx, clientID, conn string) (*bolt.Bucket, bool, error) {
+	cb := tx.Bucket(bSessions).Bucket([]byte(clientID))
+	if cb == nil || conn == "" {
+		return nil, false, errFenced(clientID, conn)
+	}
+	v := cb.Get(kSession)
+	if v == nil {
+		return nil, false, errors.New("session bucket without a session")
+	}
+	var f sessionFence
+	if err := json.Unmarshal(v, &f); err != nil {
+		return nil, false, fmt.Errorf("decode session: %w", err)
+	}
+	if f.Conn != conn {
+		return nil, false, errFenced(clientID, conn)
+	}
+	will := len(f.Will) > 0 && string(f.Will) != "null"
+	return cb, f.ExpiryInterval == 0 && !will && f.WillAt == 0, nil // as ending
+}
+
 // Connect implements session.Store, as ConnectWithin with no limits.
 func (st *Store) Connect(ctx context.Context, s *session.Session, clean bool, now int64) (*session.Session, error) {
 	return st.ConnectWithin(ctx, s, clean, now, session.SessionLimits{})

@@ -81,10 +81,7 @@ func (st *Store) AppendBatch(ctx context.Context, batch []session.StreamAppend) 
 		if !fitsUint32(a.ID.Shard) {
 			return nil, fmt.Errorf("boltstore: append to %q: shard %d out of range", a.ID.Filter, a.ID.Shard)
 		}
-		var err error
-		if data[i], err = encodeRecord(&streamRecord{At: at, Message: *a.Msg}); err != nil {
-			return nil, fmt.Errorf("boltstore: append to %q: encode: %w", a.ID.Filter, err)
-		}
+		data[i] = encodeStreamRecord(&streamRecord{At: at, Message: *a.Msg})
 	}
 	offs := make([]uint64, len(batch))
 	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
@@ -131,7 +128,7 @@ func (st *Store) ReadStream(ctx context.Context, id session.StreamID, after uint
 		c := sb.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r streamRecord
-			if err := getRecord(v, &r); err != nil {
+			if err := getStreamRecord(v, &r); err != nil {
 				return fmt.Errorf("decode entry %x: %w", k, err)
 			}
 			out = append(out, session.StreamEntry{Offset: binary.BigEndian.Uint64(k), Message: r.Message})
@@ -180,13 +177,13 @@ func (st *Store) SavePositions(ctx context.Context, clientID, conn string, pos s
 	var early bool
 	err := st.update(ctx, true, &early, func(tx *bolt.Tx) error {
 		early = false
-		cb, s, err := owned(tx, clientID, conn)
+		cb, ends, err := ownedFence(tx, clientID, conn)
 		if err != nil {
 			return err
 		}
 		// Positions of a session that ends with its connection are of no
 		// use after a crash (see "Durability of ending sessions").
-		early = ending(s)
+		early = ends
 		u := cb.Bucket(bSubs)
 		var pb *bolt.Bucket
 		for k, v := range vals {
@@ -311,7 +308,7 @@ func trimFront(sb *bolt.Bucket, now int64, retention time.Duration, limit int) (
 	c := sb.Cursor()
 	for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
 		var r streamRecord
-		if err := getRecord(v, &r); err != nil {
+		if err := getStreamRecord(v, &r); err != nil {
 			return 0, fmt.Errorf("decode entry %x: %w", k, err)
 		}
 		old := retention > 0 && r.At+retention.Milliseconds() <= now

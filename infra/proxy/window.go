@@ -19,9 +19,10 @@ import (
 // (session.EncodeOutbound). Acknowledgements of the window's packet
 // identifiers (PIDPlan.Owns) never reach the handlers: the reader hands
 // them to the window (takeAcks). Positions are saved through KindPositions
-// events: every saveEveryAcks acknowledgements, PositionSave after the
-// first unsaved change, before a PUBREL [MQTT-4.4.0-1] and at the end of
-// the connection. A gap no delivery fills within OrderWait is read through
+// events: every saveEveryAcks acknowledgements (saveLater: the reader does
+// not wait), PositionSave after the first unsaved change (the pacer),
+// before a PUBREL [MQTT-4.4.0-1], before a DISCONNECT and at the end of
+// the connection (those three waited for). A gap no delivery fills within OrderWait is read through
 // a KindCatchUp event.
 
 // saveEveryAcks is how many acknowledgements the window takes before its
@@ -253,23 +254,32 @@ func (c *conn) takeAcks(frames [][]byte) ([][]byte, bool) {
 		c.queuedChanged(c.queued - before)
 		c.kick()
 	}
-	due := sw.acks >= saveEveryAcks || len(pubrels) > 0
+	// A save before a PUBREL or a DISCONNECT is waited for; the one every
+	// saveEveryAcks acknowledgements is not (saveLater): a position saved
+	// late only makes a crash resend, with DUP, QoS 1 messages already
+	// acknowledged, and waiting for it would stop the reader, and with it
+	// the window, for a commit every saveEveryAcks acknowledgements.
+	waitSave := len(pubrels) > 0
 	for _, f := range kept {
 		if len(f) > 0 && packet.Type(f[0]>>4) == packet.DISCONNECT {
 			// The handlers end the connection's hold on the session at
 			// DISCONNECT, and a save after it is fenced: save first.
-			due = true
+			waitSave = true
 		}
 	}
+	later := !waitSave && sw.acks >= saveEveryAcks
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
-	if due {
+	if waitSave {
 		if !c.savePositions(len(pubrels) > 0) {
 			c.close()
 			return nil, false
 		}
+	}
+	if later {
+		c.saveLater(sw)
 	}
 	if len(pubrels) > 0 {
 		out := make([][]byte, 0, len(pubrels))
@@ -327,7 +337,7 @@ func (c *conn) savePositions(force bool) bool {
 	defer sw.saveMu.Unlock()
 	c.mu.Lock()
 	pos, _ := sw.win.Positions()
-	gen, dirty := sw.gen, sw.gen != sw.savedGen
+	gen, dirty, acks := sw.gen, sw.gen != sw.savedGen, sw.acks
 	who := sw.who
 	c.mu.Unlock()
 	if !dirty && !force {
@@ -344,7 +354,7 @@ func (c *conn) savePositions(force bool) bool {
 	c.mu.Lock()
 	if sw.savedGen < gen {
 		sw.savedGen = gen
-		sw.acks = 0
+		sw.acks = max(0, sw.acks-acks) // those taken since the snapshot count on
 		if sw.gen == gen {
 			sw.win.Saved()
 		} else {
@@ -353,6 +363,22 @@ func (c *conn) savePositions(force bool) bool {
 	}
 	c.mu.Unlock()
 	return true
+}
+
+// saveLater saves the window's positions on a goroutine of its own, unless
+// one already works on the connection (a save or the pacer's work, which
+// takes the acknowledgements since into account at its next turn). A save
+// that fails closes the connection, as one waited for does.
+func (c *conn) saveLater(sw *streamWin) {
+	if !sw.busy.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer sw.busy.Store(false)
+		if !c.savePositions(false) {
+			c.close()
+		}
+	}()
 }
 
 // catchUp reads the sub-streams of gaps through a KindCatchUp event and
