@@ -242,7 +242,7 @@ func TestQoS2ExactlyOnce(t *testing.T) {
 //
 // 3.1.1 [MQTT-3.3.5-1]; 5.0 [MQTT-3.3.4-2].
 func TestOverlappingSubscriptions311(t *testing.T) {
-	skipUnderV2(t) // one copy per subscription there: TestV2OverlappingSubscriptions
+	skipUnderV2(t, "one copy per subscription, TestV2OverlappingSubscriptions")
 	t.Parallel()
 	b := sharedBroker(t)
 	root := topicRoot("overlap3")
@@ -269,7 +269,7 @@ func TestOverlappingSubscriptions311(t *testing.T) {
 // [MQTT-3.3.4-2] highest QoS; [MQTT-3.3.4-3] [MQTT-3.3.4-4] one copy carries
 // every matching subscription identifier, in any order.
 func TestOverlappingSubscriptions5(t *testing.T) {
-	skipUnderV2(t) // one copy per subscription there: TestV2OverlappingSubscriptions
+	skipUnderV2(t, "one copy per subscription, TestV2OverlappingSubscriptions")
 	t.Parallel()
 	b := sharedBroker(t)
 	root := topicRoot("overlap5")
