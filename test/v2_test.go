@@ -25,7 +25,7 @@ func v2Broker(t *testing.T, flags ...string) *broker {
 }
 
 // defaultDelivery is the broker's -delivery when none is given.
-const defaultDelivery = "v1"
+const defaultDelivery = "v2"
 
 // underV2 reports whether the brokers of this run deliver by streams:
 // MQTTLESS_E2E_DELIVERY, or the broker's default.
