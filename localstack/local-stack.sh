@@ -143,6 +143,7 @@ start() {
   emulate() {
     launch "$1" "$logs/$1.log" \
       env AWS_LAMBDA_FUNCTION_NAME="$2" AWS_LAMBDA_FUNCTION_TIMEOUT=60 LOG_LEVEL=warn \
+      MQTTLESS_FANOUT_RUNNER="${MQTTLESS_FANOUT_RUNNER:-process}" \
       "$BIN_DIR/aws-lambda-rie" \
       --runtime-interface-emulator-address "127.0.0.1:$4" \
       --runtime-api-address "127.0.0.1:$(($4 + 1))" \

@@ -47,6 +47,8 @@ func harnessFlag(name, value string, fnEnv, targets *[]string) error {
 		*fnEnv = append(*fnEnv, "AWS_LAMBDA_FUNCTION_TIMEOUT="+value)
 	case "function":
 		*targets = append(*targets, value)
+	case "fanout-fail-once": // infra/lambdafn/chunks.go
+		*fnEnv = append(*fnEnv, "MQTTLESS_FANOUT_FAIL_ONCE="+value)
 	case "rie-gate":
 		if value == "true" {
 			*fnEnv = append(*fnEnv, rieGateEnv)

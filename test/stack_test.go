@@ -440,6 +440,9 @@ func tryStartPool(env []string) (*fnPool, error) {
 		cmd.Env = append(append(append([]string{}, clean...),
 			"AWS_LAMBDA_FUNCTION_NAME=mqttless-"+fn,
 			"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
+			// The emulator queues no asynchronous invocations: delivery
+			// v2's fan-out chunks run in the function's process.
+			"MQTTLESS_FANOUT_RUNNER=process",
 			"LOG_LEVEL=warn"), env...)
 		in := &rieInstance{fn: fn, endpoint: "http://" + invokeAddr, cmd: cmd, done: make(chan struct{})}
 		in.out = &lineWriter{prefix: fmt.Sprintf("[%s/%d] ", fn, i%riePerFunction), pool: p}

@@ -81,7 +81,7 @@ func write(w io.Writer, d Deployment, fleets []Fleet) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Quantities, and the per-message figures each fleet's variable lines use:")
 	for i, f := range fleets {
-		fmt.Fprintf(w, "\n- %s: %s.", f.Name, f.perMessage().Source)
+		fmt.Fprintf(w, "\n- %s: %s.", f.Name, f.perMessage(Defaults).Source)
 		for _, l := range append(append([]Line{}, bills[i].Fixed...), bills[i].Variable...) {
 			if l.Quantity != "" {
 				fmt.Fprintf(w, " %s: %s;", l.Component, l.Quantity)

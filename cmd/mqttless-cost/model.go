@@ -19,6 +19,9 @@ type Deployment struct {
 	EMFIntervalSeconds           float64 // MQTTLESS_EMF_INTERVAL
 	Alarms                       int     // metrics read by the template's alarms, autoscaling's included
 	CustomMetrics                int     // EMF metrics: 2 per function, 5 of the proxies
+	// Delivery is -delivery's default (model_test.go checks it against
+	// infra/config): which QoS 1 figures apply.
+	Delivery string
 }
 
 // Defaults is template.yaml at its defaults.
@@ -33,6 +36,7 @@ var Defaults = Deployment{
 	// tracking policies' own alarms: CPU 2 x 1, connections 2 x 2.
 	Alarms:        30,
 	CustomMetrics: 4*2 + 5,
+	Delivery:      "v2",
 }
 
 // PerMessage is what one published message costs on the serverless path,
@@ -70,6 +74,15 @@ var (
 	// and 5 calls of 6 ms more.
 	cacheMiss = PerMessage{0, 11, 0, 5 * 0.006 * 0.125,
 		"bench-dynamo QoS 0 first on its topic 13 RRU / 6 calls vs warm 2 RRU / 1 call"}
+	// make bench-lambda COST_DELIVERY=v2 COST_MESSAGES=100, run of
+	// 2026-12-03 (README "Serverless cost"): the message written once,
+	// the PUBACK taken by the proxy, positions saved every 20 PUBACKs.
+	warmQoS1Fan1V2 = PerMessage{1.05, 3.080, 1.05, 0.003080,
+		"bench-lambda COST_DELIVERY=v2 (2026-12-03) QoS 1, 1 subscriber, 1 per invocation, positions saved every 20 PUBACKs: 1050 invocations, 3080 RRU, 1050 WRU, 3.080 GB-s per 1,000"}
+	// Not measured: a position save updates the session item, which is in
+	// the owner index while the client is online.
+	indexWritesQoS1V2 = PerMessage{0, 0, 0.05, 0,
+		"estimate: a position save every 20 PUBACKs also writes the owner index"}
 	// Not measured: moto reports no index writes. Each QoS 1 delivery
 	// updates the subscriber's session item three times (queued, in
 	// flight, acknowledged); the item is in the owner index (projection
@@ -108,8 +121,8 @@ type Fleet struct {
 	Override *PerMessage
 }
 
-// perMessage returns the measured figures that fit f.
-func (f Fleet) perMessage() PerMessage {
+// perMessage returns the measured figures that fit f under d's delivery.
+func (f Fleet) perMessage(d Deployment) PerMessage {
 	if f.Override != nil {
 		return *f.Override
 	}
@@ -119,6 +132,8 @@ func (f Fleet) perMessage() PerMessage {
 		p = warmQoS0Fan1
 	case f.QoS == 0:
 		p = warmQoS0Fan1000
+	case d.Delivery == "v2":
+		p = warmQoS1Fan1V2.Add(indexWritesQoS1V2)
 	default:
 		p = warmQoS1Fan1.Add(indexWritesQoS1)
 	}
@@ -191,6 +206,7 @@ func MQTTless(d Deployment, f Fleet) Bill {
 	fix("Network Load Balancer", "730 h", nlbHour, month)
 	fix("Public IPv4 addresses", f3("%d (load balancer, one a zone) + %d (tasks)", d.Zones, tasks), ipv4Hour, float64(d.Zones+tasks)*month)
 	fix("Secrets Manager interface endpoint", f3("%d zones x 730 h", d.Zones), endpointAZHour, float64(d.Zones)*month)
+	fix("Lambda interface endpoint (delivery v2's fan-out chunks)", f3("%d zones x 730 h", d.Zones), endpointAZHour, float64(d.Zones)*month)
 	fix("Delivery secret", "1", secretMonth, 1)
 	sweeps := seconds / 60 // the schedule's invocations, one a minute
 	passes := seconds / d.SweepSeconds
@@ -213,7 +229,7 @@ func MQTTless(d Deployment, f Fleet) Bill {
 	fix("Logs: EMF metric lines", f3("%.2f GB", emfGB), logsIngest, emfGB)
 
 	// What the fleet's messages cost.
-	pm := f.perMessage()
+	pm := f.perMessage(d)
 	msgs := f.PublishesMonth
 	vary("Lambda requests", f3("%.1fM", msgs*pm.Invocations/1e6), lambdaRequest, msgs*pm.Invocations)
 	vary("Lambda duration", f3("%.0f GB-s", msgs*pm.GBSeconds), lambdaGBSecond, msgs*pm.GBSeconds)
@@ -221,10 +237,14 @@ func MQTTless(d Deployment, f Fleet) Bill {
 	vary("DynamoDB writes, index writes included", f3("%.1fM WRU", msgs*pm.WRU/1e6), dynamoWrite, msgs*pm.WRU)
 	// Items over 1 KB: a 100 B message keeps every item under 1 KB; each
 	// further KB of a QoS 1 message writes 4 WRU more per delivery
-	// (queued, then in flight, each in a transaction).
+	// (queued, then in flight, each in a transaction); under delivery
+	// v2, 1 WRU more once (the stream entry).
 	extraKB := math.Max(0, math.Ceil(float64(f.Payload+f.Topic+200)/1024)-1)
 	over := 0.0
-	if f.QoS > 0 {
+	switch {
+	case f.QoS > 0 && d.Delivery == "v2":
+		over = msgs * extraKB
+	case f.QoS > 0:
 		over = msgs * float64(f.FanOut) * extraKB * 4
 	}
 	vary("DynamoDB writes of items over 1 KB", f3("%.0f KB over", extraKB), dynamoWrite, over)

@@ -9,26 +9,28 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mqttless/mqttless/infra/config"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 0.005 }
 
 // The fixed floor at the defaults, added up by hand from the list prices:
 // 2 tasks of 0.5 vCPU and 1 GB, the load balancer, 4 addresses, the
-// endpoint in 2 zones, the secret, the sweep (one 128 MB invocation a
+// two interface endpoints (Secrets Manager, Lambda) in 2 zones, the secret, the sweep (one 128 MB invocation a
 // minute running 60 s, a pass of 2 RRU a second), 2 proxies' lease
 // renewals (every 10/3 s: an invocation and a write) and $SYS rounds (1 a
 // minute), 30 alarm metrics, the dashboard, 13 custom metrics and the EMF
 // lines.
 func TestFixedFloor(t *testing.T) {
-	want := 2*0.5*730*0.03238 + 2*1*730*0.00356 + 730*0.0225 + 4*730*0.005 + 2*730*0.01 + 0.40 +
+	want := 2*0.5*730*0.03238 + 2*1*730*0.00356 + 730*0.0225 + 4*730*0.005 + 2*2*730*0.01 + 0.40 +
 		(43800+2*788400+2*43800)*0.20/1e6 + (43800*60*0.125+2*788400*0.001+2*43800*0.01925)*0.0000133334 +
 		2628000*2*0.125/1e6 + 2*788400*0.625/1e6 + 2*43800*50*0.625/1e6 + 30*0.10 + 3.00 + 13*0.30 + 22*43800*400/1e9*0.50
 	small := Fleet{Connections: 10}
 	if got := MQTTless(Defaults, small).FixedTotal(); !near(got, want) {
 		t.Errorf("fixed floor $%.4f, want $%.4f", got, want)
 	}
-	if !near(want, 94.0976) {
+	if !near(want, 108.6976) {
 		t.Errorf("the hand sum moved: $%.4f", want)
 	}
 }
@@ -79,12 +81,16 @@ func TestVariable(t *testing.T) {
 		t.Errorf("1M QoS 0 messages, 30,000 connections: Lambda $%.4f, reads $%.4f, NLCU $%.4f", lambda, reads, nlcu)
 	}
 	f.Misses = 1
-	if got := f.perMessage().RRU; !near(got, 13.14) {
+	v1 := Deployment{Delivery: "v1"}
+	if got := f.perMessage(v1).RRU; !near(got, 13.14) {
 		t.Errorf("a cache miss per message: %.2f RRU, want 2.14 + 11", got)
 	}
 	f.QoS = 1
-	if p := f.perMessage(); !near(p.WRU, 17) || p.Invocations != 2 {
+	if p := f.perMessage(v1); !near(p.WRU, 17) || p.Invocations != 2 {
 		t.Errorf("QoS 1: %+v, want 14 measured + 3 index WRU and 2 invocations", p)
+	}
+	if p := f.perMessage(Deployment{Delivery: "v2"}); !near(p.WRU, 1.1) || !near(p.Invocations, 1.05) {
+		t.Errorf("QoS 1 under delivery v2: %+v, want 1.05 measured + 0.05 index WRU and 1.05 invocations", p)
 	}
 }
 
@@ -142,5 +148,12 @@ func TestDefaultsMatchTemplate(t *testing.T) {
 		if !bytes.Contains(data, []byte(env)) {
 			t.Errorf("the template does not set %s", strings.ReplaceAll(env, "\n ", ""))
 		}
+	}
+}
+
+// The bill prices the delivery the broker runs by default.
+func TestDefaultsDelivery(t *testing.T) {
+	if want := config.Default("delivery"); Defaults.Delivery != want {
+		t.Errorf("Defaults.Delivery %q, -delivery's default %q", Defaults.Delivery, want)
 	}
 }

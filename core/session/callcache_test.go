@@ -124,7 +124,7 @@ type staleMatcher struct {
 	calls atomic.Int32
 }
 
-func (s *staleMatcher) MatchSessions(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
+func (s *staleMatcher) MatchSessions(ctx context.Context, name string, qos byte, _ int) ([]session.Subscription, map[string]*session.Session, error) {
 	s.calls.Add(1)
 	subs, err := s.Store.Match(ctx, name)
 	return subs, s.old, err

@@ -81,6 +81,11 @@ type Config struct {
 	// code building a Handler directly keeps its behaviour; the brokers'
 	// -delivery (infra/config) defaults to v2.
 	Delivery string
+	// ChunkSize is the most subscriptions of one filter whose delivery v2
+	// entries the publish call sends itself [DefaultChunkSize]; past it
+	// they go in chunks of this many, run by the Handler's ChunkRunner
+	// (WithChunks; chunk.go). Without a runner it is unused.
+	ChunkSize int
 	// MaxPacketSize is the largest packet the server accepts, announced as
 	// Maximum Packet Size [1 MiB].
 	MaxPacketSize uint32
@@ -190,6 +195,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.ChunkSize < 0 {
+		return c, fmt.Errorf("%w: ChunkSize %d is negative", ErrConfig, c.ChunkSize)
 	}
 	if c.MaxPacketSize == 0 {
 		c.MaxPacketSize = DefaultMaxPacketSize

@@ -61,6 +61,10 @@ const (
 	// (Reply.Stream.Entries): the connection's window found a gap that no
 	// delivery filled within the proxy's order wait (v2.go).
 	KindCatchUp Kind = "catchup"
+	// KindChunk delivers one chunk of a large delivery v2 fan-out
+	// (Event.Chunk, chunk.go) to the online sessions it names. The
+	// handlers make it themselves (ChunkRunner); Proxy and Conn are unused.
+	KindChunk Kind = "chunk"
 )
 
 // Event is what the proxy sends a handler: the payload of one Lambda
@@ -97,6 +101,8 @@ type Event struct {
 	Positions []StreamPosition `json:"positions,omitempty"`
 	// Gaps are the sub-streams a KindCatchUp event reads.
 	Gaps []Gap `json:"gaps,omitempty"`
+	// Chunk is the work of a KindChunk event.
+	Chunk *Chunk `json:"chunk,omitempty"`
 }
 
 // SysValue is one broker statistic: its topic, under $SYS/, and its value

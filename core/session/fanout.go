@@ -69,7 +69,15 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 			ids = append(ids, s.ClientID)
 		}
 	}
-	for _, members := range streams {
+	var chunked map[string][]*Subscription // filter -> subscriptions, fanned out in chunks (chunk.go)
+	for filter, members := range streams {
+		if c.h.chunking(len(members)) {
+			if chunked == nil {
+				chunked = map[string][]*Subscription{}
+			}
+			chunked[filter] = members
+			continue
+		}
 		for _, s := range members {
 			ids = append(ids, s.ClientID)
 		}
@@ -99,7 +107,7 @@ func (c *call) fanOut(m *Message) (*fanout, error) {
 			subIDs: subIDList(pick.SubID)})
 	}
 	if len(streams) > 0 {
-		if err := c.fanOutStreams(m, streams, sessions, f); err != nil {
+		if err := c.fanOutStreams(m, streams, chunked, sessions, f); err != nil {
 			return f, err
 		}
 	}
@@ -134,7 +142,11 @@ func (c *call) readMatches(m *Message) ([]Subscription, map[string]*Session, err
 	if r, ok := c.matchReads[key]; ok {
 		return r.subs, r.sessions, nil
 	}
-	subs, sessions, err := mr.MatchSessions(c.ctx, m.Topic, m.QoS)
+	chunkAbove := 0
+	if c.h.v2() && m.QoS > 0 && c.h.chunks != nil {
+		chunkAbove = c.h.cfg.ChunkSize // their sessions are the chunks' to read
+	}
+	subs, sessions, err := mr.MatchSessions(c.ctx, m.Topic, m.QoS, chunkAbove)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,6 +27,9 @@ type Handler struct {
 	// refusals limits the log lines of refusals (refusal.go); it is safe
 	// for concurrent use.
 	refusals *ratelog.Limiter
+	// chunks runs the chunks of large delivery v2 fan-outs (chunk.go);
+	// nil: every delivery is made in the publish call.
+	chunks ChunkRunner
 }
 
 // Option adjusts a Handler.
@@ -123,6 +126,8 @@ func (h *Handler) Handle(ctx context.Context, ev *Event) (*Reply, error) {
 		err = c.savePositions()
 	case KindCatchUp:
 		err = c.catchUp()
+	case KindChunk:
+		err = c.runChunk()
 	default:
 		err = fmt.Errorf("session: unknown event kind %q", ev.Kind)
 	}

@@ -266,6 +266,10 @@ type MatchReader interface {
 	// shared subscription, may be a copy read earlier, online but with a
 	// connection since gone: a delivery to that connection is then
 	// reported gone by its proxy, and Handler.Undelivered settles it with
-	// fresh reads. Every other session is read fresh.
-	MatchSessions(ctx context.Context, name string, qos byte) ([]Subscription, map[string]*Session, error)
+	// fresh reads. Every other session is read fresh, except when
+	// chunkAbove > 0: the sessions of clients matched only through
+	// non-shared filters that more than chunkAbove subscriptions match
+	// are not read (their delivery runs in chunks, chunk.go), and those
+	// subscriptions are returned as Match returns them.
+	MatchSessions(ctx context.Context, name string, qos byte, chunkAbove int) ([]Subscription, map[string]*Session, error)
 }

@@ -417,7 +417,7 @@ func (c *call) unfollow(filters []string, existed []bool) {
 // writes all the appends of the call at once (StreamBatcher) before the
 // PUBACKs and PUBRECs that wait for it [MQTT-4.3.2-2] [MQTT-4.3.3-2]; f
 // counts the sessions now, which the appends do not change.
-func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, sessions map[string]*Session, f *fanout) error {
+func (c *call) fanOutStreams(m *Message, byFilter, chunked map[string][]*Subscription, sessions map[string]*Session, f *fanout) error {
 	filters := make([]string, 0, len(byFilter))
 	for filter := range byFilter {
 		filters = append(filters, filter)
@@ -426,6 +426,15 @@ func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, se
 	counted := map[string]bool{}
 	for _, filter := range filters {
 		pa := pendingAppend{StreamAppend: StreamAppend{ID: StreamID{Filter: filter, Shard: ShardOf(m.Topic, StreamShards)}, Msg: m}}
+		if subs := chunked[filter]; subs != nil {
+			// Their sessions are read by the chunks; a subscription counts
+			// as matched without its access rules [MQTT-3.3.2-4] being
+			// checked here (0x10 is for no subscriber at all).
+			pa.chunk = subs
+			f.n += len(subs)
+			c.appends = append(c.appends, pa)
+			continue
+		}
 		for _, sub := range byFilter[filter] {
 			s := sessions[sub.ClientID]
 			if s == nil {
@@ -456,6 +465,9 @@ func (c *call) fanOutStreams(m *Message, byFilter map[string][]*Subscription, se
 type pendingAppend struct {
 	StreamAppend
 	to []streamTarget
+	// chunk are the subscriptions whose delivery runs in chunks (chunk.go)
+	// once the entry is appended.
+	chunk []*Subscription
 }
 
 type streamTarget struct {
@@ -490,7 +502,12 @@ func (c *call) flushAppends() error {
 			}
 		}
 	}
+	var chunks []*Event
 	for i, pa := range pending {
+		if pa.chunk != nil {
+			chunks = append(chunks, chunkEvents(pa.ID, offs[i], pa.Msg, pa.chunk, c.h.cfg.ChunkSize)...)
+			continue
+		}
 		entry := StreamEntry{Offset: offs[i], Message: *pa.Msg}
 		for _, t := range pa.to {
 			d := c.streamDelivery(t.s, pa.ID)
@@ -499,6 +516,12 @@ func (c *call) flushAppends() error {
 			} else {
 				d.Skips = append(d.Skips, offs[i])
 			}
+		}
+	}
+	if len(chunks) > 0 {
+		// Accepted before the PUBACKs and PUBRECs the flush writes next.
+		if err := c.h.chunks.RunChunks(c.ctx, chunks); err != nil {
+			return fmt.Errorf("session: run %d fan-out chunks: %w", len(chunks), err)
 		}
 	}
 	return nil

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mqttless/mqttless/core/auth"
 	"github.com/mqttless/mqttless/core/session"
+	"github.com/mqttless/mqttless/infra/chunkrun"
 	"github.com/mqttless/mqttless/infra/config"
 	"github.com/mqttless/mqttless/infra/delivery"
 	"github.com/mqttless/mqttless/infra/lambdainvoke"
@@ -100,7 +101,15 @@ func (b *Broker) start() error {
 		}
 		b.closeSt = closeSt
 		b.listenAdmin(st)
-		h, err := cfg.NewHandler(st, b.log)
+		// Delivery v2's large fan-outs run in chunks in this process
+		// (core/session/chunk.go), bound to the handlers once built.
+		var extra []session.Option
+		var chunks *chunkrun.Process
+		if cfg.Session.Delivery == session.DeliveryV2 {
+			chunks = chunkrun.NewProcess(16, cfg.Proxy.InvokeTimeout, b.log)
+			extra = append(extra, session.WithChunks(chunks))
+		}
+		h, err := cfg.NewHandler(st, b.log, extra...)
 		if err != nil {
 			return err
 		}
@@ -115,6 +124,15 @@ func (b *Broker) start() error {
 			eh = delivery.NewRelay(h, client, b.log).WithLeases(st)
 		}
 		b.inv = proxy.Local{Handler: eh}
+		if chunks != nil {
+			chunks.Bind(func(ctx context.Context, ev *session.Event) error {
+				reply, err := eh.Handle(ctx, ev)
+				if reply != nil && len(reply.Deliveries) > 0 {
+					b.proxy.Deliver(ctx, reply.Deliveries)
+				}
+				return err
+			})
+		}
 	}
 	if cfg.Listen.MetricsAddr != "" {
 		b.reg = prometheus.NewRegistry()

@@ -167,6 +167,13 @@ type Lambda struct {
 	Invoker     string
 	Functions   map[invocation.Group][]invocation.Target
 	Concurrency int
+	// ChunkRunner is how the handler functions run the chunks of a
+	// delivery v2 fan-out (session.ChunkRunner): "lambda" (the publish
+	// function invokes itself asynchronously), "process" (in the
+	// function's own process: the Lambda Runtime Interface Emulator) or
+	// "off" (every delivery in the publish call). The all-in-one broker
+	// runs them in its process.
+	ChunkRunner string
 }
 
 // Delivery is the delivery endpoint of a proxy, that handlers post the

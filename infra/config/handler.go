@@ -14,9 +14,10 @@ import (
 // authentication and authorization c.Auth sets: anonymous access, the
 // client certificate identity and the rule cache. The one-machine broker
 // (infra/allinone) and the handler functions (infra/lambdafn) both build
-// theirs with it, so that the same rules apply wherever the handlers run.
-func (c Config) NewHandler(st session.Store, log *slog.Logger) (*session.Handler, error) {
-	var opts []session.Option
+// theirs with it, so that the same rules apply wherever the handlers run;
+// extra are the options of what each runs itself (session.WithChunks).
+func (c Config) NewHandler(st session.Store, log *slog.Logger, extra ...session.Option) (*session.Handler, error) {
+	opts := extra
 	if as, ok := st.(auth.Store); ok {
 		opts = append(opts, session.WithAuth(auth.NewChecker(as, c.Auth.Options(log))))
 	} else if !c.Auth.AllowAnonymous || c.Auth.CertIdentity {

@@ -146,7 +146,7 @@ func (st *Store) matchesOf(ctx context.Context, name string) ([]subItem, error) 
 // connection's proxy report it gone, and the handler then reads afresh
 // (session.Handler.Undelivered); every other session is read fresh, and
 // topic-side items of another generation than the session's are dropped.
-func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]session.Subscription, map[string]*session.Session, error) {
+func (st *Store) MatchSessions(ctx context.Context, name string, qos byte, chunkAbove int) ([]session.Subscription, map[string]*session.Session, error) {
 	if strings.Count(name, "/") > maxFilterLevels {
 		return nil, nil, nil
 	}
@@ -154,6 +154,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	if err != nil || len(matches) == 0 {
 		return nil, nil, err
 	}
+	big, need := chunkedFilters(matches, chunkAbove)
 	fresh := map[string]bool{}
 	gens := map[string]int64{} // a generation of each client's matches
 	for _, r := range matches {
@@ -169,7 +170,7 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	items := map[string]*sessionItem{}
 	var keys []map[string]types.AttributeValue
 	for _, r := range matches {
-		if _, done := items[r.Client]; done {
+		if _, done := items[r.Client]; done || big != nil && !need[r.Client] {
 			continue
 		}
 		if !fresh[r.Client] {
@@ -204,6 +205,10 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 	var subs []session.Subscription
 	sessions := map[string]*session.Session{}
 	for _, r := range matches {
+		if big[r.Filter] {
+			subs = append(subs, r.subscription()) // its chunks read the session
+			continue
+		}
 		it := items[r.Client]
 		if it == nil || it.Gen != r.Gen {
 			continue
@@ -219,6 +224,40 @@ func (st *Store) MatchSessions(ctx context.Context, name string, qos byte) ([]se
 }
 
 var _ session.MatchReader = (*Store)(nil)
+
+// chunkedFilters returns the non-shared filters among matches that more
+// than chunkAbove of them match (nil when chunkAbove is 0 or there is
+// none), and the clients matched through some other filter, whose
+// sessions MatchSessions reads.
+func chunkedFilters(matches []subItem, chunkAbove int) (big, need map[string]bool) {
+	if chunkAbove <= 0 || len(matches) <= chunkAbove {
+		return nil, nil
+	}
+	n := map[string]int{}
+	for _, r := range matches {
+		if !strings.HasPrefix(r.Filter, "$share/") {
+			n[r.Filter]++
+		}
+	}
+	for f, k := range n {
+		if k > chunkAbove {
+			if big == nil {
+				big = map[string]bool{}
+			}
+			big[f] = true
+		}
+	}
+	if big == nil {
+		return nil, nil
+	}
+	need = map[string]bool{}
+	for _, r := range matches {
+		if !big[r.Filter] {
+			need[r.Client] = true
+		}
+	}
+	return big, need
+}
 
 // locatedSessions holds the session items MatchSessions read of online
 // sessions, by client id, for the QoS 0 fan-out. mu guards m.

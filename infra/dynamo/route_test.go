@@ -131,7 +131,7 @@ func TestRouteQoS0FromLastSeenLocation(t *testing.T) {
 	route := func(qos byte, wantConn string, wantRCU float64) {
 		t.Helper()
 		before := a.Consumed()
-		subs, sessions, err := a.MatchSessions(ctx, topic, qos)
+		subs, sessions, err := a.MatchSessions(ctx, topic, qos, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestRouteQoS0AfterCleanStartElsewhere(t *testing.T) {
 	if _, err := a.Subscribe(ctx, id, "c1", []session.Subscription{{Filter: topic, QoS: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, sessions, err := a.MatchSessions(ctx, topic, 0); err != nil || sessions[id] == nil || sessions[id].Conn != "c1" {
+	if _, sessions, err := a.MatchSessions(ctx, topic, 0, 0); err != nil || sessions[id] == nil || sessions[id].Conn != "c1" {
 		t.Fatalf("MatchSessions = %+v, %v; want the session on c1", sessions, err)
 	}
 	if _, err := b.Connect(ctx, &session.Session{ClientID: id, Identity: testIdentity, Conn: "c2", Proxy: "p2", Version: packet.V311, ReceiveMax: 20}, true, time.Now().UnixMilli()); err != nil {
@@ -193,7 +193,7 @@ func TestRouteQoS0AfterCleanStartElsewhere(t *testing.T) {
 	if _, err := b.Subscribe(ctx, id, "c2", []session.Subscription{{Filter: topic, QoS: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	subs, sessions, err := a.MatchSessions(ctx, topic, 0)
+	subs, sessions, err := a.MatchSessions(ctx, topic, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

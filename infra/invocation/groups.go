@@ -76,9 +76,14 @@ func GroupOfKind(k session.Kind) Group {
 
 // Accepts reports whether group g serves event ev: a packets event whose
 // frames all belong to g, or any other kind whose group (GroupOfKind) is
-// g. A function refuses other events, so that a misrouted packet fails
-// loudly.
+// g, or a KindChunk, which a function sends itself (chunkrun). A
+// function refuses other events, so that a misrouted packet fails loudly.
 func (g Group) Accepts(ev *session.Event) bool {
+	if ev.Kind == session.KindChunk {
+		// A function's own fan-out chunk (a will's fans out from the
+		// session and connect functions): it invokes itself.
+		return true
+	}
 	if ev.Kind != session.KindPackets {
 		return g == GroupOfKind(ev.Kind)
 	}

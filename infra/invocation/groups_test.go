@@ -183,6 +183,7 @@ func TestAccepts(t *testing.T) {
 		{"recover", &session.Event{Kind: session.KindRecover, Proxy: "p"}, []invocation.Group{invocation.GroupSession}},
 		{"unknown kind", &session.Event{Kind: "bogus"}, []invocation.Group{invocation.GroupSession}},
 		{"undelivered", &session.Event{Kind: session.KindUndelivered, Proxy: "p"}, []invocation.Group{invocation.GroupPublish}},
+		{"chunk, sent by a function to itself", &session.Event{Kind: session.KindChunk}, invocation.Groups},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

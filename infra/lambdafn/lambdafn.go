@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -35,6 +36,8 @@ type Function struct {
 	log     *slog.Logger
 	metrics *metrics      // nil: no metrics
 	tick    time.Duration // the period of the scheduled sweep's passes (sweep.go)
+	// failOnce arms one injected chunk failure (chunks.go); nil: none.
+	failOnce *atomic.Bool
 }
 
 // New builds the function of group g from the environment: the handler
@@ -82,7 +85,15 @@ func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, l
 		return nil, err
 	}
 	st := dynamo.New(db, cfg.Store.Table, dynamo.WithLogger(log), dynamo.WithStreamRetention(cfg.Store.StreamRetention))
-	h, err := cfg.NewHandler(st, log)
+	runner, proc, err := chunkRunner(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var extra []session.Option
+	if runner != nil {
+		extra = append(extra, session.WithChunks(runner))
+	}
+	h, err := cfg.NewHandler(st, log, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +103,13 @@ func NewFromConfig(ctx context.Context, g invocation.Group, cfg config.Config, l
 	}
 	f := NewFunction(g, delivery.NewRelay(h, client, log).WithLeases(st), log)
 	f.tick = cfg.Proxy.Tick
+	f.failOnce = failOnceFromEnv()
+	if proc != nil {
+		proc.Bind(func(ctx context.Context, ev *session.Event) error {
+			_, err := f.Handle(ctx, ev)
+			return err
+		})
+	}
 	return f, nil
 }
 
@@ -112,9 +130,12 @@ func (f *Function) Handle(ctx context.Context, ev *session.Event) (*session.Repl
 	}
 	var reply *session.Reply
 	var err error
-	if ev.Kind == session.KindSweep {
+	switch ev.Kind {
+	case session.KindSweep:
 		reply, err = f.sweep(ctx, ev)
-	} else {
+	case session.KindChunk:
+		reply, err = f.handleChunk(ctx, ev)
+	default:
 		reply, err = f.relay.Handle(ctx, ev)
 	}
 	if err != nil {
