@@ -213,8 +213,9 @@ func TestAbuseDeliveryEndpointOneAnswer(t *testing.T) {
 
 // TestAbuseDropLogFlood: a persistent session that does not read, at
 // -max-queued 5, and a client publishing 400 QoS 1 messages to it on a
-// topic of 1,000 bytes. Every drop is counted, but the log gets a line or
-// two, not one per message, and no line carries the whole topic.
+// topic of 1,000 bytes, then the session reconnecting. Every drop is
+// counted, but the log gets a line or two, not one per message, and no
+// line carries the whole topic.
 func TestAbuseDropLogFlood(t *testing.T) {
 	needOwnBroker(t)
 	needEmbeddedStore(t)
@@ -236,6 +237,14 @@ func TestAbuseDropLogFlood(t *testing.T) {
 	}
 	for range sent {
 		expect[*packet.Puback](t, pub)
+	}
+	// Under delivery v1 the publishes dropped them; under v2 the streams
+	// hold them and the reconnect drops all but the newest -max-queued.
+	sub = dialRaw(t, b.addr, packet.V5)
+	defer sub.close()
+	sub.mustConnect(connectPacket(packet.V5, subID, false))
+	for range 5 { // what -max-queued kept: v1 the oldest, v2 the newest
+		sub.ack(expect[*packet.Publish](t, sub))
 	}
 	log := b.log.String()[logBefore:]
 	lines, whole := 0, 0

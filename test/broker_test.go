@@ -62,13 +62,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer stopStack()
-	flags := sharedFlags
-	if os.Getenv("MQTTLESS_E2E_DELIVERY") == "v2" {
-		// The suite against delivery v2, on the store that has streams in
-		// this step (docs/architecture.md, "Wiring (step 4)").
-		flags = append(slices.Clip(flags), "-store", "memory", "-delivery", "v2")
-	}
-	shared, err = spawn(flags, filepath.Join(dir, "shared-data"), "")
+	shared, err = spawn(sharedFlags, filepath.Join(dir, "shared-data"), "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the shared broker:", err)
 		return 1
@@ -240,7 +234,18 @@ func spawn(flags []string, dataDir, addr string) (*broker, error) {
 // statistics, which on the serverless stack cost the session function an
 // invocation at start-up and every interval, are off but in the tests of
 // $SYS.
-var harnessFlags = []string{"-max-conn-rate", "0", "-max-publish-rate", "0", "-sys-interval", "0"}
+//
+// MQTTLESS_E2E_DELIVERY (v1 or v2) gives every broker -delivery, before
+// the test's own flags: a test that pins one delivery says so.
+var harnessFlags = append([]string{"-max-conn-rate", "0", "-max-publish-rate", "0", "-sys-interval", "0"}, deliveryFlags()...)
+
+// deliveryFlags is -delivery of MQTTLESS_E2E_DELIVERY, or none.
+func deliveryFlags() []string {
+	if d := os.Getenv("MQTTLESS_E2E_DELIVERY"); d != "" {
+		return []string{"-delivery", d}
+	}
+	return nil
+}
 
 func spawnAt(flags []string, dataDir, addr string) (*broker, error) {
 	flags = append(slices.Clip(harnessFlags), flags...)

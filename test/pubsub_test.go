@@ -237,39 +237,38 @@ func TestQoS2ExactlyOnce(t *testing.T) {
 }
 
 // TestOverlappingSubscriptions311 subscribes one client with several
-// filters that match one topic: it gets one copy, at the highest QoS of the
-// matching subscriptions.
+// filters that match one topic. The server must deliver the message at the
+// highest QoS of the matching subscriptions, and may deliver further
+// copies, one for each further matching subscription at its QoS: delivery
+// v1 sends one copy, v2 one per subscription (README, "Delivery v2").
 //
 // 3.1.1 [MQTT-3.3.5-1]; 5.0 [MQTT-3.3.4-2].
 func TestOverlappingSubscriptions311(t *testing.T) {
-	skipUnderV2(t) // one copy per subscription there: TestV2OverlappingSubscriptions
 	t.Parallel()
 	b := sharedBroker(t)
 	root := topicRoot("overlap3")
-	sub := connectV3(t, b.addr, uniq("ov3"), true)
-	sub.subscribe(root+"/+", 1)
-	sub.subscribe(root+"/#", 2)
-	sub.subscribe(root+"/x", 0)
-	pub := connectV3(t, b.addr, uniq("ov3pub"), true)
-	pub.publish(root+"/x", 2, false, "two")
-	if m := sub.expectMsg(root+"/x", "two"); m.Qos() != 2 {
-		t.Errorf("delivered at QoS %d, want 2", m.Qos())
-	}
-	pub.publish(root+"/x", 1, false, "one")
-	if m := sub.expectMsg(root+"/x", "one"); m.Qos() != 1 {
-		t.Errorf("delivered at QoS %d, want 1", m.Qos())
-	}
-	sub.expectNone(quietTime)
+	sub, _ := rawConnect(t, b.addr, packet.V311, uniq("ov3"), true)
+	sub.subscribe(1, packet.Subscription{Filter: root + "/+", QoS: 1})
+	sub.subscribe(2, packet.Subscription{Filter: root + "/#", QoS: 2})
+	sub.subscribe(3, packet.Subscription{Filter: root + "/x", QoS: 0})
+	pub, _ := rawConnect(t, b.addr, packet.V311, uniq("ov3pub"), true)
+	pub.publish(&packet.Publish{Topic: root + "/x", QoS: 2, PacketID: 1, Payload: []byte("two")})
+	checkOverlapCopies(t, overlapCopies(sub, root+"/x", "two"), 3, 2)
+	pub.publish(&packet.Publish{Topic: root + "/x", QoS: 1, PacketID: 2, Payload: []byte("one")})
+	checkOverlapCopies(t, overlapCopies(sub, root+"/x", "one"), 3, 1)
 }
 
 // TestOverlappingSubscriptions5 subscribes one 5.0 client with overlapping
-// filters, two with subscription identifiers: one copy arrives, at the
-// highest QoS, carrying the identifiers of every matching subscription.
+// filters, two with subscription identifiers. One copy must come at the
+// highest QoS; a single copy carries the identifiers of every matching
+// subscription, in any order; further copies, one per further matching
+// subscription, each carry their subscription's identifier (v2 sends
+// them, v1 one copy).
 //
 // [MQTT-3.3.4-2] highest QoS; [MQTT-3.3.4-3] [MQTT-3.3.4-4] one copy carries
-// every matching subscription identifier, in any order.
+// every matching subscription identifier, in any order; [MQTT-3.3.4-5]
+// each of several copies carries its subscription's.
 func TestOverlappingSubscriptions5(t *testing.T) {
-	skipUnderV2(t) // one copy per subscription there: TestV2OverlappingSubscriptions
 	t.Parallel()
 	b := sharedBroker(t)
 	root := topicRoot("overlap5")
@@ -280,20 +279,59 @@ func TestOverlappingSubscriptions5(t *testing.T) {
 	pub, _ := rawConnect(t, b.addr, packet.V5, uniq("ov5pub"), true)
 
 	pub.publish(&packet.Publish{Topic: root + "/x", QoS: 2, PacketID: 1, Payload: []byte("all")})
-	m := sub.expectPublish(root+"/x", "all")
-	ids := slices.Clone(m.Properties.SubscriptionIDs)
-	slices.Sort(ids)
-	if m.QoS != 2 || !slices.Equal(ids, []uint32{11, 22}) {
-		t.Errorf("delivered at QoS %d with subscription ids %v, want QoS 2 with [11 22]", m.QoS, m.Properties.SubscriptionIDs)
+	copies := overlapCopies(sub, root+"/x", "all")
+	checkOverlapCopies(t, copies, 3, 2)
+	var ids []uint32
+	for _, m := range copies {
+		if len(copies) > 1 && len(m.Properties.SubscriptionIDs) > 1 {
+			t.Errorf("one of %d copies carries subscription ids %v, want its own subscription's only", len(copies), m.Properties.SubscriptionIDs)
+		}
+		ids = append(ids, m.Properties.SubscriptionIDs...)
 	}
-	sub.ack(m)
-	sub.expectNone(quietTime)
+	slices.Sort(ids)
+	if !slices.Equal(ids, []uint32{11, 22}) {
+		t.Errorf("the copies carry subscription ids %v, want 11 and 22, each once", ids)
+	}
 
 	pub.publish(&packet.Publish{Topic: root + "/y/z", QoS: 1, PacketID: 2, Payload: []byte("deep")})
-	m = sub.expectPublish(root+"/y/z", "deep")
+	m := sub.expectPublish(root+"/y/z", "deep")
 	if m.QoS != 1 || !slices.Equal(m.Properties.SubscriptionIDs, []uint32{22}) {
 		t.Errorf("delivered at QoS %d with subscription ids %v, want QoS 1 with [22]", m.QoS, m.Properties.SubscriptionIDs)
 	}
 	sub.ack(m)
 	sub.expectNone(quietTime)
+}
+
+// overlapCopies returns the copies of one message sub receives until it
+// is quiet for quietTime, each acknowledged.
+func overlapCopies(sub *rawClient, topic, payload string) []*packet.Publish {
+	sub.t.Helper()
+	copies := []*packet.Publish{sub.expectPublish(topic, payload)}
+	sub.ack(copies[0])
+	for {
+		p, err := sub.next(quietTime)
+		if err != nil {
+			return copies
+		}
+		m, ok := p.(*packet.Publish)
+		if !ok || m.Topic != topic || string(m.Payload) != payload {
+			sub.t.Fatalf("got %s %+v, want a copy of %q %q or nothing", p.Type(), p, topic, payload)
+		}
+		copies = append(copies, m)
+		sub.ack(m)
+	}
+}
+
+// checkOverlapCopies checks copies of a message matching subs
+// subscriptions: at least one, at most one per subscription, the highest
+// at QoS top, none above it [MQTT-3.3.5-1] [MQTT-3.3.4-2].
+func checkOverlapCopies(t *testing.T, copies []*packet.Publish, subs int, top byte) {
+	t.Helper()
+	highest := byte(0)
+	for _, m := range copies {
+		highest = max(highest, m.QoS)
+	}
+	if len(copies) > subs || highest != top {
+		t.Errorf("%d copies, the highest at QoS %d; want 1 to %d, the highest at QoS %d", len(copies), highest, subs, top)
+	}
 }

@@ -36,7 +36,7 @@ var Defaults = Deployment{
 	// tracking policies' own alarms: CPU 2 x 1, connections 2 x 2.
 	Alarms:        30,
 	CustomMetrics: 4*2 + 5,
-	Delivery:      "v1",
+	Delivery:      "v2",
 }
 
 // PerMessage is what one published message costs on the serverless path,

@@ -77,7 +77,9 @@ type Config struct {
 	// (Enqueue, Dispatch); "v2" appends them once per matching filter to
 	// the store's streams and lets the proxy's window (Window) send them
 	// (docs/architecture.md, "Delivery v2"; v2.go). v2 needs a store that
-	// is a StreamStore.
+	// is a StreamStore. The zero value keeps v1 while both exist, so that
+	// code building a Handler directly keeps its behaviour; the brokers'
+	// -delivery (infra/config) defaults to v2.
 	Delivery string
 	// ChunkSize is the most subscriptions of one filter whose delivery v2
 	// entries the publish call sends itself [DefaultChunkSize]; past it

@@ -210,4 +210,9 @@ type ConnState struct {
 	// Disconnected is set once the client sent DISCONNECT, so that the
 	// following KindLost event does not publish the will.
 	Disconnected bool `json:"disconnected,omitempty"`
+	// HoldStreams is set while delivery v2's window of the connection is
+	// paused for the messages v1 had queued for the session (v2.go,
+	// connectStreams); acknowledgements that leave nothing of v1 in
+	// flight resume it.
+	HoldStreams bool `json:"holdStreams,omitempty"`
 }

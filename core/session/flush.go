@@ -283,7 +283,10 @@ func (c *call) flushDispatch() error {
 	if err := c.endExchanges(); err != nil || c.reply.Close && !closing {
 		return err // fenced: taken over, closed, nothing to dispatch
 	}
-	return c.dispatch()
+	if err := c.dispatch(); err != nil {
+		return err
+	}
+	return c.resumeStreams()
 }
 
 // endExchanges applies the PUBACK and PUBCOMP frames of a run. The store

@@ -63,7 +63,7 @@ func (c *call) subscribe(frame []byte) error {
 	if c.h.v2() && len(subs) > 0 {
 		// The window follows the new subscriptions from their heads, before
 		// any message published after the SUBACK (v2.go).
-		if err := c.follow(subs, existed, false); err != nil || c.reply.Close {
+		if _, err := c.follow(subs, existed, false); err != nil || c.reply.Close {
 			return err
 		}
 	}

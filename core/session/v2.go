@@ -49,6 +49,9 @@ type StreamWork struct {
 	Entries []StreamDelivery `json:"entries,omitempty"`
 	// Saved is set by a KindPositions event whose positions are durable.
 	Saved bool `json:"saved,omitempty"`
+	// Resume ends the window's pause (WindowSpec.Paused): the messages v1
+	// queued for the session are done.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // Then returns the work of w followed by that of next, as the proxy
@@ -70,6 +73,7 @@ func (w *StreamWork) Then(next *StreamWork) *StreamWork {
 	out.Follows = append(slices.Clip(out.Follows), next.Follows...)
 	out.Entries = append(slices.Clip(out.Entries), next.Entries...)
 	out.Saved = out.Saved || next.Saved
+	out.Resume = out.Resume || next.Resume
 	return &out
 }
 
@@ -81,6 +85,9 @@ type WindowSpec struct {
 	Max int `json:"max"`
 	// Hold is the entries held per sub-stream (NewWindow).
 	Hold int `json:"hold"`
+	// Paused starts the window paused (Window.Pause) until a reply's
+	// StreamWork.Resume: the session has messages v1 queued for it.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Follow is one sub-stream for the window to follow (Window.Follow), the
@@ -173,12 +180,23 @@ func streamsOf(s *Subscription) []StreamID {
 // connectStreams starts the connection's window after the CONNACK: a
 // resumed session follows every non-shared subscription from its saved
 // positions, its unacknowledged entries resent [MQTT-4.4.0-1].
+//
+// Migration from v1 (docs/architecture.md, "Migration"): a session that
+// still has messages v1 put in flight or queued (resent and dispatched by
+// resume, before this) and a subscription that has read nothing of its
+// streams (one made under v1, or whose streams held nothing yet) gets a
+// paused window: v1's messages are older than every stream entry, so
+// they all go first [MQTT-4.6.0-6], and v1's in-flight identifiers, which
+// may lie in the PIDPlan's slots, are never used twice at once. The
+// window resumes once nothing of v1 is left in flight (resumeStreams).
 func (c *call) connectStreams(present bool) error {
 	plan, err := c.h.cfg.pidPlan()
 	if err != nil {
 		return err
 	}
-	c.work().Window = &WindowSpec{Plan: plan, Max: int(c.st.ReceiveMax), Hold: streamHold}
+	spec := &WindowSpec{Plan: plan, Max: int(c.st.ReceiveMax), Hold: streamHold}
+	c.work().Window = spec
+	c.st.HoldStreams = false
 	if !present {
 		return nil
 	}
@@ -186,7 +204,41 @@ func (c *call) connectStreams(present bool) error {
 	if err != nil {
 		return err
 	}
-	return c.follow(subs, nil, true)
+	unread, err := c.follow(subs, nil, true)
+	if err != nil || !unread {
+		return err
+	}
+	inflight, err := c.h.store.Inflight(c.ctx, c.st.ClientID)
+	if err != nil {
+		return err
+	}
+	if len(inflight) > 0 {
+		spec.Paused = true
+		c.st.HoldStreams = true
+		c.stateChanged = true
+	}
+	return nil
+}
+
+// resumeStreams ends the pause of a migrated session's window
+// (connectStreams) once its acknowledgements and the dispatch after them
+// left nothing of v1 in flight: the dispatch puts queued messages in
+// flight while there is room, so none is queued either. Messages queued
+// later (shared subscriptions, retained) are newer than the streams'
+// entries the window held, or of other streams, so the window need not
+// wait for them.
+func (c *call) resumeStreams() error {
+	if c.st == nil || !c.st.HoldStreams || c.reply.Close {
+		return nil
+	}
+	inflight, err := c.h.store.Inflight(c.ctx, c.st.ClientID)
+	if err != nil || len(inflight) > 0 {
+		return err
+	}
+	c.st.HoldStreams = false
+	c.stateChanged = true
+	c.work().Resume = true
+	return nil
 }
 
 // follow adds Follows for subs to the reply. existed[i] says subs[i]
@@ -196,26 +248,28 @@ func (c *call) connectStreams(present bool) error {
 // sub-streams, one made before the streams reads them from the start
 // (docs/architecture.md, "Migration"). resume reads the entries after the
 // saved positions, at most -max-queued behind the head (CatchUpFrom).
-func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
+// unread reports a subscription that has acknowledged nothing of its
+// streams (no position, or one at 0).
+func (c *call) follow(subs []Subscription, existed []bool, resume bool) (unread bool, err error) {
 	var ids []StreamID
 	for i := range subs {
 		ids = append(ids, streamsOf(&subs[i])...)
 	}
 	if len(ids) == 0 {
-		return nil
+		return false, nil
 	}
 	ss := c.streamStore()
 	pos, err := ss.Positions(c.ctx, c.st.ClientID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	heads, err := ss.Heads(c.ctx, ids)
 	if err != nil {
-		return err
+		return false, err
 	}
 	plan, err := c.h.cfg.pidPlan()
 	if err != nil {
-		return err
+		return false, err
 	}
 	used := map[int]bool{}
 	for _, p := range pos {
@@ -252,11 +306,20 @@ func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
 				save[id] = p
 			}
 			f := Follow{Stream: id, Sub: *s, Position: p, Head: head}
+			if p.Acked == 0 && len(p.Released) == 0 {
+				unread = true
+			}
 			if resume || !ok {
 				if err := c.resumeFollow(ss, &f, head, plan); err != nil {
-					return err
+					return false, err
 				}
-				if f.Position.Acked != p.Acked {
+				if !ok {
+					f.DupTo = 0 // nothing of it was ever sent [MQTT-3.3.1-1]
+				}
+				if f.Position.Acked != p.Acked && p.Acked != 0 {
+					// A position at 0 is kept while the session may be
+					// migrating from v1 (connectStreams): the window saves
+					// what it acknowledges.
 					save[id] = f.Position
 				}
 			}
@@ -265,10 +328,10 @@ func (c *call) follow(subs []Subscription, existed []bool, resume bool) error {
 	}
 	if len(save) > 0 {
 		if err := ss.SavePositions(c.ctx, c.st.ClientID, c.ev.Conn, save); err != nil {
-			return c.storeErr(err)
+			return false, c.storeErr(err)
 		}
 	}
-	return nil
+	return unread, nil
 }
 
 // resumeFollow reads what f's sub-stream holds after its position, up to

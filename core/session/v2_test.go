@@ -165,3 +165,48 @@ func TestV2PositionsFenced(t *testing.T) {
 		t.Fatalf("acked %d, want 3 (the fenced save changed nothing)", pos[id].Acked)
 	}
 }
+
+// A session a v1 handler left messages queued for, resumed by a v2
+// handler on the same store (docs/architecture.md, "Migration"): v1's
+// messages are sent first and the window starts paused; it resumes once
+// nothing of v1 is in flight, and not before [MQTT-4.6.0-6].
+func TestV2MigrationPausesWindow(t *testing.T) {
+	e := newEnv(t, session.Config{}) // v1
+	sub := e.open(v5)
+	sub.send(connect(v5, "s", persistent()))
+	sub.send(subscribe(v5, 1, packet.Subscription{Filter: "t", QoS: 1}))
+	sub.send(disconnect(v5, 0))
+	pub := e.open(v5)
+	pub.send(connect(v5, "pub"))
+	for i := range 3 {
+		pub.send(publish(v5, "t", "v1", qos(1, uint16(i+1))))
+	}
+
+	e.cfg = session.Config{Delivery: session.DeliveryV2}
+	e.fresh = true
+	back := e.open(v5)
+	r := back.send(connect(v5, "s", persistent(), resume()))
+	w := streamWork(t, r)
+	queued := ofType[*packet.Publish](back.out(r))
+	if w.Window == nil || !w.Window.Paused || !back.state.HoldStreams || len(queued) != 3 {
+		t.Fatalf("window %+v, hold %v, %d v1 PUBLISH frames; want a paused window after the 3 queued", w.Window, back.state.HoldStreams, len(queued))
+	}
+	if len(w.Follows) != 1 || w.Follows[0].DupTo != 0 {
+		t.Fatalf("follows %+v, want one, without DUP (nothing of it was sent)", w.Follows)
+	}
+	for i, p := range queued {
+		r = back.send(puback(v5, p.PacketID))
+		if w := streamWork(t, r); w.Resume != (i == len(queued)-1) {
+			t.Fatalf("after PUBACK %d of %d: resume %v", i+1, len(queued), w.Resume)
+		}
+	}
+	if back.state.HoldStreams {
+		t.Fatal("still holding the streams with nothing of v1 in flight")
+	}
+	// A reconnect with nothing of v1 left: not paused.
+	back.send(disconnect(v5, 0))
+	again := e.open(v5)
+	if w := streamWork(t, again.send(connect(v5, "s", persistent(), resume()))); w.Window == nil || w.Window.Paused {
+		t.Fatalf("window %+v after the migration, want not paused", w.Window)
+	}
+}

@@ -29,6 +29,8 @@ type Window struct {
 	follows map[StreamID]*follow
 	flight  map[uint16]*flying
 	dirty   bool // Positions changed since the last Saved
+	// paused: nothing is handed out (Pause); offers are held as usual.
+	paused bool
 }
 
 // follow is the window's state of one sub-stream.
@@ -149,6 +151,29 @@ func (w *Window) FreeNumber() int {
 	return n
 }
 
+// Pause stops the window handing anything out until Resume: a session
+// migrated from delivery v1 is sent the messages v1 queued for it before
+// any of its streams', which are all newer (docs/architecture.md,
+// "Migration") [MQTT-4.6.0-6]. Offers are held meanwhile (at most hold a
+// sub-stream, the rest read again after Resume: Gaps), and Gaps reports
+// nothing, as nothing held could go.
+func (w *Window) Pause() { w.paused = true }
+
+// Resume ends a Pause and returns what may go now.
+func (w *Window) Resume(now time.Time) []Send {
+	if !w.paused {
+		return nil
+	}
+	w.paused = false
+	return w.pump(now)
+}
+
+// Flying reports whether pid is in flight in the window: an
+// acknowledgement of another identifier is not the window's (a message
+// v1 put in flight before a migration keeps the identifier it was sent
+// with, whatever the PIDPlan says of it [MQTT-4.4.0-1]).
+func (w *Window) Flying(pid uint16) bool { return w.flight[pid] != nil }
+
 // Unfollow stops following id (Unsubscribe): its messages in flight stay
 // until acknowledged [MQTT-3.10.4-3], the rest is dropped.
 func (w *Window) Unfollow(id StreamID) {
@@ -220,7 +245,7 @@ func (w *Window) pump(now time.Time) []Send {
 
 // pumpFollow appends to out what f may hand out now.
 func (w *Window) pumpFollow(out []Send, id StreamID, f *follow, now time.Time) []Send {
-	for len(f.wait) > 0 && f.wait[0].Offset == f.next {
+	for !w.paused && len(f.wait) > 0 && f.wait[0].Offset == f.next {
 		s, ok := w.handOut(id, f, &f.wait[0], now)
 		if !ok {
 			break // the window is full
@@ -405,6 +430,9 @@ type Gap struct {
 // a delivery may still be on its way is normal; its owner waits
 // (-order-wait) before asking.
 func (w *Window) Gaps() []Gap {
+	if w.paused {
+		return nil
+	}
 	var out []Gap
 	for id, f := range w.follows {
 		if len(f.wait) > 0 && f.wait[0].Offset > f.next {

@@ -403,3 +403,28 @@ func TestGoneBelow(t *testing.T) {
 		}
 	}
 }
+
+// A paused window (a session migrating from v1, whose queued messages go
+// first [MQTT-4.6.0-6]) hands out nothing and shows no gap; Resume hands
+// out what it held, in order; what was let go past hold is a gap then.
+// Identifiers it has not in flight are not its (Flying): v1's, kept.
+func TestWindowPause(t *testing.T) {
+	w := NewWindow(testPlan(t), 2, 3)
+	w.Pause()
+	w.Follow(streamA, subA(1), Position{}, 0)
+	wantOffsets(t, "paused", w.Offer(streamA, entries("a/x", 1, 1, 5), winNow))
+	if g := w.Gaps(); len(g) != 0 {
+		t.Fatalf("gaps %v while paused", g)
+	}
+	got := w.Resume(winNow)
+	wantOffsets(t, "resumed", got, "1", "2")
+	wantOffsets(t, "resumed again", w.Resume(winNow))
+	if !w.Flying(got[0].Out.PacketID) || w.Flying(30) {
+		t.Fatalf("Flying(%d) false or Flying(30) true", got[0].Out.PacketID)
+	}
+	next, _ := w.Acked(got[0].Out.PacketID, winNow)
+	wantOffsets(t, "after a PUBACK", next, "3")
+	if g := w.Gaps(); !reflect.DeepEqual(g, []Gap{{Stream: streamA, After: 3}}) {
+		t.Fatalf("gaps %v, want after 3 (4 and 5 were let go while paused)", g)
+	}
+}

@@ -36,14 +36,18 @@ func TestUsageShowsTypes(t *testing.T) {
 	}
 }
 
-// With nothing set, the protocol limits are core/session's defaults.
+// With nothing set, the protocol limits are core/session's defaults, but
+// for -delivery: v2, where the core's zero value keeps v1 while both
+// exist (session.Config.Delivery).
 func TestDefaultsAreTheCores(t *testing.T) {
 	c, err := config.Parse(nil, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Session != session.DefaultConfig() {
-		t.Errorf("limits %+v, want core/session's %+v", c.Session, session.DefaultConfig())
+	want := session.DefaultConfig()
+	want.Delivery = session.DeliveryV2
+	if c.Session != want {
+		t.Errorf("limits %+v, want core/session's %+v", c.Session, want)
 	}
 }
 

@@ -67,7 +67,11 @@ func (c *conn) startWindowLocked(spec *session.WindowSpec, st *session.ConnState
 	if c.sw != nil || spec == nil {
 		return
 	}
-	c.sw = &streamWin{win: session.NewWindow(spec.Plan, spec.Max, spec.Hold), plan: spec.Plan,
+	win := session.NewWindow(spec.Plan, spec.Max, spec.Hold)
+	if spec.Paused {
+		win.Pause() // until StreamWork.Resume: v1's queue goes first
+	}
+	c.sw = &streamWin{win: win, plan: spec.Plan,
 		who:  &session.ConnState{ClientID: st.ClientID, Version: st.Version, Identity: st.Identity, Username: st.Username, Bound: st.Bound},
 		gaps: map[session.StreamID]gapMark{}, probes: map[session.StreamID]time.Time{}}
 	c.srv.pacer.add(c)
@@ -104,10 +108,14 @@ func (c *conn) applyStreamLocked(w *session.StreamWork, st *session.ConnState) {
 			return
 		}
 	}
-	if c.offerLocked(w.Entries, &before) {
-		c.queuedChanged(c.queued - before)
-		c.kick()
+	if !c.offerLocked(w.Entries, &before) {
+		return
 	}
+	if w.Resume && !c.writeSendsLocked(sw.win.Resume(now), &before) {
+		return
+	}
+	c.queuedChanged(c.queued - before)
+	c.kick()
 }
 
 // offerLocked offers entries to the window and queues what it hands out;
@@ -223,7 +231,10 @@ func (c *conn) takeAcks(frames [][]byte) ([][]byte, bool) {
 	ok := true
 	for _, f := range frames {
 		pid, kind, rcErr := windowAck(f, v)
-		if kind == 0 || !sw.plan.Owns(pid) {
+		if kind == 0 || !sw.plan.Owns(pid) || !sw.win.Flying(pid) {
+			// Not the window's: the per-member queues', or a message v1
+			// put in flight before a migration (Window.Flying), or no
+			// message at all, which the handlers answer (section 4.3.3).
 			kept = append(kept, f)
 			continue
 		}

@@ -224,3 +224,64 @@ func TestWindowEndSavesUnlessDrainedInBulk(t *testing.T) {
 		}
 	}
 }
+
+// A session migrating from delivery v1: the window starts paused, so only
+// v1's resent PUBLISH goes out; its PUBACK, under an identifier of the
+// plan's slots that the window has not in flight, goes to the handlers,
+// whose Resume lets the window's entry go [MQTT-4.4.0-1] [MQTT-4.6.0-6].
+func TestWindowPausedForV1(t *testing.T) {
+	plan, err := session.NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v1pid = 50 // assigned by v1 from the whole space: a slot of plan's
+	id := session.StreamID{Filter: "t"}
+	inv := &fakeInvoker{}
+	var acked bool
+	inv.reply = func(ev *session.Event) (*session.Reply, error) {
+		switch {
+		case ev.State == nil && ev.Kind == session.KindPackets:
+			ack, _ := (&packet.Connack{SessionPresent: true}).Append(nil, packet.V311)
+			old, _ := (&packet.Publish{Topic: "t", QoS: 1, PacketID: v1pid, Dup: true, Payload: []byte("v1")}).Append(nil, packet.V311)
+			return &session.Reply{Packets: [][]byte{ack, old},
+				State: &session.ConnState{ClientID: "c", Version: packet.V311, KeepAlive: 60, HoldStreams: true},
+				Stream: &session.StreamWork{
+					Window: &session.WindowSpec{Plan: plan, Max: 20, Hold: 16, Paused: true},
+					Follows: []session.Follow{{Stream: id, Sub: session.Subscription{ClientID: "c", Filter: "t", QoS: 1}, Head: 1,
+						Entries: []session.StreamEntry{{Offset: 1, Message: session.Message{Topic: "t", Payload: []byte("v2"), QoS: 1}}}}},
+				}}, nil
+		case ev.Kind == session.KindPackets:
+			for _, f := range ev.Packets {
+				var p packet.Puback
+				if len(f) > 0 && packet.Type(f[0]>>4) == packet.PUBACK && p.Decode(f, packet.V311) == nil && p.PacketID == v1pid {
+					inv.mu.Lock()
+					acked = true
+					inv.mu.Unlock()
+					st := *ev.State
+					st.HoldStreams = false
+					return &session.Reply{State: &st, Stream: &session.StreamWork{Resume: true}}, nil
+				}
+			}
+		}
+		return &session.Reply{Stream: &session.StreamWork{Saved: true}}, nil
+	}
+	_, addr := start(t, inv, proxy.Config{})
+	c := dial(t, addr, packet.V311)
+	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60})
+	c.expect(packet.CONNACK)
+	if p := c.expect(packet.PUBLISH).(*packet.Publish); string(p.Payload) != "v1" || p.PacketID != v1pid {
+		t.Fatalf("PUBLISH %q under %d, want v1's under %d", p.Payload, p.PacketID, v1pid)
+	}
+	if p, err := c.read(200 * time.Millisecond); err == nil {
+		t.Fatalf("got %s while the window is paused", p.Type())
+	}
+	c.send(&packet.Puback{PacketID: v1pid})
+	if p := c.expect(packet.PUBLISH).(*packet.Publish); string(p.Payload) != "v2" || p.PacketID != plan.ID(0, 1) {
+		t.Fatalf("PUBLISH %q under %d after the resume, want the stream's under %d", p.Payload, p.PacketID, plan.ID(0, 1))
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if !acked {
+		t.Fatal("v1's PUBACK did not reach the handlers")
+	}
+}
