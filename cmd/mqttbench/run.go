@@ -54,7 +54,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.launcher.mqttlessBin, "mqttless", "bin/mqttless", "the all-in-one broker's binary")
 	fs.StringVar(&o.launcher.mosquittoBin, "mosquitto", "/usr/sbin/mosquitto", "Mosquitto's binary")
 	fs.StringVar(&o.launcher.profileDir, "profile-dir", "", "when set, CPU and heap profiles of mqttless go here")
-	fs.StringVar(&o.launcher.delivery, "delivery", "v1", "mqttless's -delivery (v1, or v2: delivery by streams)")
+	fs.StringVar(&o.launcher.delivery, "delivery", "v2", "mqttless's -delivery (v2, the broker's default: delivery by streams; or v1)")
 	fs.BoolVar(&o.launcher.fsync, "fsync", true, "mqttless's -fsync (false: commits survive kill -9, not a machine crash)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
