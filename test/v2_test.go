@@ -97,13 +97,28 @@ func TestV2OfflineResume(t *testing.T) {
 			if ack := sub.mustConnect(connectPacket(v, id, false)); !ack.SessionPresent {
 				t.Fatal("session not present")
 			}
+			// The session's first subscription owns the slot of identifiers
+			// just above -max-inflight, span (65535-20)/1000 = 65 at
+			// -max-subscriptions 1000, and offset o has the identifier
+			// 21 + o mod 65 (PIDPlan). Where a sub-stream's offsets begin
+			// is the store's (1 on bbolt, from the clock on DynamoDB), so
+			// the first identifier says where they stand; each message
+			// after it is the next offset, the next identifier in the slot.
+			const span = (65535 - v2MaxInflight) / 1000
+			first := -1
 			for i := range n {
 				p := sub.expectPublish(topic, strconv.Itoa(i))
-				// The session's first subscription, offset i+1: its slot's
-				// identifiers start above -max-inflight, span
-				// (65535-20)/1000 = 65 at -max-subscriptions 1000.
-				if want := uint16(1 + v2MaxInflight + (i+1)%65); p.PacketID != want {
-					t.Fatalf("message %d under packet id %d, want %d (PIDPlan)", i, p.PacketID, want)
+				if p.Dup {
+					t.Fatalf("message %d with DUP on its first delivery", i)
+				}
+				if i == 0 {
+					if p.PacketID <= v2MaxInflight || p.PacketID > v2MaxInflight+span {
+						t.Fatalf("first message under packet id %d, outside the first slot %d..%d (PIDPlan)", p.PacketID, v2MaxInflight+1, v2MaxInflight+span)
+					}
+					first = int(p.PacketID) - v2MaxInflight - 1 // its offset mod span
+				}
+				if want := uint16(1 + v2MaxInflight + (first+i)%span); p.PacketID != want {
+					t.Fatalf("message %d under packet id %d, want %d (PIDPlan, from the first message's %d)", i, p.PacketID, want, first+v2MaxInflight+1)
 				}
 				sub.ack(p)
 			}
@@ -254,7 +269,13 @@ func TestV2SubscribeWhilePublishing(t *testing.T) {
 	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
 	w := frameWriter{c: sub}
 	first, last, total := -1, -1, -1
-	deadline := time.After(30 * time.Second)
+	var lastID uint16
+	// A stall is no message for stallAfter; the whole run may take
+	// longer on a slow stack.
+	const stallAfter = 15 * time.Second
+	stall := time.NewTimer(stallAfter)
+	defer stall.Stop()
+	began := time.Now()
 	for total < 0 || last < total-1 {
 		var p packet.Packet
 		select {
@@ -263,8 +284,8 @@ func TestV2SubscribeWhilePublishing(t *testing.T) {
 				t.Fatalf("subscriber connection ended at %d: %v", last, sub.err)
 			}
 			p = q
-		case <-deadline:
-			t.Fatalf("subscriber stalled after %d (from %d, of %d)", last, first, total)
+		case <-stall.C:
+			t.Fatalf("subscriber stalled after %d (from %d, of %d): nothing for %v", last, first, total, stallAfter)
 		}
 		pp, ok := p.(*packet.Publish)
 		if !ok {
@@ -278,9 +299,10 @@ func TestV2SubscribeWhilePublishing(t *testing.T) {
 			first, last = i, i-1
 		}
 		if i != last+1 {
-			t.Fatalf("got %d after %d: a hole or an inversion", i, last)
+			t.Fatalf("got %d (packet id %d, DUP %v) after %d (packet id %d): a hole, an inversion or a copy", i, pp.PacketID, pp.Dup, last, lastID)
 		}
-		last = i
+		last, lastID = i, pp.PacketID
+		stall.Reset(stallAfter)
 		if err := w.write(&packet.Puback{PacketID: pp.PacketID}); err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +313,7 @@ func TestV2SubscribeWhilePublishing(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("subscribed at message %d; %d published", first, total)
+	t.Logf("subscribed at message %d; %d published; %d received in %v", first, total, total-first, time.Since(began).Round(time.Millisecond))
 }
 
 // kill -9 under delivery v2: every message the broker acknowledged
