@@ -436,11 +436,18 @@ func (c *conn) catchUp(gaps []session.Gap) {
 
 // pace does the connection's timed window work: a save PositionSave after
 // the first unsaved change, a catch-up of the gaps open for OrderWait and
-// of the follows to probe.
+// of the follows to probe. While the work of an earlier pace runs, it
+// leaves the gaps and probes as they are, for a later pace: a probe
+// dropped then would leave a message appended while its follow was set
+// up unread until the next delivery on its sub-stream.
 func (c *conn) pace(now time.Time) {
 	c.mu.Lock()
 	sw := c.sw
 	if sw == nil || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if !sw.busy.CompareAndSwap(false, true) {
 		c.mu.Unlock()
 		return
 	}
@@ -475,9 +482,7 @@ func (c *conn) pace(now time.Time) {
 	}
 	c.mu.Unlock()
 	if !save && len(read) == 0 {
-		return
-	}
-	if !sw.busy.CompareAndSwap(false, true) {
+		sw.busy.Store(false)
 		return
 	}
 	go func() {

@@ -146,3 +146,33 @@ func TestWindowPubrecsShareASave(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// A new follow is read once after OrderWait (a message appended while it
+// was set up reaches no delivery), even when a save is on its way then.
+func TestWindowProbeWhileSaving(t *testing.T) {
+	plan, err := session.NewPIDPlan(20, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, saves, release := slowSaves(t, plan, 1, 1)
+	connect := inv.reply
+	id := session.StreamID{Filter: "t"}
+	inv.reply = func(ev *session.Event) (*session.Reply, error) {
+		if ev.Kind == session.KindCatchUp && len(ev.Gaps) == 1 && ev.Gaps[0].After == 1 {
+			return &session.Reply{Stream: &session.StreamWork{Entries: []session.StreamDelivery{{Stream: id,
+				Entries: []session.StreamEntry{{Offset: 2, Message: session.Message{Topic: "t", Payload: []byte("2"), QoS: 1}}}}}}}, nil
+		}
+		return connect(ev)
+	}
+	_, addr := start(t, inv, proxy.Config{PositionSave: 10 * time.Millisecond, OrderWait: 100 * time.Millisecond})
+	c := dial(t, addr, packet.V311)
+	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
+	c.expect(packet.CONNACK)
+	next := 1
+	p := expectPublishes(t, c, &next, 1)[0]
+	c.send(&packet.Puback{PacketID: p.PacketID})
+	<-saves // within PositionSave: on its way past OrderWait
+	time.Sleep(300 * time.Millisecond)
+	release <- struct{}{}
+	expectPublishes(t, c, &next, 1)
+}
