@@ -61,9 +61,8 @@ func expectPublishes(t *testing.T, c *client, next *int, n int) []*packet.Publis
 
 // A position save on its way does not hold back the connection: the
 // acknowledgements that come meanwhile let the next messages go. (On the
-// serverless stack a save is an invocation of tens to hundreds of ms;
-// with the reader waiting for it, a subscriber got one window of 20 per
-// save, TestV2SubscribeWhilePublishing's 40 messages a second.)
+// serverless stack a save is an invocation of tens to hundreds of ms,
+// during which the reader read nothing.)
 func TestWindowAcksWhileSaving(t *testing.T) {
 	plan, err := session.NewPIDPlan(20, 10, 1)
 	if err != nil {
