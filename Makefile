@@ -138,18 +138,20 @@ test-hostile:
 test-abuse:
 	$(GO) test -count=1 -v -run Abuse ./test/
 
-## test-e2e-dynamo: the e2e suite with every broker on -store dynamo (moto).
+## test-e2e-dynamo: the e2e suite with every broker on -store dynamo (moto),
+## delivery v2's tests (TestV2*) included (MQTTLESS_E2E_V2_DYNAMO=1).
 test-e2e-dynamo: moto-deps
-	MQTTLESS_E2E_STORE=dynamo MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
+	MQTTLESS_E2E_STORE=dynamo MQTTLESS_E2E_V2_DYNAMO=1 MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
 
 ## test-e2e-lambda: the e2e suite on the local serverless stack: every
 ## broker is a proxy with -invoker lambda and its own pool of the handler
 ## functions under the Lambda Runtime Interface Emulator, on moto; plus the
 ## tests of test/serverless_test.go (two proxies, one set of functions). The
-## fault scenarios run apart, in test-faults.
+## fault scenarios run apart, in test-faults. Delivery v2's tests (TestV2*)
+## run too (MQTTLESS_E2E_V2_DYNAMO=1).
 ## The suite builds its own copies of the functions, with -race.
 test-e2e-lambda: moto-deps rie-deps functions-local
-	MQTTLESS_E2E_STACK=lambda MQTTLESS_E2E_RIE=$(CURDIR)/bin/aws-lambda-rie MOTO_PORT=$(MOTO_PORT) \
+	MQTTLESS_E2E_STACK=lambda MQTTLESS_E2E_RIE=$(CURDIR)/bin/aws-lambda-rie MQTTLESS_E2E_V2_DYNAMO=1 MOTO_PORT=$(MOTO_PORT) \
 	  localstack/with-moto.sh $(GO) test -count=1 -timeout 30m -skip "^TestFault|^TestAbuse" ./test/
 
 ## rie-deps: installs the AWS Lambda Runtime Interface Emulator

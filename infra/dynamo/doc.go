@@ -74,7 +74,8 @@
 //	access rule                  pk ACL, sk R#<id>
 //	    id, user, client, access (publish, subscribe or both), filter, deny
 //	stream entry (delivery v2)   pk Q#<shard>#<filter>, sk o#<offset, 16 hex>
-//	    msg, ttl (WithStreamRetention); see streams.go
+//	    msg, w (the append's token), ttl (WithStreamRetention); see
+//	    streams.go
 //	stream base (delivery v2)    pk Q#<shard>#<filter>, sk b#
 //	    base (the offset an empty sub-stream continues after), at (Unix s);
 //	    no ttl; see streamBase in streams.go

@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -26,7 +28,12 @@ import (
 //     heads it wrote or read, else from a strongly consistent Query of the
 //     last entry. A failed condition (another appender came first) reads
 //     the head again and retries. A put that fails leaves no entry, so
-//     offsets are dense.
+//     offsets are dense. The entry carries the append's token (w), and
+//     the put returns the item that failed its condition: when that is
+//     this append's own (the SDK resent a put whose answer was lost, and
+//     the resend found the first one's entry), the append is done, not
+//     made again at the next offset, which would deliver the message
+//     twice.
 //   - ReadStream: one Query of the sub-stream's partition above after.
 //   - Heads: per sub-stream, a Query of its last entry.
 //   - SavePositions: one UpdateItem of the session item, SET pos.<key> per
@@ -166,6 +173,9 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		return 0, fmt.Errorf("dynamo: encode stream entry: %w", err)
 	}
 	pk := streamPK(id.Shard, id.Filter)
+	var tb [8]byte
+	_, _ = rand.Read(tb[:])
+	token := hex.EncodeToString(tb[:])
 	head, ok := st.heads.get(id, time.Now())
 	for try := 0; try < maxTries; try++ {
 		if !ok {
@@ -178,7 +188,7 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 				}
 			}
 		}
-		item := map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(streamSK(head + 1)), "msg": mav}
+		item := map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(streamSK(head + 1)), "msg": mav, "w": str(token)}
 		if st.streamRetention > 0 {
 			item["ttl"] = num(time.Now().Add(st.streamRetention).Unix())
 		}
@@ -186,8 +196,13 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 			return 0, fmt.Errorf("dynamo: append to %q: %w", pk, ErrItemTooLarge)
 		}
 		_, err = st.put(ctx, &dynamodb.PutItemInput{Item: item,
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": attrPK}})
+			ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
+		if ownEntry(err, token) {
+			st.log.Debug("append found its own entry: the SDK resent the put", "stream", pk, "offset", head+1)
+			err = nil
+		}
 		if condFailed(err) {
 			ok = false // another appender came first: read the head again
 			if err := backoff(ctx, try); err != nil {
@@ -202,6 +217,17 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		return head + 1, nil
 	}
 	return 0, fmt.Errorf("dynamo: append to %q: %w", pk, errContended)
+}
+
+// ownEntry reports whether err is a failed condition on an entry whose
+// token (w) is token: the append's own put, resent.
+func ownEntry(err error, token string) bool {
+	var e *types.ConditionalCheckFailedException
+	if !errors.As(err, &e) {
+		return false
+	}
+	w, ok := e.Item["w"].(*types.AttributeValueMemberS)
+	return ok && w.Value == token
 }
 
 // head reads the last offset of id (0 when it has no entry) and caches it.

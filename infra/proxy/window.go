@@ -19,11 +19,13 @@ import (
 // (session.EncodeOutbound). Acknowledgements of the window's packet
 // identifiers (PIDPlan.Owns) never reach the handlers: the reader hands
 // them to the window (takeAcks). Positions are saved through KindPositions
-// events: every saveEveryAcks acknowledgements (saveLater: the reader does
-// not wait), PositionSave after the first unsaved change (the pacer),
-// before a PUBREL [MQTT-4.4.0-1], before a DISCONNECT and at the end of
-// the connection (those three waited for). A gap no delivery fills within OrderWait is read through
-// a KindCatchUp event.
+// events: every saveEveryAcks acknowledgements and before the PUBRELs
+// that PUBRECs call for [MQTT-4.4.0-1] (saveSoon: beside the reader, which
+// does not wait; the PUBRELs go out once the save succeeded),
+// PositionSave after the first unsaved change (the pacer), before a
+// DISCONNECT and at the end of the connection (those two waited for). A
+// gap no delivery fills within OrderWait is read through a KindCatchUp
+// event.
 
 // saveEveryAcks is how many acknowledgements the window takes before its
 // positions are saved, at the latest.
@@ -50,8 +52,19 @@ type streamWin struct {
 	gaps   map[session.StreamID]gapMark
 	probes map[session.StreamID]time.Time
 
-	// saveMu serializes the saves of the connection's positions (snapshot
-	// and event), so that an older snapshot never lands after a newer one.
+	// rels are the packet identifiers whose PUBREC came and whose PUBREL
+	// waits for a save of positions holding their release, in the order
+	// the PUBRECs came [MQTT-4.6.0-3]: the first save to snapshot the
+	// positions after them takes them and writes their PUBRELs once it
+	// succeeded [MQTT-4.4.0-1].
+	rels []uint16
+	// saving is set while a saveSoon goroutine runs; again asks it to
+	// save once more (changes came while it was saving).
+	saving, again bool
+
+	// saveMu serializes the saves of the connection's positions (snapshot,
+	// event and the PUBRELs they let go), so that an older snapshot never
+	// lands after a newer one and PUBRELs keep their order.
 	saveMu sync.Mutex
 	// busy is set while the pacer works on the connection.
 	busy atomic.Bool
@@ -213,9 +226,12 @@ func (sw *streamWin) changed(now time.Time) {
 // takeAcks hands the acknowledgements of the window's packet identifiers
 // among frames to the window and returns the other frames, for the
 // handlers. Released QoS 2 messages get their PUBREL once the positions
-// holding them are saved [MQTT-4.4.0-1]; so do positions every
-// saveEveryAcks acknowledgements. It reports false when the connection
-// ends.
+// holding them are saved [MQTT-4.4.0-1]; positions are saved every
+// saveEveryAcks acknowledgements too. Those saves run beside the reader
+// (saveSoon), which goes on taking acknowledgements meanwhile: the window
+// keeps turning over while a save is on its way, and the PUBRECs that
+// come meanwhile share the next save. Only a DISCONNECT waits here for
+// the save. It reports false when the connection ends.
 func (c *conn) takeAcks(frames [][]byte) ([][]byte, bool) {
 	c.mu.Lock()
 	sw := c.sw
@@ -265,44 +281,67 @@ func (c *conn) takeAcks(frames [][]byte) ([][]byte, bool) {
 		c.queuedChanged(c.queued - before)
 		c.kick()
 	}
-	// A save before a PUBREL or a DISCONNECT is waited for; the one every
-	// saveEveryAcks acknowledgements is not (saveLater): a position saved
-	// late only makes a crash resend, with DUP, QoS 1 messages already
-	// acknowledged, and waiting for it would stop the reader, and with it
-	// the window, for a commit every saveEveryAcks acknowledgements.
-	waitSave := len(pubrels) > 0
+	sw.rels = append(sw.rels, pubrels...)
+	due := sw.acks >= saveEveryAcks || len(pubrels) > 0
+	disconnect := false
 	for _, f := range kept {
 		if len(f) > 0 && packet.Type(f[0]>>4) == packet.DISCONNECT {
 			// The handlers end the connection's hold on the session at
 			// DISCONNECT, and a save after it is fenced: save first.
-			waitSave = true
+			disconnect = true
 		}
 	}
-	later := !waitSave && sw.acks >= saveEveryAcks
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
-	if waitSave {
-		if !c.savePositions(len(pubrels) > 0) {
+	switch {
+	case disconnect:
+		if !c.savePositions(false) {
 			c.close()
 			return nil, false
 		}
-	}
-	if later {
-		c.saveLater(sw)
-	}
-	if len(pubrels) > 0 {
-		out := make([][]byte, 0, len(pubrels))
-		for _, pid := range pubrels {
-			b, _ := (&packet.Pubrel{PacketID: pid}).Append(nil, v) // section 4.3.3
-			out = append(out, b)
-		}
-		if !c.push(out, false) {
-			return nil, false
-		}
+	case due:
+		c.saveSoon()
 	}
 	return kept, true
+}
+
+// saveSoon saves the connection's positions on a goroutine of its own,
+// which writes the PUBRELs the save lets go; while one runs, it saves
+// once more when it is done, with every change and PUBREC that came
+// meanwhile. A failed save closes the connection: the PUBRELs it held
+// are not written, and the session's next connection resends the
+// PUBLISH, never having sent a PUBREL for it [MQTT-4.4.0-1].
+func (c *conn) saveSoon() {
+	c.mu.Lock()
+	sw := c.sw
+	if sw == nil || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if sw.saving {
+		sw.again = true
+		c.mu.Unlock()
+		return
+	}
+	sw.saving = true
+	c.mu.Unlock()
+	go func() {
+		for {
+			if !c.savePositions(false) {
+				c.close()
+			}
+			c.mu.Lock()
+			if !sw.again || c.closed {
+				sw.saving, sw.again = false, false
+				c.mu.Unlock()
+				return
+			}
+			sw.again = false
+			c.mu.Unlock()
+		}
+	}()
 }
 
 // windowAck returns the packet identifier and type of a PUBACK, PUBREC or
@@ -334,9 +373,11 @@ func windowAck(f []byte, v packet.Version) (uint16, packet.Type, bool) {
 }
 
 // savePositions saves the window's positions if they changed since the
-// last save (or always, with force) through a KindPositions event. It
-// reports false when they could not be saved: the connection was taken
-// over or the handlers failed.
+// last save (or always, with force) through a KindPositions event, then
+// writes the PUBRELs waiting for a save when it began (sw.rels): the
+// positions it saved hold their release [MQTT-4.4.0-1]. It reports false
+// when they could not be saved: the connection was taken over or the
+// handlers failed.
 func (c *conn) savePositions(force bool) bool {
 	c.mu.Lock()
 	sw := c.sw
@@ -350,8 +391,11 @@ func (c *conn) savePositions(force bool) bool {
 	pos, _ := sw.win.Positions()
 	gen, dirty, acks := sw.gen, sw.gen != sw.savedGen, sw.acks
 	who := sw.who
+	rels := sw.rels
+	sw.rels = nil
+	v := c.version
 	c.mu.Unlock()
-	if !dirty && !force {
+	if !dirty && !force && len(rels) == 0 {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.InvokeTimeout)
@@ -360,6 +404,9 @@ func (c *conn) savePositions(force bool) bool {
 		State: who, Positions: session.PositionList(pos)})
 	if err != nil || reply == nil || reply.Stream == nil || !reply.Stream.Saved {
 		c.srv.log.Debug("positions not saved", "conn", c.id, "err", err)
+		c.mu.Lock()
+		sw.rels = append(rels, sw.rels...) // for the next save, if the connection stays
+		c.mu.Unlock()
 		return false
 	}
 	c.mu.Lock()
@@ -373,23 +420,15 @@ func (c *conn) savePositions(force bool) bool {
 		}
 	}
 	c.mu.Unlock()
-	return true
-}
-
-// saveLater saves the window's positions on a goroutine of its own, unless
-// one already works on the connection (a save or the pacer's work, which
-// takes the acknowledgements since into account at its next turn). A save
-// that fails closes the connection, as one waited for does.
-func (c *conn) saveLater(sw *streamWin) {
-	if !sw.busy.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		defer sw.busy.Store(false)
-		if !c.savePositions(false) {
-			c.close()
+	if len(rels) > 0 {
+		out := make([][]byte, 0, len(rels))
+		for _, pid := range rels {
+			b, _ := (&packet.Pubrel{PacketID: pid}).Append(nil, v) // section 4.3.3
+			out = append(out, b)
 		}
-	}()
+		return c.push(out, false) // false: the connection is closing
+	}
+	return true
 }
 
 // catchUp reads the sub-streams of gaps through a KindCatchUp event and
@@ -411,11 +450,18 @@ func (c *conn) catchUp(gaps []session.Gap) {
 
 // pace does the connection's timed window work: a save PositionSave after
 // the first unsaved change, a catch-up of the gaps open for OrderWait and
-// of the follows to probe.
+// of the follows to probe. While the work of an earlier pace runs, it
+// leaves the gaps and probes as they are, for a later pace: a probe
+// dropped then would leave a message appended while its follow was set
+// up unread until the next delivery on its sub-stream.
 func (c *conn) pace(now time.Time) {
 	c.mu.Lock()
 	sw := c.sw
 	if sw == nil || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if !sw.busy.CompareAndSwap(false, true) {
 		c.mu.Unlock()
 		return
 	}
@@ -450,9 +496,7 @@ func (c *conn) pace(now time.Time) {
 	}
 	c.mu.Unlock()
 	if !save && len(read) == 0 {
-		return
-	}
-	if !sw.busy.CompareAndSwap(false, true) {
+		sw.busy.Store(false)
 		return
 	}
 	go func() {
