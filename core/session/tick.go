@@ -62,8 +62,8 @@ func (h *Handler) tick(ctx context.Context, p pass, limit int) (*Reply, int, err
 }
 
 // mergeDeliveries adds ds to reply, one delivery per connection: the
-// frames (and their orders) of a connection's delivery in ds follow those
-// already in reply's delivery to it. byConn indexes reply.Deliveries by
+// frames (and their orders) and stream entries of a connection's delivery
+// in ds follow those already in reply's delivery to it. byConn indexes reply.Deliveries by
 // "proxy\x00conn".
 func mergeDeliveries(reply *Reply, byConn map[string]int, ds []Delivery) {
 	for _, d := range ds {
@@ -77,6 +77,9 @@ func mergeDeliveries(reply *Reply, byConn map[string]int, ds []Delivery) {
 		m := &reply.Deliveries[i]
 		m.Packets = append(m.Packets, d.Packets...)
 		m.Order = append(m.Order, d.Order...)
+		// Delivery v2's entries: the connection's window orders them by
+		// offset, whichever delivery carried them.
+		m.Streams = append(m.Streams, d.Streams...)
 		m.Close = m.Close || d.Close
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
 	"github.com/mqttless/mqttless/core/session"
@@ -208,5 +209,46 @@ func TestV2MigrationPausesWindow(t *testing.T) {
 	again := e.open(v5)
 	if w := streamWork(t, again.send(connect(v5, "s", persistent(), resume()))); w.Window == nil || w.Window.Paused {
 		t.Fatalf("window %+v after the migration, want not paused", w.Window)
+	}
+}
+
+// streamEntries counts the delivery v2 entries r delivers to conn c.
+func streamEntries(r *session.Reply, c *conn) int {
+	n := 0
+	for _, d := range r.Deliveries {
+		if d.Conn != c.id {
+			continue
+		}
+		for _, sd := range d.Streams {
+			n += len(sd.Entries)
+		}
+	}
+	return n
+}
+
+// Under delivery v2, the QoS 1 wills of several sessions that a sweep (or
+// a recovery) publishes to one subscriber all reach it: the sweep merges
+// their deliveries per connection, stream entries included.
+func TestV2WillsToOneSubscriber(t *testing.T) {
+	for _, kind := range []session.Kind{session.KindRecover, session.KindSweep} {
+		t.Run(string(kind), func(t *testing.T) {
+			e := newV2Env(t)
+			e.lease("proxy-1", time.Second)
+			watcher, _, _ := e.connectOn("proxy-W", v5, "watcher")
+			watcher.send(subscribe(v5, 1, packet.Subscription{Filter: "will/#", QoS: 1}))
+			for _, id := range []string{"a", "b", "c"} {
+				e.connect(v5, id, persistent(), will("will/"+id, id+" gone", 1, false, 0))
+			}
+			var r *session.Reply
+			if kind == session.KindSweep {
+				e.clock.Advance(2 * time.Second) // proxy-1's lease lapsed
+				r = e.sweep()
+			} else {
+				r = e.handleKind(kind, "proxy-1")
+			}
+			if n := streamEntries(r, watcher); n != 3 {
+				t.Fatalf("%d wills reached the watcher's window, want 3: %+v", n, r.Deliveries)
+			}
+		})
 	}
 }
