@@ -264,7 +264,7 @@ bench-connect-storm: moto-deps rie-deps functions-local
 ## subscribers reached and the duplicates with and without DUP (grep
 ## "FANOUT |"). Fails when a message missed a subscriber, had no PUBACK or
 ## came twice without DUP. FANOUT_FAIL_ONCE=1 hands the functions
-## MQTTLESS_FANOUT_FAIL_ONCE=1, for delivery v2's chunks (v1 ignores it);
+## MQTTLESS_FANOUT_FAIL_ONCE=1: each fails its first chunk once, mid-way (v1 has none);
 ## FANOUT_ARGS adds mqttbench fanout flags. Not part of make test.
 bench-fanout: moto-deps rie-deps functions-local
 	$(GO) build -o bin/mqttless ./cmd/mqttless

@@ -20,11 +20,12 @@
 # RIE_PER_FUNCTION (2) per function and proxy, not Lambda with its
 # concurrency, cold starts and network.
 #
-# FANOUT_FAIL_ONCE=1 hands the functions MQTTLESS_FANOUT_FAIL_ONCE=1: a
-# fan-out chunk runner should fail its first chunk once, mid-way, so that
-# its retry shows whether duplicates stay 0. Delivery v1 has no chunks and
-# ignores it: it is honoured only once delivery v2's chunks exist (issue
-# 16).
+# FANOUT_FAIL_ONCE=1 hands the functions MQTTLESS_FANOUT_FAIL_ONCE=1: each
+# function process fails its first fan-out chunk once, mid-way (after
+# delivering to half its clients; infra/lambdafn/chunks.go), so that its
+# retry shows whether duplicates stay 0. Chunks are delivery v2's (the
+# default) and cut a filter of more than -fanout-chunk (512) subscribers;
+# -delivery v1 has none and ignores it.
 #
 # The subscribers all come from 127.0.0.1, so the proxies run with
 # -max-conn-rate 0; mqttbench paces the CONNECTs itself (FANOUT_ARGS, e.g.
@@ -47,7 +48,7 @@ export PROXY_ARGS="${PROXY_ARGS:--max-conn-rate 0 -sys-interval 0 -tick 5s -leas
 export MQTTLESS_ALLOW_ANONYMOUS=true
 if [ "${FANOUT_FAIL_ONCE:-0}" = 1 ]; then
   export MQTTLESS_FANOUT_FAIL_ONCE=1
-  echo "fanout: FANOUT_FAIL_ONCE=1: the functions get MQTTLESS_FANOUT_FAIL_ONCE=1 (honoured once delivery v2's chunks exist; v1 ignores it)"
+  echo "fanout: FANOUT_FAIL_ONCE=1: the functions get MQTTLESS_FANOUT_FAIL_ONCE=1 (each fails its first fan-out chunk once, mid-way)"
 fi
 read -r -a proxies <<<"$PROXY_ADDRS"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
