@@ -26,7 +26,10 @@ func chunkRunner(ctx context.Context, cfg config.Config, log *slog.Logger) (sess
 	case "lambda":
 		name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
 		if name == "" {
-			return nil, nil, fmt.Errorf("-fanout-runner lambda: AWS_LAMBDA_FUNCTION_NAME is not set (outside Lambda, use -fanout-runner process)")
+			// Not in Lambda (a test, a tool): no function to invoke, so
+			// every delivery is made in the publish call.
+			log.Warn("-fanout-runner lambda outside Lambda (AWS_LAMBDA_FUNCTION_NAME unset): fan-outs run in the publish call")
+			return nil, nil, nil
 		}
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
