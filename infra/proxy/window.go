@@ -562,12 +562,7 @@ func (p *pacer) loop() {
 }
 
 // endWindow saves the positions of a connection that ends, before its
-// lost event, and stops pacing it. A drain that settles its sessions in
-// bulk (Server.CloseAll) saves none: one event per connection is the cost
-// the bulk drain avoids, and what it would save may be lost: QoS 1
-// messages acknowledged since the last save (within -position-save) are
-// resent with DUP at the next connection [MQTT-3.3.1-1], and QoS 2
-// releases were saved before their PUBREL went out [MQTT-4.4.0-1].
+// lost event, and stops pacing it.
 func (c *conn) endWindow() {
 	c.mu.Lock()
 	sw := c.sw
@@ -576,8 +571,5 @@ func (c *conn) endWindow() {
 		return
 	}
 	c.srv.pacer.remove(c)
-	if c.srv.settleInBulk.Load() {
-		return
-	}
 	c.savePositions(false)
 }

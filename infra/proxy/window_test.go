@@ -1,10 +1,8 @@
 package proxy_test
 
 import (
-	"context"
 	"errors"
 	"net"
-	"slices"
 	"testing"
 	"time"
 
@@ -186,43 +184,6 @@ func TestWindowSavesWithinPositionSave(t *testing.T) {
 		}
 		return false
 	})
-}
-
-// A connection that ends saves its positions, but not in a drain that
-// settles its sessions in bulk (CloseAll(true)): a save per connection
-// would cost the handlers one event each, and what it would save is
-// allowed to be lost: QoS 1 messages acknowledged since the last save are
-// resent with DUP [MQTT-3.3.1-1], and QoS 2 releases were saved before
-// their PUBREL [MQTT-4.4.0-1].
-func TestWindowEndSavesUnlessDrainedInBulk(t *testing.T) {
-	plan, err := session.NewPIDPlan(20, 10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, inBulk := range []bool{false, true} {
-		inv := &fakeInvoker{}
-		inv.reply = v2Connect(t, plan, true)
-		srv, addr := start(t, inv, proxy.Config{PositionSave: time.Hour})
-		c := dial(t, addr, packet.V311)
-		c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
-		c.expect(packet.CONNACK)
-		c.expect(packet.PUBLISH)
-		p1 := c.expect(packet.PUBLISH).(*packet.Publish)
-		c.send(&packet.Puback{PacketID: p1.PacketID})
-		c.send(&packet.Pingreq{})
-		c.expect(packet.PINGRESP) // the PUBACK was read
-		srv.CloseAll(inBulk)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := srv.Drain(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("inBulk %v: Drain: %v", inBulk, err)
-		}
-		saved := slices.Contains(inv.kinds(), session.KindPositions)
-		if saved == inBulk {
-			t.Errorf("inBulk %v: positions saved at the end: %v (events %v)", inBulk, saved, inv.kinds())
-		}
-	}
 }
 
 // A session migrating from delivery v1: the window starts paused, so only
