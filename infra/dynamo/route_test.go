@@ -67,21 +67,7 @@ func TestMatchCache(t *testing.T) {
 	}
 	match := func(st *dynamo.Store, want ...string) float64 {
 		t.Helper()
-		before := st.Consumed()
-		subs, err := st.Match(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, s := range subs {
-			got = append(got, s.ClientID+" "+s.Filter)
-		}
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Fatalf("Match(%q) = %q, want %q", topic, got, want)
-		}
-		return st.Consumed().Sub(before).EstRead
+		return matchWant(t, st, topic, want...).EstRead
 	}
 	sub1 := id + " " + base + "/dev/+/telemetry"
 	walked := match(a, sub1)
@@ -216,21 +202,7 @@ func TestSharedMatch(t *testing.T) {
 	}
 	match := func(st *dynamo.Store, want ...string) (rcu float64, calls int) {
 		t.Helper()
-		before := st.Consumed()
-		subs, err := st.Match(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, s := range subs {
-			got = append(got, s.ClientID+" "+s.Filter)
-		}
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Fatalf("Match(%q) = %q, want %q", topic, got, want)
-		}
-		d := st.Consumed().Sub(before)
+		d := matchWant(t, st, topic, want...)
 		return d.EstRead, d.Calls
 	}
 	sub1 := id + " " + base + "/dev/+/telemetry"
@@ -256,4 +228,25 @@ func TestSharedMatch(t *testing.T) {
 	if again, _ := match(dynamo.New(db, table), sub1, sub2); again != 5 {
 		t.Errorf("a Match from the new shared walk read %v RCU, want 5: two epochs, the item, two sessions", again)
 	}
+}
+
+// matchWant runs Match(topic) on st, fails the test unless it returns the
+// subscriptions want ("client filter"), and returns what it consumed.
+func matchWant(t *testing.T, st *dynamo.Store, topic string, want ...string) dynamo.Capacity {
+	t.Helper()
+	before := st.Consumed()
+	subs, err := st.Match(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range subs {
+		got = append(got, s.ClientID+" "+s.Filter)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Match(%q) = %q, want %q", topic, got, want)
+	}
+	return st.Consumed().Sub(before)
 }
