@@ -1,9 +1,7 @@
 package allinone_test
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -11,8 +9,6 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
-	"github.com/mqttless/mqttless/infra/allinone"
-	"github.com/mqttless/mqttless/infra/config"
 )
 
 // BenchmarkIdleConnections reports the broker's memory (Go heap and
@@ -22,19 +18,7 @@ import (
 // the broker's.
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
-	cfg, err := config.Parse([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	brk, err := allinone.Start(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- brk.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	addr := brk.Addr().String()
+	addr := runBroker(b, slog.New(slog.DiscardHandler)).Addr().String()
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		var before, after runtime.MemStats

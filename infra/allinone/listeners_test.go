@@ -132,25 +132,33 @@ func (l *logBuffer) wait(s string) bool {
 // until the test ends.
 func startBroker(t *testing.T, args ...string) (*allinone.Broker, *logBuffer) {
 	t.Helper()
+	logs := &logBuffer{}
+	return runBroker(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), args...), logs
+}
+
+// runBroker starts a broker with args (after "-addr 127.0.0.1:0 -store
+// memory", which they may override) logging to log, and runs it until the
+// test or benchmark ends.
+func runBroker(tb testing.TB, log *slog.Logger, args ...string) *allinone.Broker {
+	tb.Helper()
 	cfg, err := config.Parse(append([]string{"-addr", "127.0.0.1:0", "-store", "memory"}, args...), env(nil), io.Discard)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	logs := &logBuffer{}
-	brk, err := allinone.Start(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	brk, err := allinone.Start(cfg, log)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- brk.Run(ctx) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+			tb.Errorf("Run: %v", err)
 		}
 	})
-	return brk, logs
+	return brk
 }
 
 // connect sends a 3.1.1 CONNECT on nc, with username when it is not empty,

@@ -2,10 +2,8 @@ package allinone_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -15,8 +13,6 @@ import (
 	"time"
 
 	"github.com/mqttless/mqttless/core/packet"
-	"github.com/mqttless/mqttless/infra/allinone"
-	"github.com/mqttless/mqttless/infra/config"
 )
 
 // BenchmarkS2 is make bench's S2 in one process, for CPU profiles of the
@@ -36,21 +32,9 @@ func BenchmarkS2(b *testing.B) {
 
 func benchS2(b *testing.B, args ...string) {
 	const publishers, inflight = 8, 16
-	args = append([]string{"-addr", "127.0.0.1:0", "-store", "bolt", "-data-dir", b.TempDir(),
+	args = append([]string{"-store", "bolt", "-data-dir", b.TempDir(),
 		"-max-publish-rate", "0", "-max-conn-rate", "0"}, args...)
-	cfg, err := config.Parse(args, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	brk, err := allinone.Start(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- brk.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	addr := brk.Addr().String()
+	addr := runBroker(b, slog.New(slog.DiscardHandler), args...).Addr().String()
 
 	sub := s2Dial(b, addr, "s2-sub")
 	defer sub.nc.Close()
