@@ -120,6 +120,9 @@ func (c *call) runChunk() error {
 	seen := make(map[string]bool, len(ch.Clients))
 	for _, id := range ch.Clients {
 		s := sessions[id]
+		// An id comes twice when the match holds topic-side items of two
+		// of its generations (a chunked filter's are not checked against
+		// the session's generation): one entry per connection is enough.
 		if s == nil || !s.Online() || seen[id] {
 			continue // offline: its streams hold the entry
 		}

@@ -2,11 +2,11 @@ package lambdafn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
-	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
@@ -55,7 +55,7 @@ func failOnceFromEnv() *atomic.Bool {
 }
 
 // errInjected is the failure of failOnce.
-var errInjected = fmt.Errorf("lambdafn: injected fan-out chunk failure (MQTTLESS_FANOUT_FAIL_ONCE)")
+var errInjected = errors.New("lambdafn: injected fan-out chunk failure (MQTTLESS_FANOUT_FAIL_ONCE)")
 
 // handleChunk handles a KindChunk event, failing it mid-way once when
 // failOnce is armed.
@@ -72,6 +72,5 @@ func (f *Function) handleChunk(ctx context.Context, ev *session.Event) (*session
 		return nil, err
 	}
 	f.log.Warn("failing a fan-out chunk mid-way, once (MQTTLESS_FANOUT_FAIL_ONCE)", "delivered", len(part.Clients), "clients", len(ch.Clients))
-	time.Sleep(10 * time.Millisecond)
 	return nil, errInjected
 }
