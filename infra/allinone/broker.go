@@ -487,32 +487,39 @@ loop:
 	// Drain: DISCONNECT 0x8B to 5.0 clients, each connection's lost event
 	// (its session settled), within -drain-timeout. A proxy of a fleet
 	// renews its lease no more, and settles its sessions in bulk instead
-	// (KindDrain, lease.go's settle) while its connections close:
+	// (KindDrain, lease.go's settle) once its connections closed:
 	// thousands of lost events took the handlers far longer than the
-	// drain timeout.
+	// drain timeout. The bulk settle waits for the connections: each one
+	// saves its delivery window's positions as it ends (proxy/window.go's
+	// endWindow), and a session the settle already ended refuses that
+	// save (it is fenced), so that the acknowledgements the window took
+	// since its last save would be lost: a PUBCOMP'd message's PUBREL
+	// sent again after the restart, say [MQTT-4.3.3-12].
 	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.Proxy.DrainTimeout)
 	defer cancel()
 	begin := time.Now()
 	n := b.proxy.Connections()
-	settled, drained := make(chan struct{}), make(chan struct{})
 	if b.lease != nil {
 		stopLease()
 		if !leaseLostOnce {
 			<-leaseLost
 		}
 		b.proxy.CloseAll(true)
-		go func() {
-			defer close(settled)
-			events, done := b.lease.settle(sctx, drained)
-			b.log.Info("settled the sessions of the drained connections", "done", done, "events", events,
-				"took", time.Since(begin).Round(time.Millisecond))
-		}()
-	} else {
-		close(settled)
 	}
 	derr := b.proxy.Drain(sctx)
-	close(drained)
-	<-settled
+	if b.lease != nil {
+		// A drain that ran out of time still gets one -invoke-timeout to
+		// settle (and release the lease): the sweep would otherwise end
+		// the sessions only once the lease lapsed.
+		if deadline, _ := sctx.Deadline(); time.Until(deadline) < b.cfg.Proxy.InvokeTimeout {
+			cancel()
+			sctx, cancel = context.WithTimeout(context.Background(), b.cfg.Proxy.InvokeTimeout)
+			defer cancel()
+		}
+		events, done := b.lease.settle(sctx)
+		b.log.Info("settled the sessions of the drained connections", "done", done, "events", events,
+			"took", time.Since(begin).Round(time.Millisecond))
+	}
 	if derr != nil {
 		err = errors.Join(err, fmt.Errorf("-drain-timeout %v: %w", b.cfg.Proxy.DrainTimeout, derr))
 	} else {

@@ -125,30 +125,20 @@ func (l *leaseHolder) hold(ctx context.Context, held time.Time) error {
 // settleRetry is the pause before a failed drain event is sent again.
 const settleRetry = 200 * time.Millisecond
 
-// settle ends the sessions the proxy still owns as it drains, in bulk: it
-// sends KindDrain events (session.Handler.Drain), one at a time, each one
-// bounded pass of the handlers, until a reply asks for no more once the
-// connections are all closed (drained is closed then: a call under way as
-// the drain began, a CONNECT say, may have put a session online after an
-// earlier pass), or ctx (the drain timeout) ends; a failed one is sent
-// again. The connections send no lost event meanwhile
-// (proxy.Server.CloseAll). What it leaves the sweep ends once the lease
-// is released. It returns how many events it sent and whether the proxy
-// was left owning no session.
-func (l *leaseHolder) settle(ctx context.Context, drained <-chan struct{}) (int, bool) {
+// settle ends the sessions the proxy still owns once its connections
+// drained, in bulk: it sends KindDrain events (session.Handler.Drain), one
+// at a time, each one bounded pass of the handlers, until a reply asks for
+// no more, or ctx ends; a failed one is sent again. The connections sent
+// no lost event (proxy.Server.CloseAll). It runs after them, not beside
+// them: each saved its delivery window's positions as it ended, which a
+// session already ended would refuse (broker.go). What it leaves the
+// sweep ends once the lease is released. It returns how many events it
+// sent and whether the proxy was left owning no session.
+func (l *leaseHolder) settle(ctx context.Context) (int, bool) {
 	for n := 1; ; n++ {
-		closed := isClosed(drained)
 		r, err := l.inv.Invoke(ctx, &session.Event{Kind: session.KindDrain, Proxy: l.id})
 		if err == nil && !r.More {
-			if closed {
-				return n, true
-			}
-			select {
-			case <-ctx.Done():
-				return n, false
-			case <-drained:
-			}
-			continue
+			return n, true
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -161,16 +151,6 @@ func (l *leaseHolder) settle(ctx context.Context, drained <-chan struct{}) (int,
 			return n, false
 		case <-time.After(settleRetryAfter(err)):
 		}
-	}
-}
-
-// isClosed reports whether ch is closed.
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
 	}
 }
 

@@ -436,7 +436,9 @@ func (s *Server) Drain(ctx context.Context) error {
 //
 // With inBulk, the connections' readers send no lost event from then on,
 // not even those already closing: the proxy settles their sessions in
-// bulk (session.KindDrain) while Drain waits, and the per-connection
+// bulk (session.KindDrain) once Drain returned (each connection saves its
+// window's positions as it ends, which an ended session would refuse),
+// and the per-connection
 // events, redundant, would only slow that down (thousands of them, each
 // costing the handlers more than the bulk work does for its session). A
 // session a call under way puts online after the last drain event is
