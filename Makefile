@@ -89,11 +89,12 @@ endif
 moto: moto-deps
 	.venv/bin/python localstack/moto_server.py 127.0.0.1 $(MOTO_PORT)
 
-## moto-deps: installs moto (server mode) from PyPI into .venv.
-moto-deps: .venv/bin/moto_server
+## moto-deps: installs moto (server mode) and waitress, the HTTP server
+## localstack/moto_server.py serves it with, from PyPI into .venv.
+moto-deps: .venv/bin/waitress-serve
 
-.venv/bin/moto_server:
-	python3 -m venv .venv && .venv/bin/pip install -q 'moto[server]'
+.venv/bin/waitress-serve:
+	python3 -m venv .venv && .venv/bin/pip install -q 'moto[server]' waitress
 
 ## deps: installs what the tests need: Debian's mosquitto clients for the
 ## smoke test.

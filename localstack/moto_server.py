@@ -1,11 +1,23 @@
 """moto_server.py serves moto's DynamoDB emulator like moto_server does, with
-two fixes for the way mqttless uses it.
+fixes for the way mqttless uses it.
 
+- It keeps HTTP connections open between requests (waitress, a WSGI server
+  with HTTP/1.1 keep-alive). moto_server runs werkzeug's development
+  server, which closes the connection after every response: each request
+  then cost a TCP connection and a thread, about half of the emulator's
+  time in the e2e suites.
 - It handles one request at a time. moto's backends take no locks, so
   concurrent requests can interleave a conditional write's check and its
   write, breaking the atomicity DynamoDB guarantees (and that the store's
-  contract tests check). A lock around the application keeps HTTP
-  keep-alive and serializes the emulator.
+  contract tests check). A lock around the application serializes the
+  emulator.
+- DynamoDB's requests (X-Amz-Target DynamoDB_20120810.*) go straight to
+  its backend; moto's dispatcher looks the service up on the file system
+  for every request. Other services (CloudFormation, for make deploy-moto)
+  go through the dispatcher.
+- Query on a table's key reads only the items of the partition asked for;
+  moto's own reads every item of the table, so that a query's cost grew
+  with the table (stream entries, sessions) over a test run.
 - TransactWriteItems checks every condition first and writes only when all
   hold. moto's own version deep-copies the whole table once per item of
   every transaction to roll back, which makes a transaction cost grow with
@@ -18,7 +30,7 @@ import signal
 import sys
 import threading
 
-from werkzeug.serving import run_simple
+import waitress
 
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -29,11 +41,11 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
-    MotoRequestHandler,
     create_backend_app,
 )
 
@@ -106,19 +118,47 @@ def idempotent_transact(self):
     return result
 
 
+_original_query = Table.query
+
+
+def partition_query(self, hash_key, *args, **kwargs):
+    """Table.query on the table's own key (no index) over the one partition
+    asked for: the original reads every item of the table and keeps those
+    of the partition. The swap is safe because requests are serialized."""
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name or hash_key is None:
+        return _original_query(self, hash_key, *args, **kwargs)
+    everything = self.items
+    part = everything.get(hash_key)
+    self.items = {hash_key: part} if part is not None else {}
+    try:
+        return _original_query(self, hash_key, *args, **kwargs)
+    finally:
+        self.items = everything
+
+
 def main() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
     DynamoHandler.transact_write_items = idempotent_transact
+    Table.query = partition_query
     host, port = sys.argv[1], int(sys.argv[2])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    dynamodb = []
 
     def serialized(environ, start_response):
         with lock:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_20120810."):
+                if not dynamodb:
+                    dynamodb.append(app.get_application(environ))
+                return list(dynamodb[0](environ, start_response))
             return list(app(environ, start_response))
 
-    run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+    # Threads only read requests and write responses: the lock runs one
+    # application call at a time.
+    waitress.serve(serialized, host=host, port=port, threads=8, connection_limit=1000,
+                   channel_timeout=300, _quiet=True)
 
 
 if __name__ == "__main__":

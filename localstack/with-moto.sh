@@ -11,8 +11,8 @@ if [ -n "${AWS_ENDPOINT_URL:-}" ] || [ -n "${MQTTLESS_DYNAMO_TEST:-}" ]; then
 fi
 cd "$(dirname "$0")/.."
 port="${MOTO_PORT:-4566}"
-if [ ! -x .venv/bin/moto_server ]; then
-  echo "with-moto: .venv/bin/moto_server missing; run make moto-deps" >&2
+if [ ! -x .venv/bin/waitress-serve ]; then
+  echo "with-moto: .venv/bin/waitress-serve missing; run make moto-deps" >&2
   exit 1
 fi
 log="$(mktemp -t moto.XXXXXX.log)"

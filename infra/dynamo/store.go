@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -192,12 +194,22 @@ func New(db *dynamodb.Client, table string, opts ...Option) *Store {
 	return st
 }
 
+// idleConnsPerHost is how many idle connections to DynamoDB a client
+// keeps. The SDK's default, 10, closes a connection after use whenever
+// more than 10 calls ran at once (a group commit, a sweep's 16 sessions,
+// a chunk runner), and the next call pays a new TLS handshake.
+const idleConnsPerHost = 64
+
 // NewClient returns a DynamoDB client configured from the environment: the
 // standard credential chain, AWS_REGION, and AWS_ENDPOINT_URL for a local
 // emulator. Throttling and transient errors are retried by the SDK's
 // standard retryer, with up to 10 attempts.
 func NewClient(ctx context.Context) (*dynamodb.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = idleConnsPerHost
+		tr.MaxIdleConnsPerHost = idleConnsPerHost
+	})
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient), config.WithRetryer(func() aws.Retryer {
 		r := retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 10
 			o.MaxBackoff = 5 * time.Second
