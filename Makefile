@@ -140,9 +140,12 @@ test-abuse:
 	$(GO) test -count=1 -v -run Abuse ./test/
 
 ## test-e2e-dynamo: the e2e suite with every broker on -store dynamo (moto),
-## delivery v2's tests (TestV2*) included (MQTTLESS_E2E_V2_DYNAMO=1).
+## delivery v2's tests (TestV2*) included (MQTTLESS_E2E_V2_DYNAMO=1). The
+## hostile suite runs in test-hostile and test-e2e-lambda, not here: the
+## codec rejects a malformed frame before the store sees it, so that
+## DynamoDB under the all-in-one broker changes nothing the suite checks.
 test-e2e-dynamo: moto-deps
-	MQTTLESS_E2E_STORE=dynamo MQTTLESS_E2E_V2_DYNAMO=1 MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh $(GO) test -count=1 -timeout 30m ./test/
+	MQTTLESS_E2E_STORE=dynamo MQTTLESS_E2E_V2_DYNAMO=1 MOTO_PORT=$(MOTO_PORT) localstack/with-moto.sh $(GO) test -count=1 -timeout 30m -skip "^TestHostile" ./test/
 
 ## test-e2e-lambda: the e2e suite on the local serverless stack: every
 ## broker is a proxy with -invoker lambda and its own pool of the handler
