@@ -61,7 +61,10 @@ func skipWithoutTable(t testing.TB) {
 func TestContract(t *testing.T) {
 	skipWithoutTable(t)
 	st := dynamo.New(db, table)
-	storetest.Run(t, func(t *testing.T) session.Store { return st })
+	storetest.Run(t, func(t *testing.T) session.Store { return st },
+		storetest.WithPacketIDsFrom(func(ctx context.Context, s session.Store, clientID string, pid uint16) error {
+			return s.(*dynamo.Store).SetQueueSeq(ctx, clientID, uint64(pid)-1)
+		}))
 }
 
 func TestParseTemplate(t *testing.T) {

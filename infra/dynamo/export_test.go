@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -101,4 +102,19 @@ func (st *Store) DispatchAfterRead(ctx context.Context, clientID, conn string, w
 	}
 	between()
 	return st.dispatch(ctx, clientID, conn, window, cur)
+}
+
+// SetQueueSeq sets the seq of clientID's session item, the number of the
+// last message its queue took: the next one enqueued gets seq+1, and with
+// it packet identifier (seq mod 65535)+1 (Dispatch). It is for
+// storetest.WithPacketIDsFrom.
+func (st *Store) SetQueueSeq(ctx context.Context, clientID string, seq uint64) error {
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: key(sessionPK(clientID), sessionSK),
+		UpdateExpression:          aws.String("SET #seq = :seq"),
+		ConditionExpression:       aws.String("attribute_exists(#seq)"),
+		ExpressionAttributeNames:  map[string]string{"#seq": "seq"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":seq": num(int64(seq))},
+	})
+	return err
 }

@@ -376,13 +376,22 @@ func testPacketIDsUnique(e *env) {
 }
 
 // testPacketIDWraparound: packet ids wrap around past 65535 without ever
-// being 0 or colliding with messages that stay in flight.
+// being 0 or colliding with messages that stay in flight. With
+// WithPacketIDsFrom the messages after the two held ones start at 65385,
+// so that the wrap and the held identifiers (1 and 2) come within 400
+// messages; without it, 70,000 go round the whole space.
 func testPacketIDWraparound(e *env) {
 	c := e.connected("c")
 	_, held := e.enqueue(c, 100, 2, out(1, "held1"), out(2, "held2"))
 	e.must(e.st.Release(e.ctx, c, "conn1", held[1].PacketID), "Release")
 	held[1].State = session.Released
-	const batch, total = 64, 70_000
+	total := 70_000
+	if e.opts != nil && e.opts.pidsFrom != nil {
+		e.must(e.opts.pidsFrom(e.ctx, e.st, c, 65535-150), "WithPacketIDsFrom")
+		total = 400
+	}
+	const batch = 64
+	wrapped, prev := false, uint16(0)
 	for sent := 0; sent < total; {
 		n := min(batch, total-sent)
 		msgs := make([]*session.Outbound, n)
@@ -397,9 +406,16 @@ func testPacketIDWraparound(e *env) {
 			if o.PacketID == held[0].PacketID || o.PacketID == held[1].PacketID {
 				e.Fatalf("packet id %d handed out after %d messages while still in flight", o.PacketID, sent)
 			}
+			if o.PacketID < prev {
+				wrapped = true
+			}
+			prev = o.PacketID
 			e.must(e.st.Acknowledge(e.ctx, c, "conn1", o.PacketID), "Acknowledge")
 		}
 		sent += n
+	}
+	if !wrapped {
+		e.Fatalf("packet ids did not wrap around in %d messages (the last %d)", total, prev)
 	}
 	e.eq("in flight", e.inflight(c), held)
 	e.must(e.st.Acknowledge(e.ctx, c, "conn1", held[0].PacketID), "Acknowledge of the held message")

@@ -102,16 +102,40 @@ import (
 // called once per test, from that test's goroutine, and should return an
 // empty store (or one shared with other tests, see the package comment) and
 // register its cleanup with t.Cleanup.
-func Run(t *testing.T, open func(t *testing.T) session.Store) {
+func Run(t *testing.T, open func(t *testing.T) session.Store, opts ...Option) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
-					tc.fn(setup(t, open))
+					e := setup(t, open)
+					e.opts = &o
+					tc.fn(e)
 				})
 			}
 		})
 	}
+}
+
+// Option tells Run what a store's own tests can do to it beyond the Store
+// interface, to shorten a test whose calls cost a server round trip each.
+type Option func(*options)
+
+type options struct {
+	pidsFrom func(ctx context.Context, st session.Store, clientID string, pid uint16) error
+}
+
+// WithPacketIDsFrom gives Run a way to make the next message a session's
+// queue dispatches get packet identifier pid (unless a message in flight
+// holds it): from, which changes the session's queue numbering as the
+// store keeps it. PacketIDWraparound then starts near 65535 and crosses
+// the wrap in a few hundred messages rather than 70,000, each an
+// Enqueue's and an Acknowledge's round trip to the store's server.
+func WithPacketIDsFrom(from func(ctx context.Context, st session.Store, clientID string, pid uint16) error) Option {
+	return func(o *options) { o.pidsFrom = from }
 }
 
 // test is one contract test.
@@ -149,7 +173,8 @@ var groups = []struct {
 // client identifiers and topics. It embeds the test's T.
 type env struct {
 	*testing.T
-	st  session.Store
+	opts *options
+	st   session.Store
 	ctx context.Context
 	id  string
 	now int64 // a realistic current time, Unix ms
