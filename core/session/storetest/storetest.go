@@ -175,10 +175,10 @@ type env struct {
 	*testing.T
 	opts *options
 	st   session.Store
-	ctx context.Context
-	id  string
-	now int64 // a realistic current time, Unix ms
-	tr  *tracker
+	ctx  context.Context
+	id   string
+	now  int64 // a realistic current time, Unix ms
+	tr   *tracker
 }
 
 // tracker records what a test created, to delete it at the end.
