@@ -46,6 +46,10 @@ export DELIVERY_ADDRS="${DELIVERY_ADDRS:-127.0.0.1:11883 127.0.0.1:11884}"
 export RIE_BASE_PORT="${RIE_BASE_PORT:-9700}"
 export PROXY_ARGS="${PROXY_ARGS:--max-conn-rate 0 -sys-interval 0 -tick 5s -lease-period 30s}"
 export MQTTLESS_ALLOW_ANONYMOUS=true
+# The subscribers' sessions and the publisher's, with room for the
+# publisher's reconnects: past -max-sessions (10,000 by default) the
+# publisher of a 10,000-subscriber run was refused (return code 3).
+export MQTTLESS_MAX_SESSIONS="${MQTTLESS_MAX_SESSIONS:-$((SUBS > 9000 ? SUBS + 1000 : 10000))}"
 if [ "${FANOUT_FAIL_ONCE:-0}" = 1 ]; then
   export MQTTLESS_FANOUT_FAIL_ONCE=1
   echo "fanout: FANOUT_FAIL_ONCE=1: the functions get MQTTLESS_FANOUT_FAIL_ONCE=1 (each fails its first fan-out chunk once, mid-way)"
