@@ -493,8 +493,8 @@ loop:
 	// saves its delivery window's positions as it ends (proxy/window.go's
 	// endWindow), and a session the settle already ended refuses that
 	// save (it is fenced), so that the acknowledgements the window took
-	// since its last save would be lost: a PUBCOMP'd message's PUBREL
-	// sent again after the restart, say [MQTT-4.3.3-12].
+	// since its last save would be lost: the PUBREL of a message whose
+	// PUBCOMP came sent again after the restart, say.
 	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.Proxy.DrainTimeout)
 	defer cancel()
 	begin := time.Now()
