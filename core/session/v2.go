@@ -568,7 +568,10 @@ func (c *call) savePositions() error {
 }
 
 // catchUp handles KindCatchUp: it reads the sub-streams of the event's
-// gaps after where the window stands.
+// gaps after where the window stands. Offsets missing at the start of a
+// gap's read are gone (trimmed past -max-queued, expired) once the gap
+// waited -order-wait; an early one (Window.Due) leaves them to a later
+// read.
 func (c *call) catchUp() error {
 	if c.st == nil || !c.h.v2() {
 		return nil
@@ -583,8 +586,11 @@ func (c *call) catchUp() error {
 		if err != nil {
 			return err
 		}
-		c.work().Entries = append(c.work().Entries, StreamDelivery{Stream: g.Stream, Entries: keep, Skips: skips,
-			GoneBelow: goneBelow(entries, g.After)})
+		d := StreamDelivery{Stream: g.Stream, Entries: keep, Skips: skips}
+		if !g.Early {
+			d.GoneBelow = goneBelow(entries, g.After)
+		}
+		c.work().Entries = append(c.work().Entries, d)
 	}
 	return nil
 }

@@ -199,10 +199,18 @@ func (w *Window) Offer(id StreamID, entries []StreamEntry, now time.Time) []Send
 }
 
 // hold1 holds e in f unless it was handed out or is held already; past
-// w.hold entries, the highest are let go, to be read again (Gaps).
+// w.hold entries, the highest are let go, to be read again (Due, Gaps).
+// Once entries were let go, a later one is let go too unless it follows
+// the last held: what is held stays below what was let go, so that a
+// read after the last held (Due) gets the let-go entries back in order.
 func (w *Window) hold1(f *follow, e waiting) {
+	last := f.lastHeld()
+	letGo := f.seen > last
 	f.seen = max(f.seen, e.Offset)
 	if e.Offset < f.next {
+		return
+	}
+	if letGo && e.Offset > last+1 {
 		return
 	}
 	i, found := f.at(e.Offset)
@@ -219,6 +227,15 @@ func (w *Window) hold1(f *follow, e waiting) {
 	if len(f.wait) > w.hold {
 		f.wait = f.wait[:w.hold]
 	}
+}
+
+// lastHeld is the highest offset f holds, or the last handed out when it
+// holds none.
+func (f *follow) lastHeld() uint64 {
+	if len(f.wait) > 0 {
+		return f.wait[len(f.wait)-1].Offset
+	}
+	return f.next - 1
 }
 
 // Skip tells the window that offsets of id are not for this session (its
@@ -421,8 +438,37 @@ func (w *Window) Inflight() int { return len(w.flight) }
 // Gap is a sub-stream whose next entries the window does not hold: they
 // are to be read from the store (ReadStream after After) and offered.
 type Gap struct {
-	Stream StreamID
-	After  uint64
+	Stream StreamID `json:"stream"`
+	After  uint64   `json:"after"`
+	// Early: a read of entries the window let go (Due), not of a hole
+	// that waited -order-wait; offsets missing at the start of what it
+	// reads are not taken as gone (they may be on their way).
+	Early bool `json:"early,omitempty"`
+}
+
+// Due returns the sub-streams whose entries the window let go (past its
+// hold) or was told are behind it (Behind), now that it has room for them
+// again: at most half its hold is held. A catch-up reads them at once,
+// after the last entry held, without waiting for -order-wait, which is
+// for holes a delivery under way may still fill: the entries let go were
+// offered, so they are in the store. Without this a sub-stream with more
+// than the hold outstanding (a publisher faster than its subscriber, a
+// backlog on resume) would pass one hold's worth of entries per
+// -order-wait.
+func (w *Window) Due() []Gap {
+	if w.paused {
+		return nil
+	}
+	var out []Gap
+	for id, f := range w.follows {
+		if last := f.lastHeld(); f.seen > last && len(f.wait) <= w.hold/2 {
+			out = append(out, Gap{Stream: id, After: last, Early: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b Gap) int {
+		return cmp.Or(cmp.Compare(a.Stream.Filter, b.Stream.Filter), cmp.Compare(a.Stream.Shard, b.Stream.Shard))
+	})
+	return out
 }
 
 // Gaps returns the sub-streams with entries offered and let go, or with a

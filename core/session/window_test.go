@@ -227,6 +227,52 @@ func TestWindowHoldBound(t *testing.T) {
 	wantOffsets(t, "read again", w.Offer(streamA, entries("a/x", 1, 5, 10), winNow), "5")
 }
 
+// Entries let go past the hold are due for a read as soon as the window
+// has room for them (half its hold or less held), without -order-wait; an
+// entry offered above them meanwhile is let go too, so that the read after
+// the last held one gets them back in order. A hole a delivery under way
+// may still fill is not due: it waits for -order-wait (Gaps).
+func TestWindowDue(t *testing.T) {
+	w := NewWindow(testPlan(t), 2, 4)
+	w.Follow(streamA, subA(1), Position{}, 0)
+	got := w.Offer(streamA, entries("a/x", 1, 1, 10), winNow)
+	wantOffsets(t, "window of 2", got, "1", "2") // 3..6 held, 7..10 let go
+	if d := w.Due(); len(d) != 0 {
+		t.Fatalf("due %v while 4 are held", d)
+	}
+	wantOffsets(t, "above the let-go entries", w.Offer(streamA, entries("a/x", 1, 11, 11), winNow))
+	next, _ := w.Acked(got[0].Out.PacketID, winNow)
+	wantOffsets(t, "first PUBACK", next, "3") // 4..6 held: more than half
+	if d := w.Due(); len(d) != 0 {
+		t.Fatalf("due %v while 3 are held", d)
+	}
+	next, _ = w.Acked(got[1].Out.PacketID, winNow)
+	wantOffsets(t, "second PUBACK", next, "4") // 5, 6 held
+	// 12 would fit now, but 7..11 are missing below it: let go too.
+	wantOffsets(t, "12 above the let-go entries", w.Offer(streamA, entries("a/x", 1, 12, 12), winNow))
+	want := []Gap{{Stream: streamA, After: 6, Early: true}}
+	if d := w.Due(); !reflect.DeepEqual(d, want) {
+		t.Fatalf("due %v, want %v", d, want)
+	}
+	// The read after 6 gets 7..11 back; 7 and 8 fill the hold, the rest
+	// is let go again and due once there is room.
+	wantOffsets(t, "read again", w.Offer(streamA, entries("a/x", 1, 7, 11), winNow))
+	if d := w.Due(); len(d) != 0 {
+		t.Fatalf("due %v with a full hold", d)
+	}
+
+	// A hole in front of what is held, with nothing let go, is no due read.
+	w2 := NewWindow(testPlan(t), 2, 4)
+	w2.Follow(streamA, subA(1), Position{}, 0)
+	wantOffsets(t, "2 before 1", w2.Offer(streamA, entries("a/x", 1, 2, 3), winNow))
+	if d := w2.Due(); len(d) != 0 {
+		t.Fatalf("due %v for a hole (1 may be on its way)", d)
+	}
+	if g := w2.Gaps(); len(g) != 1 {
+		t.Fatalf("gaps %v, want the hole after 0", g)
+	}
+}
+
 // Two offsets of one sub-stream a span apart would share an identifier:
 // the window never has both in flight, whatever Receive Maximum allows.
 func TestWindowSpan(t *testing.T) {

@@ -68,6 +68,11 @@ type streamWin struct {
 	saveMu sync.Mutex
 	// busy is set while the pacer works on the connection.
 	busy atomic.Bool
+	// catching is set while a catch-up of due sub-streams runs
+	// (catchUpDueLocked); quietUntil holds the next one back after one
+	// that read nothing, leaving those sub-streams to the pacer's gaps.
+	catching   bool
+	quietUntil time.Time
 }
 
 type gapMark struct {
@@ -129,6 +134,7 @@ func (c *conn) applyStreamLocked(w *session.StreamWork, st *session.ConnState) {
 	}
 	c.queuedChanged(c.queued - before)
 	c.kick()
+	c.catchUpDueLocked()
 }
 
 // offerLocked offers entries to the window and queues what it hands out;
@@ -168,6 +174,7 @@ func (c *conn) pushStreams(ds []session.StreamDelivery) bool {
 	}
 	c.queuedChanged(c.queued - before)
 	c.kick()
+	c.catchUpDueLocked()
 	return true
 }
 
@@ -280,6 +287,7 @@ func (c *conn) takeAcks(frames [][]byte) ([][]byte, bool) {
 	if ok {
 		c.queuedChanged(c.queued - before)
 		c.kick()
+		c.catchUpDueLocked()
 	}
 	sw.rels = append(sw.rels, pubrels...)
 	due := sw.acks >= saveEveryAcks || len(pubrels) > 0
@@ -432,8 +440,8 @@ func (c *conn) savePositions(force bool) bool {
 }
 
 // catchUp reads the sub-streams of gaps through a KindCatchUp event and
-// offers what it finds.
-func (c *conn) catchUp(gaps []session.Gap) {
+// offers what it finds. It reports how many entries it read.
+func (c *conn) catchUp(gaps []session.Gap) int {
 	c.mu.Lock()
 	sw := c.sw
 	c.mu.Unlock()
@@ -443,9 +451,48 @@ func (c *conn) catchUp(gaps []session.Gap) {
 		State: sw.who, Gaps: gaps})
 	if err != nil || reply == nil || reply.Stream == nil {
 		c.srv.log.Debug("catch-up failed", "conn", c.id, "err", err)
-		return
+		return 0
+	}
+	n := 0
+	for _, d := range reply.Stream.Entries {
+		n += len(d.Entries) + len(d.Skips)
 	}
 	c.pushStreams(reply.Stream.Entries)
+	return n
+}
+
+// catchUpDueLocked reads, on a goroutine of its own, the sub-streams
+// whose let-go entries the window has room for again (Window.Due), unless
+// such a read runs already; once it is done it looks again, so that a
+// backlog longer than the window's hold streams through without waiting
+// for -order-wait at every hold's worth. A read that finds nothing holds
+// the next one back for -order-wait (the pacer's gaps read them then):
+// the store is not asked again at every acknowledgement. mu must be held.
+func (c *conn) catchUpDueLocked() {
+	sw := c.sw
+	if sw == nil || sw.catching || c.closed || c.closeAfter {
+		return
+	}
+	now := time.Now()
+	if now.Before(sw.quietUntil) {
+		return
+	}
+	due := sw.win.Due()
+	if len(due) == 0 {
+		return
+	}
+	sw.catching = true
+	go func() {
+		n := c.catchUp(due)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		sw.catching = false
+		if n == 0 {
+			sw.quietUntil = time.Now().Add(c.srv.cfg.OrderWait)
+			return
+		}
+		c.catchUpDueLocked()
+	}()
 }
 
 // pace does the connection's timed window work: a save PositionSave after
