@@ -54,13 +54,13 @@ func clone(b []byte) []byte {
 	return append([]byte(nil), b...)
 }
 
-// publishPacket builds the PUBLISH that delivers m at version v. The
+// publishPacket fills p with the PUBLISH that delivers m at version v. The
 // Message Expiry Interval is the time left [MQTT-3.3.2-6]; the other
 // properties go through unaltered, user properties in order [MQTT-3.3.2-18].
-func (m *Message) publishPacket(qos byte, retain bool, subIDs []uint32, v packet.Version, now time.Time) *packet.Publish {
-	p := &packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: retain}
+func (m *Message) publishPacket(p *packet.Publish, qos byte, retain bool, subIDs []uint32, v packet.Version, now time.Time) {
+	*p = packet.Publish{Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: retain}
 	if v < packet.V5 {
-		return p
+		return
 	}
 	props := &p.Properties
 	if m.ExpiresAt != 0 {
@@ -87,7 +87,6 @@ func (m *Message) publishPacket(qos byte, retain bool, subIDs []uint32, v packet
 	}
 	props.User = pr.User
 	props.SubscriptionIDs = subIDs // [MQTT-3.3.4-3]
-	return p
 }
 
 // fits reports whether o, which may have no packet identifier yet, encodes
@@ -136,7 +135,8 @@ func EncodeOutbound(o *Outbound, dup bool, v packet.Version, maxSize uint32, now
 	if v < packet.V5 {
 		subIDs = nil
 	}
-	p := o.Message.publishPacket(o.QoS, o.Retain, subIDs, v, now)
+	var p packet.Publish // on the stack: one allocation per frame, its bytes
+	o.Message.publishPacket(&p, o.QoS, o.Retain, subIDs, v, now)
 	p.PacketID = o.PacketID
 	p.Dup = dup && o.QoS > 0 // [MQTT-3.3.1-1] DUP on redelivery only, [MQTT-3.3.1-2] never at QoS 0
 	b, err := p.Append(nil, v)

@@ -44,8 +44,9 @@ type follow struct {
 	next   uint64          // the next offset to hand out
 	dupTo  uint64          // offsets <= dupTo may have been sent before: DUP
 	// wait are entries at or above next not handed out yet, by offset:
-	// above a gap (order), or with the window full. At most hold.
-	wait []waiting
+	// above a gap (order), or with the window full. At most hold. buf is
+	// the start of wait's array, which hold1 reuses.
+	wait, buf []waiting
 	// seen is the highest offset offered; above len(wait)'s last, the
 	// entries were let go (hold) and are to be read again (Gaps).
 	seen uint64
@@ -223,7 +224,15 @@ func (w *Window) hold1(f *follow, e waiting) {
 	if i >= w.hold {
 		return
 	}
+	if len(f.wait) == cap(f.wait) && len(f.wait) < cap(f.buf)/2 {
+		// Reuse the front of the array, which the entries handed out
+		// (pumpFollow) left behind, rather than grow a new one.
+		f.wait = f.buf[:copy(f.buf[:len(f.wait)], f.wait)]
+	}
 	f.wait = slices.Insert(f.wait, i, e)
+	if cap(f.wait) > cap(f.buf) {
+		f.buf = f.wait[:0] // grown: a new array, f.wait at its start
+	}
 	if len(f.wait) > w.hold {
 		f.wait = f.wait[:w.hold]
 	}

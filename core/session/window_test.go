@@ -273,6 +273,52 @@ func TestWindowDue(t *testing.T) {
 	}
 }
 
+// Entries offered one at a time while others are handed out, so that the
+// held ones move through their array and it is reused from its front, all
+// go out once, in order.
+func TestWindowHeldInOrderThroughReuse(t *testing.T) {
+	w := NewWindow(testPlan(t), 1, 256)
+	w.Follow(streamA, subA(1), Position{}, 0)
+	var out []string
+	var flying []Send
+	take := func(s []Send) {
+		out = append(out, offsets(s)...)
+		flying = append(flying, s...)
+	}
+	ack := func() {
+		s := flying[0]
+		flying = flying[1:]
+		next, err := w.Acked(s.Out.PacketID, winNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		take(next)
+	}
+	const n = 300
+	for o := uint64(1); o <= n; o++ {
+		take(w.Offer(streamA, entries("a/x", 1, o, o), winNow))
+		switch {
+		case o == 100: // 99 held: hand out 90 of them
+			for range 90 {
+				ack()
+			}
+		case o > 100: // 9 held move through the array to its end
+			ack()
+		}
+	}
+	for len(flying) > 0 {
+		ack()
+	}
+	if len(out) != n {
+		t.Fatalf("handed out %d of %d", len(out), n)
+	}
+	for i, o := range out {
+		if o != fmt.Sprint(i+1) {
+			t.Fatalf("handed out %v..., want 1..%d in order", out[:i+1], n)
+		}
+	}
+}
+
 // Two offsets of one sub-stream a span apart would share an identifier:
 // the window never has both in flight, whatever Receive Maximum allows.
 func TestWindowSpan(t *testing.T) {
