@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -465,9 +466,10 @@ func (c *conn) catchUp(gaps []session.Gap) int {
 // whose let-go entries the window has room for again (Window.Due), unless
 // such a read runs already; once it is done it looks again, so that a
 // backlog longer than the window's hold streams through without waiting
-// for -order-wait at every hold's worth. A read that finds nothing holds
-// the next one back for -order-wait (the pacer's gaps read them then):
-// the store is not asked again at every acknowledgement. mu must be held.
+// for -order-wait at every hold's worth. A read that finds nothing, or
+// leaves the window due as it was, holds the next one back for
+// -order-wait (the pacer's gaps read them then): the store is not asked
+// again at every acknowledgement. mu must be held.
 func (c *conn) catchUpDueLocked() {
 	sw := c.sw
 	if sw == nil || sw.catching || c.closed || c.closeAfter {
@@ -487,7 +489,9 @@ func (c *conn) catchUpDueLocked() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		sw.catching = false
-		if n == 0 {
+		if n == 0 || slices.Equal(due, sw.win.Due()) {
+			// Nothing read, or nothing the window did not hold already:
+			// no progress to be had by asking again now.
 			sw.quietUntil = time.Now().Add(c.srv.cfg.OrderWait)
 			return
 		}
