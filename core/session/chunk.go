@@ -52,6 +52,22 @@ type ChunkRunner interface {
 // Without it every delivery is made in the publish call.
 func WithChunks(r ChunkRunner) Option { return func(h *Handler) { h.chunks = r } }
 
+// WithEarlyDelivery makes the handler hand the delivery v2 entries of a
+// publish call whose messages are all QoS 1 to deliver as soon as a
+// StreamShower store has given them their offsets, before their commit:
+// the subscribers' windows get them while the publisher's PUBACK waits
+// for the commit (what a crash before the commit loses was not
+// acknowledged, and its publisher sends it again; a subscriber may then
+// get it twice, as QoS 1 allows [MQTT-4.3.2]). QoS 2 messages are never
+// shown early: after such a crash their offsets, and so the packet
+// identifiers a subscriber saw, would carry other messages, which the
+// subscriber would take for the one it has [MQTT-4.3.3]. deliver runs on
+// a goroutine of its own and must deliver in-process (the all-in-one
+// broker's proxy); entries to the calling connection stay in its reply.
+func WithEarlyDelivery(deliver func(ctx context.Context, ds []Delivery)) Option {
+	return func(h *Handler) { h.early = deliver }
+}
+
 // Chunk is the work of one KindChunk event: the entry at Offset of
 // sub-stream Stream, for the online sessions of Clients.
 type Chunk struct {

@@ -30,6 +30,9 @@ type Handler struct {
 	// chunks runs the chunks of large delivery v2 fan-outs (chunk.go);
 	// nil: every delivery is made in the publish call.
 	chunks ChunkRunner
+	// early delivers QoS 1 stream entries before their commit
+	// (WithEarlyDelivery); nil: with the reply.
+	early func(ctx context.Context, ds []Delivery)
 }
 
 // Option adjusts a Handler.

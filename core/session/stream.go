@@ -126,6 +126,27 @@ type StreamBatcher interface {
 	AppendBatch(ctx context.Context, batch []StreamAppend) ([]uint64, error)
 }
 
+// StreamShower is a StreamBatcher that can show a batch's offsets before
+// the batch is durable: AppendBatchShown calls shown, at most once and
+// before it returns, with the offsets it returns on success, once they are
+// assigned and no other write can take them; the batch's commit may still
+// be under way. The handlers then deliver the batch's QoS 1 entries to
+// their online subscribers at once (Handler.WithEarlyDelivery), while the
+// publisher's PUBACK still waits for AppendBatchShown's return. Readings
+// of the contract (storetest, "Streams/AppendBatchShown"):
+//
+//   - What AppendBatch promises, AppendBatchShown does too.
+//   - Offsets shown are never given to another entry: a commit that fails
+//     after shown was called leaves the store refusing every later write
+//     (bbolt: the group commit is broken), and a crash before it loses the
+//     batch together with every later write, a position saved after the
+//     delivery included (it commits after the batch).
+//   - shown may not be called at all (the store then delivers nothing
+//     early); a caller must not block in it.
+type StreamShower interface {
+	AppendBatchShown(ctx context.Context, batch []StreamAppend, shown func(offs []uint64)) ([]uint64, error)
+}
+
 // StreamTrimmer is a StreamStore that removes entries past their retention
 // itself, in the sweep (Handler.Sweep), rather than by a ttl of its
 // database (DynamoDB's): bbolt. TrimStreams removes up to limit entries

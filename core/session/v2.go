@@ -2,6 +2,7 @@ package session
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -485,13 +486,27 @@ func (c *call) flushAppends() error {
 	pending := c.appends
 	c.appends = nil
 	offs := make([]uint64, len(pending))
+	shower, early := c.h.store.(StreamShower)
+	early = early && c.showEarly(pending)
+	shown := false
 	if sb, ok := c.h.store.(StreamBatcher); ok {
 		batch := make([]StreamAppend, len(pending))
 		for i := range pending {
 			batch[i] = pending[i].StreamAppend
 		}
 		var err error
-		if offs, err = sb.AppendBatch(c.ctx, batch); err != nil {
+		if early {
+			offs, err = shower.AppendBatchShown(c.ctx, batch, func(offs []uint64) {
+				shown = true
+				ds := c.earlyDeliveries(pending, offs)
+				if len(ds) > 0 {
+					go c.h.early(context.WithoutCancel(c.ctx), ds)
+				}
+			})
+		} else {
+			offs, err = sb.AppendBatch(c.ctx, batch)
+		}
+		if err != nil {
 			return fmt.Errorf("session: append %d entries: %w", len(batch), err)
 		}
 	} else {
@@ -510,6 +525,9 @@ func (c *call) flushAppends() error {
 		}
 		entry := StreamEntry{Offset: offs[i], Message: *pa.Msg}
 		for _, t := range pa.to {
+			if shown && t.s.Conn != c.ev.Conn {
+				continue // delivered early
+			}
 			d := c.streamDelivery(t.s, pa.ID)
 			if t.ok {
 				d.Entries = append(d.Entries, entry)
@@ -525,6 +543,72 @@ func (c *call) flushAppends() error {
 		}
 	}
 	return nil
+}
+
+// showEarly reports whether the entries of pending may be delivered
+// before their commit (WithEarlyDelivery): all QoS 1, and some going to
+// another connection.
+func (c *call) showEarly(pending []pendingAppend) bool {
+	if c.h.early == nil {
+		return false
+	}
+	others := false
+	for _, pa := range pending {
+		if pa.Msg.QoS != 1 {
+			return false
+		}
+		if pa.chunk != nil {
+			continue
+		}
+		for _, t := range pa.to {
+			others = others || t.s.Conn != c.ev.Conn
+		}
+	}
+	return others
+}
+
+// earlyDeliveries returns the deliveries of pending's entries, at offs, to
+// the online sessions of other connections than the call's, as
+// flushAppends would put them in the reply. It reads pending and the
+// sessions only: it runs on the store's goroutine, while the call waits.
+func (c *call) earlyDeliveries(pending []pendingAppend, offs []uint64) []Delivery {
+	var ds []Delivery
+	idx := map[string]int{}
+	for i, pa := range pending {
+		if pa.chunk != nil {
+			continue // the chunks deliver it (flushAppends)
+		}
+		for _, t := range pa.to {
+			s := t.s
+			if s.Conn == c.ev.Conn {
+				continue
+			}
+			key := s.Proxy + "\x00" + s.Conn
+			j, ok := idx[key]
+			if !ok {
+				j = len(ds)
+				idx[key] = j
+				ds = append(ds, Delivery{Proxy: s.Proxy, Conn: s.Conn, Client: s.ClientID})
+			}
+			d := &ds[j]
+			var sd *StreamDelivery
+			for k := range d.Streams {
+				if d.Streams[k].Stream == pa.ID {
+					sd = &d.Streams[k]
+				}
+			}
+			if sd == nil {
+				d.Streams = append(d.Streams, StreamDelivery{Stream: pa.ID})
+				sd = &d.Streams[len(d.Streams)-1]
+			}
+			if t.ok {
+				sd.Entries = append(sd.Entries, StreamEntry{Offset: offs[i], Message: *pa.Msg})
+			} else {
+				sd.Skips = append(sd.Skips, offs[i])
+			}
+		}
+	}
+	return ds
 }
 
 // streamDelivery returns the StreamDelivery of sub-stream id to session

@@ -108,6 +108,14 @@ func (b *Broker) start() error {
 		if cfg.Session.Delivery == session.DeliveryV2 {
 			chunks = chunkrun.NewProcess(16, cfg.Proxy.InvokeTimeout, b.log)
 			extra = append(extra, session.WithChunks(chunks))
+			if cfg.Delivery.Addr == "" {
+				// Every connection is this process's: a QoS 1 message
+				// reaches its subscribers' windows before its commit,
+				// its PUBACK after (session.WithEarlyDelivery).
+				extra = append(extra, session.WithEarlyDelivery(func(ctx context.Context, ds []session.Delivery) {
+					b.proxy.Deliver(ctx, ds) // a connection gone needs nothing: its session reads its streams
+				}))
+			}
 		}
 		h, err := cfg.NewHandler(st, b.log, extra...)
 		if err != nil {

@@ -49,6 +49,17 @@
 // Acknowledge: it may return before its commit for a session that ends
 // with its connection.
 //
+// AppendBatchShown returns after its commit as AppendBatch does, but
+// shows its offsets before it: once every function of its group has run
+// (group.commit), so that the handlers hand QoS 1 entries to the
+// subscribers' windows while the commit is under way
+// (session.WithEarlyDelivery). A group that shows anything is broken for
+// good when its commit fails, as one with early writes is: no offset
+// shown is given to another entry while the process runs; after a crash,
+// the offsets of the lost group go to later entries, which no saved
+// position has passed (a position save commits after what its
+// connection was shown).
+//
 // # Layout
 //
 // The file holds these buckets:

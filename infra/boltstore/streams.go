@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,6 +76,15 @@ var _ session.StreamBatcher = (*Store)(nil)
 // transaction (and so share the group commit's fsync with other writers),
 // each as Append puts it.
 func (st *Store) AppendBatch(ctx context.Context, batch []session.StreamAppend) ([]uint64, error) {
+	return st.AppendBatchShown(ctx, batch, nil)
+}
+
+var _ session.StreamShower = (*Store)(nil)
+
+// AppendBatchShown implements session.StreamShower: with WithGroupCommit,
+// shown gets the offsets once every function of the group commit has run,
+// before the commit (group.commit); without it, shown is not called.
+func (st *Store) AppendBatchShown(ctx context.Context, batch []session.StreamAppend, shown func(offs []uint64)) ([]uint64, error) {
 	at := time.Now().UnixMilli()
 	data := make([][]byte, len(batch))
 	for i, a := range batch {
@@ -84,7 +94,7 @@ func (st *Store) AppendBatch(ctx context.Context, batch []session.StreamAppend) 
 		data[i] = encodeStreamRecord(&streamRecord{At: at, Message: *a.Msg})
 	}
 	offs := make([]uint64, len(batch))
-	err := st.update(ctx, true, nil, func(tx *bolt.Tx) error {
+	fn := func(tx *bolt.Tx) error {
 		for i, a := range batch {
 			sb, err := tx.Bucket(bStreams).CreateBucketIfNotExists(streamKey(a.ID))
 			if err != nil {
@@ -106,7 +116,15 @@ func (st *Store) AppendBatch(ctx context.Context, batch []session.StreamAppend) 
 			offs[i] = next
 		}
 		return nil
-	})
+	}
+	var err error
+	if shown != nil && st.group != nil {
+		if err = ctx.Err(); err == nil {
+			err = st.group.updateShown(fn, nil, nil, func() { shown(slices.Clone(offs)) })
+		}
+	} else {
+		err = st.update(ctx, true, nil, fn)
+	}
 	if err != nil {
 		return nil, wrap(err, "append %d entries", len(batch))
 	}

@@ -98,6 +98,9 @@ type groupCall struct {
 	fn    func(*bolt.Tx) error
 	after func() // or nil
 	early *bool  // set by fn when the call may return before the commit; or nil
+	// shown runs once every function of the group has run, before the
+	// commit (AppendBatchShown); or nil.
+	shown func()
 	err   chan error
 }
 
@@ -110,7 +113,14 @@ var errSolo = errors.New("boltstore: run solo")
 // update runs fn in a transaction shared with concurrent calls and
 // returns once that transaction has committed (or fn failed).
 func (g *group) update(fn func(*bolt.Tx) error, after func(), early *bool) error {
-	c := groupCall{fn: fn, after: after, early: early, err: make(chan error, 1)}
+	return g.updateShown(fn, after, early, nil)
+}
+
+// updateShown is update, with shown run once fn's changes are final in
+// the group's transaction, before its commit (see commit). A call that
+// runs solo (errSolo) shows nothing.
+func (g *group) updateShown(fn func(*bolt.Tx) error, after func(), early *bool, shown func()) error {
+	c := groupCall{fn: fn, after: after, early: early, shown: shown, err: make(chan error, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, c)
 	if !g.running {
@@ -169,7 +179,12 @@ func (g *group) run() {
 // the index show the group's changes, and the other calls are answered
 // after the commit as usual. The commit still makes the early calls'
 // changes durable, in order with every other write; a crash before it
-// loses them with the rest of the group.
+// loses them with the rest of the group. Calls with a shown function
+// (AppendBatchShown) make the group such an early one too: shown runs at
+// that point, while the call itself is answered after the commit. Either
+// way, a commit that fails after the group's changes were shown breaks
+// the group: every later write fails, so that nothing shown is ever
+// contradicted (an offset shown given to another entry).
 func (g *group) commit(calls []groupCall) {
 	g.writeMu.Lock()
 	defer g.writeMu.Unlock()
@@ -200,7 +215,7 @@ func (g *group) commit(calls []groupCall) {
 			calls = slices.Delete(calls, failed, failed+1)
 			continue
 		}
-		early := slices.ContainsFunc(calls, func(c groupCall) bool { return c.isEarly() })
+		early := slices.ContainsFunc(calls, func(c groupCall) bool { return c.isEarly() || c.shown != nil })
 		if early {
 			done := make(chan struct{})
 			g.unsettled.Store(&done)
@@ -216,6 +231,11 @@ func (g *group) commit(calls []groupCall) {
 			for _, c := range calls {
 				if c.isEarly() {
 					c.err <- nil
+				}
+			}
+			for _, c := range calls {
+				if c.shown != nil {
+					c.shown()
 				}
 			}
 		}

@@ -22,6 +22,7 @@ var streamTests = []test{
 	{"PositionsFenced", testPositionsFenced},
 	{"PositionsFollowSubscriptions", testPositionsFollowSubscriptions},
 	{"AppendBatch", testAppendBatch},
+	{"AppendBatchShown", testAppendBatchShown},
 }
 
 // streams returns the store's StreamStore, or skips the test.
@@ -298,5 +299,54 @@ func testAppendBatch(e *env) {
 			e.Errorf("racing batches gave offsets %v (others: %v)", o, batched)
 		}
 		seen[o[0]], seen[o[1]] = true, true
+	}
+}
+
+// testAppendBatchShown: the offsets shown before the commit are those the
+// call returns, shown at most once and before it returns, and racing
+// batches never share one; the entries read back once it returned.
+// Stores without session.StreamShower skip it.
+func testAppendBatchShown(e *env) {
+	ss := e.streams()
+	sh, ok := ss.(session.StreamShower)
+	if !ok {
+		e.Skipf("%T shows no offsets before the commit (no session.StreamShower)", e.st)
+	}
+	a := session.StreamID{Filter: e.topic("shown")}
+	msg := func(p string) *session.Message { return &session.Message{Topic: a.Filter, Payload: []byte(p), QoS: 1} }
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	all := map[uint64]string{}
+	for w := range 8 {
+		wg.Go(func() {
+			var shown [][]uint64
+			offs, err := sh.AppendBatchShown(e.ctx, []session.StreamAppend{{ID: a, Msg: msg(fmt.Sprint(w, "x"))}, {ID: a, Msg: msg(fmt.Sprint(w, "y"))}},
+				func(o []uint64) { shown = append(shown, o) })
+			if err != nil {
+				e.Errorf("AppendBatchShown %d: %v", w, err)
+				return
+			}
+			if len(shown) > 1 || len(shown) == 1 && !slices.Equal(shown[0], offs) {
+				e.Errorf("batch %d shown %v, returned %v: want at most once, the offsets returned", w, shown, offs)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, o := range offs {
+				if _, dup := all[o]; dup {
+					e.Errorf("offset %d given twice", o)
+				}
+				all[o] = fmt.Sprint(w, "xy"[i:i+1])
+			}
+		})
+	}
+	wg.Wait()
+	for _, en := range e.readAll(ss, a, 0) {
+		if want := all[en.Offset]; want != string(en.Message.Payload) {
+			e.Errorf("entry %d reads %q, want %q", en.Offset, en.Message.Payload, want)
+		}
+		delete(all, en.Offset)
+	}
+	if len(all) > 0 {
+		e.Errorf("entries not read back: %v", all)
 	}
 }
