@@ -53,18 +53,20 @@ func (d *dueStream) invoker(t *testing.T) *fakeInvoker {
 		case ev.Kind == session.KindPositions:
 			return &session.Reply{Stream: &session.StreamWork{Saved: true}}, nil
 		case ev.State == nil && ev.Kind == session.KindPackets:
-			ack, _ := (&packet.Connack{}).Append(nil, packet.V311)
-			return &session.Reply{Packets: [][]byte{ack},
-				State: &session.ConnState{ClientID: "c", Version: packet.V311, KeepAlive: 60},
-				Stream: &session.StreamWork{
-					Window: &session.WindowSpec{Plan: plan, Max: 5, Hold: 8},
-					Follows: []session.Follow{{Stream: id, Sub: session.Subscription{ClientID: "c", Filter: "t", QoS: 1},
-						Head: uint64(d.head), Entries: d.entries(0, 13)}},
-				}}, nil
+			return windowConnack(session.WindowSpec{Plan: plan, Max: 5, Hold: 8}, id, 1, uint64(d.head), d.entries(0, 13)), nil
 		}
 		return &session.Reply{}, nil
 	}
 	return inv
+}
+
+// connect starts a proxy at -order-wait 1h over d and connects client "c".
+func (d *dueStream) connect(t *testing.T) *client {
+	_, addr := start(t, d.invoker(t), proxy.Config{OrderWait: time.Hour})
+	c := dial(t, addr, packet.V311)
+	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
+	c.expect(packet.CONNACK)
+	return c
 }
 
 // A backlog past the window's hold (100 entries, 13 read at connect, 8
@@ -74,10 +76,7 @@ func (d *dueStream) invoker(t *testing.T) *fakeInvoker {
 // takes no missing offset for gone.
 func TestWindowReadsLetGoEntriesAtOnce(t *testing.T) {
 	d := &dueStream{head: 100}
-	_, addr := start(t, d.invoker(t), proxy.Config{OrderWait: time.Hour})
-	c := dial(t, addr, packet.V311)
-	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
-	c.expect(packet.CONNACK)
+	c := d.connect(t)
 	next := 1
 	for range 100 {
 		p := expectPublishes(t, c, &next, 1)[0]
@@ -101,10 +100,7 @@ func TestWindowReadsLetGoEntriesAtOnce(t *testing.T) {
 // acknowledgement: the next waits -order-wait.
 func TestWindowDueQuietAfterEmptyRead(t *testing.T) {
 	d := &dueStream{head: 100, empty: true}
-	_, addr := start(t, d.invoker(t), proxy.Config{OrderWait: time.Hour})
-	c := dial(t, addr, packet.V311)
-	c.send(&packet.Connect{ClientID: "c", KeepAlive: 60, CleanStart: true})
-	c.expect(packet.CONNACK)
+	c := d.connect(t)
 	next := 1
 	for range 13 {
 		p := expectPublishes(t, c, &next, 1)[0]

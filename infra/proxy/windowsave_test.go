@@ -30,18 +30,25 @@ func slowSaves(t *testing.T, plan session.PIDPlan, qos byte, n int) (inv *fakeIn
 			<-release
 			return &session.Reply{Stream: &session.StreamWork{Saved: true}}, nil
 		case ev.State == nil && ev.Kind == session.KindPackets:
-			ack, _ := (&packet.Connack{}).Append(nil, packet.V311)
-			return &session.Reply{Packets: [][]byte{ack},
-				State: &session.ConnState{ClientID: "c", Version: packet.V311, KeepAlive: 60},
-				Stream: &session.StreamWork{
-					Window: &session.WindowSpec{Plan: plan, Max: 20, Hold: 64},
-					Follows: []session.Follow{{Stream: id, Sub: session.Subscription{ClientID: "c", Filter: "t", QoS: qos},
-						Head: uint64(n), Entries: entries}},
-				}}, nil
+			return windowConnack(session.WindowSpec{Plan: plan, Max: 20, Hold: 64}, id, qos, uint64(n), entries), nil
 		}
 		return &session.Reply{}, nil
 	}
 	return inv, saves, release
+}
+
+// windowConnack is the reply to client "c"'s CONNECT (3.1.1) that starts
+// a window of spec following sub-stream id of filter "t" at qos, whose
+// head is head, with entries.
+func windowConnack(spec session.WindowSpec, id session.StreamID, qos byte, head uint64, entries []session.StreamEntry) *session.Reply {
+	ack, _ := (&packet.Connack{}).Append(nil, packet.V311)
+	return &session.Reply{Packets: [][]byte{ack},
+		State: &session.ConnState{ClientID: "c", Version: packet.V311, KeepAlive: 60},
+		Stream: &session.StreamWork{
+			Window: &spec,
+			Follows: []session.Follow{{Stream: id, Sub: session.Subscription{ClientID: "c", Filter: "t", QoS: qos},
+				Head: head, Entries: entries}},
+		}}
 }
 
 // expectPublishes reads n PUBLISH frames, the next payloads from *next on.
