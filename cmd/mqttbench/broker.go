@@ -30,6 +30,7 @@ type launcher struct {
 	profileDir   string // where our broker's profiles go; empty: no profiling
 	delivery     string // mqttless's -delivery
 	fsync        bool   // mqttless's -fsync
+	gogc         string // mqttless's GOGC (the Go runtime's); empty: this process's
 	profileSecs  int
 }
 
@@ -97,6 +98,9 @@ func (l *launcher) start(ctx context.Context, name, profile string) (*target, er
 			args = append(args, "-pprof", t.pprofAddr)
 		}
 		t.cmd = exec.Command(l.mqttlessBin, args...)
+		if l.gogc != "" {
+			t.cmd.Env = append(os.Environ(), "GOGC="+l.gogc)
+		}
 	case mosquitto:
 		conf := filepath.Join(dir, "mosquitto.conf")
 		if err := os.WriteFile(conf, []byte(mosquittoConf(port)), 0o644); err != nil {

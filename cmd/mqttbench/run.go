@@ -56,6 +56,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.launcher.profileDir, "profile-dir", "", "when set, CPU and heap profiles of mqttless go here")
 	fs.StringVar(&o.launcher.delivery, "delivery", "v2", "mqttless's -delivery (v2, the broker's default: delivery by streams; or v1)")
 	fs.BoolVar(&o.launcher.fsync, "fsync", true, "mqttless's -fsync (false: commits survive kill -9, not a machine crash)")
+	fs.StringVar(&o.launcher.gogc, "gogc", "", "mqttless's GOGC, the Go runtime's garbage collection target (e.g. 400: less CPU per message, a larger heap; see README); empty: inherited")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -41,7 +41,9 @@ func (s *showStore) AppendBatchShown(ctx context.Context, batch []session.Stream
 // to other connections are handed to deliver when their offsets are shown
 // (before the commit) and not again in the reply, which carries the
 // PUBACK; an entry for the publisher's own connection stays in its reply.
-// A QoS 2 message is never shown early [MQTT-4.3.3]: it goes in the reply.
+// A QoS 2 message is never shown early [MQTT-4.3.3]: it goes in the reply,
+// and so does a QoS 1 one after a QoS 0 one to another connection in the
+// same call (publish order).
 func TestV2EarlyDelivery(t *testing.T) {
 	e := newV2Env(t)
 	e.fresh = false
@@ -76,6 +78,14 @@ func TestV2EarlyDelivery(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no early delivery")
+	}
+
+	// A QoS 0 message before it in the same call goes in the reply, after
+	// the commit: the QoS 1 one waits for it there too, so that the
+	// subscriber gets the call's messages in publish order.
+	r = pub.send(publish(v5, "a/c", "m0"), publish(v5, "a/b", "m1b", qos(1, 9)))
+	if len(r.Deliveries) != 1 || r.Deliveries[0].Conn != sub.id || len(r.Deliveries[0].Packets) != 1 || len(r.Deliveries[0].Streams) != 1 {
+		t.Fatalf("deliveries %+v, want the QoS 0 frame and the QoS 1 entry to %s in the reply", r.Deliveries, sub.id)
 	}
 
 	r = pub.send(publish(v5, "a/b", "m2", qos(2, 8)))

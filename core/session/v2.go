@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/mqttless/mqttless/core/topic"
 )
@@ -496,13 +497,16 @@ func (c *call) flushAppends() error {
 		}
 		var err error
 		if early {
+			var pushed sync.WaitGroup
 			offs, err = shower.AppendBatchShown(c.ctx, batch, func(offs []uint64) {
 				shown = true
-				ds := c.earlyDeliveries(pending, offs)
-				if len(ds) > 0 {
-					go c.h.early(context.WithoutCancel(c.ctx), ds)
+				if ds := c.earlyDeliveries(pending, offs); len(ds) > 0 {
+					pushed.Go(func() { c.h.early(context.WithoutCancel(c.ctx), ds) })
 				}
 			})
+			// Delivered before the call returns, so before what the
+			// connection's next call delivers.
+			pushed.Wait()
 		} else {
 			offs, err = sb.AppendBatch(c.ctx, batch)
 		}
@@ -546,10 +550,13 @@ func (c *call) flushAppends() error {
 }
 
 // showEarly reports whether the entries of pending may be delivered
-// before their commit (WithEarlyDelivery): all QoS 1, and some going to
-// another connection.
+// before their commit (WithEarlyDelivery): all QoS 1, some going to
+// another connection, and nothing else of the call delivered to another
+// connection before them (QoS 0 frames or v1 queues in the reply, which
+// goes after the commit: the subscriber gets the call's messages in
+// publish order across topics and QoS, as without it).
 func (c *call) showEarly(pending []pendingAppend) bool {
-	if c.h.early == nil {
+	if c.h.early == nil || len(c.reply.Deliveries) > 0 || len(c.pending) > 0 {
 		return false
 	}
 	others := false
