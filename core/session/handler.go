@@ -208,17 +208,22 @@ func (c *call) deliver(s *Session, frame []byte) {
 // delivery returns the reply's delivery to the connection of session s,
 // adding it when there is none yet.
 func (c *call) delivery(s *Session) *Delivery {
-	proxy, conn := s.Proxy, s.Conn
-	key := proxy + "\x00" + conn
-	if i, ok := c.delivIdx[key]; ok {
-		return &c.reply.Deliveries[i]
-	}
 	if c.delivIdx == nil {
 		c.delivIdx = make(map[string]int)
 	}
-	c.delivIdx[key] = len(c.reply.Deliveries)
-	c.reply.Deliveries = append(c.reply.Deliveries, Delivery{Proxy: proxy, Conn: conn, Client: s.ClientID})
-	return &c.reply.Deliveries[len(c.reply.Deliveries)-1]
+	return deliveryIn(&c.reply.Deliveries, c.delivIdx, s)
+}
+
+// deliveryIn returns the Delivery to session s's connection in ds, whose
+// index by proxy and connection is idx, adding it.
+func deliveryIn(ds *[]Delivery, idx map[string]int, s *Session) *Delivery {
+	key := s.Proxy + "\x00" + s.Conn
+	if i, ok := idx[key]; ok {
+		return &(*ds)[i]
+	}
+	idx[key] = len(*ds)
+	*ds = append(*ds, Delivery{Proxy: s.Proxy, Conn: s.Conn, Client: s.ClientID})
+	return &(*ds)[len(*ds)-1]
 }
 
 // disconnect ends the connection for a protocol violation or server

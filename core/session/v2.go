@@ -527,18 +527,12 @@ func (c *call) flushAppends() error {
 			chunks = append(chunks, chunkEvents(pa.ID, offs[i], pa.Msg, pa.chunk, c.h.cfg.ChunkSize)...)
 			continue
 		}
-		entry := StreamEntry{Offset: offs[i], Message: *pa.Msg}
-		for _, t := range pa.to {
-			if shown && t.s.Conn != c.ev.Conn {
-				continue // delivered early
+		placeEntry(pa, offs[i], func(s *Session) *StreamDelivery {
+			if shown && s.Conn != c.ev.Conn {
+				return nil // delivered early
 			}
-			d := c.streamDelivery(t.s, pa.ID)
-			if t.ok {
-				d.Entries = append(d.Entries, entry)
-			} else {
-				d.Skips = append(d.Skips, offs[i])
-			}
-		}
+			return c.streamDelivery(s, pa.ID)
+		})
 	}
 	if len(chunks) > 0 {
 		// Accepted before the PUBACKs and PUBRECs the flush writes next.
@@ -585,48 +579,34 @@ func (c *call) earlyDeliveries(pending []pendingAppend, offs []uint64) []Deliver
 		if pa.chunk != nil {
 			continue // the chunks deliver it (flushAppends)
 		}
-		for _, t := range pa.to {
-			s := t.s
+		placeEntry(pa, offs[i], func(s *Session) *StreamDelivery {
 			if s.Conn == c.ev.Conn {
-				continue
+				return nil
 			}
-			key := s.Proxy + "\x00" + s.Conn
-			j, ok := idx[key]
-			if !ok {
-				j = len(ds)
-				idx[key] = j
-				ds = append(ds, Delivery{Proxy: s.Proxy, Conn: s.Conn, Client: s.ClientID})
-			}
-			d := &ds[j]
-			var sd *StreamDelivery
-			for k := range d.Streams {
-				if d.Streams[k].Stream == pa.ID {
-					sd = &d.Streams[k]
-				}
-			}
-			if sd == nil {
-				d.Streams = append(d.Streams, StreamDelivery{Stream: pa.ID})
-				sd = &d.Streams[len(d.Streams)-1]
-			}
-			if t.ok {
-				sd.Entries = append(sd.Entries, StreamEntry{Offset: offs[i], Message: *pa.Msg})
-			} else {
-				sd.Skips = append(sd.Skips, offs[i])
-			}
-		}
+			return streamIn(&deliveryIn(&ds, idx, s).Streams, pa.ID)
+		})
 	}
 	return ds
 }
 
-// streamDelivery returns the StreamDelivery of sub-stream id to session
-// s's connection (this one's reply, or a Delivery), adding it.
-func (c *call) streamDelivery(s *Session, id StreamID) *StreamDelivery {
-	var list *[]StreamDelivery
-	if s.Conn == c.ev.Conn {
-		list = &c.work().Entries
-	} else {
-		list = &c.delivery(s).Streams
+// placeEntry puts pa's entry, at offset, or its skip where it is not for
+// the session (not ok), in the StreamDelivery into returns for each online
+// session it goes to; nil leaves a session out.
+func placeEntry(pa pendingAppend, offset uint64, into func(s *Session) *StreamDelivery) {
+	for _, t := range pa.to {
+		d := into(t.s)
+		switch {
+		case d == nil:
+		case t.ok:
+			d.Entries = append(d.Entries, StreamEntry{Offset: offset, Message: *pa.Msg})
+		default:
+			d.Skips = append(d.Skips, offset)
+		}
 	}
+}
+
+// streamIn returns the StreamDelivery of sub-stream id in list, adding it.
+func streamIn(list *[]StreamDelivery, id StreamID) *StreamDelivery {
 	for i := range *list {
 		if (*list)[i].Stream == id {
 			return &(*list)[i]
@@ -634,6 +614,15 @@ func (c *call) streamDelivery(s *Session, id StreamID) *StreamDelivery {
 	}
 	*list = append(*list, StreamDelivery{Stream: id})
 	return &(*list)[len(*list)-1]
+}
+
+// streamDelivery returns the StreamDelivery of sub-stream id to session
+// s's connection (this one's reply, or a Delivery), adding it.
+func (c *call) streamDelivery(s *Session, id StreamID) *StreamDelivery {
+	if s.Conn == c.ev.Conn {
+		return streamIn(&c.work().Entries, id)
+	}
+	return streamIn(&c.delivery(s).Streams, id)
 }
 
 // savePositions handles KindPositions: the connection's window saves its
