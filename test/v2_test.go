@@ -409,12 +409,16 @@ func TestV2SubscribeWhilePublishing(t *testing.T) {
 //
 // With -fsync false the commits reach the operating system, not the disk,
 // before the acknowledgement: a kill -9 of the broker loses nothing either.
-func TestV2Kill9KeepsAcknowledged(t *testing.T) {
+func TestV2Kill9KeepsAcknowledged(t *testing.T) { kill9BothFsyncs(t, testV2Kill9) }
+
+// kill9BothFsyncs runs a kill -9 scenario of the embedded store's broker
+// with -fsync true and false.
+func kill9BothFsyncs(t *testing.T, scenario func(t *testing.T, flags ...string)) {
 	if onDynamo() {
 		t.Skip("kill -9 of the embedded store's broker; the serverless stack's are the fault scenarios")
 	}
 	for _, fsync := range []string{"true", "false"} {
-		t.Run("fsync="+fsync, func(t *testing.T) { testV2Kill9(t, "-fsync="+fsync) })
+		t.Run("fsync="+fsync, func(t *testing.T) { scenario(t, "-fsync="+fsync) })
 	}
 }
 
@@ -475,14 +479,7 @@ func testV2Kill9(t *testing.T, flags ...string) {
 // the kill or after the restart [MQTT-4.3.2-4], and so does every message
 // published after the restart, whatever the subscriber had been shown at
 // offsets the restart reused (its saved position never passes a commit).
-func TestV2Kill9WhileDelivering(t *testing.T) {
-	if onDynamo() {
-		t.Skip("kill -9 of the embedded store's broker; the serverless stack's are the fault scenarios")
-	}
-	for _, fsync := range []string{"true", "false"} {
-		t.Run("fsync="+fsync, func(t *testing.T) { testV2Kill9WhileDelivering(t, "-fsync="+fsync) })
-	}
-}
+func TestV2Kill9WhileDelivering(t *testing.T) { kill9BothFsyncs(t, testV2Kill9WhileDelivering) }
 
 func testV2Kill9WhileDelivering(t *testing.T, flags ...string) {
 	b := v2Broker(t, flags...)
