@@ -95,10 +95,17 @@ func TestV2OrderPerTopic(t *testing.T) {
 // each exchange.
 func publishN(t *testing.T, addr, topic string, qos byte, n int) {
 	t.Helper()
+	publishPrefixed(t, addr, topic, qos, "", n)
+}
+
+// publishPrefixed publishes n messages at qos to topic, with the payloads
+// prefix0, prefix1, ..., each acknowledged before the next.
+func publishPrefixed(t *testing.T, addr, topic string, qos byte, prefix string, n int) {
+	t.Helper()
 	pub, _ := rawConnect(t, addr, packet.V5, uniq("v2-pub"), true)
 	defer pub.close()
 	for i := range n {
-		pub.publish(&packet.Publish{Topic: topic, QoS: qos, PacketID: uint16(i + 1), Payload: []byte(strconv.Itoa(i))})
+		pub.publish(&packet.Publish{Topic: topic, QoS: qos, PacketID: uint16(i + 1), Payload: []byte(prefix + strconv.Itoa(i))})
 	}
 }
 
@@ -422,12 +429,19 @@ func kill9BothFsyncs(t *testing.T, scenario func(t *testing.T, flags ...string))
 	}
 }
 
-func testV2Kill9(t *testing.T, flags ...string) {
-	b := v2Broker(t, flags...)
-	topic := topicRoot("v2-k9")
-	id := uniq("v2-k9-sub")
-	sub, _ := rawConnect(t, b.addr, packet.V5, id, false)
+// kill9Subscriber starts a v2 broker with flags and connects a persistent
+// 5.0 subscriber of a topic of its own at QoS 1 (names from name).
+func kill9Subscriber(t *testing.T, name string, flags []string) (b *broker, topic, id string, sub *rawClient) {
+	t.Helper()
+	b = v2Broker(t, flags...)
+	topic, id = topicRoot(name), uniq(name+"-sub")
+	sub, _ = rawConnect(t, b.addr, packet.V5, id, false)
 	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	return b, topic, id, sub
+}
+
+func testV2Kill9(t *testing.T, flags ...string) {
+	b, topic, id, sub := kill9Subscriber(t, "v2-k9", flags)
 	const online, offline = 60, 40
 	publishN(t, b.addr, topic, 1, online)
 	// 30 acknowledged, then the window's 20 sent and left unacknowledged;
@@ -482,11 +496,7 @@ func testV2Kill9(t *testing.T, flags ...string) {
 func TestV2Kill9WhileDelivering(t *testing.T) { kill9BothFsyncs(t, testV2Kill9WhileDelivering) }
 
 func testV2Kill9WhileDelivering(t *testing.T, flags ...string) {
-	b := v2Broker(t, flags...)
-	topic := topicRoot("v2-k9d")
-	id := uniq("v2-k9d-sub")
-	sub, _ := rawConnect(t, b.addr, packet.V5, id, false)
-	sub.subscribe(1, packet.Subscription{Filter: topic, QoS: 1})
+	b, topic, id, sub := kill9Subscriber(t, "v2-k9d", flags)
 	got := map[string]bool{}
 	var gotMu sync.Mutex
 	subDone := make(chan struct{})
@@ -545,7 +555,7 @@ func testV2Kill9WhileDelivering(t *testing.T, flags ...string) {
 	sub = reconnectAfterRestart(t, b, packet.V5, id)
 	defer sub.close()
 	const post = 100
-	publishPayloads(t, b.addr, topic, "post-", post)
+	publishPrefixed(t, b.addr, topic, 1, "post-", post)
 	want := map[string]bool{}
 	for i := range post {
 		want["post-"+strconv.Itoa(i)] = true
@@ -568,17 +578,6 @@ func testV2Kill9WhileDelivering(t *testing.T, flags ...string) {
 		}
 	}
 	t.Logf("%d acknowledged before the kill, %d published after the restart: all received", len(acked), post)
-}
-
-// publishPayloads publishes n QoS 1 messages prefix0.. to topic, each
-// acknowledged before the next.
-func publishPayloads(t *testing.T, addr, topic, prefix string, n int) {
-	t.Helper()
-	pub, _ := rawConnect(t, addr, packet.V5, uniq("v2-pub"), true)
-	defer pub.close()
-	for i := range n {
-		pub.publish(&packet.Publish{Topic: topic, QoS: 1, PacketID: uint16(i + 1), Payload: []byte(prefix + strconv.Itoa(i))})
-	}
 }
 
 func firstKey(m map[string]bool) string {
