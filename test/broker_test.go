@@ -348,9 +348,17 @@ func (b *broker) stop() error {
 	case <-b.done:
 		return b.exitErr()
 	case <-time.After(15 * time.Second):
-		b.kill9()
-		return errors.New("no exit within 15s of SIGTERM; killed")
 	}
+	// Where it is stuck: a Go process prints its goroutines on SIGQUIT,
+	// into its log; so do the functions still in an invocation.
+	dumpBusyFunctions(b)
+	_ = b.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-b.done:
+	case <-time.After(5 * time.Second):
+		b.kill9()
+	}
+	return errors.New("no exit within 15s of SIGTERM; its goroutines (SIGQUIT) are in its log")
 }
 
 func (b *broker) exitErr() error {

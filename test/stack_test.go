@@ -553,6 +553,43 @@ func (p *fnPool) stop() {
 	}
 }
 
+// dumpBusyFunctions makes the function processes of b's current pool
+// that are in an invocation print their goroutines (SIGQUIT) into b's
+// log, when b did not stop in time: what an invocation that never ends
+// waits for.
+func dumpBusyFunctions(b *broker) {
+	if e2eStack != "lambda" || b.external {
+		return
+	}
+	sites.Lock()
+	site := sites.byAddr[b.addr]
+	sites.Unlock()
+	if site == nil || len(site.pools) == 0 {
+		return
+	}
+	dumped := false
+	for _, in := range site.pools[len(site.pools)-1].instances {
+		if in.exited() || in.out.inflight() == 0 {
+			continue
+		}
+		// The RIE's child is the function's bootstrap.
+		pid := in.cmd.Process.Pid
+		children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(children)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				_ = syscall.Kill(child, syscall.SIGQUIT)
+				dumped = true
+			}
+		}
+	}
+	if dumped {
+		time.Sleep(time.Second) // for the dumps to reach the log
+	}
+}
+
 func (in *rieInstance) exited() bool {
 	select {
 	case <-in.done:

@@ -479,6 +479,7 @@ loop:
 			b.tick(ctx)
 		}
 	}
+	b.log.Info("stopping", "connections", b.proxy.Connections())
 	stopSys()
 	<-sysDone
 	<-emfDone
@@ -547,13 +548,14 @@ loop:
 
 // tick runs one sweep through the handlers (session.Handler.Sweep): the
 // sessions of proxies whose lease lapsed, due wills and expired sessions,
-// up to 1,000 of each. A tick under way when ctx ends (SIGTERM)
-// completes, within -invoke-timeout, before the drain: abandoning the
-// call would not stop the function, and an emulator of -lambda-functions
-// (one invocation at a time) then crashes on the drain's next call, so
-// that the drained connections' lost events fail.
+// up to 1,000 of each. A tick under way when ctx ends (SIGTERM) is
+// given up at once, so that the drain starts: a sweep is safe to stop
+// anywhere (the next one, of this proxy or another, goes on from the
+// store), a Lambda invocation runs on without its caller, and the invoker
+// keeps an emulator of -lambda-functions, which serves one invocation at
+// a time, taken until its invocation has ended (lambdainvoke's submit).
 func (b *Broker) tick(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.Proxy.InvokeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.Proxy.InvokeTimeout)
 	defer cancel()
 	reply, err := b.inv.Invoke(ctx, &session.Event{Kind: session.KindTick, Proxy: b.id})
 	if reply != nil && len(reply.Deliveries) > 0 {

@@ -50,6 +50,7 @@ type result struct {
 // slot on Lambda (one invocation more every third of a lease period), and
 // on emulators, which serve one invocation each, waits ahead of the
 // others and goes alone; so does a draining proxy's KindDrain (lease.go).
+// It returns when ctx ends, whether or not the invocation has.
 func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*session.Reply, error) {
 	payload, err := encodeEvent(ev)
 	if err != nil {
@@ -63,7 +64,15 @@ func (inv *Invoker) submit(ctx context.Context, p *pool, ev *session.Event) (*se
 	if p.inflight < p.limit {
 		p.inflight++
 		p.mu.Unlock()
-		inv.run(p, []*request{req})
+		if p.free != nil {
+			// An emulator's invocation runs on after its caller gives up
+			// (invokeOne): the caller does not wait for it, and the
+			// target stays taken until the emulator has ended it. (A
+			// drain waited a whole -invoke-timeout for a sweep under way.)
+			go inv.run(p, []*request{req})
+		} else {
+			inv.run(p, []*request{req})
+		}
 	} else if goesFirst(ev.Kind) {
 		p.pending = append([]*request{req}, p.pending...)
 		p.mu.Unlock()

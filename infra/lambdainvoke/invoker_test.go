@@ -707,3 +707,65 @@ func TestInvokeEmulatorErrorBody(tt *testing.T) {
 		tt.Fatalf("Invoke = %v, want ErrFunction with the message", err)
 	}
 }
+
+// A caller that gives up on an emulator's invocation gets its answer at
+// once, while the invocation runs on: the target stays taken until it
+// has ended (a second invocation would crash the emulator), and the next
+// call goes to the other target. (A proxy's drain waited a whole
+// -invoke-timeout for a sweep under way.)
+func TestInvokeCallerLeavesEmulatorCall(tt *testing.T) {
+	fns, err := invocation.ParseFunctions("connect=c,publish=p,subscribe=s,session=x@http://127.0.0.1:9001,session=x@http://127.0.0.1:9002")
+	if err != nil {
+		tt.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan string, 4)
+	var mu sync.Mutex
+	running := map[string]int{}
+	api := func(ep string) lambdainvoke.API {
+		return apiFunc(func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			mu.Lock()
+			running[ep]++
+			n := running[ep]
+			mu.Unlock()
+			if n > 1 {
+				tt.Errorf("%s got a second invocation while one ran", ep)
+			}
+			started <- ep
+			<-release
+			mu.Lock()
+			running[ep]--
+			mu.Unlock()
+			return output(tt, &session.Reply{})
+		})
+	}
+	inv := lambdainvoke.New(fns, &fakeAPI{t: tt}, api, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() {
+		_, err := inv.Invoke(ctx, &session.Event{Kind: session.KindTick})
+		left <- err
+	}()
+	first := <-started
+	cancel()
+	select {
+	case err := <-left:
+		if !errors.Is(err, context.Canceled) {
+			tt.Errorf("Invoke given up = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		tt.Fatal("Invoke did not return when its context ended: it waited for the emulator's invocation")
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := inv.Invoke(context.Background(), &session.Event{Kind: session.KindTick})
+		second <- err
+	}()
+	if ep := <-started; ep == first {
+		tt.Errorf("the next call went to %s, whose invocation still runs", ep)
+	}
+	close(release)
+	if err := <-second; err != nil {
+		tt.Errorf("second Invoke: %v", err)
+	}
+}
