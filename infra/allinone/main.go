@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/mqttless/mqttless/infra/config"
+	"github.com/mqttless/mqttless/infra/gctune"
 )
 
 // Main is the composition root of cmd/mqttless: it parses the
@@ -20,7 +21,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 			return err
 		}
 	}
-	b, err := Start(cfg, cfg.Log.NewLogger(stderr))
+	log := cfg.Log.NewLogger(stderr)
+	switch {
+	case getenv("GOGC") != "":
+		log.Info("garbage collector: GOGC from the environment; -gc-headroom not applied", "GOGC", getenv("GOGC"))
+	case cfg.Proxy.GCHeadroom > 0:
+		defer gctune.Start(uint64(cfg.Proxy.GCHeadroom), log).Stop()
+	}
+	b, err := Start(cfg, log)
 	if err != nil {
 		return err
 	}

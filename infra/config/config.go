@@ -118,6 +118,10 @@ type Listen struct {
 
 // Proxy is the proxy's limits and timers.
 type Proxy struct {
+	// GCHeadroom is the least the heap grows by between two collections
+	// of the Go collector (infra/gctune); 0 leaves Go's default, and so
+	// does a GOGC in the environment.
+	GCHeadroom int64
 	// MaxSendBytes bounds the bytes waiting to be written to one
 	// connection; ConnectTimeout the time between accept and CONNECT;
 	// InvokeTimeout one call to the handlers.

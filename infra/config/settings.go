@@ -181,6 +181,8 @@ func settings(c *Config) []Setting {
 			levelOf(&c.Log.Level, slog.LevelInfo)},
 		{"log-format", "log format: text or json (the handler functions always log json)",
 			oneOf(&c.Log.Format, "text", "text", "json")},
+		{"gc-headroom", "bytes the heap may grow by between two runs of the Go garbage collector, at least: with a small live heap (a few busy connections) the collector then runs seldom rather than each time the heap doubles, for less CPU per message at the price of up to this much more memory; a live heap larger than it keeps Go's default (a run each time the heap doubles); 0: Go's default; a GOGC in the environment wins (README.md, \"Memory and the garbage collector\")",
+			uintOf(&c.Proxy.GCHeadroom, 16<<20, 0, 1<<40)},
 		{"pprof", "address to serve net/http/pprof on, such as 127.0.0.1:6060; empty: off",
 			stringOf(&c.Listen.Pprof, "", nil)},
 		{"invoker", "how the proxy runs the handlers: local (in-process, on -store) or lambda (invokes the functions of -lambda-functions)",
