@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"maps"
+	"math/rand/v2"
+	"strconv"
 
 	"github.com/mqttless/mqttless/core/packet"
 )
@@ -73,7 +75,9 @@ func (c *call) publish(frame []byte) error {
 	// (section 4.3.3). The receive record is written before routing, with
 	// Routed false, so a retry after a failure routes again; Routed is set
 	// when the call flushes the deliveries, before the PUBREC goes out. A
-	// resend within the same call finds it marked there.
+	// resend within the same call finds it marked there. A routing again
+	// appends only where the first one did not (Message.Receipt).
+	m.Receipt = newReceipt()
 	existing, err := c.h.store.Receive(c.ctx, c.st.ClientID, c.ev.Conn, &Inbound{PacketID: p.PacketID, Message: m})
 	if err != nil {
 		return c.storeErr(err) // fenced: taken over, closed
@@ -88,6 +92,12 @@ func (c *call) publish(frame []byte) error {
 		}
 		c.markFannedOut(p.PacketID)
 	case !existing.Routed && !c.marked[p.PacketID]:
+		if r := existing.Message.Receipt; r != "" {
+			if c.resent == nil {
+				c.resent = map[string]bool{}
+			}
+			c.resent[r] = true
+		}
 		if f, err = c.fanOut(&existing.Message); err != nil {
 			return err
 		}
@@ -179,4 +189,9 @@ func aliasBytes(aliases map[uint16]string) int {
 		n += len(t)
 	}
 	return n
+}
+
+// newReceipt returns a random Message.Receipt.
+func newReceipt() string {
+	return strconv.FormatUint(rand.Uint64(), 36)
 }

@@ -27,6 +27,13 @@ type Message struct {
 	// user properties [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16]
 	// [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20].
 	Props Props `json:"props,omitzero"`
+	// Receipt is set on a QoS 2 message as it is received: a random key
+	// of that receipt, kept with its receive state (Inbound) and carried
+	// into its stream entries, so that a resend after a call that failed
+	// between its appends and MarkFannedOut finds the entries appended
+	// already instead of appending them again (flushAppends,
+	// [MQTT-4.3.3-10]). It is never sent to subscribers.
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // Props are the message properties the broker passes through.

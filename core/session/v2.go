@@ -484,42 +484,37 @@ func (c *call) flushAppends() error {
 	if len(c.appends) == 0 {
 		return nil
 	}
-	pending := c.appends
+	all := c.appends
 	c.appends = nil
-	offs := make([]uint64, len(pending))
-	shower, early := c.h.store.(StreamShower)
-	early = early && c.showEarly(pending)
-	shown := false
-	if sb, ok := c.h.store.(StreamBatcher); ok {
-		batch := make([]StreamAppend, len(pending))
-		for i := range pending {
-			batch[i] = pending[i].StreamAppend
-		}
-		var err error
-		if early {
-			var pushed sync.WaitGroup
-			offs, err = shower.AppendBatchShown(c.ctx, batch, func(offs []uint64) {
-				shown = true
-				if ds := c.earlyDeliveries(pending, offs); len(ds) > 0 {
-					pushed.Go(func() { c.h.early(context.WithoutCancel(c.ctx), ds) })
-				}
-			})
-			// Delivered before the call returns, so before what the
-			// connection's next call delivers.
-			pushed.Wait()
-		} else {
-			offs, err = sb.AppendBatch(c.ctx, batch)
-		}
-		if err != nil {
-			return fmt.Errorf("session: append %d entries: %w", len(batch), err)
-		}
-	} else {
-		for i := range pending {
-			var err error
-			if offs[i], err = c.streamStore().Append(c.ctx, pending[i].ID, pending[i].Msg); err != nil {
-				return fmt.Errorf("session: append to %q: %w", pending[i].ID.Filter, err)
+	c.shown = false
+	// A resend's entries that the failed call appended already are
+	// delivered from their offsets, not appended again.
+	allOffs, found, err := c.appendedBefore(all)
+	if err != nil {
+		return err
+	}
+	pending := all
+	if len(found) > 0 {
+		pending = nil
+		for i, pa := range all {
+			if !found[i] {
+				pending = append(pending, pa)
 			}
 		}
+	}
+	offs, err := c.appendPending(pending)
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		j := 0
+		for i := range all {
+			if !found[i] {
+				allOffs[i] = offs[j]
+				j++
+			}
+		}
+		pending, offs = all, allOffs
 	}
 	var chunks []*Event
 	for i, pa := range pending {
@@ -527,8 +522,9 @@ func (c *call) flushAppends() error {
 			chunks = append(chunks, chunkEvents(pa.ID, offs[i], pa.Msg, pa.chunk, c.h.cfg.ChunkSize)...)
 			continue
 		}
+		early := c.shown && (found == nil || !found[i])
 		placeEntry(pa, offs[i], func(s *Session) *StreamDelivery {
-			if shown && s.Conn != c.ev.Conn {
+			if early && s.Conn != c.ev.Conn {
 				return nil // delivered early
 			}
 			return c.streamDelivery(s, pa.ID)
@@ -541,6 +537,105 @@ func (c *call) flushAppends() error {
 		}
 	}
 	return nil
+}
+
+// resendScan bounds how far back from a sub-stream's head appendedBefore
+// looks for a resent QoS 2 message's entry: a resend comes once its
+// client has reconnected, and an entry with more than this many others
+// appended after it on its sub-stream meanwhile is appended again (a
+// duplicate, as before receipts).
+const resendScan = 1000
+
+// appendedBefore finds the entries of pending that an earlier call
+// appended already: those of resent QoS 2 messages (c.resent) found, by
+// their Message.Receipt, among the last resendScan entries of their
+// sub-streams. It returns their offsets, at their indexes, and which were
+// found (nil when none).
+func (c *call) appendedBefore(pending []pendingAppend) ([]uint64, []bool, error) {
+	if len(c.resent) == 0 {
+		return nil, nil, nil
+	}
+	var ids []StreamID
+	for _, pa := range pending {
+		if c.resent[pa.Msg.Receipt] {
+			ids = append(ids, pa.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	ss := c.streamStore()
+	heads, err := ss.Heads(c.ctx, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session: heads of resent messages' sub-streams: %w", err)
+	}
+	offs := make([]uint64, len(pending))
+	var found []bool
+	for i, pa := range pending {
+		if !c.resent[pa.Msg.Receipt] {
+			continue
+		}
+		head := heads[pa.ID]
+		entries, err := ss.ReadStream(c.ctx, pa.ID, head-min(head, resendScan), resendScan)
+		if err != nil {
+			return nil, nil, fmt.Errorf("session: read %q for a resent message: %w", pa.ID.Filter, err)
+		}
+		for _, e := range entries {
+			if e.Message.Receipt == pa.Msg.Receipt {
+				if found == nil {
+					found = make([]bool, len(pending))
+				}
+				offs[i], found[i] = e.Offset, true
+				break
+			}
+		}
+	}
+	return offs, found, nil
+}
+
+// appendPending writes pending's appends, in order, with one
+// StreamBatcher.AppendBatch when the store has it (AppendBatchShown,
+// setting c.shown, when its QoS 1 entries may go early), and returns
+// their offsets.
+func (c *call) appendPending(pending []pendingAppend) ([]uint64, error) {
+	offs := make([]uint64, len(pending))
+	if len(pending) == 0 {
+		return offs, nil
+	}
+	shower, early := c.h.store.(StreamShower)
+	early = early && c.showEarly(pending)
+	if sb, ok := c.h.store.(StreamBatcher); ok {
+		batch := make([]StreamAppend, len(pending))
+		for i := range pending {
+			batch[i] = pending[i].StreamAppend
+		}
+		var err error
+		if early {
+			var pushed sync.WaitGroup
+			offs, err = shower.AppendBatchShown(c.ctx, batch, func(offs []uint64) {
+				c.shown = true
+				if ds := c.earlyDeliveries(pending, offs); len(ds) > 0 {
+					pushed.Go(func() { c.h.early(context.WithoutCancel(c.ctx), ds) })
+				}
+			})
+			// Delivered before the call returns, so before what the
+			// connection's next call delivers.
+			pushed.Wait()
+		} else {
+			offs, err = sb.AppendBatch(c.ctx, batch)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: append %d entries: %w", len(batch), err)
+		}
+		return offs, nil
+	}
+	for i := range pending {
+		var err error
+		if offs[i], err = c.streamStore().Append(c.ctx, pending[i].ID, pending[i].Msg); err != nil {
+			return nil, fmt.Errorf("session: append to %q: %w", pending[i].ID.Filter, err)
+		}
+	}
+	return offs, nil
 }
 
 // showEarly reports whether the entries of pending may be delivered

@@ -14,8 +14,9 @@ import (
 // recordStream:
 //
 //	at, expiresAt          8 bytes big-endian each (Unix ms)
-//	qos, flags, has, pfi   1 byte each (flags: 1 retain)
+//	qos, flags, has, pfi   1 byte each (flags: 1 retain, 2 receipt)
 //	topic, publisher, identity, content type, response topic,
+//	[receipt, with flag 2,]
 //	correlation data       each a uvarint length then its bytes
 //	user properties        a uvarint count, then key and value as above
 //	payload                the rest, raw
@@ -25,12 +26,15 @@ import (
 // is empty reads back as "" or nil, as with the JSON header's omitempty.
 const recordStream = 0x02
 
-const flagRetain = 1
+const (
+	flagRetain  = 1
+	flagReceipt = 2 // a QoS 2 message's Receipt follows the response topic; entries written before it have none
+)
 
 // encodeStreamRecord encodes r as a stream record.
 func encodeStreamRecord(r *streamRecord) []byte {
 	m := &r.Message
-	n := 1 + 8 + 8 + 4 + 6*binary.MaxVarintLen32 + len(m.Topic) + len(m.Publisher) + len(m.Identity) +
+	n := 1 + 8 + 8 + 4 + 7*binary.MaxVarintLen32 + len(m.Topic) + len(m.Publisher) + len(m.Identity) + len(m.Receipt) +
 		len(m.Props.ContentType) + len(m.Props.ResponseTopic) + len(m.Props.CorrelationData) + binary.MaxVarintLen32 + len(m.Payload)
 	for _, u := range m.Props.User {
 		n += 2*binary.MaxVarintLen32 + len(u.Key) + len(u.Value)
@@ -43,10 +47,17 @@ func encodeStreamRecord(r *streamRecord) []byte {
 	if m.Retain {
 		flags |= flagRetain
 	}
+	if m.Receipt != "" {
+		flags |= flagReceipt
+	}
 	b = append(b, m.QoS, flags, m.Props.Has, m.Props.PayloadFormat)
 	for _, s := range []string{m.Topic, m.Publisher, m.Identity, m.Props.ContentType, m.Props.ResponseTopic} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
+	}
+	if m.Receipt != "" {
+		b = binary.AppendUvarint(b, uint64(len(m.Receipt)))
+		b = append(b, m.Receipt...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Props.CorrelationData)))
 	b = append(b, m.Props.CorrelationData...)
@@ -73,6 +84,7 @@ func decodeStreamRecord(data []byte, r *streamRecord) error {
 	m := &r.Message
 	m.ExpiresAt = int64(binary.BigEndian.Uint64(d[8:]))
 	m.QoS, m.Retain, m.Props.Has, m.Props.PayloadFormat = d[16], d[17]&flagRetain != 0, d[18], d[19]
+	receipt := d[17]&flagReceipt != 0
 	d = d[20:]
 	next := func() ([]byte, bool) {
 		n, k := binary.Uvarint(d)
@@ -89,6 +101,13 @@ func decodeStreamRecord(data []byte, r *streamRecord) error {
 			return errStreamRecord
 		}
 		*p = string(s)
+	}
+	if receipt {
+		s, ok := next()
+		if !ok {
+			return errStreamRecord
+		}
+		m.Receipt = string(s)
 	}
 	cd, ok := next()
 	if !ok {

@@ -32,6 +32,7 @@ type msgItem struct {
 	CD        []byte     `dynamodbav:"cd,omitempty"`
 	User      []userItem `dynamodbav:"up,omitempty"`
 	Has       uint8      `dynamodbav:"has,omitempty"`
+	Receipt   string     `dynamodbav:"rc,omitempty"`
 }
 
 type userItem struct {
@@ -43,7 +44,7 @@ func toMsgItem(m *session.Message) msgItem {
 	it := msgItem{
 		Topic: m.Topic, Payload: clone(m.Payload), QoS: m.QoS, Retain: m.Retain, Publisher: m.Publisher, Identity: m.Identity,
 		ExpiresAt: m.ExpiresAt, PFI: m.Props.PayloadFormat, CT: m.Props.ContentType,
-		RT: m.Props.ResponseTopic, CD: clone(m.Props.CorrelationData), Has: m.Props.Has,
+		RT: m.Props.ResponseTopic, CD: clone(m.Props.CorrelationData), Has: m.Props.Has, Receipt: m.Receipt,
 	}
 	for _, u := range m.Props.User {
 		it.User = append(it.User, userItem{K: u.Key, V: u.Value})
@@ -58,6 +59,7 @@ func (it *msgItem) message() session.Message {
 			PayloadFormat: it.PFI, ContentType: it.CT, ResponseTopic: it.RT,
 			CorrelationData: it.CD, Has: it.Has,
 		},
+		Receipt: it.Receipt,
 	}
 	for _, u := range it.User {
 		m.Props.User = append(m.Props.User, packet.UserProperty{Key: u.K, Value: u.V})

@@ -430,7 +430,7 @@ var inboundTests = []test{
 
 // inbound returns a QoS 2 message received under pid.
 func (e *env) inbound(pid uint16, payload string) *session.Inbound {
-	return &session.Inbound{PacketID: pid, Message: session.Message{Topic: e.topic("in"), Payload: []byte(payload), QoS: 2, Publisher: "pub"}}
+	return &session.Inbound{PacketID: pid, Message: session.Message{Topic: e.topic("in"), Payload: []byte(payload), QoS: 2, Publisher: "pub", Receipt: "rc-" + payload}}
 }
 
 // receive calls Receive and returns the existing record.

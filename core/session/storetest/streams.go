@@ -174,17 +174,20 @@ func testReadStreamRange(e *env) {
 
 // testStreamCopies: a message appended, or read, shares nothing with the
 // store.
+//
+// The entry keeps every field of the message, a QoS 2 message's Receipt
+// included (a resend looks its entry up by it).
 func testStreamCopies(e *env) {
 	ss := e.streams()
 	id := session.StreamID{Filter: e.topic("c")}
-	m := &session.Message{Topic: id.Filter, Payload: []byte("abc"), QoS: 2,
+	m := &session.Message{Topic: id.Filter, Payload: []byte("abc"), QoS: 2, Receipt: "r1",
 		Props: session.Props{CorrelationData: []byte("cd"), User: []packet.UserProperty{{Key: "k", Value: "v"}}}}
 	_, err := ss.Append(e.ctx, id, m)
 	e.must(err, "Append")
 	m.Payload[0], m.Props.CorrelationData[0], m.Props.User[0].Value = 'X', 'X', "X"
 	got, err := ss.ReadStream(e.ctx, id, 0, 1)
 	e.must(err, "ReadStream")
-	want := session.Message{Topic: id.Filter, Payload: []byte("abc"), QoS: 2,
+	want := session.Message{Topic: id.Filter, Payload: []byte("abc"), QoS: 2, Receipt: "r1",
 		Props: session.Props{CorrelationData: []byte("cd"), User: []packet.UserProperty{{Key: "k", Value: "v"}}}}
 	e.eq("entry after the caller changed its message", got[0].Message, want)
 	got[0].Message.Payload[0] = 'Y'
