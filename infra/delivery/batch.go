@@ -80,14 +80,20 @@ func requestBodies(ds []session.Delivery) ([][]byte, error) {
 }
 
 // cutDelivery cuts d into deliveries for its connection whose packets'
-// base64 stays under BatchBytes each (but for a single packet, which goes
-// alone), in order; Close is on the last. Each carries d's Order: the
-// proxy finds a frame's place by its packet identifier, and takes a skip
-// twice as once.
+// base64 and stream entries stay under BatchBytes each (but for a single
+// packet or entry, which goes alone), in order: the packets first, then
+// the entries, each sub-stream's in offset order (its GoneBelow with its
+// first part, its skips with its last); Close is on the last. Each carries
+// d's Order: the proxy finds a frame's place by its packet identifier, and
+// takes a skip twice as once; its window takes a sub-stream's entries in
+// any order and cuts.
 func cutDelivery(d session.Delivery) []session.Delivery {
 	size := 0
 	for _, p := range d.Packets {
-		size += base64.StdEncoding.EncodedLen(len(p)) + 3
+		size += packetSize(p)
+	}
+	for i := range d.Streams {
+		size += streamSize(&d.Streams[i])
 	}
 	if size <= BatchBytes-bodySlack {
 		return []session.Delivery{d}
@@ -95,16 +101,74 @@ func cutDelivery(d session.Delivery) []session.Delivery {
 	var parts []session.Delivery
 	cur := session.Delivery{Proxy: d.Proxy, Conn: d.Conn, Client: d.Client, Order: d.Order}
 	size = 0
-	for _, p := range d.Packets {
-		n := base64.StdEncoding.EncodedLen(len(p)) + 3
-		if len(cur.Packets) > 0 && size+n > BatchBytes-bodySlack {
+	// room makes room for n more bytes: cur goes out first when it holds
+	// something and n would take it past the bound.
+	room := func(n int) {
+		if (len(cur.Packets) > 0 || len(cur.Streams) > 0) && size+n > BatchBytes-bodySlack {
 			parts = append(parts, cur)
 			cur = session.Delivery{Proxy: d.Proxy, Conn: d.Conn, Client: d.Client, Order: d.Order}
 			size = 0
 		}
-		cur.Packets = append(cur.Packets, p)
 		size += n
 	}
-	cur.Close, cur.Streams = d.Close, d.Streams // delivery v2's entries after the frames (not counted in the cut yet)
+	for _, p := range d.Packets {
+		room(packetSize(p))
+		cur.Packets = append(cur.Packets, p)
+	}
+	for _, sd := range d.Streams {
+		// part is sd's part in cur: cur.Streams' last, when it is sd's.
+		part := func() *session.StreamDelivery {
+			if n := len(cur.Streams); n > 0 && cur.Streams[n-1].Stream == sd.Stream {
+				return &cur.Streams[n-1]
+			}
+			cur.Streams = append(cur.Streams, session.StreamDelivery{Stream: sd.Stream})
+			return &cur.Streams[len(cur.Streams)-1]
+		}
+		room(streamHeadSize)
+		part().GoneBelow = sd.GoneBelow
+		for _, e := range sd.Entries {
+			room(entrySize(&e))
+			p := part()
+			p.Entries = append(p.Entries, e)
+		}
+		if len(sd.Skips) > 0 {
+			room(len(sd.Skips) * 21)
+			part().Skips = sd.Skips
+		}
+	}
+	cur.Close = d.Close
 	return append(parts, cur)
 }
+
+// packetSize bounds a packet's share of a request's JSON.
+func packetSize(p []byte) int { return base64.StdEncoding.EncodedLen(len(p)) + 3 }
+
+// streamHeadSize bounds a StreamDelivery's JSON but for its entries and
+// skips: its sub-stream's filter counts in entrySize's way, with the rest.
+const streamHeadSize = 128
+
+// streamSize bounds sd's JSON.
+func streamSize(sd *session.StreamDelivery) int {
+	n := streamHeadSize + jsonStringSize(sd.Stream.Filter) + len(sd.Skips)*21
+	for i := range sd.Entries {
+		n += entrySize(&sd.Entries[i])
+	}
+	return n
+}
+
+// entrySize bounds a stream entry's JSON: base64 for its byte slices, six
+// bytes a byte (\u00XX) for its strings, and room for the names and
+// numbers.
+func entrySize(e *session.StreamEntry) int {
+	m := &e.Message
+	n := 256 + base64.StdEncoding.EncodedLen(len(m.Payload)) + base64.StdEncoding.EncodedLen(len(m.Props.CorrelationData)) +
+		jsonStringSize(m.Topic) + jsonStringSize(m.Publisher) + jsonStringSize(m.Identity) + jsonStringSize(m.Receipt) +
+		jsonStringSize(m.Props.ContentType) + jsonStringSize(m.Props.ResponseTopic)
+	for _, u := range m.Props.User {
+		n += 16 + jsonStringSize(u.Key) + jsonStringSize(u.Value)
+	}
+	return n
+}
+
+// jsonStringSize bounds the JSON of string s: every byte escaped.
+func jsonStringSize(s string) int { return 6*len(s) + 2 }

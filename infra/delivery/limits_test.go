@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,5 +244,66 @@ func TestForwardOneLargePacket(t *testing.T) {
 	}
 	if calls := ep.delivered(); len(calls) != 1 || !bytes.Equal(calls[0][0].Packets[0], p) {
 		t.Fatalf("the packet did not arrive whole")
+	}
+}
+
+// Delivery v2's stream entries count in the cut as packets do: a
+// delivery whose entries pass BatchBytes goes in several requests, each
+// served, that carry every entry of each sub-stream in offset order, its
+// skips, and the Close after the last. (Before, the entries went whole
+// with the delivery's last part: 7 MB of them were one request over the
+// endpoint's MaxBody, refused.)
+func TestForwardCutsLargeStreams(t *testing.T) {
+	ep := newEndpoint(t, delivery.ServerConfig{MaxPacketSize: 1 << 20})
+	c := newClient(t, secret)
+	d := session.Delivery{Proxy: ep.url, Conn: "conn-0", Close: true, Packets: [][]byte{{0x30, 3, 0, 1, 'a'}}}
+	for s, filter := range []string{"a/#", "b/+"} {
+		sd := session.StreamDelivery{Stream: session.StreamID{Filter: filter}, GoneBelow: 5, Skips: []uint64{20}}
+		for i := range 4 {
+			sd.Entries = append(sd.Entries, session.StreamEntry{Offset: uint64(10 + i), Message: session.Message{
+				Topic: filter, QoS: 1, Payload: bytes.Repeat([]byte{byte(s*10 + i)}, 900<<10)}})
+		}
+		d.Streams = append(d.Streams, sd)
+	}
+	if _, err := c.Forward(context.Background(), ep.url, []session.Delivery{d}); err != nil {
+		t.Fatalf("Forward of 7 MB of entries: %v", err)
+	}
+	calls := ep.delivered()
+	if len(calls) < 2 {
+		t.Fatalf("%d requests for 7 MB of entries, want several", len(calls))
+	}
+	offsets := map[string][]uint64{}
+	gone, skips, closes, packets := map[string]uint64{}, map[string][]uint64{}, 0, 0
+	for _, call := range calls {
+		for _, got := range call {
+			if closes > 0 {
+				t.Fatal("a part after the Close")
+			}
+			packets += len(got.Packets)
+			for _, sd := range got.Streams {
+				f := sd.Stream.Filter
+				for _, e := range sd.Entries {
+					if e.Message.Payload[0] != d.Streams[map[string]int{"a/#": 0, "b/+": 1}[f]].Entries[e.Offset-10].Message.Payload[0] || len(e.Message.Payload) != 900<<10 {
+						t.Fatalf("%s entry %d arrived changed", f, e.Offset)
+					}
+					offsets[f] = append(offsets[f], e.Offset)
+				}
+				if sd.GoneBelow != 0 {
+					gone[f] = sd.GoneBelow
+				}
+				skips[f] = append(skips[f], sd.Skips...)
+			}
+			if got.Close {
+				closes++
+			}
+		}
+	}
+	for _, f := range []string{"a/#", "b/+"} {
+		if !slices.Equal(offsets[f], []uint64{10, 11, 12, 13}) || gone[f] != 5 || !slices.Equal(skips[f], []uint64{20}) {
+			t.Errorf("%s: entries %v, gone below %d, skips %v; want 10 to 13 in order, 5, [20]", f, offsets[f], gone[f], skips[f])
+		}
+	}
+	if packets != 1 || closes != 1 {
+		t.Errorf("%d packets and %d closes, want 1 each", packets, closes)
 	}
 }
