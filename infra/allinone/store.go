@@ -33,7 +33,7 @@ const storeLockTimeout = 2 * time.Second
 func OpenStore(cfg config.Store, log *slog.Logger) (session.Store, func() error, error) {
 	switch cfg.Kind {
 	case "memory":
-		return memstore.New(memstore.WithStreamKeep(cfg.StreamKeep)), func() error { return nil }, nil
+		return memstore.New(), func() error { return nil }, nil
 	case "dynamo":
 		return openDynamo(cfg, log)
 	}
@@ -42,7 +42,7 @@ func OpenStore(cfg config.Store, log *slog.Logger) (session.Store, func() error,
 	}
 	path := filepath.Join(cfg.DataDir, BoltFile)
 	opts := []boltstore.Option{boltstore.WithLockTimeout(storeLockTimeout), boltstore.WithGroupCommit(),
-		boltstore.WithStreamRetention(cfg.StreamRetention), boltstore.WithStreamKeep(cfg.StreamKeep)}
+		boltstore.WithStreamRetention(cfg.StreamRetention)}
 	if !cfg.Fsync {
 		opts = append(opts, boltstore.WithNoSync())
 	}

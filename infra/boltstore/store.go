@@ -42,9 +42,6 @@ type Store struct {
 	// streamRetention is how long stream entries are kept at least
 	// (WithStreamRetention); 0 for as long as their message lives.
 	streamRetention time.Duration
-	// streamKeep is how many entries a sub-stream keeps at most, about
-	// (WithStreamKeep); 0 for no bound.
-	streamKeep uint64
 	// pidLimit bounds the packet ids the queues assign (LimitPacketIDs;
 	// 0 for 65535). Set before the store serves, read by every Dispatch.
 	pidLimit atomic.Uint32
@@ -74,10 +71,8 @@ type options struct {
 	batchDelay  time.Duration
 	group       bool
 	mode        os.FileMode
-	// streamRetention, streamKeep: see WithStreamRetention and
-	// WithStreamKeep (streams.go).
+	// streamRetention: see WithStreamRetention (streams.go).
 	streamRetention time.Duration
-	streamKeep      uint64
 }
 
 // WithLockTimeout sets how long Open waits for the file lock another
@@ -132,7 +127,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.MaxBatchDelay = o.batchDelay
 	}
 	st := &Store{db: db, subs: topic.NewIndex[session.Subscription](), batch: o.batch,
-		sessions: map[string]*cacheEntry{}, streamRetention: o.streamRetention, streamKeep: o.streamKeep}
+		sessions: map[string]*cacheEntry{}, streamRetention: o.streamRetention}
 	if o.group {
 		st.group = &group{db: db, writeMu: &st.subsMu}
 	}

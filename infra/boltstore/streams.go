@@ -106,7 +106,7 @@ func (st *Store) AppendBatchShown(ctx context.Context, batch []session.StreamApp
 				return err
 			}
 			if next%trimEvery == 0 { // before the Put: never the entry appended
-				if _, err := trimFront(sb, at, st.streamRetention, st.streamKeep, trimBatch); err != nil {
+				if _, err := trimFront(sb, at, st.streamRetention, trimBatch); err != nil {
 					return err
 				}
 			}
@@ -314,37 +314,17 @@ func WithStreamRetention(d time.Duration) Option {
 	return func(o *options) { o.streamRetention = d }
 }
 
-// WithStreamKeep bounds a sub-stream to about its newest n entries: older
-// ones are removed as appends go (trimFront), whatever their retention.
-// The broker sets -max-queued plus -max-inflight: a session further
-// behind than -max-queued skips its oldest entries on resume anyway
-// (session.CatchUpFrom), so no session reads them, and the store no longer
-// grows with every message of the retention's day. 0, the default, keeps
-// entries for their retention.
-func WithStreamKeep(n int) Option {
-	return func(o *options) { o.streamKeep = uint64(max(n, 0)) }
-}
-
 // trimFront removes the oldest entries of the sub-stream bucket sb, up to
 // limit, as long as they are expired at now (Unix ms): appended more than
-// retention ago (retention > 0), holding a message past its expiry, or
-// more than keep (> 0) below the sub-stream's head (its sequence). It
+// retention ago (retention > 0), or holding a message past its expiry. It
 // stops at the first entry that stays, so a sub-stream always holds the
 // offsets from its oldest entry to its head, without holes: ReadStream
 // from a position below the oldest entry starts at the oldest entry. The
 // bucket stays when it is emptied, since its sequence is the head.
-func trimFront(sb *bolt.Bucket, now int64, retention time.Duration, keep uint64, limit int) (int, error) {
+func trimFront(sb *bolt.Bucket, now int64, retention time.Duration, limit int) (int, error) {
 	var keys [][]byte
-	var keepFrom uint64 // the oldest offset kept by count
-	if head := sb.Sequence(); keep > 0 && head > keep {
-		keepFrom = head - keep + 1
-	}
 	c := sb.Cursor()
 	for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
-		if len(k) == 8 && binary.BigEndian.Uint64(k) < keepFrom {
-			keys = append(keys, bytes.Clone(k))
-			continue
-		}
 		var r streamRecord
 		if err := getStreamRecord(v, &r); err != nil {
 			return 0, fmt.Errorf("decode entry %x: %w", k, err)
@@ -385,7 +365,7 @@ func (st *Store) TrimStreams(ctx context.Context, now int64, limit int) (int, er
 			if n >= limit {
 				break
 			}
-			m, err := trimFront(streams.Bucket(k), now, st.streamRetention, st.streamKeep, limit-n)
+			m, err := trimFront(streams.Bucket(k), now, st.streamRetention, limit-n)
 			if err != nil {
 				return fmt.Errorf("stream %x: %w", k, err)
 			}

@@ -138,33 +138,3 @@ func TestStreamTrimOnAppend(t *testing.T) {
 		t.Errorf("offsets after the 64th append: %v, want 64 alone", got)
 	}
 }
-
-// TestStreamKeep: with WithStreamKeep(n) a sub-stream holds about its
-// newest n entries (trimmed every trimEvery appends), dense up to its
-// head, whatever their retention; TrimStreams trims one that gets no
-// more appends; without it, every entry stays.
-func TestStreamKeep(t *testing.T) {
-	st := open(t, boltstore.WithStreamKeep(100))
-	id, other := session.StreamID{Filter: "a/#"}, session.StreamID{Filter: "b/#"}
-	appendN(t, st, id, 1000, 0)
-	got := offsets(t, st, id)
-	if len(got) < 100 || len(got) > 100+64 || got[len(got)-1] != 1000 || got[0] != 1000-uint64(len(got))+1 {
-		t.Fatalf("after 1,000 appends %d entries, %d to %d; want the newest 100 to 164, up to 1000", len(got), got[0], got[len(got)-1])
-	}
-	appendN(t, st, other, 130, 0)
-	if _, err := st.TrimStreams(t.Context(), time.Now().UnixMilli(), 1000); err != nil {
-		t.Fatal(err)
-	}
-	if got := offsets(t, st, other); len(got) != 100 || got[0] != 31 {
-		t.Fatalf("after TrimStreams %d entries from %v, want 100 from 31", len(got), got[:1])
-	}
-	if h := head(t, st, id); h != 1000 {
-		t.Fatalf("head %d, want 1000", h)
-	}
-
-	all := open(t)
-	appendN(t, all, id, 300, 0)
-	if got := offsets(t, all, id); len(got) != 300 {
-		t.Fatalf("without WithStreamKeep %d entries of 300", len(got))
-	}
-}

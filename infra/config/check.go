@@ -30,7 +30,6 @@ func (c *Config) check(p *parser, raw func(name string) (string, bool)) {
 	if e := c.Session.MaxSessionExpiry; e != 0 && e != session.NeverExpires {
 		c.Store.StreamRetention = time.Duration(e)*time.Second + streamRetentionMargin
 	}
-	c.Store.StreamKeep = c.Session.MaxQueued + int(c.Session.MaxInflight)
 	if s, set := raw("fsync"); set && c.Store.Kind != "bolt" && !c.Store.Fsync {
 		p.fail("fsync", s, fmt.Sprintf("only -store bolt writes a file of its own; -store %s has no fsync to turn off", c.Store.Kind))
 	}

@@ -56,12 +56,6 @@ type Store struct {
 	// entry outlives it; 0 (keep until trimmed) when sessions may never
 	// expire. Derived, not a flag.
 	StreamRetention time.Duration
-	// StreamKeep bounds each sub-stream of the embedded stores (bolt,
-	// memory) to about its newest entries: -max-queued plus
-	// -max-inflight, since a session further behind skips its oldest on
-	// resume (session.CatchUpFrom). Derived, not a flag; DynamoDB's
-	// entries go by their ttl only (a delete would cost a write each).
-	StreamKeep int
 	// Fsync flushes each commit of the embedded store to the disk before
 	// what it holds is acknowledged (-fsync).
 	Fsync bool

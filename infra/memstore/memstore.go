@@ -36,10 +36,9 @@ type Store struct {
 	retainedBy map[string]retainedUse
 	users      authData                 // users and access rules (auth.go), under their own lock
 	leases     map[string]session.Lease // by proxy (leases.go)
-	// streams are delivery v2's sub-streams (streams.go); keep bounds
-	// each to about its newest entries (WithStreamKeep; 0: no bound).
-	streams map[session.StreamID]*stream
-	keep    int
+	// streams are delivery v2's sub-streams (streams.go); the entry at
+	// offset o is at index o-1.
+	streams map[session.StreamID][]session.Message
 	// pidMax bounds the packet identifiers Dispatch assigns (1..pidMax;
 	// 65535 when 0): session.PacketIDLimiter.
 	pidMax uint16
@@ -66,15 +65,8 @@ type record struct {
 }
 
 // New returns an empty Store.
-// Option configures New.
-type Option func(*Store)
-
-// WithStreamKeep bounds a sub-stream to about its newest n entries, as
-// boltstore.WithStreamKeep does: older ones go as appends come.
-func WithStreamKeep(n int) Option { return func(st *Store) { st.keep = max(n, 0) } }
-
-func New(opts ...Option) *Store {
-	st := &Store{
+func New() *Store {
+	return &Store{
 		sessions:   map[string]*record{},
 		subs:       topic.NewIndex[session.Subscription](),
 		retained:   map[string]*session.Message{},
@@ -82,10 +74,6 @@ func New(opts ...Option) *Store {
 		retainedBy: map[string]retainedUse{},
 		users:      authData{users: map[string]*auth.User{}, rules: map[string]auth.Rule{}},
 	}
-	for _, o := range opts {
-		o(st)
-	}
-	return st
 }
 
 // Connect implements session.Store, as ConnectWithin with no limits.

@@ -14,33 +14,16 @@ import (
 
 var _ session.StreamStore = (*Store)(nil)
 
-// stream is a sub-stream: msgs[i] is the entry at offset base+i+1.
-type stream struct {
-	base uint64
-	msgs []session.Message
-}
-
 // Append implements session.StreamStore: the entry goes at the end of the
-// sub-stream, so its offset is base plus the entries after it. Past
-// keep+keep/4 entries (keep > 0), the oldest go down to keep.
+// sub-stream's slice, so its offset is the slice's length after it.
 func (st *Store) Append(_ context.Context, id session.StreamID, msg *session.Message) (uint64, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.streams == nil {
-		st.streams = map[session.StreamID]*stream{}
+		st.streams = map[session.StreamID][]session.Message{}
 	}
-	s := st.streams[id]
-	if s == nil {
-		s = &stream{}
-		st.streams[id] = s
-	}
-	s.msgs = append(s.msgs, cloneMessage(*msg))
-	if st.keep > 0 && len(s.msgs) > st.keep+st.keep/4 {
-		drop := len(s.msgs) - st.keep
-		s.msgs = slices.Clone(s.msgs[drop:]) // a new array: the old one's messages go
-		s.base += uint64(drop)
-	}
-	return s.base + uint64(len(s.msgs)), nil
+	st.streams[id] = append(st.streams[id], cloneMessage(*msg))
+	return uint64(len(st.streams[id])), nil
 }
 
 // ReadStream implements session.StreamStore.
@@ -48,12 +31,9 @@ func (st *Store) ReadStream(_ context.Context, id session.StreamID, after uint64
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	s := st.streams[id]
-	if s == nil {
-		return nil, nil
-	}
 	var out []session.StreamEntry
-	for off := max(after, s.base) + 1; off <= s.base+uint64(len(s.msgs)) && len(out) < limit; off++ {
-		out = append(out, session.StreamEntry{Offset: off, Message: cloneMessage(s.msgs[off-s.base-1])})
+	for off := after + 1; off <= uint64(len(s)) && len(out) < limit; off++ {
+		out = append(out, session.StreamEntry{Offset: off, Message: cloneMessage(s[off-1])})
 	}
 	return out, nil
 }
@@ -64,11 +44,7 @@ func (st *Store) Heads(_ context.Context, ids []session.StreamID) (map[session.S
 	defer st.mu.Unlock()
 	out := make(map[session.StreamID]uint64, len(ids))
 	for _, id := range ids {
-		if s := st.streams[id]; s != nil {
-			out[id] = s.base + uint64(len(s.msgs))
-		} else {
-			out[id] = 0
-		}
+		out[id] = uint64(len(st.streams[id]))
 	}
 	return out, nil
 }
