@@ -33,7 +33,7 @@ func deliveryBroker(t *testing.T) (*broker, string) {
 	needOwnBroker(t)
 	needEmbeddedStore(t)
 	addr := mustFreeAddr(t)
-	b := startBroker(t, withFlags(hostileFlags("-delivery-addr", addr, "-delivery-secret", abuseDeliverySecret)...))
+	b := startBroker(t, withFlags(measuredMemory(hostileFlags("-delivery-addr", addr, "-delivery-secret", abuseDeliverySecret)...)...))
 	return b, addr
 }
 

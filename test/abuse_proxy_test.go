@@ -179,7 +179,7 @@ func TestAbuseUserConnections(t *testing.T) {
 func TestAbuseConnectUserProperties(t *testing.T) {
 	needOwnBroker(t)
 	t.Parallel()
-	b := startBroker(t)
+	b := startBroker(t, withFlags(measuredMemory()...))
 	time.Sleep(300 * time.Millisecond)
 	before, err := vmRSS(b)
 	if err != nil {
@@ -247,7 +247,7 @@ func TestAbusePendingConnects(t *testing.T) {
 	needOwnBroker(t)
 	t.Parallel()
 	const pending, tries = 50, 150
-	b := startBroker(t, withFlags("-max-pending-connects", fmt.Sprint(pending), "-connect-timeout", "5s"))
+	b := startBroker(t, withFlags(measuredMemory("-max-pending-connects", fmt.Sprint(pending), "-connect-timeout", "5s")...))
 	time.Sleep(300 * time.Millisecond)
 	before, err := vmRSS(b)
 	if err != nil {
@@ -324,8 +324,8 @@ func TestAbuseTopicAliases(t *testing.T) {
 	needEmbeddedStore(t)
 	t.Parallel()
 	const subs, topics, topicLen = 4, 500, 32 << 10
-	b := startBroker(t, withFlags("-max-outbound-aliases", "8", "-max-outbound-alias-bytes", "131072",
-		"-max-topic-length", "65535"))
+	b := startBroker(t, withFlags(measuredMemory("-max-outbound-aliases", "8", "-max-outbound-alias-bytes", "131072",
+		"-max-topic-length", "65535")...))
 	root := shortRoot()
 	type result struct {
 		got, maxAlias int
@@ -514,7 +514,7 @@ func TestAbuseWebSocketUpgrade(t *testing.T) {
 	needOwnBroker(t)
 	t.Parallel()
 	ws := mustFreeAddr(t)
-	b := startBroker(t, withFlags("-ws-addr", ws, "-max-conn-rate", "5"))
+	b := startBroker(t, withFlags(measuredMemory("-ws-addr", ws, "-max-conn-rate", "5")...))
 	time.Sleep(300 * time.Millisecond)
 	before, err := vmRSS(b)
 	if err != nil {

@@ -265,10 +265,10 @@ func TestAbuseRetainedNonReaders(t *testing.T) {
 	// Stored by one broker, served by a second on the same data, so that
 	// the peak memory of storing them is not in the second's.
 	dir := t.TempDir()
-	first := startBroker(t, withDataDir(dir), withFlags(hostileFlags()...))
+	first := startBroker(t, withDataDir(dir), withFlags(measuredMemory(hostileFlags()...)...))
 	storeRetained(t, first.addr, "big", n, size)
 	mustH(t, first.stop(), "stopping the first broker")
-	b := startBroker(t, withDataDir(dir), withFlags(hostileFlags()...))
+	b := startBroker(t, withDataDir(dir), withFlags(measuredMemory(hostileFlags()...)...))
 	time.Sleep(200 * time.Millisecond)
 	before, err := vmHWM(b)
 	mustH(t, err, "VmHWM")

@@ -61,7 +61,7 @@ func TestAbuseSessWills(t *testing.T) {
 	if brokerHasFlag("max-connect-size") { // CONNECTs of 290 KiB
 		flags = append(flags, "-max-connect-size", fmt.Sprint(1<<20))
 	}
-	b := startBroker(t, withFlags(hostileFlags(flags...)...), withDataDir(t.TempDir()))
+	b := startBroker(t, withFlags(measuredMemory(hostileFlags(flags...)...)...), withDataDir(t.TempDir()))
 	before := liveHeap(t, pprof)
 	for i := range n {
 		c := dialRaw(t, b.addr, packet.V5)

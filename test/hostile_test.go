@@ -362,7 +362,7 @@ func TestHostileIdleConnections(t *testing.T) {
 	needOwnBroker(t)
 	needEmbeddedStore(t)
 	t.Parallel()
-	b := startBroker(t, withFlags(hostileFlags()...))
+	b := startBroker(t, withFlags(measuredMemory(hostileFlags()...)...))
 	w := newWitness(t, b.addr)
 	time.Sleep(500 * time.Millisecond) // let the broker settle after start-up
 	before, err := vmRSS(b)
@@ -473,7 +473,7 @@ func TestHostileOversize(t *testing.T) {
 	needOwnBroker(t)
 	t.Parallel()
 	const limit = 1024
-	b := startBroker(t, withFlags(hostileFlags("-max-packet-size", fmt.Sprint(limit))...))
+	b := startBroker(t, withFlags(measuredMemory(hostileFlags("-max-packet-size", fmt.Sprint(limit))...)...))
 	w := newWitness(t, b.addr)
 	before, err := vmRSS(b)
 	if err != nil {
@@ -605,7 +605,7 @@ func TestHostileSubscribeFlood(t *testing.T) {
 		limit = 100
 		flags = append(flags, "-max-subscriptions", fmt.Sprint(limit))
 	}
-	b := startBroker(t, withFlags(flags...))
+	b := startBroker(t, withFlags(measuredMemory(flags...)...))
 	w := newWitness(t, b.addr)
 	stop := w.during(200 * time.Millisecond)
 	before, err := vmRSS(b)

@@ -60,6 +60,7 @@ func Start(headroom uint64, log *slog.Logger) *Tuner {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Tuner{headroom: headroom, log: log, sample: []metrics.Sample{{Name: liveMetric}}}
+	log.Info("garbage collector headroom", "bytes", headroom)
 	t.orig = debug.SetGCPercent(100)
 	t.pct = 100
 	t.adjust()
@@ -98,11 +99,9 @@ func (t *Tuner) adjust() bool {
 	if t.sample[0].Value.Kind() != metrics.KindUint64 {
 		return true
 	}
-	live := t.sample[0].Value.Uint64()
-	pct := Percent(live, t.headroom)
+	pct := Percent(t.sample[0].Value.Uint64(), t.headroom)
 	if d := pct - t.pct; d > t.pct/8 || -d > t.pct/8 {
 		debug.SetGCPercent(pct)
-		t.log.Debug("collector percentage set", "percent", pct, "live", live, "headroom", t.headroom)
 		t.pct = pct
 	}
 	return true
