@@ -256,8 +256,14 @@ func TestFrameReaderHugeClaim(t *testing.T) {
 	} else {
 		t.Logf("%d refusals allocated %d bytes in all", runs, total)
 	}
-	// Only the error is allocated.
-	if allocs := testing.AllocsPerRun(runs, read); allocs > 8 {
+	// Only the error is allocated. AllocsPerRun counts the process's
+	// allocations, others' included (a CI run under -race and load saw 9):
+	// the least of three measures is the refusal's own.
+	allocs := testing.AllocsPerRun(runs, read)
+	for range 2 {
+		allocs = min(allocs, testing.AllocsPerRun(runs, read))
+	}
+	if allocs > 8 {
 		t.Errorf("%v allocations per refusal", allocs)
 	}
 
