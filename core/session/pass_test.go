@@ -136,23 +136,7 @@ func TestDrainEndsOwnedSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wills := map[string]int{}
-	for passes := 1; ; passes++ {
-		if passes > 100 {
-			t.Fatalf("still more after %d drain events", passes)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		r, err := h.Handle(ctx, &session.Event{Kind: session.KindDrain, Proxy: "proxy-1"})
-		cancel()
-		if err != nil {
-			t.Fatalf("drain event %d: %v", passes, err)
-		}
-		e.checkReply(nil, r)
-		countWills(watcher, r, wills)
-		if !r.More {
-			break
-		}
-	}
+	wills := e.drainAll(h, watcher, "proxy-1")
 	wantEachOnce(t, "c", n, st.ended, wills)
 	if wills["ends"] != 1 || wills["later"] != 0 || wills["other"] != 0 {
 		t.Errorf("wills: ends %d, later %d, other %d; want 1, 0 (its delay is 30 s), 0 (another proxy)", wills["ends"], wills["later"], wills["other"])
@@ -270,26 +254,36 @@ func TestDrainMoreWhenWillsLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wills := map[string]int{}
-	for passes := 1; ; passes++ {
-		if passes > 100 {
-			t.Fatalf("still more after %d drain events", passes)
-		}
-		// 100 ms: the pass stops at 80 ms, time for 4 rounds of 16 wills.
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		r, err := h.Handle(ctx, &session.Event{Kind: session.KindDrain, Proxy: "proxy-1"})
-		cancel()
-		if err != nil {
-			t.Fatalf("drain event %d: %v", passes, err)
-		}
-		countWills(watcher, r, wills)
-		if !r.More {
-			break
-		}
-	}
+	// Each event has 100 ms: the pass stops at 80 ms, time for 4 rounds
+	// of 16 wills.
+	wills := e.drainAll(h, watcher, "proxy-1")
 	for i := range n {
 		if id := fmt.Sprintf("c%d", i); wills[id] != 1 {
 			t.Errorf("%s: will published %d times by the drain, want once", id, wills[id])
+		}
+	}
+}
+
+// drainAll sends h KindDrain events for proxy, each within 100 ms, until
+// a reply asks for no more, and returns the will payloads they delivered
+// to watcher.
+func (e *env) drainAll(h *session.Handler, watcher *conn, proxy string) map[string]int {
+	e.t.Helper()
+	wills := map[string]int{}
+	for passes := 1; ; passes++ {
+		if passes > 100 {
+			e.t.Fatalf("still more after %d drain events", passes)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		r, err := h.Handle(ctx, &session.Event{Kind: session.KindDrain, Proxy: proxy})
+		cancel()
+		if err != nil {
+			e.t.Fatalf("drain event %d: %v", passes, err)
+		}
+		e.checkReply(nil, r)
+		countWills(watcher, r, wills)
+		if !r.More {
+			return wills
 		}
 	}
 }
