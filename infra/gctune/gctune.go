@@ -7,7 +7,7 @@
 // The broker's live heap is small when it carries a few busy connections
 // (3 to 4 MB in BenchmarkS2), so it collected about 20 times a second at
 // 20,000 messages a second, and the collector took about 14 % of its CPU.
-// A fixed headroom of a few tens of MiB makes those collections rare,
+// A fixed headroom of some MiB (16 by default) makes them rare,
 // while a broker with a large live heap (many connections, say) keeps
 // Go's default: its heap goal is live + max(live, headroom), never above
 // live + live unless the live heap is smaller than the headroom.
@@ -38,7 +38,6 @@ const minLive = 1 << 20
 // Tuner sets the collector's percentage after each collection.
 type Tuner struct {
 	headroom uint64
-	log      *slog.Logger
 	orig     int // the percentage before Start, restored by Stop
 	sample   []metrics.Sample
 
@@ -59,7 +58,7 @@ func Start(headroom uint64, log *slog.Logger) *Tuner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tuner{headroom: headroom, log: log, sample: []metrics.Sample{{Name: liveMetric}}}
+	t := &Tuner{headroom: headroom, sample: []metrics.Sample{{Name: liveMetric}}}
 	log.Info("garbage collector headroom", "bytes", headroom)
 	t.orig = debug.SetGCPercent(100)
 	t.pct = 100
