@@ -22,9 +22,9 @@ import (
 // passes, whatever the function's own timeout. Ending the sessions comes
 // first: a session offline with its will due is settled, and the fleet's
 // sweep publishes the will if the drain does not. Reply.More is set when
-// the pass stopped before proxy owned none, handled a full page of due
-// sessions or ran out of time: the proxy then sends another KindDrain,
-// which resumes from what the store holds. It returns how many sessions of proxy it ended.
+// the pass stopped before proxy owned none, or handled a full page of due
+// sessions: the proxy then sends another KindDrain, which resumes from
+// what the store holds. It returns how many sessions of proxy it ended.
 //
 // A lost event of one of the connections that races it is harmless:
 // each session goes offline by one write fenced on its connection, and
@@ -43,10 +43,7 @@ func (h *Handler) Drain(ctx context.Context, proxy string) (*Reply, int, error) 
 		return &Reply{More: true}, n, err
 	}
 	reply, due, err := h.tick(ctx, p, tickBatch)
-	// A pass that ran out of time in its Tick may have left wills due:
-	// another event publishes them (one more event, finding nothing, is
-	// cheap), rather than the fleet's sweep some -tick later.
-	reply.More = !drained || due >= tickBatch || p.over()
+	reply.More = !drained || due >= tickBatch
 	if n > 0 {
 		h.log.Info("ended the sessions of a draining proxy", "proxy", proxy, "sessions", n, "more", reply.More)
 	}
