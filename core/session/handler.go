@@ -168,7 +168,6 @@ type call struct {
 	marks        []uint16        // QoS 2 packet ids to mark fanned out
 	marked       map[uint16]bool // the same, as a set
 	resent       map[string]bool // receipts of QoS 2 messages routed again (publish.go), whose entries may exist
-	shown        bool            // the flush's appends went to other connections early (WithEarlyDelivery)
 	ends         []ended         // PUBACK and PUBCOMP of the current run
 	needDispatch bool            // acknowledgements freed room in the window
 

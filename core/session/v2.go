@@ -486,7 +486,6 @@ func (c *call) flushAppends() error {
 	}
 	all := c.appends
 	c.appends = nil
-	c.shown = false
 	// A resend's entries that the failed call appended already are
 	// delivered from their offsets, not appended again.
 	allOffs, found, err := c.appendedBefore(all)
@@ -502,7 +501,7 @@ func (c *call) flushAppends() error {
 			}
 		}
 	}
-	offs, err := c.appendPending(pending)
+	offs, shown, err := c.appendPending(pending)
 	if err != nil {
 		return err
 	}
@@ -522,7 +521,7 @@ func (c *call) flushAppends() error {
 			chunks = append(chunks, chunkEvents(pa.ID, offs[i], pa.Msg, pa.chunk, c.h.cfg.ChunkSize)...)
 			continue
 		}
-		early := c.shown && (found == nil || !found[i])
+		early := shown && (found == nil || !found[i])
 		placeEntry(pa, offs[i], func(s *Session) *StreamDelivery {
 			if early && s.Conn != c.ev.Conn {
 				return nil // delivered early
@@ -594,13 +593,13 @@ func (c *call) appendedBefore(pending []pendingAppend) ([]uint64, []bool, error)
 }
 
 // appendPending writes pending's appends, in order, with one
-// StreamBatcher.AppendBatch when the store has it (AppendBatchShown,
-// setting c.shown, when its QoS 1 entries may go early), and returns
-// their offsets.
-func (c *call) appendPending(pending []pendingAppend) ([]uint64, error) {
-	offs := make([]uint64, len(pending))
+// StreamBatcher.AppendBatch when the store has it (AppendBatchShown
+// when its QoS 1 entries may go early), and returns their offsets and
+// whether they went to other connections early.
+func (c *call) appendPending(pending []pendingAppend) (offs []uint64, shown bool, err error) {
+	offs = make([]uint64, len(pending))
 	if len(pending) == 0 {
-		return offs, nil
+		return offs, false, nil
 	}
 	shower, early := c.h.store.(StreamShower)
 	early = early && c.showEarly(pending)
@@ -609,11 +608,10 @@ func (c *call) appendPending(pending []pendingAppend) ([]uint64, error) {
 		for i := range pending {
 			batch[i] = pending[i].StreamAppend
 		}
-		var err error
 		if early {
 			var pushed sync.WaitGroup
 			offs, err = shower.AppendBatchShown(c.ctx, batch, func(offs []uint64) {
-				c.shown = true
+				shown = true
 				if ds := c.earlyDeliveries(pending, offs); len(ds) > 0 {
 					pushed.Go(func() { c.h.early(context.WithoutCancel(c.ctx), ds) })
 				}
@@ -625,17 +623,16 @@ func (c *call) appendPending(pending []pendingAppend) ([]uint64, error) {
 			offs, err = sb.AppendBatch(c.ctx, batch)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("session: append %d entries: %w", len(batch), err)
+			return nil, false, fmt.Errorf("session: append %d entries: %w", len(batch), err)
 		}
-		return offs, nil
+		return offs, shown, nil
 	}
 	for i := range pending {
-		var err error
 		if offs[i], err = c.streamStore().Append(c.ctx, pending[i].ID, pending[i].Msg); err != nil {
-			return nil, fmt.Errorf("session: append to %q: %w", pending[i].ID.Filter, err)
+			return nil, false, fmt.Errorf("session: append to %q: %w", pending[i].ID.Filter, err)
 		}
 	}
-	return offs, nil
+	return offs, false, nil
 }
 
 // showEarly reports whether the entries of pending may be delivered
