@@ -27,8 +27,10 @@ type Window struct {
 	max     int // QoS 1/2 PUBLISHes in flight at most
 	hold    int // entries held per sub-stream at most (waiting for room or order)
 	follows map[StreamID]*follow
-	flight  map[uint16]*flying
-	dirty   bool // Positions changed since the last Saved
+	// flight is nil until the first QoS 1/2 hand-out: an idle connection
+	// keeps no map for it (S4).
+	flight map[uint16]*flying
+	dirty  bool // Positions changed since the last Saved
 	// paused: nothing is handed out (Pause); offers are held as usual.
 	paused bool
 }
@@ -39,8 +41,8 @@ type follow struct {
 	slot   int
 	sub    Subscription
 	acked  uint64          // every offset <= acked is done
-	done   map[uint64]bool // offsets above acked that are done
-	rel    map[uint64]bool // QoS 2 offsets above acked released (PUBREC came)
+	done   map[uint64]bool // offsets above acked+1 that are done; nil when none
+	rel    map[uint64]bool // QoS 2 offsets above acked released (PUBREC came); nil when none
 	next   uint64          // the next offset to hand out
 	dupTo  uint64          // offsets <= dupTo may have been sent before: DUP
 	// wait are entries at or above next not handed out yet, by offset:
@@ -60,6 +62,14 @@ type follow struct {
 type waiting struct {
 	StreamEntry
 	skip bool
+}
+
+// release records QoS 2 offset o as released.
+func (f *follow) release(o uint64) {
+	if f.rel == nil {
+		f.rel = map[uint64]bool{}
+	}
+	f.rel[o] = true
 }
 
 // at returns where offset is, or goes, in f.wait, and whether it is there.
@@ -95,7 +105,7 @@ var ErrUnknownPacket = errors.New("session: acknowledgement of no message in fli
 // NewWindow returns an empty window for the plan, with max QoS 1/2
 // messages in flight and hold entries held per sub-stream.
 func NewWindow(plan PIDPlan, max, hold int) *Window {
-	return &Window{plan: plan, max: max, hold: hold, follows: map[StreamID]*follow{}, flight: map[uint16]*flying{}}
+	return &Window{plan: plan, max: max, hold: hold, follows: map[StreamID]*follow{}}
 }
 
 // Follow starts following sub-stream id for subscription sub from pos: the
@@ -110,10 +120,10 @@ func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint6
 		return
 	}
 	f := &follow{number: pos.Number, slot: w.plan.Slot(pos.Number, id.Shard), sub: sub, acked: pos.Acked, next: pos.Acked + 1,
-		dupTo: dupTo, seen: pos.Acked, done: map[uint64]bool{}, rel: map[uint64]bool{}}
+		dupTo: dupTo, seen: pos.Acked}
 	for _, o := range pos.Released {
 		if o > pos.Acked {
-			f.rel[o] = true
+			f.release(o)
 		}
 	}
 	w.follows[id] = f
@@ -312,6 +322,9 @@ func (w *Window) handOut(id StreamID, f *follow, e *waiting, now time.Time) (*Se
 	}
 	o.PacketID, o.State = pid, Sent
 	fl := &flying{id: id, offset: e.Offset, qos: o.QoS}
+	if w.flight == nil {
+		w.flight = map[uint16]*flying{}
+	}
 	w.flight[pid] = fl
 	if f.rel[e.Offset] && o.QoS == 2 {
 		// Released on an earlier connection: PUBREL, never PUBLISH again
@@ -347,7 +360,7 @@ func (w *Window) Received(pid uint16, failed bool, now time.Time) ([]Send, error
 	if !fl.released {
 		fl.released = true
 		if f := w.follows[fl.id]; f != nil {
-			f.rel[fl.offset] = true
+			f.release(fl.offset)
 		}
 		w.dirty = true
 	}
@@ -374,10 +387,19 @@ func (w *Window) finish(pid uint16, fl *flying, now time.Time) []Send {
 
 // markDone records offset as done and advances acked over the done run.
 func (w *Window) markDone(f *follow, offset uint64) {
-	if offset <= f.acked {
+	switch {
+	case offset <= f.acked:
 		return
+	case offset == f.acked+1:
+		// In order, the usual case: no map.
+		delete(f.rel, offset)
+		f.acked++
+	default:
+		if f.done == nil {
+			f.done = map[uint64]bool{}
+		}
+		f.done[offset] = true
 	}
-	f.done[offset] = true
 	w.advance(f)
 }
 
@@ -393,6 +415,14 @@ func (w *Window) advance(f *follow) {
 			f.acked = max(f.acked, f.gone[0][1]-1)
 			f.gone = f.gone[1:]
 		default:
+			// Emptied maps go, so that a connection past a burst keeps
+			// none (they never shrink).
+			if len(f.done) == 0 {
+				f.done = nil
+			}
+			if len(f.rel) == 0 {
+				f.rel = nil
+			}
 			w.dirty = true
 			return
 		}

@@ -49,7 +49,8 @@ type streamWin struct {
 	acks          int // acknowledgements since the last save
 	// gaps are the gaps the window showed, since when; probes are follows
 	// to read once after OrderWait (a message appended while the follow
-	// was set up reaches no delivery).
+	// was set up reaches no delivery). Both are nil when empty: an idle
+	// connection keeps no map for them (S4).
 	gaps   map[session.StreamID]gapMark
 	probes map[session.StreamID]time.Time
 
@@ -91,8 +92,7 @@ func (c *conn) startWindowLocked(spec *session.WindowSpec, st *session.ConnState
 		win.Pause() // until StreamWork.Resume: v1's queue goes first
 	}
 	c.sw = &streamWin{win: win, plan: spec.Plan,
-		who:  &session.ConnState{ClientID: st.ClientID, Version: st.Version, Identity: st.Identity, Username: st.Username, Bound: st.Bound},
-		gaps: map[session.StreamID]gapMark{}, probes: map[session.StreamID]time.Time{}}
+		who: &session.ConnState{ClientID: st.ClientID, Version: st.Version, Identity: st.Identity, Username: st.Username, Bound: st.Bound}}
 	c.srv.pacer.add(c)
 }
 
@@ -116,6 +116,9 @@ func (c *conn) applyStreamLocked(w *session.StreamWork, st *session.ConnState) {
 	for _, f := range w.Follows {
 		sw.win.Follow(f.Stream, f.Sub, f.Position, f.DupTo)
 		sw.win.Behind(f.Stream, f.Head)
+		if sw.probes == nil {
+			sw.probes = map[session.StreamID]time.Time{}
+		}
 		sw.probes[f.Stream] = now
 		if f.GoneBelow > 0 && !c.writeSendsLocked(sw.win.Gone(f.Stream, f.GoneBelow, now), &before) {
 			return
@@ -518,11 +521,16 @@ func (c *conn) pace(now time.Time) {
 	}
 	save := sw.gen != sw.savedGen && now.Sub(sw.dirtySince) >= c.srv.cfg.PositionSave
 	var read []session.Gap
-	open := map[session.StreamID]bool{}
-	for _, g := range sw.win.Gaps() {
-		open[g.Stream] = true
+	gaps := sw.win.Gaps()
+	open := func(id session.StreamID) bool {
+		return slices.ContainsFunc(gaps, func(g session.Gap) bool { return g.Stream == id })
+	}
+	for _, g := range gaps {
 		m, ok := sw.gaps[g.Stream]
 		if !ok || m.after != g.After {
+			if sw.gaps == nil {
+				sw.gaps = map[session.StreamID]gapMark{}
+			}
 			sw.gaps[g.Stream] = gapMark{after: g.After, since: now}
 			continue
 		}
@@ -532,7 +540,7 @@ func (c *conn) pace(now time.Time) {
 		}
 	}
 	for id := range sw.gaps {
-		if !open[id] {
+		if !open(id) {
 			delete(sw.gaps, id)
 		}
 	}
@@ -541,9 +549,16 @@ func (c *conn) pace(now time.Time) {
 			continue
 		}
 		delete(sw.probes, id)
-		if next, ok := sw.win.Next(id); ok && !open[id] {
+		if next, ok := sw.win.Next(id); ok && !open(id) {
 			read = append(read, session.Gap{Stream: id, After: next - 1})
 		}
+	}
+	// Emptied maps go (they never shrink).
+	if len(sw.gaps) == 0 {
+		sw.gaps = nil
+	}
+	if len(sw.probes) == 0 {
+		sw.probes = nil
 	}
 	c.mu.Unlock()
 	if !save && len(read) == 0 {
