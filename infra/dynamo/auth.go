@@ -280,17 +280,21 @@ func (st *Store) isRule(ctx context.Context, r auth.Rule) (bool, error) {
 	return it.rule() == r, nil
 }
 
-// DeleteRule implements auth.Store: one DeleteItem conditioned on
-// attribute_exists.
+// DeleteRule implements auth.Store: a TransactWriteItems of one item, the
+// rule's deletion conditioned on attribute_exists. Not a DeleteItem: when
+// the answer to a delete is lost on its way (a dropped connection), the
+// SDK sends it again, and a DeleteItem's condition then fails on the
+// deletion it made itself, so that a rule just deleted would be "not
+// found". The transaction's idempotency token makes the resend answer as
+// the first call did.
 func (st *Store) DeleteRule(ctx context.Context, id string) error {
 	if !validAuthKey(id) {
 		return fmt.Errorf("dynamo: delete rule %q: %w", id, auth.ErrNotFound)
 	}
-	err := st.del(ctx, &dynamodb.DeleteItemInput{
-		Key: key(rulesPK, ruleSK(id)), ConditionExpression: aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-	})
-	if condFailed(err) {
+	ops := []types.TransactWriteItem{{Delete: &types.Delete{TableName: &st.table, Key: key(rulesPK, ruleSK(id)),
+		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK}}}}
+	err := st.transactAuth(ctx, ops)
+	if errors.Is(err, errCondFailed) {
 		return fmt.Errorf("dynamo: delete rule %q: %w", id, auth.ErrNotFound)
 	}
 	if err != nil {

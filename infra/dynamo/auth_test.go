@@ -107,3 +107,31 @@ func TestAuthKeyLimits(t *testing.T) {
 		t.Errorf("DeleteRule of a %d-byte ID: %v, want ErrNotFound", len(tooLong), err)
 	}
 }
+
+// A DeleteRule whose answer is lost, and that the SDK sends again,
+// succeeds: the rule is gone, and deleting it is not "not found" (the
+// resend met its own deletion). mqttless-admin acl remove said "no rule"
+// in CI when moto dropped a connection so.
+func TestDeleteRuleResent(t *testing.T) {
+	skipWithoutTable(t)
+	t.Parallel()
+	ctx := t.Context()
+	client, la := loseAnswerClient(`"R#`, "DeleteItem", "TransactWriteItems")
+	st := dynamo.New(client, table)
+	id, err := st.PutRule(ctx, auth.Rule{ClientID: "TestDeleteRuleResent", Access: auth.Publish, Filter: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteRule(ctx, id); err != nil {
+		t.Fatalf("DeleteRule: %v", err)
+	}
+	if !la.lost.Load() {
+		t.Fatal("no answer was lost")
+	}
+	if it, err := st.Item(ctx, "ACL", "R#"+id); err != nil || it != nil {
+		t.Fatalf("rule item after DeleteRule: %v, %v; want none", it, err)
+	}
+	if err := st.DeleteRule(ctx, id); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("second DeleteRule: %v, want ErrNotFound", err)
+	}
+}

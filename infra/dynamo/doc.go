@@ -368,7 +368,10 @@
 //   - PutRule: one PutItem; an ID it assigns is 16 random hex digits,
 //     written with attribute_not_exists(pk) so that it never replaces
 //     another rule.
-//   - DeleteRule: one DeleteItem conditioned on attribute_exists(pk).
+//   - DeleteRule: a transaction of one item deleting the rule, conditioned
+//     on attribute_exists(pk) (else auth.ErrNotFound). A transaction, for
+//     its idempotency token: a DeleteItem resent by the SDK after its
+//     answer was lost would fail its condition on its own deletion.
 //
 // Sort keys are in UTF-8 byte order, the order of Users and Rules. Names
 // and IDs are at most 1,022 bytes (1 KB sort keys): longer ones are

@@ -1,15 +1,11 @@
 package dynamo_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,49 +190,13 @@ func TestLimitPacketIDs(t *testing.T) {
 	storetest.PacketIDLimit(t, st, c)
 }
 
-// loseAnswer is an HTTP client that loses the answer to the first PutItem
-// of a stream entry: the put reaches the table, and the SDK, seeing a
-// connection error, sends it again (as when moto or a network drops a
-// connection while the answer is on its way).
-type loseAnswer struct {
-	next dynamodb.HTTPClient
-	lost atomic.Bool
-}
-
-type lostConn struct{}
-
-func (lostConn) Error() string         { return "connection reset by peer (test)" }
-func (lostConn) ConnectionError() bool { return true }
-
-func (l *loseAnswer) Do(req *http.Request) (*http.Response, error) {
-	if req.Header.Get("X-Amz-Target") != "DynamoDB_20120810.PutItem" || l.lost.Load() {
-		return l.next.Do(req)
-	}
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return nil, err
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	resp, err := l.next.Do(req)
-	if err != nil || !bytes.Contains(body, []byte(`"o#`)) || !l.lost.CompareAndSwap(false, true) {
-		return resp, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return nil, lostConn{}
-}
-
 // An Append whose put the SDK resends after its answer was lost finds its
 // own entry, and is done: the message is in the sub-stream once, not again
 // at the next offset (a subscriber would get it twice).
 func TestAppendResentOnce(t *testing.T) {
 	skipWithoutTable(t)
 	ctx := context.Background()
-	la := &loseAnswer{}
-	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) {
-		la.next = o.HTTPClient
-		o.HTTPClient = la
-	})
+	client, la := loseAnswerClient(`"o#`, "PutItem")
 	st := dynamo.New(client, table)
 	sid := session.StreamID{Filter: streamTestID(t) + "/r"}
 	first, err := st.Append(ctx, sid, &session.Message{Topic: sid.Filter, QoS: 1, Payload: []byte("0")})
