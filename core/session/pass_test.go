@@ -117,7 +117,8 @@ func TestSweepPassBoundedAndResumes(t *testing.T) {
 
 // A draining proxy's KindDrain events end the sessions it still owns as
 // lost connections, one bounded pass each, until the reply asks for no
-// more: wills published once [MQTT-3.1.2-8], persistent sessions offline
+// more: wills published once, by the drain or else by the sweep that
+// follows [MQTT-3.1.2-8], persistent sessions offline
 // with their expiry counting from then, sessions with expiry 0 removed
 // (section 3.1.2.11.2). Other proxies' sessions and the proxy's lease are
 // left alone (the proxy releases it itself).
@@ -137,6 +138,17 @@ func TestDrainEndsOwnedSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	wills := e.drainAll(h, watcher, "proxy-1")
+	// A drain whose passes ran out of time in their Tick (a loaded
+	// machine) leaves wills due that it scheduled: the fleet's sweep
+	// publishes them (Drain's documentation), and neither publishes one
+	// twice.
+	byDrain := len(wills)
+	for range 3 {
+		countWills(watcher, e.tick(), wills)
+	}
+	if byDrain < len(wills) {
+		t.Logf("the drain published %d wills, the sweep after it %d", byDrain, len(wills)-byDrain)
+	}
 	wantEachOnce(t, "c", n, st.ended, wills)
 	if wills["ends"] != 1 || wills["later"] != 0 || wills["other"] != 0 {
 		t.Errorf("wills: ends %d, later %d, other %d; want 1, 0 (its delay is 30 s), 0 (another proxy)", wills["ends"], wills["later"], wills["other"])
