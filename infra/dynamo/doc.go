@@ -147,8 +147,17 @@
 //     up a moment late, and the caller's conditional writes (ClearWill,
 //     DeleteSession) catch a stale one.
 //   - DeleteSession. Delete the session item conditioned on the rev read
-//     (in one transaction with ADD n -1 on its counters when it has cnt),
-//     then the whole G range of the partition, as Connect does.
+//     (a TransactWriteItems, with ADD n -1 on its counters when it has
+//     cnt), then the whole G range of the partition, as Connect does.
+//   - Resends (resend.go). A write the SDK sends again after its answer
+//     was lost finds its own change. Connect, SetOffline and ClearWill
+//     set a write token w on the session item and take a failed condition
+//     on an item carrying theirs as their own write, not a lost race or a
+//     fence; EndLease does so on the lease item. Forget takes a failed
+//     condition after an unanswered attempt as done; Receive takes an
+//     inbound item with its own Receipt as its own. Deletes of a session
+//     or a rule are transactions, whose idempotency token the SDK keeps
+//     across its resends.
 //   - Subscriptions, Inflight: read the session item, then one Query of its
 //     generation's U# (F#) items (genItems).
 //

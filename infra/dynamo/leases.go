@@ -69,15 +69,22 @@ func (st *Store) Leases(ctx context.Context) ([]session.Lease, error) {
 	return out, nil
 }
 
-// EndLease implements session.Store.
+// EndLease implements session.Store: one update conditioned on until and
+// on the lease not ended, with a write token (resend.go), so that of
+// several callers exactly one ends it.
 func (st *Store) EndLease(ctx context.Context, proxy string, until int64) error {
+	token := newToken()
 	_, err := st.update(ctx, &dynamodb.UpdateItemInput{
-		Key:                       key(leasePK, proxy),
-		UpdateExpression:          aws.String("SET ended = :t"),
-		ConditionExpression:       aws.String("#u = :u AND attribute_not_exists(ended)"),
-		ExpressionAttributeNames:  map[string]string{"#u": "until"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":u": num(until)},
+		Key:                                 key(leasePK, proxy),
+		UpdateExpression:                    aws.String("SET ended = :t, #w = :w"),
+		ConditionExpression:                 aws.String("#u = :u AND attribute_not_exists(ended)"),
+		ExpressionAttributeNames:            map[string]string{"#u": "until", "#w": attrToken},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":u": num(until), ":w": str(token)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	if ownWrite(err, token) {
+		err = nil // resent (resend.go): the lease was ended by this call
+	}
 	if condFailed(err) {
 		return fmt.Errorf("dynamo: lease of %q until %d: %w", proxy, until, session.ErrNotFound)
 	}

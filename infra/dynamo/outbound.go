@@ -633,7 +633,13 @@ func (st *Store) Receive(ctx context.Context, clientID, conn string, in *session
 	if err := attributevalue.UnmarshalMap(old, &prev); err != nil {
 		return nil, fmt.Errorf("dynamo: decode inbound message: %w", err)
 	}
-	return prev.inbound(), nil
+	ex := prev.inbound()
+	if r := in.Message.Receipt; r != "" && ex.Message.Receipt == r {
+		// Resent (resend.go): the item is this call's own, its Receipt
+		// being random to each receipt of a message.
+		return nil, nil
+	}
+	return ex, nil
 }
 
 // MarkFannedOut implements session.Store.
@@ -658,17 +664,24 @@ func (st *Store) MarkFannedOut(ctx context.Context, clientID, conn string, packe
 	return nil
 }
 
-// Forget implements session.Store.
+// Forget implements session.Store: one DeleteItem conditioned on
+// attribute_exists, with a send log (resend.go).
 func (st *Store) Forget(ctx context.Context, clientID, conn string, packetID uint16) error {
 	gen, err := st.genFor(ctx, clientID, conn)
 	if err != nil {
 		return err
 	}
+	var sends sendLog
 	err = st.del(ctx, &dynamodb.DeleteItemInput{
 		Key:                      key(sessionPK(clientID), inboundSK(gen, packetID)),
 		ConditionExpression:      aws.String("attribute_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-	})
+	}, sends.option)
+	if condFailed(err) && sends.unanswered.Load() {
+		// Resent (resend.go): the message is forgotten, by this call or
+		// by another PUBREL of the packet.
+		err = nil
+	}
 	if condFailed(err) {
 		return fmt.Errorf("dynamo: %q inbound packet %d: %w", clientID, packetID, session.ErrNotFound)
 	}

@@ -90,14 +90,16 @@ func sessionCountOps(table string, cur *sessionItem, identity string, lim sessio
 
 // writeCounted runs the session update u, with the counter updates counts
 // in one transaction when there are any. It returns a
-// ConditionalCheckFailedException when u's condition failed or the
-// transaction met another (a race to try again), and an error wrapping
+// ConditionalCheckFailedException when u's condition failed (with the
+// item as it stands, for ownWrite, when u ran alone) or the transaction
+// met another (a race to try again), and an error wrapping
 // session.ErrQuotaExceeded when a counter's did.
 func (st *Store) writeCounted(ctx context.Context, u *types.Update, counts []types.TransactWriteItem) error {
 	if len(counts) == 0 {
 		_, err := st.update(ctx, &dynamodb.UpdateItemInput{Key: u.Key, UpdateExpression: u.UpdateExpression,
 			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-			ExpressionAttributeValues: u.ExpressionAttributeValues})
+			ExpressionAttributeValues:           u.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 		return err
 	}
 	return st.transactCounted(ctx, append([]types.TransactWriteItem{{Update: u}}, counts...))
@@ -120,12 +122,14 @@ func (st *Store) transactCounted(ctx context.Context, ops []types.TransactWriteI
 }
 
 // deleteCounted runs the delete d of the session item cur, with the
-// decrements of its counters when they count it.
+// decrements of its counters when they count it. It is a transaction
+// either way, for its idempotency token (resend.go): a DeleteItem resent
+// after its answer was lost would fail its condition on its own deletion,
+// and DeleteSession would then skip the purge.
 func (st *Store) deleteCounted(ctx context.Context, cur *sessionItem, d *types.Delete) error {
-	if !cur.Cnt {
-		return st.del(ctx, &dynamodb.DeleteItemInput{Key: d.Key, ConditionExpression: d.ConditionExpression,
-			ExpressionAttributeNames: d.ExpressionAttributeNames, ExpressionAttributeValues: d.ExpressionAttributeValues})
+	ops := []types.TransactWriteItem{{Delete: d}}
+	if cur.Cnt {
+		ops = append(ops, counterOp(st.table, sessionCountPK, -1, 0), counterOp(st.table, identityCountPK(cur.Ident), -1, 0))
 	}
-	return st.transactCounted(ctx, []types.TransactWriteItem{{Delete: d},
-		counterOp(st.table, sessionCountPK, -1, 0), counterOp(st.table, identityCountPK(cur.Ident), -1, 0)})
+	return st.transactCounted(ctx, ops)
 }

@@ -211,12 +211,19 @@ func (st *Store) ConnectWithin(ctx context.Context, s *session.Session, clean bo
 		if len(counts) > 0 {
 			e.set("cnt", &types.AttributeValueMemberBOOL{Value: true})
 		}
+		token := newToken()
+		e.set(attrToken, str(token))
 		err = st.writeCounted(ctx, &types.Update{
 			TableName: &st.table, Key: key(sessionPK(s.ClientID), sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
 		}, counts)
 		if errors.Is(err, session.ErrQuotaExceeded) {
 			return nil, fmt.Errorf("dynamo: connect %q as %q: %w", s.ClientID, s.Identity, err)
+		}
+		if ownWrite(err, token) {
+			// Resent (resend.go): the write was made, on cur.
+			st.log.Debug("dynamo: connect found its own write: the SDK resent it", "client", s.ClientID)
+			err = nil
 		}
 		if condFailed(err) {
 			st.log.Debug("dynamo: connect lost a race", "client", s.ClientID)
@@ -326,7 +333,8 @@ func (st *Store) Sessions(ctx context.Context, clientIDs []string) (map[string]*
 	return out, nil
 }
 
-// SetOffline implements session.Store: one update conditioned on conn.
+// SetOffline implements session.Store: one update conditioned on conn,
+// with a write token (resend.go).
 func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o session.Offline) error {
 	if conn == "" {
 		return fmt.Errorf("dynamo: set %q offline from no connection: %w", clientID, session.ErrFenced)
@@ -342,12 +350,18 @@ func (st *Store) SetOffline(ctx context.Context, clientID, conn string, o sessio
 	e := newExpr()
 	e.setFrom(av, "conn", "proxy", "owner", "exp", "expAt", "will", "willAt", "dueP", "dueAt", "ttl")
 	e.setExpr(e.n("rev") + " = " + e.n("rev") + " + " + e.v(num(1)))
+	token := newToken()
+	e.set(attrToken, str(token))
 	cond := e.n("conn") + " = " + e.v(str(conn))
 	_, err = st.update(ctx, &dynamodb.UpdateItemInput{
 		Key: key(sessionPK(clientID), sessionSK), UpdateExpression: e.update(),
 		ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	st.forgetSession(clientID)
+	if ownWrite(err, token) {
+		err = nil // resent (resend.go): the session went offline by this call
+	}
 	if condFailed(err) {
 		return fmt.Errorf("dynamo: set %q offline from %q: %w", clientID, conn, session.ErrFenced)
 	}
@@ -452,7 +466,7 @@ func (st *Store) Owned(ctx context.Context, proxy string, limit int) ([]*session
 }
 
 // ClearWill implements session.Store: a read, then an update conditioned
-// on the rev read.
+// on the rev read, with a write token (resend.go).
 func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) error {
 	for try := 0; try < maxTries; try++ {
 		cur, err := st.readSession(ctx, clientID)
@@ -473,11 +487,17 @@ func (st *Store) ClearWill(ctx context.Context, clientID string, willAt int64) e
 		e := newExpr()
 		e.setFrom(av, "will", "willAt", "dueP", "dueAt", "ttl")
 		e.set("rev", num(cur.Rev+1))
+		token := newToken()
+		e.set(attrToken, str(token))
 		cond := e.n("rev") + " = " + e.v(num(cur.Rev))
 		_, err = st.update(ctx, &dynamodb.UpdateItemInput{
 			Key: key(sessionPK(clientID), sessionSK), UpdateExpression: e.update(),
 			ConditionExpression: &cond, ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
+		if ownWrite(err, token) {
+			err = nil // resent (resend.go): the will was cleared by this call
+		}
 		if condFailed(err) {
 			if err := backoff(ctx, try); err != nil {
 				return err

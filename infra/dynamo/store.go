@@ -443,9 +443,9 @@ func (st *Store) update(ctx context.Context, in *dynamodb.UpdateItemInput) (*dyn
 	return out, nil
 }
 
-func (st *Store) del(ctx context.Context, in *dynamodb.DeleteItemInput) error {
+func (st *Store) del(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) error {
 	in.TableName, in.ReturnConsumedCapacity = &st.table, total
-	out, err := st.db.DeleteItem(ctx, in)
+	out, err := st.db.DeleteItem(ctx, in, optFns...)
 	if err != nil {
 		st.trackFailed(err)
 		return err

@@ -2,8 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -173,9 +171,7 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		return 0, fmt.Errorf("dynamo: encode stream entry: %w", err)
 	}
 	pk := streamPK(id.Shard, id.Filter)
-	var tb [8]byte
-	_, _ = rand.Read(tb[:])
-	token := hex.EncodeToString(tb[:])
+	token := newToken()
 	head, ok := st.heads.get(id, time.Now())
 	for try := 0; try < maxTries; try++ {
 		if !ok {
@@ -188,7 +184,7 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 				}
 			}
 		}
-		item := map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(streamSK(head + 1)), "msg": mav, "w": str(token)}
+		item := map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(streamSK(head + 1)), "msg": mav, attrToken: str(token)}
 		if st.streamRetention > 0 {
 			item["ttl"] = num(time.Now().Add(st.streamRetention).Unix())
 		}
@@ -199,7 +195,7 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 			ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
 			ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
-		if ownEntry(err, token) {
+		if ownWrite(err, token) {
 			st.log.Debug("append found its own entry: the SDK resent the put", "stream", pk, "offset", head+1)
 			err = nil
 		}
@@ -217,17 +213,6 @@ func (st *Store) Append(ctx context.Context, id session.StreamID, msg *session.M
 		return head + 1, nil
 	}
 	return 0, fmt.Errorf("dynamo: append to %q: %w", pk, errContended)
-}
-
-// ownEntry reports whether err is a failed condition on an entry whose
-// token (w) is token: the append's own put, resent.
-func ownEntry(err error, token string) bool {
-	var e *types.ConditionalCheckFailedException
-	if !errors.As(err, &e) {
-		return false
-	}
-	w, ok := e.Item["w"].(*types.AttributeValueMemberS)
-	return ok && w.Value == token
 }
 
 // head reads the last offset of id (0 when it has no entry) and caches it.
