@@ -6,10 +6,12 @@ package e2e_test
 // withDynamoEndpoint). Rules add latency to calls, or answer them as
 // DynamoDB does when it throttles (HTTP 400 with the JSON error type
 // ThrottlingException or ProvisionedThroughputExceededException) or fails
-// (HTTP 500), for a share of the calls, for a window of time, and
-// optionally only for some operations (the X-Amz-Target header,
+// (HTTP 500), or carry them out and drop the connection before the answer
+// (a lost answer: the SDK sees a connection error and sends the call
+// again), for a share of the calls, for a window of time, and optionally
+// only for some operations (the X-Amz-Target header,
 // DynamoDB_20120810.<Operation>). aws-sdk-go-v2's standard retryer
-// retries all three errors (faultproxy_unit_test.go checks that it does).
+// retries all four (faultproxy_unit_test.go checks that it does).
 
 import (
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -36,6 +39,9 @@ const (
 	faultProvisioned
 	// faultServerError answers 500 InternalServerError.
 	faultServerError
+	// faultLostAnswer passes the call on, then closes the connection
+	// instead of answering: the call was made, and its caller cannot know.
+	faultLostAnswer
 )
 
 func (k faultKind) String() string {
@@ -48,6 +54,8 @@ func (k faultKind) String() string {
 		return "ProvisionedThroughputExceededException"
 	case faultServerError:
 		return "500"
+	case faultLostAnswer:
+		return "lost answer"
 	}
 	return fmt.Sprintf("faultKind(%d)", int(k))
 }
@@ -176,7 +184,7 @@ func (s faultStats) total() int {
 
 func (s faultStats) String() string {
 	var inj []string
-	for _, k := range []faultKind{faultLatency, faultThrottle, faultProvisioned, faultServerError} {
+	for _, k := range []faultKind{faultLatency, faultThrottle, faultProvisioned, faultServerError, faultLostAnswer} {
 		if n := s.Injected[k]; n > 0 {
 			inj = append(inj, fmt.Sprintf("%d %s", n, k))
 		}
@@ -241,6 +249,13 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fail == nil {
 		p.rp.ServeHTTP(w, r)
+		return
+	}
+	if fail.Kind == faultLostAnswer {
+		p.rp.ServeHTTP(httptest.NewRecorder(), r)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
 		return
 	}
 	// The body is read and dropped, as DynamoDB would.

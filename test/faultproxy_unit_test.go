@@ -121,6 +121,33 @@ func TestFaultProxyRetriedThrough(t *testing.T) {
 	}
 }
 
+// TestFaultProxyLostAnswer: a lost answer reaches DynamoDB and then the
+// SDK as a connection error, which the standard retryer retries: the call
+// is made twice, and the second answer arrives.
+func TestFaultProxyLostAnswer(t *testing.T) {
+	up, upCalls := fakeDynamo(t)
+	p := startFaultProxy(t, up.URL)
+	remove := p.add(faultRule{Kind: faultLostAnswer, Ops: []string{"ListTables"}})
+	db := faultClient(p, 1)
+	if _, err := db.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err == nil || !retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err).Bool() {
+		t.Fatalf("ListTables with its answer lost: %v, want an error the SDK retries", err)
+	}
+	if n := upCalls.Load(); n != 1 {
+		t.Fatalf("DynamoDB got %d calls, want the one whose answer was lost", n)
+	}
+	remove()
+	p.add(faultRule{Kind: faultLostAnswer, Ops: []string{"ListTables"}, Share: 0.5})
+	db = faultClient(p, 10)
+	for i := range 20 {
+		if _, err := db.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+			t.Fatalf("call %d, half the answers lost: %v", i, err)
+		}
+	}
+	if s := p.stats(); s.Injected[faultLostAnswer] < 2 || upCalls.Load() != int64(1+20+s.Injected[faultLostAnswer]-1) {
+		t.Errorf("proxy %v, DynamoDB %d calls; want each lost answer's call made and sent again", s, upCalls.Load())
+	}
+}
+
 // TestFaultProxyShare: a rule with share 0.5 picks about half the calls.
 func TestFaultProxyShare(t *testing.T) {
 	up, _ := fakeDynamo(t)
