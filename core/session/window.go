@@ -26,7 +26,7 @@ type Window struct {
 	plan    PIDPlan
 	max     int // QoS 1/2 PUBLISHes in flight at most
 	hold    int // entries held per sub-stream at most (waiting for room or order)
-	follows map[StreamID]*follow
+	follows followSet
 	// flight is nil until the first QoS 1/2 hand-out: an idle connection
 	// keeps no map for it (S4).
 	flight map[uint16]*flying
@@ -37,6 +37,7 @@ type Window struct {
 
 // follow is the window's state of one sub-stream.
 type follow struct {
+	id     StreamID
 	number int // the subscription's number (Position.Number)
 	slot   int
 	sub    Subscription
@@ -105,7 +106,7 @@ var ErrUnknownPacket = errors.New("session: acknowledgement of no message in fli
 // NewWindow returns an empty window for the plan, with max QoS 1/2
 // messages in flight and hold entries held per sub-stream.
 func NewWindow(plan PIDPlan, max, hold int) *Window {
-	return &Window{plan: plan, max: max, hold: hold, follows: map[StreamID]*follow{}}
+	return &Window{plan: plan, max: max, hold: hold}
 }
 
 // Follow starts following sub-stream id for subscription sub from pos: the
@@ -115,18 +116,18 @@ func NewWindow(plan PIDPlan, max, hold int) *Window {
 // [MQTT-3.3.1-1], their released ones as PUBREL [MQTT-4.4.0-1]. Following
 // a sub-stream again replaces its subscription options only.
 func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint64) {
-	if f := w.follows[id]; f != nil {
+	if f := w.follows.get(id); f != nil {
 		f.sub = sub
 		return
 	}
-	f := &follow{number: pos.Number, slot: w.plan.Slot(pos.Number, id.Shard), sub: sub, acked: pos.Acked, next: pos.Acked + 1,
+	f := &follow{id: id, number: pos.Number, slot: w.plan.Slot(pos.Number, id.Shard), sub: sub, acked: pos.Acked, next: pos.Acked + 1,
 		dupTo: dupTo, seen: pos.Acked}
 	for _, o := range pos.Released {
 		if o > pos.Acked {
 			f.release(o)
 		}
 	}
-	w.follows[id] = f
+	w.follows.add(f)
 }
 
 // Behind tells the window that sub-stream id has entries up to head (the
@@ -134,7 +135,7 @@ func (w *Window) Follow(id StreamID, sub Subscription, pos Position, dupTo uint6
 // a catch-up (Gaps), so that a message appended while the follow was being
 // set up is not missed.
 func (w *Window) Behind(id StreamID, head uint64) {
-	if f := w.follows[id]; f != nil {
+	if f := w.follows.get(id); f != nil {
 		f.seen = max(f.seen, head)
 	}
 }
@@ -142,7 +143,7 @@ func (w *Window) Behind(id StreamID, head uint64) {
 // Next returns the next offset the window hands out on id, and whether
 // it follows id.
 func (w *Window) Next(id StreamID) (uint64, bool) {
-	if f := w.follows[id]; f != nil {
+	if f := w.follows.get(id); f != nil {
 		return f.next, true
 	}
 	return 0, false
@@ -152,7 +153,7 @@ func (w *Window) Next(id StreamID) (uint64, bool) {
 // filter uses, for a new subscription.
 func (w *Window) FreeNumber() int {
 	used := map[int]bool{}
-	for _, f := range w.follows {
+	for _, f := range w.follows.list {
 		used[f.number] = true
 	}
 	n := 0
@@ -188,7 +189,7 @@ func (w *Window) Flying(pid uint16) bool { return w.flight[pid] != nil }
 // Unfollow stops following id (Unsubscribe): its messages in flight stay
 // until acknowledged [MQTT-3.10.4-3], the rest is dropped.
 func (w *Window) Unfollow(id StreamID) {
-	delete(w.follows, id)
+	w.follows.remove(id)
 	w.dirty = true
 }
 
@@ -197,7 +198,7 @@ func (w *Window) Unfollow(id StreamID) {
 // now. Entries at offsets already handed out are dropped: a delivery made
 // twice is written once. now is for message expiry.
 func (w *Window) Offer(id StreamID, entries []StreamEntry, now time.Time) []Send {
-	f := w.follows[id]
+	f := w.follows.get(id)
 	if f == nil {
 		return nil // not (or no longer) subscribed
 	}
@@ -260,7 +261,7 @@ func (f *follow) lastHeld() uint64 {
 // Skip tells the window that offsets of id are not for this session (its
 // own message under No Local, a denied one): they count as done.
 func (w *Window) Skip(id StreamID, offsets []uint64, now time.Time) []Send {
-	f := w.follows[id]
+	f := w.follows.get(id)
 	if f == nil {
 		return nil
 	}
@@ -273,8 +274,8 @@ func (w *Window) Skip(id StreamID, offsets []uint64, now time.Time) []Send {
 // pump hands out what may go now, sub-stream by sub-stream.
 func (w *Window) pump(now time.Time) []Send {
 	var out []Send
-	for id, f := range w.follows {
-		out = w.pumpFollow(out, id, f, now)
+	for f := range w.follows.rotation() {
+		out = w.pumpFollow(out, f.id, f, now)
 	}
 	return out
 }
@@ -359,7 +360,7 @@ func (w *Window) Received(pid uint16, failed bool, now time.Time) ([]Send, error
 	}
 	if !fl.released {
 		fl.released = true
-		if f := w.follows[fl.id]; f != nil {
+		if f := w.follows.get(fl.id); f != nil {
 			f.release(fl.offset)
 		}
 		w.dirty = true
@@ -379,7 +380,7 @@ func (w *Window) Completed(pid uint16, now time.Time) ([]Send, error) {
 // finish ends pid's flight and hands out what the room lets go.
 func (w *Window) finish(pid uint16, fl *flying, now time.Time) []Send {
 	delete(w.flight, pid)
-	if f := w.follows[fl.id]; f != nil {
+	if f := w.follows.get(fl.id); f != nil {
 		w.markDone(f, fl.offset)
 	}
 	return w.pump(now)
@@ -436,7 +437,7 @@ func (w *Window) advance(f *follow) {
 // StreamStore). They count as done, without a frame; an entry the window
 // holds is never passed over.
 func (w *Window) Gone(id StreamID, below uint64, now time.Time) []Send {
-	f := w.follows[id]
+	f := w.follows.get(id)
 	if f == nil {
 		return nil
 	}
@@ -456,14 +457,14 @@ func (w *Window) Gone(id StreamID, below uint64, now time.Time) []Send {
 // Positions returns the positions to save, and whether they changed since
 // the last Saved.
 func (w *Window) Positions() (Positions, bool) {
-	pos := make(Positions, len(w.follows))
-	for id, f := range w.follows {
+	pos := make(Positions, w.follows.len())
+	for _, f := range w.follows.list {
 		p := Position{Number: f.number, Acked: f.acked}
 		for o := range f.rel {
 			p.Released = append(p.Released, o)
 		}
 		slices.Sort(p.Released)
-		pos[id] = p
+		pos[f.id] = p
 	}
 	return pos, w.dirty
 }
@@ -499,9 +500,9 @@ func (w *Window) Due() []Gap {
 		return nil
 	}
 	var out []Gap
-	for id, f := range w.follows {
+	for _, f := range w.follows.list {
 		if last := f.lastHeld(); f.seen > last && len(f.wait) <= w.hold/2 {
-			out = append(out, Gap{Stream: id, After: last, Early: true})
+			out = append(out, Gap{Stream: f.id, After: last, Early: true})
 		}
 	}
 	slices.SortFunc(out, func(a, b Gap) int {
@@ -519,13 +520,13 @@ func (w *Window) Gaps() []Gap {
 		return nil
 	}
 	var out []Gap
-	for id, f := range w.follows {
+	for _, f := range w.follows.list {
 		if len(f.wait) > 0 && f.wait[0].Offset > f.next {
-			out = append(out, Gap{Stream: id, After: f.next - 1})
+			out = append(out, Gap{Stream: f.id, After: f.next - 1})
 			continue
 		}
 		if len(f.wait) == 0 && f.seen >= f.next {
-			out = append(out, Gap{Stream: id, After: f.next - 1})
+			out = append(out, Gap{Stream: f.id, After: f.next - 1})
 		}
 	}
 	slices.SortFunc(out, func(a, b Gap) int {

@@ -560,3 +560,67 @@ func BenchmarkWindowQoS1(b *testing.B) {
 		}
 	}
 }
+
+// A window with more follows than its list keeps alone (followIndexAt)
+// finds each of them, before and after most are unfollowed: every
+// sub-stream hands out its own entries, and Positions holds the ones
+// followed.
+func TestWindowManyFollows(t *testing.T) {
+	w := NewWindow(testPlan(t), 100, 100)
+	ids := make([]StreamID, 3*followIndexAt)
+	for i := range ids {
+		ids[i] = StreamID{Filter: fmt.Sprintf("f%d/#", i)}
+		w.Follow(ids[i], Subscription{ClientID: "c", Filter: ids[i].Filter, QoS: 1}, Position{Number: i}, 0)
+	}
+	offer := func(id StreamID, o uint64) {
+		t.Helper()
+		got := w.Offer(id, entries(id.Filter, 1, o, o), winNow)
+		if len(got) != 1 || got[0].Stream != id || got[0].Offset != o {
+			t.Fatalf("offer of %s %d handed out %+v", id.Filter, o, got)
+		}
+		if _, err := w.Acked(got[0].Out.PacketID, winNow); err != nil {
+			t.Fatalf("PUBACK of %s %d: %v", id.Filter, o, err)
+		}
+	}
+	for _, id := range ids {
+		offer(id, 1)
+	}
+	for _, id := range ids[2:] {
+		w.Unfollow(id)
+	}
+	for _, id := range ids[:2] {
+		offer(id, 2)
+	}
+	pos, _ := w.Positions()
+	if len(pos) != 2 || pos[ids[0]].Acked != 2 || pos[ids[1]].Acked != 2 || pos[ids[1]].Number != 1 {
+		t.Fatalf("positions %+v, want %s and %s acknowledged to 2", pos, ids[0].Filter, ids[1].Filter)
+	}
+	if got := w.Offer(ids[5], entries(ids[5].Filter, 1, 2, 2), winNow); len(got) != 0 {
+		t.Fatalf("an unfollowed sub-stream handed out %+v", got)
+	}
+}
+
+// When the window is full, the room each PUBACK makes goes to the
+// sub-streams in turn: one with a backlog does not keep another waiting.
+func TestWindowRoomTakenInTurn(t *testing.T) {
+	w := NewWindow(testPlan(t), 1, 100)
+	streamB := StreamID{Filter: "b/#"}
+	w.Follow(streamA, subA(1), Position{}, 0)
+	w.Follow(streamB, Subscription{ClientID: "c", Filter: "b/#", QoS: 1}, Position{Number: 1}, 0)
+	sent := w.Offer(streamA, entries("a/x", 1, 1, 8), winNow)
+	sent = append(sent, w.Offer(streamB, entries("b/x", 1, 1, 8), winNow)...)
+	count := map[StreamID]int{}
+	for range 8 {
+		if len(sent) != 1 {
+			t.Fatalf("handed out %d with one free slot, want 1", len(sent))
+		}
+		count[sent[0].Stream]++
+		var err error
+		if sent, err = w.Acked(sent[len(sent)-1].Out.PacketID, winNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if count[streamA] < 3 || count[streamB] < 3 {
+		t.Fatalf("of 8 sends, %d went to a/# and %d to b/#; want each its turn", count[streamA], count[streamB])
+	}
+}
