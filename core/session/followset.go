@@ -63,20 +63,12 @@ func (s *followSet) remove(id StreamID) {
 // len returns how many follows the set holds.
 func (s *followSet) len() int { return len(s.list) }
 
-// rotation returns the follows, starting at a different one on each
-// call.
-func (s *followSet) rotation() func(func(*follow) bool) {
-	n := len(s.list)
-	if n == 0 {
-		return func(func(*follow) bool) {}
+// start returns where a pass over list starts, one later on each call.
+func (s *followSet) start() int {
+	if len(s.list) == 0 {
+		return 0
 	}
-	start := s.turn % n
-	s.turn = start + 1
-	return func(yield func(*follow) bool) {
-		for i := range n {
-			if !yield(s.list[(start+i)%n]) {
-				return
-			}
-		}
-	}
+	i := s.turn % len(s.list)
+	s.turn = i + 1
+	return i
 }

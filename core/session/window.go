@@ -26,6 +26,8 @@ type Window struct {
 	plan    PIDPlan
 	max     int // QoS 1/2 PUBLISHes in flight at most
 	hold    int // entries held per sub-stream at most (waiting for room or order)
+	// follows are the sub-streams followed (followset.go); pump offers
+	// the room to them in turn.
 	follows followSet
 	// flight is nil until the first QoS 1/2 hand-out: an idle connection
 	// keeps no map for it (S4).
@@ -274,7 +276,9 @@ func (w *Window) Skip(id StreamID, offsets []uint64, now time.Time) []Send {
 // pump hands out what may go now, sub-stream by sub-stream.
 func (w *Window) pump(now time.Time) []Send {
 	var out []Send
-	for f := range w.follows.rotation() {
+	list, start := w.follows.list, w.follows.start()
+	for i := range list {
+		f := list[(start+i)%len(list)]
 		out = w.pumpFollow(out, f.id, f, now)
 	}
 	return out
