@@ -23,9 +23,9 @@ import (
 // (StreamStore.SavePositions), at the latest before writing a PUBREL that
 // Received asked to wait for the save.
 type Window struct {
-	plan    PIDPlan
-	max     int // QoS 1/2 PUBLISHes in flight at most
-	hold    int // entries held per sub-stream at most (waiting for room or order)
+	plan PIDPlan
+	max  int // QoS 1/2 PUBLISHes in flight at most
+	hold int // entries held per sub-stream at most (waiting for room or order)
 	// follows are the sub-streams followed (followset.go); pump offers
 	// the room to them in turn.
 	follows followSet
