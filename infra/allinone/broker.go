@@ -177,9 +177,6 @@ func (b *Broker) start() error {
 		return err
 	}
 	b.proxy = srv
-	if b.ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
-		return fmt.Errorf("listen on -addr %s: %w", cfg.Listen.Addr, err)
-	}
 	for _, l := range []struct {
 		ln         *net.Listener
 		name, addr string
@@ -213,6 +210,12 @@ func (b *Broker) start() error {
 		if b.delivLn, err = net.Listen("tcp", cfg.Delivery.Addr); err != nil {
 			return fmt.Errorf("listen on -delivery-addr %s: %w", cfg.Delivery.Addr, err)
 		}
+	}
+	// -addr is bound last of the listeners: whoever reaches it (a client,
+	// a start-up probe) finds /healthz, /metrics and the delivery endpoint
+	// bound too.
+	if b.ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
+		return fmt.Errorf("listen on -addr %s: %w", cfg.Listen.Addr, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
